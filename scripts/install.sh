@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything verinfer needs on a fresh machine, from the package registries only:
+# Node tools (npm ci: solc-js, anvil/forge/cast, OpenZeppelin, circom2, snarkjs, circomlib, js-ipfs)
+# and a Python venv with the pinned package. Idempotent: a stamp skips work already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stamp=".venv/.verinfer-install-stamp"
+want="$(cat pyproject.toml package-lock.json scripts/install.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x node_modules/.bin/anvil ]; then
+  exit 0
+fi
+
+command -v node >/dev/null || { echo "error: Node.js 20+ is required (apt-get install nodejs npm)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "error: Python 3.11+ is required" >&2; exit 1; }
+
+echo "==> npm ci (Node toolchain)"
+npm ci --no-audit --no-fund --loglevel=error
+
+echo "==> Python venv (.venv)"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v -i warning || true
+# torch: the pinned CPU build (an unpinned torch pulls a multi-GB CUDA build).
+.venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v -i warning || true
+.venv/bin/python -c "import verinfer, web3, groth16py" || { echo "error: Python install failed" >&2; exit 1; }
+
+echo "$want" > "$stamp"
+echo "==> install done"
