@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {VerinferConstants} from "./lib/VerinferConstants.sol";
+
+/// @title ModelRegistry
+/// @notice Publishers register versioned models: weights CID, field commitment, Groth16 verifier,
+///         execution profile and shard layout. Permissionless; each model is controlled by its publisher.
+contract ModelRegistry is IModelRegistry {
+    mapping(bytes32 modelId => Model) private _models;
+    mapping(bytes32 nameKey => uint32) private _latestVersion;
+    bytes32[] private _modelIds;
+
+    /// @inheritdoc IModelRegistry
+    function registerModel(ModelInput calldata m) external returns (bytes32 modelId) {
+        if (bytes(m.name).length == 0) revert EmptyName();
+        if (bytes(m.weightsCid).length == 0) revert EmptyWeightsCid();
+        if (m.commitment >= VerinferConstants.FIELD) revert CommitmentNotInField(m.commitment);
+        if (m.proofMode > VerinferConstants.PROOF_PRIVATE_WEIGHTS) revert InvalidProofMode(m.proofMode);
+        if (m.numLayers == 0) revert InvalidNumLayers(m.numLayers);
+        if (m.inputBits == 0 || m.outputBits == 0) revert InvalidBits(m.inputBits, m.outputBits);
+        if (m.verifier != address(0)) {
+            if (m.proofMode == VerinferConstants.PROOF_NONE) revert InvalidProofMode(m.proofMode);
+            if (m.verifier.code.length == 0) revert VerifierHasNoCode(m.verifier);
+        }
+
+        bytes32 nameKey = keccak256(abi.encode(msg.sender, m.name));
+        uint32 version = _latestVersion[nameKey] + 1;
+        _latestVersion[nameKey] = version;
+        modelId = keccak256(abi.encode(msg.sender, m.name, version));
+
+        Model storage s = _models[modelId];
+        s.publisher = msg.sender;
+        s.name = m.name;
+        s.version = version;
+        s.weightsCid = m.weightsCid;
+        s.commitment = m.commitment;
+        s.verifier = m.verifier;
+        s.proofMode = m.proofMode;
+        s.executionProfileHash = m.executionProfileHash;
+        s.shardLayoutHash = m.shardLayoutHash;
+        s.numLayers = m.numLayers;
+        s.inputBits = m.inputBits;
+        s.outputBits = m.outputBits;
+        s.requiresTee = m.requiresTee;
+        s.registeredAt = uint64(block.number);
+        _modelIds.push(modelId);
+
+        emit ModelRegistered(modelId, msg.sender, m.name, version, m.weightsCid, m.commitment);
+        if (m.verifier != address(0)) emit VerifierSet(modelId, m.verifier, m.proofMode);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function setVerifier(bytes32 modelId, address verifier, uint8 proofMode) external {
+        Model storage s = _publisherModel(modelId);
+        if (s.verifier != address(0)) revert VerifierAlreadySet(modelId, s.verifier);
+        if (verifier == address(0)) revert ZeroVerifier();
+        if (proofMode != VerinferConstants.PROOF_PUBLIC_WEIGHTS && proofMode != VerinferConstants.PROOF_PRIVATE_WEIGHTS) {
+            revert InvalidProofMode(proofMode);
+        }
+        if (verifier.code.length == 0) revert VerifierHasNoCode(verifier);
+        s.verifier = verifier;
+        s.proofMode = proofMode;
+        emit VerifierSet(modelId, verifier, proofMode);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function deprecate(bytes32 modelId) external {
+        Model storage s = _publisherModel(modelId);
+        if (s.deprecated) revert AlreadyDeprecated(modelId);
+        s.deprecated = true;
+        emit ModelDeprecated(modelId);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function latestVersion(address publisher, string calldata name) external view returns (uint32) {
+        return _latestVersion[keccak256(abi.encode(publisher, name))];
+    }
+
+    /// @inheritdoc IModelRegistry
+    function getModel(bytes32 modelId) external view returns (Model memory) {
+        Model storage s = _models[modelId];
+        if (s.publisher == address(0)) revert ModelNotFound(modelId);
+        return s;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function exists(bytes32 modelId) external view returns (bool) {
+        return _models[modelId].publisher != address(0);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function modelCount() external view returns (uint256) {
+        return _modelIds.length;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function modelIdAt(uint256 index) external view returns (bytes32) {
+        if (index >= _modelIds.length) revert IndexOutOfRange(index, _modelIds.length);
+        return _modelIds[index];
+    }
+
+    function _publisherModel(bytes32 modelId) private view returns (Model storage s) {
+        s = _models[modelId];
+        if (s.publisher == address(0)) revert ModelNotFound(modelId);
+        if (s.publisher != msg.sender) revert NotPublisher(modelId, msg.sender);
+    }
+}

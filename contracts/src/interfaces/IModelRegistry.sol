@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IModelRegistry
+/// @notice Model id -> weights CID, field commitment, Groth16 verifier, execution profile and shard layout.
+/// @dev modelId = keccak256(abi.encode(address publisher, string name, uint32 version)); versions start at 1
+///      and auto-increment per (publisher, name).
+interface IModelRegistry {
+    /// @notice A registered model (read back with getModel).
+    struct Model {
+        address publisher;
+        string name;
+        uint32 version;
+        string weightsCid;
+        uint256 commitment; // hash of the quantized weights in the circuit's field (< FIELD)
+        address verifier; // Groth16 verifier (zero = none yet)
+        uint8 proofMode; // 0 none, 1 public weights, 2 private weights
+        bytes32 executionProfileHash;
+        bytes32 shardLayoutHash;
+        uint16 numLayers;
+        uint8 inputBits;
+        uint8 outputBits;
+        bool requiresTee;
+        bool deprecated;
+        uint64 registeredAt; // block number
+    }
+
+    /// @notice The publisher-supplied fields of a model.
+    struct ModelInput {
+        string name;
+        string weightsCid;
+        uint256 commitment;
+        address verifier;
+        uint8 proofMode;
+        bytes32 executionProfileHash;
+        bytes32 shardLayoutHash;
+        uint16 numLayers;
+        uint8 inputBits;
+        uint8 outputBits;
+        bool requiresTee;
+    }
+
+    error EmptyName();
+    error EmptyWeightsCid();
+    error CommitmentNotInField(uint256 commitment);
+    error InvalidProofMode(uint8 proofMode);
+    error InvalidNumLayers(uint16 numLayers);
+    error InvalidBits(uint8 inputBits, uint8 outputBits);
+    error VerifierHasNoCode(address verifier);
+    error ZeroVerifier();
+    error ModelNotFound(bytes32 modelId);
+    error NotPublisher(bytes32 modelId, address caller);
+    error VerifierAlreadySet(bytes32 modelId, address verifier);
+    error AlreadyDeprecated(bytes32 modelId);
+    error IndexOutOfRange(uint256 index, uint256 count);
+
+    event ModelRegistered(
+        bytes32 indexed modelId,
+        address indexed publisher,
+        string name,
+        uint32 version,
+        string weightsCid,
+        uint256 commitment
+    );
+    event VerifierSet(bytes32 indexed modelId, address indexed verifier, uint8 proofMode);
+    event ModelDeprecated(bytes32 indexed modelId);
+
+    /// @notice Registers a new version of (msg.sender, m.name).
+    /// @param m The publisher-supplied model fields.
+    /// @return modelId keccak256(abi.encode(msg.sender, m.name, version)).
+    function registerModel(ModelInput calldata m) external returns (bytes32 modelId);
+
+    /// @notice Sets the Groth16 verifier and proof mode; only the publisher, only while no verifier is set.
+    /// @param modelId The model.
+    /// @param verifier A contract implementing the snarkjs verifyProof for the mode's signal count.
+    /// @param proofMode 1 (public weights, 3 signals) or 2 (private weights, 4 signals).
+    function setVerifier(bytes32 modelId, address verifier, uint8 proofMode) external;
+
+    /// @notice Marks a model deprecated: no new requests. Only the publisher.
+    /// @param modelId The model.
+    function deprecate(bytes32 modelId) external;
+
+    /// @notice The latest version registered by `publisher` under `name` (0 = none).
+    function latestVersion(address publisher, string calldata name) external view returns (uint32);
+
+    /// @notice The model record; reverts ModelNotFound if absent.
+    function getModel(bytes32 modelId) external view returns (Model memory);
+
+    /// @notice Whether `modelId` is registered.
+    function exists(bytes32 modelId) external view returns (bool);
+
+    /// @notice The number of registered models.
+    function modelCount() external view returns (uint256);
+
+    /// @notice The `index`-th registered model id (registration order).
+    function modelIdAt(uint256 index) external view returns (bytes32);
+}
