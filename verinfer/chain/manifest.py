@@ -1,0 +1,101 @@
+"""Where the protocol lives on a chain: the one file every verinfer component reads to find contracts.
+
+Format (JSON, `format: "verinfer.manifest.v1"`): chain_id, rpc_url, deploy_block, addresses by
+contract name, and the ProtocolParams the deployment was configured with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from web3 import Web3
+
+from verinfer.errors import ConfigError
+
+MANIFEST_FORMAT = "verinfer.manifest.v1"
+DEFAULT_MANIFEST = Path(".verinfer/devnet/manifest.json")
+ETHER = 10**18
+
+
+class ProtocolParams(BaseModel):
+    """Governance parameters applied at deployment (owner setters); windows are in blocks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_stake: int = 1 * ETHER
+    unbonding_delay: int = 20
+    min_fee: int = ETHER // 1000
+    max_replicas: int = 7
+    min_commit_blocks: int = 2
+    max_commit_blocks: int = 100
+    min_reveal_blocks: int = 2
+    max_reveal_blocks: int = 100
+    slash_amount: int = ETHER // 10
+    proof_verify_gas: int = 400_000
+    treasury: str | None = None  # None = the deployer
+
+    @field_validator("treasury")
+    @classmethod
+    def _checksum(cls, v: str | None) -> str | None:
+        return Web3.to_checksum_address(v) if v else v
+
+
+class Manifest(BaseModel):
+    """Addresses of one protocol deployment on one chain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = MANIFEST_FORMAT
+    chain_id: int
+    rpc_url: str
+    deploy_block: int
+    addresses: dict[str, str]
+    params: ProtocolParams = Field(default_factory=ProtocolParams)
+    deployer: str | None = None
+
+    @field_validator("addresses")
+    @classmethod
+    def _checksum_all(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k: Web3.to_checksum_address(a) for k, a in v.items()}
+
+    def address(self, name: str) -> str:
+        """Address of contract `name`; a ConfigError naming the manifest's contents if absent."""
+        try:
+            return self.addresses[name]
+        except KeyError:
+            raise ConfigError(f"manifest has no {name} address (has: {', '.join(sorted(self.addresses))})") from None
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write atomically (tmp + rename) so a reader never sees half a manifest."""
+        p = Path(path) if path is not None else default_manifest_path()
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, p)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "Manifest":
+        """Read a manifest; missing or malformed files become a ConfigError with a hint."""
+        p = Path(path) if path is not None else default_manifest_path()
+        try:
+            data = json.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"no deployment manifest at {p} (start a devnet: `verinfer devnet up`)") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"manifest {p} is not valid JSON: {exc}") from None
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first.get("loc", ()))
+            raise ConfigError(f"manifest {p} is invalid: {where}: {first.get('msg')}") from None
+
+
+def default_manifest_path() -> Path:
+    """$VERINFER_MANIFEST, else .verinfer/devnet/manifest.json under the current directory."""
+    env = os.environ.get("VERINFER_MANIFEST")
+    return Path(env) if env else DEFAULT_MANIFEST
