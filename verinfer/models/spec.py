@@ -1,0 +1,328 @@
+"""Model specs (docs/architecture.md §1.4): the quantized model every node and circuit agrees on.
+
+A spec is validated when loaded so that a published model can never make honest nodes disagree:
+shapes chain, weights are int8, biases int32, and a static worst-case bound proves that no
+accumulator leaves int64 and that the outputs fit `output_bits` for *any* in-range input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+from eth_utils import keccak
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+from verinfer.errors import VerinferError
+from verinfer.models.errors import InvalidInputError
+from verinfer.models.hashing import hash_vector, poseidon
+
+MODEL_FORMAT = "verinfer.model.v1"
+INT8_MIN, INT8_MAX = -(1 << 7), (1 << 7) - 1
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+_ACC_LIMIT = 1 << 62  # accumulators stay well inside int64 (numpy executor) and the field
+MAX_SPEC_BYTES = 64 * 1024 * 1024
+
+REFERENCE_RUNTIME = "verinfer.reference.int.v1"
+REFERENCE_KERNELS = ("dense.int8xint.acc-exact", "ashr.floor", "relu", "clamp.signed")
+
+BUILTIN_MODELS = {"digits-mlp": "digits-mlp.json", "digits-mlp-large": "digits-mlp-large.json"}
+
+
+class ModelSpecError(VerinferError):
+    """The model spec is malformed or unsafe to execute deterministically."""
+
+
+class DenseLayer(BaseModel):
+    """`acc = W·x + b; acc >>= shift; relu; clamp` — one integer dense layer (§1.4)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    type: Literal["dense"] = "dense"
+    in_: StrictInt = Field(alias="in", ge=1)
+    out: StrictInt = Field(ge=1)
+    weight: list[list[StrictInt]]
+    bias: list[StrictInt]
+    shift: StrictInt = Field(default=0, ge=0, le=62)
+    relu: StrictBool = False
+    clamp_bits: StrictInt | None = Field(default=None, ge=2, le=32)
+
+    @model_validator(mode="after")
+    def _check(self) -> "DenseLayer":
+        if len(self.weight) != self.out:
+            raise ValueError(f"weight has {len(self.weight)} rows, expected out={self.out}")
+        for r, row in enumerate(self.weight):
+            if len(row) != self.in_:
+                raise ValueError(f"weight row {r} has {len(row)} entries, expected in={self.in_}")
+            for v in row:
+                if not INT8_MIN <= v <= INT8_MAX:
+                    raise ValueError(f"weight {v} in row {r} is not int8")
+        if len(self.bias) != self.out:
+            raise ValueError(f"bias has {len(self.bias)} entries, expected out={self.out}")
+        for v in self.bias:
+            if not INT32_MIN <= v <= INT32_MAX:
+                raise ValueError(f"bias {v} is not int32")
+        return self
+
+    def output_range(self, lo: int, hi: int) -> tuple[int, int]:
+        """Worst-case [min, max] of the outputs for inputs in [lo, hi] (static overflow analysis)."""
+        acc_lo = acc_hi = None
+        for row, b in zip(self.weight, self.bias):
+            r_lo = r_hi = b
+            for w in row:
+                a, c = w * lo, w * hi
+                if a < c:
+                    r_lo += a
+                    r_hi += c
+                else:
+                    r_lo += c
+                    r_hi += a
+            acc_lo = r_lo if acc_lo is None else min(acc_lo, r_lo)
+            acc_hi = r_hi if acc_hi is None else max(acc_hi, r_hi)
+        assert acc_lo is not None and acc_hi is not None
+        if max(-acc_lo, acc_hi) >= _ACC_LIMIT:
+            raise ValueError(f"accumulator can reach {max(-acc_lo, acc_hi)}, beyond 2^62")
+        acc_lo, acc_hi = acc_lo >> self.shift, acc_hi >> self.shift
+        if self.relu:
+            acc_lo, acc_hi = max(acc_lo, 0), max(acc_hi, 0)
+        if self.clamp_bits is not None:
+            c_lo, c_hi = -(1 << (self.clamp_bits - 1)), (1 << (self.clamp_bits - 1)) - 1
+            acc_lo, acc_hi = min(max(acc_lo, c_lo), c_hi), min(max(acc_hi, c_lo), c_hi)
+        return acc_lo, acc_hi
+
+
+def bits_for_range(lo: int, hi: int) -> int:
+    """Smallest b such that [lo, hi] lies inside the signed range [-2^(b-1), 2^(b-1))."""
+    b = 1
+    while not (-(1 << (b - 1)) <= lo and hi < (1 << (b - 1))):
+        b += 1
+    return b
+
+
+class ModelSpec(BaseModel):
+    """A quantized feed-forward model: the unit that is published, committed and proven."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    format: Literal["verinfer.model.v1"] = MODEL_FORMAT
+    name: str = Field(min_length=1, max_length=128)
+    kind: Literal["mlp"] = "mlp"
+    input_shape: list[StrictInt] = Field(min_length=1)
+    input_bits: StrictInt = Field(ge=2, le=32)
+    output_bits: StrictInt = Field(ge=2, le=64)
+    layers: list[DenseLayer] = Field(min_length=1)
+    _arrays: list[tuple[np.ndarray, np.ndarray]] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelSpec":
+        if any(d < 1 for d in self.input_shape):
+            raise ValueError(f"input_shape {self.input_shape} has a non-positive dimension")
+        if math.prod(self.input_shape) != self.layers[0].in_:
+            raise ValueError(
+                f"input_shape {self.input_shape} has {math.prod(self.input_shape)} elements, "
+                f"layer 0 takes {self.layers[0].in_}"
+            )
+        for i in range(1, len(self.layers)):
+            if self.layers[i].in_ != self.layers[i - 1].out:
+                raise ValueError(
+                    f"layer {i} takes {self.layers[i].in_} inputs, layer {i - 1} gives {self.layers[i - 1].out}"
+                )
+        lo, hi = -(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1
+        for i, layer in enumerate(self.layers):
+            try:
+                lo, hi = layer.output_range(lo, hi)
+            except ValueError as exc:
+                raise ValueError(f"layer {i}: {exc}") from None
+        if bits_for_range(lo, hi) > self.output_bits:
+            raise ValueError(f"outputs can reach [{lo}, {hi}], which does not fit output_bits={self.output_bits}")
+        return self
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].in_
+
+    @property
+    def output_size(self) -> int:
+        return self.layers[-1].out
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(layer.in_ * layer.out + layer.out for layer in self.layers)
+
+    @property
+    def input_dtype(self) -> str:
+        """Payload dtype of inputs (§1.3): int8 up to 8 input bits, else int32."""
+        return "int8" if self.input_bits <= 8 else "int32"
+
+    def check_input_tensor(self, shape: list[int], data: list[int]) -> None:
+        """Shape and range rules an input payload must satisfy (raises InvalidInputError)."""
+        if list(shape) != list(self.input_shape):
+            raise InvalidInputError(f"shape must be {self.input_shape}, got {list(shape)}")
+        lo, hi = -(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1
+        for v in data:
+            if not lo <= v <= hi:
+                raise InvalidInputError(f"value {v} is outside [{lo}, {hi}] (input_bits={self.input_bits})")
+
+    def arrays(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(W, b) per layer as int64 arrays, built once: the executor's view of the weights."""
+        if self._arrays is None:
+            self._arrays = [
+                (np.asarray(layer.weight, dtype=np.int64), np.asarray(layer.bias, dtype=np.int64))
+                for layer in self.layers
+            ]
+        return self._arrays
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The spec as plain JSON types, with `in` spelled as on the wire."""
+        return self.model_dump(by_alias=True, mode="json")
+
+    def canonical_json(self) -> bytes:
+        """Canonical bytes (sorted keys, no spaces): what is stored and whose CID is registered."""
+        return json.dumps(self.to_json_obj(), sort_keys=True, separators=(",", ":")).encode()
+
+    def activation_ranges(self) -> list[tuple[int, int]]:
+        """Worst-case [min, max] entering each layer, plus the output range at the end."""
+        ranges = [(-(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1)]
+        for layer in self.layers:
+            ranges.append(layer.output_range(*ranges[-1]))
+        return ranges
+
+    def layer_range(self, start: int, end: int) -> "ModelSpec":
+        """The sub-model of layers [start, end): what one node runs in split inference.
+
+        Its input_bits/output_bits are the tightest signed widths the parent's static ranges
+        guarantee at those boundaries, so each slice is itself a valid spec and slice k's output
+        vector is exactly slice k+1's input vector (hashable with the same bits on both sides).
+        """
+        n = self.num_layers
+        if not (0 <= start < end <= n):
+            raise ModelSpecError(f"layer range [{start}, {end}) is not inside 0..{n}")
+        if start == 0 and end == n:
+            return self
+        ranges = self.activation_ranges()
+        input_bits = self.input_bits if start == 0 else max(2, bits_for_range(*ranges[start]))
+        # The slice is analysed on its own (its input range is the full input_bits range).
+        lo, hi = -(1 << (input_bits - 1)), (1 << (input_bits - 1)) - 1
+        for layer in self.layers[start:end]:
+            lo, hi = layer.output_range(lo, hi)
+        output_bits = max(2, bits_for_range(lo, hi))
+        if end == n:
+            output_bits = max(output_bits, self.output_bits)
+        return ModelSpec(
+            name=f"{self.name}[{start}:{end}]",
+            kind=self.kind,
+            input_shape=[self.layers[start].in_],
+            input_bits=input_bits,
+            output_bits=output_bits,
+            layers=list(self.layers[start:end]),
+        )
+
+
+def load(source: str | Path | bytes | Mapping[str, Any]) -> ModelSpec:
+    """Parse and validate a spec from a path, raw JSON bytes, or an already-parsed object."""
+    if isinstance(source, Mapping):
+        obj: Any = source
+    else:
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            try:
+                if path.stat().st_size > MAX_SPEC_BYTES:
+                    raise ModelSpecError(f"{path}: larger than {MAX_SPEC_BYTES} bytes")
+                raw = path.read_bytes()
+            except OSError as exc:
+                raise ModelSpecError(f"cannot read model spec {path}: {exc.strerror or exc}") from None
+        else:
+            raw = bytes(source)
+        if len(raw) > MAX_SPEC_BYTES:
+            raise ModelSpecError(f"model spec larger than {MAX_SPEC_BYTES} bytes")
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelSpecError(f"model spec is not UTF-8 JSON: {exc}") from None
+    if not isinstance(obj, Mapping):
+        raise ModelSpecError("model spec must be a JSON object")
+    if obj.get("format") != MODEL_FORMAT:
+        raise ModelSpecError(f"model spec format must be {MODEL_FORMAT!r}, got {obj.get('format')!r}")
+    try:
+        return ModelSpec.model_validate(dict(obj))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "spec"
+        raise ModelSpecError(f"invalid model spec at {where}: {first['msg']}") from None
+
+
+def builtin_path(name: str) -> Path:
+    """Path of a model shipped in verinfer/models/data (e.g. `digits-mlp`)."""
+    try:
+        filename = BUILTIN_MODELS[name]
+    except KeyError:
+        raise ModelSpecError(f"unknown built-in model {name!r}; known: {', '.join(BUILTIN_MODELS)}") from None
+    return Path(str(resources.files("verinfer.models") / "data" / filename))
+
+
+def load_builtin(name: str) -> ModelSpec:
+    """Load a shipped model by name."""
+    return load(builtin_path(name))
+
+
+def weights_commitment(spec: ModelSpec) -> int:
+    """The model commitment registered on-chain and exposed by private-weights proofs.
+
+    Definition (docs/models.md): `c = Poseidon([num_layers, input_bits, output_bits])`, then for
+    each layer in order `c = Poseidon([c, hash_vector(W row-major, 8), hash_vector(b, 32),
+    in, out, shift, relu, clamp_bits or 0])`.
+    """
+    c = poseidon([spec.num_layers, spec.input_bits, spec.output_bits])
+    for layer in spec.layers:
+        flat = [w for row in layer.weight for w in row]
+        c = poseidon(
+            [
+                c,
+                hash_vector(flat, 8),
+                hash_vector(layer.bias, 32),
+                layer.in_,
+                layer.out,
+                layer.shift,
+                int(layer.relu),
+                layer.clamp_bits or 0,
+            ]
+        )
+    return c
+
+
+def execution_profile(kind: str, runtime: str, kernels: Sequence[str], **params: Any) -> dict[str, Any]:
+    """What "the same computation" means: runtime id, kernel names, and runtime parameters."""
+    profile: dict[str, Any] = {"kind": kind, "runtime": runtime, "kernels": list(kernels)}
+    for key, value in params.items():
+        if key in profile:
+            raise ValueError(f"parameter {key!r} clashes with a profile field")
+        profile[key] = value
+    return profile
+
+
+def execution_profile_hash(kind: str, runtime: str, kernels: Sequence[str], **params: Any) -> bytes:
+    """keccak256 of the profile's canonical JSON: the bytes32 stored in ModelRegistry."""
+    profile = execution_profile(kind, runtime, kernels, **params)
+    return keccak(json.dumps(profile, sort_keys=True, separators=(",", ":")).encode())
+
+
+def reference_profile_hash() -> bytes:
+    """Profile of the integer reference executor (every `mlp` spec is executed this way)."""
+    return execution_profile_hash("mlp", REFERENCE_RUNTIME, REFERENCE_KERNELS)
