@@ -265,7 +265,7 @@ def load(source: str | Path | bytes | Mapping[str, Any]) -> ModelSpec:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "spec"
-        raise ModelSpecError(f"invalid model spec at {where}: {first['msg']}") from None
+        raise ModelSpecError(f"invalid model spec at {where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def builtin_path(name: str) -> Path:
@@ -307,7 +307,7 @@ def weights_commitment(spec: ModelSpec) -> int:
     return c
 
 
-def execution_profile(kind: str, runtime: str, kernels: Sequence[str], **params: Any) -> dict[str, Any]:
+def execution_profile(kind: str, runtime: str, kernels: Sequence[str], /, **params: Any) -> dict[str, Any]:
     """What "the same computation" means: runtime id, kernel names, and runtime parameters."""
     profile: dict[str, Any] = {"kind": kind, "runtime": runtime, "kernels": list(kernels)}
     for key, value in params.items():
@@ -317,7 +317,7 @@ def execution_profile(kind: str, runtime: str, kernels: Sequence[str], **params:
     return profile
 
 
-def execution_profile_hash(kind: str, runtime: str, kernels: Sequence[str], **params: Any) -> bytes:
+def execution_profile_hash(kind: str, runtime: str, kernels: Sequence[str], /, **params: Any) -> bytes:
     """keccak256 of the profile's canonical JSON: the bytes32 stored in ModelRegistry."""
     profile = execution_profile(kind, runtime, kernels, **params)
     return keccak(json.dumps(profile, sort_keys=True, separators=(",", ":")).encode())
