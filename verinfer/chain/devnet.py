@@ -129,6 +129,7 @@ class Devnet:
         balance_ether: int = 10_000,
         state_interval: int = 2,
         host: str = "127.0.0.1",
+        mixed_mining: bool = False,
     ) -> None:
         self.port = port
         self.host = host
@@ -138,6 +139,8 @@ class Devnet:
         self.n_accounts = n_accounts
         self.balance_ether = balance_ether
         self.state_interval = state_interval
+        # Mixed mining: a block per `block_time` AND one per transaction (no waiting for receipts).
+        self.mixed_mining = mixed_mining
         self.process: subprocess.Popen[bytes] | None = None
         self._w3: Web3 | None = None
         self._log: IO[bytes] | None = None
@@ -182,6 +185,8 @@ class Devnet:
         ]
         if self.block_time:
             cmd += ["--block-time", f"{self.block_time:g}"]
+            if self.mixed_mining:
+                cmd.append("--mixed-mining")
         if self.persist:
             cmd += ["--state", str(self.state_file), "--state-interval", str(self.state_interval)]
         return cmd

@@ -1,0 +1,123 @@
+"""Shared pytest fixtures: one real anvil chain per session, deployed protocol, funded accounts.
+
+Every engineer's tests use these; keep them general and fast. The chain is shared by the whole
+session, so tests must not assume a pristine chain: use `new_account` for isolated keys and read
+ids from return values/events rather than guessing them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # make `scripts.*` and the package importable without install
+    sys.path.insert(0, str(REPO_ROOT))
+
+from eth_account import Account  # noqa: E402
+from eth_account.signers.local import LocalAccount  # noqa: E402
+from web3 import Web3  # noqa: E402
+
+from verinfer.chain.deploy import deploy_protocol  # noqa: E402
+from verinfer.chain.devnet import Devnet, find_free_port  # noqa: E402
+from verinfer.chain.manifest import Manifest  # noqa: E402
+from verinfer.chain.protocol import Protocol  # noqa: E402
+
+ETHER = 10**18
+
+
+# ---------------------------------------------------------------- slow marker
+
+def _slow_enabled(config: pytest.Config) -> bool:
+    if os.environ.get("VERINFER_SLOW") == "1":
+        return True
+    expr = config.getoption("markexpr", default="") or ""
+    return "slow" in expr and "not slow" not in expr
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip `@pytest.mark.slow` tests unless asked for; `-ra` (in addopts) prints the reason."""
+    if _slow_enabled(config):
+        return
+    skip = pytest.mark.skip(reason="slow test: run with VERINFER_SLOW=1 or -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+# ---------------------------------------------------------------- chain
+
+def _start(tmp: Path, block_time: float | None, mixed: bool = False) -> Devnet:
+    return Devnet(
+        port=find_free_port(), state_dir=tmp, block_time=block_time, persist=False, n_accounts=10, mixed_mining=mixed
+    ).start()
+
+
+@pytest.fixture(scope="session")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    """A fresh anvil chain for the session: a block every second (windows elapse on their own) and,
+    with anvil's mixed mining, also one block per transaction (receipts come at once).
+
+    Each tx advances the block number: give commit/reveal windows some slack (>= 10 blocks) in tests,
+    and use `verinfer.chain.devnet.mine(w3, n)` to close a window without waiting."""
+    d = _start(tmp_path_factory.mktemp("devnet"), 1.0, mixed=True)
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session")
+def automine_devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    """A second, separate anvil that mines each tx immediately (for throughput-heavy tests)."""
+    d = _start(tmp_path_factory.mktemp("devnet-automine"), None)
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session")
+def w3(devnet: Devnet) -> Web3:
+    """Web3 connected to the session devnet."""
+    return devnet.w3
+
+
+@pytest.fixture(scope="session")
+def accounts(devnet: Devnet) -> list[LocalAccount]:
+    """anvil's 10 dev accounts (10,000 ETH each); index 0 deployed the protocol and owns it."""
+    return devnet.accounts
+
+
+@pytest.fixture
+def new_account(w3: Web3) -> Callable[..., LocalAccount]:
+    """Factory: a brand-new random key funded with `balance` wei (default 100 ETH) via anvil_setBalance."""
+
+    def make(balance: int = 100 * ETHER) -> LocalAccount:
+        acct = Account.from_key(secrets.token_bytes(32))
+        w3.provider.make_request("anvil_setBalance", [acct.address, hex(balance)])
+        return acct
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def protocol_manifest(w3: Web3, accounts: list[LocalAccount], tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    """The protocol deployed once per session with default ProtocolParams (also saved to a file:
+    `protocol_manifest_path`)."""
+    manifest = deploy_protocol(w3, accounts[0])
+    manifest.save(tmp_path_factory.mktemp("manifest") / "manifest.json")
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def protocol_manifest_path(protocol_manifest: Manifest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a saved copy of the session manifest (for CLIs and `VERINFER_MANIFEST`)."""
+    return protocol_manifest.save(tmp_path_factory.mktemp("manifest-file") / "manifest.json")
+
+
+@pytest.fixture(scope="session")
+def protocol(w3: Web3, protocol_manifest: Manifest, accounts: list[LocalAccount]) -> Protocol:
+    """Protocol bound to account 0 (the owner). Use `protocol.as_account(acct)` for others."""
+    return Protocol(w3, protocol_manifest, accounts[0])

@@ -1,0 +1,736 @@
+"""Typed Python faces of the protocol contracts: one snake_case method per contract function.
+
+Writes go through the shared TxSender of the bound account (local nonces, decoded reverts) and
+return the receipt (plus the new id where the contract returns one); reads return frozen
+dataclasses so callers never index into ABI tuples. Pure helpers reproduce on-chain hashes
+(`commitment_hash`, `request_binding`) bit for bit (docs/architecture.md §1).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, ClassVar, Sequence, TypeVar
+
+from eth_abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from verinfer.chain import artifacts
+from verinfer.chain.errors import ChainError, RpcError, decode_revert, normalize, revert_data_from_exception
+from verinfer.chain.events import CursorStore, DecodedEvent, EventCursor, get_events
+from verinfer.chain.manifest import Manifest
+from verinfer.chain.tx import TRANSPORT_ERRORS, TxSender, name_contract, rpc_url_of, sender_for
+from verinfer.errors import ConfigError
+
+# ------------------------------------------------------------------ wire constants (architecture §1)
+
+#: BN254 scalar field order.
+FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+#: outputHash of the "invalid input" outcome (type(uint256).max, never a field element).
+INVALID_INPUT = b"\xff" * 32
+#: Shard layer end meaning "to the last layer"; [0, FULL_MODEL_END) is the whole model.
+FULL_MODEL_END = 0xFFFF
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+PROOF_NONE, PROOF_PUBLIC_WEIGHTS, PROOF_PRIVATE_WEIGHTS = 0, 1, 2
+TEE_NONE, TEE_SGX, TEE_TDX, TEE_SEV_SNP, TEE_MOCK = 0, 1, 2, 3, 255
+VERIFIED_NONE, VERIFIED_OFFCHAIN_DCAP, VERIFIED_ONCHAIN, VERIFIED_MOCK_PKI = 0, 1, 2, 255
+
+
+class Status(IntEnum):
+    """InferenceMarket.Status."""
+
+    NONE = 0
+    COMMITTING = 1
+    REVEALING = 2
+    ACCEPTED = 3
+    INVALID_INPUT = 4
+    NO_QUORUM = 5
+
+
+def to_bytes32(value: bytes | str | int) -> bytes:
+    """bytes32 from raw bytes, 0x-hex, or an integer (big-endian, e.g. a field element)."""
+    if isinstance(value, int):
+        if not 0 <= value < 2**256:
+            raise ValueError(f"{value} does not fit in bytes32")
+        return value.to_bytes(32, "big")
+    if isinstance(value, str):
+        value = bytes.fromhex(value[2:] if value.startswith("0x") else value)
+    value = bytes(value)
+    if len(value) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(value)}")
+    return value
+
+
+def commitment_hash(request_id: int, output_hash: bytes | str | int, salt: bytes | str | int, node: str) -> bytes:
+    """keccak256(abi.encode(uint256 requestId, bytes32 outputHash, bytes32 salt, address node))."""
+    return keccak(
+        abi_encode(
+            ["uint256", "bytes32", "bytes32", "address"],
+            [request_id, to_bytes32(output_hash), to_bytes32(salt), Web3.to_checksum_address(node)],
+        )
+    )
+
+
+def request_binding(request_id: int, prover: str) -> int:
+    """uint256(keccak256(abi.encode(uint256 requestId, address prover))) % FIELD."""
+    digest = keccak(abi_encode(["uint256", "address"], [request_id, Web3.to_checksum_address(prover)]))
+    return int.from_bytes(digest, "big") % FIELD
+
+
+def model_id_for(publisher: str, name: str, version: int) -> bytes:
+    """keccak256(abi.encode(address publisher, string name, uint32 version)) — ModelRegistry's id."""
+    return keccak(abi_encode(["address", "string", "uint32"], [Web3.to_checksum_address(publisher), name, version]))
+
+
+# ------------------------------------------------------------------ value types
+
+@dataclass(frozen=True)
+class ModelShard:
+    """A served layer range [layer_start, layer_end) of a model."""
+
+    model_id: bytes
+    layer_start: int = 0
+    layer_end: int = FULL_MODEL_END
+
+    def to_abi(self) -> tuple[bytes, int, int]:
+        return (to_bytes32(self.model_id), self.layer_start, self.layer_end)
+
+
+@dataclass(frozen=True)
+class RequestParams:
+    """Per-request replicas, quorum and windows (blocks)."""
+
+    replicas: int = 3
+    quorum: int = 2
+    commit_blocks: int = 5
+    reveal_blocks: int = 5
+    callback_gas_limit: int = 0
+
+    def to_abi(self) -> tuple[int, int, int, int, int]:
+        return (self.replicas, self.quorum, self.commit_blocks, self.reveal_blocks, self.callback_gas_limit)
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """A node's TEE attestation record (input to submit_attestation)."""
+
+    tee_type: int
+    measurement: bytes
+    quote_hash: bytes
+    report_data_address: str
+    expires_at: int
+    verified_by: int
+    quote_cid: str = ""
+
+    def to_abi(self) -> tuple[Any, ...]:
+        return (
+            self.tee_type,
+            to_bytes32(self.measurement),
+            to_bytes32(self.quote_hash),
+            Web3.to_checksum_address(self.report_data_address),
+            self.expires_at,
+            self.verified_by,
+            self.quote_cid,
+        )
+
+
+@dataclass(frozen=True)
+class AttestationView(Attestation):
+    """Attestation as stored on-chain (tee_type 0 = none)."""
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """Publisher-supplied model fields (input to register_model)."""
+
+    name: str
+    weights_cid: str
+    commitment: int
+    verifier: str = ZERO_ADDRESS
+    proof_mode: int = PROOF_NONE
+    execution_profile_hash: bytes = b"\x00" * 32
+    shard_layout_hash: bytes = b"\x00" * 32
+    num_layers: int = 1
+    input_bits: int = 8
+    output_bits: int = 32
+    requires_tee: bool = False
+
+    def to_abi(self) -> tuple[Any, ...]:
+        return (
+            self.name,
+            self.weights_cid,
+            self.commitment,
+            Web3.to_checksum_address(self.verifier),
+            self.proof_mode,
+            to_bytes32(self.execution_profile_hash),
+            to_bytes32(self.shard_layout_hash),
+            self.num_layers,
+            self.input_bits,
+            self.output_bits,
+            self.requires_tee,
+        )
+
+
+@dataclass(frozen=True)
+class NodeView:
+    operator: str
+    endpoint: str
+    stake: int
+    unbonding_since: int
+    registered: bool
+
+
+@dataclass(frozen=True)
+class ModelView:
+    model_id: bytes
+    publisher: str
+    name: str
+    version: int
+    weights_cid: str
+    commitment: int
+    verifier: str
+    proof_mode: int
+    execution_profile_hash: bytes
+    shard_layout_hash: bytes
+    num_layers: int
+    input_bits: int
+    output_bits: int
+    requires_tee: bool
+    deprecated: bool
+    registered_at: int
+
+
+@dataclass(frozen=True)
+class RequestView:
+    request_id: int
+    requester: str
+    model_id: bytes
+    input_cid: str
+    input_hash: bytes
+    fee: int
+    params: RequestParams
+    commit_deadline: int
+    reveal_deadline: int
+    status: Status
+    output_hash: bytes
+    output_cid: str
+    proven: bool
+    proven_output_hash: int
+    contradicted: bool
+    created_block: int
+    commit_count: int
+    reveal_count: int
+    agreeing_count: int
+
+
+@dataclass(frozen=True)
+class RevealView:
+    committed: bool
+    revealed: bool
+    output_hash: bytes
+    output_cid: str
+
+
+@dataclass(frozen=True)
+class MemberSettlement:
+    slashed: bool
+    paid: bool
+
+
+@dataclass(frozen=True)
+class ConsumerResult:
+    status: Status
+    output_hash: bytes
+    output_cid: str
+    received: bool
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+T = TypeVar("T")
+
+
+def _snake(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+def _view(cls: type[T], data: dict[str, Any], **extra: Any) -> T:
+    """Build a view dataclass from a decoded struct dict (camelCase keys)."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    kw = {_snake(k): v for k, v in data.items() if _snake(k) in names}
+    kw.update(extra)
+    return cls(**kw)
+
+
+# ------------------------------------------------------------------ wrappers
+
+class _ContractWrapper:
+    """Common plumbing: bound contract, sender, struct decoding, events."""
+
+    NAME: ClassVar[str]
+
+    def __init__(self, w3: Web3, address: str, sender: TxSender | None, deploy_block: int = 0) -> None:
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.sender = sender
+        self.deploy_block = deploy_block
+        self.abi = artifacts.load(self.NAME).abi
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=self.abi)
+        name_contract(self.address, self.NAME)
+        self._outputs = {e["name"]: e["outputs"] for e in self.abi if e.get("type") == "function"}
+
+    def _send(self, fn: Any, value: int = 0, gas: int | None = None) -> TxReceipt:
+        if self.sender is None:
+            raise ConfigError(f"{self.NAME}.{fn.fn_name}: no account bound (pass account= to Protocol)")
+        return self.sender.send(fn, value=value, gas=gas, contract=self.NAME)
+
+    def _call(self, fn: Any, block: int | str = "latest") -> Any:
+        try:
+            return fn.call(block_identifier=block)
+        except ContractLogicError as exc:
+            data, msg = revert_data_from_exception(exc)
+            raise decode_revert(data, self.NAME, function=fn.fn_name, message=msg) from None
+        except TRANSPORT_ERRORS:
+            raise RpcError(f"cannot reach RPC at {rpc_url_of(self.w3)}") from None
+
+    def _struct(self, fn_name: str, value: Any) -> dict[str, Any]:
+        out = self._outputs[fn_name]
+        if len(out) == 1:
+            return normalize(value, out[0], hex_bytes=False)
+        return {o["name"]: normalize(v, o, hex_bytes=False) for o, v in zip(out, value)}
+
+    def _event_from(self, receipt: TxReceipt, event: str) -> dict[str, Any]:
+        logs = self.contract.events[event]().process_receipt(receipt, errors=DISCARD)
+        if not logs:
+            raise ChainError(f"{self.NAME}: transaction {Web3.to_hex(receipt['transactionHash'])} emitted no {event}")
+        return dict(logs[0]["args"])
+
+    def events(self, name: str | list[str], from_block: int | None = None, to_block: int | str = "latest") -> list[DecodedEvent]:
+        """Decoded `name` events of this contract (default from the deployment block)."""
+        names = [name] if isinstance(name, str) else list(name)
+        start = self.deploy_block if from_block is None else from_block
+        return get_events(self.w3, self.contract, names, start, to_block)
+
+    def cursor(self, event_names: list[str], store: CursorStore, start_block: int | None = None,
+               confirmations: int = 0, key: str | None = None) -> EventCursor:
+        """A resumable EventCursor over this contract's events."""
+        start = self.deploy_block if start_block is None else start_block
+        return EventCursor(self.w3, self.contract, event_names, start, store, confirmations, key=key)
+
+    # Ownable2Step, shared by all protocol contracts
+    def owner(self) -> str:
+        return self._call(self.contract.functions.owner())
+
+    def pending_owner(self) -> str:
+        return self._call(self.contract.functions.pendingOwner())
+
+    def transfer_ownership(self, new_owner: str) -> TxReceipt:
+        return self._send(self.contract.functions.transferOwnership(Web3.to_checksum_address(new_owner)))
+
+    def accept_ownership(self) -> TxReceipt:
+        return self._send(self.contract.functions.acceptOwnership())
+
+    def renounce_ownership(self) -> TxReceipt:
+        return self._send(self.contract.functions.renounceOwnership())
+
+
+class NodeRegistry(_ContractWrapper):
+    """Stake, endpoint, shards, attestation, unbonding, slashing."""
+
+    NAME = "NodeRegistry"
+
+    # operators
+    def register(self, endpoint: str, shards: Sequence[ModelShard], stake: int) -> TxReceipt:
+        return self._send(self.contract.functions.register(endpoint, [s.to_abi() for s in shards]), value=stake)
+
+    def top_up(self, amount: int) -> TxReceipt:
+        return self._send(self.contract.functions.topUp(), value=amount)
+
+    def set_endpoint(self, endpoint: str) -> TxReceipt:
+        return self._send(self.contract.functions.setEndpoint(endpoint))
+
+    def set_shards(self, shards: Sequence[ModelShard]) -> TxReceipt:
+        return self._send(self.contract.functions.setShards([s.to_abi() for s in shards]))
+
+    def request_unbond(self) -> TxReceipt:
+        return self._send(self.contract.functions.requestUnbond())
+
+    def withdraw_stake(self) -> TxReceipt:
+        return self._send(self.contract.functions.withdrawStake())
+
+    def submit_attestation(self, attestation: Attestation) -> TxReceipt:
+        return self._send(self.contract.functions.submitAttestation(attestation.to_abi()))
+
+    def revoke_attestation(self) -> TxReceipt:
+        return self._send(self.contract.functions.revokeAttestation())
+
+    # owner
+    def set_measurement_allowed(self, measurement: bytes | str, allowed: bool) -> TxReceipt:
+        return self._send(self.contract.functions.setMeasurementAllowed(to_bytes32(measurement), allowed))
+
+    def set_min_stake(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMinStake(value))
+
+    def set_unbonding_delay(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setUnbondingDelay(value))
+
+    def set_market(self, market: str) -> TxReceipt:
+        return self._send(self.contract.functions.setMarket(Web3.to_checksum_address(market)))
+
+    def set_treasury(self, treasury: str) -> TxReceipt:
+        return self._send(self.contract.functions.setTreasury(Web3.to_checksum_address(treasury)))
+
+    def slash(self, node: str, amount: int, request_id: int) -> TxReceipt:
+        """Market only (reverts NotMarket otherwise); exposed for completeness and tests."""
+        return self._send(self.contract.functions.slash(Web3.to_checksum_address(node), amount, request_id))
+
+    def withdraw_slashed(self) -> TxReceipt:
+        return self._send(self.contract.functions.withdrawSlashed())
+
+    # views
+    def get_node(self, node: str) -> NodeView:
+        raw = self._call(self.contract.functions.getNode(Web3.to_checksum_address(node)))
+        return _view(NodeView, self._struct("getNode", raw))
+
+    def get_shards(self, node: str) -> list[ModelShard]:
+        raw = self._call(self.contract.functions.getShards(Web3.to_checksum_address(node)))
+        return [_view(ModelShard, s) for s in self._struct("getShards", raw)]
+
+    def get_attestation(self, node: str) -> AttestationView:
+        raw = self._call(self.contract.functions.getAttestation(Web3.to_checksum_address(node)))
+        return _view(AttestationView, self._struct("getAttestation", raw))
+
+    def nodes_for_model(self, model_id: bytes | str) -> list[str]:
+        return list(self._call(self.contract.functions.nodesForModel(to_bytes32(model_id))))
+
+    def node_count_for_model(self, model_id: bytes | str) -> int:
+        return self._call(self.contract.functions.nodeCountForModel(to_bytes32(model_id)))
+
+    def node_for_model_at(self, model_id: bytes | str, index: int) -> str:
+        return self._call(self.contract.functions.nodeForModelAt(to_bytes32(model_id), index))
+
+    def is_eligible(self, node: str, model_id: bytes | str, requires_tee: bool = False) -> bool:
+        return self._call(self.contract.functions.isEligible(Web3.to_checksum_address(node), to_bytes32(model_id), requires_tee))
+
+    def stake_of(self, node: str) -> int:
+        return self._call(self.contract.functions.stakeOf(Web3.to_checksum_address(node)))
+
+    def total_staked(self) -> int:
+        return self._call(self.contract.functions.totalStaked())
+
+    def slashed_balance(self) -> int:
+        return self._call(self.contract.functions.slashedBalance())
+
+    def min_stake(self) -> int:
+        return self._call(self.contract.functions.minStake())
+
+    def unbonding_delay(self) -> int:
+        return self._call(self.contract.functions.unbondingDelay())
+
+    def market(self) -> str:
+        return self._call(self.contract.functions.market())
+
+    def treasury(self) -> str:
+        return self._call(self.contract.functions.treasury())
+
+    def model_registry(self) -> str:
+        return self._call(self.contract.functions.modelRegistry())
+
+    def measurement_allowed(self, measurement: bytes | str) -> bool:
+        return self._call(self.contract.functions.measurementAllowed(to_bytes32(measurement)))
+
+    def max_shards(self) -> int:
+        return self._call(self.contract.functions.MAX_SHARDS())
+
+    def max_unbonding_delay(self) -> int:
+        return self._call(self.contract.functions.MAX_UNBONDING_DELAY())
+
+
+class ModelRegistry(_ContractWrapper):
+    """Model id → weights CID, commitment, verifier, profile, shard layout."""
+
+    NAME = "ModelRegistry"
+
+    def register_model(self, model: ModelInput) -> tuple[TxReceipt, bytes]:
+        """Register a new version of (sender, model.name); returns (receipt, model_id)."""
+        receipt = self._send(self.contract.functions.registerModel(model.to_abi()))
+        return receipt, bytes(self._event_from(receipt, "ModelRegistered")["modelId"])
+
+    def set_verifier(self, model_id: bytes | str, verifier: str, proof_mode: int) -> TxReceipt:
+        return self._send(self.contract.functions.setVerifier(to_bytes32(model_id), Web3.to_checksum_address(verifier), proof_mode))
+
+    def deprecate(self, model_id: bytes | str) -> TxReceipt:
+        return self._send(self.contract.functions.deprecate(to_bytes32(model_id)))
+
+    def get_model(self, model_id: bytes | str) -> ModelView:
+        mid = to_bytes32(model_id)
+        raw = self._call(self.contract.functions.getModel(mid))
+        return _view(ModelView, self._struct("getModel", raw), model_id=mid)
+
+    def exists(self, model_id: bytes | str) -> bool:
+        return self._call(self.contract.functions.exists(to_bytes32(model_id)))
+
+    def latest_version(self, publisher: str, name: str) -> int:
+        return self._call(self.contract.functions.latestVersion(Web3.to_checksum_address(publisher), name))
+
+    def model_count(self) -> int:
+        return self._call(self.contract.functions.modelCount())
+
+    def model_id_at(self, index: int) -> bytes:
+        return bytes(self._call(self.contract.functions.modelIdAt(index)))
+
+
+class InferenceMarket(_ContractWrapper):
+    """Requests, commit-reveal, settlement, proofs, pull payments."""
+
+    NAME = "InferenceMarket"
+
+    #: Gas on top of proofVerifyGas for submitProof's own work (storage, events, slashing a contradiction).
+    PROOF_TX_OVERHEAD = 300_000
+
+    def request_inference(
+        self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams, fee: int
+    ) -> tuple[TxReceipt, int]:
+        """Escrow `fee` and draw a committee; returns (receipt, request_id)."""
+        fn = self.contract.functions.requestInference(to_bytes32(model_id), input_cid, to_bytes32(input_hash), params.to_abi())
+        receipt = self._send(fn, value=fee)
+        return receipt, int(self._event_from(receipt, "InferenceRequested")["requestId"])
+
+    def commit(self, request_id: int, commitment: bytes | str) -> TxReceipt:
+        return self._send(self.contract.functions.commit(request_id, to_bytes32(commitment)))
+
+    def reveal(self, request_id: int, output_hash: bytes | str | int, salt: bytes | str | int, output_cid: str) -> TxReceipt:
+        return self._send(self.contract.functions.reveal(request_id, to_bytes32(output_hash), to_bytes32(salt), output_cid))
+
+    def finalize(self, request_id: int) -> TxReceipt:
+        return self._send(self.contract.functions.finalize(request_id))
+
+    def submit_proof(
+        self, request_id: int, output_hash: bytes | str | int, proof: Sequence[int], gas: int | None = None
+    ) -> TxReceipt:
+        """Explicit gas (proofVerifyGas + overhead by default): eth_estimateGas under-reports
+        verifier calls, so estimation is never used here."""
+        if len(proof) != 8:
+            raise ValueError(f"a Groth16 proof is 8 uint256 words, got {len(proof)}")
+        if gas is None:
+            gas = self.proof_verify_gas() + self.PROOF_TX_OVERHEAD
+        fn = self.contract.functions.submitProof(request_id, to_bytes32(output_hash), [int(x) for x in proof])
+        return self._send(fn, gas=gas)
+
+    def withdraw(self) -> TxReceipt:
+        return self._send(self.contract.functions.withdraw())
+
+    # owner
+    def set_min_fee(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMinFee(value))
+
+    def set_max_replicas(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMaxReplicas(value))
+
+    def set_min_commit_blocks(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMinCommitBlocks(value))
+
+    def set_max_commit_blocks(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMaxCommitBlocks(value))
+
+    def set_min_reveal_blocks(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMinRevealBlocks(value))
+
+    def set_max_reveal_blocks(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMaxRevealBlocks(value))
+
+    def set_slash_amount(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setSlashAmount(value))
+
+    def set_proof_verify_gas(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setProofVerifyGas(value))
+
+    def set_max_callback_gas(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMaxCallbackGas(value))
+
+    def set_max_candidates(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMaxCandidates(value))
+
+    # views
+    def get_request(self, request_id: int, block: int | str = "latest") -> RequestView:
+        d = self._struct("getRequest", self._call(self.contract.functions.getRequest(request_id), block))
+        params = _view(RequestParams, d.pop("params"))
+        return _view(RequestView, d, request_id=request_id, params=params, status=Status(d["status"]))
+
+    def status_of(self, request_id: int) -> Status:
+        return Status(self._call(self.contract.functions.statusOf(request_id)))
+
+    def get_committee(self, request_id: int) -> list[str]:
+        return list(self._call(self.contract.functions.getCommittee(request_id)))
+
+    def get_reveal(self, request_id: int, node: str) -> RevealView:
+        raw = self._call(self.contract.functions.getReveal(request_id, Web3.to_checksum_address(node)))
+        return _view(RevealView, self._struct("getReveal", raw))
+
+    def get_member_settlement(self, request_id: int, node: str) -> MemberSettlement:
+        raw = self._call(self.contract.functions.getMemberSettlement(request_id, Web3.to_checksum_address(node)))
+        return _view(MemberSettlement, self._struct("getMemberSettlement", raw))
+
+    def request_count(self) -> int:
+        return self._call(self.contract.functions.requestCount())
+
+    def withdrawable(self, account: str) -> int:
+        return self._call(self.contract.functions.withdrawable(Web3.to_checksum_address(account)))
+
+    def total_escrowed(self) -> int:
+        return self._call(self.contract.functions.totalEscrowed())
+
+    def total_withdrawable(self) -> int:
+        return self._call(self.contract.functions.totalWithdrawable())
+
+    def request_binding(self, request_id: int, prover: str) -> int:
+        """On-chain binding (see the pure `request_binding` helper for the same value offline)."""
+        return self._call(self.contract.functions.requestBinding(request_id, Web3.to_checksum_address(prover)))
+
+    def min_fee(self) -> int:
+        return self._call(self.contract.functions.minFee())
+
+    def max_replicas(self) -> int:
+        return self._call(self.contract.functions.maxReplicas())
+
+    def min_commit_blocks(self) -> int:
+        return self._call(self.contract.functions.minCommitBlocks())
+
+    def max_commit_blocks(self) -> int:
+        return self._call(self.contract.functions.maxCommitBlocks())
+
+    def min_reveal_blocks(self) -> int:
+        return self._call(self.contract.functions.minRevealBlocks())
+
+    def max_reveal_blocks(self) -> int:
+        return self._call(self.contract.functions.maxRevealBlocks())
+
+    def slash_amount(self) -> int:
+        return self._call(self.contract.functions.slashAmount())
+
+    def proof_verify_gas(self) -> int:
+        return self._call(self.contract.functions.proofVerifyGas())
+
+    def max_callback_gas(self) -> int:
+        return self._call(self.contract.functions.maxCallbackGas())
+
+    def max_candidates(self) -> int:
+        return self._call(self.contract.functions.maxCandidates())
+
+    def node_registry(self) -> str:
+        return self._call(self.contract.functions.nodeRegistry())
+
+    def model_registry(self) -> str:
+        return self._call(self.contract.functions.modelRegistry())
+
+    def callback_gas_reserve(self) -> int:
+        return self._call(self.contract.functions.CALLBACK_GAS_RESERVE())
+
+    def proof_gas_reserve(self) -> int:
+        return self._call(self.contract.functions.PROOF_GAS_RESERVE())
+
+    def max_replicas_cap(self) -> int:
+        return self._call(self.contract.functions.MAX_REPLICAS_CAP())
+
+    def max_candidates_cap(self) -> int:
+        return self._call(self.contract.functions.MAX_CANDIDATES_CAP())
+
+    def max_window_cap(self) -> int:
+        return self._call(self.contract.functions.MAX_WINDOW_CAP())
+
+
+class ExampleConsumer(_ContractWrapper):
+    """The example dApp: asks the market and stores results pushed back by callback."""
+
+    NAME = "ExampleConsumer"
+
+    def ask(
+        self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams, fee: int
+    ) -> tuple[TxReceipt, int]:
+        """Request through the consumer contract; returns (receipt, request_id)."""
+        fn = self.contract.functions.ask(to_bytes32(model_id), input_cid, to_bytes32(input_hash), params.to_abi())
+        receipt = self._send(fn, value=fee)
+        return receipt, int(self._event_from(receipt, "Asked")["requestId"])
+
+    def on_inference_result(self, request_id: int, status: int, output_hash: bytes | str | int, output_cid: str) -> TxReceipt:
+        """Market only (reverts NotMarket otherwise)."""
+        return self._send(self.contract.functions.onInferenceResult(request_id, int(status), to_bytes32(output_hash), output_cid))
+
+    def results(self, request_id: int) -> ConsumerResult:
+        d = self._struct("results", self._call(self.contract.functions.results(request_id)))
+        return _view(ConsumerResult, d, status=Status(d["status"]))
+
+    def withdraw_refunds(self) -> TxReceipt:
+        return self._send(self.contract.functions.withdrawRefunds())
+
+    def market(self) -> str:
+        return self._call(self.contract.functions.market())
+
+
+class Protocol:
+    """All protocol contracts of one deployment, bound to one (optional) signing account."""
+
+    def __init__(self, w3: Web3, manifest: Manifest, account: LocalAccount | None = None) -> None:
+        self.w3 = w3
+        self.manifest = manifest
+        self.account = account
+        self.sender: TxSender | None = sender_for(w3, account) if account is not None else None
+        b = manifest.deploy_block
+        self.nodes = NodeRegistry(w3, manifest.address("NodeRegistry"), self.sender, b)
+        self.models = ModelRegistry(w3, manifest.address("ModelRegistry"), self.sender, b)
+        self.market = InferenceMarket(w3, manifest.address("InferenceMarket"), self.sender, b)
+        self.consumer = ExampleConsumer(w3, manifest.address("ExampleConsumer"), self.sender, b)
+
+    @property
+    def address(self) -> str | None:
+        """The bound account's address (None when read-only)."""
+        return self.account.address if self.account is not None else None
+
+    def as_account(self, account: LocalAccount | None) -> "Protocol":
+        """The same deployment, signing as `account`."""
+        return Protocol(self.w3, self.manifest, account)
+
+    @classmethod
+    def connect(
+        cls, rpc_url: str, manifest_path: str | Path | None = None, account: LocalAccount | None = None
+    ) -> "Protocol":
+        """Connect to `rpc_url`, load the manifest (default path) and check it belongs to this chain."""
+        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+        try:
+            chain_id = w3.eth.chain_id
+        except Exception:
+            raise RpcError(f"cannot reach RPC at {rpc_url}") from None
+        manifest = Manifest.load(manifest_path)
+        if manifest.chain_id != chain_id:
+            raise ConfigError(f"manifest is for chain {manifest.chain_id} but {rpc_url} is chain {chain_id}")
+        if not w3.eth.get_code(manifest.address("InferenceMarket")):
+            raise ConfigError(f"no InferenceMarket code at {manifest.address('InferenceMarket')} on {rpc_url} (stale manifest?)")
+        return cls(w3, manifest, account)
+
+    def contracts(self) -> dict[str, _ContractWrapper]:
+        return {"NodeRegistry": self.nodes, "ModelRegistry": self.models, "InferenceMarket": self.market,
+                "ExampleConsumer": self.consumer}
+
+    def events(self, name: str, from_block: int | None = None, to_block: int | str = "latest") -> list[DecodedEvent]:
+        """Decoded events by name across the protocol ("Finalized", or qualified "NodeRegistry.ParameterChanged")."""
+        if "." in name:
+            contract, _, ev = name.partition(".")
+            return self.contracts()[contract].events(ev, from_block, to_block)
+        owners = [w for w in self.contracts().values() if any(e.get("type") == "event" and e["name"] == name for e in w.abi)]
+        if not owners:
+            raise ConfigError(f"no protocol contract emits an event named {name}")
+        out: list[DecodedEvent] = []
+        for w in owners:
+            out += w.events(name, from_block, to_block)
+        return sorted(out, key=lambda e: e.position)
+
+    def block_number(self) -> int:
+        return self.w3.eth.block_number
