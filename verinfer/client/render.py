@@ -1,0 +1,168 @@
+"""Rich rendering of requests: live progress bars while waiting, and summaries/tables of results.
+
+Shared by `verinfer request`, `verinfer demo`, the consumer script and the benchmark so the
+numbers a user sees are formatted one way everywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterable
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from verinfer.client.result import GAS_STEPS, RequestResult, WaitUpdate
+
+STATUS_STYLE = {
+    "Proven": "bold green",
+    "Accepted": "green",
+    "InvalidInput": "yellow",
+    "NoQuorum": "red",
+}
+
+
+def short(addr: str, n: int = 6) -> str:
+    """0x1234…abcd: enough to tell committee members apart in a table."""
+    return f"{addr[:n]}…{addr[-4:]}" if len(addr) > n + 4 else addr
+
+
+def hex32(x: int | None) -> str:
+    if x is None:
+        return "—"
+    return "0x" + x.to_bytes(32, "big").hex()
+
+
+def ether(wei: int) -> str:
+    return f"{wei / 10**18:.6g} ETH"
+
+
+class RequestProgress:
+    """One bar per request over its block timeline (created → reveal deadline → settled).
+
+    `update` is thread-safe, so several `Client.wait` threads can report into one display.
+    """
+
+    def __init__(self, console: Console | None = None, transient: bool = False) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[label]}"),
+            BarColumn(),
+            TextColumn("{task.fields[phase]}"),
+            TextColumn("commits {task.fields[commits]} reveals {task.fields[reveals]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=transient,
+        )
+        self._tasks: dict[int, TaskID] = {}
+        self._labels: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "RequestProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def add(self, request_id: int, label: str | None = None) -> None:
+        with self._lock:
+            self._labels[request_id] = label or f"request {request_id}"
+
+    def update(self, u: WaitUpdate) -> None:
+        """Progress callback for `Client.wait`."""
+        with self._lock:
+            total = max(1, u.reveal_deadline - u.created_block + 1)
+            done = total if u.done else min(total, max(0, u.block - u.created_block))
+            phase = u.phase if not u.done else f"[green]{u.phase}"
+            fields = dict(phase=phase, commits=f"{u.commits}/{u.committee_size}",
+                          reveals=f"{u.reveals}/{u.committee_size}")
+            if u.request_id not in self._tasks:
+                label = self._labels.get(u.request_id, f"request {u.request_id}")
+                self._tasks[u.request_id] = self.progress.add_task(label, total=total, completed=done,
+                                                                   label=label, **fields)
+            else:
+                self.progress.update(self._tasks[u.request_id], total=total, completed=done, **fields)
+
+
+def result_panel(res: RequestResult, label: int | None = None) -> Panel:
+    """The `verinfer request` summary: prediction, consensus, committee, proof, money, gas."""
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    style = STATUS_STYLE.get(res.display_status, "")
+    t.add_row("status", f"[{style}]{res.display_status}[/]" if style else res.display_status)
+    if res.prediction is not None:
+        extra = ""
+        if label is not None:
+            extra = "  [green](correct)[/]" if label == res.prediction else f"  [red](true label {label})[/]"
+        t.add_row("prediction", f"[bold]{res.prediction}[/]{extra}")
+    elif label is not None:
+        t.add_row("true label", str(label))
+    t.add_row("consensus", f"{res.consensus} agreeing"
+              + (f", {len(res.dissenting)} dissenting" if res.dissenting else "")
+              + (f", {len(res.no_shows)} no-show" if res.no_shows else ""))
+    t.add_row("model", res.model_id)
+    t.add_row("input", f"{res.input_cid}  hash {hex32(res.input_hash)[:18]}…")
+    if res.output_hash is not None:
+        t.add_row("output", f"{res.output_cid or '—'}  hash {hex32(res.output_hash)[:18]}…"
+                  + ("  [green]verified against store[/]" if res.output_verified else ""))
+    if res.output is not None:
+        t.add_row("logits", " ".join(str(v) for v in res.output))
+    proof = "proven on-chain" if res.proven else ("no verifier for this model" if res.proof_mode == 0 else "not proven")
+    if res.proof_contradicted:
+        proof += " [red](proof contradicts settlement)[/]"
+    t.add_row("proof", proof)
+    t.add_row("fee", ether(res.fee) + (f", refunded {ether(res.refunded)}" if res.refunded else ""))
+    if res.slashed_total:
+        t.add_row("slashed", ether(res.slashed_total))
+    t.add_row("gas", gas_line(res))
+    if res.error:
+        t.add_row("note", f"[yellow]{res.error}[/]")
+    return Panel(t, title=f"request {res.request_id}", expand=False)
+
+
+def gas_line(res: RequestResult) -> str:
+    parts = []
+    for step in GAS_STEPS:
+        vals = res.gas.get(step)
+        if vals:
+            parts.append(f"{step} {sum(vals) // len(vals):,}" + (f"×{len(vals)}" if len(vals) > 1 else ""))
+    return ", ".join(parts) or "—"
+
+
+def committee_table(res: RequestResult) -> Table:
+    t = Table(title=f"committee of request {res.request_id}")
+    for col in ("node", "committed", "revealed", "output hash", "agrees", "paid", "slashed"):
+        t.add_column(col)
+    for m in res.committee:
+        t.add_row(m.node, yes(m.committed), yes(m.revealed), hex32(m.output_hash)[:18] + "…" if m.output_hash is not None else "—",
+                  yes(m.agrees), yes(m.paid), "[red]yes[/]" if m.slashed else "no")
+    return t
+
+
+def yes(b: bool) -> str:
+    return "yes" if b else "no"
+
+
+def results_table(rows: Iterable[tuple[RequestResult, str, int | None]], title: str = "requests") -> Table:
+    """The demo table: id, source, prediction, true label, consensus, status, gas (request+finalize)."""
+    t = Table(title=title)
+    for col, just in (("request", "right"), ("source", "left"), ("prediction", "right"), ("true label", "right"),
+                      ("consensus", "center"), ("status", "left"), ("gas (request / commit / reveal / finalize)", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for res, source, label in rows:
+        style = STATUS_STYLE.get(res.display_status, "")
+        pred = "—" if res.prediction is None else str(res.prediction)
+        if res.prediction is not None and label is not None and res.prediction != label:
+            pred = f"[red]{pred}[/]"
+
+        def avg(step: str) -> str:
+            v = res.gas.get(step)
+            return f"{sum(v) // len(v):,}" if v else "—"
+
+        t.add_row(str(res.request_id), source, pred, "—" if label is None else str(label), res.consensus,
+                  f"[{style}]{res.display_status}[/]" if style else res.display_status,
+                  f"{avg('request')} / {avg('commit')} / {avg('reveal')} / {avg('finalize')}")
+    return t

@@ -1,0 +1,178 @@
+"""`verinfer request`: ask the network for an inference from the command line and show the result.
+
+    verinfer request --model digits-mlp --input digits-sample:3 --dev-account 1 --wait
+    verinfer request show 7
+    verinfer request withdraw --key alice
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Optional
+
+import typer
+from eth_account.signers.local import LocalAccount
+from rich.console import Console
+
+from verinfer.errors import ConfigError
+
+app = typer.Typer(
+    help="Request inference (submit, wait, show the settled result) and withdraw refunds.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+DEVNET_CHAIN_ID = 31337
+RPC_HELP = "RPC URL (default: the manifest's rpc_url)"
+MANIFEST_HELP = "deployment manifest (default: $VERINFER_MANIFEST or .verinfer/devnet/manifest.json)"
+IPFS_HELP = "Kubo RPC API URL for the content store (default: $VERINFER_IPFS_API or the embedded store)"
+
+
+def parse_fee(text: str) -> int:
+    """`0.01` (ether) or `12345wei` → wei; rejects negatives and sub-wei fractions."""
+    t = text.strip().lower()
+    try:
+        if t.endswith("wei"):
+            wei = int(t[:-3])
+        else:
+            d = Decimal(t.removesuffix("eth"))
+            wei_d = d * 10**18
+            if wei_d != wei_d.to_integral_value():
+                raise ConfigError(f"fee {text} has more than 18 decimals")
+            wei = int(wei_d)
+    except (InvalidOperation, ValueError):
+        raise ConfigError(f"fee {text!r} is not a number of ether (e.g. 0.01) or wei (e.g. 1000wei)") from None
+    if wei <= 0:
+        raise ConfigError(f"fee must be positive, got {text}")
+    return wei
+
+
+def load_account(key: str | None, dev_account: int | None, chain_id: int) -> LocalAccount | None:
+    """The requester account: an encrypted keystore, or an anvil default key on chain 31337 only."""
+    if key and dev_account is not None:
+        raise ConfigError("pass either --key or --dev-account, not both")
+    if dev_account is not None:
+        if chain_id != DEVNET_CHAIN_ID:
+            raise ConfigError(
+                f"--dev-account uses anvil's public development keys and is only allowed on chain {DEVNET_CHAIN_ID} "
+                f"(this chain is {chain_id}); use --key NAME"
+            )
+        if not 0 <= dev_account <= 9:
+            raise ConfigError(f"--dev-account must be 0..9, got {dev_account}")
+        from verinfer.chain.devnet import dev_accounts
+
+        return dev_accounts(10)[dev_account]
+    if key:
+        from verinfer.node.keystore import unlock
+
+        return unlock(key)
+    return None
+
+
+def open_client(rpc_url: str | None, manifest: Path | None, ipfs_api: str | None,
+                key: str | None = None, dev_account: int | None = None):  # noqa: ANN201
+    """A Client for the CLI options (imports deferred so `verinfer --help` stays fast)."""
+    from verinfer.client import Client
+    from verinfer.storage import open_store
+
+    client = Client(rpc_url, str(manifest) if manifest else None, None, open_store(ipfs_api))
+    account = load_account(key, dev_account, client.chain_id)
+    if account is not None:
+        client.use_account(account)
+    return client
+
+
+@app.callback()
+def request(
+    ctx: typer.Context,
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="model id (0x…) or registered name, e.g. digits-mlp"),
+    input: Optional[str] = typer.Option(
+        None, "--input", "-i", help="JSON file (tensor payload or list of ints), digits-sample:N, or raw ints '1,2,3'"
+    ),
+    fee: str = typer.Option("0.01", help="fee in ether (or '…wei'), escrowed until settlement"),
+    replicas: int = typer.Option(3, help="committee size"),
+    quorum: int = typer.Option(2, help="matching reveals needed to accept"),
+    commit_blocks: Optional[int] = typer.Option(None, help="commit window in blocks (default 4, clamped to protocol limits)"),
+    reveal_blocks: Optional[int] = typer.Option(None, help="reveal window in blocks (default 4)"),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="wait for settlement and print the result"),
+    until: str = typer.Option("finalized", help="with --wait: 'finalized' or 'proven' (waits for the Groth16 proof)"),
+    timeout: float = typer.Option(180.0, help="seconds to wait before giving up (the request stays live)"),
+    key: Optional[str] = typer.Option(None, "--key", help="requester keystore name (.verinfer/keys/NAME.json; password from VERINFER_PASSWORD or prompt)"),
+    dev_account: Optional[int] = typer.Option(
+        None, "--dev-account", help="use anvil default account N (0-9) as requester; refused unless the chain id is 31337 (local devnet)"
+    ),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", help=RPC_HELP),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
+    ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help=IPFS_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON instead of a summary"),
+) -> None:
+    """Submit an inference request (store input, escrow fee) and, with --wait, show the settled result."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if model is None or input is None:
+        raise ConfigError("--model and --input are required (or use: verinfer request show ID)")
+    from verinfer.client.inputs import prepare_input
+    from verinfer.client.render import RequestProgress, committee_table, result_panel
+
+    fee_wei = parse_fee(fee)
+    console = Console(stderr=as_json)
+    client = open_client(rpc_url, manifest, ipfs_api, key, dev_account)
+    if client.account is None:
+        raise ConfigError("a requester account is needed: --key NAME, or --dev-account N on a local devnet")
+    info = client.model_info(model)
+    prepared = prepare_input(input, info.spec)
+    rid = client.submit(info.model_id, prepared.payload, fee_wei, replicas, quorum, commit_blocks, reveal_blocks)
+    console.print(f"request [bold]{rid}[/] submitted: model {info.name} v{info.version}, fee {fee_wei / 10**18:g} ETH, "
+                  f"committee {replicas} (quorum {quorum})")
+    if not wait:
+        if as_json:
+            print(json.dumps({"requestId": rid}))
+        return
+    with RequestProgress(console) as progress:
+        progress.add(rid, f"request {rid}")
+        res = client.wait(rid, timeout=timeout, until=until, progress=progress.update)
+    if as_json:
+        print(json.dumps(res.to_json(), indent=2))
+        return
+    console.print(result_panel(res, prepared.label))
+    console.print(committee_table(res))
+
+
+@app.command("show")
+def show(
+    request_id: int = typer.Argument(..., help="request id"),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", help=RPC_HELP),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
+    ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help=IPFS_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Show a request: status, prediction, consensus, committee, proof, refunds, gas per step."""
+    from verinfer.client.render import committee_table, result_panel
+
+    if request_id < 1:
+        raise ConfigError(f"request ids start at 1, got {request_id}")
+    client = open_client(rpc_url, manifest, ipfs_api)
+    res = client.result(request_id)
+    if as_json:
+        print(json.dumps(res.to_json(), indent=2))
+        return
+    console = Console()
+    console.print(result_panel(res))
+    console.print(committee_table(res))
+
+
+@app.command("withdraw")
+def withdraw(
+    key: Optional[str] = typer.Option(None, "--key", help="keystore name"),
+    dev_account: Optional[int] = typer.Option(None, "--dev-account", help="anvil default account N (chain 31337 only)"),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", help=RPC_HELP),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
+) -> None:
+    """Withdraw refunds the market credited to the requester (pull payment)."""
+    client = open_client(rpc_url, manifest, None, key, dev_account)
+    if client.account is None:
+        raise ConfigError("pass --key NAME or --dev-account N")
+    amount = client.withdraw_refunds()
+    Console().print(f"withdrew {amount / 10**18:g} ETH to {client.address}" if amount else "nothing to withdraw")
