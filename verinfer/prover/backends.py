@@ -1,0 +1,141 @@
+"""Two interchangeable Groth16 provers over the same circuit and keys.
+
+`SnarkjsBackend` is the reference (the tool that made the keys and the Solidity verifier);
+`Groth16pyBackend` (arkworks) is the fast one. Both take the witness computed by the circuit's own
+wasm, and each verifies the other's proofs (tests/test_prover_backends.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from verinfer.prover import toolchain
+from verinfer.prover.errors import ProverError
+from verinfer.prover.types import CircuitArtifacts, Proof
+from verinfer.prover.witness import compute_witness, public_signals
+
+
+class ProverBackend(Protocol):
+    """prove(artifacts, witness_inputs) -> Proof; verify(vk, proof) -> bool."""
+
+    name: str
+
+    def prove(self, artifacts: CircuitArtifacts, witness_inputs: dict[str, Any]) -> Proof: ...
+
+    def verify(self, vk: dict[str, Any], proof: Proof) -> bool: ...
+
+
+class Groth16pyBackend:
+    """arkworks prover (groth16py): proves from a dev key or an imported ceremony zkey."""
+
+    name = "groth16py"
+
+    def __init__(self) -> None:
+        import groth16py  # noqa: F401  (fail early when missing)
+
+        self._pks: dict[tuple[str, str], Any] = {}
+
+    def _pk(self, artifacts: CircuitArtifacts) -> Any:
+        import groth16py
+
+        km = artifacts.keys
+        if km.g16_pk_path is not None:
+            key = ("g16", km.record["g16_pk_sha256"])
+            if key not in self._pks:
+                km.check()
+                self._pks[key] = groth16py.ProvingKey.load(str(km.g16_pk_path))
+        elif km.zkey_path is not None:
+            key = ("zkey", km.record["zkey_sha256"])
+            if key not in self._pks:
+                km.check()
+                self._pks[key] = groth16py.import_zkey(str(km.zkey_path))[0]
+        else:
+            raise ProverError("no proving key: run `verinfer prover setup` first")
+        return self._pks[key]
+
+    def prove_wtns(self, artifacts: CircuitArtifacts, wtns: Path) -> Proof:
+        """Prove from an already computed witness file."""
+        import groth16py
+
+        pk = self._pk(artifacts)
+        try:
+            blob = groth16py.prove_wtns(pk, str(wtns))
+        except Exception as exc:
+            raise ProverError(f"groth16py proving failed: {exc}") from None
+        return Proof.from_bytes(bytes(blob), public_signals(artifacts.compiled, wtns))
+
+    def prove(self, artifacts: CircuitArtifacts, witness_inputs: dict[str, Any]) -> Proof:
+        wtns = compute_witness(artifacts.compiled, witness_inputs)
+        try:
+            return self.prove_wtns(artifacts, wtns)
+        finally:
+            wtns.unlink(missing_ok=True)
+
+    def verify(self, vk: dict[str, Any], proof: Proof) -> bool:
+        import groth16py
+
+        try:
+            verifier = groth16py.Verifier(groth16py.VerifyingKey.from_snarkjs(json.dumps(vk)))
+            return bool(verifier.verify(proof.to_bytes(), list(proof.public_signals)))
+        except Exception:
+            return False  # malformed points or signals outside the field: not a valid proof
+
+
+class SnarkjsBackend:
+    """snarkjs 0.7.6 (`groth16 prove` / `groth16 verify`) in a Node subprocess; needs a zkey."""
+
+    name = "snarkjs"
+
+    def prove_wtns(self, artifacts: CircuitArtifacts, wtns: Path) -> Proof:
+        if artifacts.zkey_path is None:
+            raise ProverError("snarkjs proves only from a .zkey (a ceremony key); this circuit has a groth16py "
+                              "dev key: use Groth16pyBackend or `verinfer prover setup --ceremony`")
+        artifacts.keys.check()
+        with tempfile.TemporaryDirectory(prefix="verinfer-snarkjs-") as tmp:
+            pp, pub = Path(tmp) / "proof.json", Path(tmp) / "public.json"
+            toolchain.run(toolchain.snarkjs_cmd() + ["groth16", "prove", str(artifacts.zkey_path), str(wtns),
+                                                     str(pp), str(pub)], what="snarkjs groth16 prove")
+            return Proof.from_snarkjs(json.loads(pp.read_text()), json.loads(pub.read_text()))
+
+    def prove(self, artifacts: CircuitArtifacts, witness_inputs: dict[str, Any]) -> Proof:
+        wtns = compute_witness(artifacts.compiled, witness_inputs)
+        try:
+            return self.prove_wtns(artifacts, wtns)
+        finally:
+            wtns.unlink(missing_ok=True)
+
+    def verify(self, vk: dict[str, Any], proof: Proof) -> bool:
+        proof_obj, pub = proof.to_snarkjs()
+        with tempfile.TemporaryDirectory(prefix="verinfer-snarkjs-") as tmp:
+            paths = {}
+            for name, obj in (("vk", vk), ("proof", proof_obj), ("public", pub)):
+                paths[name] = Path(tmp) / f"{name}.json"
+                paths[name].write_text(json.dumps(obj))
+            proc = subprocess.run(toolchain.snarkjs_cmd() + ["groth16", "verify", str(paths["vk"]),
+                                                             str(paths["public"]), str(paths["proof"])],
+                                  capture_output=True, text=True)
+            out = proc.stdout + proc.stderr
+            return proc.returncode == 0 and "OK!" in out
+
+
+def best_backend() -> ProverBackend:
+    """groth16py when importable (≈3× faster), else snarkjs."""
+    try:
+        return Groth16pyBackend()
+    except ImportError:
+        return SnarkjsBackend()
+
+
+def backend_by_name(name: str) -> ProverBackend:
+    """'groth16py' | 'snarkjs' | 'best'."""
+    if name == "best":
+        return best_backend()
+    if name == "groth16py":
+        return Groth16pyBackend()
+    if name == "snarkjs":
+        return SnarkjsBackend()
+    raise ProverError(f"unknown prover backend {name!r}: use groth16py, snarkjs or best")

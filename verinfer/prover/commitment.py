@@ -1,0 +1,47 @@
+"""The private-weights model commitment, in Python and as circom (must agree with the models package).
+
+The definition is the models package's `weights_commitment` (docs/models.md): a header
+`Poseidon([num_layers, input_bits, output_bits])` (a constant of the architecture, so the circuit
+embeds its value), then one `LayerCommit` step per layer (circuits/lib/commitment.circom).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from verinfer.models.hashing import hash_vector, poseidon
+from verinfer.prover.spec import SpecView, view
+
+
+def header(sv: SpecView) -> int:
+    """Poseidon([num_layers, input_bits, output_bits]): depends on the architecture only."""
+    return poseidon([len(sv.layers), sv.input_bits, sv.output_bits])
+
+
+def commitment(spec: Any) -> int:
+    """weights_commitment computed from the spec (independent re-implementation for cross-checks)."""
+    sv = view(spec)
+    c = header(sv)
+    for layer in sv.layers:
+        flat = [w for row in layer.weight for w in row]
+        c = poseidon([c, hash_vector(flat, 8), hash_vector(list(layer.bias), 32), layer.n_in,
+                      layer.n_out, layer.shift, int(layer.relu), layer.clamp_bits or 0])
+    return c
+
+
+def circom_block(sv: SpecView) -> str:
+    """Statements computing `commitValue` from the private inputs w<i>, b<i>."""
+    lines = [f"    var commitHeader = {header(sv)};"]
+    prev = "commitHeader"
+    for li, layer in enumerate(sv.layers):
+        lines.append(
+            f"    component lc{li} = LayerCommit({layer.n_in}, {layer.n_out}, {layer.shift}, "
+            f"{1 if layer.relu else 0}, {layer.clamp_bits or 0});"
+        )
+        lines.append(f"    lc{li}.prev <== {prev};")
+        lines.append(f"    lc{li}.w <== w{li};")
+        lines.append(f"    lc{li}.b <== b{li};")
+        prev = f"lc{li}.out"
+    lines.append("    signal commitValue;")
+    lines.append(f"    commitValue <== {prev};")
+    return "\n".join(lines)
