@@ -1,0 +1,142 @@
+"""The node's narrow view of the chain: the handful of reads and writes the worker needs.
+
+It wraps the chain layer's `Protocol` (typed views, shared `TxSender` with local nonces and
+decoded `ContractError`s) and adds one retry policy for reads, so the worker's state machine
+reads like the protocol (commit, reveal, finalize, prove) and an RPC blip surfaces as one
+`RpcError` the worker backs off from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from verinfer.chain.errors import RpcError
+from verinfer.chain.manifest import Manifest
+from verinfer.chain.protocol import Protocol, RequestView, RevealView, Status, commitment_hash
+from verinfer.chain.tx import TRANSPORT_ERRORS, rpc_url_of
+
+log = logging.getLogger("verinfer.node")
+T = TypeVar("T")
+
+FINAL_STATUSES = (Status.ACCEPTED, Status.INVALID_INPUT, Status.NO_QUORUM)
+
+__all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain", "commitment_hash"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The ModelRegistry fields the node acts on."""
+
+    model_id: bytes
+    weights_cid: str
+    proof_mode: int
+    verifier: str
+    commitment: int
+    requires_tee: bool
+    deprecated: bool
+
+    @property
+    def has_verifier(self) -> bool:
+        return self.proof_mode != 0 and int(self.verifier, 16) != 0
+
+
+class NodeChain:
+    """Reads with a short transport retry, writes through the Protocol's TxSender, for one account."""
+
+    def __init__(self, protocol: Protocol, *, read_retries: int = 3) -> None:
+        self.p = protocol
+        self.w3 = protocol.w3
+        self.manifest = protocol.manifest
+        assert protocol.account is not None
+        self.account = protocol.account
+        self.address: str = protocol.account.address
+        self.read_retries = read_retries
+        self.market = protocol.market.contract  # raw web3 contract, for the event cursor
+        self._model_cache: dict[bytes, ModelInfo] = {}
+
+    @classmethod
+    def connect(cls, rpc_url: str, manifest: Manifest, account: Any, *, timeout: float = 10.0) -> "NodeChain":
+        """No network I/O here: a node must be able to start while the RPC is down and catch up later."""
+        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        return cls(Protocol(w3, manifest, account))
+
+    def read(self, call: Callable[[], T]) -> T:
+        """One RPC read; transport failures retried briefly, then RpcError (the worker backs off)."""
+        delay = 0.2
+        for attempt in range(self.read_retries):
+            try:
+                return call()
+            except (RpcError, *TRANSPORT_ERRORS) as exc:
+                if attempt == self.read_retries - 1:
+                    if isinstance(exc, RpcError):
+                        raise
+                    raise RpcError(f"cannot reach RPC at {rpc_url_of(self.w3)} ({type(exc).__name__})") from None
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def chain_id(self) -> int:
+        return int(self.read(lambda: self.w3.eth.chain_id))
+
+    def block_number(self) -> int:
+        return int(self.read(lambda: self.w3.eth.block_number))
+
+    def balance(self, address: str | None = None) -> int:
+        return int(self.read(lambda: self.w3.eth.get_balance(address or self.address)))
+
+    def get_request(self, request_id: int) -> RequestView:
+        return self.read(lambda: self.p.market.get_request(request_id))
+
+    def get_reveal(self, request_id: int, node: str | None = None) -> RevealView:
+        return self.read(lambda: self.p.market.get_reveal(request_id, node or self.address))
+
+    def model(self, model_id: bytes) -> ModelInfo:
+        """ModelRegistry record; cached once it has a verifier (set once by the publisher, never changed)."""
+        cached = self._model_cache.get(model_id)
+        if cached is not None:
+            return cached
+        m = self.read(lambda: self.p.models.get_model(model_id))
+        info = ModelInfo(
+            model_id=model_id,
+            weights_cid=m.weights_cid,
+            proof_mode=int(m.proof_mode),
+            verifier=m.verifier,
+            commitment=int(m.commitment),
+            requires_tee=bool(m.requires_tee),
+            deprecated=bool(m.deprecated),
+        )
+        if info.has_verifier:
+            self._model_cache[model_id] = info
+        return info
+
+    def withdrawable(self) -> int:
+        return int(self.read(lambda: self.p.market.withdrawable(self.address)))
+
+    # --- writes (each returns the tx hash; reverts raise ContractError) -----------------------
+
+    def commit(self, request_id: int, commitment: bytes) -> str:
+        return _hash(self.p.market.commit(request_id, commitment))
+
+    def reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> str:
+        return _hash(self.p.market.reveal(request_id, output_hash, salt, output_cid))
+
+    def finalize(self, request_id: int) -> str:
+        return _hash(self.p.market.finalize(request_id))
+
+    def submit_proof(self, request_id: int, output_hash: int, proof: list[int]) -> str:
+        return _hash(self.p.market.submit_proof(request_id, output_hash, proof))
+
+    def withdraw(self) -> str:
+        return _hash(self.p.market.withdraw())
+
+
+def _hash(receipt: Any) -> str:
+    return Web3.to_hex(receipt["transactionHash"])

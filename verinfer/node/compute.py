@@ -1,0 +1,169 @@
+"""Turn a request (model + input CID + on-chain input hash) into the output hash the node commits.
+
+Every way an input can be bad — missing after retries, too large, not a tensor payload, wrong
+shape, out-of-range values, hash differing from the on-chain `inputHash` — yields the
+INVALID_INPUT outcome (architecture §1.1/§1.3) rather than an exception, because honest nodes
+must agree on it for the requester to be refunded and no node should stall on garbage.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from verinfer.models import spec as model_spec
+from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
+from verinfer.models.spec import ModelSpec
+
+log = logging.getLogger("verinfer.node")
+
+MAX_INPUT_BYTES = 1 << 20  # architecture §1.3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the node will commit: a field element (or INVALID_INPUT) and the output payload's CID."""
+
+    output_hash: int
+    output_cid: str
+    outputs: list[int] | None = None
+    invalid_reason: str | None = None
+    inference_seconds: float = 0.0
+
+    @property
+    def is_invalid(self) -> bool:
+        return self.output_hash == INVALID_INPUT_HASH
+
+
+class ModelCache:
+    """Model specs by weights CID: memory, then `<state-dir>/models/<cid>.json`, then the store.
+
+    A CID names immutable content, so a cached spec never goes stale; the disk copy lets a
+    restarted node serve immediately even if the store is slow.
+    """
+
+    def __init__(self, store: Any, directory: Path) -> None:
+        self.store = store
+        self.directory = Path(directory)
+        self._mem: dict[str, ModelSpec] = {}
+
+    def get(self, weights_cid: str) -> ModelSpec:
+        if weights_cid in self._mem:
+            return self._mem[weights_cid]
+        path = self.directory / f"{_safe(weights_cid)}.json"
+        raw: bytes | None = None
+        if path.exists():
+            raw = path.read_bytes()
+        if raw is None:
+            raw = self.store.cat(weights_cid, max_bytes=model_spec.MAX_SPEC_BYTES)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(raw)
+            tmp.replace(path)
+        spec = model_spec.load(raw)
+        self._mem[weights_cid] = spec
+        return spec
+
+
+def _safe(cid: str) -> str:
+    return "".join(c for c in cid if c.isalnum())[:128] or "cid"
+
+
+def fetch_input(store: Any, cid: str, *, timeout_s: float, sleep: Callable[[float], None] = time.sleep) -> bytes:
+    """`cat` the input with a size guard, retrying "not found" until `timeout_s` (content may still be propagating).
+
+    Raises the store's ContentNotFoundError after the timeout, ContentTooLargeError / ContentMismatchError at once.
+    """
+    from verinfer.storage.errors import ContentNotFoundError
+
+    deadline = time.monotonic() + max(timeout_s, 0.0)
+    delay = 0.2
+    while True:
+        try:
+            return store.cat(cid, max_bytes=MAX_INPUT_BYTES)
+        except ContentNotFoundError:
+            if time.monotonic() + delay > deadline:
+                raise
+            sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def compute(
+    store: Any,
+    spec: ModelSpec,
+    input_cid: str,
+    input_hash: int,
+    *,
+    fetch_timeout_s: float = 10.0,
+    corrupt_output: bool = False,
+) -> Outcome:
+    """Fetch, validate, execute, store the output payload; any input defect → INVALID_INPUT outcome.
+
+    `corrupt_output` is the `--fault wrong-output` injector: the node computes honestly, then
+    perturbs one logit before hashing, like a buggy or lazy node would.
+    """
+    from verinfer.models.tensor import InvalidInputError, decode_input, encode_output
+    from verinfer.storage.errors import ContentMismatchError, ContentNotFoundError, ContentTooLargeError, InvalidCidError
+
+    try:
+        payload = fetch_input(store, input_cid, timeout_s=fetch_timeout_s)
+    except ContentNotFoundError:
+        return _invalid(f"input {input_cid} not found within {fetch_timeout_s:.0f}s")
+    except ContentTooLargeError:
+        return _invalid(f"input {input_cid} exceeds {MAX_INPUT_BYTES} bytes")
+    except ContentMismatchError:
+        return _invalid(f"input {input_cid} content does not match its CID")
+    except (InvalidCidError, ValueError) as exc:  # malformed CID string
+        return _invalid(f"input CID {input_cid!r} is malformed: {exc}")
+    try:
+        x = decode_input(payload, spec)
+    except InvalidInputError as exc:
+        return _invalid(f"input payload rejected: {exc}")
+    flat = [int(v) for v in _flatten(x)]
+    try:
+        actual = hash_vector(flat, spec.input_bits)
+    except ValueError as exc:
+        return _invalid(f"input values rejected: {exc}")
+    if actual != input_hash:
+        return _invalid(f"input hash mismatch: payload hashes to {actual:#066x}, chain says {input_hash:#066x}")
+    t0 = time.perf_counter()
+    outputs = [int(v) for v in _flatten(_execute(spec, x))]
+    seconds = time.perf_counter() - t0
+    if corrupt_output:
+        outputs[0] = outputs[0] + 1 if outputs[0] < (1 << (spec.output_bits - 1)) - 1 else outputs[0] - 1
+    out_hash = hash_vector(outputs, spec.output_bits)
+    cid = store.add(encode_output(outputs, spec.output_bits))
+    return Outcome(output_hash=out_hash, output_cid=cid, outputs=outputs, inference_seconds=seconds)
+
+
+def _execute(spec: ModelSpec, x: list[int]) -> Any:
+    """The pinned execution profile: the inference runtime if installed, else the reference executor."""
+    try:
+        from verinfer.inference.runtime import execute
+    except ImportError:
+        from verinfer.models.reference import run
+
+        return run(spec, x)
+    return execute(spec, x)
+
+
+def _invalid(reason: str) -> Outcome:
+    return Outcome(output_hash=INVALID_INPUT_HASH, output_cid="", invalid_reason=reason)
+
+
+def _flatten(x: Any) -> list[Any]:
+    """Row-major flatten of a numpy array or nested lists (the runtime may return either)."""
+    if hasattr(x, "reshape") and hasattr(x, "tolist"):
+        return list(x.reshape(-1).tolist())
+    out: list[Any] = []
+    stack = [x]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(reversed(v))
+        else:
+            out.append(v)
+    return out

@@ -1,0 +1,93 @@
+"""`GET /health` (JSON) and `GET /metrics` (Prometheus) on loopback, so operators and tests can watch a node.
+
+A stdlib threading HTTP server is enough for two read-only endpoints and keeps the worker loop
+free of an event loop; it always binds 127.0.0.1 (exposing it is the operator's explicit choice
+via a reverse proxy, not ours).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class NodeMetrics:
+    """The node's Prometheus series, on a private registry (several nodes may share a process in tests)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests_seen = Counter("verinfer_node_requests_seen", "Requests assigned to this node", registry=r)
+        self.requests_committed = Counter("verinfer_node_requests_committed", "Commitments sent", registry=r)
+        self.requests_revealed = Counter("verinfer_node_requests_revealed", "Reveals sent", registry=r)
+        self.requests_finalized = Counter("verinfer_node_requests_finalized", "Requests seen settled", registry=r)
+        self.requests_proven = Counter("verinfer_node_requests_proven", "Proofs accepted on-chain", registry=r)
+        self.requests_missed = Counter("verinfer_node_requests_missed", "Requests whose window closed first", registry=r)
+        self.invalid_inputs = Counter("verinfer_node_invalid_inputs", "Inputs judged INVALID_INPUT", registry=r)
+        self.errors = Counter("verinfer_node_errors", "Errors by kind", ["kind"], registry=r)
+        self.last_block = Gauge("verinfer_node_last_block", "Latest block number seen", registry=r)
+        self.pending = Gauge("verinfer_node_pending_requests", "Requests with work left", registry=r)
+        self.withdrawn_wei = Counter("verinfer_node_withdrawn_wei", "Earnings withdrawn (wei)", registry=r)
+        self.inference_seconds = Histogram(
+            "verinfer_node_inference_seconds",
+            "Model execution time",
+            buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+            registry=r,
+        )
+        self.proof_seconds = Histogram(
+            "verinfer_node_proof_seconds", "Proof generation time", buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 120), registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class StatusServer:
+    """Serves /health and /metrics on 127.0.0.1:`port` (0 = any free port) in a daemon thread."""
+
+    def __init__(self, metrics: NodeMetrics, health: Callable[[], dict[str, Any]], port: int = 0) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                path = self.path.split("?", 1)[0]
+                if path == "/health":
+                    try:
+                        body = json.dumps(outer.health(), default=str).encode()
+                        self._send(200, "application/json", body)
+                    except Exception as exc:  # never let a health probe kill the server thread
+                        self._send(500, "application/json", json.dumps({"error": str(exc)}).encode())
+                elif path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, outer.metrics.render())
+                else:
+                    self._send(404, "application/json", b'{"error": "not found"}')
+
+            def _send(self, code: int, ctype: str, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet: probes are frequent
+                pass
+
+        self.metrics = metrics
+        self.health = health
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = int(self.httpd.server_address[1])
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="node-status", daemon=True)
+
+    def start(self) -> "StatusServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

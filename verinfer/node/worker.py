@@ -1,0 +1,433 @@
+"""The worker loop: chain events → fetch/infer → commit → reveal → finalize → prove → withdraw.
+
+Each tick reads the block number, pulls new `InferenceRequested` events (cursor in SQLite),
+then advances every unfinished request one phase at a time. A phase only moves forward after
+the chain confirms it (or the chain already shows it done), so replaying a tick after a crash
+is harmless: the persisted salt makes a re-sent commit identical, and `getReveal` tells a
+restarted node what it already did. Errors are per request (logged, retried next tick) or,
+for RPC outages, per tick (logged once, exponential backoff); nothing here exits the loop
+except a stop request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from verinfer.chain.errors import ContractError, RpcError
+from verinfer.chain.events import DecodedEvent, EventCursor
+from verinfer.chain.tx import TRANSPORT_ERRORS
+from verinfer.models.hashing import FIELD, INVALID_INPUT_HASH
+from verinfer.chain.protocol import Status
+from verinfer.node.chainio import FINAL_STATUSES, NodeChain, commitment_hash
+from verinfer.node.compute import ModelCache, compute
+from verinfer.node.metrics import NodeMetrics
+from verinfer.node.state import NodeState, Phase, RequestRecord
+from verinfer.errors import VerinferError
+
+log = logging.getLogger("verinfer.node")
+
+FAULTS = ("wrong-output", "no-reveal", "crash-after-commit")
+
+
+@dataclass
+class WorkerConfig:
+    """Tunables of one worker (CLI flags map 1:1)."""
+
+    state_dir: Path
+    poll_interval: float = 0.5
+    fault: str | None = None
+    auto_withdraw: bool = False
+    withdraw_threshold_wei: int = 10**16
+    withdraw_every_blocks: int = 20
+    fetch_timeout_s: float = 8.0
+    prove: bool = True
+    max_log_range: int = 2000
+    start_block: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Worker:
+    """One node's daemon; `run()` blocks until `stop()` (SIGTERM/SIGINT in the CLI)."""
+
+    def __init__(self, chain: NodeChain, store: Any, state: NodeState, config: WorkerConfig, metrics: NodeMetrics | None = None) -> None:
+        if config.fault is not None and config.fault not in FAULTS:
+            raise VerinferError(f"unknown fault {config.fault!r} (choose from {', '.join(FAULTS)})")
+        self.chain = chain
+        self.store = store
+        self.state = state
+        self.cfg = config
+        self.metrics = metrics or NodeMetrics()
+        self.address = chain.address
+        self.models = ModelCache(store, Path(config.state_dir) / "models")
+        self._stop = threading.Event()
+        self.last_block: int | None = None
+        self.last_tick_ok: float | None = None
+        self.last_error: str | None = None
+        self._last_withdraw_check = -(10**9)
+        self._backoff = 0.0
+        self._prover_artifacts: dict[tuple[str, int], Any] = {}
+        start = config.start_block if config.start_block is not None else chain.manifest.deploy_block
+        self.cursor = EventCursor(chain.w3, chain.market, ["InferenceRequested"], start, state, key="InferenceRequested")
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def stop(self, *_: Any) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Tick until stopped; an RPC outage backs off (0.5 s → 15 s) and never ends the loop."""
+        log.info("node %s started: state=%s fault=%s", self.address, self.state.path, self.cfg.fault or "none")
+        while not self._stop.is_set():
+            try:
+                self.tick()
+                if self._backoff:
+                    log.info("rpc reachable again at block %s", self.last_block)
+                self._backoff = 0.0
+                self._stop.wait(self.cfg.poll_interval)
+            except (RpcError, *TRANSPORT_ERRORS) as exc:
+                self._backoff = min(max(self._backoff * 2, 0.5), 15.0)
+                self.metrics.errors.labels("rpc").inc()
+                self.last_error = f"rpc: {exc}"
+                log.warning("rpc unavailable (%s); retrying in %.1fs", _one_line(exc), self._backoff)
+                self._stop.wait(self._backoff)
+            except Exception as exc:  # a bug must not take the node down mid-request; log and keep going
+                self._backoff = min(max(self._backoff * 2, 0.5), 15.0)
+                self.metrics.errors.labels("internal").inc()
+                self.last_error = f"internal: {exc}"
+                log.exception("unexpected error in tick; retrying in %.1fs", self._backoff)
+                self._stop.wait(self._backoff)
+        log.info("node %s stopped at block %s", self.address, self.last_block)
+
+    def health(self) -> dict[str, Any]:
+        """The /health document."""
+        pending = self.state.active()
+        return {
+            "address": self.address,
+            "last_block": self.last_block,
+            "cursor": self.state.load("InferenceRequested"),
+            "pending_requests": [
+                {"request_id": r.request_id, "phase": r.phase.value, "last_error": r.last_error} for r in pending
+            ],
+            "phases": self.state.count_by_phase(),
+            "fault": self.cfg.fault,
+            "last_error": self.last_error,
+            "ok": self.last_tick_ok is not None and time.time() - self.last_tick_ok < max(30.0, 10 * self.cfg.poll_interval),
+        }
+
+    # --- one tick ----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        block = self.chain.block_number()
+        self.last_block = block
+        self.metrics.last_block.set(block)
+        self.poll_events(block)
+        for rec in self.state.active():
+            if self._stop.is_set():
+                break
+            self.advance(rec, block)
+        if self.cfg.auto_withdraw and block - self._last_withdraw_check >= self.cfg.withdraw_every_blocks:
+            self.maybe_withdraw()
+            self._last_withdraw_check = block
+        self.metrics.pending.set(len(self.state.active()))
+        self.last_tick_ok = time.time()
+
+    def poll_events(self, head: int) -> None:
+        """Store every new InferenceRequested naming us; the cursor advances only after the rows are stored."""
+        while True:
+            events = self.cursor.poll(self.cfg.max_log_range, commit=False)
+            for ev in events:
+                self._on_request(ev)
+            self.cursor.commit()
+            if self.cursor.next_block > head:
+                return
+
+    def _on_request(self, ev: DecodedEvent) -> None:
+        a = ev.args
+        committee = [Web3.to_checksum_address(x) for x in a["committee"]]
+        if self.address not in committee:
+            return
+        rec = RequestRecord(
+            request_id=int(a["requestId"]),
+            model_id=_hex(a["modelId"]),
+            input_cid=a["inputCid"],
+            input_hash=_hex(a["inputHash"]),
+            fee=int(a["fee"]),
+            committee=committee,
+            commit_deadline=int(a["commitDeadline"]),
+            reveal_deadline=int(a["revealDeadline"]),
+            seen_block=ev.block_number,
+        )
+        if self.state.add_request(rec):
+            self.metrics.requests_seen.inc()
+            log.info(
+                "request %d assigned: model=%s input=%s commit<=%d reveal<=%d committee=%d",
+                rec.request_id, rec.model_id[:10], rec.input_cid, rec.commit_deadline, rec.reveal_deadline, len(committee),
+            )
+
+    # --- the state machine -------------------------------------------------------------------
+
+    def advance(self, rec: RequestRecord, block: int) -> None:
+        """Move one request as far as the chain allows right now; errors stay with the request."""
+        try:
+            if rec.phase == Phase.SEEN:
+                self._compute(rec, block)
+                rec = self.state.get_request(rec.request_id) or rec
+            if rec.phase == Phase.READY:
+                self._commit(rec, block)
+                rec = self.state.get_request(rec.request_id) or rec
+            if rec.phase == Phase.COMMITTED:
+                self._reveal(rec, block)
+                rec = self.state.get_request(rec.request_id) or rec
+            if rec.phase == Phase.REVEALED:
+                self._finalize(rec, block)
+                rec = self.state.get_request(rec.request_id) or rec
+            if rec.phase == Phase.FINALIZED:
+                self._prove(rec, block)
+        except ContractError as exc:
+            self.metrics.errors.labels("revert").inc()
+            self.state.record_error(rec.request_id, str(exc))
+            log.warning("request %d: %s", rec.request_id, _one_line(exc))
+        except (RpcError, *TRANSPORT_ERRORS):
+            raise  # the whole tick backs off
+        except VerinferError as exc:  # chain (non-RPC), storage or model errors: retry next tick
+            self.metrics.errors.labels(type(exc).__name__).inc()
+            self.state.record_error(rec.request_id, str(exc))
+            log.warning("request %d: %s", rec.request_id, _one_line(exc))
+
+    def _compute(self, rec: RequestRecord, block: int) -> None:
+        if block > rec.commit_deadline:
+            self._miss(rec, f"commit window closed at block {rec.commit_deadline} before the output was computed")
+            return
+        model = self.chain.model(bytes.fromhex(rec.model_id[2:]))
+        try:
+            spec = self.models.get(model.weights_cid)
+        except VerinferError as exc:
+            # The model itself is unavailable: not the requester's fault, so do not claim INVALID_INPUT.
+            self.metrics.errors.labels("model").inc()
+            self.state.record_error(rec.request_id, f"model spec {model.weights_cid}: {exc}")
+            log.warning("request %d: cannot load model spec %s: %s", rec.request_id, model.weights_cid, _one_line(exc))
+            return
+        # Leave room to commit before the window closes: roughly one poll per remaining block.
+        budget = max(1.0, min(self.cfg.fetch_timeout_s, (rec.commit_deadline - block) * 0.8))
+        outcome = compute(
+            self.store,
+            spec,
+            rec.input_cid,
+            int(rec.input_hash, 16),
+            fetch_timeout_s=budget,
+            corrupt_output=self.cfg.fault == "wrong-output",
+        )
+        if outcome.is_invalid:
+            self.metrics.invalid_inputs.inc()
+            log.info("request %d: INVALID_INPUT (%s)", rec.request_id, outcome.invalid_reason)
+        else:
+            self.metrics.inference_seconds.observe(outcome.inference_seconds)
+            log.info(
+                "request %d: output %s (cid %s) in %.1f ms%s",
+                rec.request_id, f"{outcome.output_hash:#x}"[:14], outcome.output_cid, outcome.inference_seconds * 1e3,
+                " [fault: wrong-output]" if self.cfg.fault == "wrong-output" else "",
+            )
+        salt = "0x" + secrets.token_bytes(32).hex()
+        # Durable BEFORE the commit tx exists: a crash after sending can always be revealed.
+        self.state.set_output(rec.request_id, f"{outcome.output_hash:#066x}", outcome.output_cid, salt, outcome.invalid_reason)
+
+    def _commit(self, rec: RequestRecord, block: int) -> None:
+        onchain = self.chain.get_reveal(rec.request_id)
+        if onchain.committed:
+            log.info("request %d: commitment already on-chain (recovered)", rec.request_id)
+            self.state.set_phase(rec.request_id, Phase.REVEALED if onchain.revealed else Phase.COMMITTED)
+            return
+        if block > rec.commit_deadline:
+            self._miss(rec, f"commit window closed at block {rec.commit_deadline}")
+            return
+        assert rec.output_hash and rec.salt
+        c = commitment_hash(rec.request_id, int(rec.output_hash, 16), bytes.fromhex(rec.salt[2:]), self.address)
+        try:
+            tx = self.chain.commit(rec.request_id, c)
+        except ContractError as exc:
+            if exc.error_name == "AlreadyCommitted":
+                self.state.set_phase(rec.request_id, Phase.COMMITTED)
+                return
+            if exc.error_name in ("CommitPhaseOver", "AlreadyFinalized"):
+                self._miss(rec, str(exc))
+                return
+            raise
+        self.state.record_tx(rec.request_id, "commit", tx)
+        self.metrics.requests_committed.inc()
+        log.info("request %d: committed (tx %s)", rec.request_id, tx)
+        if self.cfg.fault == "crash-after-commit":
+            log.warning("request %d: fault crash-after-commit: SIGKILL self before recording the phase", rec.request_id)
+            logging.shutdown()
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.state.set_phase(rec.request_id, Phase.COMMITTED)
+
+    def _reveal(self, rec: RequestRecord, block: int) -> None:
+        if self.cfg.fault == "no-reveal":
+            if block > rec.reveal_deadline:
+                self._miss(rec, "fault no-reveal: withheld the reveal")
+            return
+        if block > rec.reveal_deadline:
+            onchain = self.chain.get_reveal(rec.request_id)
+            if onchain.revealed:
+                self.state.set_phase(rec.request_id, Phase.REVEALED)
+            else:
+                self._miss(rec, f"reveal window closed at block {rec.reveal_deadline}")
+            return
+        if block <= rec.commit_deadline:
+            r = self.chain.get_request(rec.request_id)
+            if r.status in FINAL_STATUSES:
+                self._miss(rec, f"settled as {r.status.name} before we revealed")
+                return
+            if r.commit_count < len(rec.committee):
+                return  # reveal window not open yet
+        assert rec.output_hash and rec.salt
+        try:
+            tx = self.chain.reveal(rec.request_id, int(rec.output_hash, 16), bytes.fromhex(rec.salt[2:]), rec.output_cid or "")
+        except ContractError as exc:
+            if exc.error_name == "AlreadyRevealed":
+                self.state.set_phase(rec.request_id, Phase.REVEALED)
+                return
+            if exc.error_name == "RevealPhaseNotStarted":
+                return
+            if exc.error_name in ("RevealPhaseOver", "AlreadyFinalized", "NotCommitted"):
+                self._miss(rec, str(exc))
+                return
+            raise
+        self.state.record_tx(rec.request_id, "reveal", tx)
+        self.state.set_phase(rec.request_id, Phase.REVEALED)
+        self.metrics.requests_revealed.inc()
+        log.info("request %d: revealed %s (tx %s)", rec.request_id, rec.output_hash[:14], tx)
+
+    def _finalize(self, rec: RequestRecord, block: int) -> None:
+        r = self.chain.get_request(rec.request_id)
+        if r.status not in FINAL_STATUSES:
+            if block <= rec.reveal_deadline and r.reveal_count < len(rec.committee):
+                return
+            try:
+                tx = self.chain.finalize(rec.request_id)
+                self.state.record_tx(rec.request_id, "finalize", tx)
+                log.info("request %d: finalize sent (tx %s)", rec.request_id, tx)
+            except ContractError as exc:
+                if exc.error_name == "TooEarlyToFinalize":
+                    return
+                if exc.error_name != "AlreadyFinalized":
+                    raise
+            r = self.chain.get_request(rec.request_id)
+            if r.status not in FINAL_STATUSES:
+                return
+        self.metrics.requests_finalized.inc()
+        agreed = _hex(r.output_hash) == rec.output_hash
+        log.info(
+            "request %d: settled %s, winner %s (ours %s)",
+            rec.request_id, r.status.name, _hex(r.output_hash)[:14], "agrees" if agreed else "DIFFERS",
+        )
+        self.state.set_phase(rec.request_id, Phase.FINALIZED)
+
+    def _prove(self, rec: RequestRecord, block: int) -> None:
+        """Post a Groth16 proof of the settled output when the model has a verifier; else done."""
+        model = self.chain.model(bytes.fromhex(rec.model_id[2:]))
+        r = self.chain.get_request(rec.request_id)
+        out = int(rec.output_hash or "0x0", 16)
+        wants_proof = (
+            self.cfg.prove
+            and model.has_verifier
+            and r.status == Status.ACCEPTED
+            and not r.proven
+            and out < FIELD
+            and _hex(r.output_hash) == rec.output_hash
+            and self.cfg.fault is None
+        )
+        if not wants_proof:
+            self.state.set_phase(rec.request_id, Phase.DONE)
+            return
+        # Stagger: committee member i waits i blocks after the reveal deadline, so usually one node proves.
+        idx = rec.committee.index(self.address) if self.address in rec.committee else 0
+        if block < rec.reveal_deadline + 1 + idx:
+            return
+        try:
+            proof = self._make_proof(rec, model)
+        except VerinferError as exc:
+            self.metrics.errors.labels("prover").inc()
+            self.state.record_error(rec.request_id, f"prover: {exc}")
+            log.warning("request %d: cannot prove: %s", rec.request_id, _one_line(exc))
+            if rec.attempts >= 3:
+                self.state.set_phase(rec.request_id, Phase.DONE)
+            return
+        if proof is None:
+            self.state.set_phase(rec.request_id, Phase.DONE)
+            return
+        proven_hash, calldata = proof
+        try:
+            tx = self.chain.submit_proof(rec.request_id, proven_hash, calldata)
+        except ContractError as exc:
+            if exc.error_name == "AlreadyProven":
+                self.state.set_phase(rec.request_id, Phase.DONE)
+                return
+            raise
+        self.state.record_tx(rec.request_id, "proof", tx)
+        self.metrics.requests_proven.inc()
+        log.info("request %d: proof verified on-chain (tx %s)", rec.request_id, tx)
+        self.state.set_phase(rec.request_id, Phase.DONE)
+
+    def _make_proof(self, rec: RequestRecord, model: Any) -> tuple[int, list[int]] | None:
+        """Prove with the prover's local artifact cache; None if this install has no prover."""
+        try:
+            from verinfer.prover import pipeline
+        except ImportError:
+            log.info("request %d: prover not installed; skipping proof", rec.request_id)
+            return None
+        from verinfer.models.tensor import decode_input
+
+        spec = self.models.get(model.weights_cid)
+        key = (model.weights_cid, model.proof_mode)
+        if key not in self._prover_artifacts:
+            self._prover_artifacts[key] = pipeline.prepare(spec, model.proof_mode)
+        x = decode_input(self.store.cat(rec.input_cid, max_bytes=1 << 20), spec)
+        t0 = time.perf_counter()
+        out_hash, calldata = pipeline.prove_request(self._prover_artifacts[key], spec, x, rec.request_id, self.address)
+        self.metrics.proof_seconds.observe(time.perf_counter() - t0)
+        return int(out_hash), [int(v) for v in calldata]
+
+    def _miss(self, rec: RequestRecord, why: str) -> None:
+        self.metrics.requests_missed.inc()
+        self.state.set_phase(rec.request_id, Phase.MISSED)
+        self.state.record_error(rec.request_id, why)
+        log.warning("request %d: missed: %s", rec.request_id, why)
+
+    def maybe_withdraw(self) -> None:
+        """Pull earnings once they exceed the threshold (pull payments never arrive on their own)."""
+        amount = self.chain.withdrawable()
+        if amount < max(self.cfg.withdraw_threshold_wei, 1):
+            return
+        try:
+            tx = self.chain.withdraw()
+        except ContractError as exc:
+            if exc.error_name == "NothingToWithdraw":
+                return
+            raise
+        self.metrics.withdrawn_wei.inc(amount)
+        log.info("withdrew %s ETH of earnings (tx %s)", Web3.from_wei(amount, "ether"), tx)
+
+
+def _one_line(exc: BaseException) -> str:
+    s = str(exc) or type(exc).__name__
+    return s.splitlines()[0][:300]
+
+
+def _hex(v: Any) -> str:
+    """bytes32 event/struct fields arrive as bytes or 0x-strings depending on the decoder."""
+    return v.lower() if isinstance(v, str) else Web3.to_hex(v)
