@@ -31,6 +31,7 @@ from verinfer.models.errors import InvalidInputError
 from verinfer.models.hashing import hash_vector, poseidon
 
 MODEL_FORMAT = "verinfer.model.v1"
+LM_FORMAT = "verinfer.lm.v1"  # language models: verinfer.inference.lm
 INT8_MIN, INT8_MAX = -(1 << 7), (1 << 7) - 1
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 _ACC_LIMIT = 1 << 62  # accumulators stay well inside int64 (numpy executor) and the field

@@ -1,0 +1,175 @@
+"""The node-facing inference entry point: one `execute` for every model kind.
+
+A node loads whatever a `weightsCid` names with `load_model`, checks the request's payload with
+`execute_payload` (which turns every input defect into the INVALID_INPUT outcome), and commits
+`output_hash`. The `profile_hash` names the computation so that nodes that could legitimately
+differ (another runtime, another torch) are never compared as if they were the same.
+
+Split inference is expressed by an `ExecutionPlan` of contiguous layer ranges; each range is the
+unit one node runs (`run_stage`). Equivariant encryption will slot in as a plan option that
+transforms inputs/weights before and outputs after the same stages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union
+
+from verinfer.errors import VerinferError
+from verinfer.models import reference
+from verinfer.models.errors import InvalidInputError
+from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
+from verinfer.models.spec import (
+    LM_FORMAT,
+    MODEL_FORMAT,
+    ModelSpec,
+    ModelSpecError,
+    reference_profile_hash,
+    weights_commitment,
+)
+from verinfer.models.spec import load as load_spec
+from verinfer.models.tensor import decode_input
+
+Model = Union[ModelSpec, "LanguageModelSpec"]  # noqa: F821 - resolved lazily (torch-free import)
+
+
+class ExecutionError(VerinferError):
+    """The execution plan does not fit the model."""
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """How a model's layers are cut into stages for split inference (contiguous, covering all)."""
+
+    layer_ranges: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def whole(cls, spec: ModelSpec) -> "ExecutionPlan":
+        """One stage with every layer (no split)."""
+        return cls(((0, spec.num_layers),))
+
+    @classmethod
+    def split(cls, spec: ModelSpec, cuts: Sequence[int]) -> "ExecutionPlan":
+        """Stages cut before each layer index in `cuts` (e.g. cuts=[1] -> [0,1), [1,n))."""
+        bounds = [0, *sorted(set(cuts)), spec.num_layers]
+        plan = cls(tuple((bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)))
+        plan.validate(spec)
+        return plan
+
+    def validate(self, spec: ModelSpec) -> None:
+        """Stages must be non-empty, contiguous, in order, and cover layers 0..n."""
+        expected = 0
+        for start, end in self.layer_ranges:
+            if start != expected or end <= start:
+                raise ExecutionError(f"plan {list(self.layer_ranges)} is not a contiguous cover of the layers")
+            expected = end
+        if expected != spec.num_layers:
+            raise ExecutionError(f"plan covers layers 0..{expected}, model has {spec.num_layers}")
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What a node commits to for one request."""
+
+    output_hash: int
+    outputs: list[int] | None
+    input_hash: int | None
+    profile_hash: bytes
+    invalid_reason: str | None = None
+
+    @property
+    def is_invalid(self) -> bool:
+        return self.output_hash == INVALID_INPUT_HASH
+
+
+def load_model(source: str | Path | bytes | Mapping[str, Any]) -> Model:
+    """Load a model spec of any kind (`verinfer.model.v1` or `verinfer.lm.v1`) by its format tag."""
+    if isinstance(source, Mapping):
+        obj: Any = source
+    else:
+        if isinstance(source, (str, Path)):
+            try:
+                raw = Path(source).read_bytes()
+            except OSError as exc:
+                raise ModelSpecError(f"cannot read model spec {source}: {exc.strerror or exc}") from None
+        else:
+            raw = bytes(source)
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelSpecError(f"model spec is not UTF-8 JSON: {exc}") from None
+    fmt = obj.get("format") if isinstance(obj, Mapping) else None
+    if fmt == LM_FORMAT:
+        from verinfer.inference.lm import load_lm_spec
+
+        return load_lm_spec(obj)
+    if fmt != MODEL_FORMAT:
+        raise ModelSpecError(f"unknown model format {fmt!r} (expected {MODEL_FORMAT!r} or {LM_FORMAT!r})")
+    return load_spec(obj)
+
+
+def is_lm(model: Model) -> bool:
+    return getattr(model, "kind", None) == "lm"
+
+
+def profile_hash(model: Model) -> bytes:
+    """The bytes32 execution profile registered with the model."""
+    if is_lm(model):
+        from verinfer.inference.lm import lm_profile_hash
+
+        return lm_profile_hash(model)  # type: ignore[arg-type]
+    return reference_profile_hash()
+
+
+def commitment(model: Model) -> int:
+    """The registry commitment: Poseidon weights commitment for MLPs, keccak-based for LMs."""
+    if is_lm(model):
+        from verinfer.inference.lm import lm_commitment
+
+        return lm_commitment(model)  # type: ignore[arg-type]
+    return weights_commitment(model)  # type: ignore[arg-type]
+
+
+def run_stage(spec: ModelSpec, x: Sequence[int], layer_range: tuple[int, int]) -> list[int]:
+    """One split-inference stage: the activations after layers [start, end)."""
+    return reference.run_layers(spec, x, layer_range[0], layer_range[1])
+
+
+def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None) -> list[int]:
+    """The output vector that gets hashed: integer logits for MLPs, greedy token ids for LMs."""
+    if is_lm(model):
+        if plan is not None:
+            raise ExecutionError("language models run as one stage")
+        from verinfer.inference.lm import generate
+
+        return generate(model, x)  # type: ignore[arg-type]
+    spec: ModelSpec = model  # type: ignore[assignment]
+    if plan is None:
+        return reference.run(spec, x)
+    plan.validate(spec)
+    acts = list(x)
+    for layer_range in plan.layer_ranges:
+        acts = run_stage(spec, acts, layer_range)
+    return acts
+
+
+def execute_payload(model: Model, payload: bytes, expected_input_hash: int | None = None) -> ExecutionResult:
+    """Decode, check the input hash, execute, hash: any input defect gives the INVALID_INPUT result."""
+    profile = profile_hash(model)
+    try:
+        x = decode_input(payload, model)
+        input_hash = hash_vector(x, model.input_bits)
+    except (InvalidInputError, ValueError) as exc:
+        return ExecutionResult(INVALID_INPUT_HASH, None, None, profile, f"input payload rejected: {exc}")
+    if expected_input_hash is not None and input_hash != expected_input_hash:
+        return ExecutionResult(
+            INVALID_INPUT_HASH, None, input_hash, profile,
+            f"input hash mismatch: payload hashes to {input_hash:#066x}, expected {expected_input_hash:#066x}",
+        )
+    try:
+        outputs = execute(model, x)
+    except InvalidInputError as exc:
+        return ExecutionResult(INVALID_INPUT_HASH, None, input_hash, profile, f"input rejected: {exc}")
+    return ExecutionResult(hash_vector(outputs, model.output_bits), outputs, input_hash, profile)
