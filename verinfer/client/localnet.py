@@ -87,6 +87,7 @@ class LocalNetwork:
         model: str = "digits-mlp",
         node_faults: dict[int, str] | None = None,
         node_args: list[str] | None = None,
+        detach: bool = False,
         params: ProtocolParams | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
@@ -103,7 +104,9 @@ class LocalNetwork:
         self.model_name = model
         self.node_faults = node_faults or {}
         self.node_args = node_args or []
-        self.params = params or ProtocolParams(min_commit_blocks=2, min_reveal_blocks=2)
+        self.detach = detach
+        self.params = params or ProtocolParams(min_commit_blocks=2, min_reveal_blocks=2, max_commit_blocks=500,
+                                               max_reveal_blocks=500)
         self.log = log or (lambda msg: None)
         self.devnet: Devnet | None = None
         self.manifest: Manifest | None = None
@@ -190,8 +193,9 @@ class LocalNetwork:
     def start_devnet(self) -> None:
         self.devnet = Devnet(port=find_free_port(), state_dir=self.root / "devnet", block_time=self.block_time,
                              persist=False, n_accounts=10)
-        self.devnet.start()
-        self.log(f"devnet: anvil on {self.devnet.rpc_url} (chain 31337, block every {self.block_time:g}s)")
+        self.devnet.start(detach=self.detach)
+        pid = self.devnet.process.pid if self.devnet.process is not None else "?"
+        self.log(f"devnet: anvil pid {pid} on {self.devnet.rpc_url} (chain 31337, block every {self.block_time:g}s)")
 
     def deploy(self) -> None:
         assert self.devnet is not None
@@ -267,41 +271,56 @@ class LocalNetwork:
         self.log(f"operators: {len(names)} keystores created, funded, staked {self.stake_ether} ETH each and registered")
 
     def start_nodes(self, timeout: float = 60.0) -> None:
-        """Start one `verinfer node run` per operator and wait for each to report its health port."""
+        """Start one `verinfer node run` per operator and wait for each to report its health port.
+
+        The node writes `<state_dir>/node.json` (address, health URL, pid) once it listens; its
+        stdout/stderr go to `<root>/<name>.log` so it never depends on this process staying alive.
+        """
         for i, name in enumerate(self.operators):
             log_path = self.root / f"{name}.log"
             fh = open(log_path, "ab")
             self._logs.append(fh)
+            state_dir = self.home / "nodes" / name
+            (state_dir / "node.json").unlink(missing_ok=True)
             args = [sys.executable, "-m", "verinfer.cli", "node", "run", "--key", name, "--rpc-url", self.rpc_url,
-                    "--manifest", str(self.manifest_path), "--state-dir", str(self.home / "nodes" / name),
+                    "--manifest", str(self.manifest_path), "--state-dir", str(state_dir),
                     "--metrics-port", "0", *self.node_args]
             if i in self.node_faults:
                 args += ["--fault", self.node_faults[i]]
-            proc = subprocess.Popen(args, env=self.env(), stdout=subprocess.PIPE, stderr=fh,
+            proc = subprocess.Popen(args, env=self.env(), stdout=fh, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
             self.nodes.append(NodeProcess(name, "", proc, log_path))
         deadline = time.monotonic() + timeout
         for node in self.nodes:
-            assert node.proc.stdout is not None
-            line = b""
-            while time.monotonic() < deadline:
-                line = node.proc.stdout.readline()
-                if line.strip().startswith(b"{") or not line:
-                    break
-            if not line.strip().startswith(b"{"):
-                raise LocalNetworkError(f"node {node.name} did not start: {node.log_tail(5)}")
-            node.info = json.loads(line)
-            node.address = node.info.get("address", "")
-            # Keep draining stdout into the log so the child never blocks on a full pipe.
-            _drain(node.proc.stdout, node.log_path)
-        self.log(f"nodes: {len(self.nodes)} `verinfer node run` processes up "
-                 + ", ".join(f"{n.name}=pid {n.proc.pid}" for n in self.nodes))
+            info_file = self.home / "nodes" / node.name / "node.json"
+            while True:
+                if info_file.exists():
+                    try:
+                        info = json.loads(info_file.read_text())
+                        if info.get("pid") == node.proc.pid:
+                            node.info = info
+                            node.address = info.get("address", "")
+                            break
+                    except json.JSONDecodeError:
+                        pass
+                if not node.alive() or time.monotonic() > deadline:
+                    raise LocalNetworkError(f"node {node.name} did not start: {node.log_tail(5)}")
+                time.sleep(0.1)
+        self.log(f"nodes: {len(self.nodes)} `verinfer node run` processes up ("
+                 + ", ".join(f"{n.name} pid {n.proc.pid}" for n in self.nodes) + ")")
+
+    @property
+    def proof_label(self) -> str:
+        return {0: "none (consensus only)", 1: "public weights (Groth16 verifier on-chain)",
+                2: "private weights (Groth16 verifier on-chain)"}.get(self.proof_mode, str(self.proof_mode))
 
     def pids(self) -> list[int]:
         """Every process this network started and that is still alive."""
         out = [n.proc.pid for n in self.nodes if n.alive()]
         if self.devnet is not None and self.devnet.process is not None and self.devnet.process.poll() is None:
             out.append(self.devnet.process.pid)
+        elif self.devnet is not None and self.devnet.running_pid():
+            out.append(self.devnet.running_pid())  # type: ignore[arg-type]
         return out
 
     def stop(self) -> None:
@@ -328,18 +347,6 @@ class LocalNetwork:
 
     def fund(self, address: str, amount: int) -> None:
         TxSender(self.devnet.w3, self.dev_accounts[0]).transfer(address, amount)  # type: ignore[union-attr]
-
-
-def _drain(stream: IO[bytes], log_path: Path) -> None:
-    import threading
-
-    def pump() -> None:
-        with open(log_path, "ab") as fh:
-            for chunk in iter(lambda: stream.readline(), b""):
-                fh.write(chunk)
-                fh.flush()
-
-    threading.Thread(target=pump, daemon=True).start()
 
 
 def _terminate_group(proc: subprocess.Popen[bytes], timeout: float) -> None:

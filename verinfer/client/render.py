@@ -146,23 +146,29 @@ def yes(b: bool) -> str:
     return "yes" if b else "no"
 
 
+def kgas(values: list[int] | None) -> str:
+    """Mean gas of a step in thousands (compact enough for an 80-column table)."""
+    return f"{sum(values) / len(values) / 1000:.0f}k" if values else "—"
+
+
 def results_table(rows: Iterable[tuple[RequestResult, str, int | None]], title: str = "requests") -> Table:
-    """The demo table: id, source, prediction, true label, consensus, status, gas (request+finalize)."""
+    """The demo table: id, source, prediction, true label, consensus, status, gas per step."""
     t = Table(title=title)
-    for col, just in (("request", "right"), ("source", "left"), ("prediction", "right"), ("true label", "right"),
-                      ("consensus", "center"), ("status", "left"), ("gas (request / commit / reveal / finalize)", "right")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    t.add_column("id", justify="right")
+    t.add_column("source")
+    t.add_column("pred", justify="right")
+    t.add_column("label", justify="right")
+    t.add_column("consensus", justify="center")
+    t.add_column("status")
+    t.add_column("gas req/com/rev/fin", justify="right")
     for res, source, label in rows:
         style = STATUS_STYLE.get(res.display_status, "")
         pred = "—" if res.prediction is None else str(res.prediction)
         if res.prediction is not None and label is not None and res.prediction != label:
             pred = f"[red]{pred}[/]"
-
-        def avg(step: str) -> str:
-            v = res.gas.get(step)
-            return f"{sum(v) // len(v):,}" if v else "—"
-
+        gas = "/".join(kgas(res.gas.get(s)) for s in ("request", "commit", "reveal", "finalize"))
+        if res.gas.get("submitProof"):
+            gas += f" +proof {kgas(res.gas['submitProof'])}"
         t.add_row(str(res.request_id), source, pred, "—" if label is None else str(label), res.consensus,
-                  f"[{style}]{res.display_status}[/]" if style else res.display_status,
-                  f"{avg('request')} / {avg('commit')} / {avg('reveal')} / {avg('finalize')}")
+                  f"[{style}]{res.display_status}[/]" if style else res.display_status, gas)
     return t

@@ -32,8 +32,8 @@ from verinfer.errors import ConfigError, VerinferError
 from verinfer.models import spec as model_spec
 from verinfer.models.hashing import FIELD, INVALID_INPUT_HASH, hash_vector, to_bytes32
 
-DEFAULT_COMMIT_BLOCKS = 4
-DEFAULT_REVEAL_BLOCKS = 4
+DEFAULT_COMMIT_BLOCKS = 10
+DEFAULT_REVEAL_BLOCKS = 10
 ETHER = 10**18
 
 

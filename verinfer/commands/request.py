@@ -27,7 +27,7 @@ app = typer.Typer(
 DEVNET_CHAIN_ID = 31337
 RPC_HELP = "RPC URL (default: the manifest's rpc_url)"
 MANIFEST_HELP = "deployment manifest (default: $VERINFER_MANIFEST or .verinfer/devnet/manifest.json)"
-IPFS_HELP = "Kubo RPC API URL for the content store (default: $VERINFER_IPFS_API or the embedded store)"
+IPFS_HELP = "Kubo RPC API URL for the content store (default: $IPFS_API, else the embedded store at $VERINFER_STORE or .verinfer/store)"
 
 
 def parse_fee(text: str) -> int:
@@ -94,8 +94,8 @@ def request(
     fee: str = typer.Option("0.01", help="fee in ether (or '…wei'), escrowed until settlement"),
     replicas: int = typer.Option(3, help="committee size"),
     quorum: int = typer.Option(2, help="matching reveals needed to accept"),
-    commit_blocks: Optional[int] = typer.Option(None, help="commit window in blocks (default 4, clamped to protocol limits)"),
-    reveal_blocks: Optional[int] = typer.Option(None, help="reveal window in blocks (default 4)"),
+    commit_blocks: Optional[int] = typer.Option(None, help="commit window in blocks (default 10, clamped to protocol limits)"),
+    reveal_blocks: Optional[int] = typer.Option(None, help="reveal window in blocks (default 10)"),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="wait for settlement and print the result"),
     until: str = typer.Option("finalized", help="with --wait: 'finalized' or 'proven' (waits for the Groth16 proof)"),
     timeout: float = typer.Option(180.0, help="seconds to wait before giving up (the request stays live)"),

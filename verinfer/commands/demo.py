@@ -1,0 +1,151 @@
+"""`verinfer demo`: the whole network from nothing, on this machine, in about a minute.
+
+Fresh anvil devnet → deploy → publish the digits model → 3 operator keystores, funded, staked and
+registered → 3 `verinfer node run` processes → requests from the ExampleConsumer dApp contract and
+from the Python SDK on held-out digits → progress bars → results table → everything stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from verinfer.errors import VerinferError
+
+TOP_LEVEL = True
+FEE_WEI = 10**16  # 0.01 ETH
+#: Commit/reveal windows: generous, since reveal opens once all committed and finalize once all revealed.
+WINDOW_BLOCKS = 12
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `demo` as a top-level command of the `verinfer` CLI."""
+    app.command("demo")(demo)
+
+
+def demo(
+    requests: int = typer.Option(4, "--requests", "-n", help="number of requests (half from the dApp contract, half from the SDK)"),
+    keep: bool = typer.Option(False, "--keep", help="leave the devnet and nodes running afterwards (prints how to reach and stop them)"),
+    proof: Optional[bool] = typer.Option(
+        None, "--proof/--no-proof", help="publish with a Groth16 verifier (proof mode public) and wait for proofs; default: if the prover pipeline is available"
+    ),
+    block_time: float = typer.Option(0.5, help="seconds per devnet block"),
+    state_dir: Optional[Path] = typer.Option(None, help="where chain, keys, store and logs go (default: a temp dir, removed afterwards unless --keep)"),
+    timeout: float = typer.Option(180.0, help="seconds to wait for all requests to settle"),
+) -> None:
+    """Run the whole network end to end on a fresh local devnet and print a results table."""
+    from verinfer.client.localnet import LocalNetwork
+
+    if not 1 <= requests <= 50:
+        raise VerinferError(f"--requests must be 1..50, got {requests}")
+    if not 0.1 <= block_time <= 5:
+        raise VerinferError(f"--block-time must be 0.1..5 seconds, got {block_time}")
+    console = Console()
+    t0 = time.monotonic()
+    console.rule("[bold]verinfer demo")
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # run the same cleanup as Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    root = state_dir
+    if root is None and keep:
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="verinfer-demo-"))
+    net = LocalNetwork(root, n_nodes=3, block_time=block_time, proof=proof, detach=keep,
+                       log=lambda m: console.print(f"[green]✓[/] {m}"))
+    started: list[int] = []
+    try:
+        with console.status("starting devnet, deploying, publishing, onboarding 3 operators…"):
+            net.start()
+        started = net.pids()
+        console.print(f"[green]✓[/] proof mode: [bold]{net.proof_label}[/]")
+        _run_requests(net, console, requests, timeout)
+    finally:
+        if keep:
+            console.print(f"\n[bold]--keep:[/] network left running (pids {', '.join(map(str, net.pids()))})")
+            console.print(f"  export VERINFER_MANIFEST={net.manifest_path} VERINFER_STORE={net.store_dir} "
+                          f"VERINFER_HOME={net.home}")
+            console.print(f"  verinfer request --model {net.model_name} --input digits-sample:5 --dev-account 1")
+            console.print(f"  stop: kill {' '.join(map(str, net.pids()))}")
+        else:
+            net.stop()
+            left = [p for p in started if _alive(p)]
+            console.print(f"stopped {len(started)} processes (anvil + {len(started) - 1} nodes)"
+                          + (f" [red]still alive: {left}[/]" if left else ""))
+        signal.signal(signal.SIGTERM, previous)
+    console.print(f"done in {time.monotonic() - t0:.0f}s")
+
+
+def _alive(pid: int) -> bool:
+    from verinfer.chain.devnet import pid_alive
+
+    return pid_alive(pid)
+
+
+def _run_requests(net: Any, console: Console, n: int, timeout: float) -> None:
+    """Half the requests from the ExampleConsumer contract (callback), half from the SDK; wait; tabulate."""
+    from verinfer.client.consumer import ExampleConsumerApp
+    from verinfer.client.inputs import digits_sample, digits_samples
+    from verinfer.client.render import RequestProgress, results_table
+
+    client = net.client(1)
+    dapp = ExampleConsumerApp(client)
+    n_samples = len(digits_samples())
+    n_dapp = math.ceil(n / 2)
+    submitted: list[tuple[int, str, int | None]] = []
+    console.print(f"requesting {n} held-out digits: {n_dapp} from the dApp contract "
+                  f"(ExampleConsumer.ask at {dapp.address[:10]}…), {n - n_dapp} from the Python SDK")
+    for i in range(n):
+        vec, label = digits_sample(i % n_samples)
+        if i < n_dapp:
+            rid = dapp.ask(net.model_id, vec, FEE_WEI, replicas=3, quorum=2, commit_blocks=WINDOW_BLOCKS, reveal_blocks=WINDOW_BLOCKS)
+            submitted.append((rid, "dApp", label))
+        else:
+            rid = client.submit(net.model_id, vec, FEE_WEI, replicas=3, quorum=2, commit_blocks=WINDOW_BLOCKS, reveal_blocks=WINDOW_BLOCKS)
+            submitted.append((rid, "SDK", label))
+
+    until = "proven" if net.proof_mode else "finalized"
+    results: dict[int, Any] = {}
+    errors: dict[int, str] = {}
+    with RequestProgress(console) as progress:
+        for rid, source, _ in submitted:
+            progress.add(rid, f"#{rid} {source}")
+
+        def wait_one(rid: int) -> None:
+            try:
+                results[rid] = client.wait(rid, timeout=timeout, until=until, progress=progress.update)
+            except VerinferError as exc:
+                errors[rid] = str(exc)
+
+        threads = [threading.Thread(target=wait_one, args=(rid,), daemon=True) for rid, _, _ in submitted]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    rows = []
+    for rid, source, label in submitted:
+        if rid not in results:
+            console.print(f"[red]request {rid}: {errors.get(rid, 'no result')}[/]")
+            continue
+        res = results[rid]
+        if source == "dApp":
+            cb = dapp.wait_callback(rid, timeout=10)
+            source = "dApp ✓cb" if cb.received and cb.output_hash == (res.output_hash or 0) else "dApp ✗cb"
+        rows.append((res, source, label))
+    console.print(results_table(rows, title=f"{len(rows)} requests on {net.model_name}"))
+    correct = sum(1 for r, _, lab in rows if r.prediction is not None and r.prediction == lab)
+    console.print(f"{correct}/{len(rows)} predictions match the true label; "
+                  f"{sum(1 for r, _, _ in rows if r.display_status in ('Accepted', 'Proven'))}/{len(rows)} settled by consensus"
+                  + (f", {sum(1 for r, _, _ in rows if r.proven)} proven on-chain" if net.proof_mode else ""))
+    if errors:
+        raise VerinferError(f"{len(errors)} request(s) did not settle: {next(iter(errors.values()))}")
