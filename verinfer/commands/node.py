@@ -79,6 +79,7 @@ def run(
     fetch_timeout: float = typer.Option(8.0, "--fetch-timeout", help="Max seconds to wait for an input CID."),
     start_block: Optional[int] = typer.Option(None, "--start-block", help="First block to scan on a fresh state (default: deploy block)."),
     prove: bool = typer.Option(True, "--prove/--no-prove", help="Post Groth16 proofs for models with a verifier."),
+    prover_setup: str = typer.Option("dev", "--prover-setup", help="Which locally cached proving key to use: dev | ceremony | shipped."),
     log_level: str = typer.Option("info", "--log-level", help="debug | info | warning."),
 ) -> None:
     """Run the worker until SIGTERM/SIGINT. Prints one JSON line with address and status port on start."""
@@ -97,6 +98,8 @@ def run(
         raise ConfigError(f"--metrics-port must be 0..65535, got {metrics_port}")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"--log-level must be debug, info, warning or error, got {log_level!r}")
+    if prover_setup not in ("dev", "ceremony", "shipped"):
+        raise ConfigError(f"--prover-setup must be dev, ceremony or shipped, got {prover_setup!r}")
     threshold = _eth(withdraw_threshold, "--withdraw-threshold")
     m = Manifest.load(manifest)
     account = unlock(key, password_file)
@@ -118,6 +121,7 @@ def run(
         withdraw_threshold_wei=threshold,
         fetch_timeout_s=fetch_timeout,
         prove=prove,
+        prover_setup=prover_setup,
         start_block=start_block,
     )
     worker = Worker(chain, store, state, cfg, metrics)

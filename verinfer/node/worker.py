@@ -51,6 +51,7 @@ class WorkerConfig:
     withdraw_every_blocks: int = 20
     fetch_timeout_s: float = 8.0
     prove: bool = True
+    prover_setup: str = "dev"
     max_log_range: int = 2000
     start_block: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -384,7 +385,13 @@ class Worker:
         self.state.set_phase(rec.request_id, Phase.DONE)
 
     def _make_proof(self, rec: RequestRecord, model: Any) -> tuple[int, list[int]] | None:
-        """Prove with the prover's local artifact cache; None if this install has no prover."""
+        """Prove with the prover's local artifact cache; None when this node cannot prove this model.
+
+        Proving keys are not distributed through the protocol yet: the node uses the prover's
+        local cache (`--prover-setup`, default the dev setup the devnet publisher ran). For
+        proof mode 1 the on-chain commitment is the verification key's hash, so a key mismatch
+        is detected before any proving work.
+        """
         try:
             from verinfer.prover import pipeline
         except ImportError:
@@ -393,14 +400,28 @@ class Worker:
         from verinfer.models.tensor import decode_input
 
         spec = self.models.get(model.weights_cid)
+        mode = {1: "public", 2: "private"}.get(model.proof_mode)
+        if mode is None:
+            return None
         key = (model.weights_cid, model.proof_mode)
         if key not in self._prover_artifacts:
-            self._prover_artifacts[key] = pipeline.prepare(spec, model.proof_mode)
+            arts = pipeline.prepare(spec, mode, setup=self.cfg.prover_setup)
+            if int(arts.commitment) != model.commitment:
+                log.warning(
+                    "request %d: local %s proving key does not match the on-chain model commitment; not proving",
+                    rec.request_id, self.cfg.prover_setup,
+                )
+                arts = None
+            self._prover_artifacts[key] = arts
+        arts = self._prover_artifacts[key]
+        if arts is None:
+            return None
         x = decode_input(self.store.cat(rec.input_cid, max_bytes=1 << 20), spec)
         t0 = time.perf_counter()
-        out_hash, calldata = pipeline.prove_request(self._prover_artifacts[key], spec, x, rec.request_id, self.address)
+        out_hash, calldata = pipeline.prove_request(arts, spec, x, rec.request_id, self.address)
         self.metrics.proof_seconds.observe(time.perf_counter() - t0)
-        return int(out_hash), [int(v) for v in calldata]
+        out = int.from_bytes(out_hash, "big") if isinstance(out_hash, (bytes, bytearray)) else int(out_hash)
+        return out, [int(v) for v in calldata]
 
     def _miss(self, rec: RequestRecord, why: str) -> None:
         self.metrics.requests_missed.inc()
