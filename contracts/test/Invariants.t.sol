@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {TestBase, Vm} from "./utils/Vm.sol";
+import {ModelRegistry} from "../src/ModelRegistry.sol";
+import {NodeRegistry} from "../src/NodeRegistry.sol";
+import {InferenceMarket} from "../src/InferenceMarket.sol";
+import {IModelRegistry} from "../src/interfaces/IModelRegistry.sol";
+import {INodeRegistry} from "../src/interfaces/INodeRegistry.sol";
+import {IInferenceMarket} from "../src/interfaces/IInferenceMarket.sol";
+import {MockVerifier} from "./utils/MockVerifier.sol";
+
+/// @notice Drives random sequences of protocol actions for the invariant tests.
+contract Handler is TestBase {
+    ModelRegistry public models;
+    NodeRegistry public nodes;
+    InferenceMarket public market;
+    bytes32 public modelId;
+
+    uint256 public constant N_NODES = 6;
+    uint256 public constant N_REQUESTERS = 2;
+    bytes32[3] internal outcomes = [bytes32(uint256(0xA)), bytes32(uint256(0xB)), bytes32(type(uint256).max)];
+
+    mapping(uint256 requestId => mapping(address node => bytes32)) internal chosen;
+    uint256 public finalizeFailuresWhenDue;
+    uint256 public calls;
+    // ghost counters of successful actions (show the sequences reach every state)
+    uint256 public okRequests;
+    uint256 public okCommits;
+    uint256 public okReveals;
+    uint256 public okFinalizes;
+    uint256 public okProofs;
+    uint256 public okWithdraws;
+    uint256 public okStakeWithdrawals;
+
+    constructor(ModelRegistry m, NodeRegistry n, InferenceMarket mk, bytes32 id) {
+        models = m;
+        nodes = n;
+        market = mk;
+        modelId = id;
+    }
+
+    function nodeAt(uint256 i) public pure returns (address) {
+        return address(uint160(0x1000 + (i % N_NODES)));
+    }
+
+    function requesterAt(uint256 i) public pure returns (address) {
+        return address(uint160(0x2000 + (i % N_REQUESTERS)));
+    }
+
+    function actors() external pure returns (address[] memory list) {
+        list = new address[](N_NODES + N_REQUESTERS);
+        for (uint256 i; i < N_NODES; ++i) list[i] = nodeAt(i);
+        for (uint256 i; i < N_REQUESTERS; ++i) list[N_NODES + i] = requesterAt(i);
+    }
+
+    function _shards() internal view returns (INodeRegistry.ModelShard[] memory s) {
+        s = new INodeRegistry.ModelShard[](1);
+        s[0] = INodeRegistry.ModelShard({modelId: modelId, layerStart: 0, layerEnd: type(uint16).max});
+    }
+
+    function _pickRequest(uint256 seed) internal view returns (uint256) {
+        uint256 count = market.requestCount();
+        if (count == 0) return 0;
+        return 1 + (seed % count);
+    }
+
+    // ------------------------------------------------------------------ node actions
+
+    function register(uint256 who, uint256 stake) external {
+        ++calls;
+        address n = nodeAt(who);
+        if (nodes.getNode(n).registered) return;
+        stake = bound(stake, 1 ether, 5 ether);
+        vm.deal(n, n.balance + stake);
+        vm.prank(n);
+        nodes.register{value: stake}("http://n", _shards());
+    }
+
+    function topUp(uint256 who, uint256 amount) external {
+        ++calls;
+        address n = nodeAt(who);
+        INodeRegistry.Node memory node = nodes.getNode(n);
+        if (!node.registered || node.unbondingSince != 0) return;
+        amount = bound(amount, 1, 2 ether);
+        vm.deal(n, n.balance + amount);
+        vm.prank(n);
+        nodes.topUp{value: amount}();
+    }
+
+    function unbond(uint256 who) external {
+        ++calls;
+        address n = nodeAt(who);
+        INodeRegistry.Node memory node = nodes.getNode(n);
+        if (!node.registered || node.unbondingSince != 0) return;
+        vm.prank(n);
+        nodes.requestUnbond();
+    }
+
+    function withdrawStake(uint256 who) external {
+        ++calls;
+        address n = nodeAt(who);
+        INodeRegistry.Node memory node = nodes.getNode(n);
+        if (!node.registered || node.unbondingSince == 0) return;
+        if (block.number < node.unbondingSince + nodes.unbondingDelay()) return;
+        uint256 before = n.balance;
+        vm.prank(n);
+        nodes.withdrawStake();
+        vm.assertEq(n.balance - before, node.stake, "withdrawStake pays the remaining stake");
+        ++okStakeWithdrawals;
+    }
+
+    // ------------------------------------------------------------------ market actions
+
+    function request(uint256 who, uint256 fee, uint8 replicas, uint8 quorum, uint32 cb, uint32 rb) external {
+        ++calls;
+        address r = requesterAt(who);
+        fee = bound(fee, market.minFee(), 3 ether);
+        replicas = uint8(bound(replicas, 1, 4));
+        quorum = uint8(bound(quorum, 1, replicas));
+        IInferenceMarket.RequestParams memory p = IInferenceMarket.RequestParams({
+            replicas: replicas,
+            quorum: quorum,
+            commitBlocks: uint32(bound(cb, 1, 6)),
+            revealBlocks: uint32(bound(rb, 1, 6)),
+            callbackGasLimit: 0
+        });
+        vm.deal(r, r.balance + fee);
+        vm.prank(r);
+        try market.requestInference{value: fee}(modelId, "bafkreiinput", bytes32(uint256(42)), p) {
+            ++okRequests;
+        } catch {}
+    }
+
+    function commit(uint256 reqSeed, uint256 memberSeed, uint256 outSeed) external {
+        ++calls;
+        uint256 id = _pickRequest(reqSeed);
+        if (id == 0) return;
+        address[] memory c = market.getCommittee(id);
+        address n = c[memberSeed % c.length];
+        bytes32 out = outcomes[outSeed % 3];
+        bytes32 salt = keccak256(abi.encode(id, n));
+        vm.prank(n);
+        try market.commit(id, keccak256(abi.encode(id, out, salt, n))) {
+            chosen[id][n] = out;
+            ++okCommits;
+        } catch {}
+    }
+
+    function reveal(uint256 reqSeed, uint256 memberSeed) external {
+        ++calls;
+        uint256 id = _pickRequest(reqSeed);
+        if (id == 0) return;
+        address[] memory c = market.getCommittee(id);
+        address n = c[memberSeed % c.length];
+        vm.prank(n);
+        try market.reveal(id, chosen[id][n], keccak256(abi.encode(id, n)), "bafkreioutput") {
+            ++okReveals;
+        } catch {}
+    }
+
+    function finalize(uint256 reqSeed) external {
+        ++calls;
+        uint256 id = _pickRequest(reqSeed);
+        if (id == 0) return;
+        IInferenceMarket.Request memory r = market.getRequest(id);
+        bool due = (r.status == IInferenceMarket.Status.Committing || r.status == IInferenceMarket.Status.Revealing)
+            && block.number > r.revealDeadline;
+        try market.finalize(id) {
+            ++okFinalizes;
+        } catch {
+            if (due) ++finalizeFailuresWhenDue;
+        }
+    }
+
+    function prove(uint256 reqSeed, uint256 outSeed) external {
+        ++calls;
+        uint256 id = _pickRequest(reqSeed);
+        if (id == 0) return;
+        uint256[8] memory proof;
+        try market.submitProof(id, outcomes[outSeed % 2], proof) {
+            ++okProofs;
+        } catch {}
+    }
+
+    function withdraw(uint256 who) external {
+        ++calls;
+        address a = who % 2 == 0 ? nodeAt(who / 2) : requesterAt(who / 2);
+        uint256 amount = market.withdrawable(a);
+        if (amount == 0) return;
+        uint256 before = a.balance;
+        vm.prank(a);
+        market.withdraw();
+        vm.assertEq(a.balance - before, amount, "withdraw pays the balance");
+        ++okWithdraws;
+    }
+
+    function withdrawSlashed() external {
+        ++calls;
+        if (nodes.slashedBalance() == 0) return;
+        nodes.withdrawSlashed();
+    }
+
+    function roll(uint256 blocks) external {
+        ++calls;
+        vm.roll(block.number + bound(blocks, 1, 8));
+    }
+}
+
+contract InvariantsTest is TestBase {
+    ModelRegistry internal models;
+    NodeRegistry internal nodes;
+    InferenceMarket internal market;
+    Handler internal handler;
+
+    function setUp() public {
+        vm.roll(100);
+        models = new ModelRegistry();
+        nodes = new NodeRegistry(address(this), models);
+        market = new InferenceMarket(nodes, models, address(this));
+        nodes.setMarket(address(market));
+        nodes.setTreasury(address(0x7EA5));
+        nodes.setUnbondingDelay(10);
+        MockVerifier v = new MockVerifier(true);
+        bytes32 id = models.registerModel(
+            IModelRegistry.ModelInput({
+                name: "inv",
+                weightsCid: "bafkreiw",
+                commitment: 1,
+                verifier: address(v),
+                proofMode: 1,
+                executionProfileHash: bytes32(0),
+                shardLayoutHash: bytes32(0),
+                numLayers: 1,
+                inputBits: 8,
+                outputBits: 32,
+                requiresTee: false
+            })
+        );
+        handler = new Handler(models, nodes, market, id);
+        // start with a few registered nodes so requests can succeed early in a sequence
+        for (uint256 i; i < 4; ++i) {
+            handler.register(i, 2 ether);
+        }
+    }
+
+    /// @dev forge reads the fuzzed targets from this function.
+    function targetContracts() public view returns (address[] memory t) {
+        t = new address[](1);
+        t[0] = address(handler);
+    }
+
+    function invariant_marketSolvent() public view {
+        vm.assertEq(address(market).balance, market.totalEscrowed() + market.totalWithdrawable(), "market balance");
+    }
+
+    function invariant_registrySolvent() public view {
+        vm.assertEq(address(nodes).balance, nodes.totalStaked() + nodes.slashedBalance(), "registry balance");
+    }
+
+    function invariant_withdrawableSumsUp() public view {
+        address[] memory a = handler.actors();
+        uint256 sum;
+        for (uint256 i; i < a.length; ++i) sum += market.withdrawable(a[i]);
+        vm.assertEq(sum, market.totalWithdrawable(), "sum of balances == totalWithdrawable");
+    }
+
+    function invariant_stakesSumUp() public view {
+        uint256 sum;
+        for (uint256 i; i < handler.N_NODES(); ++i) sum += nodes.stakeOf(handler.nodeAt(i));
+        vm.assertEq(sum, nodes.totalStaked(), "sum of stakes == totalStaked");
+    }
+
+    function invariant_escrowMatchesOpenRequests() public view {
+        uint256 open;
+        uint256 count = market.requestCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            IInferenceMarket.Request memory r = market.getRequest(id);
+            if (r.status == IInferenceMarket.Status.Committing || r.status == IInferenceMarket.Status.Revealing) {
+                open += r.fee;
+            }
+        }
+        vm.assertEq(open, market.totalEscrowed(), "escrow == fees of unsettled requests");
+    }
+
+    function invariant_neverPaidAndSlashed() public view {
+        uint256 count = market.requestCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            address[] memory c = market.getCommittee(id);
+            for (uint256 i; i < c.length; ++i) {
+                (bool slashed, bool paid) = market.getMemberSettlement(id, c[i]);
+                vm.assertFalse(slashed && paid, "a node both paid and slashed for one request");
+            }
+        }
+    }
+
+    function invariant_nothingStuck() public {
+        vm.assertEq(handler.finalizeFailuresWhenDue(), 0, "a due finalize reverted in the sequence");
+        uint256 count = market.requestCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            IInferenceMarket.Request memory r = market.getRequest(id);
+            bool open = r.status == IInferenceMarket.Status.Committing || r.status == IInferenceMarket.Status.Revealing;
+            if (!open || block.number <= r.revealDeadline) continue;
+            // finalize in a probe call that always reverts, so the check leaves no state behind
+            try this.probeFinalize(id) {}
+            catch (bytes memory reason) {
+                vm.assertEq(keccak256(reason), keccak256(abi.encodeWithSelector(ProbeOk.selector)), "finalize failed");
+            }
+        }
+    }
+
+    error ProbeOk();
+
+    /// @dev Sanity check of the handler itself: a long pseudo-random walk reaches every action's success path.
+    function test_handler_reachesAllPaths() public {
+        uint256 seed = 1;
+        for (uint256 step; step < 600; ++step) {
+            seed = uint256(keccak256(abi.encode(seed)));
+            uint256 action = seed % 12;
+            uint256 x = seed >> 8;
+            uint256 y = seed >> 64;
+            if (action == 0) handler.register(x, y);
+            else if (action == 1) handler.topUp(x, y);
+            else if (action == 2 && x % 4 == 0) handler.unbond(y);
+            else if (action == 3) handler.withdrawStake(x);
+            else if (action == 4) handler.request(x, y, uint8(x >> 8), uint8(x >> 16), uint32(y), uint32(y >> 32));
+            else if (action == 5 || action == 6) handler.commit(x, y, x >> 128);
+            else if (action == 7 || action == 8) handler.reveal(x, y);
+            else if (action == 9) handler.finalize(x);
+            else if (action == 10) handler.prove(x, y);
+            else if (x % 2 == 0) handler.withdraw(y);
+            else handler.roll(y);
+            if (step % 50 == 0) handler.withdrawSlashed();
+        }
+        vm.assertGe(handler.okRequests(), 5, "requests");
+        vm.assertGe(handler.okCommits(), 5, "commits");
+        vm.assertGe(handler.okReveals(), 3, "reveals");
+        vm.assertGe(handler.okFinalizes(), 3, "finalizes");
+        vm.assertGe(handler.okProofs(), 1, "proofs");
+        vm.assertGe(handler.okWithdraws(), 1, "withdraws");
+        vm.assertGe(handler.okStakeWithdrawals(), 1, "stake withdrawals");
+        invariant_marketSolvent();
+        invariant_registrySolvent();
+        invariant_withdrawableSumsUp();
+        invariant_stakesSumUp();
+        invariant_escrowMatchesOpenRequests();
+        invariant_neverPaidAndSlashed();
+        invariant_nothingStuck();
+    }
+
+    function probeFinalize(uint256 id) external {
+        market.finalize(id);
+        revert ProbeOk();
+    }
+}
