@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import uuid
 import signal
 import subprocess
 import sys
@@ -19,8 +21,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import httpx
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
+from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, RequestParams, RequestView, Status
 from verinfer.errors import VerinferError
+from verinfer.models import spec as model_spec
+from verinfer.node.keystore import create_keystore
+from verinfer.storage import open_store
+
+ETHER = 10**18
+DEV_PASSWORD = "correct horse battery staple"
 
 
 class NodeProcessError(VerinferError):
@@ -146,6 +158,99 @@ def spawn_node(
         raise NodeProcessError(f"node {key} printed no start line in {ready_timeout}s: {node.log()[-2000:]}")
     node.info = json.loads(line)
     return node
+
+
+def sample_input(i: int = 0) -> list[int]:
+    """Pixels (0..16, 64 values) of shipped digits sample i: a realistic digits-mlp input."""
+    data = json.loads((Path(model_spec.builtin_path("digits-mlp")).parent / "digits-samples.json").read_text())
+    sample = data["samples"][i]
+    x = sample["pixels"]
+    return [int(v) for v in x]
+
+
+class NodeCluster:
+    """n registered node keys for a freshly published copy of digits-mlp, plus a funded requester.
+
+    Publishing a fresh model (unique name → new model id) makes exactly these nodes eligible,
+    so an n-replica committee is exactly this cluster even on a chain shared with other tests.
+    Funding uses anvil_setBalance, so this is for devnets only.
+    """
+
+    def __init__(
+        self, root: Path, w3: Web3, protocol: Protocol, manifest_path: Path, n_nodes: int = 3, password: str = DEV_PASSWORD
+    ) -> None:
+        self.root = root
+        self.w3 = w3
+        self.manifest_path = manifest_path
+        self.home = root / "home"
+        self.store_dir = root / "store"
+        self.store = open_store(root=self.store_dir)
+        self.spec = model_spec.load_builtin("digits-mlp")
+        weights_cid = self.store.add(self.spec.canonical_json())
+        publisher = self._funded()
+        _, self.model_id = protocol.as_account(publisher).models.register_model(
+            ModelInput(
+                name=f"digits-node-{uuid.uuid4().hex[:8]}",
+                weights_cid=weights_cid,
+                commitment=model_spec.weights_commitment(self.spec),
+                num_layers=self.spec.num_layers,
+                input_bits=self.spec.input_bits,
+                output_bits=self.spec.output_bits,
+            )
+        )
+        self.password = password
+        self.keys: list[str] = []
+        self.addresses: list[str] = []
+        for i in range(n_nodes):
+            acct = self._funded()
+            name = f"node{i}"
+            create_keystore(name, self.password, home=self.home, private_key=acct.key, scrypt_n=2**14, force=True)
+            protocol.as_account(acct).nodes.register("http://127.0.0.1", [ModelShard(self.model_id)], 2 * ETHER)
+            self.keys.append(name)
+            self.addresses.append(acct.address)
+        self.protocol = protocol
+        self.requester = protocol.as_account(self._funded())
+        self.procs: list[NodeProcess] = []
+
+    def _funded(self) -> LocalAccount:
+        acct = Account.from_key(secrets.token_bytes(32))
+        self.w3.provider.make_request("anvil_setBalance", [acct.address, hex(100 * ETHER)])
+        return acct
+
+    def state_dir(self, i: int) -> Path:
+        return self.root / f"state-{self.keys[i]}"
+
+    def start(self, i: int, *extra: str, rpc_url: str | None = None) -> NodeProcess:
+        """Start node i as a real `verinfer node run` subprocess (extra CLI flags appended)."""
+        state = self.state_dir(i)
+        p = spawn_node(
+            self.keys[i], rpc_url=rpc_url or self.rpc_url, manifest=self.manifest_path, state_dir=state,
+            home=self.home, password=self.password, store_dir=self.store_dir, extra_args=extra,
+        )
+        self.procs.append(p)
+        return p
+
+    @property
+    def rpc_url(self) -> str:
+        return str(self.w3.provider.endpoint_uri)
+
+    def request(self, payload: bytes, input_hash: int, *, commit_blocks: int = 10, reveal_blocks: int = 10) -> int:
+        """Store `payload` and request inference on it with a 3-of-… committee (early reveal/finalize keep it fast)."""
+        cid = self.store.add(payload)
+        params = RequestParams(replicas=len(self.keys), quorum=len(self.keys) // 2 + 1, commit_blocks=commit_blocks, reveal_blocks=reveal_blocks)
+        _, rid = self.requester.market.request_inference(self.model_id, cid, input_hash, params, ETHER // 100)
+        return rid
+
+    def wait_final(self, rid: int, timeout: float = 60.0) -> RequestView:
+        return wait_for(
+            lambda: (r := self.requester.market.get_request(rid)).status in (Status.ACCEPTED, Status.INVALID_INPUT, Status.NO_QUORUM) and r,
+            timeout, what=f"request {rid} to finalize",
+        )
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        self.procs.clear()
 
 
 def wait_for(predicate: Any, timeout: float, interval: float = 0.25, what: str = "condition") -> Any:
