@@ -122,6 +122,7 @@ class Client:
         #: gas of steps this client itself sent, by request id (withdraw has no request id: kept apart)
         self.own_gas: dict[int, dict[str, list[int]]] = {}
         self.withdraw_gas: list[int] = []
+        self.last_withdraw_receipt: Any = None
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -496,6 +497,7 @@ class Client:
             return 0
         receipt = sender.send(self.market.functions.withdraw(), contract="InferenceMarket")
         self.withdraw_gas.append(int(receipt["gasUsed"]))
+        self.last_withdraw_receipt = receipt
         return amount
 
 
