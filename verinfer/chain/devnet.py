@@ -43,6 +43,8 @@ def find_anvil() -> Path:
     """Locate the anvil binary: $VERINFER_ANVIL, node_modules (native binary first), then PATH."""
     env = os.environ.get("VERINFER_ANVIL")
     if env:
+        if not Path(env).exists():
+            raise DevnetError(f"VERINFER_ANVIL points at {env}, which does not exist")
         return Path(env)
     cwd = Path.cwd().resolve()
     roots = [repo_root(), cwd, *cwd.parents]

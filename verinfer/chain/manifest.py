@@ -44,9 +44,9 @@ class ProtocolParams(BaseModel):
 
 
 class Manifest(BaseModel):
-    """Addresses of one protocol deployment on one chain."""
+    """Addresses of one protocol deployment on one chain (unknown keys are ignored: forward compatible)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     format: str = MANIFEST_FORMAT
     chain_id: int
