@@ -1,0 +1,56 @@
+"""README command 1 end to end: `verinfer demo --requests 2` as a user runs it, then nothing left running."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from verinfer.chain.devnet import pid_alive
+
+
+def _procs_mentioning(text: str) -> list[int]:
+    """pids whose command line mentions `text` (our demo's private state dir)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            out.append(int(d.name))
+    return out
+
+
+def test_demo_two_requests_prints_table_and_cleans_up(tmp_path: Path) -> None:
+    state = tmp_path / "demo"
+    env = dict(os.environ, COLUMNS="120")
+    env.pop("VERINFER_MANIFEST", None)
+    p = subprocess.run([sys.executable, "-m", "verinfer.cli", "demo", "--requests", "2", "--state-dir", str(state)],
+                       capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    out = p.stdout
+    assert p.returncode == 0, out[-3000:] + p.stderr[-3000:]
+    # every step of the story, in order
+    for needle in ("devnet: anvil pid", "deployed:", "model: digits-mlp", "operators: 3 keystores",
+                   "nodes: 3 `verinfer node run`", "proof mode:", "2 requests on digits-mlp",
+                   "2/2 predictions match the true label", "stopped 4 processes"):
+        assert needle in out, f"missing {needle!r} in:\n{out[-3000:]}"
+    rows = [line for line in out.splitlines() if re.match(r"^│\s+\d+\s+│", line)]
+    assert len(rows) == 2, out[-2000:]
+    assert "dApp ✓cb" in rows[0] and "SDK" in rows[1]
+    for row in rows:
+        cells = [c.strip() for c in row.strip("│").split("│")]
+        _, _, pred, label, consensus, status, gas = cells
+        assert pred == label and consensus in ("2/3", "3/3")
+        assert status in ("Accepted", "Proven") and re.match(r"\d+k/\d+k/\d+k/\d+k", gas)
+    # no process it started survives it
+    pids = [int(x) for x in re.findall(r"pid (\d+)", out)]
+    assert len(pids) == 4, out[:2000]
+    time.sleep(0.5)
+    assert [pid for pid in pids if pid_alive(pid)] == []
+    assert _procs_mentioning(str(state)) == []
