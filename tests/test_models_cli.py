@@ -99,3 +99,25 @@ def test_inspect_and_eval(env, tmp_path):
     assert ev.exit_code == 0 and "525/540" in ev.stdout
     bad = invoke("eval", "textgenrnn")
     assert bad.exit_code != 0
+
+
+def _publish_with_proof(env, protocol, w3, mode):
+    res = invoke("publish", "digits-mlp", "--key-env", "PUBLISHER_KEY", "--proof-mode", mode, "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    view = protocol.models.get_model(out["model_id"])
+    assert view.proof_mode == {"public": 1, "private": 2}[mode]
+    assert view.verifier == w3.to_checksum_address(out["verifier"]) and len(w3.eth.get_code(view.verifier)) > 0
+    assert view.commitment == int(out["commitment"], 16) != 0
+    assert "INSECURE" in out["warning"]
+    return view
+
+
+def test_publish_public_weights_deploys_verifier(env, protocol, w3):
+    _publish_with_proof(env, protocol, w3, "public")
+
+
+@pytest.mark.slow
+def test_publish_private_weights_commits_to_weights(env, protocol, w3):
+    view = _publish_with_proof(env, protocol, w3, "private")
+    assert view.commitment == weights_commitment(load(builtin_path("digits-mlp")))

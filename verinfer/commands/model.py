@@ -174,11 +174,11 @@ def inspect(
         return
     out.print(f"[bold]{info['name']}[/bold] ({info['kind']}, {info['format']})")
     for key in ("cid", "commitment", "execution_profile_hash", "canonical_bytes", "input_bits", "output_bits"):
-        out.print(f"  {key:24} {info[key]}")
+        print(f"  {key:24} {info[key]}")
     if "note" in info:
         out.print(f"  [yellow]{info['note']}[/yellow]")
     if model.kind == "mlp":
-        out.print(f"  {'input_shape':24} {info['input_shape']}")
+        print(f"  {'input_shape':24} {info['input_shape']}")
         out.print(f"  {'parameters':24} {info['parameters']:,}")
         table = Table("layer", "in", "out", "shift", "relu", "clamp", "params", "output range")
         for layer in info["layers"]:
@@ -189,7 +189,7 @@ def inspect(
     else:
         for key in ("architecture", "vocab_size", "context_length", "max_prompt_tokens", "max_new_tokens",
                     "weights_sha256"):
-            out.print(f"  {key:24} {info[key]}")
+            print(f"  {key:24} {info[key]}")
 
 
 @app.command("eval")
@@ -298,6 +298,6 @@ def publish(
         return
     out.print(f"published [bold]{result['name']}[/bold] v{result['version']} as {result['model_id']}")
     for k in ("weights_cid", "commitment", "proof_mode", "verifier", "execution_profile_hash", "tx", "block"):
-        out.print(f"  {k:24} {result[k]}")
+        print(f"  {k:24} {result[k]}")
     if "warning" in result:
         err.print(f"[yellow]warning:[/yellow] {result['warning']}")
