@@ -7,6 +7,9 @@ here are eligible for it and a 3-replica committee is exactly these three nodes.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -29,7 +32,7 @@ def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol, 
 
 def test_three_nodes_serve_a_request_and_faulty_node_is_slashed(net: NodeCluster) -> None:
     """Honest majority wins; the wrong-output node is slashed and unpaid; proof metrics and health are live."""
-    nodes = [net.start(0), net.start(1), net.start(2, "--fault", "wrong-output")]
+    nodes = [net.start(0), net.start(1, "--auto-withdraw", "--withdraw-threshold", "0.001"), net.start(2, "--fault", "wrong-output")]
     x = sample_input(0)
     expected = reference_run(net.spec, x)
     expected_hash = hash_vector(expected, net.spec.output_bits)
@@ -61,6 +64,19 @@ def test_three_nodes_serve_a_request_and_faulty_node_is_slashed(net: NodeCluster
         assert h["last_block"] >= r.created_block
         wait_for(lambda: not p.health()["pending_requests"], 20, what=f"{p.key} to have nothing pending")
     assert "[fault: wrong-output]" in nodes[2].log()
+    # node 1 pulled its fee share by itself (--auto-withdraw); node 0's share waits for the operator
+    share = r.fee // 2
+    wait_for(lambda: nodes[1].metrics().get("verinfer_node_withdrawn_wei_total", 0) >= share, 30, what="auto-withdraw")
+    assert net.requester.market.withdrawable(net.addresses[1]) == 0
+    assert net.requester.market.withdrawable(net.addresses[0]) >= share
+    res = subprocess.run(
+        [sys.executable, "-m", "verinfer.cli", "operator", "withdraw", "--what", "earnings", "--key", net.keys[0],
+         "--rpc-url", net.rpc_url, "--manifest", str(net.manifest_path)],
+        capture_output=True, text=True, env=dict(os.environ, VERINFER_HOME=str(net.home), VERINFER_PASSWORD=net.password),
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("withdrew earnings")
+    assert net.requester.market.withdrawable(net.addresses[0]) == 0
     assert "Traceback" not in "".join(p.log() for p in nodes)
 
 

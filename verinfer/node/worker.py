@@ -75,6 +75,7 @@ class Worker:
         self.last_tick_ok: float | None = None
         self.last_error: str | None = None
         self._last_withdraw_check = -(10**9)
+        self._settled_since_withdraw = False
         self._backoff = 0.0
         self._prover_artifacts: dict[tuple[str, int], Any] = {}
         start = config.start_block if config.start_block is not None else chain.manifest.deploy_block
@@ -140,9 +141,11 @@ class Worker:
             if self._stop.is_set():
                 break
             self.advance(rec, block)
-        if self.cfg.auto_withdraw and block - self._last_withdraw_check >= self.cfg.withdraw_every_blocks:
+        due = block - self._last_withdraw_check >= self.cfg.withdraw_every_blocks
+        if self.cfg.auto_withdraw and (due or self._settled_since_withdraw):
             self.maybe_withdraw()
             self._last_withdraw_check = block
+            self._settled_since_withdraw = False
         self.metrics.pending.set(len(self.state.active()))
         self.last_tick_ok = time.time()
 
@@ -331,6 +334,7 @@ class Worker:
             if r.status not in FINAL_STATUSES:
                 return
         self.metrics.requests_finalized.inc()
+        self._settled_since_withdraw = True
         agreed = _hex(r.output_hash) == rec.output_hash
         log.info(
             "request %d: settled %s, winner %s (ours %s)",
