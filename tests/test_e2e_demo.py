@@ -43,11 +43,12 @@ def test_demo_two_requests_prints_table_and_cleans_up(tmp_path: Path) -> None:
     rows = [line for line in out.splitlines() if re.match(r"^│\s+\d+\s+│", line)]
     assert len(rows) == 2, out[-2000:]
     assert "dApp ✓cb" in rows[0] and "SDK" in rows[1]
+    proven = "proof mode: public" in out
     for row in rows:
         cells = [c.strip() for c in row.strip("│").split("│")]
         _, _, pred, label, consensus, status, gas = cells
         assert pred == label and consensus in ("2/3", "3/3")
-        assert status in ("Accepted", "Proven") and re.match(r"\d+k/\d+k/\d+k/\d+k", gas)
+        assert status == ("Proven" if proven else "Accepted") and re.match(r"\d+/\d+/\d+/\d+/(\d+|—)$", gas)
     # no process it started survives it
     pids = [int(x) for x in re.findall(r"pid (\d+)", out)]
     assert len(pids) == 4, out[:2000]

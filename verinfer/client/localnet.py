@@ -215,8 +215,23 @@ class LocalNetwork:
         return proc
 
     def publish_model(self) -> None:
-        """Store the model spec content-addressed and register it (publisher: dev account 0)."""
-        self._publish_direct()
+        """`verinfer model publish` as dev account 0: proof mode public when asked or when the prover
+        pipeline is usable here (auto), else none."""
+        mode = "none"
+        if self.proof_requested is None:
+            mode = "public" if prover_available() else "none"
+        elif self.proof_requested:
+            mode = "public"
+        t0 = time.monotonic()
+        out = self.cli("model", "publish", self.model_name, "--dev-account", "0", "--proof-mode", mode, "--json",
+                       "--rpc-url", self.rpc_url, timeout=600).stdout
+        info = json.loads(out[out.index("{"):])
+        self.model_id = info["model_id"]
+        self.proof_mode = {"none": 0, "public": 1, "private": 2}[info["proof_mode"]]
+        self.log(f"model: {info['name']} v{info['version']} published as {self.model_id[:18]}… "
+                 f"(weights {info['weights_cid'][:16]}…, proof mode {info['proof_mode']}"
+                 + (f", verifier {info['verifier'][:10]}…" if self.proof_mode else "")
+                 + f", {time.monotonic() - t0:.0f}s)")
 
     def _publish_direct(self) -> None:
         """Register the shipped spec with ModelRegistry.registerModel (proof mode none)."""
@@ -347,6 +362,21 @@ class LocalNetwork:
 
     def fund(self, address: str, amount: int) -> None:
         TxSender(self.devnet.w3, self.dev_accounts[0]).transfer(address, amount)  # type: ignore[union-attr]
+
+
+def prover_available() -> bool:
+    """The Groth16 pipeline can run here: its module imports and its npm toolchain (circom2, snarkjs) is installed."""
+    try:
+        from verinfer.prover import pipeline  # noqa: F401
+        from verinfer.prover import toolchain
+    except Exception:
+        return False
+    try:
+        toolchain.node_binary()
+        nm = toolchain.node_modules()
+    except Exception:
+        return False
+    return (nm / "circom2").is_dir() and (nm / "circomlib").is_dir()
 
 
 def _terminate_group(proc: subprocess.Popen[bytes], timeout: float) -> None:

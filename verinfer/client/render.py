@@ -148,7 +148,7 @@ def yes(b: bool) -> str:
 
 def kgas(values: list[int] | None) -> str:
     """Mean gas of a step in thousands (compact enough for an 80-column table)."""
-    return f"{sum(values) / len(values) / 1000:.0f}k" if values else "—"
+    return f"{sum(values) / len(values) / 1000:.0f}" if values else "—"
 
 
 def results_table(rows: Iterable[tuple[RequestResult, str, int | None]], title: str = "requests") -> Table:
@@ -160,15 +160,13 @@ def results_table(rows: Iterable[tuple[RequestResult, str, int | None]], title: 
     t.add_column("label", justify="right")
     t.add_column("consensus", justify="center")
     t.add_column("status")
-    t.add_column("gas req/com/rev/fin", justify="right")
+    t.add_column("kgas req/com/rev/fin/proof", justify="right")
     for res, source, label in rows:
         style = STATUS_STYLE.get(res.display_status, "")
         pred = "—" if res.prediction is None else str(res.prediction)
         if res.prediction is not None and label is not None and res.prediction != label:
             pred = f"[red]{pred}[/]"
-        gas = "/".join(kgas(res.gas.get(s)) for s in ("request", "commit", "reveal", "finalize"))
-        if res.gas.get("submitProof"):
-            gas += f" +proof {kgas(res.gas['submitProof'])}"
+        gas = "/".join(kgas(res.gas.get(s)) for s in ("request", "commit", "reveal", "finalize", "submitProof"))
         t.add_row(str(res.request_id), source, pred, "—" if label is None else str(label), res.consensus,
                   f"[{style}]{res.display_status}[/]" if style else res.display_status, gas)
     return t

@@ -332,7 +332,7 @@ class Client:
             final = status in FINAL_STATUSES
             want_proof = until == "proven" and info.provable and status == "Accepted"
             done = final and (not want_proof or proven)
-            phase = status
+            phase = "Proven" if status == "Accepted" and proven else status
             if final and not done:
                 phase = "Proving"
             elif not final and block > reveal_deadline:
