@@ -177,8 +177,19 @@ class NodeCluster:
     """
 
     def __init__(
-        self, root: Path, w3: Web3, protocol: Protocol, manifest_path: Path, n_nodes: int = 3, password: str = DEV_PASSWORD
+        self,
+        root: Path,
+        w3: Web3,
+        protocol: Protocol,
+        manifest_path: Path,
+        n_nodes: int = 3,
+        password: str = DEV_PASSWORD,
+        *,
+        verifier: str | None = None,
+        proof_mode: int = 0,
+        commitment: int | None = None,
     ) -> None:
+        """Publish the model (optionally with a Groth16 verifier), register `n_nodes` funded node keys."""
         self.root = root
         self.w3 = w3
         self.manifest_path = manifest_path
@@ -192,7 +203,9 @@ class NodeCluster:
             ModelInput(
                 name=f"digits-node-{uuid.uuid4().hex[:8]}",
                 weights_cid=weights_cid,
-                commitment=model_spec.weights_commitment(self.spec),
+                commitment=model_spec.weights_commitment(self.spec) if commitment is None else commitment,
+                verifier=verifier or "0x0000000000000000000000000000000000000000",
+                proof_mode=proof_mode,
                 num_layers=self.spec.num_layers,
                 input_bits=self.spec.input_bits,
                 output_bits=self.spec.output_bits,

@@ -1,0 +1,51 @@
+"""A node proves what it served: model with an on-chain Groth16 verifier → request ends PROVEN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from web3 import Web3
+
+from verinfer.chain.protocol import Protocol, Status
+from verinfer.models import spec as model_spec
+from verinfer.models.hashing import hash_vector
+from verinfer.models.tensor import encode_tensor
+from verinfer.node.harness import NodeCluster, sample_input, wait_for
+
+
+@pytest.fixture(scope="module")
+def proven_cluster(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
+                   protocol_manifest_path: Path) -> Iterator[NodeCluster]:
+    from verinfer.prover import pipeline
+
+    spec = model_spec.load_builtin("digits-mlp")
+    arts = pipeline.prepare(spec, "public", setup="dev")  # cached per circuit: the nodes find the same key
+    verifier = pipeline.deploy_verifier(w3, protocol.account, arts)
+    c = NodeCluster(tmp_path_factory.mktemp("node-prover"), w3, protocol, protocol_manifest_path,
+                    verifier=verifier, proof_mode=1, commitment=int(arts.commitment))
+    yield c
+    c.stop_all()
+
+
+def test_request_is_settled_and_proven_by_a_committee_node(proven_cluster: NodeCluster) -> None:
+    c = proven_cluster
+    nodes = [c.start(i) for i in range(3)]
+    x = sample_input(5)
+    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=10, reveal_blocks=5)
+    r = c.wait_final(rid)
+    assert r.status == Status.ACCEPTED
+    r = wait_for(lambda: (v := c.requester.market.get_request(rid)).proven and v, 120, what="a ProofVerified")
+    assert r.proven_output_hash == int.from_bytes(r.output_hash, "big")
+    assert not r.contradicted
+    ev = [e for e in c.requester.market.events("ProofVerified") if int(e.args["requestId"]) == rid]
+    assert len(ev) == 1
+    prover = Web3.to_checksum_address(ev[0].args["prover"])
+    assert prover in c.addresses
+    p = nodes[c.addresses.index(prover)]
+    assert p.metrics()["verinfer_node_requests_proven_total"] == 1
+    assert p.metrics()["verinfer_node_proof_seconds_count"] == 1
+    # everyone ends with nothing pending (the others saw AlreadyProven or the proven flag)
+    for n in nodes:
+        wait_for(lambda: not n.health()["pending_requests"], 60, what=f"{n.key} to finish")
