@@ -30,6 +30,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
     uint256 public totalStaked;
     uint256 public slashedBalance;
     mapping(bytes32 measurement => bool) public measurementAllowed;
+    mapping(address node => uint64) public assignedUntil;
 
     mapping(address node => Node) private _nodes;
     mapping(address node => ModelShard[]) private _shards;
@@ -97,21 +98,21 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
         Node storage n = _nodes[msg.sender];
         if (n.unbondingSince != 0) revert AlreadyUnbonding(msg.sender);
         n.unbondingSince = uint64(block.number);
-        emit UnbondRequested(msg.sender, uint64(block.number), block.number + unbondingDelay);
+        emit UnbondRequested(msg.sender, uint64(block.number), _withdrawableAt(msg.sender));
     }
 
     /// @inheritdoc INodeRegistry
     function withdrawStake() external nonReentrant onlyRegistered {
         Node storage n = _nodes[msg.sender];
         if (n.unbondingSince == 0) revert NotUnbonding(msg.sender);
-        uint256 availableAt = uint256(n.unbondingSince) + unbondingDelay;
+        uint256 availableAt = _withdrawableAt(msg.sender);
         if (block.number < availableAt) revert UnbondingNotElapsed(block.number, availableAt);
         uint256 amount = n.stake;
         // effects
         totalStaked -= amount;
         _clearShards(msg.sender);
-        delete _shards[msg.sender];
         delete _attestations[msg.sender];
+        delete assignedUntil[msg.sender];
         delete _nodes[msg.sender];
         emit StakeWithdrawn(msg.sender, amount);
         // interaction
@@ -188,6 +189,16 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
     }
 
     /// @inheritdoc INodeRegistry
+    function noteAssignments(address[] calldata list, uint64 untilBlock) external {
+        if (msg.sender != market) revert NotMarket(msg.sender);
+        uint256 len = list.length;
+        for (uint256 i; i < len; ++i) {
+            if (assignedUntil[list[i]] < untilBlock) assignedUntil[list[i]] = untilBlock;
+        }
+        emit AssignmentsNoted(list, untilBlock);
+    }
+
+    /// @inheritdoc INodeRegistry
     function withdrawSlashed() external nonReentrant {
         uint256 amount = slashedBalance;
         if (amount == 0) revert NothingToWithdraw();
@@ -247,7 +258,20 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
         return _nodes[node].stake;
     }
 
+    /// @inheritdoc INodeRegistry
+    function withdrawableAt(address node) external view returns (uint256) {
+        if (_nodes[node].unbondingSince == 0) return 0;
+        return _withdrawableAt(node);
+    }
+
     // ------------------------------------------------------------------ internals
+
+    /// @dev max(unbondingSince, assignedUntil) + unbondingDelay.
+    function _withdrawableAt(address node) private view returns (uint256) {
+        uint256 since = _nodes[node].unbondingSince;
+        uint256 assigned = assignedUntil[node];
+        return (since > assigned ? since : assigned) + unbondingDelay;
+    }
 
     function _servesFullModel(address node, bytes32 modelId) private view returns (bool) {
         ModelShard[] storage list = _shards[node];

@@ -534,25 +534,34 @@ contract InferenceMarketTest is Fixture {
         vm.assertEq(nodes.slashedBalance(), STAKE, "pool");
     }
 
-    function test_finalize_nodeThatWithdrewCannotBlockSettlement() public {
+    function test_committeeMemberCannotUnbondOutOfSlash() public {
         _registerNodes(2, modelId);
         vm.prank(owner);
-        nodes.setUnbondingDelay(1);
+        nodes.setUnbondingDelay(3);
         uint256 id = _request(requester, FEE, _params(2, 1), modelId);
         address[] memory c = _committee(id);
+        uint64 rd = market.getRequest(id).revealDeadline;
+        vm.assertEq(uint256(nodes.assignedUntil(c[1])), rd, "assignment recorded");
         vm.prank(c[1]);
         nodes.requestUnbond();
-        vm.roll(block.number + 1);
+        vm.assertEq(nodes.withdrawableAt(c[1]), rd + 3, "locked past the reveal deadline");
+        vm.roll(block.number + 3); // plain unbonding delay elapsed, assignment lock not
         vm.prank(c[1]);
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.UnbondingNotElapsed.selector, block.number, rd + 3));
         nodes.withdrawStake();
         _commit(id, c[0], OUT_A);
         _rollPastCommit(id);
         _reveal(id, c[0], OUT_A);
         _rollPastReveal(id);
+        uint256 slash = market.slashAmount();
         vm.expectEmit(true, true, false, true, address(market));
-        emit NodePenalized(id, c[1], 0);
+        emit NodePenalized(id, c[1], slash);
         market.finalize(id);
         vm.assertEq(_status(id), uint256(IInferenceMarket.Status.Accepted), "settled");
+        vm.roll(rd + 3);
+        vm.prank(c[1]);
+        nodes.withdrawStake();
+        vm.assertEq(c[1].balance, STAKE - slash, "withdrew what was left after the slash");
     }
 
     function test_revert_finalize_unknownRequest() public {

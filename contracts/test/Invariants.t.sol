@@ -102,7 +102,7 @@ contract Handler is TestBase {
         address n = nodeAt(who);
         INodeRegistry.Node memory node = nodes.getNode(n);
         if (!node.registered || node.unbondingSince == 0) return;
-        if (block.number < node.unbondingSince + nodes.unbondingDelay()) return;
+        if (block.number < nodes.withdrawableAt(n)) return;
         uint256 before = n.balance;
         vm.prank(n);
         nodes.withdrawStake();

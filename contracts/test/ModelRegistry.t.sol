@@ -15,7 +15,7 @@ contract ModelRegistryTest is Fixture {
     uint256 internal constant FIELD =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
-    function test_register_storesAllFields() public {
+    function test_register_storesAllFields() public view {
         IModelRegistry.Model memory m = models.getModel(modelId);
         vm.assertEq(m.publisher, publisher, "publisher");
         vm.assertEq(m.name, "digits-mlp", "name");

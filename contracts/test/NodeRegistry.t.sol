@@ -66,6 +66,7 @@ contract NodeRegistryTest is Fixture {
     event MarketSet(address indexed market);
     event TreasurySet(address indexed treasury);
     event SlashedWithdrawn(address indexed treasury, uint256 amount);
+    event AssignmentsNoted(address[] nodes, uint64 untilBlock);
 
     bytes32 internal constant MEAS = keccak256("enclave-v1");
     address internal n0 = address(0x1000);
@@ -448,6 +449,34 @@ contract NodeRegistryTest is Fixture {
         vm.assertEq(nodes.slashedBalance(), 0, "zeroed");
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NothingToWithdraw.selector));
         nodes.withdrawSlashed();
+    }
+
+    function test_noteAssignments_locksWithdrawal() public {
+        _registerNode(n0, STAKE, modelId);
+        address[] memory list = new address[](1);
+        list[0] = n0;
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotMarket.selector, address(this)));
+        nodes.noteAssignments(list, 500);
+        vm.expectEmit(false, false, false, true, address(nodes));
+        emit AssignmentsNoted(list, 500);
+        vm.prank(address(market));
+        nodes.noteAssignments(list, 500);
+        vm.prank(address(market));
+        nodes.noteAssignments(list, 300); // never shortens the lock
+        vm.assertEq(uint256(nodes.assignedUntil(n0)), 500, "max kept");
+        vm.assertEq(nodes.withdrawableAt(n0), 0, "not unbonding");
+        vm.prank(n0);
+        nodes.requestUnbond();
+        uint256 delay = nodes.unbondingDelay();
+        vm.assertEq(nodes.withdrawableAt(n0), 500 + delay, "lock + delay");
+        vm.roll(100 + delay);
+        vm.prank(n0);
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.UnbondingNotElapsed.selector, 100 + delay, 500 + delay));
+        nodes.withdrawStake();
+        vm.roll(500 + delay);
+        vm.prank(n0);
+        nodes.withdrawStake();
+        vm.assertEq(uint256(nodes.assignedUntil(n0)), 0, "cleared on exit");
     }
 
     function test_revert_withdrawSlashed_treasuryRejects() public {

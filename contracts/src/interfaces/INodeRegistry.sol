@@ -70,6 +70,7 @@ interface INodeRegistry {
     event MarketSet(address indexed market);
     event TreasurySet(address indexed treasury);
     event SlashedWithdrawn(address indexed treasury, uint256 amount);
+    event AssignmentsNoted(address[] nodes, uint64 untilBlock);
 
     /// @notice Registers msg.sender as a node with stake msg.value (>= minStake).
     /// @param endpoint The node's public endpoint (URL), informational.
@@ -117,6 +118,11 @@ interface INodeRegistry {
     /// @return slashed The amount actually slashed (0 if the node has no stake left).
     function slash(address node, uint256 amount, uint256 requestId) external returns (uint256 slashed);
 
+    /// @notice Market only: records that `nodes` sit on a committee whose reveal window ends at `untilBlock`;
+    ///         their stake stays withdrawable no earlier than untilBlock + unbondingDelay, so a committee
+    ///         member cannot unbond out of a pending slash.
+    function noteAssignments(address[] calldata nodes, uint64 untilBlock) external;
+
     /// @notice Pays the whole slashedBalance to the treasury.
     function withdrawSlashed() external;
 
@@ -133,6 +139,10 @@ interface INodeRegistry {
     ///         holds an unexpired attestation whose measurement is still allow-listed.
     function isEligible(address node, bytes32 modelId, bool requiresTee) external view returns (bool);
     function stakeOf(address node) external view returns (uint256);
+    /// @notice The latest reveal deadline of any committee `node` was drawn into (0 = none).
+    function assignedUntil(address node) external view returns (uint64);
+    /// @notice First block at which withdrawStake succeeds (0 if not unbonding).
+    function withdrawableAt(address node) external view returns (uint256);
     function totalStaked() external view returns (uint256);
     function slashedBalance() external view returns (uint256);
     function minStake() external view returns (uint256);
