@@ -196,3 +196,17 @@ def test_execution_profile_hash():
     assert execution_profile_hash("lm", "t", ["k"], torch="2.13.0") != execution_profile_hash("lm", "t", ["k"], torch="2.12.0")
     with pytest.raises(ValueError):
         execution_profile_hash("mlp", "r", [], kind="x")
+
+
+def test_hostile_nesting_is_refused_without_recursing():
+    from verinfer.inference.runtime import load_model
+    from verinfer.models.spec import json_nesting
+
+    for bad in (b"[" * 200000 + b"]" * 200000, b'{"a":' * 100000 + b"1" + b"}" * 100000):
+        with pytest.raises(ModelSpecError, match="nests deeper"):
+            load(bad)
+        with pytest.raises(ModelSpecError, match="nests deeper"):
+            load_model(bad)
+    # brackets inside strings (with escaped quotes) do not count
+    assert json_nesting('{"k": "[[[\\"[[[", "l": [[1]]}') == 3
+    assert json_nesting(builtin_path("digits-mlp").read_text()) == 5  # spec > layers > layer > weight > row

@@ -25,7 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from verinfer.errors import VerinferError
 from verinfer.models.errors import InvalidInputError
 from verinfer.models.hashing import FIELD
-from verinfer.models.spec import LM_FORMAT, execution_profile, execution_profile_hash
+from verinfer.models.spec import (
+    LM_FORMAT,
+    ModelSpecError,
+    execution_profile,
+    execution_profile_hash,
+    parse_json_document,
+)
 
 LM_RUNTIME = "verinfer.torch.greedy.v1"
 LM_KERNELS = ("embedding", "lstm.sigmoid-tanh", "attention-weighted-average", "linear", "argmax.lowest-index")
@@ -120,8 +126,8 @@ def load_lm_spec(source: str | Path | bytes | Mapping[str, Any]) -> LanguageMode
             obj = dict(source)
         else:
             raw = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
-            obj = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            obj = parse_json_document(raw, "language model spec")
+    except (OSError, ModelSpecError) as exc:
         raise LanguageModelError(f"cannot read language model spec: {exc}") from None
     if not isinstance(obj, dict) or obj.get("format") != LM_FORMAT:
         raise LanguageModelError(f"language model spec format must be {LM_FORMAT!r}")

@@ -12,7 +12,6 @@ transforms inputs/weights before and outputs after the same stages.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
@@ -26,6 +25,7 @@ from verinfer.models.spec import (
     MODEL_FORMAT,
     ModelSpec,
     ModelSpecError,
+    parse_json_document,
     reference_profile_hash,
     weights_commitment,
 )
@@ -96,10 +96,7 @@ def load_model(source: str | Path | bytes | Mapping[str, Any]) -> Model:
                 raise ModelSpecError(f"cannot read model spec {source}: {exc.strerror or exc}") from None
         else:
             raw = bytes(source)
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelSpecError(f"model spec is not UTF-8 JSON: {exc}") from None
+        obj = parse_json_document(raw)
     fmt = obj.get("format") if isinstance(obj, Mapping) else None
     if fmt == LM_FORMAT:
         from verinfer.inference.lm import load_lm_spec

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
@@ -236,6 +237,53 @@ class ModelSpec(BaseModel):
         )
 
 
+_JSON_SPECIAL = re.compile(r'[\[\]{}"\\]')
+MAX_SPEC_NESTING = 16
+
+
+def json_nesting(text: str, limit: int = MAX_SPEC_NESTING) -> int:
+    """Bracket nesting depth outside strings, in linear time (stops early past `limit`).
+
+    Checked before json.loads on content fetched from the network: the C scanner recurses once
+    per level, so a hostile deeply nested document must be refused before it reaches it.
+    """
+    depth = deepest = 0
+    in_string = False
+    skip = -1
+    for m in _JSON_SPECIAL.finditer(text):
+        i = m.start()
+        if i < skip:
+            continue
+        c = text[i]
+        if in_string:
+            if c == "\\":
+                skip = i + 2
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_json_document(raw: bytes, what: str = "model spec") -> Any:
+    """UTF-8 JSON with a nesting cap; errors are ModelSpecError."""
+    try:
+        text = raw.decode("utf-8")
+        if json_nesting(text) > MAX_SPEC_NESTING:
+            raise ModelSpecError(f"{what} nests deeper than {MAX_SPEC_NESTING} levels")
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelSpecError(f"{what} is not UTF-8 JSON: {exc}") from None
+
+
 def load(source: str | Path | bytes | Mapping[str, Any]) -> ModelSpec:
     """Parse and validate a spec from a path, raw JSON bytes, or an already-parsed object."""
     if isinstance(source, Mapping):
@@ -253,10 +301,7 @@ def load(source: str | Path | bytes | Mapping[str, Any]) -> ModelSpec:
             raw = bytes(source)
         if len(raw) > MAX_SPEC_BYTES:
             raise ModelSpecError(f"model spec larger than {MAX_SPEC_BYTES} bytes")
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelSpecError(f"model spec is not UTF-8 JSON: {exc}") from None
+        obj = parse_json_document(raw)
     if not isinstance(obj, Mapping):
         raise ModelSpecError("model spec must be a JSON object")
     if obj.get("format") != MODEL_FORMAT:

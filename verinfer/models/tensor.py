@@ -93,6 +93,16 @@ def _bad_constant(name: str) -> Any:
     raise InvalidInputError(f"{name} is not allowed")
 
 
+MAX_BRACKETS = 8
+
+
+def _bracket_count(text: str) -> int:
+    """Opening brackets anywhere in the text. A valid payload has exactly 3 (the object, `shape`,
+    `data`; no allowed string contains one), so a cap rejects nothing valid while keeping
+    json.loads, whose C scanner recurses per nesting level, away from hostile deep nesting."""
+    return text.count("[") + text.count("{")
+
+
 def decode_tensor(payload: bytes) -> Tensor:
     """Parse and check a §1.3 payload without reference to a model."""
     if not isinstance(payload, (bytes, bytearray, memoryview)):
@@ -104,6 +114,8 @@ def decode_tensor(payload: bytes) -> Tensor:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError("payload is not UTF-8") from None
+    if _bracket_count(text) > MAX_BRACKETS:
+        raise InvalidInputError(f"payload has more than {MAX_BRACKETS} brackets; a tensor payload has 3")
     try:
         obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_bad_constant)
     except json.JSONDecodeError as exc:
