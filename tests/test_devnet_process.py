@@ -53,3 +53,31 @@ def test_missing_anvil_is_a_clear_error(monkeypatch, tmp_path: Path) -> None:
 def test_connect_to_dead_rpc_is_rpc_error(tmp_path: Path) -> None:
     with pytest.raises(RpcError, match="cannot reach RPC at http://127.0.0.1:"):
         Protocol.connect(f"http://127.0.0.1:{find_free_port()}", tmp_path / "m.json")
+
+
+def test_attached_devnet_dies_with_its_parent(tmp_path: Path) -> None:
+    """A crashed test session (parent killed -9) must not leave an orphan anvil behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from verinfer.chain.devnet import pid_alive
+
+    code = (
+        "import sys, time\n"
+        "from verinfer.chain.devnet import Devnet, find_free_port\n"
+        f"d = Devnet(port=find_free_port(), state_dir={str(tmp_path)!r}, block_time=None, persist=False).start()\n"
+        "print(d.process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    anvil_pid = int(parent.stdout.readline())
+    assert pid_alive(anvil_pid)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while pid_alive(anvil_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(anvil_pid)

@@ -195,7 +195,9 @@ class Devnet:
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self, *, detach: bool = False, timeout: float = 20.0) -> "Devnet":
-        """Start anvil and wait until it answers RPC. `detach` leaves it running after we exit."""
+        """Start anvil and wait until it answers RPC. `detach` leaves it running after we exit;
+        otherwise anvil is tied to the starting thread and gets SIGTERM if it dies (a crashed test
+        session leaves no orphan chain), so start it from a thread that outlives it."""
         if port_in_use(self.port, self.host):
             raise DevnetError(
                 f"port {self.port} is busy (another devnet or program is listening); "
@@ -206,6 +208,8 @@ class Devnet:
         kwargs: dict[str, Any] = {"stdout": self._log, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL}
         if detach:
             kwargs["start_new_session"] = True
+        else:
+            kwargs["preexec_fn"] = _die_with_parent
         self.process = subprocess.Popen(self.command(), **kwargs)
         if detach:
             self.pid_file.write_text(str(self.process.pid))
@@ -262,6 +266,16 @@ class Devnet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): ask for SIGTERM when the parent dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))
+    except Exception:  # not Linux/glibc: best effort only
+        pass
 
 
 def stop_pid(pid: int, timeout: float = 15.0) -> None:
