@@ -6,8 +6,8 @@ A node loads whatever a `weightsCid` names with `load_model`, checks the request
 differ (another runtime, another torch) are never compared as if they were the same.
 
 Split inference is expressed by an `ExecutionPlan` of contiguous layer ranges; each range is the
-unit one node runs (`run_stage`). Equivariant encryption will slot in as a plan option that
-transforms inputs/weights before and outputs after the same stages.
+unit one node runs (`run_stage`). Equivariant encryption (`verinfer.inference.ee`) needs no
+runtime support: an encrypted spec is an ordinary spec, executed by the same stages.
 """
 
 from __future__ import annotations
