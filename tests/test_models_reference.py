@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from verinfer.models import reference
 from verinfer.models.digits import load_split
 from verinfer.models.errors import InvalidInputError
-from verinfer.models.spec import ModelSpec, builtin_path, load, load_builtin
+from verinfer.models.spec import builtin_path, load, load_builtin
 
 ROOT = Path(__file__).resolve().parent.parent
 
