@@ -22,7 +22,6 @@ from verinfer.prover.testing import random_spec
 from verinfer.prover.witness import (
     circuit_inputs,
     compute_witnesses,
-    public_signals,
     read_wtns,
     signal_values,
     signed,
@@ -43,8 +42,9 @@ def _check_against_reference(spec, mode: str, xs: list[list[int]], tmp: Path) ->
     cc = compile_circuit(spec, mode)
     wtns = compute_witnesses(cc, [circuit_inputs(sv, mode, x, 12345) for x in xs], tmp)
     off = 1 if mode == "private" else 0
-    for x, w in zip(xs, wtns):
-        pub = public_signals(cc, w)
+    for x, wpath in zip(xs, wtns):
+        w = read_wtns(wpath)
+        pub = w[1: 1 + len(cc.public_signal_names)]
         trace = reference.trace(spec, x)
         assert pub[off] == hash_vector(x, sv.input_bits), "inputHash differs from §1.1"
         assert pub[off + 1] == hash_vector(reference.run(spec, x), sv.output_bits), "outputHash differs"
@@ -70,7 +70,7 @@ def test_digits_private_matches_reference_and_commitment(tmp_path: Path) -> None
     cc = compile_circuit(spec, "private")
     assert cc.public_signal_names == ("modelCommitment", "inputHash", "outputHash", "requestBinding")
     assert prover_commitment(spec) == weights_commitment(spec)
-    _check_against_reference(spec, "private", _digits_inputs(8, 2), tmp_path)
+    _check_against_reference(spec, "private", _digits_inputs(0, 2)[:4], tmp_path)
 
 
 @pytest.mark.parametrize("mode", ["public", "private"])

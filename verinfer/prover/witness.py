@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 import tempfile
@@ -83,18 +84,22 @@ def public_signals(cc: CompiledCircuit, wtns: Path) -> list[int]:
     return w[1: 1 + len(cc.public_signal_names)]
 
 
-def signal_values(cc: CompiledCircuit, wtns: Path, prefix: str) -> dict[str, int]:
-    """Witness values of every kept signal whose name starts with `main.<prefix>` (via .sym)."""
-    w = read_wtns(wtns)
-    out: dict[str, int] = {}
-    for line in cc.sym_path.read_text().splitlines():
+@functools.lru_cache(maxsize=8)
+def _symbols(sym_path: str, mtime: float) -> tuple[tuple[str, int], ...]:
+    """(name without 'main.', witness index) of every signal kept in the r1cs."""
+    out = []
+    for line in Path(sym_path).read_text().splitlines():
         parts = line.split(",")
-        if len(parts) < 4:
-            continue
-        widx, name = int(parts[1]), parts[3]
-        if widx >= 0 and name.startswith(f"main.{prefix}"):
-            out[name[len("main."):]] = w[widx]
-    return out
+        if len(parts) >= 4 and int(parts[1]) >= 0 and parts[3].startswith("main."):
+            out.append((parts[3][len("main."):], int(parts[1])))
+    return tuple(out)
+
+
+def signal_values(cc: CompiledCircuit, wtns: Path | list[int], prefix: str) -> dict[str, int]:
+    """Witness values of every kept signal whose name starts with `main.<prefix>` (via .sym)."""
+    w = read_wtns(wtns) if isinstance(wtns, Path) else wtns
+    syms = _symbols(str(cc.sym_path), cc.sym_path.stat().st_mtime)
+    return {name: w[idx] for name, idx in syms if name.startswith(prefix)}
 
 
 def signed(v: int) -> int:
