@@ -41,7 +41,7 @@ def test_sigkill_after_commit_then_restart_reveals_without_double_commit(cluster
     honest = [c.start(0), c.start(1)]
     crasher = c.start(2, "--fault", "crash-after-commit")
     x = sample_input(2)
-    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=10, reveal_blocks=25)
+    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=30, reveal_blocks=40)
 
     wait_for(lambda: not crasher.alive(), 40, what="the crash-after-commit node to kill itself")
     assert crasher.proc.returncode == -9
@@ -75,7 +75,7 @@ def test_no_reveal_node_is_slashed_and_others_settle(cluster: NodeCluster) -> No
     silent = c.start(2, "--fault", "no-reveal")
     stake_before = c.requester.nodes.stake_of(c.addresses[2])
     x = sample_input(3)
-    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=10, reveal_blocks=4)
+    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=20, reveal_blocks=4)
     r = c.wait_final(rid, timeout=90)
     assert r.status == Status.ACCEPTED and r.agreeing_count == 2
     rv = c.requester.market.get_reveal(rid, c.addresses[2])
@@ -103,7 +103,7 @@ def test_node_survives_rpc_outage_and_serves_after_recovery(own_devnet: Devnet, 
     try:
         procs = [c.start(i) for i in range(3)]
         x = sample_input(4)
-        rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=15, reveal_blocks=15)
+        rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=30, reveal_blocks=30)
         d.stop()  # SIGTERM: anvil dumps its state (including the request) and goes away
         wait_for(lambda: all("rpc unavailable" in p.log() for p in procs), 30, what="every node to notice the outage")
         assert all(p.alive() for p in procs)

@@ -16,11 +16,12 @@ from typing import Iterator
 import pytest
 from web3 import Web3
 
-from verinfer.chain.protocol import Protocol, Status
+from verinfer.chain.protocol import Protocol, RequestParams, Status
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
 from verinfer.models.reference import run as reference_run
 from verinfer.models.tensor import encode_tensor
 from verinfer.node.harness import ETHER, NodeCluster, sample_input, wait_for
+from verinfer.storage import cid_of
 
 
 @pytest.fixture(scope="module")
@@ -81,21 +82,35 @@ def test_three_nodes_serve_a_request_and_faulty_node_is_slashed(net: NodeCluster
 
 
 def test_invalid_inputs_are_revealed_as_invalid_and_refunded(net: NodeCluster) -> None:
-    """Garbage bytes and a hash mismatch both settle as INVALID_INPUT; nodes keep running."""
-    if len(net.procs) < 3:
-        net.start(0), net.start(1), net.start(2)
+    """Garbage, hash mismatch, wrong shape, oversize and a CID nobody stored all settle as INVALID_INPUT;
+    the requester gets every fee back and the nodes keep running."""
+    net.stop_all()
+    nodes = [net.start(i, "--fetch-timeout", "2") for i in range(3)]
     before = net.requester.market.withdrawable(net.requester.address)
-    rid_garbage = net.request(b"\x00\xffnot json at all", 12345)
     x = sample_input(1)
-    rid_mismatch = net.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8) ^ 1)
-    for rid in (rid_garbage, rid_mismatch):
-        r = net.wait_final(rid)
-        assert r.status == Status.INVALID_INPUT
-        assert int.from_bytes(r.output_hash, "big") == INVALID_INPUT_HASH
-        for a in net.addresses[:2]:
+    cases = {
+        "garbage": net.request(b"\x00\xffnot json at all", 12345),
+        "mismatch": net.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8) ^ 1),
+        "shape": net.request(encode_tensor(x[:63], "int8", [63]), hash_vector(x[:63], 8)),
+        "oversize": net.request(b" " * (1 << 20) + encode_tensor(x, "int8", [64]), hash_vector(x, 8)),
+    }
+    missing = cid_of(b"never stored " + os.urandom(8))
+    params = RequestParams(replicas=3, quorum=2, commit_blocks=30, reveal_blocks=30)
+    _, cases["missing"] = net.requester.market.request_inference(net.model_id, missing, hash_vector(x, 8), params, ETHER // 100)
+    for name, rid in cases.items():
+        r = net.wait_final(rid, timeout=90)
+        assert r.status == Status.INVALID_INPUT, name
+        assert int.from_bytes(r.output_hash, "big") == INVALID_INPUT_HASH, name
+        for a in net.addresses:
             rv = net.requester.market.get_reveal(rid, a)
-            assert rv.revealed and int.from_bytes(rv.output_hash, "big") == INVALID_INPUT_HASH
-    # both fees refunded to the requester
-    assert net.requester.market.withdrawable(net.requester.address) - before == 2 * (ETHER // 100)
-    assert all(p.alive() for p in net.procs)
-    assert any("input hash mismatch" in p.log() for p in net.procs)
+            assert rv.revealed and int.from_bytes(rv.output_hash, "big") == INVALID_INPUT_HASH, (name, a)
+    # every fee refunded to the requester
+    assert net.requester.market.withdrawable(net.requester.address) - before == len(cases) * (ETHER // 100)
+    assert all(p.alive() for p in nodes)
+    log = nodes[0].log()
+    for reason in ("input payload rejected", "input hash mismatch", "exceeds 1048576 bytes", "not found within"):
+        assert reason in log, reason
+    assert nodes[0].metrics()["verinfer_node_invalid_inputs_total"] >= len(cases)
+    # graceful stop on SIGTERM
+    assert nodes[0].terminate() == 0
+    assert "stopped at block" in nodes[0].log()

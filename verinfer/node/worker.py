@@ -32,7 +32,7 @@ from verinfer.node.chainio import FINAL_STATUSES, NodeChain, commitment_hash
 from verinfer.node.compute import ModelCache, compute
 from verinfer.node.metrics import NodeMetrics
 from verinfer.node.state import NodeState, Phase, RequestRecord
-from verinfer.errors import VerinferError
+from verinfer.errors import ConfigError, VerinferError
 
 log = logging.getLogger("verinfer.node")
 
@@ -76,6 +76,8 @@ class Worker:
         self.last_error: str | None = None
         self._last_withdraw_check = -(10**9)
         self._settled_since_withdraw = False
+        self._chain_checked = False
+        self._finalized_at: dict[int, int] = {}
         self._backoff = 0.0
         self._prover_artifacts: dict[tuple[str, int], Any] = {}
         start = config.start_block if config.start_block is not None else chain.manifest.deploy_block
@@ -98,6 +100,9 @@ class Worker:
                 self.tick()
                 if self._backoff:
                     log.info("rpc reachable again at block %s", self.last_block)
+                    # A tx broadcast just before the outage may be gone (e.g. chain restored from a
+                    # snapshot): let the sender re-read the pending nonce instead of trusting its counter.
+                    self.chain.p.sender.resync_nonce()
                 self._backoff = 0.0
                 self._stop.wait(self.cfg.poll_interval)
             except (RpcError, *TRANSPORT_ERRORS) as exc:
@@ -106,6 +111,9 @@ class Worker:
                 self.last_error = f"rpc: {exc}"
                 log.warning("rpc unavailable (%s); retrying in %.1fs", _one_line(exc), self._backoff)
                 self._stop.wait(self._backoff)
+            except ConfigError as exc:  # wrong chain / manifest: retrying cannot help
+                log.error("%s", exc)
+                raise
             except Exception as exc:  # a bug must not take the node down mid-request; log and keep going
                 self._backoff = min(max(self._backoff * 2, 0.5), 15.0)
                 self.metrics.errors.labels("internal").inc()
@@ -133,6 +141,13 @@ class Worker:
     # --- one tick ----------------------------------------------------------------------------
 
     def tick(self) -> None:
+        if not self._chain_checked:
+            chain_id = self.chain.chain_id()
+            if chain_id != self.chain.manifest.chain_id:
+                raise ConfigError(
+                    f"RPC serves chain {chain_id} but the manifest is for chain {self.chain.manifest.chain_id}"
+                )
+            self._chain_checked = True
         block = self.chain.block_number()
         self.last_block = block
         self.metrics.last_block.set(block)
@@ -335,6 +350,7 @@ class Worker:
                 return
         self.metrics.requests_finalized.inc()
         self._settled_since_withdraw = True
+        self._finalized_at[rec.request_id] = block
         agreed = _hex(r.output_hash) == rec.output_hash
         log.info(
             "request %d: settled %s, winner %s (ours %s)",
@@ -359,9 +375,10 @@ class Worker:
         if not wants_proof:
             self.state.set_phase(rec.request_id, Phase.DONE)
             return
-        # Stagger: committee member i waits i blocks after the reveal deadline, so usually one node proves.
+        # Stagger: committee member i waits i blocks after it saw the settlement, so usually one node proves.
         idx = rec.committee.index(self.address) if self.address in rec.committee else 0
-        if block < rec.reveal_deadline + 1 + idx:
+        seen = self._finalized_at.setdefault(rec.request_id, block)
+        if block < seen + idx:
             return
         try:
             proof = self._make_proof(rec, model)
