@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -162,7 +163,7 @@ def main() -> int:
                    f"{min(v):,}" if v else "—", f"{max(v):,}" if v else "—")
     console.print(tg)
     console.print(f"machine: {platform.machine()}, {platform.system()} {platform.release()}, "
-                  f"python {platform.python_version()}; block time {args.block_time}s; "
+                  f"python {platform.python_version()}, {os.cpu_count()} cores, load avg {os.getloadavg()[0]:.1f}; block time {args.block_time}s; "
                   f"proof mode {'public' if args.proof else 'none'}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     if args.json:
         print(json.dumps({"latency": lat, "throughput": {"requests": args.burst, "settled": len(settled),
