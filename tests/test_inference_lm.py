@@ -104,3 +104,26 @@ def test_tampered_weights_are_refused(tmp_path):
         lm_mod.TextgenRNN(spec, base=tmp_path)
     with pytest.raises(LanguageModelError):
         load_lm_spec(b'{"format": "verinfer.lm.v1", "name": "x"}')
+
+
+def test_weights_travel_content_addressed(tmp_path):
+    from verinfer.storage import open_store
+
+    store = open_store(None, tmp_path / "store")
+    spec = lm_mod.with_content_ids(load_lm_spec("textgenrnn"), store)
+    assert spec.weights_cid and spec.vocab_cid
+    # a node that does not ship the files fetches them by CID (renamed so the package copy is not used)
+    remote = spec.model_copy(update={"weights_file": "fetched-weights.hdf5", "vocab_file": "fetched-vocab.json"})
+    with pytest.raises(LanguageModelError, match="not found"):
+        lm_mod.TextgenRNN(remote, base=tmp_path / "empty")
+    base = lm_mod.fetch_lm_files(remote, store, tmp_path / "lm")
+    fetched = lm_mod.TextgenRNN(remote, base=base)
+    shipped = load_lm("textgenrnn")
+    prompt = shipped.encode("What is ")
+    assert fetched.generate(prompt) == shipped.generate(prompt)
+    # a CID whose content has another digest is refused
+    wrong = remote.model_copy(update={"weights_file": "other.hdf5", "weights_cid": spec.vocab_cid})
+    with pytest.raises(LanguageModelError, match="sha256"):
+        lm_mod.fetch_lm_files(wrong, store, tmp_path / "lm2")
+    with pytest.raises(LanguageModelError):
+        load_lm_spec({**json.loads(spec.canonical_json()), "weights_file": "../etc/passwd"})

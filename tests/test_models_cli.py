@@ -60,6 +60,11 @@ def test_publish_language_model(env, protocol):
     assert res.exit_code == 0, res.output
     view = protocol.models.get_model(json.loads(res.stdout)["model_id"])
     assert view.name == "textgenrnn" and view.output_bits == 32 and view.proof_mode == 0
+    store = open_store(None, env["store"])
+    published = json.loads(store.cat(view.weights_cid))
+    assert published["format"] == "verinfer.lm.v1"
+    weights = store.cat(published["weights_cid"])
+    assert weights == (builtin_path("digits-mlp").parent / "textgenrnn_weights.hdf5").read_bytes()
 
 
 @pytest.mark.parametrize(

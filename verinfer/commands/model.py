@@ -252,7 +252,12 @@ def publish(
 
     from verinfer.storage import open_store
 
-    cid = open_store(ipfs_api).add(model.canonical_json())
+    store = open_store(ipfs_api)
+    if model.kind == "lm" and model.weights_cid is None:
+        from verinfer.inference.lm import with_content_ids
+
+        model = with_content_ids(model, store)  # weights are published content-addressed too
+    cid = store.add(model.canonical_json())
     verifier = "0x" + "00" * 20
     value = commitment(model)
     if artifacts is not None:

@@ -53,10 +53,12 @@ class LanguageModelSpec(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     kind: Literal["lm"] = "lm"
     architecture: Literal["textgenrnn.char-lstm"] = "textgenrnn.char-lstm"
-    weights_file: str
+    weights_file: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a bare file name
     weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    vocab_file: str
+    weights_cid: str | None = Field(default=None, max_length=128)  # set by `verinfer model publish`
+    vocab_file: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     vocab_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    vocab_cid: str | None = Field(default=None, max_length=128)
     vocab_size: StrictInt = Field(ge=2)
     context_length: StrictInt = Field(ge=1)
     embedding_dim: StrictInt = Field(ge=1)
@@ -140,7 +142,9 @@ def load_lm_spec(source: str | Path | bytes | Mapping[str, Any]) -> LanguageMode
 
 
 def _resolve(name: str, sha256: str, base: Path | None) -> Path:
-    """Find a pinned file (next to the spec, or shipped) and check its digest."""
+    """Find a pinned file (in `base` first, else shipped) and check its digest."""
+    if Path(name).name != name or name.startswith("."):
+        raise LanguageModelError(f"file name {name!r} must be a bare file name")
     candidates = [base / name] if base is not None else []
     candidates.append(_data_dir() / name)
     for path in candidates:
@@ -150,6 +154,40 @@ def _resolve(name: str, sha256: str, base: Path | None) -> Path:
                 raise LanguageModelError(f"{path}: sha256 {digest} does not match the spec's {sha256}")
             return path
     raise LanguageModelError(f"weights file {name!r} not found (looked in {', '.join(map(str, candidates))})")
+
+
+def lm_files(spec: LanguageModelSpec, base: Path | None = None) -> dict[str, bytes]:
+    """The pinned weight and vocab bytes (digest-checked), e.g. to publish them content-addressed."""
+    return {
+        "weights": _resolve(spec.weights_file, spec.weights_sha256, base).read_bytes(),
+        "vocab": _resolve(spec.vocab_file, spec.vocab_sha256, base).read_bytes(),
+    }
+
+
+def with_content_ids(spec: LanguageModelSpec, store: Any, base: Path | None = None) -> LanguageModelSpec:
+    """Store the weight and vocab files and return the spec naming their CIDs (what gets published)."""
+    files = lm_files(spec, base)
+    return spec.model_copy(update={"weights_cid": store.add(files["weights"]), "vocab_cid": store.add(files["vocab"])})
+
+
+def fetch_lm_files(spec: LanguageModelSpec, store: Any, directory: Path) -> Path:
+    """Make the spec's files available in `directory` (fetched by CID, sha256-checked); use as `base`."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, sha, cid in ((spec.weights_file, spec.weights_sha256, spec.weights_cid),
+                           (spec.vocab_file, spec.vocab_sha256, spec.vocab_cid)):
+        target = directory / name
+        if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sha:
+            continue
+        if cid is None:
+            raise LanguageModelError(f"{name} has no CID in the spec and is not in {directory}")
+        data = store.cat(cid, max_bytes=256 * 1024 * 1024)
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise LanguageModelError(f"content {cid} does not have the spec's sha256 for {name}")
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return directory
 
 
 def _import_torch():
