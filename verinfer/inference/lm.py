@@ -325,6 +325,6 @@ def load_lm(spec: LanguageModelSpec | str = "textgenrnn", base: Path | None = No
     return _cached(spec.canonical_json(), str(base) if base else None)
 
 
-def generate(spec: LanguageModelSpec | str, prompt_ids: Sequence[int]) -> list[int]:
+def generate(spec: LanguageModelSpec | str, prompt_ids: Sequence[int], base: Path | None = None) -> list[int]:
     """Greedy token ids for a prompt: the LM's output vector (hashed with 32 bits)."""
-    return load_lm(spec).generate(prompt_ids)
+    return load_lm(spec, base).generate(prompt_ids)

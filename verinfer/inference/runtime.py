@@ -134,14 +134,18 @@ def run_stage(spec: ModelSpec, x: Sequence[int], layer_range: tuple[int, int]) -
     return reference.run_layers(spec, x, layer_range[0], layer_range[1])
 
 
-def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None) -> list[int]:
-    """The output vector that gets hashed: integer logits for MLPs, greedy token ids for LMs."""
+def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None,
+            lm_files: Path | None = None) -> list[int]:
+    """The output vector that gets hashed: integer logits for MLPs, greedy token ids for LMs.
+
+    `lm_files`: directory holding an LM's weight files (see `lm.fetch_lm_files`); default: shipped.
+    """
     if is_lm(model):
         if plan is not None:
             raise ExecutionError("language models run as one stage")
         from verinfer.inference.lm import generate
 
-        return generate(model, x)  # type: ignore[arg-type]
+        return generate(model, x, lm_files)  # type: ignore[arg-type]
     spec: ModelSpec = model  # type: ignore[assignment]
     if plan is None:
         return reference.run(spec, x)
@@ -152,7 +156,8 @@ def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None) -
     return acts
 
 
-def execute_payload(model: Model, payload: bytes, expected_input_hash: int | None = None) -> ExecutionResult:
+def execute_payload(model: Model, payload: bytes, expected_input_hash: int | None = None,
+                    lm_files: Path | None = None) -> ExecutionResult:
     """Decode, check the input hash, execute, hash: any input defect gives the INVALID_INPUT result."""
     profile = profile_hash(model)
     try:
@@ -166,7 +171,7 @@ def execute_payload(model: Model, payload: bytes, expected_input_hash: int | Non
             f"input hash mismatch: payload hashes to {input_hash:#066x}, expected {expected_input_hash:#066x}",
         )
     try:
-        outputs = execute(model, x)
+        outputs = execute(model, x, None, lm_files)
     except InvalidInputError as exc:
         return ExecutionResult(INVALID_INPUT_HASH, None, input_hash, profile, f"input rejected: {exc}")
     return ExecutionResult(hash_vector(outputs, model.output_bits), outputs, input_hash, profile)
