@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aleph_cid
+import httpx
 import pytest
 from storage_fixtures import CHUNK, V0_PARAMS, V1_PARAMS, TamperingProxy, daemon_add, jsipfs, rand_bytes
 
@@ -21,6 +22,7 @@ from verinfer.storage import (
     ContentStore,
     ContentTooLargeError,
     EmbeddedStore,
+    InvalidContentError,
     KuboStore,
     StoreUnavailableError,
     cid_of,
@@ -148,6 +150,19 @@ def test_content_from_another_chunker_is_verified_block_by_block(jsipfs: JsIpfsD
     cid = daemon_add(jsipfs.api_url, data, **{**V1_PARAMS, "chunker": "size-1000"})
     assert not same_cid(cid, cid_of(data))  # re-chunking cannot confirm it...
     assert kubo.cat(cid) == data  # ...so cat walks and hashes the daemon's blocks instead
+
+
+def test_directory_cid_is_invalid_content(jsipfs: JsIpfsDaemon, kubo: KuboStore) -> None:
+    resp = httpx.post(
+        f"{jsipfs.api_url}/api/v0/add",
+        params={"wrap-with-directory": "true", **V1_PARAMS},
+        files={"file": ("a.txt", b"in a folder", "application/octet-stream")},
+    )
+    dir_cid = json.loads(resp.text.strip().splitlines()[-1])["Hash"]
+    with pytest.raises(InvalidContentError, match="directory"):
+        kubo.cat(dir_cid)
+    with pytest.raises(ContentMismatchError):  # what nodes catch to answer INVALID_INPUT
+        kubo.cat(dir_cid)
 
 
 def test_missing_content_not_found(jsipfs: JsIpfsDaemon) -> None:

@@ -21,8 +21,12 @@ class ContentMismatchError(StorageError):
     """Bytes read back do not hash to the CID they were requested by: tampering or corruption."""
 
 
-class InvalidContentError(StorageError):
-    """Blocks hash correctly but are not a UnixFS file (a directory, bad protobuf, sizes that lie, bad JSON)."""
+class InvalidContentError(ContentMismatchError):
+    """Blocks hash correctly but are not a UnixFS file (a directory, bad protobuf, sizes that lie, bad JSON).
+
+    A ContentMismatchError subclass on purpose: code that rejects mismatched content (a node
+    answering INVALID_INPUT) rejects this too instead of retrying forever.
+    """
 
 
 class ContentTooLargeError(StorageError):

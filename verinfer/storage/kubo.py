@@ -30,6 +30,7 @@ from verinfer.storage.unixfs import CHUNK_SIZE, CidRef, cid_of, parse_cid, read_
 _NOT_FOUND = re.compile(
     r"not found|could not find|timed out|deadline exceeded|aborted|no link named|context canceled", re.IGNORECASE
 )
+_NOT_A_FILE = re.compile(r"is a directory|not a file|not unixfs|unexpected node type|unsupported", re.IGNORECASE)
 _MULTIADDR = re.compile(r"^/(ip4|ip6|dns4|dns6|dns)/([^/]+)/tcp/(\d+)(/https?)?/?$")
 
 
@@ -87,6 +88,8 @@ class KuboStore(JsonHelpers):
         except (ValueError, AttributeError):
             message = resp.text
         message = message.strip()[:300]
+        if _NOT_A_FILE.search(message):
+            raise InvalidContentError(f"{what}: not a file according to {self.api_url} ({message})")
         if _NOT_FOUND.search(message) or resp.status_code == 404:
             raise ContentNotFoundError(f"{what}: not available from {self.api_url} ({message or resp.status_code})")
         if resp.status_code == 400 and "cid" in message.lower():

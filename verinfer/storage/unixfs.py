@@ -81,7 +81,7 @@ def parse_cid(cid: str | bytes | CidRef) -> CidRef:
         raise InvalidCidError(f"not a CID: {cid!r} ({exc})") from None
     code = parsed.codec.code
     if code not in (CODEC_RAW, CODEC_DAG_PB):
-        raise InvalidCidError(f"CID {cid} has codec {parsed.codec.name}; only raw and dag-pb content is supported")
+        raise InvalidCidError(f"CID {cid!r} has codec {parsed.codec.name}; only raw and dag-pb content is supported")
     return CidRef(parsed.version, code, bytes(parsed.digest))
 
 
