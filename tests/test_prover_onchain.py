@@ -125,3 +125,21 @@ def test_corrupt_dev_key_is_detected(digits: dict, tmp_path: Path) -> None:
     finally:
         shutil.copyfile(backup, km.g16_pk_path)
     km.check()
+
+
+def test_shipped_digits_keys_match_the_committed_verifier(w3, accounts) -> None:
+    """The committed contracts/src/verifiers/DigitsMlpVerifier.sol is the export of the shipped zkey,
+    and proofs from both backends with that zkey verify on it."""
+    spec = load_builtin("digits-mlp")
+    arts = pipeline.prepare(spec, "public", setup="shipped")
+    assert arts.insecure and arts.zkey_path is not None
+    committed = pipeline.VERIFIERS_DIR / "DigitsMlpVerifier.sol"
+    assert committed.read_text() == arts.verifier_sol.read_text()
+    assert "contract Groth16VerifierDigitsMlp {" in committed.read_text()
+    x = json.loads(SAMPLES.read_text())["samples"][3]["pixels"]
+    address = deploy_verifier(w3, accounts[0], arts)
+    for backend in (Groth16pyBackend(), SnarkjsBackend()):
+        proof = pipeline.prove_for_request(arts, spec, x, 7, PROVER, backend=backend)
+        assert verify_onchain(w3, address, proof), backend.name
+        other = Groth16pyBackend() if backend.name == "snarkjs" else SnarkjsBackend()
+        assert other.verify(arts.vk, proof)

@@ -22,10 +22,11 @@ VERIFIER_ABI_FN = "verifyProof"
 
 
 def compile_verifier(sol_path: Path, contract_name: str) -> dict[str, Any]:
-    """{"abi", "bytecode"} of `contract_name` in `sol_path` (cached next to the source by its sha256)."""
+    """{"abi", "bytecode"} of `contract_name` in `sol_path` (cached in the artifact cache by source sha256)."""
     sol_path = Path(sol_path)
     digest = toolchain.sha256_file(sol_path)
-    cache = sol_path.with_name(f"{sol_path.stem}.{digest[:16]}.compiled.json")
+    cache = toolchain.cache_root() / "solc" / f"{contract_name}.{digest[:16]}.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
     if cache.exists():
         return json.loads(cache.read_text())
     std = {

@@ -66,7 +66,7 @@ def export_verifier(cc: CompiledCircuit, km: _keys.KeyMaterial, contract: str, o
     if "contract Groth16Verifier {" not in text:
         raise ProverError("unexpected snarkjs verifier template (no `contract Groth16Verifier`)")
     text = text.replace("contract Groth16Verifier {", f"contract {contract} {{", 1)
-    label = "INSECURE development key" if km.insecure else "ceremony key"
+    label = "INSECURE" if km.insecure else "secure phase 1"
     header = (
         f"// verinfer: snarkjs-exported Groth16 verifier for circuit {cc.circuit_hash}\n"
         f"// model {cc.manifest['model']!r}, proof mode {cc.mode!r}, public signals: "
