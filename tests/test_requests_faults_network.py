@@ -32,7 +32,7 @@ WINDOW = 30  # blocks (15 s at 0.5 s/block): room for a node's 8 s fetch timeout
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
     """A fresh devnet with the digits model and 3 staked node processes, for this module only."""
-    with LocalNetwork(tmp_path_factory.mktemp("net"), n_nodes=3, block_time=0.5) as network:
+    with LocalNetwork(tmp_path_factory.mktemp("net"), n_nodes=3, block_time=0.5, proof=False) as network:
         yield network
 
 

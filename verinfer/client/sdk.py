@@ -164,8 +164,8 @@ class Client:
         count = self.models.functions.modelCount().call()
         for i in range(count):
             candidate = self.models.functions.modelIdAt(i).call()
-            m = self.models.functions.getModel(candidate).call()
-            name, version, deprecated, registered_at = m[1], m[2], m[13], m[14]
+            m = _named(self.models, "getModel", self.models.functions.getModel(candidate).call())
+            name, version, deprecated, registered_at = m["name"], m["version"], m["deprecated"], m["registeredAt"]
             if name == model and not deprecated:
                 key = (registered_at, version, bytes(candidate))
                 if best is None or key[:2] > best[:2]:
@@ -179,20 +179,20 @@ class Client:
         mid = self.resolve_model(model)
         if mid in self._model_cache:
             return self._model_cache[mid]
-        m = self.models.functions.getModel(mid).call()
-        raw = self.store.cat(m[3])
+        m = _named(self.models, "getModel", self.models.functions.getModel(mid).call())
+        raw = self.store.cat(m["weightsCid"])
         spec = model_spec.load(raw)
         info = ModelInfo(
             model_id="0x" + bytes(mid).hex(),
-            name=m[1],
-            version=m[2],
-            publisher=m[0],
-            weights_cid=m[3],
-            verifier=m[5],
-            proof_mode=m[6],
-            input_bits=m[10],
-            output_bits=m[11],
-            deprecated=m[13],
+            name=m["name"],
+            version=m["version"],
+            publisher=m["publisher"],
+            weights_cid=m["weightsCid"],
+            verifier=m["verifier"],
+            proof_mode=m["proofMode"],
+            input_bits=m["inputBits"],
+            output_bits=m["outputBits"],
+            deprecated=m["deprecated"],
             spec=spec,
         )
         self._model_cache[mid] = info
@@ -298,7 +298,7 @@ class Client:
         count = self.market.functions.requestCount().call()
         if not 1 <= request_id <= count:
             raise ResultError(f"request {request_id} does not exist (requests 1..{count})")
-        return self.market.functions.getRequest(request_id).call()
+        return _named(self.market, "getRequest", self.market.functions.getRequest(request_id).call())
 
     def wait(
         self,
@@ -319,16 +319,15 @@ class Client:
             raise ConfigError(f"until must be 'finalized' or 'proven', got {until!r}")
         deadline = time.monotonic() + timeout
         r = self._raw_request(request_id)
-        info = self.model_info(bytes(r[1]))
-        params = r[5]
-        replicas, callback_gas = params[0], params[4]
-        commit_deadline, reveal_deadline, created = r[6], r[7], r[14]
+        info = self.model_info(bytes(r["modelId"]))
+        replicas, callback_gas = r["params"]["replicas"], r["params"]["callbackGasLimit"]
+        commit_deadline, reveal_deadline, created = r["commitDeadline"], r["revealDeadline"], r["createdBlock"]
         all_revealed_at: int | None = None
         while True:
-            r = self.market.functions.getRequest(request_id).call()
+            r = _named(self.market, "getRequest", self.market.functions.getRequest(request_id).call())
             status = status_name(self.market.functions.statusOf(request_id).call())
             block = self.w3.eth.block_number
-            commits, reveals, proven = r[15], r[16], r[11]
+            commits, reveals, proven = r["commitCount"], r["revealCount"], r["proven"]
             final = status in FINAL_STATUSES
             want_proof = until == "proven" and info.provable and status == "Accepted"
             done = final and (not want_proof or proven)
@@ -387,12 +386,12 @@ class Client:
     def result(self, request_id: int) -> RequestResult:
         """Everything public about a request; the output is fetched from the store and re-hashed."""
         r = self._raw_request(request_id)
-        mid = bytes(r[1])
+        mid = bytes(r["modelId"])
         info = self.model_info(mid)
         status = status_name(self.market.functions.statusOf(request_id).call())
         final = status in FINAL_STATUSES
-        settled_hash = int.from_bytes(bytes(r[9]), "big") if final and status != "NoQuorum" else None
-        events = self.events(request_id, from_block=r[14])
+        settled_hash = int.from_bytes(bytes(r["outputHash"]), "big") if final and status != "NoQuorum" else None
+        events = self.events(request_id, from_block=r["createdBlock"])
 
         committee: list[MemberResult] = []
         for node in self.market.functions.getCommittee(request_id).call():
@@ -409,7 +408,7 @@ class Client:
         verified = False
         prediction: int | None = None
         error: str | None = None
-        out_cid = r[10]
+        out_cid = r["outputCid"]
         if status == "Accepted" and out_cid and settled_hash is not None and settled_hash != INVALID_INPUT_HASH:
             try:
                 output, verified = self._fetch_output(out_cid, settled_hash, info.output_bits)
@@ -425,22 +424,22 @@ class Client:
         return RequestResult(
             request_id=request_id,
             model_id=info.model_id,
-            requester=r[0],
+            requester=r["requester"],
             status=status,
-            fee=r[4],
-            input_cid=r[2],
-            input_hash=int.from_bytes(bytes(r[3]), "big"),
-            created_block=r[14],
-            commit_deadline=r[6],
-            reveal_deadline=r[7],
+            fee=r["fee"],
+            input_cid=r["inputCid"],
+            input_hash=int.from_bytes(bytes(r["inputHash"]), "big"),
+            created_block=r["createdBlock"],
+            commit_deadline=r["commitDeadline"],
+            reveal_deadline=r["revealDeadline"],
             output_hash=settled_hash,
             output_cid=out_cid,
             output=output,
             output_verified=verified,
             prediction=prediction,
             committee=committee,
-            proven=bool(r[11]),
-            proof_contradicted=bool(r[13]),
+            proven=bool(r["proven"]),
+            proof_contradicted=bool(r["contradicted"]),
             proof_mode=info.proof_mode,
             refunded=sum(int(e["args"]["amount"]) for e in events if e["event"] == "Refunded"),
             slashed_total=sum(int(e["args"]["slashed"]) for e in events if e["event"] == "NodePenalized"),
@@ -499,6 +498,20 @@ class Client:
         self.withdraw_gas.append(int(receipt["gasUsed"]))
         self.last_withdraw_receipt = receipt
         return amount
+
+
+def _named(contract: Any, fn_name: str, value: Any) -> dict[str, Any]:
+    """A struct return value as {field: value} by the ABI's component names (robust to field reordering)."""
+    entry = next(e for e in contract.abi if e.get("type") == "function" and e["name"] == fn_name)
+    comps = entry["outputs"][0]["components"]
+
+    def conv(cs: list[dict[str, Any]], v: Any) -> dict[str, Any]:
+        out = {}
+        for c, x in zip(cs, v):
+            out[c["name"]] = conv(c["components"], x) if c["type"] == "tuple" else x
+        return out
+
+    return conv(comps, value)
 
 
 def _event_signature(abi: dict[str, Any]) -> str:
