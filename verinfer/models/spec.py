@@ -127,6 +127,8 @@ class ModelSpec(BaseModel):
     output_bits: StrictInt = Field(ge=2, le=64)
     layers: list[DenseLayer] = Field(min_length=1)
     _arrays: list[tuple[np.ndarray, np.ndarray]] | None = PrivateAttr(default=None)
+    _ranges: list[tuple[int, int]] | None = PrivateAttr(default=None)
+    _slices: dict[tuple[int, int], "ModelSpec"] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> "ModelSpec":
@@ -151,6 +153,12 @@ class ModelSpec(BaseModel):
         if bits_for_range(lo, hi) > self.output_bits:
             raise ValueError(f"outputs can reach [{lo}, {hi}], which does not fit output_bits={self.output_bits}")
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> "ModelSpec":
+        """Copies re-validate (an updated copy must not inherit caches or skip the range analysis)."""
+        data = self.model_dump(by_alias=True)
+        data.update(update or {})
+        return load(data)
 
     @property
     def num_layers(self) -> int:
@@ -201,10 +209,12 @@ class ModelSpec(BaseModel):
 
     def activation_ranges(self) -> list[tuple[int, int]]:
         """Worst-case [min, max] entering each layer, plus the output range at the end."""
-        ranges = [(-(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1)]
-        for layer in self.layers:
-            ranges.append(layer.output_range(*ranges[-1]))
-        return ranges
+        if self._ranges is None:
+            ranges = [(-(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1)]
+            for layer in self.layers:
+                ranges.append(layer.output_range(*ranges[-1]))
+            self._ranges = ranges
+        return list(self._ranges)
 
     def layer_range(self, start: int, end: int) -> "ModelSpec":
         """The sub-model of layers [start, end): what one node runs in split inference.
@@ -218,6 +228,12 @@ class ModelSpec(BaseModel):
             raise ModelSpecError(f"layer range [{start}, {end}) is not inside 0..{n}")
         if start == 0 and end == n:
             return self
+        if (start, end) not in self._slices:
+            self._slices[(start, end)] = self._slice(start, end)
+        return self._slices[(start, end)]
+
+    def _slice(self, start: int, end: int) -> "ModelSpec":
+        n = self.num_layers
         ranges = self.activation_ranges()
         input_bits = self.input_bits if start == 0 else max(2, bits_for_range(*ranges[start]))
         # The slice is analysed on its own (its input range is the full input_bits range).
