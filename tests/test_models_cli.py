@@ -126,3 +126,23 @@ def test_publish_public_weights_deploys_verifier(env, protocol, w3):
 def test_publish_private_weights_commits_to_weights(env, protocol, w3):
     view = _publish_with_proof(env, protocol, w3, "private")
     assert view.commitment == weights_commitment(load(builtin_path("digits-mlp")))
+
+
+def test_publish_with_keystore_and_dev_account(env, protocol, accounts, tmp_path, monkeypatch):
+    from verinfer.node.keystore import create_keystore
+
+    monkeypatch.setenv("VERINFER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("VERINFER_PASSWORD", raising=False)
+    create_keystore("publisher", "s3cret", private_key=env["account"].key, scrypt_n=2**4)
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    res = invoke("publish", "digits-mlp", "--key", "publisher", "--password-file", str(pw), "--json")
+    assert res.exit_code == 0, res.output
+    assert protocol.models.get_model(json.loads(res.stdout)["model_id"]).publisher == env["account"].address
+    pw.write_text("wrong\n")
+    bad = invoke("publish", "digits-mlp", "--key", "publisher", "--password-file", str(pw))
+    assert bad.exit_code != 0 and "wrong password" in str(bad.exception)
+    if protocol.w3.eth.chain_id == 31337:
+        dev = invoke("publish", "digits-mlp", "--dev-account", "3", "--json")
+        assert dev.exit_code == 0, dev.output
+        assert protocol.models.get_model(json.loads(dev.stdout)["model_id"]).publisher == accounts[3].address
