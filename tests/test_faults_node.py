@@ -38,8 +38,7 @@ def _db_phase(state_dir: Path, rid: int) -> str:
 def test_sigkill_after_commit_then_restart_reveals_without_double_commit(cluster: NodeCluster) -> None:
     """The crashing node's salt survives kill -9; after restart it reveals and is paid like the others."""
     c = cluster
-    honest = [c.start(0), c.start(1)]
-    crasher = c.start(2, "--fault", "crash-after-commit")
+    *honest, crasher = c.start_many({0: [], 1: [], 2: ["--fault", "crash-after-commit"]})
     x = sample_input(2)
     rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=30, reveal_blocks=40)
 
@@ -70,8 +69,12 @@ def test_sigkill_after_commit_then_restart_reveals_without_double_commit(cluster
 def test_no_reveal_node_is_slashed_and_others_settle(cluster: NodeCluster) -> None:
     """A node that commits and withholds its reveal is penalized at finalize after the reveal deadline."""
     c = cluster
-    c.stop_all()
-    c.start(0), c.start(1)
+    # nodes 0 and 1 keep running from the previous test (or start now); node 2 comes back as the silent one
+    for p in [p for p in c.procs if p.key == c.keys[2]] + ([] if len(c.procs) >= 2 else list(c.procs)):
+        p.terminate()
+        c.procs.remove(p)
+    if not c.procs:
+        c.start_many({0: [], 1: []})
     silent = c.start(2, "--fault", "no-reveal")
     stake_before = c.requester.nodes.stake_of(c.addresses[2])
     x = sample_input(3)
@@ -89,7 +92,7 @@ def test_no_reveal_node_is_slashed_and_others_settle(cluster: NodeCluster) -> No
 def own_devnet(tmp_path: Path) -> Iterator[Devnet]:
     """A private, persisted anvil this test may stop and restart (state survives via --state)."""
     d = Devnet(port=find_free_port(), state_dir=tmp_path / "chain", block_time=1.0, persist=True, n_accounts=2,
-               state_interval=1).start()
+               state_interval=1, mixed_mining=True).start()
     yield d
     d.stop()
 
@@ -101,13 +104,19 @@ def test_node_survives_rpc_outage_and_serves_after_recovery(own_devnet: Devnet, 
     manifest_path = manifest.save(tmp_path / "manifest.json")
     c = NodeCluster(tmp_path / "cluster", d.w3, Protocol(d.w3, manifest, d.accounts[0]), manifest_path)
     try:
-        procs = [c.start(i) for i in range(3)]
+        procs = c.start_many({i: [] for i in range(3)})
         x = sample_input(4)
         rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=30, reveal_blocks=30)
         d.stop()  # SIGTERM: anvil dumps its state (including the request) and goes away
         wait_for(lambda: all("rpc unavailable" in p.log() for p in procs), 30, what="every node to notice the outage")
         assert all(p.alive() for p in procs)
         assert all(p.health()["last_error"].startswith("rpc") for p in procs)
+        # a node (re)started while the chain is unreachable comes up and waits instead of exiting
+        procs[2].terminate()
+        c.procs.remove(procs[2])
+        procs[2] = c.start(2)
+        wait_for(lambda: "rpc unavailable" in procs[2].log().split("started:")[-1], 30, what="restarted node to wait for RPC")
+        assert procs[2].alive()
         d.start()  # same port, state reloaded
         r = c.wait_final(rid, timeout=90)
         assert r.status == Status.ACCEPTED and r.agreeing_count == 3

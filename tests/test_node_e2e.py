@@ -33,7 +33,11 @@ def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol, 
 
 def test_three_nodes_serve_a_request_and_faulty_node_is_slashed(net: NodeCluster) -> None:
     """Honest majority wins; the wrong-output node is slashed and unpaid; proof metrics and health are live."""
-    nodes = [net.start(0), net.start(1, "--auto-withdraw", "--withdraw-threshold", "0.001"), net.start(2, "--fault", "wrong-output")]
+    nodes = net.start_many({
+        0: ["--fetch-timeout", "2"],
+        1: ["--fetch-timeout", "2", "--auto-withdraw", "--withdraw-threshold", "0.001"],
+        2: ["--fetch-timeout", "2", "--fault", "wrong-output"],
+    })
     x = sample_input(0)
     expected = reference_run(net.spec, x)
     expected_hash = hash_vector(expected, net.spec.output_bits)
@@ -84,8 +88,8 @@ def test_three_nodes_serve_a_request_and_faulty_node_is_slashed(net: NodeCluster
 def test_invalid_inputs_are_revealed_as_invalid_and_refunded(net: NodeCluster) -> None:
     """Garbage, hash mismatch, wrong shape, oversize and a CID nobody stored all settle as INVALID_INPUT;
     the requester gets every fee back and the nodes keep running."""
-    net.stop_all()
-    nodes = [net.start(i, "--fetch-timeout", "2") for i in range(3)]
+    # the nodes of the previous test keep running (node 2's wrong-output fault does not touch invalid inputs)
+    nodes = list(net.procs) or net.start_many({i: ["--fetch-timeout", "2"] for i in range(3)})
     before = net.requester.market.withdrawable(net.requester.address)
     x = sample_input(1)
     cases = {

@@ -31,7 +31,7 @@ def proven_cluster(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol:
 
 def test_request_is_settled_and_proven_by_a_committee_node(proven_cluster: NodeCluster) -> None:
     c = proven_cluster
-    nodes = [c.start(i) for i in range(3)]
+    nodes = c.start_many({i: [] for i in range(3)})
     x = sample_input(5)
     rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=30, reveal_blocks=5)
     r = c.wait_final(rid)

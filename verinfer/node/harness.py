@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -93,6 +94,21 @@ class NodeProcess:
                 self.proc.wait(5)
         return int(self.proc.returncode)
 
+    def wait_ready(self, timeout: float = 60.0) -> "NodeProcess":
+        """Block until the node printed its JSON start line; NodeProcessError if it exits or stays silent."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line:
+                self.info = json.loads(line)
+                return self
+            if self.proc.poll() is not None:
+                raise NodeProcessError(f"node {self.key} exited with {self.proc.returncode}: {self.log()[-2000:]}")
+            time.sleep(0.05)
+        self.proc.kill()
+        raise NodeProcessError(f"node {self.key} printed no start line in {timeout}s: {self.log()[-2000:]}")
+
     def kill(self) -> None:
         """SIGKILL: the crash path (nothing gets flushed or cleaned up)."""
         if self.proc.poll() is None:
@@ -100,7 +116,7 @@ class NodeProcess:
             self.proc.wait(5)
 
 
-def spawn_node(
+def launch_node(
     key: str,
     *,
     rpc_url: str,
@@ -113,9 +129,8 @@ def spawn_node(
     extra_args: Sequence[str] = (),
     poll_interval: float = 0.3,
     env: dict[str, str] | None = None,
-    ready_timeout: float = 30.0,
 ) -> NodeProcess:
-    """Start a node and wait for its start line (address + status port)."""
+    """Start `verinfer node run` without waiting (call `.wait_ready()`; lets several nodes boot in parallel)."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "node.log"
@@ -135,29 +150,17 @@ def spawn_node(
     if password_file is not None:
         cmd += ["--password-file", str(password_file)]
     cmd += list(extra_args)
-    info_path = state_dir / "node.json"
-    info_path.unlink(missing_ok=True)
-    logf = open(log_path, "ab")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, stdin=subprocess.DEVNULL, env=child_env)
-    logf.close()
-    node = NodeProcess(key=key, state_dir=state_dir, log_path=log_path, proc=proc)
+    (state_dir / "node.json").unlink(missing_ok=True)
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, stdin=subprocess.DEVNULL, env=child_env)
     assert proc.stdout is not None
-    deadline = time.monotonic() + ready_timeout
-    line = b""
     os.set_blocking(proc.stdout.fileno(), False)
-    while time.monotonic() < deadline:
-        chunk = proc.stdout.readline()
-        if chunk:
-            line = chunk
-            break
-        if proc.poll() is not None:
-            raise NodeProcessError(f"node {key} exited with {proc.returncode}: {node.log()[-2000:]}")
-        time.sleep(0.05)
-    if not line:
-        proc.kill()
-        raise NodeProcessError(f"node {key} printed no start line in {ready_timeout}s: {node.log()[-2000:]}")
-    node.info = json.loads(line)
-    return node
+    return NodeProcess(key=key, state_dir=state_dir, log_path=log_path, proc=proc)
+
+
+def spawn_node(key: str, *, ready_timeout: float = 60.0, **kwargs: Any) -> NodeProcess:
+    """Start a node and wait for its start line (address + status port). Same arguments as `launch_node`."""
+    return launch_node(key, **kwargs).wait_ready(ready_timeout)
 
 
 def sample_input(i: int = 0) -> list[int]:
@@ -212,15 +215,17 @@ class NodeCluster:
             )
         )
         self.password = password
-        self.keys: list[str] = []
-        self.addresses: list[str] = []
-        for i in range(n_nodes):
-            acct = self._funded()
-            name = f"node{i}"
-            create_keystore(name, self.password, home=self.home, private_key=acct.key, scrypt_n=2**14, force=True)
-            protocol.as_account(acct).nodes.register("http://127.0.0.1", [ModelShard(self.model_id)], 2 * ETHER)
-            self.keys.append(name)
-            self.addresses.append(acct.address)
+        self.keys = [f"node{i}" for i in range(n_nodes)]
+        accts = [self._funded() for _ in range(n_nodes)]
+        self.addresses = [a.address for a in accts]
+
+        def enroll(i: int) -> None:
+            create_keystore(self.keys[i], self.password, home=self.home, private_key=accts[i].key, scrypt_n=2**14, force=True)
+            protocol.as_account(accts[i]).nodes.register("http://127.0.0.1", [ModelShard(self.model_id)], 2 * ETHER)
+
+        # different accounts, independent nonces: registering in parallel lands them in one block
+        with ThreadPoolExecutor(max_workers=n_nodes) as pool:
+            list(pool.map(enroll, range(n_nodes)))
         self.protocol = protocol
         self.requester = protocol.as_account(self._funded())
         self.procs: list[NodeProcess] = []
@@ -235,13 +240,19 @@ class NodeCluster:
 
     def start(self, i: int, *extra: str, rpc_url: str | None = None) -> NodeProcess:
         """Start node i as a real `verinfer node run` subprocess (extra CLI flags appended)."""
-        state = self.state_dir(i)
-        p = spawn_node(
-            self.keys[i], rpc_url=rpc_url or self.rpc_url, manifest=self.manifest_path, state_dir=state,
-            home=self.home, password=self.password, store_dir=self.store_dir, extra_args=extra,
-        )
-        self.procs.append(p)
-        return p
+        return self.start_many({i: extra}, rpc_url=rpc_url)[0]
+
+    def start_many(self, flags: dict[int, Sequence[str]], rpc_url: str | None = None) -> list[NodeProcess]:
+        """Boot several nodes in parallel ({index: extra flags}); returns them once all are ready."""
+        launched = [
+            launch_node(
+                self.keys[i], rpc_url=rpc_url or self.rpc_url, manifest=self.manifest_path, state_dir=self.state_dir(i),
+                home=self.home, password=self.password, store_dir=self.store_dir, extra_args=list(extra),
+            )
+            for i, extra in flags.items()
+        ]
+        self.procs.extend(launched)
+        return [p.wait_ready() for p in launched]
 
     @property
     def rpc_url(self) -> str:
