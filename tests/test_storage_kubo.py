@@ -175,12 +175,24 @@ def test_missing_content_not_found(jsipfs: JsIpfsDaemon) -> None:
         impatient.pin(missing)
 
 
-def test_max_bytes_stops_reading(kubo: KuboStore) -> None:
+def test_max_bytes_refused_from_root_before_cat(jsipfs: JsIpfsDaemon, kubo: KuboStore) -> None:
     data = rand_bytes(3 * CHUNK, 33)
     cid = kubo.add(data)
+    seen: list[str] = []
+
+    def record(path: str, body: bytes) -> bytes:
+        seen.append(path)
+        return body
+
+    with TamperingProxy(jsipfs.api_url, record) as proxy:
+        via = KuboStore(proxy.url, timeout=5)
+        with pytest.raises(ContentTooLargeError, match=str(3 * CHUNK)):
+            via.cat(cid, max_bytes=3 * CHUNK - 1)
+        assert seen == ["/api/v0/block/get"]  # only the root block moved, no file data
+        assert via.cat(cid, max_bytes=len(data)) == data
+        assert "/api/v0/cat" in seen
     with pytest.raises(ContentTooLargeError):
-        kubo.cat(cid, max_bytes=CHUNK)
-    assert kubo.cat(cid, max_bytes=len(data)) == data
+        kubo.cat(kubo.add(b"0123456789"), max_bytes=9)  # single raw block
 
 
 def test_unreachable_daemon_is_store_unavailable() -> None:
@@ -215,12 +227,28 @@ def test_wrong_bytes_from_daemon_raise_mismatch(jsipfs: JsIpfsDaemon, kubo: Kubo
             KuboStore(proxy.url, timeout=5).cat(cid)
 
 
-def test_wrong_cat_but_honest_blocks_yields_verified_data(jsipfs: JsIpfsDaemon, kubo: KuboStore) -> None:
-    data = rand_bytes(CHUNK + 77, 35)
+def test_flooding_cat_is_cut_off_and_rejected(jsipfs: JsIpfsDaemon, kubo: KuboStore) -> None:
+    data = rand_bytes(CHUNK + 5, 36)
     cid = kubo.add(data)
 
+    def flood(path: str, body: bytes) -> bytes:
+        if path == "/api/v0/cat":
+            return body + bytes(8 * 1024 * 1024)
+        return _flip(body) if path == "/api/v0/block/get" and len(body) == CHUNK else body
+
+    with TamperingProxy(jsipfs.api_url, flood) as proxy:
+        with pytest.raises(ContentMismatchError):
+            KuboStore(proxy.url, timeout=5).cat(cid)
+
+
+@pytest.mark.parametrize("cat_fault", ["flip", "flood", "truncate"])
+def test_wrong_cat_but_honest_blocks_yields_verified_data(jsipfs: JsIpfsDaemon, kubo: KuboStore, cat_fault: str) -> None:
+    data = rand_bytes(CHUNK + 77, 35)
+    cid = kubo.add(data)
+    faults = {"flip": _flip, "flood": lambda b: b + b"extra", "truncate": lambda b: b[:-1]}
+
     def bad_cat(path: str, body: bytes) -> bytes:
-        return _flip(body) if path == "/api/v0/cat" else body
+        return faults[cat_fault](body) if path == "/api/v0/cat" else body
 
     with TamperingProxy(jsipfs.api_url, bad_cat) as proxy:
         assert KuboStore(proxy.url, timeout=5).cat(cid) == data

@@ -99,29 +99,11 @@ class JsIpfsDaemon:
             raise JsIpfsError("daemon not started")
         return f"http://127.0.0.1:{self.port}"
 
-    def _run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "IPFS_PATH": str(self.repo)}
-        cmd = [self.node, "--require", str(self.polyfill), str(self.cli), *args]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
-
-    def _init_repo(self, port: int) -> None:
-        config_path = self.repo / "config"
-        if not config_path.exists():
-            seed = self.repo.parent / f"{self.repo.name}.init.json"
-            seed.write_text(json.dumps(_config(port)))
-            try:
-                res = self._run_cli("init", "--emptyRepo", "--defaultConfig", str(seed))
-            finally:
-                seed.unlink(missing_ok=True)
-            if res.returncode != 0 or not config_path.exists():
-                raise JsIpfsError(f"jsipfs init failed: {(res.stdout + res.stderr).strip()[-800:]}")
-        config = json.loads(config_path.read_text())
-        for key, value in _config(port).items():
-            if isinstance(value, dict):
-                config.setdefault(key, {}).update(value)
-            else:
-                config[key] = value
-        config_path.write_text(json.dumps(config, indent=2))
+    def _write_config(self, port: int) -> Path:
+        """The config js-ipfs applies over the repo's on every start (and uses to init a new repo)."""
+        path = self.repo.parent / f"{self.repo.name}.config.json"
+        path.write_text(json.dumps(_config(port)))
+        return path
 
     def log_tail(self, chars: int = 1500) -> str:
         """The end of the daemon's stdout/stderr (for error messages)."""
@@ -135,10 +117,14 @@ class JsIpfsDaemon:
         last_error = ""
         for _attempt in range(3):
             port = self.port or free_port()
-            self._init_repo(port)
+            config = self._write_config(port)
             log = open(self._log_path, "wb")  # noqa: SIM115 - handed to the child process
             env = {**os.environ, "IPFS_PATH": str(self.repo)}
-            cmd = [self.node, "--require", str(self.polyfill), str(self.cli), "daemon", "--offline"]
+            # one process: the daemon inits a missing repo itself, with this config on top
+            cmd = [
+                self.node, "--require", str(self.polyfill), str(self.cli),
+                "daemon", "--offline", "--enable-preload=false", "--init-config", str(config),
+            ]  # fmt: skip
             self._proc = subprocess.Popen(
                 cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
@@ -187,6 +173,7 @@ class JsIpfsDaemon:
         """Stop the daemon and delete its repo if this object created it."""
         self._terminate()
         atexit.unregister(self.stop)
+        (self.repo.parent / f"{self.repo.name}.config.json").unlink(missing_ok=True)
         if self._owns_repo:
             shutil.rmtree(self.repo, ignore_errors=True)
             self._log_path.unlink(missing_ok=True)

@@ -4,8 +4,10 @@ Why not ipfshttpclient: its 0.7 release refuses every daemon >= 0.8 in `connect(
 endpoints used here (add, cat, block/get, refs, pin/add) are stable across Kubo and js-ipfs.
 
 The daemon is not trusted: `add` recomputes the CID locally and rejects a daemon that reports
-another; `cat` re-chunks the returned bytes and compares the CID, and when that does not match
-(content made with another chunker, or a lying daemon) re-reads the DAG block by block, hashing each.
+another; `cat` first fetches and hashes the root block (its filesize bounds everything after and
+enforces `max_bytes` before any file data moves), re-chunks the returned bytes and compares the
+CID, and when that does not match (content made with another chunker, or a lying daemon) re-reads
+the DAG block by block, hashing each.
 """
 
 from __future__ import annotations
@@ -25,7 +27,20 @@ from verinfer.storage.errors import (
     InvalidContentError,
     StoreUnavailableError,
 )
-from verinfer.storage.unixfs import CHUNK_SIZE, CidRef, cid_of, parse_cid, read_file, same_cid, verify
+from verinfer.storage.unixfs import (
+    CHUNK_SIZE,
+    CODEC_RAW,
+    CidRef,
+    check_block,
+    cid_of,
+    declared_size,
+    parse_cid,
+    read_file,
+    same_cid,
+    verify,
+)
+
+MAX_BLOCK_SIZE = 4 * 1024 * 1024  # Kubo refuses blocks over 4 MiB (bitswap); anything bigger is a lie
 
 _NOT_FOUND = re.compile(
     r"not found|could not find|timed out|deadline exceeded|aborted|no link named|context canceled", re.IGNORECASE
@@ -138,21 +153,18 @@ class KuboStore(JsonHelpers):
             )
         return expected
 
-    def _stream_cat(self, ref: CidRef, max_bytes: int | None) -> bytes:
-        params: dict[str, str] = {"arg": str(ref), "timeout": self._daemon_timeout(self.timeout)}
-        if max_bytes is not None:
-            params["length"] = str(max_bytes + 1)  # the daemon stops too, not only us
-        what = f"cat {ref}"
+    def _stream(self, path: str, params: dict[str, str], what: str, limit: int) -> bytes:
+        """POST and read the body, stopping once it exceeds `limit` (a daemon cannot flood us)."""
         buf = bytearray()
         try:
-            with self._client.stream("POST", "/cat", params=params) as resp:
+            with self._client.stream("POST", path, params=params) as resp:
                 if resp.status_code != 200:
                     resp.read()
                     self._fail(resp, what)
                 for chunk in resp.iter_bytes():
                     buf += chunk
-                    if max_bytes is not None and len(buf) > max_bytes:
-                        raise ContentTooLargeError(f"content {ref} is over the {max_bytes}-byte limit")
+                    if len(buf) > limit:
+                        break
         except httpx.TimeoutException:
             raise ContentNotFoundError(f"{what}: no answer from {self.api_url} within {self.timeout:g}s") from None
         except httpx.TransportError as exc:
@@ -160,23 +172,42 @@ class KuboStore(JsonHelpers):
         return bytes(buf)
 
     def get_block(self, ref: CidRef) -> bytes:
-        """One raw block via /block/get (unverified here; read_file hashes it)."""
+        """One raw block via /block/get (unverified here; callers hash it), at most MAX_BLOCK_SIZE bytes."""
         params = {"arg": str(ref), "timeout": self._daemon_timeout(self.timeout)}
-        return self._post("/block/get", f"block/get {ref}", params=params).content
+        block = self._stream("/block/get", params, f"block/get {ref}", MAX_BLOCK_SIZE)
+        if len(block) > MAX_BLOCK_SIZE:
+            raise ContentMismatchError(f"{self.api_url} sent over {MAX_BLOCK_SIZE} bytes for block {ref}")
+        return block
 
     def cat(self, cid: str, max_bytes: int | None = None) -> bytes:
-        """Stream `cat`, stop past `max_bytes`, and accept the bytes only if they rebuild to `cid`."""
+        """Verified bytes of `cid`; over `max_bytes` → ContentTooLargeError before any file data is read.
+
+        The root block is fetched and hashed first: its UnixFS filesize is then an authenticated
+        bound, checked against `max_bytes` and used to stop reading `cat` output early. The `cat`
+        bytes are accepted only if they rebuild to `cid`; otherwise (foreign chunker or a lying
+        daemon) the DAG is re-read block by block and every block hashed.
+        """
         ref = parse_cid(cid)
-        data = self._stream_cat(ref, max_bytes)
-        try:
-            verify(str(ref), data)
-            return data
-        except ContentMismatchError as mismatch:
-            # Maybe built with another chunker/layout: verify block by block instead.
+        root = self.get_block(ref)
+        check_block(ref, root)
+        size = declared_size(ref, root)
+        if max_bytes is not None and size > max_bytes:
+            raise ContentTooLargeError(f"content {ref} is {size} bytes, over the {max_bytes}-byte limit")
+        if ref.codec == CODEC_RAW:
+            return root
+        params = {"arg": str(ref), "length": str(size + 1), "timeout": self._daemon_timeout(self.timeout)}
+        data = self._stream("/cat", params, f"cat {ref}", size)
+        mismatch = ContentMismatchError(f"{self.api_url} returned {len(data)} bytes for {ref}, which holds {size}")
+        if len(data) == size:
             try:
-                return read_file(ref, self.get_block, max_bytes=max_bytes)
-            except (ContentNotFoundError, InvalidContentError, StoreUnavailableError):
-                raise mismatch from None
+                verify(str(ref), data)
+                return data
+            except ContentMismatchError as exc:
+                mismatch = exc
+        try:
+            return read_file(ref, self.get_block, max_bytes=max_bytes, root_block=root)
+        except (ContentNotFoundError, StoreUnavailableError):
+            raise mismatch from None
 
     def has(self, cid: str) -> bool:
         """True when the daemon holds every block locally (`refs -r --offline`, short timeout)."""
