@@ -46,6 +46,8 @@ def test_request_is_settled_and_proven_by_a_committee_node(proven_cluster: NodeC
     p = nodes[c.addresses.index(prover)]
     assert p.metrics()["verinfer_node_requests_proven_total"] == 1
     assert p.metrics()["verinfer_node_proof_seconds_count"] == 1
+    # --prover-setup auto skipped the shipped key (its vk commitment is not this model's) and used the dev key
+    assert "proof verified on-chain (dev key" in p.log()
     # everyone ends with nothing pending (the others saw AlreadyProven or the proven flag)
     for n in nodes:
         wait_for(lambda: not n.health()["pending_requests"], 60, what=f"{n.key} to finish")

@@ -79,7 +79,9 @@ def run(
     fetch_timeout: float = typer.Option(8.0, "--fetch-timeout", help="Max seconds to wait for an input CID."),
     start_block: Optional[int] = typer.Option(None, "--start-block", help="First block to scan on a fresh state (default: deploy block)."),
     prove: bool = typer.Option(True, "--prove/--no-prove", help="Post Groth16 proofs for models with a verifier."),
-    prover_setup: str = typer.Option("dev", "--prover-setup", help="Which locally cached proving key to use: dev | ceremony | shipped."),
+    prover_setup: str = typer.Option(
+        "auto", "--prover-setup", help="Locally cached proving key: auto (shipped, ceremony, dev — the one matching the chain) | shipped | ceremony | dev."
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug | info | warning."),
 ) -> None:
     """Run the worker until SIGTERM/SIGINT. Prints one JSON line with address and status port on start."""
@@ -98,8 +100,8 @@ def run(
         raise ConfigError(f"--metrics-port must be 0..65535, got {metrics_port}")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"--log-level must be debug, info, warning or error, got {log_level!r}")
-    if prover_setup not in ("dev", "ceremony", "shipped"):
-        raise ConfigError(f"--prover-setup must be dev, ceremony or shipped, got {prover_setup!r}")
+    if prover_setup not in ("auto", "dev", "ceremony", "shipped"):
+        raise ConfigError(f"--prover-setup must be auto, shipped, ceremony or dev, got {prover_setup!r}")
     threshold = _eth(withdraw_threshold, "--withdraw-threshold")
     m = Manifest.load(manifest)
     account = unlock(key, password_file)
@@ -138,7 +140,9 @@ def run(
         "pid": os.getpid(),
         "fault": fault,
     }
-    (state_dir / "node.json").write_text(json.dumps(info) + "\n")
+    tmp = state_dir / "node.json.tmp"
+    tmp.write_text(json.dumps(info) + "\n")
+    tmp.replace(state_dir / "node.json")  # atomic: watchers never read half a file
     print(json.dumps(info), flush=True)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)

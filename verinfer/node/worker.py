@@ -51,7 +51,7 @@ class WorkerConfig:
     withdraw_every_blocks: int = 20
     fetch_timeout_s: float = 8.0
     prove: bool = True
-    prover_setup: str = "dev"
+    prover_setup: str = "auto"
     max_log_range: int = 2000
     start_block: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -381,68 +381,78 @@ class Worker:
         if block < seen + idx:
             return
         try:
-            proof = self._make_proof(rec, model)
+            candidates = self._prover_candidates(rec, model)
         except VerinferError as exc:
             self.metrics.errors.labels("prover").inc()
             self.state.record_error(rec.request_id, f"prover: {exc}")
-            log.warning("request %d: cannot prove: %s", rec.request_id, _one_line(exc))
+            log.warning("request %d: cannot prepare the prover: %s", rec.request_id, _one_line(exc))
             if rec.attempts >= 3:
                 self.state.set_phase(rec.request_id, Phase.DONE)
             return
-        if proof is None:
+        if not candidates:
+            log.info("request %d: no local proving key matches this model's verifier; not proving", rec.request_id)
             self.state.set_phase(rec.request_id, Phase.DONE)
             return
-        proven_hash, calldata = proof
-        try:
-            tx = self.chain.submit_proof(rec.request_id, proven_hash, calldata)
-        except ContractError as exc:
-            if exc.error_name == "AlreadyProven":
-                self.state.set_phase(rec.request_id, Phase.DONE)
-                return
-            raise
-        self.state.record_tx(rec.request_id, "proof", tx)
-        self.metrics.requests_proven.inc()
-        log.info("request %d: proof verified on-chain (tx %s)", rec.request_id, tx)
+        from verinfer.models.tensor import decode_input
+        from verinfer.prover import pipeline
+
+        spec = self.models.get(model.weights_cid)
+        x = decode_input(self.store.cat(rec.input_cid, max_bytes=1 << 20), spec)
+        for setup, arts in list(candidates):
+            t0 = time.perf_counter()
+            out_hash, calldata = pipeline.prove_request(arts, spec, x, rec.request_id, self.address)
+            prove_s = time.perf_counter() - t0
+            self.metrics.proof_seconds.observe(prove_s)
+            proven = int.from_bytes(out_hash, "big") if isinstance(out_hash, (bytes, bytearray)) else int(out_hash)
+            try:
+                tx = self.chain.submit_proof(rec.request_id, proven, [int(v) for v in calldata])
+            except ContractError as exc:
+                if exc.error_name == "AlreadyProven":
+                    self.state.set_phase(rec.request_id, Phase.DONE)
+                    return
+                if exc.error_name == "InvalidProof" and len(candidates) > 1:
+                    # Only possible in proof mode 2, whose commitment does not identify the key: drop it, try the next.
+                    log.info("request %d: %s key rejected by the verifier; trying the next", rec.request_id, setup)
+                    candidates.remove((setup, arts))
+                    continue
+                raise
+            self.state.record_tx(rec.request_id, "proof", tx)
+            self.metrics.requests_proven.inc()
+            log.info("request %d: proof verified on-chain (%s key, %.2fs to prove, tx %s)", rec.request_id, setup, prove_s, tx)
+            self.state.set_phase(rec.request_id, Phase.DONE)
+            return
         self.state.set_phase(rec.request_id, Phase.DONE)
 
-    def _make_proof(self, rec: RequestRecord, model: Any) -> tuple[int, list[int]] | None:
-        """Prove with the prover's local artifact cache; None when this node cannot prove this model.
+    def _prover_candidates(self, rec: RequestRecord, model: Any) -> list[tuple[str, Any]]:
+        """Locally available proving keys that can match the on-chain verifier, best first (cached per model).
 
-        Proving keys are not distributed through the protocol yet: the node uses the prover's
-        local cache (`--prover-setup`, default the dev setup the devnet publisher ran). For
-        proof mode 1 the on-chain commitment is the verification key's hash, so a key mismatch
-        is detected before any proving work.
+        Proving keys are not distributed through the protocol yet: the node uses the prover's local
+        cache. `--prover-setup auto` tries shipped, then ceremony, then dev keys; a key is kept only
+        if its commitment equals the ModelRegistry's (in proof mode 1 that is the verification key's
+        hash, so a wrong key is excluded before any proving work).
         """
+        key = (model.weights_cid, model.proof_mode)
+        if key in self._prover_artifacts:
+            return self._prover_artifacts[key]
+        mode = {1: "public", 2: "private"}.get(model.proof_mode)
         try:
             from verinfer.prover import pipeline
         except ImportError:
-            log.info("request %d: prover not installed; skipping proof", rec.request_id)
-            return None
-        from verinfer.models.tensor import decode_input
-
-        spec = self.models.get(model.weights_cid)
-        mode = {1: "public", 2: "private"}.get(model.proof_mode)
-        if mode is None:
-            return None
-        key = (model.weights_cid, model.proof_mode)
-        if key not in self._prover_artifacts:
-            arts = pipeline.prepare(spec, mode, setup=self.cfg.prover_setup)
-            if int(arts.commitment) != model.commitment:
-                log.warning(
-                    "request %d: local %s proving key does not match the on-chain model commitment; not proving",
-                    rec.request_id, self.cfg.prover_setup,
-                )
-                arts = None
-            self._prover_artifacts[key] = arts
-        arts = self._prover_artifacts[key]
-        if arts is None:
-            return None
-        x = decode_input(self.store.cat(rec.input_cid, max_bytes=1 << 20), spec)
-        t0 = time.perf_counter()
-        out_hash, calldata = pipeline.prove_request(arts, spec, x, rec.request_id, self.address)
-        self.metrics.proof_seconds.observe(time.perf_counter() - t0)
-        out = int.from_bytes(out_hash, "big") if isinstance(out_hash, (bytes, bytearray)) else int(out_hash)
-        return out, [int(v) for v in calldata]
+            mode = None
+        found: list[tuple[str, Any]] = []
+        if mode is not None:
+            spec = self.models.get(model.weights_cid)
+            setups = ("shipped", "ceremony", "dev") if self.cfg.prover_setup == "auto" else (self.cfg.prover_setup,)
+            for setup in setups:
+                try:
+                    arts = pipeline.prepare(spec, mode, setup=setup)
+                except VerinferError as exc:
+                    log.debug("request %d: no %s proving key: %s", rec.request_id, setup, _one_line(exc))
+                    continue
+                if int(arts.commitment) == model.commitment:
+                    found.append((setup, arts))
+        self._prover_artifacts[key] = found
+        return found
 
     def _miss(self, rec: RequestRecord, why: str) -> None:
         self.metrics.requests_missed.inc()
