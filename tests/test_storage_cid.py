@@ -5,6 +5,8 @@ The js-ipfs daemon comparisons for the same sizes are in test_storage_kubo.py.
 
 from __future__ import annotations
 
+import hashlib
+
 import aleph_cid
 import pytest
 from hypothesis import given, settings
@@ -122,6 +124,14 @@ def test_verify_accepts_match_and_rejects_one_flipped_bit() -> None:
     tampered[CHUNK + 3] ^= 1
     with pytest.raises(ContentMismatchError):
         verify(cid, bytes(tampered))
+
+
+def test_verify_accepts_a_big_raw_block_by_hash() -> None:
+    data = rand_bytes(CHUNK + 1, 16)  # `ipfs block put`-style: one raw block over a chunk
+    raw_cid = str(CidRef(1, CODEC_RAW, b"\x12\x20" + hashlib.sha256(data).digest()))
+    verify(raw_cid, data)
+    with pytest.raises(ContentMismatchError):
+        verify(raw_cid, data[:-1])
 
 
 def test_same_cid_compares_meaning_not_spelling() -> None:
