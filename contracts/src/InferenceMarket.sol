@@ -105,11 +105,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
             _members[requestId][committee[i]].member = true;
         }
         totalEscrowed += msg.value;
-        nodeRegistry.noteAssignments(committee, r.revealDeadline);
 
         emit InferenceRequested(
             requestId, msg.sender, modelId, inputCid, inputHash, msg.value, committee, r.commitDeadline, r.revealDeadline
         );
+        // interaction last (trusted registry): lock the members' stake until this request can settle
+        nodeRegistry.noteAssignments(committee, r.revealDeadline);
     }
 
     /// @inheritdoc IInferenceMarket

@@ -109,10 +109,10 @@ interface INodeRegistry {
     function setUnbondingDelay(uint256 value) external;
 
     /// @notice Owner: the only address allowed to slash (the InferenceMarket).
-    function setMarket(address market) external;
+    function setMarket(address market_) external;
 
     /// @notice Owner: destination of slashed funds.
-    function setTreasury(address treasury) external;
+    function setTreasury(address treasury_) external;
 
     /// @notice Market only: moves min(amount, stake) of `node`'s stake to slashedBalance.
     /// @return slashed The amount actually slashed (0 if the node has no stake left).
