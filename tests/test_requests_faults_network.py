@@ -169,6 +169,31 @@ def test_cli_show_unknown_request(net: LocalNetwork) -> None:
     assert p.returncode == 1 and p.stderr.startswith("error: ") and "does not exist" in p.stderr
 
 
+def test_client_finalizes_when_nobody_does(net: LocalNetwork) -> None:
+    """All nodes frozen (SIGSTOP): nobody commits; after the reveal deadline `wait` finalizes itself,
+    the request ends NoQuorum and the fee is refunded, so nothing stays stuck."""
+    import signal
+
+    c = net.client(2)
+    for node in net.nodes:
+        os.kill(node.proc.pid, signal.SIGSTOP)
+    try:
+        rid = c.submit(net.model_id, digits_sample(0)[0], FEE, commit_blocks=3, reveal_blocks=3)
+        res = c.wait(rid, timeout=60)
+    finally:
+        for node in net.nodes:
+            os.kill(node.proc.pid, signal.SIGCONT)
+    assert res.status == "NoQuorum" and res.refunded == FEE
+    assert res.finalized_block is not None and res.finalized_block > res.reveal_deadline
+    fin = next(e for e in c.events(rid) if e["event"] == "Finalized")
+    assert c.w3.eth.get_transaction(fin["tx"])["from"] == c.address
+    assert all(m.slashed and not m.revealed for m in res.committee)  # no-shows are penalized
+    assert c.withdrawable() >= FEE
+    c.withdraw_refunds()
+    for node in net.nodes:
+        assert node.alive() and node.health(timeout=10)["ok"]
+
+
 def test_fifty_concurrent_requests_settle_and_books_balance(net: LocalNetwork) -> None:
     requesters = [3, 4, 5, 6, 7]
     per = 10
