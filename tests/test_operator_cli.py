@@ -38,6 +38,39 @@ def run_cli(*args: str, home: Path, password: str | None = PASSWORD, **env: str)
     return subprocess.run([VERINFER, *args], capture_output=True, text=True, env=e, stdin=subprocess.DEVNULL, timeout=120)
 
 
+def run_inproc(*args: str, home: Path, password: str | None = PASSWORD) -> subprocess.CompletedProcess[str]:
+    """The same entry point (`verinfer.cli.main`) called in this process: no interpreter start-up cost.
+
+    Used for the long tail of bad-input cases; representative ones also run as real subprocesses."""
+    import contextlib
+    import io
+
+    from verinfer import cli
+
+    saved = {k: os.environ.get(k) for k in ("VERINFER_HOME", "VERINFER_PASSWORD")}
+    os.environ["VERINFER_HOME"] = str(home)
+    os.environ.pop("VERINFER_PASSWORD", None)
+    if password is not None:
+        os.environ["VERINFER_PASSWORD"] = password
+    out, err = io.StringIO(), io.StringIO()
+    old_argv = sys.argv
+    sys.argv = ["verinfer", *args]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old_argv
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
 def assert_one_line_error(res: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert res.returncode == 1, (res.returncode, res.stdout, res.stderr)
     lines = res.stderr.strip().splitlines()
@@ -118,19 +151,19 @@ def test_register_status_topup_unbond_withdraw(w3: Web3, protocol_manifest_path:
 
     res = run_cli("operator", "top-up", "--key", "op", "--amount", "0.25", *c, home=home)
     assert res.returncode == 0, res.stderr
-    st = json.loads(run_cli("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
+    st = json.loads(run_inproc("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
     assert st["stake_wei"] == 175 * ETHER // 100
 
-    again = run_cli("operator", "register", "--key", "op", "--stake", "1", "--models", model_name, *c, home=home)
+    again = run_inproc("operator", "register", "--key", "op", "--stake", "1", "--models", model_name, *c, home=home)
     assert_one_line_error(again, "already registered")
-    assert_one_line_error(run_cli("operator", "withdraw", "--key", "op", "--what", "stake", *c, home=home), "bonded")
+    assert_one_line_error(run_inproc("operator", "withdraw", "--key", "op", "--what", "stake", *c, home=home), "bonded")
 
     res = run_cli("operator", "unbond", "--key", "op", *c, home=home)
     assert res.returncode == 0, res.stderr
-    st = json.loads(run_cli("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
+    st = json.loads(run_inproc("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
     assert st["unbonding_since"] is not None
     assert list(st["eligible"].values()) == [False]
-    assert_one_line_error(run_cli("operator", "top-up", "--key", "op", "--amount", "1", *c, home=home), "unbonding")
+    assert_one_line_error(run_inproc("operator", "top-up", "--key", "op", "--amount", "1", *c, home=home), "unbonding")
     early = run_cli("operator", "withdraw", "--key", "op", *c, home=home)
     assert_one_line_error(early, "more block(s) until block", "no earnings")
 
@@ -140,7 +173,7 @@ def test_register_status_topup_unbond_withdraw(w3: Web3, protocol_manifest_path:
     assert res.returncode == 0, res.stderr
     assert "withdrew stake 1.75 ETH" in res.stdout
     assert w3.eth.get_balance(address) > before + 17 * ETHER // 10
-    st = json.loads(run_cli("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
+    st = json.loads(run_inproc("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
     assert st["registered"] is False and st["stake_wei"] == 0
 
 
@@ -158,35 +191,41 @@ def test_register_status_topup_unbond_withdraw(w3: Web3, protocol_manifest_path:
 )
 def test_register_rejects_bad_input_before_touching_the_chain(tmp_path: Path, args: list[str], needles: list[str]) -> None:
     create_keystore("op", PASSWORD, home=tmp_path, scrypt_n=2**12)
-    res = run_cli("operator", "register", "--key", "op", *args, "--rpc-url", "http://127.0.0.1:9", home=tmp_path)
+    res = run_inproc("operator", "register", "--key", "op", *args, "--rpc-url", "http://127.0.0.1:9", home=tmp_path)
     assert_one_line_error(res, *needles)
+
+
+def test_bad_amount_as_a_real_subprocess(tmp_path: Path) -> None:
+    create_keystore("op", PASSWORD, home=tmp_path, scrypt_n=2**12)
+    res = run_cli("operator", "top-up", "--key", "op", "--amount", "1.5.2", "--rpc-url", "http://127.0.0.1:9", home=tmp_path)
+    assert_one_line_error(res, "--amount", "decimal")
 
 
 def test_chain_side_bad_input(w3: Web3, protocol_manifest_path: Path, funded_key: tuple[Path, str], model_name: str) -> None:
     home, _ = funded_key
     c = chain_args(w3, protocol_manifest_path)
     reg = ["operator", "register", "--key", "op"]
-    assert_one_line_error(run_cli(*reg, "--stake", "1", "--models", "0x1234", *c, home=home), "64 hex digits")
-    assert_one_line_error(run_cli(*reg, "--stake", "1", "--models", "0x" + "ab" * 32, *c, home=home), "unknown model id")
-    assert_one_line_error(run_cli(*reg, "--stake", "1", "--models", "no-such-model-x", *c, home=home), "no registered model")
-    assert_one_line_error(run_cli(*reg, "--stake", "0.5", "--models", model_name, *c, home=home), "below the minimum stake")
-    assert_one_line_error(run_cli(*reg, "--stake", "50", "--models", model_name, *c, home=home), "cannot cover")
+    assert_one_line_error(run_inproc(*reg, "--stake", "1", "--models", "0x1234", *c, home=home), "64 hex digits")
+    assert_one_line_error(run_inproc(*reg, "--stake", "1", "--models", "0x" + "ab" * 32, *c, home=home), "unknown model id")
+    assert_one_line_error(run_inproc(*reg, "--stake", "1", "--models", "no-such-model-x", *c, home=home), "no registered model")
+    assert_one_line_error(run_inproc(*reg, "--stake", "0.5", "--models", model_name, *c, home=home), "below the minimum stake")
+    assert_one_line_error(run_inproc(*reg, "--stake", "50", "--models", model_name, *c, home=home), "cannot cover")
     assert_one_line_error(run_cli(*reg, "--stake", "1", "--models", model_name, *c, home=home, password="nope"), "wrong password")
-    assert_one_line_error(run_cli("operator", "status", "--key", "ghost", *c, home=home), "no keystore")
+    assert_one_line_error(run_inproc("operator", "status", "--key", "ghost", *c, home=home), "no keystore")
     assert_one_line_error(
-        run_cli("operator", "status", "--key", "op", "--rpc-url", "http://127.0.0.1:9", "--manifest", str(protocol_manifest_path), home=home),
+        run_inproc("operator", "status", "--key", "op", "--rpc-url", "http://127.0.0.1:9", "--manifest", str(protocol_manifest_path), home=home),
         "cannot reach RPC",
     )
-    assert_one_line_error(run_cli("operator", "status", "--key", "op", "--manifest", str(home / "nope.json"), home=home), "no deployment manifest")
-    assert_one_line_error(run_cli("operator", "withdraw", "--key", "op", "--what", "everything", *c, home=home), "--what")
-    assert_one_line_error(run_cli("operator", "unbond", "--key", "op", *c, home=home), "not registered")
+    assert_one_line_error(run_inproc("operator", "status", "--key", "op", "--manifest", str(home / "nope.json"), home=home), "no deployment manifest")
+    assert_one_line_error(run_inproc("operator", "withdraw", "--key", "op", "--what", "everything", *c, home=home), "--what")
+    assert_one_line_error(run_inproc("operator", "unbond", "--key", "op", *c, home=home), "not registered")
 
 
 def test_node_run_rejects_bad_flags(tmp_path: Path, protocol_manifest_path: Path) -> None:
     create_keystore("op", PASSWORD, home=tmp_path, scrypt_n=2**12)
     base = ["node", "run", "--key", "op", "--manifest", str(protocol_manifest_path)]
-    assert_one_line_error(run_cli(*base, "--fault", "explode", home=tmp_path), "unknown --fault")
-    assert_one_line_error(run_cli(*base, "--poll-interval", "0", home=tmp_path), "--poll-interval")
-    assert_one_line_error(run_cli(*base, "--withdraw-threshold", "lots", home=tmp_path), "--withdraw-threshold")
+    assert_one_line_error(run_inproc(*base, "--fault", "explode", home=tmp_path), "unknown --fault")
+    assert_one_line_error(run_inproc(*base, "--poll-interval", "0", home=tmp_path), "--poll-interval")
+    assert_one_line_error(run_inproc(*base, "--withdraw-threshold", "lots", home=tmp_path), "--withdraw-threshold")
     assert_one_line_error(run_cli(*base, home=tmp_path, password="wrong"), "wrong password")
-    assert_one_line_error(run_cli("node", "run", "--key", "ghost", "--manifest", str(protocol_manifest_path), home=tmp_path), "no keystore")
+    assert_one_line_error(run_inproc("node", "run", "--key", "ghost", "--manifest", str(protocol_manifest_path), home=tmp_path), "no keystore")
