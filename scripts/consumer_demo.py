@@ -68,6 +68,7 @@ def main() -> int:
         from verinfer.client.localnet import LocalNetwork
 
         with LocalNetwork(log=lambda m: console.print(f"[green]✓[/] {m}"), proof=False) as net:
+            assert net.model_id is not None
             return run(net.client(args.dev_account), net.model_id, args.sample, fee, console)
     except VerinferError as exc:
         print(f"error: {exc}", file=sys.stderr)

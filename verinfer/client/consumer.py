@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from verinfer.client.result import status_name
 from verinfer.client.sdk import Client
@@ -37,9 +37,12 @@ class ExampleConsumerApp:
     def __init__(self, client: Client, address: str | None = None) -> None:
         if client.consumer is None and address is None:
             raise ConfigError("the manifest has no ExampleConsumer address")
+        from verinfer.chain import artifacts
+        from web3 import Web3
+
         self.client = client
-        self.contract = client.consumer if address is None else client.w3.eth.contract(
-            address=address, abi=client.consumer.abi  # type: ignore[union-attr]
+        self.contract: Any = client.consumer if address is None else client.w3.eth.contract(
+            address=Web3.to_checksum_address(address), abi=artifacts.load("ExampleConsumer").abi
         )
 
     @property

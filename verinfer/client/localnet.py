@@ -233,25 +233,6 @@ class LocalNetwork:
                  + (f", verifier {info['verifier'][:10]}…" if self.proof_mode else "")
                  + f", {time.monotonic() - t0:.0f}s)")
 
-    def _publish_direct(self) -> None:
-        """Register the shipped spec with ModelRegistry.registerModel (proof mode none)."""
-        from verinfer.chain import artifacts
-        from verinfer.models.spec import load_builtin, reference_profile_hash, weights_commitment
-
-        assert self.devnet is not None and self.manifest is not None
-        spec = load_builtin(self.model_name)
-        cid = self.store().add(spec.canonical_json())
-        w3 = self.devnet.w3
-        reg = w3.eth.contract(address=self.manifest.address("ModelRegistry"), abi=artifacts.load("ModelRegistry").abi)
-        fn = reg.functions.registerModel((spec.name, cid, weights_commitment(spec), "0x" + "00" * 20, 0,
-                                          reference_profile_hash(), b"\x00" * 32, spec.num_layers, spec.input_bits,
-                                          spec.output_bits, False))
-        receipt = TxSender(w3, self.dev_accounts[0]).send(fn, contract="ModelRegistry")
-        ev = reg.events.ModelRegistered().process_receipt(receipt)[0]
-        self.model_id = "0x" + bytes(ev["args"]["modelId"]).hex()
-        self.proof_mode = 0
-        self.log(f"model: {spec.name} registered as {self.model_id[:18]}… (weights {cid}, proof mode none)")
-
     def _cli_parallel(self, arglists: list[list[str]], timeout: float = 180.0) -> list[str]:
         """Run several `verinfer …` commands at once (each is mostly import + scrypt time)."""
         procs = [subprocess.Popen([sys.executable, "-m", "verinfer.cli", *a], env=self.env(), stdout=subprocess.PIPE,

@@ -76,14 +76,14 @@ class RequestProgress:
             total = max(1, u.reveal_deadline - u.created_block + 1)
             done = total if u.done else min(total, max(0, u.block - u.created_block))
             phase = u.phase if not u.done else f"[green]{u.phase}"
-            fields = dict(phase=phase, commits=f"{u.commits}/{u.committee_size}",
-                          reveals=f"{u.reveals}/{u.committee_size}")
+            commits, reveals = f"{u.commits}/{u.committee_size}", f"{u.reveals}/{u.committee_size}"
             if u.request_id not in self._tasks:
                 label = self._labels.get(u.request_id, f"request {u.request_id}")
-                self._tasks[u.request_id] = self.progress.add_task(label, total=total, completed=done,
-                                                                   label=label, **fields)
+                self._tasks[u.request_id] = self.progress.add_task(
+                    label, total=total, completed=done, label=label, phase=phase, commits=commits, reveals=reveals)
             else:
-                self.progress.update(self._tasks[u.request_id], total=total, completed=done, **fields)
+                self.progress.update(self._tasks[u.request_id], total=total, completed=done, phase=phase,
+                                     commits=commits, reveals=reveals)
 
 
 def result_panel(res: RequestResult, label: int | None = None) -> Panel:

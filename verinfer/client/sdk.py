@@ -114,8 +114,8 @@ class Client:
         self.store = store
         self.poll_interval = poll_interval
         self._model_cache: dict[bytes, ModelInfo] = {}
-        self._events = {
-            self.w3.keccak(text=_event_signature(e)): e["name"]
+        self._events: dict[bytes, str] = {
+            bytes(self.w3.keccak(text=_event_signature(e))): e["name"]
             for e in self.market.abi
             if e.get("type") == "event"
         }
@@ -136,7 +136,7 @@ class Client:
         return self.manifest.chain_id
 
     def _contract(self, name: str) -> Any:
-        address = self.manifest.address(name)
+        address = Web3.to_checksum_address(self.manifest.address(name))
         name_contract(address, name)
         return self.w3.eth.contract(address=address, abi=artifacts.load(name).abi)
 
