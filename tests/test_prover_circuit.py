@@ -73,7 +73,7 @@ def test_digits_private_matches_reference_and_commitment(tmp_path: Path) -> None
     _check_against_reference(spec, "private", _digits_inputs(0, 2)[:4], tmp_path)
 
 
-@pytest.mark.parametrize("mode", ["public", "private"])
+@pytest.mark.parametrize("mode", ["public", pytest.param("private", marks=pytest.mark.slow)])
 def test_every_requant_variant_matches_reference(mode: str, tmp_path: Path) -> None:
     """relu+clamp, clamp only, shift only, relu only: both clamp sides and signs are hit."""
     spec = load(random_spec(7, sizes=(6, 5, 4, 4, 3, 3)))
