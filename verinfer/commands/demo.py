@@ -147,5 +147,21 @@ def _run_requests(net: Any, console: Console, n: int, timeout: float) -> None:
     console.print(f"{correct}/{len(rows)} predictions match the true label; "
                   f"{sum(1 for r, _, _ in rows if r.display_status in ('Accepted', 'Proven'))}/{len(rows)} settled by consensus"
                   + (f", {sum(1 for r, _, _ in rows if r.proven)} proven on-chain" if net.proof_mode else ""))
+    _operators_table(net, client, console)
     if errors:
         raise VerinferError(f"{len(errors)} request(s) did not settle: {next(iter(errors.values()))}")
+
+
+def _operators_table(net: Any, client: Any, console: Console) -> None:
+    """Who earned what: each node's stake (after any slash) and the fees the market owes it."""
+    from rich.table import Table
+
+    from verinfer.client.render import short
+
+    t = Table(title="operators (fees are pull payments: `verinfer operator withdraw`)")
+    for col, just in (("node", "left"), ("address", "left"), ("stake ETH", "right"), ("earned ETH", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for node in net.nodes:
+        stake = client.nodes.functions.stakeOf(node.address).call()
+        t.add_row(node.name, short(node.address, 10), f"{stake / 10**18:g}", f"{client.withdrawable(node.address) / 10**18:.6g}")
+    console.print(t)
