@@ -400,17 +400,24 @@ def status(
 
 @app.command("attest")
 def attest(
-    quote_file: Optional[Path] = typer.Option(None, "--quote", help="TEE quote to verify and record (hook for the attestation flow)."),
+    quote_file: Optional[Path] = typer.Option(None, "--quote", help="TEE quote file to verify and record."),
     rpc_url: str = RpcOpt,
     manifest: Optional[Path] = ManifestOpt,
     key: str = KeyOpt,
     password_file: Optional[Path] = PwOpt,
 ) -> None:
-    """Record a TEE attestation for this node (delegates to `verinfer.attestation` when it provides a flow)."""
+    """Record a TEE attestation for this node.
+
+    Hook: the attestation part provides `verinfer.attestation.operator_flow.attest(protocol, quote_path)`
+    (protocol = `verinfer.chain.Protocol` bound to the unlocked operator key; returns the receipt).
+    Until it exists this command says so in one line.
+    """
     try:
         from verinfer.attestation import operator_flow  # type: ignore[attr-defined]
     except ImportError:
         raise ConfigError("attestation flow not available in this build (verinfer.attestation.operator_flow)") from None
+    if quote_file is not None and not quote_file.is_file():
+        raise ConfigError(f"--quote {quote_file} is not a file")
     chain = _connect(rpc_url, manifest, key, password_file)
-    receipt = _send("attest", lambda: operator_flow.submit(chain, quote_file))
+    receipt = _send("attest", lambda: operator_flow.attest(chain.p, quote_file))
     print(_tx_hex(receipt))
