@@ -202,8 +202,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
     function withdrawSlashed() external nonReentrant {
         uint256 amount = slashedBalance;
         if (amount == 0) revert NothingToWithdraw();
-        address to = treasury;
-        if (to == address(0)) revert TreasuryNotSet();
+        address to = treasury; // never zero: set to the owner at construction, setTreasury rejects zero
         slashedBalance = 0;
         emit SlashedWithdrawn(to, amount);
         _send(to, amount);

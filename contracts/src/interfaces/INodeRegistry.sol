@@ -49,7 +49,6 @@ interface INodeRegistry {
     error NotMarket(address caller);
     error ZeroAddress();
     error MarketAlreadySet(address market);
-    error TreasuryNotSet();
     error NothingToWithdraw();
     error TransferFailed(address to, uint256 amount);
     error InvalidParameter(bytes32 name, uint256 value);
