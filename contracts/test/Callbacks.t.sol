@@ -220,6 +220,15 @@ contract CallbacksTest is Fixture {
         app.withdrawRefunds();
     }
 
+    function test_revert_exampleConsumer_askPropagatesMarketErrors() public {
+        ExampleConsumer app = new ExampleConsumer(market);
+        vm.deal(address(this), FEE);
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.NotEnoughEligibleNodes.selector, uint256(3), uint8(4)));
+        app.ask{value: FEE}(modelId, "bafkreiinput", INPUT_HASH, _params(4, 2));
+        vm.assertEq(address(app).balance, 0, "nothing kept");
+        vm.assertEq(market.totalEscrowed(), 0, "nothing escrowed");
+    }
+
     function test_revert_exampleConsumer_onlyMarket() public {
         ExampleConsumer app = new ExampleConsumer(market);
         vm.expectRevert(abi.encodeWithSelector(ExampleConsumer.NotMarket.selector, address(this)));

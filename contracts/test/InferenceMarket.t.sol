@@ -564,6 +564,37 @@ contract InferenceMarketTest is Fixture {
         vm.assertEq(c[1].balance, STAKE - slash, "withdrew what was left after the slash");
     }
 
+    function test_finalize_slashAmountZero_flagsWithoutSlashing() public {
+        _registerNodes(2, modelId);
+        vm.prank(owner);
+        market.setSlashAmount(0);
+        uint256 id = _request(requester, FEE, _params(2, 1), modelId);
+        address[] memory c = _committee(id);
+        _commit(id, c[0], OUT_A);
+        _rollPastCommit(id);
+        _reveal(id, c[0], OUT_A);
+        _rollPastReveal(id);
+        vm.expectEmit(true, true, false, true, address(market));
+        emit NodePenalized(id, c[1], 0);
+        market.finalize(id);
+        vm.assertEq(nodes.stakeOf(c[1]), STAKE, "no stake taken");
+        vm.assertEq(nodes.slashedBalance(), 0, "pool empty");
+        (bool s1,) = market.getMemberSettlement(id, c[1]);
+        vm.assertTrue(s1, "still recorded as penalized");
+        vm.assertEq(market.withdrawable(c[0]), FEE, "sole agreeing node gets the fee");
+    }
+
+    function test_finalize_emitsNoQuorumEvent() public {
+        _registerNodes(1, modelId);
+        uint256 id = _request(requester, FEE, _params(1, 1), modelId);
+        _rollPastReveal(id);
+        vm.expectEmit(true, true, false, true, address(market));
+        emit Refunded(id, requester, FEE);
+        vm.expectEmit(true, false, false, true, address(market));
+        emit Finalized(id, IInferenceMarket.Status.NoQuorum, bytes32(0), "", 0);
+        market.finalize(id);
+    }
+
     function test_revert_finalize_unknownRequest() public {
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.RequestNotFound.selector, uint256(1)));
         market.finalize(1);
