@@ -59,3 +59,36 @@ def test_writes_survive_sigkill_of_the_writer(tmp_path: Path) -> None:
     assert res.returncode == -9
     r = NodeState(db).get_request(1)
     assert r is not None and r.salt == "0xsalt" and r.phase == Phase.READY
+
+
+def test_node_state_command_prints_persisted_requests(tmp_path: Path, capsys: "pytest.CaptureFixture[str]") -> None:
+    """`verinfer node state --json` reads the DB without touching the chain (what an operator inspects)."""
+    import json
+
+    import pytest
+
+    from verinfer import cli
+
+    st = NodeState(tmp_path / "node.db")
+    st.add_request(_rec(3))
+    st.set_output(3, "0x" + "ff" * 32, "", "0x" + "01" * 32, "input hash mismatch")
+    st.save("InferenceRequested", 99)
+    st.close()
+    old = sys.argv
+    sys.argv = ["verinfer", "node", "state", "--state-dir", str(tmp_path), "--json"]
+    try:
+        cli.main()
+    finally:
+        sys.argv = old
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["cursor"] == 99
+    assert doc["requests"] == [{"request_id": 3, "phase": "ready", "output_hash": "0x" + "ff" * 32, "output_cid": "",
+                                "invalid_reason": "input hash mismatch", "txs": {}, "last_error": None}]
+    sys.argv = ["verinfer", "node", "state", "--state-dir", str(tmp_path / "nowhere")]
+    try:
+        with pytest.raises(SystemExit) as exc:
+            cli.main()
+    finally:
+        sys.argv = old
+    assert exc.value.code == 1
+    assert capsys.readouterr().err.startswith("error: no node state at")

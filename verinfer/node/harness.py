@@ -116,6 +116,19 @@ class NodeProcess:
             self.proc.wait(5)
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the child when its parent dies, so a killed test run leaks no nodes.
+
+    The kernel ties this to the launching *thread*: launch from a long-lived thread (not a pool worker).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except Exception:  # not Linux / no libc: best effort only
+        pass
+
+
 def launch_node(
     key: str,
     *,
@@ -152,7 +165,9 @@ def launch_node(
     cmd += list(extra_args)
     (state_dir / "node.json").unlink(missing_ok=True)
     with open(log_path, "ab") as logf:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, stdin=subprocess.DEVNULL, env=child_env)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=logf, stdin=subprocess.DEVNULL, env=child_env, preexec_fn=_die_with_parent
+        )
     assert proc.stdout is not None
     os.set_blocking(proc.stdout.fileno(), False)
     return NodeProcess(key=key, state_dir=state_dir, log_path=log_path, proc=proc)
@@ -166,7 +181,7 @@ def spawn_node(key: str, *, ready_timeout: float = 60.0, **kwargs: Any) -> NodeP
 def sample_input(i: int = 0) -> list[int]:
     """Pixels (0..16, 64 values) of shipped digits sample i: a realistic digits-mlp input."""
     data = json.loads((Path(model_spec.builtin_path("digits-mlp")).parent / "digits-samples.json").read_text())
-    sample = data["samples"][i]
+    sample = data["samples"][i % len(data["samples"])]
     x = sample["pixels"]
     return [int(v) for v in x]
 
