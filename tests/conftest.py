@@ -63,9 +63,12 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     """A fresh anvil chain for the session: a block every second (windows elapse on their own) and,
     with anvil's mixed mining, also one block per transaction (receipts come at once).
 
-    Each tx advances the block number: give commit/reveal windows some slack (>= 10 blocks) in tests,
-    and use `verinfer.chain.devnet.mine(w3, n)` to close a window without waiting."""
-    d = _start(tmp_path_factory.mktemp("devnet"), 1.0, mixed=True)
+    Each tx advances the block number, so window length in seconds depends on traffic: give
+    commit/reveal windows slack (>= 30 blocks when several nodes/requests run at once), and use
+    `verinfer.chain.devnet.mine(w3, n)` to close a window without waiting.
+    `VERINFER_DEVNET_MINING=interval` runs plain 1 s interval mining instead (block = second)."""
+    mixed = os.environ.get("VERINFER_DEVNET_MINING", "mixed") != "interval"
+    d = _start(tmp_path_factory.mktemp("devnet"), 1.0, mixed=mixed)
     yield d
     d.stop()
 
