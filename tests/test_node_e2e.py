@@ -25,7 +25,7 @@ from verinfer.storage import cid_of
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol, protocol_manifest_path: Path) -> Iterator[Network]:
+def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol, protocol_manifest_path: Path) -> Iterator[NodeCluster]:
     n = NodeCluster(tmp_path_factory.mktemp("node-e2e"), w3, protocol, protocol_manifest_path)
     yield n
     n.stop_all()

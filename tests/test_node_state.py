@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from verinfer.node.state import NodeState, Phase, RequestRecord
 
 
@@ -61,11 +63,9 @@ def test_writes_survive_sigkill_of_the_writer(tmp_path: Path) -> None:
     assert r is not None and r.salt == "0xsalt" and r.phase == Phase.READY
 
 
-def test_node_state_command_prints_persisted_requests(tmp_path: Path, capsys: "pytest.CaptureFixture[str]") -> None:
+def test_node_state_command_prints_persisted_requests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`verinfer node state --json` reads the DB without touching the chain (what an operator inspects)."""
     import json
-
-    import pytest
 
     from verinfer import cli
 

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from verinfer.chain.errors import RpcError

@@ -26,7 +26,7 @@ from web3 import Web3
 from verinfer.chain.errors import ContractError, RpcError
 from verinfer.chain.events import DecodedEvent, EventCursor
 from verinfer.chain.tx import TRANSPORT_ERRORS
-from verinfer.models.hashing import FIELD, INVALID_INPUT_HASH
+from verinfer.models.hashing import FIELD
 from verinfer.chain.protocol import Status
 from verinfer.node.chainio import FINAL_STATUSES, NodeChain, commitment_hash
 from verinfer.node.compute import ModelCache, compute
@@ -86,6 +86,9 @@ class Worker:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def stop(self, *_: Any) -> None:
+        """First SIGTERM/SIGINT: finish the current step and exit. Second: exit now (state is always consistent)."""
+        if self._stop.is_set():
+            os._exit(1)
         self._stop.set()
 
     @property
