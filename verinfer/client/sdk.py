@@ -347,11 +347,11 @@ class Client:
                 early = all_revealed_at is not None and block >= all_revealed_at + finalize_grace_blocks
                 if block > reveal_deadline + finalize_grace_blocks or early:
                     try:
-                        self.finalize(request_id, extra_gas=callback_gas)
+                        if self.finalize(request_id, extra_gas=callback_gas):
+                            continue  # settled by us: report it on the next poll without sleeping
                     except ContractError as exc:
                         if exc.error_name != "TooEarlyToFinalize":
                             raise
-                    continue
             if time.monotonic() > deadline:
                 if final:
                     return self.result(request_id)
