@@ -36,6 +36,10 @@ out = ["# Gas (generated)", "",
        "signals (`submitProof` includes the pairing check, ~220k of it); an ExampleConsumer callback with a",
        "200k gas limit; `finalize` figures include slashing calls to NodeRegistry and the callback.",
        "`reveal` is dominated by storing the output CID string (3 slots for a 36-byte CID).",
+       "`requestInference` pays for the request record (about 9 fresh storage slots incl. the input CID),",
+       "the committee array and per-member flags (~44k per member), the stake lock per member in NodeRegistry",
+       "(22k the first time a node is drawn, ~5k afterwards) and the candidate scan (three view calls per",
+       "candidate, at most `maxCandidates`).",
        "Figures are execution gas of the call as forge reports it (the 21,000 intrinsic transaction gas and calldata",
        "gas come on top for a transaction).", ""]
 for t in tables:

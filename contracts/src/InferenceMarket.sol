@@ -372,7 +372,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
     }
 
     function _checkModel(bytes32 modelId) private view returns (bool requiresTee) {
-        if (!modelRegistry.exists(modelId)) revert ModelNotFound(modelId);
+        // getModel reverts ModelNotFound(modelId) itself (same selector and arguments as ours)
         IModelRegistry.Model memory model = modelRegistry.getModel(modelId);
         if (model.deprecated) revert ModelDeprecated(modelId);
         return model.requiresTee;
