@@ -183,12 +183,47 @@ def test_unbond_after_delay_with_mined_blocks(protocol: Protocol, new_account, w
     model_id = _register_model(protocol, new_account())
     po = protocol.as_account(op)
     po.nodes.register("http://n", [ModelShard(model_id)], stake=ETHER)
-    po.nodes.request_unbond()
+    r = po.nodes.request_unbond()
+    at = protocol.nodes.withdrawable_at(op.address)
+    assert at == r["blockNumber"] + protocol.nodes.unbonding_delay()
     with pytest.raises(ContractError) as ei:
         po.nodes.withdraw_stake()
     assert ei.value.error_name == "UnbondingNotElapsed"
-    mine(w3, protocol.nodes.unbonding_delay() + 1)
+    mine(w3, max(0, at - w3.eth.block_number))
     before = w3.eth.get_balance(op.address)
     r = po.nodes.withdraw_stake()
     assert w3.eth.get_balance(op.address) == before + ETHER - r["gasUsed"] * r["effectiveGasPrice"]
     assert not protocol.nodes.get_node(op.address).registered
+
+
+def test_every_contract_function_has_a_wrapper_method() -> None:
+    """One snake_case method per contract function: a new contract function without a wrapper fails here."""
+    import re
+
+    from verinfer.chain import artifacts
+    from verinfer.chain import protocol as proto
+
+    for cls in (proto.NodeRegistry, proto.ModelRegistry, proto.InferenceMarket, proto.ExampleConsumer):
+        names = {e["name"] for e in artifacts.load(cls.NAME).abi if e.get("type") == "function"}
+        for n in names:
+            snake = n.lower() if n.isupper() or "_" in n else re.sub(r"(?<!^)(?=[A-Z])", "_", n).lower()
+            assert callable(getattr(cls, snake, None)), f"{cls.NAME}.{n} has no wrapper method {snake}()"
+
+
+def test_deploy_with_custom_params(automine_devnet) -> None:
+    from verinfer.chain.deploy import deploy_protocol
+
+    w3 = automine_devnet.w3
+    owner, treasury = automine_devnet.accounts[0], automine_devnet.accounts[5]
+    params = ProtocolParams(min_stake=3 * ETHER, unbonding_delay=7, min_fee=5, max_replicas=3,
+                            min_commit_blocks=3, max_commit_blocks=4, min_reveal_blocks=600, max_reveal_blocks=700,
+                            slash_amount=ETHER // 2, proof_verify_gas=500_000, treasury=treasury.address)
+    m = deploy_protocol(w3, owner, params)
+    assert m.params == params and m.deployer == owner.address and is_deployed(w3, m)
+    p = Protocol(w3, m)
+    assert (p.nodes.min_stake(), p.nodes.unbonding_delay(), p.nodes.treasury()) == (3 * ETHER, 7, treasury.address)
+    assert (p.market.min_fee(), p.market.max_replicas(), p.market.slash_amount(), p.market.proof_verify_gas()) == (
+        5, 3, ETHER // 2, 500_000)
+    # reveal min (600) is above the contract's default max (500): the max must have been raised first
+    assert (p.market.min_commit_blocks(), p.market.max_commit_blocks()) == (3, 4)
+    assert (p.market.min_reveal_blocks(), p.market.max_reveal_blocks()) == (600, 700)

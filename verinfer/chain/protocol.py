@@ -392,6 +392,10 @@ class NodeRegistry(_ContractWrapper):
         """Market only (reverts NotMarket otherwise); exposed for completeness and tests."""
         return self._send(self.contract.functions.slash(Web3.to_checksum_address(node), amount, request_id))
 
+    def note_assignments(self, nodes: Sequence[str], until_block: int) -> TxReceipt:
+        """Market only: pins committee members' stake until `until_block` (+ unbonding delay)."""
+        return self._send(self.contract.functions.noteAssignments([Web3.to_checksum_address(n) for n in nodes], until_block))
+
     def withdraw_slashed(self) -> TxReceipt:
         return self._send(self.contract.functions.withdrawSlashed())
 
@@ -422,6 +426,14 @@ class NodeRegistry(_ContractWrapper):
 
     def stake_of(self, node: str) -> int:
         return self._call(self.contract.functions.stakeOf(Web3.to_checksum_address(node)))
+
+    def assigned_until(self, node: str) -> int:
+        """Latest reveal deadline of any committee `node` was drawn into (0 = none)."""
+        return self._call(self.contract.functions.assignedUntil(Web3.to_checksum_address(node)))
+
+    def withdrawable_at(self, node: str) -> int:
+        """First block at which withdraw_stake succeeds (0 if not unbonding)."""
+        return self._call(self.contract.functions.withdrawableAt(Web3.to_checksum_address(node)))
 
     def total_staked(self) -> int:
         return self._call(self.contract.functions.totalStaked())
