@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from web3 import Web3
 
 from verinfer.chain.devnet import dev_accounts, find_free_port, pid_alive
