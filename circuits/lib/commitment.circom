@@ -13,11 +13,18 @@ template LayerCommit(nIn, nOut, shift, relu, clampBits) {
     signal input w[nOut][nIn];
     signal input b[nOut];
     signal output out;
+    // The range-checked bits of u_ij = w_ij + 128 (row-major), reused by column-packed products.
+    signal output wbits[nOut * nIn][8];
 
     component hw = VectorHashChecked(nIn * nOut, 8);
     for (var i = 0; i < nOut; i++) {
         for (var j = 0; j < nIn; j++) {
             hw.x[i * nIn + j] <== w[i][j];
+        }
+    }
+    for (var k = 0; k < nOut * nIn; k++) {
+        for (var t = 0; t < 8; t++) {
+            wbits[k][t] <== hw.b[k][t];
         }
     }
     component hb = VectorHashChecked(nOut, 32);

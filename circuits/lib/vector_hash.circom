@@ -83,7 +83,7 @@ template VectorHashChecked(n, bits) {
     var nw = (n + per - 1) \ per;
     signal input x[n];
     signal output out;
-    signal b[n][bits];
+    signal output b[n][bits];  // exposed so callers can reuse the range-checked bits
     var half = 1 << (bits - 1);
     for (var i = 0; i < n; i++) {
         var u = x[i] + half;

@@ -130,11 +130,14 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
         emit(f"    // layer {li}: dense {layer.n_in} -> {layer.n_out}, shift {layer.shift}, "
              f"relu {layer.relu}, clamp {layer.clamp_bits}")
         emit(f"    signal h{li}[{layer.n_out}];")
-        if private:
+        packed = private and _needs_requant(layer) and _column_packing(sv, layer, lo_hi) is not None
+        if private and not packed:
             emit(f"    signal p{li}[{layer.n_out}][{layer.n_in}];")
             emit(f"    for (var i = 0; i < {layer.n_out}; i++) {{")
             emit(f"        for (var j = 0; j < {layer.n_in}; j++) {{ p{li}[i][j] <== w{li}[i][j] * {src}[j]; }}")
             emit("    }")
+        if packed:
+            emit(_column_packed_products(li, layer, lo_hi, src, _column_packing(sv, layer, lo_hi)))
         ks: list[int] = []
         new_bounds = []
         for i in range(layer.n_out):
@@ -143,7 +146,10 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
                 for j in range(layer.n_in):
                     plo, phi = _product_bounds(*lo_hi[j], wlo, whi)
                     lo, hi = lo + plo, hi + phi
-                expr = f"b{li}[{i}] + " + " + ".join(f"p{li}[{i}][{j}]" for j in range(layer.n_in))
+                if packed:
+                    expr = f"acc{li}[{i}]"
+                else:
+                    expr = f"b{li}[{i}] + " + " + ".join(f"p{li}[{i}][{j}]" for j in range(layer.n_in))
             else:
                 row, b = layer.weight[i], layer.bias[i]
                 lo = hi = b
@@ -190,6 +196,90 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
         requant_bits=requant_bits,
         notes={"output_range": [omin, omax], "output_range_fits_output_bits": fits},
     )
+
+
+def _private_window_bits(layer: Layer, lo_hi: list[tuple[int, int]]) -> int:
+    """Worst-case requant width of a private layer (int8 weights, int32 biases, given input ranges)."""
+    lo, hi = -(1 << (BIAS_BITS - 1)), (1 << (BIAS_BITS - 1)) - 1
+    for xlo, xhi in lo_hi:
+        plo, phi = _product_bounds(xlo, xhi, -(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1)
+        lo, hi = lo + plo, hi + phi
+    return requant_window_bits(lo, hi, layer)
+
+
+def _column_packing(sv: SpecView, layer: Layer, lo_hi: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """(slot bits B, rows per word G) for column-packed products, or None when not worth it.
+
+    Soundness: the prover's accumulators are free witnesses, but each is pinned by its requant
+    decomposition to a window of width 2^(K+1); with slots of B >= K + 2 bits and B*G <= 252, the
+    identity sum_r 2^(B r) slot_r = sum_j W_jg * X_j has exactly one solution in those windows.
+    """
+    k = _private_window_bits(layer, lo_hi)
+    b = k + 2
+    g = 252 // b
+    honest_max = sum(((1 << WEIGHT_BITS) - 1) * (xhi - xlo) for xlo, xhi in lo_hi)
+    if g < 2 or honest_max >= (1 << b):
+        return None
+    return b, g
+
+
+def _column_packed_products(li: int, layer: Layer, lo_hi: list[tuple[int, int]], src: str,
+                            packing: tuple[int, int] | None) -> str:
+    """One multiplication per (input column, group of G neurons) instead of one per weight.
+
+    W_jg = sum_r 2^(B r) u_(gG+r, j) is built from the commitment's range-checked bits of
+    u = w + 128 (free), X_j = x_j - lo_j >= 0, and slot_i = sum_j u_ij X_j relates to
+    acc_i = b_i + slot_i + sum_j lo_j u_ij - 128 sum_j x_j (all linear). Emitted as circom
+    loops: unrolled literal expressions this long overflow the circom2 wasm stack.
+    """
+    assert packing is not None
+    b, g = packing
+    n_in, n_out = layer.n_in, layer.n_out
+    groups = (n_out + g - 1) // g
+    los = ", ".join(str(lo) for lo, _ in lo_hi)
+    return f"""    // column-packed products: {n_in} x {groups} multiplications for {n_in * n_out} weights
+    // (slots of {b} bits, {g} neurons per word); soundness argument in circuitgen._column_packing
+    signal acc{li}[{n_out}];
+    signal cp{li}[{n_in}][{groups}];
+    var lo{li}[{n_in}] = [{los}];
+    for (var j = 0; j < {n_in}; j++) {{
+        for (var gi = 0; gi < {groups}; gi++) {{
+            var word = 0;
+            for (var r = 0; r < {g}; r++) {{
+                if (gi * {g} + r < {n_out}) {{
+                    for (var t = 0; t < 8; t++) {{
+                        word += lc{li}.wbits[(gi * {g} + r) * {n_in} + j][t] * (1 << ({b} * r + t));
+                    }}
+                }}
+            }}
+            cp{li}[j][gi] <== word * ({src}[j] - lo{li}[j]);
+        }}
+    }}
+    for (var i = 0; i < {n_out}; i++) {{
+        var a = b{li}[i];
+        for (var j = 0; j < {n_in}; j++) {{ a += w{li}[i][j] * {src}[j]; }}
+        acc{li}[i] <-- a;
+    }}
+    var sumx{li} = 0;
+    for (var j = 0; j < {n_in}; j++) {{ sumx{li} += {src}[j]; }}
+    for (var gi = 0; gi < {groups}; gi++) {{
+        var lhs = 0;
+        for (var r = 0; r < {g}; r++) {{
+            var i = gi * {g} + r;
+            if (i < {n_out}) {{
+                var slot = acc{li}[i] - b{li}[i] + 128 * sumx{li};
+                for (var j = 0; j < {n_in}; j++) {{
+                    for (var t = 0; t < 8; t++) {{
+                        slot -= lo{li}[j] * (1 << t) * lc{li}.wbits[i * {n_in} + j][t];
+                    }}
+                }}
+                lhs += slot * (1 << ({b} * r));
+            }}
+        }}
+        var rhs = 0;
+        for (var j = 0; j < {n_in}; j++) {{ rhs += cp{li}[j][gi]; }}
+        lhs === rhs;
+    }}"""
 
 
 def _commitment_block(sv: SpecView) -> str:
