@@ -155,6 +155,7 @@ def test_cli_request_and_show(net: LocalNetwork) -> None:
     (["--input", "digits-sample:999"], "does not exist"),
     (["--input", "digits-sample:1", "--fee", "-1"], "fee"),
     (["--input", "digits-sample:1", "--quorum", "5"], "quorum"),
+    (["--input", "digits-sample:1", "--until", "forever"], "--until"),
 ])
 def test_cli_bad_request_input_is_one_line_error(net: LocalNetwork, args: list[str], needle: str) -> None:
     p = _cli(net, "request", "--model", "digits-mlp", "--dev-account", "8", *args)

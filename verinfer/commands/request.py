@@ -103,7 +103,7 @@ def request(
     dev_account: Optional[int] = typer.Option(
         None, "--dev-account", help="use anvil default account N (0-9) as requester; refused unless the chain id is 31337 (local devnet)"
     ),
-    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", help=RPC_HELP),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL", help=RPC_HELP),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help=IPFS_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON instead of a summary"),
@@ -113,6 +113,10 @@ def request(
         return
     if model is None or input is None:
         raise ConfigError("--model and --input are required (or use: verinfer request show ID)")
+    if until not in ("finalized", "proven"):
+        raise ConfigError(f"--until must be 'finalized' or 'proven', got {until!r}")
+    if timeout <= 0:
+        raise ConfigError(f"--timeout must be positive, got {timeout:g}")
     from verinfer.client.inputs import prepare_input
     from verinfer.client.render import RequestProgress, committee_table, result_panel
 
@@ -143,7 +147,7 @@ def request(
 @app.command("show")
 def show(
     request_id: int = typer.Argument(..., help="request id"),
-    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", help=RPC_HELP),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL", help=RPC_HELP),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help=IPFS_HELP),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
@@ -167,7 +171,7 @@ def show(
 def withdraw(
     key: Optional[str] = typer.Option(None, "--key", help="keystore name"),
     dev_account: Optional[int] = typer.Option(None, "--dev-account", help="anvil default account N (chain 31337 only)"),
-    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", help=RPC_HELP),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL", help=RPC_HELP),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
 ) -> None:
     """Withdraw refunds the market credited to the requester (pull payment)."""
