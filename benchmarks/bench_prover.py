@@ -205,7 +205,8 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=["public", "private"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ptau-dir", default=str(ROOT / ".verinfer" / "ptau"))
-    ap.add_argument("--skip", nargs="*", default=[], help="model/mode pairs to skip, e.g. digits-mlp-large/private")
+    ap.add_argument("--skip", nargs="*", default=["digits-mlp-large/private"],
+                    help="model/mode pairs to skip (default: the ~510k-constraint large private circuit)")
     ap.add_argument("--no-snarkjs", action="store_true")
     ap.add_argument("--no-chain", action="store_true")
     ap.add_argument("--no-ezkl", action="store_true")
