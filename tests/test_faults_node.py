@@ -10,7 +10,7 @@ import pytest
 from web3 import Web3
 
 from verinfer.chain.deploy import deploy_protocol
-from verinfer.chain.devnet import Devnet, find_free_port
+from verinfer.chain.devnet import Devnet, find_free_port, mine
 from verinfer.chain.protocol import Protocol, Status
 from verinfer.models.hashing import hash_vector
 from verinfer.models.reference import run as reference_run
@@ -40,7 +40,7 @@ def test_sigkill_after_commit_then_restart_reveals_without_double_commit(cluster
     c = cluster
     *honest, crasher = c.start_many({0: [], 1: [], 2: ["--fault", "crash-after-commit"]})
     x = sample_input(2)
-    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=30, reveal_blocks=40)
+    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=90, reveal_blocks=90)
 
     wait_for(lambda: not crasher.alive(), 40, what="the crash-after-commit node to kill itself")
     assert crasher.proc.returncode == -9
@@ -78,8 +78,12 @@ def test_no_reveal_node_is_slashed_and_others_settle(cluster: NodeCluster) -> No
     silent = c.start(2, "--fault", "no-reveal")
     stake_before = c.requester.nodes.stake_of(c.addresses[2])
     x = sample_input(3)
-    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=20, reveal_blocks=4)
-    r = c.wait_final(rid, timeout=90)
+    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=40, reveal_blocks=4)
+    # all three commit, only the honest two reveal; then skip to the reveal deadline instead of waiting it out
+    req = wait_for(lambda: (v := c.requester.market.get_request(rid)).commit_count == 3 and v.reveal_count == 2 and v,
+                   60, what="3 commits and 2 reveals")
+    mine(c.w3, req.reveal_deadline - c.w3.eth.block_number + 1)
+    r = c.wait_final(rid, timeout=60)
     assert r.status == Status.ACCEPTED and r.agreeing_count == 2
     rv = c.requester.market.get_reveal(rid, c.addresses[2])
     assert rv.committed and not rv.revealed
@@ -106,7 +110,7 @@ def test_node_survives_rpc_outage_and_serves_after_recovery(own_devnet: Devnet, 
     try:
         procs = c.start_many({i: [] for i in range(3)})
         x = sample_input(4)
-        rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=30, reveal_blocks=30)
+        rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=90, reveal_blocks=90)
         d.stop()  # SIGTERM: anvil dumps its state (including the request) and goes away
         wait_for(lambda: all("rpc unavailable" in p.log() for p in procs), 30, what="every node to notice the outage")
         assert all(p.alive() for p in procs)

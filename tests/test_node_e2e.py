@@ -16,6 +16,7 @@ from typing import Iterator
 import pytest
 from web3 import Web3
 
+from verinfer.chain.devnet import mine
 from verinfer.chain.protocol import Protocol, RequestParams, Status
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
 from verinfer.models.reference import run as reference_run
@@ -99,7 +100,7 @@ def test_invalid_inputs_are_revealed_as_invalid_and_refunded(net: NodeCluster) -
         "oversize": net.request(b" " * (1 << 20) + encode_tensor(x, "int8", [64]), hash_vector(x, 8)),
     }
     missing = cid_of(b"never stored " + os.urandom(8))
-    params = RequestParams(replicas=3, quorum=2, commit_blocks=30, reveal_blocks=30)
+    params = RequestParams(replicas=3, quorum=2, commit_blocks=90, reveal_blocks=90)
     _, cases["missing"] = net.requester.market.request_inference(net.model_id, missing, hash_vector(x, 8), params, ETHER // 100)
     for name, rid in cases.items():
         r = net.wait_final(rid, timeout=90)
@@ -118,3 +119,38 @@ def test_invalid_inputs_are_revealed_as_invalid_and_refunded(net: NodeCluster) -
     # graceful stop on SIGTERM
     assert nodes[0].terminate() == 0
     assert "stopped at block" in nodes[0].log()
+    net.procs.remove(nodes[0])
+
+
+def test_model_with_another_execution_profile_is_not_served(net: NodeCluster) -> None:
+    """Nodes refuse (and say why once) a model whose registered profile is not what they run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from verinfer.chain.protocol import ModelInput, ModelShard
+    from verinfer.models import spec as model_spec
+
+    running = {p.key for p in net.procs if p.alive()}
+    net.start_many({i: [] for i, k in enumerate(net.keys) if k not in running})
+    nodes = [p for p in net.procs if p.alive()]
+    _, other = net.protocol.as_account(net.accounts[0]).models.register_model(ModelInput(
+        name="digits-other-profile", weights_cid=net.store.add(net.spec.canonical_json()),
+        commitment=model_spec.weights_commitment(net.spec), execution_profile_hash=b"\x01" * 32,
+        num_layers=net.spec.num_layers, input_bits=8, output_bits=32,
+    ))
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda a: net.protocol.as_account(a).nodes.set_shards([ModelShard(net.model_id), ModelShard(other)]),
+                      net.accounts))
+    x = sample_input(6)
+    params = RequestParams(replicas=3, quorum=2, commit_blocks=4, reveal_blocks=2)
+    _, rid = net.requester.market.request_inference(other, net.store.add(encode_tensor(x, "int8", [64])),
+                                                    hash_vector(x, 8), params, ETHER // 100)
+    for p in nodes:
+        wait_for(lambda: f"request {rid}: model's execution profile 0101" in p.log(), 30, what=f"{p.key} to refuse")
+    assert all(not net.requester.market.get_reveal(rid, a).committed for a in net.addresses)
+    r = net.requester.market.get_request(rid)
+    mine(net.w3, max(0, r.commit_deadline - net.w3.eth.block_number + 1))  # the commit window closes unserved
+    for p in nodes:
+        wait_for(lambda: f"request {rid}: missed" in p.log(), 30, what=f"{p.key} to give the request up")
+    for p in nodes:
+        assert p.log().count(f"request {rid}: model's execution profile") == 1  # said once, not every tick
+        assert p.alive()

@@ -33,7 +33,7 @@ def test_request_is_settled_and_proven_by_a_committee_node(proven_cluster: NodeC
     c = proven_cluster
     nodes = c.start_many({i: [] for i in range(3)})
     x = sample_input(5)
-    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=30, reveal_blocks=5)
+    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=90, reveal_blocks=5)
     r = c.wait_final(rid)
     assert r.status == Status.ACCEPTED
     r = wait_for(lambda: (v := c.requester.market.get_request(rid)).proven and v, 120, what="a ProofVerified")

@@ -39,6 +39,7 @@ class ModelInfo:
     commitment: int
     requires_tee: bool
     deprecated: bool
+    execution_profile_hash: bytes = b"\x00" * 32
 
     @property
     def has_verifier(self) -> bool:
@@ -111,6 +112,7 @@ class NodeChain:
             commitment=int(m.commitment),
             requires_tee=bool(m.requires_tee),
             deprecated=bool(m.deprecated),
+            execution_profile_hash=bytes(m.execution_profile_hash),
         )
         if info.has_verifier:
             self._model_cache[model_id] = info

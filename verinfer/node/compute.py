@@ -16,7 +16,6 @@ from typing import Any, Callable
 
 from verinfer.models import spec as model_spec
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
-from verinfer.models.spec import ModelSpec
 
 log = logging.getLogger("verinfer.node")
 
@@ -39,18 +38,20 @@ class Outcome:
 
 
 class ModelCache:
-    """Model specs by weights CID: memory, then `<state-dir>/models/<cid>.json`, then the store.
+    """Models by weights CID: memory, then `<state-dir>/models/<cid>.json`, then the store.
 
     A CID names immutable content, so a cached spec never goes stale; the disk copy lets a
-    restarted node serve immediately even if the store is slow.
+    restarted node serve immediately even if the store is slow. Any kind the runtime knows
+    (integer MLPs, language models) loads; an LM's weight files are fetched by CID next to it.
     """
 
     def __init__(self, store: Any, directory: Path) -> None:
         self.store = store
         self.directory = Path(directory)
-        self._mem: dict[str, ModelSpec] = {}
+        self._mem: dict[str, Any] = {}
+        self._lm_dirs: dict[str, Path] = {}
 
-    def get(self, weights_cid: str) -> ModelSpec:
+    def get(self, weights_cid: str) -> Any:
         if weights_cid in self._mem:
             return self._mem[weights_cid]
         path = self.directory / f"{_safe(weights_cid)}.json"
@@ -63,9 +64,38 @@ class ModelCache:
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(raw)
             tmp.replace(path)
-        spec = model_spec.load(raw)
-        self._mem[weights_cid] = spec
-        return spec
+        model = _load_model(raw)
+        self._mem[weights_cid] = model
+        return model
+
+    def lm_files(self, weights_cid: str) -> Path | None:
+        """Directory with a language model's weight files (fetched by CID, sha256-checked); None for MLPs."""
+        model = self.get(weights_cid)
+        if getattr(model, "kind", None) != "lm":
+            return None
+        if weights_cid not in self._lm_dirs:
+            from verinfer.inference.lm import fetch_lm_files
+
+            self._lm_dirs[weights_cid] = fetch_lm_files(model, self.store, self.directory / f"lm-{_safe(weights_cid)}")
+        return self._lm_dirs[weights_cid]
+
+
+def _load_model(raw: bytes) -> Any:
+    """Any model kind via the runtime; the plain MLP loader if the runtime is not installed."""
+    try:
+        from verinfer.inference.runtime import load_model
+    except ImportError:
+        return model_spec.load(raw)
+    return load_model(raw)
+
+
+def profile_hash(model: Any) -> bytes:
+    """The execution profile this node runs for `model` (what the registry's profile hash must name)."""
+    try:
+        from verinfer.inference.runtime import profile_hash as runtime_profile
+    except ImportError:
+        return model_spec.reference_profile_hash()
+    return runtime_profile(model)
 
 
 def _safe(cid: str) -> str:
@@ -93,12 +123,13 @@ def fetch_input(store: Any, cid: str, *, timeout_s: float, sleep: Callable[[floa
 
 def compute(
     store: Any,
-    spec: ModelSpec,
+    spec: Any,
     input_cid: str,
     input_hash: int,
     *,
     fetch_timeout_s: float = 10.0,
     corrupt_output: bool = False,
+    lm_files: Path | None = None,
 ) -> Outcome:
     """Fetch, validate, execute, store the output payload; any input defect → INVALID_INPUT outcome.
 
@@ -130,7 +161,10 @@ def compute(
     if actual != input_hash:
         return _invalid(f"input hash mismatch: payload hashes to {actual:#066x}, chain says {input_hash:#066x}")
     t0 = time.perf_counter()
-    outputs = [int(v) for v in _flatten(_execute(spec, x))]
+    try:
+        outputs = [int(v) for v in _flatten(_execute(spec, x, lm_files))]
+    except InvalidInputError as exc:  # e.g. a token id outside an LM's vocabulary
+        return _invalid(f"input rejected by the model: {exc}")
     seconds = time.perf_counter() - t0
     if corrupt_output:
         outputs[0] = outputs[0] + 1 if outputs[0] < (1 << (spec.output_bits - 1)) - 1 else outputs[0] - 1
@@ -139,7 +173,7 @@ def compute(
     return Outcome(output_hash=out_hash, output_cid=cid, outputs=outputs, inference_seconds=seconds)
 
 
-def _execute(spec: ModelSpec, x: list[int]) -> Any:
+def _execute(spec: Any, x: list[int], lm_files: Path | None) -> Any:
     """The pinned execution profile: the inference runtime if installed, else the reference executor."""
     try:
         from verinfer.inference.runtime import execute
@@ -147,7 +181,7 @@ def _execute(spec: ModelSpec, x: list[int]) -> Any:
         from verinfer.models.reference import run
 
         return run(spec, x)
-    return execute(spec, x)
+    return execute(spec, x, None, lm_files)
 
 
 def _invalid(reason: str) -> Outcome:

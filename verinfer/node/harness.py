@@ -206,6 +206,7 @@ class NodeCluster:
         verifier: str | None = None,
         proof_mode: int = 0,
         commitment: int | None = None,
+        profile_hash: bytes | None = None,
     ) -> None:
         """Publish the model (optionally with a Groth16 verifier), register `n_nodes` funded node keys."""
         self.root = root
@@ -224,6 +225,7 @@ class NodeCluster:
                 commitment=model_spec.weights_commitment(self.spec) if commitment is None else commitment,
                 verifier=verifier or "0x0000000000000000000000000000000000000000",
                 proof_mode=proof_mode,
+                execution_profile_hash=model_spec.reference_profile_hash() if profile_hash is None else profile_hash,
                 num_layers=self.spec.num_layers,
                 input_bits=self.spec.input_bits,
                 output_bits=self.spec.output_bits,
@@ -233,6 +235,7 @@ class NodeCluster:
         self.keys = [f"node{i}" for i in range(n_nodes)]
         accts = [self._funded() for _ in range(n_nodes)]
         self.addresses = [a.address for a in accts]
+        self.accounts = accts
 
         def enroll(i: int) -> None:
             create_keystore(self.keys[i], self.password, home=self.home, private_key=accts[i].key, scrypt_n=2**14, force=True)
@@ -273,7 +276,7 @@ class NodeCluster:
     def rpc_url(self) -> str:
         return str(self.w3.provider.endpoint_uri)
 
-    def request(self, payload: bytes, input_hash: int, *, commit_blocks: int = 30, reveal_blocks: int = 30) -> int:
+    def request(self, payload: bytes, input_hash: int, *, commit_blocks: int = 90, reveal_blocks: int = 90) -> int:
         """Store `payload` and request inference on it with a 3-of-… committee (windows are wide because a CPU-starved anvil mines missed blocks in bursts; early reveal/finalize keep the happy path fast)."""
         cid = self.store.add(payload)
         params = RequestParams(replicas=len(self.keys), quorum=len(self.keys) // 2 + 1, commit_blocks=commit_blocks, reveal_blocks=reveal_blocks)

@@ -29,7 +29,7 @@ from verinfer.chain.tx import TRANSPORT_ERRORS
 from verinfer.models.hashing import FIELD
 from verinfer.chain.protocol import Status
 from verinfer.node.chainio import FINAL_STATUSES, NodeChain, commitment_hash
-from verinfer.node.compute import ModelCache, compute
+from verinfer.node.compute import ModelCache, compute, profile_hash
 from verinfer.node.metrics import NodeMetrics
 from verinfer.node.state import NodeState, Phase, RequestRecord
 from verinfer.errors import ConfigError, VerinferError
@@ -237,11 +237,21 @@ class Worker:
         model = self.chain.model(bytes.fromhex(rec.model_id[2:]))
         try:
             spec = self.models.get(model.weights_cid)
+            lm_files = self.models.lm_files(model.weights_cid)
         except VerinferError as exc:
             # The model itself is unavailable: not the requester's fault, so do not claim INVALID_INPUT.
-            self.metrics.errors.labels("model").inc()
-            self.state.record_error(rec.request_id, f"model spec {model.weights_cid}: {exc}")
-            log.warning("request %d: cannot load model spec %s: %s", rec.request_id, model.weights_cid, _one_line(exc))
+            self._cannot_serve(rec, f"cannot load model {model.weights_cid}: {exc}", "model")
+            return
+        ours = profile_hash(spec)
+        if any(model.execution_profile_hash) and model.execution_profile_hash != ours:
+            # Consensus compares hashes: running a different computation than the one registered
+            # would make an honest node disagree. Refuse rather than guess.
+            self._cannot_serve(
+                rec,
+                f"model's execution profile {model.execution_profile_hash.hex()[:16]}… is not this node's "
+                f"{ours.hex()[:16]}…",
+                "profile",
+            )
             return
         # Leave room to commit before the window closes: roughly one poll per remaining block.
         budget = max(1.0, min(self.cfg.fetch_timeout_s, (rec.commit_deadline - block) * 0.8))
@@ -252,6 +262,7 @@ class Worker:
             int(rec.input_hash, 16),
             fetch_timeout_s=budget,
             corrupt_output=self.cfg.fault == "wrong-output",
+            lm_files=lm_files,
         )
         if outcome.is_invalid:
             self.metrics.invalid_inputs.inc()
@@ -456,6 +467,13 @@ class Worker:
                     found.append((setup, arts))
         self._prover_artifacts[key] = found
         return found
+
+    def _cannot_serve(self, rec: RequestRecord, why: str, kind: str) -> None:
+        """Record why a request cannot be served yet (logged once per reason; retried until the window closes)."""
+        if rec.last_error != why[:500]:
+            self.metrics.errors.labels(kind).inc()
+            log.warning("request %d: %s", rec.request_id, why)
+        self.state.record_error(rec.request_id, why)
 
     def _miss(self, rec: RequestRecord, why: str) -> None:
         self.metrics.requests_missed.inc()
