@@ -206,4 +206,6 @@ def verify_cmd(proof_path: Path = typer.Argument(..., help="JSON written by `pro
     ok = backends.backend_by_name(backend).verify(arts.vk, proof)
     typer.echo("proof OK" if ok else "proof INVALID")
     if not ok:
-        raise typer.Exit(1)
+        from verinfer.prover.errors import ProverError
+
+        raise ProverError("the proof does not verify against this model's verification key")
