@@ -146,14 +146,24 @@ def compile_circuit(spec: Any, mode: str = "public", *, force: bool = False) -> 
             **gen.notes,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        if final.exists():
-            shutil.rmtree(final, ignore_errors=True)
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            if not (final / "manifest.json").exists():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: same content
+        if final.exists() and not (final / "manifest.json").exists():
+            shutil.rmtree(final, ignore_errors=True)  # a broken partial entry (no manifest)
+        if (final / "manifest.json").exists():
+            # another process finished the same build (same hash, same content): keep its entry
+            # and anything it holds (keys), refresh only the build outputs
+            for name in (f"{CIRCUIT_NAME}.r1cs", f"{CIRCUIT_NAME}.sym", "manifest.json"):
+                if not (final / name).exists():
+                    os.replace(tmp / name, final / name)
+            if not (final / f"{CIRCUIT_NAME}_js").exists():
+                os.replace(tmp / f"{CIRCUIT_NAME}_js", final / f"{CIRCUIT_NAME}_js")
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                if not (final / "manifest.json").exists():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)  # lost a race to an identical build
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
