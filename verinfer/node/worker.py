@@ -17,7 +17,7 @@ import secrets
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from web3 import Web3
 from verinfer.chain.errors import ContractError, RpcError
 from verinfer.chain.events import DecodedEvent, EventCursor
 from verinfer.chain.tx import TRANSPORT_ERRORS
-from verinfer.models.hashing import FIELD
 from verinfer.chain.protocol import Status
+from verinfer.models.hashing import FIELD
 from verinfer.node.chainio import FINAL_STATUSES, NodeChain, commitment_hash
 from verinfer.node.compute import ModelCache, compute, profile_hash
 from verinfer.node.metrics import NodeMetrics
@@ -54,7 +54,6 @@ class WorkerConfig:
     prover_setup: str = "auto"
     max_log_range: int = 2000
     start_block: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Worker:
@@ -79,6 +78,7 @@ class Worker:
         self._chain_checked = False
         self._finalized_at: dict[int, int] = {}
         self._backoff = 0.0
+        self._rpc_down = False
         self._prover_artifacts: dict[tuple[str, int], Any] = {}
         start = config.start_block if config.start_block is not None else chain.manifest.deploy_block
         self.cursor = EventCursor(chain.w3, chain.market, ["InferenceRequested"], start, state, key="InferenceRequested")
@@ -91,17 +91,14 @@ class Worker:
             os._exit(1)
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def run(self) -> None:
         """Tick until stopped; an RPC outage backs off (0.5 s → 15 s) and never ends the loop."""
         log.info("node %s started: state=%s fault=%s", self.address, self.state.path, self.cfg.fault or "none")
         while not self._stop.is_set():
             try:
                 self.tick()
-                if self._backoff:
+                if self._rpc_down:
+                    self._rpc_down = False
                     log.info("rpc reachable again at block %s", self.last_block)
                     # A tx broadcast just before the outage may be gone (e.g. chain restored from a
                     # snapshot): let the sender re-read the pending nonce instead of trusting its counter.
@@ -109,6 +106,7 @@ class Worker:
                 self._backoff = 0.0
                 self._stop.wait(self.cfg.poll_interval)
             except (RpcError, *TRANSPORT_ERRORS) as exc:
+                self._rpc_down = True
                 self._backoff = min(max(self._backoff * 2, 0.5), 15.0)
                 self.metrics.errors.labels("rpc").inc()
                 self.last_error = f"rpc: {exc}"
@@ -117,6 +115,12 @@ class Worker:
             except ConfigError as exc:  # wrong chain / manifest: retrying cannot help
                 log.error("%s", exc)
                 raise
+            except VerinferError as exc:  # an understood failure (e.g. the node answered an RPC error): one line
+                self._backoff = min(max(self._backoff * 2, 0.5), 15.0)
+                self.metrics.errors.labels(type(exc).__name__).inc()
+                self.last_error = str(exc)
+                log.warning("tick failed: %s; retrying in %.1fs", _one_line(exc), self._backoff)
+                self._stop.wait(self._backoff)
             except Exception as exc:  # a bug must not take the node down mid-request; log and keep going
                 self._backoff = min(max(self._backoff * 2, 0.5), 15.0)
                 self.metrics.errors.labels("internal").inc()
