@@ -97,6 +97,7 @@ class Worker:
         while not self._stop.is_set():
             try:
                 self.tick()
+                self.last_error = None  # health reports the current condition, not history (see /metrics)
                 if self._rpc_down:
                     self._rpc_down = False
                     log.info("rpc reachable again at block %s", self.last_block)
