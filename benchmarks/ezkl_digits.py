@@ -134,7 +134,7 @@ def export_onnx(spec, path: str | Path) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
-            torch.zeros(1, spec.input_size),
+            (torch.zeros(1, spec.input_size),),
             str(path),
             input_names=["input"],
             output_names=["output"],
@@ -233,7 +233,9 @@ def _run_mode(
     log: Callable[[str], None],
     env: dict[str, str] | None,
 ) -> dict[str, Any]:
-    import ezkl
+    import ezkl as _ezkl
+
+    ezkl: Any = _ezkl  # ezkl 23's bundled type stubs lag its runtime API (PyRunArgs fields, defaults)
 
     d = work / mode
     d.mkdir()
@@ -359,7 +361,7 @@ def run_ezkl(
     loadavg_1m, error (None, or why the mode failed: its numbers are then None or absent).
     `threads` sets RAYON_NUM_THREADS for the ezkl subprocesses (None: ezkl's default, all cores).
     Proving stops after two runs once one takes longer than `long_prove_s`.
-    The locally generated (INSECURE) SRS files are small (2^k x 64 B) and cached in `srs_dir`
+    The locally generated (INSECURE) SRS files are small (2^k x 128 B) and cached in `srs_dir`
     (default $VERINFER_EZKL_SRS_DIR or ~/.cache/verinfer/ezkl-srs); everything else lives in a
     temporary directory that is deleted.
     """
