@@ -55,3 +55,40 @@ def test_demo_two_requests_prints_table_and_cleans_up(tmp_path: Path) -> None:
     time.sleep(0.5)
     assert [pid for pid in pids if pid_alive(pid)] == []
     assert _procs_mentioning(str(state)) == []
+
+
+def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    """Ctrl-C while requests are in flight: the demo exits 130 and takes anvil and the nodes with it."""
+    import select
+    import signal
+
+    state = tmp_path / "demo"
+    env = dict(os.environ, COLUMNS="120", PYTHONUNBUFFERED="1")
+    p = subprocess.Popen([sys.executable, "-m", "verinfer.cli", "demo", "--requests", "6", "--no-proof",
+                          "--state-dir", str(state)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env=env, cwd=tmp_path, start_new_session=True,
+                         # a terminal delivers SIGINT; a background test runner may have it ignored (inherited)
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert p.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + 240
+    try:
+        while "requesting" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([p.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(p.stdout.fileno(), 65536).decode(errors="replace")
+                if not chunk:
+                    break
+                seen += chunk
+        assert "requesting" in seen, seen[-2000:]
+        pids = [int(x) for x in re.findall(r"pid (\d+)", seen)]
+        assert len(pids) == 4
+        os.killpg(p.pid, signal.SIGINT)  # what a terminal's Ctrl-C does to the foreground group
+        rest, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, (seen + rest.decode(errors="replace"))[-2000:]
+    time.sleep(0.5)
+    assert [pid for pid in pids if pid_alive(pid)] == []
+    assert _procs_mentioning(str(state)) == []

@@ -64,25 +64,40 @@ def demo(
                        log=lambda m: console.print(f"[green]✓[/] {m}"))
     started: list[int] = []
     try:
+        _run(net, console, requests, timeout, keep, started)
+    except KeyboardInterrupt:
+        # typer turns a bare KeyboardInterrupt into a *returned* exit code 130, which `verinfer.cli.main`
+        # (standalone_mode=False) drops; Abort reaches main, which prints "aborted" and exits 130.
+        raise typer.Abort() from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    console.print(f"done in {time.monotonic() - t0:.0f}s")
+
+
+def _run(net: Any, console: Console, requests: int, timeout: float, keep: bool, started: list[int]) -> None:
+    """Start the network, run the requests, and always stop what was started (unless --keep)."""
+    completed = False
+    try:
         with console.status("starting devnet, deploying, publishing, onboarding 3 operators…"):
             net.start()
-        started = net.pids()
+        started[:] = net.pids()
         console.print(f"[green]✓[/] proof mode: [bold]{net.proof_label}[/]")
         _run_requests(net, console, requests, timeout)
+        completed = True
     finally:
-        if keep:
+        if keep and completed:  # an interrupted or failed --keep run is cleaned up like any other
             console.print(f"\n[bold]--keep:[/] network left running (pids {', '.join(map(str, net.pids()))})")
             console.print(f"  export VERINFER_MANIFEST={net.manifest_path} VERINFER_STORE={net.store_dir} "
                           f"VERINFER_HOME={net.home}")
             console.print(f"  verinfer request --model {net.model_name} --input digits-sample:5 --dev-account 1")
             console.print(f"  stop: kill {' '.join(map(str, net.pids()))}")
         else:
+            if not started:
+                started[:] = net.pids()
             net.stop()
             left = [p for p in started if _alive(p)]
-            console.print(f"stopped {len(started)} processes (anvil + {len(started) - 1} nodes)"
+            console.print(f"stopped {len(started)} processes (anvil + {max(0, len(started) - 1)} nodes)"
                           + (f" [red]still alive: {left}[/]" if left else ""))
-        signal.signal(signal.SIGTERM, previous)
-    console.print(f"done in {time.monotonic() - t0:.0f}s")
 
 
 def _alive(pid: int) -> bool:
@@ -123,8 +138,8 @@ def _run_requests(net: Any, console: Console, n: int, timeout: float) -> None:
         def wait_one(rid: int) -> None:
             try:
                 results[rid] = client.wait(rid, timeout=timeout, until=until, progress=progress.update)
-            except VerinferError as exc:
-                errors[rid] = str(exc)
+            except Exception as exc:  # reported in the summary; a daemon thread must not print tracebacks
+                errors[rid] = str(exc) if isinstance(exc, VerinferError) else repr(exc)
 
         threads = [threading.Thread(target=wait_one, args=(rid,), daemon=True) for rid, _, _ in submitted]
         for t in threads:
