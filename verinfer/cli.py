@@ -18,7 +18,7 @@ app = typer.Typer(
 )
 
 # (module, group name or None for a top-level command module that registers itself)
-_GROUPS = ["devnet", "operator", "node", "model", "prover", "request", "audit", "demo"]
+_GROUPS = ["devnet", "operator", "node", "model", "prover", "request", "attestation", "audit", "demo"]
 
 for _name in _GROUPS:
     try:
