@@ -82,6 +82,7 @@ def run(
     prover_setup: str = typer.Option(
         "auto", "--prover-setup", help="Locally cached proving key: auto (shipped, ceremony, dev — the one matching the chain) | shipped | ceremony | dev."
     ),
+    parallel: int = typer.Option(8, "--parallel", help="Requests advanced concurrently per tick (1 = sequential)."),
     log_level: str = typer.Option("info", "--log-level", help="debug | info | warning."),
 ) -> None:
     """Run the worker until SIGTERM/SIGINT. Prints one JSON line with address and status port on start."""
@@ -96,6 +97,8 @@ def run(
         raise ConfigError(f"unknown --fault {fault!r} (choose from {', '.join(FAULTS)})")
     if poll_interval <= 0 or poll_interval > 60:
         raise ConfigError(f"--poll-interval must be in (0, 60] seconds, got {poll_interval}")
+    if not 1 <= parallel <= 64:
+        raise ConfigError(f"--parallel must be 1..64, got {parallel}")
     if not 0 <= metrics_port <= 65535:
         raise ConfigError(f"--metrics-port must be 0..65535, got {metrics_port}")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -124,6 +127,7 @@ def run(
         fetch_timeout_s=fetch_timeout,
         prove=prove,
         prover_setup=prover_setup,
+        parallel=parallel,
         start_block=start_block,
     )
     worker = Worker(chain, store, state, cfg, metrics)

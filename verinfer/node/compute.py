@@ -9,6 +9,7 @@ must agree on it for the requester to be refunded and no node should stall on ga
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +51,13 @@ class ModelCache:
         self.directory = Path(directory)
         self._mem: dict[str, Any] = {}
         self._lm_dirs: dict[str, Path] = {}
+        self._lock = threading.RLock()  # requests advance in parallel threads; load each model once
 
     def get(self, weights_cid: str) -> Any:
+        with self._lock:
+            return self._get(weights_cid)
+
+    def _get(self, weights_cid: str) -> Any:
         if weights_cid in self._mem:
             return self._mem[weights_cid]
         path = self.directory / f"{_safe(weights_cid)}.json"
@@ -73,6 +79,10 @@ class ModelCache:
         model = self.get(weights_cid)
         if getattr(model, "kind", None) != "lm":
             return None
+        with self._lock:
+            return self._lm_dir(model, weights_cid)
+
+    def _lm_dir(self, model: Any, weights_cid: str) -> Path:
         if weights_cid not in self._lm_dirs:
             from verinfer.inference.lm import fetch_lm_files
 

@@ -17,6 +17,7 @@ import secrets
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class WorkerConfig:
     prover_setup: str = "auto"
     max_log_range: int = 2000
     start_block: int | None = None
+    parallel: int = 8
 
 
 class Worker:
@@ -80,6 +82,8 @@ class Worker:
         self._backoff = 0.0
         self._rpc_down = False
         self._prover_artifacts: dict[tuple[str, int], Any] = {}
+        self._prover_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, config.parallel), thread_name_prefix="request")
         start = config.start_block if config.start_block is not None else chain.manifest.deploy_block
         self.cursor = EventCursor(chain.w3, chain.market, ["InferenceRequested"], start, state, key="InferenceRequested")
 
@@ -128,6 +132,7 @@ class Worker:
                 self.last_error = f"internal: {exc}"
                 log.exception("unexpected error in tick; retrying in %.1fs", self._backoff)
                 self._stop.wait(self._backoff)
+        self._pool.shutdown(wait=True)
         log.info("node %s stopped at block %s", self.address, self.last_block)
 
     def health(self) -> dict[str, Any]:
@@ -160,10 +165,25 @@ class Worker:
         self.last_block = block
         self.metrics.last_block.set(block)
         self.poll_events(block)
-        for rec in self.state.active():
-            if self._stop.is_set():
-                break
-            self.advance(rec, block)
+        active = self.state.active()
+        if len(active) <= 1 or self.cfg.parallel <= 1:
+            for rec in active:
+                if self._stop.is_set():
+                    break
+                self.advance(rec, block)
+        else:
+            # Requests are independent: advancing them concurrently lets one node's commits/reveals for
+            # many requests land in the same block (TxSender hands out nonces thread-safely) instead of
+            # one receipt wait per request per tick.
+            futures = [self._pool.submit(self.advance, rec, block) for rec in active]
+            errors: list[BaseException] = []
+            for f in futures:  # wait for all: a request must never be advanced by two ticks at once
+                try:
+                    f.result()
+                except BaseException as exc:  # RpcError and the like: the whole tick backs off
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
         due = block - self._last_withdraw_check >= self.cfg.withdraw_every_blocks
         if self.cfg.auto_withdraw and (due or self._settled_since_withdraw):
             self.maybe_withdraw()
@@ -450,6 +470,10 @@ class Worker:
         if its commitment equals the ModelRegistry's (in proof mode 1 that is the verification key's
         hash, so a wrong key is excluded before any proving work).
         """
+        with self._prover_lock:  # one compile/setup per circuit, even with requests advancing in parallel
+            return self._prover_candidates_locked(rec, model)
+
+    def _prover_candidates_locked(self, rec: RequestRecord, model: Any) -> list[tuple[str, Any]]:
         key = (model.weights_cid, model.proof_mode)
         if key in self._prover_artifacts:
             return self._prover_artifacts[key]
