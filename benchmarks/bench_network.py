@@ -44,7 +44,6 @@ def latency_runs(net: LocalNetwork, n: int, window: int, console: Console) -> di
     """Sequential requests alternating committee 1 (quorum 1) and 3 (quorum 2); one requester."""
     c = net.client(1, poll_interval=0.05)
     out: dict[int, dict[str, list[float]]] = {1: {"blocks": [], "seconds": []}, 3: {"blocks": [], "seconds": []}}
-    gas: dict[str, list[int]] = {}
     for i in range(2 * n):
         k = 1 if i % 2 == 0 else 3
         vec, _ = digits_sample(i % 10)
