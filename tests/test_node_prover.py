@@ -11,6 +11,7 @@ from web3 import Web3
 from verinfer.chain.protocol import Protocol, Status
 from verinfer.models import spec as model_spec
 from verinfer.models.hashing import hash_vector
+from verinfer.models.reference import run as reference_run
 from verinfer.models.tensor import encode_tensor
 from verinfer.node.harness import NodeCluster, sample_input, wait_for
 
@@ -51,3 +52,25 @@ def test_request_is_settled_and_proven_by_a_committee_node(proven_cluster: NodeC
     # everyone ends with nothing pending (the others saw AlreadyProven or the proven flag)
     for n in nodes:
         wait_for(lambda: not n.health()["pending_requests"], 60, what=f"{n.key} to finish")
+
+
+def test_honest_minority_with_a_proof_beats_a_wrong_majority(proven_cluster: NodeCluster) -> None:
+    """Two nodes reveal the same wrong output; the honest one proves before settlement and wins."""
+    c = proven_cluster
+    c.stop_all()
+    c.start_many({0: ["--fault", "wrong-output"], 1: ["--fault", "wrong-output"], 2: []})
+    x = sample_input(7)
+    expected = hash_vector(reference_run(c.spec, x), 32)
+    stakes = [c.requester.nodes.stake_of(a) for a in c.addresses]
+    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=90, reveal_blocks=90)
+    r = c.wait_final(rid, timeout=120)
+    assert r.proven and r.status == Status.ACCEPTED
+    assert int.from_bytes(r.output_hash, "big") == expected
+    wrong = {c.requester.market.get_reveal(rid, a).output_hash for a in c.addresses[:2]}
+    assert len(wrong) == 1 and int.from_bytes(wrong.pop(), "big") != expected  # a real colluding majority
+    for i in (0, 1):
+        assert c.requester.market.get_member_settlement(rid, c.addresses[i]).slashed
+        assert c.requester.nodes.stake_of(c.addresses[i]) < stakes[i]
+    honest = c.requester.market.get_member_settlement(rid, c.addresses[2])
+    assert honest.paid and not honest.slashed
+    assert r.reveal_deadline > c.w3.eth.block_number  # settled early, on the proof, not at the deadline

@@ -79,6 +79,8 @@ class Worker:
         self._settled_since_withdraw = False
         self._chain_checked = False
         self._finalized_at: dict[int, int] = {}
+        self._revealed_at: dict[int, int] = {}
+        self._proof_settled: set[int] = set()
         self._backoff = 0.0
         self._rpc_down = False
         self._prover_artifacts: dict[tuple[str, int], Any] = {}
@@ -371,9 +373,24 @@ class Worker:
         log.info("request %d: revealed %s (tx %s)", rec.request_id, rec.output_hash[:14], tx)
 
     def _finalize(self, rec: RequestRecord, block: int) -> None:
+        """Prove our output if we can (a verified proof decides the outcome), then settle.
+
+        With a verifier on the model, nodes do not settle early while a proof of their own
+        (provable) output may still come: a proof submitted before finalize makes the proven
+        output the winner and slashes contradicting revealers, so an honest minority with a proof
+        beats a wrong majority. Without one, they settle at the reveal deadline.
+        """
         r = self.chain.get_request(rec.request_id)
         if r.status not in FINAL_STATUSES:
-            if block <= rec.reveal_deadline and r.reveal_count < len(rec.committee):
+            model = self.chain.model(bytes.fromhex(rec.model_id[2:]))
+            if self._wants_proof(rec, model, r):
+                since = self._revealed_at.setdefault(rec.request_id, block)
+                if self._try_prove(rec, model, block, since):
+                    self._proof_settled.add(rec.request_id)
+                r = self.chain.get_request(rec.request_id)
+            provable = model.has_verifier and int(rec.output_hash or "0x0", 16) < FIELD
+            early = r.reveal_count >= len(rec.committee) and (r.proven or not provable or not self.cfg.prove)
+            if block <= rec.reveal_deadline and not early:
                 return
             try:
                 tx = self.chain.finalize(rec.request_id)
@@ -392,46 +409,49 @@ class Worker:
         self._finalized_at[rec.request_id] = block
         agreed = _hex(r.output_hash) == rec.output_hash
         log.info(
-            "request %d: settled %s, winner %s (ours %s)",
-            rec.request_id, r.status.name, _hex(r.output_hash)[:14], "agrees" if agreed else "DIFFERS",
+            "request %d: settled %s%s, winner %s (ours %s)",
+            rec.request_id, r.status.name, " (proven)" if r.proven else "", _hex(r.output_hash)[:14],
+            "agrees" if agreed else "DIFFERS",
         )
         self.state.set_phase(rec.request_id, Phase.FINALIZED)
 
     def _prove(self, rec: RequestRecord, block: int) -> None:
-        """Post a Groth16 proof of the settled output when the model has a verifier; else done."""
+        """After settlement: prove an accepted request nobody proved yet (e.g. settled by someone else first)."""
         model = self.chain.model(bytes.fromhex(rec.model_id[2:]))
         r = self.chain.get_request(rec.request_id)
-        out = int(rec.output_hash or "0x0", 16)
-        wants_proof = (
-            self.cfg.prove
-            and model.has_verifier
-            and r.status == Status.ACCEPTED
-            and not r.proven
-            and out < FIELD
-            and _hex(r.output_hash) == rec.output_hash
-            and self.cfg.fault is None
-        )
-        if not wants_proof:
+        if (
+            rec.request_id in self._proof_settled
+            or r.status != Status.ACCEPTED
+            or not self._wants_proof(rec, model, r)
+        ):
             self.state.set_phase(rec.request_id, Phase.DONE)
             return
-        # Stagger: committee member i waits i blocks after it saw the settlement, so usually one node proves.
+        since = self._finalized_at.setdefault(rec.request_id, block)
+        if self._try_prove(rec, model, block, since):
+            self.state.set_phase(rec.request_id, Phase.DONE)
+
+    def _wants_proof(self, rec: RequestRecord, model: Any, r: Any) -> bool:
+        """Our output is provable, the model has a verifier, nobody proved yet, and we are honest."""
+        out = int(rec.output_hash or "0x0", 16)
+        return bool(self.cfg.prove and self.cfg.fault is None and model.has_verifier and not r.proven and out < FIELD)
+
+    def _try_prove(self, rec: RequestRecord, model: Any, block: int, since: int) -> bool:
+        """Prove our output and submit it; True when nothing is left to do (proven, by anyone, or impossible)."""
+        # Stagger: committee member i waits i blocks, so usually only one node spends the proving time.
         idx = rec.committee.index(self.address) if self.address in rec.committee else 0
-        seen = self._finalized_at.setdefault(rec.request_id, block)
-        if block < seen + idx:
-            return
+        if block < since + idx:
+            return False
         try:
             candidates = self._prover_candidates(rec, model)
         except VerinferError as exc:
             self.metrics.errors.labels("prover").inc()
             self.state.record_error(rec.request_id, f"prover: {exc}")
             log.warning("request %d: cannot prepare the prover: %s", rec.request_id, _one_line(exc))
-            if rec.attempts >= 3:
-                self.state.set_phase(rec.request_id, Phase.DONE)
-            return
+            return rec.attempts >= 3
         if not candidates:
-            log.info("request %d: no local proving key matches this model's verifier; not proving", rec.request_id)
-            self.state.set_phase(rec.request_id, Phase.DONE)
-            return
+            if rec.request_id not in self._proof_settled:
+                log.info("request %d: no local proving key matches this model's verifier; not proving", rec.request_id)
+            return True
         from verinfer.models.tensor import decode_input
         from verinfer.prover import pipeline
 
@@ -447,20 +467,21 @@ class Worker:
                 tx = self.chain.submit_proof(rec.request_id, proven, [int(v) for v in calldata])
             except ContractError as exc:
                 if exc.error_name == "AlreadyProven":
-                    self.state.set_phase(rec.request_id, Phase.DONE)
-                    return
+                    return True
                 if exc.error_name == "InvalidProof" and len(candidates) > 1:
                     # Only possible in proof mode 2, whose commitment does not identify the key: drop it, try the next.
                     log.info("request %d: %s key rejected by the verifier; trying the next", rec.request_id, setup)
                     candidates.remove((setup, arts))
                     continue
+                if exc.error_name == "InvalidProof":  # our key does not fit the verifier: retrying cannot help
+                    log.warning("request %d: verifier rejected our %s proof; not proving", rec.request_id, setup)
+                    return True
                 raise
             self.state.record_tx(rec.request_id, "proof", tx)
             self.metrics.requests_proven.inc()
             log.info("request %d: proof verified on-chain (%s key, %.2fs to prove, tx %s)", rec.request_id, setup, prove_s, tx)
-            self.state.set_phase(rec.request_id, Phase.DONE)
-            return
-        self.state.set_phase(rec.request_id, Phase.DONE)
+            return True
+        return True
 
     def _prover_candidates(self, rec: RequestRecord, model: Any) -> list[tuple[str, Any]]:
         """Locally available proving keys that can match the on-chain verifier, best first (cached per model).
