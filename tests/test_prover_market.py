@@ -79,3 +79,11 @@ def test_request_proven_through_the_market_and_replay_rejected(w3: Web3, protoco
     with pytest.raises(ContractError):
         nm.submit_proof(rid, proof_hash, calldata)
     assert market.request_binding(rid, node.address) == pipeline.request_binding(rid, node.address)
+    # the auditor's view: everything rebuilt from public data
+    out = reference.run(spec, x)
+    audit = pipeline.check_request_proof(arts, spec, x, out, rid, node.address, calldata, w3=w3,
+                                         verifier_address=verifier)
+    assert audit["local"] and audit["onchain"]
+    audit = pipeline.check_request_proof(arts, spec, x, out, rid, thief.address, calldata, w3=w3,
+                                         verifier_address=verifier)
+    assert not audit["local"] and audit["onchain"] is False

@@ -16,7 +16,7 @@ template LayerCommit(nIn, nOut, shift, relu, clampBits) {
     // The range-checked bits of u_ij = w_ij + 128 (row-major), reused by column-packed products.
     signal output wbits[nOut * nIn][8];
 
-    component hw = VectorHashChecked(nIn * nOut, 8);
+    component hw = VectorHashCheckedBits(nIn * nOut, 8);
     for (var i = 0; i < nOut; i++) {
         for (var j = 0; j < nIn; j++) {
             hw.x[i * nIn + j] <== w[i][j];

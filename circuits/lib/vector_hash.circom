@@ -83,7 +83,44 @@ template VectorHashChecked(n, bits) {
     var nw = (n + per - 1) \ per;
     signal input x[n];
     signal output out;
-    signal output b[n][bits];  // exposed so callers can reuse the range-checked bits
+    signal b[n][bits];
+    var half = 1 << (bits - 1);
+    for (var i = 0; i < n; i++) {
+        var u = x[i] + half;
+        var lc = 0;
+        for (var k = 0; k < bits; k++) {
+            b[i][k] <-- (u >> k) & 1;
+            b[i][k] * (b[i][k] - 1) === 0;
+            lc += b[i][k] * (1 << k);
+        }
+        lc === x[i] + half;
+    }
+    component h = ChainHash(n, nw);
+    for (var j = 0; j < nw; j++) {
+        var acc = 0;
+        var sh = 0;
+        for (var i = 0; i < per; i++) {
+            if (j * per + i < n) {
+                for (var k = 0; k < bits; k++) {
+                    acc += b[j * per + i][k] * (1 << (sh + k));
+                }
+                sh += bits;
+            }
+        }
+        h.words[j] <== acc;
+    }
+    out <== h.out;
+}
+
+// VectorHashChecked that also outputs the range-checked bits of u_i = x_i + 2^(bits-1), so a caller
+// can reuse them (the private-weights circuit builds column-packed weight words from them).
+// A separate template keeps VectorHashChecked's r1cs (and the shipped keys) unchanged.
+template VectorHashCheckedBits(n, bits) {
+    var per = 248 \ bits;
+    var nw = (n + per - 1) \ per;
+    signal input x[n];
+    signal output out;
+    signal output b[n][bits];
     var half = 1 << (bits - 1);
     for (var i = 0; i < n; i++) {
         var u = x[i] + half;

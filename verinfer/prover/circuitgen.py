@@ -262,18 +262,23 @@ def _column_packed_products(li: int, layer: Layer, lo_hi: list[tuple[int, int]],
     }}
     var sumx{li} = 0;
     for (var j = 0; j < {n_in}; j++) {{ sumx{li} += {src}[j]; }}
+    // lu_i = sum_j lo_j u_ij (linear; a named signal keeps circom's symbolic expressions short)
+    signal lu{li}[{n_out}];
+    for (var i = 0; i < {n_out}; i++) {{
+        var l = 0;
+        for (var j = 0; j < {n_in}; j++) {{
+            if (lo{li}[j] != 0) {{
+                for (var t = 0; t < 8; t++) {{ l += lo{li}[j] * (1 << t) * lc{li}.wbits[i * {n_in} + j][t]; }}
+            }}
+        }}
+        lu{li}[i] <== l;
+    }}
     for (var gi = 0; gi < {groups}; gi++) {{
         var lhs = 0;
         for (var r = 0; r < {g}; r++) {{
             var i = gi * {g} + r;
             if (i < {n_out}) {{
-                var slot = acc{li}[i] - b{li}[i] + 128 * sumx{li};
-                for (var j = 0; j < {n_in}; j++) {{
-                    for (var t = 0; t < 8; t++) {{
-                        slot -= lo{li}[j] * (1 << t) * lc{li}.wbits[i * {n_in} + j][t];
-                    }}
-                }}
-                lhs += slot * (1 << ({b} * r));
+                lhs += (acc{li}[i] - b{li}[i] - lu{li}[i] + 128 * sumx{li}) * (1 << ({b} * r));
             }}
         }}
         var rhs = 0;

@@ -166,3 +166,20 @@ def install_verifier(artifacts: CircuitArtifacts, filename: str | None = None) -
     dest = VERIFIERS_DIR / (filename or f"{artifacts.verifier_contract.removeprefix('Groth16Verifier')}Verifier.sol")
     shutil.copyfile(artifacts.verifier_sol, dest)
     return dest
+
+
+def check_request_proof(artifacts: CircuitArtifacts, spec: Any, x: Sequence[int], output: Sequence[int],
+                        request_id: int, prover_address: str, calldata8: Sequence[int], *, w3: Any = None,
+                        verifier_address: str | None = None, backend: ProverBackend | None = None) -> dict[str, Any]:
+    """What an auditor checks for a submitted proof: rebuild the public signals from public data
+    (commitment, input, output, request id, prover), verify locally and, given `w3` + the
+    registered verifier, with an eth_call (explicit gas). Returns {"public_signals", "local", "onchain"}."""
+    from verinfer.prover.onchain import verify_onchain
+
+    pub = expected_public_signals(artifacts, spec, x, output, request_id, prover_address)
+    proof = Proof.from_calldata(calldata8, pub)
+    result: dict[str, Any] = {"public_signals": pub, "local": (backend or best_backend()).verify(artifacts.vk, proof),
+                              "onchain": None}
+    if w3 is not None and verifier_address:
+        result["onchain"] = verify_onchain(w3, verifier_address, proof)
+    return result
