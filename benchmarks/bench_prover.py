@@ -143,40 +143,7 @@ def bench_one(model: str, mode: str, args: argparse.Namespace, chain: Any, log) 
     row["g16_verify_s"] = statistics.median(vt)
     row["proof_bytes"] = len(proof.to_bytes())
 
-    # same zkey for both provers, when a big enough ptau exists
-    need = math.ceil(math.log2(cc.n_constraints + len(pub) + 1))
-    ptau = find_ptau(Path(args.ptau_dir), need)
-    row["ptau"] = f"2^{need} needed" + ("" if ptau else " (none: snarkjs n/a)")
-    if ptau is not None and not args.no_snarkjs:
-        zkey = cc.dir / "bench.INSECURE.zkey"
-        log(f"  snarkjs groth16 setup with {ptau.name}")
-        t = time.perf_counter()
-        if not zkey.exists():
-            toolchain.run(toolchain.snarkjs_cmd() + ["groth16", "setup", str(cc.r1cs_path), str(ptau), str(zkey)],
-                          what="snarkjs groth16 setup")
-        row["zkey_setup_s"] = time.perf_counter() - t
-        vk_path = cc.dir / "bench.vk.json"
-        toolchain.run(toolchain.snarkjs_cmd() + ["zkey", "export", "verificationkey", str(zkey), str(vk_path)],
-                      what="export vk")
-        log("  snarkjs prove")
-        js = cc.dir / "bench_snarkjs.js"
-        js.write_text(SNARKJS_BENCH_JS)
-        sres, srss = child([toolchain.node_binary(), str(js), str(toolchain.node_modules() / "snarkjs"),
-                            str(zkey), str(wtns), str(vk_path), str(args.repeats)])
-        row["snarkjs_prove_s"] = statistics.median(sres["prove"])
-        row["snarkjs_verify_s"] = statistics.median(sres["verify"])
-        row["snarkjs_rss_mb"] = srss
-        row["snarkjs_proof_json_bytes"] = sres["proofJsonBytes"]
-        log("  groth16py prove (same zkey)")
-        gres, grss = child([sys.executable, "-c", G16_CHILD, "zkey", str(zkey), str(wtns), str(args.repeats)])
-        row["g16_prove_s"] = statistics.median(gres["prove"])
-        row["g16_rss_mb"] = grss
-        row["ratio"] = row["snarkjs_prove_s"] / row["g16_prove_s"]
-        vk = json.loads(vk_path.read_text())
-        sp = Proof.from_snarkjs(sres["proof"], sres["publicSignals"])
-        gp = Proof.from_bytes(bytes.fromhex(gres["proof_hex"]), pub)
-        assert be.verify(vk, sp) and be.verify(vk, gp), "cross-verification failed"
-
+    row["_ctx"] = (cc, wtns, pub)
     if chain is not None:
         from verinfer.prover.types import CircuitArtifacts
 
@@ -189,6 +156,56 @@ def bench_one(model: str, mode: str, args: argparse.Namespace, chain: Any, log) 
         assert verify_onchain(w3, addr, proof)
         row["gas"] = verify_gas(w3, acct, addr, proof)
     return row
+
+
+def bench_snarkjs(row: dict[str, Any], args: argparse.Namespace, log) -> None:
+    """snarkjs vs groth16py on the same zkey (second pass: waits up to --wait-ptau for a ptau)."""
+    from verinfer.prover import toolchain
+    from verinfer.prover.backends import Groth16pyBackend
+    from verinfer.prover.types import Proof
+
+    cc, wtns, pub = row.pop("_ctx")
+    be = Groth16pyBackend()
+    need = math.ceil(math.log2(cc.n_constraints + len(pub) + 1))
+    deadline = time.time() + args.wait_ptau
+    ptau = find_ptau(Path(args.ptau_dir), need)
+    while ptau is None and time.time() < deadline:
+        log(f"  waiting for a 2^{need} ptau in {args.ptau_dir} …")
+        time.sleep(20)
+        ptau = find_ptau(Path(args.ptau_dir), need)
+    row["ptau"] = f"2^{need} needed" + (f", used {ptau.name}" if ptau else " (none found: snarkjs n/a)")
+    if ptau is None:
+        return
+    model, mode = row["model"], row["mode"]
+    log(f"[{model}/{mode}] snarkjs groth16 setup with {ptau.name}")
+    zkey = cc.dir / "bench.INSECURE.zkey"
+    t = time.perf_counter()
+    if not zkey.exists():
+        toolchain.run(toolchain.snarkjs_cmd() + ["groth16", "setup", str(cc.r1cs_path), str(ptau), str(zkey)],
+                      what="snarkjs groth16 setup")
+    row["zkey_setup_s"] = time.perf_counter() - t
+    vk_path = cc.dir / "bench.vk.json"
+    toolchain.run(toolchain.snarkjs_cmd() + ["zkey", "export", "verificationkey", str(zkey), str(vk_path)],
+                  what="export vk")
+    log("  snarkjs prove")
+    js = cc.dir / "bench_snarkjs.js"
+    js.write_text(SNARKJS_BENCH_JS)
+    sres, srss = child([toolchain.node_binary(), str(js), str(toolchain.node_modules() / "snarkjs"),
+                        str(zkey), str(wtns), str(vk_path), str(args.repeats)])
+    row["snarkjs_prove_s"] = statistics.median(sres["prove"])
+    row["snarkjs_verify_s"] = statistics.median(sres["verify"])
+    row["snarkjs_rss_mb"] = srss
+    row["snarkjs_proof_json_bytes"] = sres["proofJsonBytes"]
+    log("  groth16py prove (same zkey)")
+    gres, grss = child([sys.executable, "-c", G16_CHILD, "zkey", str(zkey), str(wtns), str(args.repeats)])
+    row["g16_prove_s"] = statistics.median(gres["prove"])
+    row["g16_rss_mb"] = grss
+    row["ratio"] = row["snarkjs_prove_s"] / row["g16_prove_s"]
+    vk = json.loads(vk_path.read_text())
+    sp = Proof.from_snarkjs(sres["proof"], sres["publicSignals"])
+    gp = Proof.from_bytes(bytes.fromhex(gres["proof_hex"]), pub)
+    assert be.verify(vk, sp) and be.verify(vk, gp), "cross-verification failed"
+
 
 
 def fmt(v: Any, spec: str = ".2f", unit: str = "") -> str:
@@ -208,6 +225,8 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=["digits-mlp-large/private"],
                     help="model/mode pairs to skip (default: the ~510k-constraint large private circuit)")
     ap.add_argument("--no-snarkjs", action="store_true")
+    ap.add_argument("--wait-ptau", type=float, default=0.0,
+                    help="seconds to wait for a big enough ptau to appear (a prepare phase2 still running)")
     ap.add_argument("--no-chain", action="store_true")
     ap.add_argument("--no-ezkl", action="store_true")
     ap.add_argument("--json", help="also write the rows here")
@@ -252,6 +271,17 @@ def main() -> None:
                                  repeats=args.repeats, log=log)
         except Exception as exc:
             log(f"EZKL column unavailable: {exc}")
+
+    for r in rows:
+        if "_ctx" in r:
+            if args.no_snarkjs:
+                r.pop("_ctx")
+                continue
+            try:
+                bench_snarkjs(r, args, log)
+            except Exception as exc:
+                log(f"  snarkjs pass FAILED: {exc}")
+                r["ptau"] = f"snarkjs failed: {str(exc)[:120]}"
 
     cols = ["model", "mode", "constraints", "compile", "setup (dev)", "witness", "prove g16py",
             "prove snarkjs", "snarkjs/g16py", "verify g16py", "verify snarkjs", "RSS g16py", "RSS snarkjs",
