@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -81,7 +82,10 @@ def audit(
     else:
         render_table(report, Console(width=max(140, Console().width)))
     if not report.ok:
-        raise typer.Exit(EXIT_FAIL)
+        # SystemExit, not typer.Exit: in the app's standalone_mode=False, click turns typer.Exit into a
+        # return value that the entry point drops, and the FAIL exit code would be lost
+        sys.stdout.flush()
+        raise SystemExit(EXIT_FAIL)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,241 @@
+"""`verinfer audit` on a real network: anvil, three `verinfer node run` processes (one lying), real
+Groth16 proofs with the shipped digits keys, the embedded content store and test-PKI quotes.
+
+One module-scoped network serves every test: a proven request (honest majority, faulty node
+slashed), an invalid-input request, then tampered variants — a corrupted output object, a proof
+checked against other public signals, a quote whose bytes no longer hash to the record, and a
+model registered with a commitment no key hashes to.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from verinfer.attestation.record import quote_hash
+from verinfer.attestation.testpki import MOCK_WORKER_MR_ENCLAVE, TestPKI
+from verinfer.attestation.verify import report_data_for
+from verinfer.auditor import Auditor, AuditReport, Verdict
+from verinfer.chain.protocol import Attestation, Protocol, Status
+from verinfer.models.hashing import hash_vector
+from verinfer.models.tensor import encode_tensor
+from verinfer.node.harness import NodeCluster, sample_input, wait_for
+from verinfer.storage import open_store
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Net:
+    cluster: NodeCluster
+    pki_path: Path
+    root_pem: bytes
+    proven_rid: int
+    invalid_rid: int
+    good_quote: bytes
+
+
+def _attest(protocol: Protocol, acct, quote: bytes, cid: str, qhash: bytes | None = None) -> None:
+    block = protocol.w3.eth.block_number
+    protocol.as_account(acct).nodes.submit_attestation(Attestation(
+        tee_type=1, measurement=MOCK_WORKER_MR_ENCLAVE, quote_hash=qhash or quote_hash(quote),
+        report_data_address=acct.address, expires_at=block + 100_000, verified_by=255, quote_cid=cid))
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
+        protocol_manifest_path: Path) -> Iterator[Net]:
+    from verinfer.prover import pipeline
+    from verinfer.models.spec import load_builtin
+
+    root = tmp_path_factory.mktemp("audit")
+    arts = pipeline.prepare(load_builtin("digits-mlp"), "public", setup="shipped")
+    verifier = pipeline.deploy_verifier(w3, protocol.account, arts)
+    c = NodeCluster(root, w3, protocol, protocol_manifest_path, verifier=verifier, proof_mode=1,
+                    commitment=int(arts.commitment))
+    pki = TestPKI.generate()
+    pki_path = root / "test-pki.json"
+    pki.save(pki_path)
+    protocol.nodes.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)  # owner (account 0)
+    quote = pki.quote(report_data_for(c.addresses[0], w3.eth.chain_id))
+    _attest(protocol, c.accounts[0], quote, c.store.add(quote))
+    c.start_many({0: [], 1: [], 2: ["--fault", "wrong-output"]})
+    try:
+        x = sample_input(3)
+        rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=60, reveal_blocks=30)
+        bad = c.request(b'{"not": "a tensor"}', hash_vector(sample_input(4), 8), commit_blocks=60, reveal_blocks=30)
+        assert c.wait_final(rid, 120).status == Status.ACCEPTED
+        assert c.wait_final(bad, 120).status == Status.INVALID_INPUT
+        wait_for(lambda: c.requester.market.get_request(rid).proven, 120, what="the proof")
+        yield Net(c, pki_path, pki.root_pem, rid, bad, quote)
+    finally:
+        c.stop_all()
+
+
+def _auditor(n: Net, store_dir: Path | None = None) -> Auditor:
+    return Auditor(n.cluster.protocol, open_store(root=store_dir or n.cluster.store_dir), trusted_root_pem=n.root_pem)
+
+
+def _verdicts(report: AuditReport) -> dict[str, Verdict]:
+    return {c.name: c.verdict for c in report.claims}
+
+
+def test_proven_request_passes_every_check(net: Net) -> None:
+    report = _auditor(net).audit(net.proven_rid)
+    assert report.ok, [c.to_json() for c in report.failures]
+    v = _verdicts(report)
+    for name in ("model.weights", "model.commitment", "model.verifier", "model.profile", "input", "output.payload",
+                 "output.reexecution", "quorum.committee", "quorum.reveals", "quorum.outcome", "quorum.settlement",
+                 "proof.tx", "proof.local", "proof.onchain", "proof.output"):
+        assert v[name] is Verdict.PASS, report.claim(name)
+    assert "shipped keys" in report.claim("model.commitment").detail
+    assert "groth16py ok" in report.claim("proof.local").detail and "snarkjs ok" in report.claim("proof.local").detail
+    # the lying node was out-voted: the settlement the auditor re-derives is 2 paid, 1 slashed
+    assert "2 paid, 1 slashed" in report.claim("quorum.settlement").detail
+    a = net.cluster.addresses
+    assert v[f"attestation.{a[0]}"] is Verdict.PASS
+    assert v[f"attestation.{a[1]}"] is Verdict.NA and v[f"attestation.{a[2]}"] is Verdict.NA
+    assert any("INSECURE" in n for n in report.notes)  # shipped keys come from a local phase 1
+
+
+def test_invalid_input_request_audits_as_a_confirmed_invalid_outcome(net: Net) -> None:
+    report = _auditor(net).audit(net.invalid_rid)
+    assert report.ok, [c.to_json() for c in report.failures]
+    inp = report.claim("input")
+    assert inp.verdict is Verdict.PASS and "INVALID_INPUT outcome confirmed" in inp.detail and "keys must be" in inp.detail
+    assert report.claim("output.payload").verdict is Verdict.PASS
+    assert report.claim("output.reexecution").verdict is Verdict.NA
+    assert report.claim("proof.local").verdict is Verdict.NA
+    assert "fee refunded" in report.claim("quorum.settlement").detail
+
+
+def test_corrupted_output_object_fails_the_output_claim(net: Net, tmp_path: Path) -> None:
+    store_copy = tmp_path / "store"
+    shutil.copytree(net.cluster.store_dir, store_copy)
+    out_cid = net.cluster.requester.market.get_request(net.proven_rid).output_cid
+    block = open_store(root=store_copy).block_path(out_cid)
+    raw = bytearray(block.read_bytes())
+    i = raw.index(b"[") + 1  # flip a digit of the first logit: still JSON, different bytes
+    raw[i] = ord("7") if raw[i] != ord("7") else ord("6")
+    block.write_bytes(bytes(raw))
+    report = _auditor(net, store_copy).audit(net.proven_rid)
+    assert not report.ok
+    c = report.claim("output.payload")
+    assert c.verdict is Verdict.FAIL and out_cid in c.detail and "match" in c.detail.lower()
+    # everything not resting on that object still passes
+    assert report.claim("output.reexecution").verdict is Verdict.PASS
+    assert report.claim("proof.onchain").verdict is Verdict.PASS
+
+
+def test_proof_against_other_public_signals_fails_locally_and_on_chain(net: Net) -> None:
+    auditor = _auditor(net)
+    report = auditor.audit(net.proven_rid)
+    ctx = report.context
+    words, prover, out_hash = ctx.proof_words, ctx.prover, ctx.request.output_hash
+    assert words and prover
+    good = auditor.verify_proof(ctx, prover, out_hash, words)
+    assert [c.verdict for c in good] == [Verdict.PASS, Verdict.PASS]
+    # the same proof claimed by another account: requestBinding differs
+    thief = Account.from_key(secrets.token_bytes(32)).address
+    stolen = auditor.verify_proof(ctx, thief, out_hash, words)
+    assert [c.verdict for c in stolen] == [Verdict.FAIL, Verdict.FAIL]
+    assert "REJECTS" in stolen[0].detail and "false" in stolen[1].detail
+    # another output hash with the right binding
+    other = auditor.verify_proof(ctx, prover, hash_vector([1] * 10, 32), words)
+    assert [c.verdict for c in other] == [Verdict.FAIL, Verdict.FAIL]
+    # explicit wrong signals (the rebuilt ones with the binding negated)
+    pub = auditor.public_signals(ctx, prover, out_hash)
+    from verinfer.chain.protocol import FIELD
+
+    forged = auditor.verify_proof(ctx, prover, out_hash, words, public_signals=pub[:-1] + [FIELD - pub[-1]])
+    assert [c.verdict for c in forged] == [Verdict.FAIL, Verdict.FAIL]
+    assert "differ from the ones rebuilt" in forged[1].detail
+    # a flipped proof word
+    bad_words = list(words)
+    bad_words[6] ^= 1
+    assert [c.verdict for c in auditor.verify_proof(ctx, prover, out_hash, bad_words)] == [Verdict.FAIL, Verdict.FAIL]
+
+
+def test_tampered_attestation_quote_fails_its_node(net: Net) -> None:
+    c = net.cluster
+    node1 = c.accounts[1]
+    quote = TestPKI.load(net.pki_path).quote(report_data_for(node1.address, c.w3.eth.chain_id))
+    flipped = bytearray(quote)
+    flipped[100] ^= 0x01
+    # the record names the genuine quote's hash but points at the flipped bytes
+    _attest(c.protocol, node1, quote, c.store.add(bytes(flipped)), qhash=quote_hash(quote))
+    try:
+        report = _auditor(net).audit(net.proven_rid)
+        bad = report.claim(f"attestation.{node1.address}")
+        assert bad.verdict is Verdict.FAIL and "quoteHash" in bad.detail
+        assert report.claim(f"attestation.{c.addresses[0]}").verdict is Verdict.PASS
+        assert not report.ok and [f.name for f in report.failures] == [bad.name]
+        # the genuine quote under the same record verifies
+        _attest(c.protocol, node1, quote, c.store.add(quote))
+        assert _auditor(net).audit(net.proven_rid).claim(f"attestation.{node1.address}").verdict is Verdict.PASS
+        # without a trusted root the chain of trust cannot be checked: N/A, not PASS
+        no_root = Auditor(c.protocol, open_store(root=c.store_dir)).audit(net.proven_rid)
+        assert no_root.claim(f"attestation.{node1.address}").verdict is Verdict.NA
+    finally:
+        c.protocol.as_account(node1).nodes.revoke_attestation()
+
+
+def test_model_with_a_commitment_no_key_hashes_to_fails(net: Net, tmp_path: Path, w3: Web3, protocol: Protocol,
+                                                        protocol_manifest_path: Path) -> None:
+    model = net.cluster.protocol.models.get_model(net.cluster.model_id)
+    wrong = NodeCluster(tmp_path, w3, protocol, protocol_manifest_path, n_nodes=1, verifier=model.verifier,
+                        proof_mode=1, commitment=(model.commitment + 1))
+    x = sample_input(1)
+    rid = wrong.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8))  # nobody serves it: stays COMMITTING
+    report = Auditor(protocol, open_store(root=wrong.store_dir)).audit(rid)
+    c = report.claim("model.commitment")
+    assert c.verdict is Verdict.FAIL and "no verification key" in c.detail and "shipped keys" in c.detail
+    assert report.claim("model.weights").verdict is Verdict.PASS
+    assert report.claim("input").verdict is Verdict.PASS
+    assert report.claim("quorum.outcome").verdict is Verdict.NA
+    # the CLI: table, exit 2 on a FAIL
+    r = _cli(str(rid), "--rpc-url", wrong.rpc_url, "--manifest", str(protocol_manifest_path),
+             "--store", str(wrong.store_dir))
+    assert r.returncode == 2, r.stderr
+    assert "FAIL" in r.stdout and "AUDIT FAILED" in r.stdout and "Traceback" not in r.stderr
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "verinfer.cli", "audit", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+
+
+def test_cli_json_on_the_proven_request(net: Net, protocol_manifest_path: Path) -> None:
+    c = net.cluster
+    r = _cli(str(net.proven_rid), "--rpc-url", c.rpc_url, "--manifest", str(protocol_manifest_path),
+             "--store", str(c.store_dir), "--trusted-root", str(net.pki_path), "--json", "--backend", "groth16py")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["format"] == "verinfer.audit.v1" and doc["ok"] is True and doc["status"] == "ACCEPTED"
+    assert doc["counts"]["FAIL"] == 0
+    by = {x["name"]: x for x in doc["claims"]}
+    assert by["proof.onchain"]["verdict"] == "PASS"
+    assert by[f"attestation.{c.addresses[0]}"]["verdict"] == "PASS"
+    assert "snarkjs" not in by["proof.local"]["detail"]
+
+
+def test_cli_unknown_request_is_one_line_error(net: Net, protocol_manifest_path: Path) -> None:
+    c = net.cluster
+    for rid in ("999999", "0"):
+        r = _cli(rid, "--rpc-url", c.rpc_url, "--manifest", str(protocol_manifest_path), "--store", str(c.store_dir))
+        assert r.returncode == 1
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: request"), r.stderr
+        assert "Traceback" not in r.stderr and r.stdout == ""
+    r = _cli("1", "--rpc-url", "http://127.0.0.1:9", "--manifest", str(protocol_manifest_path))
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "error:" in r.stderr
