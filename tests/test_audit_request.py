@@ -239,3 +239,21 @@ def test_cli_unknown_request_is_one_line_error(net: Net, protocol_manifest_path:
         assert "Traceback" not in r.stderr and r.stdout == ""
     r = _cli("1", "--rpc-url", "http://127.0.0.1:9", "--manifest", str(protocol_manifest_path))
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "error:" in r.stderr
+
+
+def test_private_mode_commitment_is_the_weights_commitment(net: Net, tmp_path: Path, w3: Web3, protocol: Protocol,
+                                                           protocol_manifest_path: Path) -> None:
+    """Mode 2: the registry's commitment must equal weights_commitment(spec) of the fetched weights."""
+    from verinfer.models.spec import weights_commitment
+
+    good = NodeCluster(tmp_path / "good", w3, protocol, protocol_manifest_path, n_nodes=1, proof_mode=2)
+    bad = NodeCluster(tmp_path / "bad", w3, protocol, protocol_manifest_path, n_nodes=1, proof_mode=2,
+                      commitment=weights_commitment(good.spec) ^ 1)
+    x = sample_input(2)
+    for cluster, verdict in ((good, Verdict.PASS), (bad, Verdict.FAIL)):
+        rid = cluster.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8))
+        report = Auditor(protocol, open_store(root=cluster.store_dir)).audit(rid)
+        c = report.claim("model.commitment")
+        assert c.verdict is verdict and "weights_commitment(spec)" in c.detail, c
+        assert report.claim("model.verifier").verdict is Verdict.NA  # mode 2 without a verifier: nothing to prove with
+        assert report.ok is (verdict is Verdict.PASS)

@@ -590,8 +590,8 @@ class Auditor:
         if problems:
             outcome = Claim("quorum", "quorum.outcome", Verdict.FAIL, "; ".join(problems))
         else:
-            how = "decided by a proof before finalize" if proofs_before else \
-                f"{max(counts.values(), default=0)} of {len(committee)} agree (quorum {r.params.quorum})"
+            agree = f"{len(agreeing)} of {len(committee)} revealed the winner (quorum {r.params.quorum})"
+            how = f"a proof landed before finalize and decided; {agree}" if proofs_before else agree
             outcome = Claim("quorum", "quorum.outcome", Verdict.PASS, f"{r.status.name}: {how}")
         return [outcome, self._settlement_claim(ctx, committee, revealed, winner, expected)]
 
