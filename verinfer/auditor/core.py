@@ -485,7 +485,7 @@ class Auditor:
         r = ctx.request
         market = self.protocol.market
         ev = ctx.events
-        committee = [Web3.to_checksum_address(a) for a in market.get_committee(r.request_id)]
+        committee: list[str] = [Web3.to_checksum_address(a) for a in market.get_committee(r.request_id)]
         out: list[Claim] = []
         # committee
         req_evs = ev["InferenceRequested"]

@@ -22,8 +22,7 @@ def render_table(report: AuditReport, console: Console) -> None:
     table.add_column("verdict", no_wrap=True)
     table.add_column("detail", overflow="fold")
     for c in report.claims:
-        table.add_row(c.section, c.name.split(".", 1)[-1] if c.section != "attestation" else c.name.split(".", 1)[-1],
-                      Text(c.verdict.value, style=_STYLE[c.verdict]), c.detail)
+        table.add_row(c.section, c.name.split(".", 1)[-1], Text(c.verdict.value, style=_STYLE[c.verdict]), c.detail)
     console.print(table)
     for note in report.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
