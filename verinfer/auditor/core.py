@@ -68,6 +68,7 @@ class AuditContext:
     payload_output: list[int] | None = None
     vk: VkCandidate | None = None
     vk_tried: list[str] = field(default_factory=list)
+    vk_candidates: list[VkCandidate] | None = None
     events: dict[str, list[Any]] = field(default_factory=dict)
     winner: bytes | None = None
     proof_words: list[int] | None = None
@@ -186,10 +187,12 @@ class Auditor:
         out: list[Claim] = []
         from verinfer.inference.runtime import load_model
         from verinfer.models.spec import MAX_SPEC_BYTES
-        from verinfer.storage.errors import StorageError
+        from verinfer.storage.errors import StorageError, StoreUnavailableError
 
         try:
             raw = self.store.cat(m.weights_cid, max_bytes=MAX_SPEC_BYTES)
+        except StoreUnavailableError:
+            raise
         except (StorageError, ValueError) as exc:
             out.append(Claim("model", "model.weights", Verdict.FAIL, f"weights CID {m.weights_cid}: {exc}"))
         else:
@@ -260,8 +263,8 @@ class Auditor:
         from verinfer.prover.errors import ProverError
         from verinfer.prover.pipeline import SHIPPED_DIR, vk_commitment
 
-        if getattr(ctx, "_cands", None) is not None:
-            return ctx._cands  # type: ignore[attr-defined]
+        if ctx.vk_candidates is not None:
+            return ctx.vk_candidates
         cands: list[VkCandidate] = []
         if self.vk_path is not None:
             try:
@@ -295,7 +298,7 @@ class Auditor:
                     source = f"{label} for circuit {cc.circuit_hash[:12]}"
                     cands.append(VkCandidate(source, km.vk, km.insecure))
                     ctx.vk_tried.append(f"{label}: vk hash {_short(vk_commitment(km.vk))}")
-        ctx._cands = cands  # type: ignore[attr-defined]
+        ctx.vk_candidates = cands
         return cands
 
     def _verifier_claim(self, ctx: AuditContext) -> Claim:
@@ -432,12 +435,14 @@ class Auditor:
         from verinfer.models.errors import InvalidInputError
         from verinfer.models.hashing import hash_vector
         from verinfer.models.tensor import decode_tensor, dtype_for_bits
-        from verinfer.storage.errors import StorageError
+        from verinfer.storage.errors import StorageError, StoreUnavailableError
 
         r = ctx.request
         want = int.from_bytes(bytes(r.output_hash), "big")
         try:
             raw = self.store.cat(r.output_cid, max_bytes=MAX_OUTPUT_BYTES)
+        except StoreUnavailableError:
+            raise
         except (StorageError, ValueError) as exc:
             return Claim("output", "output.payload", Verdict.FAIL, f"winning output {r.output_cid}: {exc}")
         bits = ctx.model.output_bits
@@ -754,7 +759,7 @@ class Auditor:
     def check_attestations(self, ctx: AuditContext) -> list[Claim]:
         from verinfer.attestation.record import quote_hash
         from verinfer.attestation.verify import AttestationError, verify_quote
-        from verinfer.storage.errors import StorageError
+        from verinfer.storage.errors import StorageError, StoreUnavailableError
 
         r, m = ctx.request, ctx.model
         nodes = self.protocol.nodes
@@ -777,6 +782,8 @@ class Auditor:
                 continue
             try:
                 quote = self.store.cat(rec.quote_cid, max_bytes=MAX_QUOTE_BYTES)
+            except StoreUnavailableError:
+                raise
             except (StorageError, ValueError) as exc:
                 out.append(Claim("attestation", name, Verdict.FAIL, f"quote {rec.quote_cid!r}: {exc}"))
                 continue
