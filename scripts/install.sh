@@ -14,8 +14,11 @@ fi
 command -v node >/dev/null || { echo "error: Node.js 20+ is required (apt-get install nodejs npm)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "error: Python 3.11+ is required" >&2; exit 1; }
 
-echo "==> npm ci (Node toolchain)"
-npm ci --no-audit --no-fund --loglevel=error
+echo "==> npm install (Node toolchain, versions from package-lock.json)"
+# Not `npm ci`: js-ipfs has an optional dependency fetched from a git host that cannot be reached
+# here, so the lock file cannot list it and `npm ci` refuses the lock; `npm install` skips the
+# optional package and installs exactly the locked versions (the lock file is left unchanged).
+npm install --no-audit --no-fund --loglevel=error
 
 echo "==> Python venv (.venv)"
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -17,16 +17,25 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# (module, group name or None for a top-level command module that registers itself)
+# One module per group in verinfer.commands; a module with TOP_LEVEL = True registers its own command(s).
 _GROUPS = ["devnet", "operator", "node", "model", "prover", "request", "attestation", "audit", "demo"]
+_registered: set[str] = set()
 
-for _name in _GROUPS:
+def _register(names: list[str]) -> None:
+    for _name in names:
+        _register_one(_name)
+
+
+def _register_one(_name: str) -> None:
+    if _name in _registered:
+        return
+    _registered.add(_name)
     try:
         _mod = importlib.import_module(f"verinfer.commands.{_name}")
     except ModuleNotFoundError as exc:  # group not built yet
         if exc.name != f"verinfer.commands.{_name}":
             raise
-        continue
+        return
     if getattr(_mod, "TOP_LEVEL", False):
         _mod.register(app)
     else:
@@ -35,8 +44,11 @@ for _name in _GROUPS:
 
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 1."""
+    # Import only the group being run (some pull heavy libraries); all of them for the top-level help.
+    first = sys.argv[1] if len(sys.argv) > 1 else ""
+    _register([first] if first in _GROUPS else _GROUPS)
     try:
-        app(standalone_mode=False)
+        rv = app(standalone_mode=False)
     except VerinferError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
@@ -52,6 +64,9 @@ def main() -> None:
             print(f"error: {exc.format_message()}", file=sys.stderr)
             sys.exit(exc.exit_code)
         raise
+    # With standalone_mode=False click returns typer.Exit's code instead of exiting; keep it.
+    if isinstance(rv, int) and rv != 0:
+        sys.exit(rv)
 
 
 if __name__ == "__main__":

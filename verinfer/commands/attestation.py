@@ -77,13 +77,16 @@ def verify(
     """Fetch each record's quote by CID and re-run the full DCAP check; exit 1 if any fails."""
     from verinfer.attestation.operator_flow import check_record, devnet_pki
 
+    for n in nodes:
+        if not (n.startswith("0x") and len(n) == 42):
+            raise ConfigError(f"not an address: {n}")
+    if trusted_root is not None and not trusted_root.is_file():
+        raise ConfigError(f"--trusted-root {trusted_root} is not a file")
     p = _protocol(rpc_url, manifest)
     root = trusted_root.read_bytes() if trusted_root else devnet_pki(p).root_pem
     t = Table("node", "verdict", "detail")
     failed = False
     for n in nodes:
-        if not (n.startswith("0x") and len(n) == 42):
-            raise ConfigError(f"not an address: {n}")
         r = check_record(p, n, root)
         failed |= not r.ok
         t.add_row(n, "[green]PASS[/]" if r.ok else "[red]FAIL[/]", r.reason)
