@@ -231,7 +231,7 @@ def test_cli_json_on_the_proven_request(net: Net, protocol_manifest_path: Path) 
 
 def test_cli_unknown_request_is_one_line_error(net: Net, protocol_manifest_path: Path) -> None:
     c = net.cluster
-    for rid in ("999999", "0"):
+    for rid in ("999999", "0", "abc"):
         r = _cli(rid, "--rpc-url", c.rpc_url, "--manifest", str(protocol_manifest_path), "--store", str(c.store_dir))
         assert r.returncode == 1
         lines = r.stderr.strip().splitlines()
