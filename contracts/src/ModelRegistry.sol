@@ -11,6 +11,7 @@ contract ModelRegistry is IModelRegistry {
     mapping(bytes32 modelId => Model) private _models;
     mapping(bytes32 nameKey => uint32) private _latestVersion;
     bytes32[] private _modelIds;
+    mapping(bytes32 modelId => string) private _artifactsCids;
 
     /// @inheritdoc IModelRegistry
     function registerModel(ModelInput calldata m) external returns (bytes32 modelId) {
@@ -66,6 +67,16 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
+    function setArtifacts(bytes32 modelId, string calldata cid) external {
+        _publisherModel(modelId);
+        if (bytes(cid).length == 0) revert EmptyArtifactsCid();
+        string storage current = _artifactsCids[modelId];
+        if (bytes(current).length != 0) revert ArtifactsAlreadySet(modelId, current);
+        _artifactsCids[modelId] = cid;
+        emit ArtifactsPublished(modelId, cid);
+    }
+
+    /// @inheritdoc IModelRegistry
     function deprecate(bytes32 modelId) external {
         Model storage s = _publisherModel(modelId);
         if (s.deprecated) revert AlreadyDeprecated(modelId);
@@ -83,6 +94,12 @@ contract ModelRegistry is IModelRegistry {
         Model storage s = _models[modelId];
         if (s.publisher == address(0)) revert ModelNotFound(modelId);
         return s;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function artifactsCid(bytes32 modelId) external view returns (string memory) {
+        if (_models[modelId].publisher == address(0)) revert ModelNotFound(modelId);
+        return _artifactsCids[modelId];
     }
 
     /// @inheritdoc IModelRegistry

@@ -11,6 +11,7 @@ contract ModelRegistryTest is Fixture {
     );
     event VerifierSet(bytes32 indexed modelId, address indexed verifier, uint8 proofMode);
     event ModelDeprecated(bytes32 indexed modelId);
+    event ArtifactsPublished(bytes32 indexed modelId, string artifactsCid);
 
     uint256 internal constant FIELD =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
@@ -168,6 +169,48 @@ contract ModelRegistryTest is Fixture {
         vm.prank(publisher);
         vm.expectRevert(abi.encodeWithSelector(IModelRegistry.AlreadyDeprecated.selector, modelId));
         models.deprecate(modelId);
+    }
+
+    function test_setArtifacts_publisherOnceEmitsEvent() public {
+        vm.assertEq(models.artifactsCid(modelId), "", "none before");
+        vm.expectEmit(true, false, false, true, address(models));
+        emit ArtifactsPublished(modelId, "bafkreibundle");
+        vm.prank(publisher);
+        models.setArtifacts(modelId, "bafkreibundle");
+        vm.assertEq(models.artifactsCid(modelId), "bafkreibundle", "stored");
+        // the Model record itself is unchanged
+        vm.assertEq(models.getModel(modelId).weightsCid, "bafkreiweights", "weights cid");
+    }
+
+    function test_revert_setArtifacts_notPublisher() public {
+        vm.prank(address(0xBAD));
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.NotPublisher.selector, modelId, address(0xBAD)));
+        models.setArtifacts(modelId, "bafkreibundle");
+        vm.assertEq(models.artifactsCid(modelId), "", "unchanged");
+    }
+
+    function test_revert_setArtifacts_modelNotFound() public {
+        bytes32 missing = keccak256("missing");
+        vm.prank(publisher);
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelNotFound.selector, missing));
+        models.setArtifacts(missing, "bafkreibundle");
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelNotFound.selector, missing));
+        models.artifactsCid(missing);
+    }
+
+    function test_revert_setArtifacts_emptyCid() public {
+        vm.prank(publisher);
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.EmptyArtifactsCid.selector));
+        models.setArtifacts(modelId, "");
+    }
+
+    function test_revert_setArtifacts_alreadySet() public {
+        vm.startPrank(publisher);
+        models.setArtifacts(modelId, "bafkreibundle");
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ArtifactsAlreadySet.selector, modelId, "bafkreibundle"));
+        models.setArtifacts(modelId, "bafkreiother");
+        vm.stopPrank();
+        vm.assertEq(models.artifactsCid(modelId), "bafkreibundle", "first value kept");
     }
 
     function test_revert_views() public {

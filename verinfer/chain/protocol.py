@@ -479,6 +479,14 @@ class ModelRegistry(_ContractWrapper):
     def set_verifier(self, model_id: bytes | str, verifier: str, proof_mode: int) -> TxReceipt:
         return self._send(self.contract.functions.setVerifier(to_bytes32(model_id), Web3.to_checksum_address(verifier), proof_mode))
 
+    def set_artifacts(self, model_id: bytes | str, cid: str) -> TxReceipt:
+        """Publish the CID of the model's prover bundle (publisher only, once; see verinfer.prover.bundle)."""
+        return self._send(self.contract.functions.setArtifacts(to_bytes32(model_id), cid))
+
+    def artifacts_cid(self, model_id: bytes | str) -> str:
+        """The prover bundle's CID, or "" when the publisher has not published one."""
+        return self._call(self.contract.functions.artifactsCid(to_bytes32(model_id)))
+
     def deprecate(self, model_id: bytes | str) -> TxReceipt:
         return self._send(self.contract.functions.deprecate(to_bytes32(model_id)))
 

@@ -53,6 +53,8 @@ interface IModelRegistry {
     error VerifierAlreadySet(bytes32 modelId, address verifier);
     error AlreadyDeprecated(bytes32 modelId);
     error IndexOutOfRange(uint256 index, uint256 count);
+    error EmptyArtifactsCid();
+    error ArtifactsAlreadySet(bytes32 modelId, string artifactsCid);
 
     event ModelRegistered(
         bytes32 indexed modelId,
@@ -64,6 +66,8 @@ interface IModelRegistry {
     );
     event VerifierSet(bytes32 indexed modelId, address indexed verifier, uint8 proofMode);
     event ModelDeprecated(bytes32 indexed modelId);
+    /// @notice The publisher published the model's prover bundle (zkey, wasm, vk, verifier source).
+    event ArtifactsPublished(bytes32 indexed modelId, string artifactsCid);
 
     /// @notice Registers a new version of (msg.sender, m.name).
     /// @param m The publisher-supplied model fields.
@@ -76,6 +80,15 @@ interface IModelRegistry {
     /// @param proofMode 1 (public weights, 3 signals) or 2 (private weights, 4 signals).
     function setVerifier(bytes32 modelId, address verifier, uint8 proofMode) external;
 
+    /// @notice Publishes the content-store CID of the model's prover bundle (a JSON document naming the
+    ///         CIDs of the proving key, witness wasm, verification key and verifier source) so that any
+    ///         node or auditor can fetch the artifacts. Only the publisher; settable once.
+    /// @dev Not checked on-chain: users check the bundle's vk against the registered commitment (mode 1)
+    ///      or against the verifier's bytecode. Reverts NotPublisher, EmptyArtifactsCid, ArtifactsAlreadySet.
+    /// @param modelId The model.
+    /// @param artifactsCid The bundle's CID (non-empty).
+    function setArtifacts(bytes32 modelId, string calldata artifactsCid) external;
+
     /// @notice Marks a model deprecated: no new requests. Only the publisher.
     /// @param modelId The model.
     function deprecate(bytes32 modelId) external;
@@ -85,6 +98,9 @@ interface IModelRegistry {
 
     /// @notice The model record; reverts ModelNotFound if absent.
     function getModel(bytes32 modelId) external view returns (Model memory);
+
+    /// @notice The CID of the model's prover bundle ("" = none published); reverts ModelNotFound if absent.
+    function artifactsCid(bytes32 modelId) external view returns (string memory);
 
     /// @notice Whether `modelId` is registered.
     function exists(bytes32 modelId) external view returns (bool);
