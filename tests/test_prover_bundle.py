@@ -1,0 +1,184 @@
+"""Prover bundles: publish a model's proving artifacts to the content store, fetch them elsewhere, prove.
+
+The round trips go through an EmbeddedStore and a fresh cache directory, as a node on another
+machine would: nothing is read from the publisher's circuit cache after publishing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from verinfer.chain.protocol import ModelInput, Protocol
+from verinfer.errors import VerinferError
+from verinfer.models.reference import check_input, run as reference_run
+from verinfer.models.spec import load, load_builtin
+from verinfer.prover import pipeline
+from verinfer.prover.backends import Groth16pyBackend
+from verinfer.prover.bundle import FORMAT, BundleError, bundle_document, fetch_bundle, publish_bundle
+from verinfer.prover.testing import random_spec
+from verinfer.storage.embedded import EmbeddedStore
+
+PROVER = "0x000000000000000000000000000000000000bEEF"
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple:
+    spec = load_builtin("digits-mlp")
+    return spec, pipeline.prepare(spec, "public", setup="shipped")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EmbeddedStore:
+    return EmbeddedStore(tmp_path / "store")
+
+
+def _prove_and_verify(arts, spec, x) -> None:
+    backend = Groth16pyBackend()
+    proof = pipeline.prove_for_request(arts, spec, x, 42, PROVER, backend)
+    expected = pipeline.expected_public_signals(arts, spec, x, reference_run(spec, x), 42, PROVER)
+    assert list(proof.public_signals) == expected
+    assert backend.verify(arts.vk, proof)
+    assert not backend.verify(arts.vk, proof.with_public_signals([expected[0] + 1, *expected[1:]]))
+
+
+def test_round_trip_shipped_keys_prove_and_verify(digits, store: EmbeddedStore, tmp_path: Path) -> None:
+    spec, arts = digits
+    cid = publish_bundle(store, arts)
+    doc = store.cat_json(cid)
+    assert doc["format"] == FORMAT and doc["model"] == "digits-mlp" and doc["mode"] == "public"
+    assert doc["setup"] == "shipped" and doc["insecure"] is True
+    assert doc["circuit_hash"] == arts.circuit_hash
+    assert doc["r1cs_sha256"] == arts.compiled.manifest["r1cs_sha256"]
+    assert int(doc["commitment"]) == arts.commitment == pipeline.vk_commitment(arts.vk)
+    assert doc["public_signal_names"] == list(arts.public_signal_names)
+    assert {"zkey", "wasm", "witness_calculator", "vk", "verifier_sol", "transcript"} <= set(doc["files"])
+    assert publish_bundle(store, arts) == cid  # content-addressed: publishing twice is the same bundle
+
+    cache = tmp_path / "fetched"
+    got = fetch_bundle(store, cid, cache, expected_commitment=arts.commitment, spec=spec)
+    assert got.compiled.dir == cache and got.zkey_path is not None and got.zkey_path.parent.is_relative_to(cache)
+    assert got.wasm_path.read_bytes() == arts.wasm_path.read_bytes()
+    assert got.vk == arts.vk and got.commitment == arts.commitment
+    assert got.insecure and got.mode == "public" and got.public_signal_names == arts.public_signal_names
+    assert got.verifier_sol.read_text() == arts.verifier_sol.read_text()
+    assert got.keys.record["zkey_sha256"] == arts.keys.record["zkey_sha256"]
+    assert (got.vk_path.parent / "transcript.json").exists()
+
+    x = [int(v) for v in check_input(spec, [(i * 5) % 13 for i in range(64)])]
+    _prove_and_verify(got, spec, x)
+
+    # a second fetch reuses the cache (key hashes re-checked)
+    again = fetch_bundle(store, cid, cache)
+    assert again.keys.record == got.keys.record
+    # a corrupted cached key is caught, not used
+    got.zkey_path.write_bytes(b"\0" + got.zkey_path.read_bytes()[1:])
+    with pytest.raises(VerinferError, match="corrupt"):
+        got.keys.check()
+    fixed = fetch_bundle(store, cid, cache)  # the damaged cache entry is fetched again
+    fixed.keys.check()
+
+
+def test_tampered_commitment_is_refused(digits, store: EmbeddedStore, tmp_path: Path) -> None:
+    _, arts = digits
+    doc = bundle_document(store, arts)
+    doc["commitment"] = str(arts.commitment + 1)  # claims another model's commitment
+    cid = store.add_json(doc)
+    with pytest.raises(VerinferError, match="tampered") as exc:
+        fetch_bundle(store, cid, tmp_path / "c1")
+    assert isinstance(exc.value, BundleError)
+    assert not (tmp_path / "c1").exists()  # nothing half-fetched is left as a cache entry
+
+
+def test_swapped_vk_is_refused(digits, store: EmbeddedStore, tmp_path: Path) -> None:
+    """A bundle whose vk is not the one the commitment names (key substitution) is refused."""
+    _, arts = digits
+    doc = bundle_document(store, arts)
+    vk = dict(arts.vk)
+    vk["vk_alpha_1"] = list(vk["vk_alpha_1"])[:2][::-1] + ["1"]
+    data = Web3.to_bytes(text=json.dumps(vk))
+    doc["files"]["vk"] = {**doc["files"]["vk"], "cid": store.add(data), "size": len(data),
+                          "sha256": hashlib.sha256(data).hexdigest()}
+    with pytest.raises(BundleError, match="tampered"):
+        fetch_bundle(store, store.add_json(doc), tmp_path / "c2")
+
+
+def test_wrong_expected_commitment_and_bad_documents(digits, store: EmbeddedStore, tmp_path: Path) -> None:
+    _, arts = digits
+    cid = publish_bundle(store, arts)
+    with pytest.raises(BundleError, match="registered commitment"):
+        fetch_bundle(store, cid, tmp_path / "c3", expected_commitment=arts.commitment + 1)
+    with pytest.raises(BundleError, match="not a prover bundle"):
+        fetch_bundle(store, store.add_json({"format": "something-else"}), tmp_path / "c4")
+    doc = bundle_document(store, arts)
+    doc["files"]["zkey"] = {**doc["files"]["zkey"], "name": "../../escape.zkey"}
+    with pytest.raises(BundleError, match="unsafe file name"):
+        fetch_bundle(store, store.add_json(doc), tmp_path / "c5")
+    doc = bundle_document(store, arts)
+    doc["files"]["wasm"] = {**doc["files"]["wasm"], "sha256": "00" * 32}
+    with pytest.raises(BundleError, match="does not match"):
+        fetch_bundle(store, store.add_json(doc), tmp_path / "c6")
+    with pytest.raises(BundleError, match="no prover bundle CID"):
+        fetch_bundle(store, "", tmp_path / "c7")
+    other = EmbeddedStore(tmp_path / "empty-store")
+    with pytest.raises(BundleError, match="cannot read prover bundle"):
+        fetch_bundle(other, cid, tmp_path / "c8")
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    old = os.environ.get("VERINFER_CIRCUIT_CACHE")
+    d = tmp_path_factory.mktemp("circuits")
+    os.environ["VERINFER_CIRCUIT_CACHE"] = str(d)
+    try:
+        yield d
+    finally:
+        if old is None:
+            os.environ.pop("VERINFER_CIRCUIT_CACHE", None)
+        else:
+            os.environ["VERINFER_CIRCUIT_CACHE"] = old
+
+
+def test_private_mode_dev_key_round_trip(tiny_cache: Path, store: EmbeddedStore, tmp_path: Path) -> None:
+    """Mode 2 with an INSECURE groth16py dev key (no zkey): the g16 key travels instead."""
+    spec = load(random_spec(21, sizes=(5, 4, 3), name="tiny-bundle"))
+    arts = pipeline.prepare(spec, "private", setup="dev")
+    cid = publish_bundle(store, arts)
+    doc = store.cat_json(cid)
+    assert doc["mode"] == "private" and doc["setup"] == "dev" and doc["insecure"] is True
+    assert "g16_pk" in doc["files"] and "zkey" not in doc["files"] and "transcript" not in doc["files"]
+    got = fetch_bundle(store, cid, tmp_path / "tiny", expected_commitment=arts.commitment)
+    assert got.zkey_path is None and got.keys.g16_pk_path is not None and got.keys.kind == "dev"
+    _prove_and_verify(got, spec, [1, -2, 3, 4, -5])
+
+
+def test_artifacts_cid_on_chain(digits, store: EmbeddedStore, w3: Web3, protocol: Protocol) -> None:
+    """Publisher registers, deploys the verifier, publishes the bundle and records its CID on-chain."""
+    spec, arts = digits
+    publisher = Account.from_key(secrets.token_bytes(32))
+    w3.provider.make_request("anvil_setBalance", [publisher.address, hex(10**20)])
+    p = protocol.as_account(publisher)
+    verifier = pipeline.deploy_verifier(w3, publisher, arts)
+    _, model_id = p.models.register_model(ModelInput(
+        name=f"digits-bundle-{secrets.token_hex(4)}", weights_cid="bafkreidigitsbundletest",
+        commitment=arts.commitment, verifier=verifier, proof_mode=1, num_layers=spec.num_layers,
+        input_bits=spec.input_bits, output_bits=spec.output_bits))
+    assert protocol.models.artifacts_cid(model_id) == ""
+    cid = publish_bundle(store, arts)
+    p.models.set_artifacts(model_id, cid)
+    assert protocol.models.artifacts_cid(model_id) == cid
+    ev = [e for e in protocol.models.events("ArtifactsPublished") if bytes(e.args["modelId"]) == model_id]
+    assert len(ev) == 1 and ev[0].args["artifactsCid"] == cid
+    with pytest.raises(VerinferError, match="ArtifactsAlreadySet"):
+        p.models.set_artifacts(model_id, cid)
+    model = protocol.models.get_model(model_id)
+    got = fetch_bundle(store, protocol.models.artifacts_cid(model_id), expected_commitment=model.commitment)
+    assert got.commitment == model.commitment
