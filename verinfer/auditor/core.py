@@ -733,7 +733,7 @@ class Auditor:
                 except (ImportError, VerinferError) as exc:
                     skipped.append(f"{name} unavailable ({exc})")
             shown = ", ".join([f"{k} {'ok' if v else 'REJECTS'}" for k, v in ran.items()] + skipped)
-            insecure = " (INSECURE key)" if ctx.vk.insecure else ""
+            insecure = " (INSECURE key)" if ctx.vk.insecure and "INSECURE" not in ctx.vk.source else ""
             if not ran:
                 out.append(Claim("proof", "proof.local", Verdict.FAIL, f"no local Groth16 verifier could run: {shown}"))
             elif all(ran.values()):
