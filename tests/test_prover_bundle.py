@@ -182,3 +182,27 @@ def test_artifacts_cid_on_chain(digits, store: EmbeddedStore, w3: Web3, protocol
     model = protocol.models.get_model(model_id)
     got = fetch_bundle(store, protocol.models.artifacts_cid(model_id), expected_commitment=model.commitment)
     assert got.commitment == model.commitment
+
+
+def test_model_publish_cli_publishes_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                protocol_manifest_path: Path, new_account, protocol: Protocol) -> None:
+    """`verinfer model publish --proof-mode public` stores the bundle and records its CID on-chain."""
+    from typer.testing import CliRunner
+
+    from verinfer.commands.model import app
+    from verinfer.storage import open_store
+
+    store_dir = tmp_path / "store"
+    monkeypatch.setenv("VERINFER_STORE", str(store_dir))
+    monkeypatch.delenv("IPFS_API", raising=False)
+    monkeypatch.setenv("VERINFER_MANIFEST", str(protocol_manifest_path))
+    monkeypatch.setenv("PUBLISHER_KEY", new_account().key.hex())
+    res = CliRunner().invoke(app, ["publish", "digits-mlp", "--key-env", "PUBLISHER_KEY", "--proof-mode", "public",
+                                   "--setup", "shipped", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert protocol.models.artifacts_cid(out["model_id"]) == out["artifacts_cid"]
+    model = protocol.models.get_model(out["model_id"])
+    got = fetch_bundle(open_store(None, store_dir), out["artifacts_cid"], tmp_path / "node-cache",
+                       expected_commitment=model.commitment)
+    assert got.commitment == model.commitment and got.keys.record["source"].endswith(out["artifacts_cid"])

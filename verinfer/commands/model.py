@@ -3,7 +3,8 @@
 `publish` stores the spec's canonical JSON (its CID becomes `weightsCid`), computes the
 commitment (Poseidon weights commitment, or the prover's commitment for proof modes that need a
 circuit), optionally sets up and deploys the Groth16 verifier, and registers everything in one
-transaction. Every bad input is a one-line `error: …` before anything is sent.
+transaction. With a proof mode it also stores the prover bundle (verinfer.prover.bundle: zkey,
+wasm, vk, verifier source, transcript) and records its CID with ModelRegistry.setArtifacts. Every bad input is a one-line `error: …` before anything is sent.
 """
 
 from __future__ import annotations
@@ -259,12 +260,17 @@ def publish(
         model = with_content_ids(model, store)  # weights are published content-addressed too
     cid = store.add(model.canonical_json())
     verifier = "0x" + "00" * 20
+    bundle_cid = ""
     value = commitment(model)
     if artifacts is not None:
         from verinfer.prover.pipeline import deploy_verifier
 
+        from verinfer.prover.bundle import publish_bundle
+
         value = artifacts.commitment
         verifier = deploy_verifier(protocol.w3, protocol.sender, artifacts)
+        # zkey/wasm/vk/verifier/transcript in the store, so nodes and auditors elsewhere can fetch them
+        bundle_cid = publish_bundle(store, artifacts)
     receipt, model_id = protocol.models.register_model(
         ModelInput(
             name=model.name,
@@ -280,6 +286,9 @@ def publish(
             requires_tee=requires_tee,
         )
     )
+    artifacts_tx = None
+    if artifacts is not None:
+        artifacts_tx = protocol.models.set_artifacts(model_id, bundle_cid)
     view = protocol.models.get_model(model_id)
     result = {
         "model_id": "0x" + bytes(model_id).hex(),
@@ -296,13 +305,18 @@ def publish(
         "tx": "0x" + bytes(receipt["transactionHash"]).hex(),
         "block": receipt["blockNumber"],
     }
+    if artifacts_tx is not None:
+        result["artifacts_cid"] = bundle_cid
+        result["artifacts_tx"] = "0x" + bytes(artifacts_tx["transactionHash"]).hex()
     if artifacts is not None and setup == "dev":
         result["warning"] = "verifier keys from an INSECURE development setup: whoever ran it can forge proofs"
     if as_json:
         print(json.dumps(result, indent=2))
         return
     out.print(f"published [bold]{result['name']}[/bold] v{result['version']} as {result['model_id']}")
-    for k in ("weights_cid", "commitment", "proof_mode", "verifier", "execution_profile_hash", "tx", "block"):
-        print(f"  {k:24} {result[k]}")
+    for k in ("weights_cid", "commitment", "proof_mode", "verifier", "artifacts_cid", "execution_profile_hash", "tx",
+              "block"):
+        if k in result:
+            print(f"  {k:24} {result[k]}")
     if "warning" in result:
         err.print(f"[yellow]warning:[/yellow] {result['warning']}")
