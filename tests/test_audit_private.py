@@ -45,6 +45,10 @@ def test_private_mode_request_audits_with_the_verifier_matched_vk(w3: Web3, prot
         commitment=arts.commitment, verifier=verifier, proof_mode=2, execution_profile_hash=reference_profile_hash(),
         num_layers=spec.num_layers, input_bits=spec.input_bits, output_bits=spec.output_bits))
     protocol.as_account(node).nodes.register("http://127.0.0.1", [ModelShard(model_id)], 2 * ETHER)
+    from verinfer.prover.bundle import publish_bundle
+
+    bundle_cid = publish_bundle(store, arts)  # the keys travel by CID, anchored in the registry
+    protocol.as_account(publisher).models.set_artifacts(model_id, bundle_cid)
 
     x = [5, -7, 100, -128, 0, 42]
     params = RequestParams(replicas=1, quorum=1, commit_blocks=20, reveal_blocks=20)
@@ -68,7 +72,8 @@ def test_private_mode_request_audits_with_the_verifier_matched_vk(w3: Web3, prot
     report = auditor.audit(rid)
     assert report.ok, [c.to_json() for c in report.failures]
     assert "weights_commitment(spec)" in report.claim("model.commitment").detail
-    assert "dev keys" in report.claim("model.verifier").detail  # found by the verifier's embedded constants
+    # chosen because the deployed verifier embeds its constants (the mode-2 commitment names the weights)
+    assert f"prover bundle {bundle_cid}" in report.claim("model.verifier").detail
     assert report.claim("proof.local").verdict is Verdict.PASS
     assert report.claim("proof.onchain").verdict is Verdict.PASS
     assert report.context.vk is not None and report.context.vk.insecure

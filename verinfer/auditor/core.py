@@ -258,7 +258,8 @@ class Auditor:
                      f"{_short(m.commitment)} (tried: {tried})")
 
     def _vk_candidates(self, ctx: AuditContext) -> list[VkCandidate]:
-        """Verification keys for the circuit rebuilt from the fetched spec: --vk, shipped, ceremony, dev cache."""
+        """Verification keys to try, in order: --vk, the publisher's prover bundle (artifactsCid, fetched by
+        CID), then keys for the circuit rebuilt from the fetched spec: shipped, local ceremony, local dev cache."""
         from verinfer.prover import keys as _keys
         from verinfer.prover.errors import ProverError
         from verinfer.prover.pipeline import SHIPPED_DIR, vk_commitment
@@ -278,8 +279,13 @@ class Auditor:
 
                 cc = compile_circuit(ctx.spec, mode)
             except (ProverError, VerinferError, ValueError) as exc:
+                cc = None
                 ctx.vk_tried.append(f"circuit rebuild failed: {exc}")
-            else:
+            bundle = self._bundle_vk(ctx, mode, cc.manifest.get("r1cs_sha256") if cc is not None else None)
+            if bundle is not None:
+                cands.append(bundle)
+                ctx.vk_tried.append(f"{bundle.source}: vk hash {_short(vk_commitment(bundle.vk))}")
+            if cc is not None:
                 dirs = [("shipped keys", SHIPPED_DIR / f"{cc.manifest['model']}.{mode}"),
                         ("ceremony keys (local cache)", cc.dir / "keys" / _keys.CEREMONY_DIR),
                         ("dev keys (local cache, INSECURE)", cc.dir / "keys" / _keys.DEV_DIR)]
@@ -300,6 +306,43 @@ class Auditor:
                     ctx.vk_tried.append(f"{label}: vk hash {_short(vk_commitment(km.vk))}")
         ctx.vk_candidates = cands
         return cands
+
+    def _bundle_vk(self, ctx: AuditContext, mode: str, r1cs_sha256: str | None) -> VkCandidate | None:
+        """The vk of the prover bundle the publisher anchored (ModelRegistry.artifactsCid), fetched by CID.
+
+        Only the bundle document and its vk file are read (not the proving key). The bundle must be for
+        this proof mode and for the circuit the auditor rebuilt from the spec (same r1cs sha256)."""
+        import hashlib
+
+        from verinfer.storage.errors import StoreUnavailableError
+
+        try:
+            cid = self.protocol.models.artifacts_cid(ctx.model.model_id)
+        except VerinferError:  # a deployment from before setArtifacts existed
+            return None
+        if not cid:
+            ctx.vk_tried.append("prover bundle: none published (artifactsCid empty)")
+            return None
+        label = f"prover bundle {cid} (ModelRegistry.artifactsCid)"
+        try:
+            doc = self.store.cat_json(cid, max_bytes=1 << 20)
+            entry = doc["files"]["vk"]
+            raw = self.store.cat(entry["cid"], max_bytes=int(entry["size"]))
+            if hashlib.sha256(raw).hexdigest() != entry["sha256"]:
+                raise ValueError("vk file does not match the bundle's sha256")
+            vk = json.loads(raw)
+        except StoreUnavailableError:
+            raise
+        except (VerinferError, ValueError, KeyError, TypeError) as exc:
+            ctx.vk_tried.append(f"prover bundle {cid}: unusable ({exc})")
+            return None
+        if doc.get("mode") != mode:
+            ctx.vk_tried.append(f"prover bundle {cid}: for mode {doc.get('mode')!r}, model is {mode!r}")
+            return None
+        if r1cs_sha256 is not None and doc.get("r1cs_sha256") not in (None, r1cs_sha256):
+            ctx.vk_tried.append(f"prover bundle {cid}: made for another circuit than the one rebuilt from the spec")
+            return None
+        return VkCandidate(label, vk, bool(doc.get("insecure", True)))
 
     def _verifier_claim(self, ctx: AuditContext) -> Claim:
         m = ctx.model
