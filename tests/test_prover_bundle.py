@@ -206,3 +206,40 @@ def test_model_publish_cli_publishes_the_bundle(tmp_path: Path, monkeypatch: pyt
     got = fetch_bundle(open_store(None, store_dir), out["artifacts_cid"], tmp_path / "node-cache",
                        expected_commitment=model.commitment)
     assert got.commitment == model.commitment and got.keys.record["source"].endswith(out["artifacts_cid"])
+
+
+def test_node_proves_with_the_published_bundle(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                                               w3: Web3, protocol: Protocol, protocol_manifest_path: Path,
+                                               digits) -> None:
+    """A node with an empty circuit cache fetches the publisher's bundle via ModelRegistry.artifactsCid and proves."""
+    from verinfer.chain.protocol import Status
+    from verinfer.models.hashing import hash_vector
+    from verinfer.models.tensor import encode_tensor
+    from verinfer.node.harness import NodeCluster, sample_input, wait_for
+
+    class Cluster(NodeCluster):
+        def _funded(self):  # the first funded account is the model's publisher
+            acct = super()._funded()
+            if not hasattr(self, "publisher"):
+                self.publisher = acct
+            return acct
+
+    spec, arts = digits
+    verifier = pipeline.deploy_verifier(w3, protocol.account, arts)
+    c = Cluster(tmp_path_factory.mktemp("node-bundle"), w3, protocol, protocol_manifest_path,
+                verifier=verifier, proof_mode=1, commitment=int(arts.commitment))
+    try:
+        cid = publish_bundle(c.store, arts)
+        protocol.as_account(c.publisher).models.set_artifacts(c.model_id, cid)
+        # the nodes' prover cache is empty: only the bundle can give them a key without local setup work
+        monkeypatch.setenv("VERINFER_CIRCUIT_CACHE", str(tmp_path_factory.mktemp("empty-circuit-cache")))
+        nodes = c.start_many({i: [] for i in range(3)})
+        x = sample_input(3)
+        rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=90, reveal_blocks=5)
+        assert c.wait_final(rid).status == Status.ACCEPTED
+        wait_for(lambda: c.requester.market.get_request(rid).proven, 120, what="a ProofVerified")
+        ev = [e for e in c.requester.market.events("ProofVerified") if int(e.args["requestId"]) == rid]
+        prover = nodes[c.addresses.index(Web3.to_checksum_address(ev[0].args["prover"]))]
+        assert "proof verified on-chain (bundle key" in prover.log()
+    finally:
+        c.stop_all()

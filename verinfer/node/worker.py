@@ -486,16 +486,29 @@ class Worker:
     def _prover_candidates(self, rec: RequestRecord, model: Any) -> list[tuple[str, Any]]:
         """Locally available proving keys that can match the on-chain verifier, best first (cached per model).
 
-        Proving keys are not distributed through the protocol yet: the node uses the prover's local
-        cache. `--prover-setup auto` tries shipped, then ceremony, then dev keys; a key is kept only
-        if its commitment equals the ModelRegistry's (in proof mode 1 that is the verification key's
-        hash, so a wrong key is excluded before any proving work).
+        With `--prover-setup auto`, the publisher's prover bundle (ModelRegistry.artifactsCid, fetched
+        from the content store by verinfer.prover.bundle) comes first; then the prover's local cache:
+        shipped, then ceremony, then dev keys. A key is kept only if its commitment equals the
+        ModelRegistry's (in proof mode 1 that is the verification key's hash, so a wrong key is
+        excluded before any proving work). Cached per (model, bundle CID).
         """
         with self._prover_lock:  # one compile/setup per circuit, even with requests advancing in parallel
             return self._prover_candidates_locked(rec, model)
 
+    def _artifacts_cid(self, rec: RequestRecord, model: Any) -> str:
+        """The model's on-chain prover bundle CID ("" when none is published or it cannot be read)."""
+        chain_protocol = getattr(self.chain, "p", None)
+        if chain_protocol is None or getattr(model, "model_id", None) is None:
+            return ""
+        try:
+            return str(self.chain.read(lambda: chain_protocol.models.artifacts_cid(model.model_id)) or "")
+        except VerinferError as exc:  # e.g. a ModelRegistry deployed before setArtifacts existed
+            log.debug("request %d: no prover bundle pointer: %s", rec.request_id, _one_line(exc))
+            return ""
+
     def _prover_candidates_locked(self, rec: RequestRecord, model: Any) -> list[tuple[str, Any]]:
-        key = (model.weights_cid, model.proof_mode)
+        bundle_cid = self._artifacts_cid(rec, model) if model.proof_mode in (1, 2) else ""
+        key = (model.weights_cid, model.proof_mode, bundle_cid)
         if key in self._prover_artifacts:
             return self._prover_artifacts[key]
         mode = {1: "public", 2: "private"}.get(model.proof_mode)
@@ -506,7 +519,25 @@ class Worker:
         found: list[tuple[str, Any]] = []
         if mode is not None:
             spec = self.models.get(model.weights_cid)
+            if bundle_cid and self.cfg.prover_setup == "auto":
+                # the publisher's keys, fetched through the protocol (ModelRegistry.artifactsCid → store)
+                try:
+                    from verinfer.prover.bundle import fetch_bundle
+
+                    arts = fetch_bundle(self.store, bundle_cid, expected_commitment=model.commitment, spec=spec)
+                    if arts.mode == mode:
+                        found.append(("bundle", arts))
+                    else:
+                        log.warning("request %d: prover bundle %s is for proof mode %s, the model uses %s; ignoring it",
+                                    rec.request_id, bundle_cid, arts.mode, mode)
+                except ImportError:
+                    pass
+                except VerinferError as exc:
+                    log.warning("request %d: cannot use the published prover bundle %s: %s; trying local keys",
+                                rec.request_id, bundle_cid, _one_line(exc))
             setups = ("shipped", "ceremony", "dev") if self.cfg.prover_setup == "auto" else (self.cfg.prover_setup,)
+            if found:
+                setups = ()  # the publisher's bundle matches the registry: no local setup work needed
             for setup in setups:
                 try:
                     arts = pipeline.prepare(spec, mode, setup=setup)
