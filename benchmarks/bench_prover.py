@@ -76,16 +76,19 @@ print(json.dumps({"prove": times, "load_s": load_s, "proof_hex": bytes(blob).hex
 
 
 def child(cmd: list[str]) -> tuple[dict[str, Any], float]:
-    """Run a child, return (its JSON stdout, its peak RSS in MiB from wait4)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, status, ru = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
+    """Run a child, return (its JSON stdout, its peak RSS in MiB).
+
+    The child runs under `/usr/bin/time -f %M`: Linux's ru_maxrss survives exec, so a child forked
+    straight from this (large) process would report the parent's RSS; time's own child is forked
+    from a small process and reports the prover's real peak.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        rss_file = Path(tmp) / "rss"
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *cmd], capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"{cmd[0]} failed: {err.read().decode()[-800:]}")
-        return json.loads(out.read().decode().strip().splitlines()[-1]), ru.ru_maxrss / 1024
+            raise RuntimeError(f"{cmd[0]} failed: {proc.stderr[-800:]}")
+        rss_kb = int(rss_file.read_text().strip().splitlines()[-1])
+        return json.loads(proc.stdout.strip().splitlines()[-1]), rss_kb / 1024
 
 
 def find_ptau(ptau_dir: Path, needed: int) -> Path | None:
