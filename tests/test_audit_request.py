@@ -257,3 +257,22 @@ def test_private_mode_commitment_is_the_weights_commitment(net: Net, tmp_path: P
         assert c.verdict is verdict and "weights_commitment(spec)" in c.detail, c
         assert report.claim("model.verifier").verdict is Verdict.NA  # mode 2 without a verifier: nothing to prove with
         assert report.ok is (verdict is Verdict.PASS)
+
+
+def test_cli_finds_the_devnet_test_pki_beside_the_manifest(net: Net, protocol_manifest_path: Path,
+                                                           tmp_path: Path) -> None:
+    c = net.cluster
+    manifest = tmp_path / "manifest.json"
+    shutil.copyfile(protocol_manifest_path, manifest)
+    shutil.copyfile(net.pki_path, tmp_path / "test-pki.json")
+    r = _cli(str(net.proven_rid), "--rpc-url", c.rpc_url, "--manifest", str(manifest), "--store", str(c.store_dir),
+             "--json", "--backend", "groth16py")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert {x["name"]: x["verdict"] for x in doc["claims"]}[f"attestation.{c.addresses[0]}"] == "PASS"
+    assert any("devnet TEST PKI" in n and "INSECURE" in n for n in doc["notes"])
+    # a --trusted-root that is not a certificate is a one-line user error
+    bogus = tmp_path / "root.pem"
+    bogus.write_text("not a certificate")
+    r = _cli(str(net.proven_rid), "--rpc-url", c.rpc_url, "--manifest", str(manifest), "--trusted-root", str(bogus))
+    assert r.returncode == 1 and r.stderr.startswith("error: --trusted-root") and "Traceback" not in r.stderr
