@@ -17,6 +17,12 @@ app = typer.Typer(
     add_completion=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """Verifiable inference anchored on an EVM chain."""
+    # A callback keeps `verinfer` a group even when only one top-level command is registered.
+
+
 # One module per group in verinfer.commands; a module with TOP_LEVEL = True registers its own command(s).
 _GROUPS = ["devnet", "operator", "node", "model", "prover", "request", "attestation", "audit", "demo"]
 _registered: set[str] = set()
@@ -42,6 +48,19 @@ def _register_one(_name: str) -> None:
         app.add_typer(_mod.app, name=_name)
 
 
+def _click_exceptions() -> tuple[type[BaseException], ...]:
+    import click
+
+    kinds: list[type[BaseException]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+
+        kinds.append(VendoredClickException)
+    except ImportError:
+        pass
+    return tuple(kinds)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 1."""
     # Import only the group being run (some pull heavy libraries); all of them for the top-level help.
@@ -57,10 +76,8 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # click usage errors and the like (typer vendors its own click)
+        if isinstance(exc, _click_exceptions()):
             print(f"error: {exc.format_message()}", file=sys.stderr)
             sys.exit(exc.exit_code)
         raise
