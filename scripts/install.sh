@@ -22,9 +22,13 @@ npm install --no-audit --no-fund --loglevel=error
 
 echo "==> Python venv (.venv)"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v -i warning || true
-# torch: the pinned CPU build (an unpinned torch pulls a multi-GB CUDA build).
-.venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v -i warning || true
+# pip's chatter goes to a log; it is shown only if the install fails.
+# torch is pinned to the CPU build (an unpinned torch pulls a multi-GB CUDA build).
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[test]"; } > .venv/pip-install.log 2>&1; then
+  tail -40 .venv/pip-install.log >&2
+  echo "error: pip install failed (full log: .venv/pip-install.log)" >&2
+  exit 1
+fi
 .venv/bin/python -c "import verinfer, web3, groth16py" || { echo "error: Python install failed" >&2; exit 1; }
 
 echo "$want" > "$stamp"
