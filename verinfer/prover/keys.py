@@ -9,11 +9,14 @@ Every key file's sha256 is recorded and re-checked before use, so a corrupted fi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import json
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,8 +68,30 @@ def _write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+@contextlib.contextmanager
+def key_lock(cc: CompiledCircuit) -> Iterator[None]:
+    """Serialise key creation and verifier export for one circuit across processes.
+
+    Several nodes on one machine share the cache; without this, two dev setups racing on the
+    same directory leave a proving key from one run beside a verification key from the other.
+    """
+    lock_dir = cc.dir / "keys"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def dev_setup(cc: CompiledCircuit, *, force: bool = False) -> KeyMaterial:
     """INSECURE single-party key via groth16py (cached per circuit; `force` makes a new one)."""
+    with key_lock(cc):
+        return _dev_setup_locked(cc, force=force)
+
+
+def _dev_setup_locked(cc: CompiledCircuit, *, force: bool) -> KeyMaterial:
     import groth16py
 
     d = cc.dir / "keys" / DEV_DIR

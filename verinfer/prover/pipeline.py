@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -111,7 +112,11 @@ def prepare(spec: Any, mode: str = "public", setup: str = "dev") -> CircuitArtif
     contract = verifier_contract_name(sv.name, mode)
     sol = km.vk_path.parent / f"{contract}.sol"
     if not sol.exists():
-        export_verifier(cc, km, contract, sol)
+        with _keys.key_lock(cc):  # another process may be exporting the same file
+            if not sol.exists():
+                tmp = sol.with_name(f".{sol.name}.{os.getpid()}.tmp")
+                export_verifier(cc, km, contract, tmp)
+                os.replace(tmp, sol)
     value = vk_commitment(km.vk) if mode == "public" else _commitment.commitment(sv)
     return CircuitArtifacts(cc, km, value, sol, contract, extra={"setup": setup})
 
