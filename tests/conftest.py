@@ -8,7 +8,6 @@ ids from return values/events rather than guessing them.
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,12 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # make `scripts.*` and the package importable without install
     sys.path.insert(0, str(REPO_ROOT))
 
-from eth_account import Account  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
 from web3 import Web3  # noqa: E402
 
 from verinfer.chain.deploy import deploy_protocol  # noqa: E402
-from verinfer.chain.devnet import Devnet, find_free_port  # noqa: E402
+from verinfer.chain.devnet import Devnet, find_free_port, funded_account  # noqa: E402
 from verinfer.chain.manifest import Manifest  # noqa: E402
 from verinfer.chain.protocol import Protocol  # noqa: E402
 
@@ -98,9 +96,7 @@ def new_account(w3: Web3) -> Callable[..., LocalAccount]:
     """Factory: a brand-new random key funded with `balance` wei (default 100 ETH) via anvil_setBalance."""
 
     def make(balance: int = 100 * ETHER) -> LocalAccount:
-        acct = Account.from_key(secrets.token_bytes(32))
-        w3.provider.make_request("anvil_setBalance", [acct.address, hex(balance)])
-        return acct
+        return funded_account(w3, balance)
 
     return make
 

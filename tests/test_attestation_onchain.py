@@ -12,6 +12,7 @@ from eth_account import Account
 from verinfer.attestation import operator_flow
 from verinfer.attestation.testpki import MOCK_WORKER_MR_ENCLAVE
 from verinfer.chain.errors import ContractError
+from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import ModelInput, ModelShard
 from verinfer.storage import EmbeddedStore
 
@@ -19,9 +20,7 @@ ETHER = 10**18
 
 
 def _funded(w3):
-    acct = Account.from_key(secrets.token_bytes(32))
-    w3.provider.make_request("anvil_setBalance", [acct.address, hex(100 * ETHER)])
-    return acct
+    return funded_account(w3)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from eth_account import Account
 from web3 import Web3
 
 from verinfer.auditor import Auditor, Verdict
 from verinfer.chain.devnet import mine
 from verinfer.chain.errors import ContractError
+from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, RequestParams, Status, commitment_hash
 from verinfer.models import reference
 from verinfer.models.hashing import hash_vector
@@ -28,9 +28,7 @@ ETHER = 10**18
 
 
 def _funded(w3: Web3):
-    acct = Account.from_key(secrets.token_bytes(32))
-    w3.provider.make_request("anvil_setBalance", [acct.address, hex(100 * ETHER)])
-    return acct
+    return funded_account(w3)
 
 
 def test_private_mode_request_audits_with_the_verifier_matched_vk(w3: Web3, protocol: Protocol, tmp_path: Path) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from eth_account import Account
 from web3 import Web3
 
 from verinfer.attestation.record import quote_hash
 from verinfer.attestation.testpki import MOCK_WORKER_MR_ENCLAVE, TestPKI
 from verinfer.attestation.verify import report_data_for
 from verinfer.auditor import Auditor, Verdict
+from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import (
     Attestation,
     ModelInput,
@@ -33,9 +33,7 @@ ETHER = 10**18
 
 
 def _funded(w3: Web3):
-    acct = Account.from_key(secrets.token_bytes(32))
-    w3.provider.make_request("anvil_setBalance", [acct.address, hex(100 * ETHER)])
-    return acct
+    return funded_account(w3)
 
 
 def test_tee_model_requires_every_agreeing_node_to_pass(w3: Web3, protocol: Protocol, tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from eth_account import Account
 from web3 import Web3
 
+from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import ModelInput, Protocol
 from verinfer.errors import VerinferError
 from verinfer.models.reference import check_input, run as reference_run
@@ -163,8 +163,7 @@ def test_private_mode_dev_key_round_trip(tiny_cache: Path, store: EmbeddedStore,
 def test_artifacts_cid_on_chain(digits, store: EmbeddedStore, w3: Web3, protocol: Protocol) -> None:
     """Publisher registers, deploys the verifier, publishes the bundle and records its CID on-chain."""
     spec, arts = digits
-    publisher = Account.from_key(secrets.token_bytes(32))
-    w3.provider.make_request("anvil_setBalance", [publisher.address, hex(10**20)])
+    publisher = funded_account(w3, 10**20)
     p = protocol.as_account(publisher)
     verifier = pipeline.deploy_verifier(w3, publisher, arts)
     _, model_id = p.models.register_model(ModelInput(

@@ -7,11 +7,11 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from eth_account import Account
 from web3 import Web3
 
 from verinfer.chain.devnet import mine
 from verinfer.chain.errors import ContractError
+from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import (
     ModelInput,
     ModelShard,
@@ -29,9 +29,7 @@ ETHER = 10**18
 
 
 def _funded(w3: Web3):
-    acct = Account.from_key(secrets.token_bytes(32))
-    w3.provider.make_request("anvil_setBalance", [acct.address, hex(100 * ETHER)])
-    return acct
+    return funded_account(w3)
 
 
 def test_request_proven_through_the_market_and_replay_rejected(w3: Web3, protocol: Protocol) -> None:

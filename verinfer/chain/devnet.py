@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -86,6 +87,18 @@ def _derive(n: int) -> tuple[str, ...]:
 def dev_accounts(n: int = 10) -> list[LocalAccount]:
     """anvil's default accounts (index 0 = deployer/owner), as local signing accounts."""
     return [Account.from_key(k) for k in _derive(n)]
+
+
+def set_balance(w3: Web3, address: str, wei: int) -> None:
+    """Give `address` exactly `wei` (anvil_setBalance): devnet funding without a faucet transaction."""
+    w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(address), hex(wei)])
+
+
+def funded_account(w3: Web3, wei: int = 100 * 10**18) -> LocalAccount:
+    """A brand-new random key holding `wei` on this devnet (isolates callers sharing one chain)."""
+    acct = Account.from_key(secrets.token_bytes(32))
+    set_balance(w3, acct.address, wei)
+    return acct
 
 
 def mine(w3: Web3, blocks: int = 1) -> int:

@@ -79,7 +79,7 @@ def up(
     instant: bool = typer.Option(False, "--instant", help="Also mine a block per transaction (anvil mixed mining)."),
 ) -> None:
     """Start anvil (detached), deploy the protocol if needed, print the manifest."""
-    from verinfer.chain.devnet import Devnet, DevnetError
+    from verinfer.chain.devnet import Devnet, DevnetError, set_balance
 
     dev = Devnet(port=port, state_dir=state_dir, block_time=block_time or None, persist=True,
                  n_accounts=accounts, mixed_mining=instant)
@@ -102,7 +102,7 @@ def up(
         }))
         manifest, deployed_now = _ensure_deployed(dev, manifest_path)
         for addr in fund:
-            dev.w3.provider.make_request("anvil_setBalance", [dev.w3.to_checksum_address(addr), hex(10_000 * ETHER)])
+            set_balance(dev.w3, addr, 10_000 * ETHER)
     except BaseException:
         dev.stop()
         raise

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import uuid
 import signal
 import subprocess
@@ -22,10 +21,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import httpx
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, RequestParams, RequestView, Status
 from verinfer.errors import VerinferError
 from verinfer.models import spec as model_spec
@@ -249,9 +248,7 @@ class NodeCluster:
         self.procs: list[NodeProcess] = []
 
     def _funded(self) -> LocalAccount:
-        acct = Account.from_key(secrets.token_bytes(32))
-        self.w3.provider.make_request("anvil_setBalance", [acct.address, hex(100 * ETHER)])
-        return acct
+        return funded_account(self.w3, 100 * ETHER)
 
     def state_dir(self, i: int) -> Path:
         return self.root / f"state-{self.keys[i]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import Any, Protocol, runtime_checkable
 
 from verinfer.storage.errors import InvalidContentError
@@ -42,14 +43,16 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-class JsonHelpers:
-    """add_json / cat_json for any class with add and cat; shared so both backends encode alike."""
+class JsonHelpers(ABC):
+    """add_json / cat_json on top of a backend's add and cat; shared so both backends encode alike."""
 
-    def add(self, data: bytes, pin: bool = True) -> str:  # pragma: no cover - provided by subclasses
-        raise NotImplementedError
+    @abstractmethod
+    def add(self, data: bytes, pin: bool = True) -> str:
+        """Store `data`; return its CID."""
 
-    def cat(self, cid: str, max_bytes: int | None = None) -> bytes:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def cat(self, cid: str, max_bytes: int | None = None) -> bytes:
+        """The verified bytes behind `cid`."""
 
     def add_json(self, obj: Any, pin: bool = True) -> str:
         """Store `obj` as canonical JSON (sorted keys, no spaces, UTF-8)."""
