@@ -25,7 +25,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = REPO / "verinfer" / "chain" / "artifacts"
-PROTOCOL = ("NodeRegistry", "ModelRegistry", "InferenceMarket", "ExampleConsumer")
+PROTOCOL = ("NodeRegistry", "ModelRegistry", "InferenceMarket", "ExampleConsumer", "AttestationRegistry")
 VERIFIER_DIR = "contracts/src/verifiers"
 VERIFIER_PREFIX = "Groth16Verifier"
 
