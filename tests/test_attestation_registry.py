@@ -1,0 +1,108 @@
+"""AttestationRegistry on a real anvil chain: a test-PKI quote bound to (node, chain, registry, recent block hash),
+verified by dcap-qvl as of the block time, recorded by a named verifier; replay, wrong binding, self-submission
+and measurement revocation all fail or disqualify."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from web3 import Web3
+
+from verinfer.attestation import AttestationError
+from verinfer.attestation.binding import binding_report_data
+from verinfer.attestation.evidence import check_evidence, verify_evidence
+from verinfer.attestation.testpki import MOCK_WORKER_MR_ENCLAVE, TestPKI
+from verinfer.chain.attestation_registry import (
+    VERIFIED_BY_VERIFIER,
+    AttestationRegistry,
+    VerifiedEvidence,
+    deploy_attestation_registry,
+)
+from verinfer.chain.devnet import funded_account
+from verinfer.chain.errors import ContractError
+from verinfer.chain.tx import sender_for
+
+
+@pytest.fixture(scope="module")
+def env(w3: Web3):  # type: ignore[no-untyped-def]
+    gov, verifier, node = funded_account(w3), funded_account(w3), funded_account(w3)
+    address = deploy_attestation_registry(w3, gov)
+    reg = lambda acct: AttestationRegistry(w3, address, sender_for(w3, acct))  # noqa: E731
+    reg(gov).set_verifier(verifier.address, True)
+    reg(gov).set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
+    return reg, gov, verifier, node, TestPKI.generate()
+
+
+def _evidence(w3: Web3, reg: AttestationRegistry, pki: TestPKI, node: str, bind_to: str | None = None):  # type: ignore[no-untyped-def]
+    """The node's side: anchor on the latest block, have the (simulated) TEE quote the binding."""
+    anchor = w3.eth.get_block("latest")
+    rd = binding_report_data(bind_to or node, w3.eth.chain_id, reg.address, anchor["number"], bytes(anchor["hash"]))
+    quote = pki.quote(rd)
+    as_of = int(anchor["timestamp"])
+    ev = verify_evidence(quote, pki.collateral(datetime.fromtimestamp(as_of, timezone.utc) - timedelta(hours=1)),
+                         as_of=as_of, root_ca_der=pki.root_der)
+    return ev, anchor["number"], bytes(anchor["hash"])
+
+
+def test_binding_matches_the_contract(w3: Web3, env) -> None:  # type: ignore[no-untyped-def]
+    reg, _, _, node, _ = env
+    r = reg(node)
+    anchor = w3.eth.get_block(w3.eth.block_number - 1)
+    ours = binding_report_data(node.address, w3.eth.chain_id, r.address, anchor["number"], bytes(anchor["hash"]))
+    assert r.expected_report_data(node.address, anchor["number"]) == ours
+    other = binding_report_data(node.address, w3.eth.chain_id + 1, r.address, anchor["number"], bytes(anchor["hash"]))
+    assert r.expected_report_data(node.address, anchor["number"]) != other
+
+
+def test_verifier_records_checked_evidence_and_node_becomes_attested(w3: Web3, env) -> None:  # type: ignore[no-untyped-def]
+    reg, gov, verifier, node, pki = env
+    r = reg(verifier)
+    ev, anchor, anchor_hash = _evidence(w3, r, pki, node.address)
+    check_evidence(ev, node=node.address, chain_id=w3.eth.chain_id, registry=r.address, anchor_block=anchor,
+                   anchor_block_hash=anchor_hash, measurement_allowed=r.measurement_allowed, quote_used=r.quote_used)
+    r.record_attestation(VerifiedEvidence.from_evidence(ev, node.address, anchor, "bafkreiquote"))
+    assert r.is_attested(node.address)
+    rec = r.get_attestation(node.address)
+    assert (rec.tee_type, rec.verified_by, rec.tcb_status) == (1, VERIFIED_BY_VERIFIER, 0)
+    assert (rec.measurement, rec.quote_hash, rec.collateral_hash) == (MOCK_WORKER_MR_ENCLAVE, ev.quote_hash, ev.collateral_hash)
+    assert rec.verifier == verifier.address and rec.quote_cid == "bafkreiquote" and rec.anchor_block == anchor
+    assert rec.expires_at <= rec.attested_at + r.max_attestation_age()
+
+    # replay: the same quote again is refused off-chain (replay step) and on-chain (QuoteReplayed)
+    with pytest.raises(AttestationError, match=r"^replay: "):
+        check_evidence(ev, node=node.address, chain_id=w3.eth.chain_id, registry=r.address, anchor_block=anchor,
+                       anchor_block_hash=anchor_hash, quote_used=r.quote_used)
+    with pytest.raises(ContractError, match="QuoteReplayed"):
+        r.record_attestation(VerifiedEvidence.from_evidence(ev, node.address, anchor, "bafkreiquote"))
+
+    # revoking the measurement disqualifies at once
+    reg(gov).set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, False)
+    try:
+        assert not r.is_attested(node.address)
+    finally:
+        reg(gov).set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
+    assert r.is_attested(node.address)
+
+
+def test_quote_bound_to_another_node_is_refused(w3: Web3, env) -> None:  # type: ignore[no-untyped-def]
+    reg, _, verifier, node, pki = env
+    r = reg(verifier)
+    thief = funded_account(w3)
+    ev, anchor, anchor_hash = _evidence(w3, r, pki, thief.address, bind_to=node.address)
+    with pytest.raises(AttestationError, match=r"^binding: "):
+        check_evidence(ev, node=thief.address, chain_id=w3.eth.chain_id, registry=r.address, anchor_block=anchor,
+                       anchor_block_hash=anchor_hash)
+    with pytest.raises(ContractError, match="BindingMismatch"):
+        r.record_attestation(VerifiedEvidence.from_evidence(ev, thief.address, anchor))
+    assert not r.is_attested(thief.address)
+
+
+def test_node_cannot_record_its_own_attestation(w3: Web3, env) -> None:  # type: ignore[no-untyped-def]
+    reg, _, _, node, pki = env
+    r = reg(node)
+    ev, anchor, _ = _evidence(w3, r, pki, node.address)
+    with pytest.raises(ContractError, match="NotVerifier"):
+        r.record_attestation(VerifiedEvidence.from_evidence(ev, node.address, anchor))
+    with pytest.raises(ContractError, match="NoDcapVerifier"):
+        r.attest_on_chain(b"\x03\x00", anchor)
