@@ -4,16 +4,26 @@ bad input fails with a one-line message naming the failed step."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_utils import keccak
 
 from verinfer.attestation import AttestationError
 from verinfer.attestation.binding import binding_report_data, check_binding
-from verinfer.attestation.dcap import canonical_collateral, check_tcb_policy, verify_dcap
-from verinfer.attestation.evidence import check_evidence, read_collateral_file, read_quote_file, verify_evidence
+from verinfer.attestation.dcap import (
+    canonical_collateral,
+    check_tcb_policy,
+    verify_dcap,
+)
+from verinfer.attestation.evidence import (
+    check_evidence,
+    read_collateral_file,
+    read_quote_file,
+    verify_evidence,
+)
 from verinfer.attestation.record import TeeType
 from verinfer.attestation.testpki import MOCK_WORKER_MR_ENCLAVE, TestPKI
 
@@ -22,7 +32,7 @@ OTHER = "0x" + "cd" * 20
 REGISTRY = "0x" + "12" * 20
 CHAIN = 31337
 ANCHOR, ANCHOR_HASH = 100, keccak(b"block 100")
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 AS_OF = int(NOW.timestamp())
 
 
@@ -42,7 +52,7 @@ def collateral(pki: TestPKI) -> dict[str, str]:
 
 
 def _check(ev, **kw):  # type: ignore[no-untyped-def]
-    args = dict(node=NODE, chain_id=CHAIN, registry=REGISTRY, anchor_block=ANCHOR, anchor_block_hash=ANCHOR_HASH)
+    args = {"node": NODE, "chain_id": CHAIN, "registry": REGISTRY, "anchor_block": ANCHOR, "anchor_block_hash": ANCHOR_HASH}
     args.update(kw)
     check_evidence(ev, **args)
 
@@ -149,10 +159,11 @@ def test_wrong_binding(pki: TestPKI, collateral: dict[str, str]) -> None:
                          as_of=AS_OF, root_ca_der=pki.root_der)
     with pytest.raises(AttestationError, match=r"^binding: report data does not bind node 0xabab"):
         _check(ev)
+    kw: dict[str, Any]
     for kw in ({"chain_id": 1}, {"registry": OTHER}, {"anchor_block": ANCHOR + 1}, {"anchor_block_hash": bytes(32)}):
         with pytest.raises(AttestationError, match=r"^binding: "):
-            check_binding(ev.report_data, OTHER, **{**dict(chain_id=CHAIN, registry=REGISTRY, anchor_block=ANCHOR,
-                                                             anchor_block_hash=ANCHOR_HASH), **kw})
+            check_binding(ev.report_data, OTHER, **{"chain_id": CHAIN, "registry": REGISTRY, "anchor_block": ANCHOR,
+                                                          "anchor_block_hash": ANCHOR_HASH, **kw})
     legacy = pki.quote(bytes(64))  # no verinfer binding at all
     ev2 = verify_evidence(legacy, collateral, as_of=AS_OF, root_ca_der=pki.root_der)
     with pytest.raises(AttestationError, match=r"^binding: report data version 0, expected 1$"):

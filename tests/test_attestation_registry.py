@@ -4,7 +4,7 @@ and measurement revocation all fail or disqualify."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from web3 import Web3
@@ -28,7 +28,7 @@ from verinfer.chain.tx import sender_for
 def env(w3: Web3):  # type: ignore[no-untyped-def]
     gov, verifier, node = funded_account(w3), funded_account(w3), funded_account(w3)
     address = deploy_attestation_registry(w3, gov)
-    reg = lambda acct: AttestationRegistry(w3, address, sender_for(w3, acct))  # noqa: E731
+    reg = lambda acct: AttestationRegistry(w3, address, sender_for(w3, acct))
     reg(gov).set_verifier(verifier.address, True)
     reg(gov).set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
     return reg, gov, verifier, node, TestPKI.generate()
@@ -40,7 +40,7 @@ def _evidence(w3: Web3, reg: AttestationRegistry, pki: TestPKI, node: str, bind_
     rd = binding_report_data(bind_to or node, w3.eth.chain_id, reg.address, anchor["number"], bytes(anchor["hash"]))
     quote = pki.quote(rd)
     as_of = int(anchor["timestamp"])
-    ev = verify_evidence(quote, pki.collateral(datetime.fromtimestamp(as_of, timezone.utc) - timedelta(hours=1)),
+    ev = verify_evidence(quote, pki.collateral(datetime.fromtimestamp(as_of, UTC) - timedelta(hours=1)),
                          as_of=as_of, root_ca_der=pki.root_der)
     return ev, anchor["number"], bytes(anchor["hash"])
 

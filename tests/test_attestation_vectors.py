@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from eth_utils import keccak
 
 from verinfer.attestation import AttestationError
-from verinfer.attestation.dcap import declared_length, load_collateral, trim_quote, verify_dcap
+from verinfer.attestation.dcap import (
+    declared_length,
+    load_collateral,
+    trim_quote,
+    verify_dcap,
+)
 from verinfer.attestation.snp import AMD_ARK_SHA256, parse_snp_report, verify_snp
 
 DATA = Path(__file__).parent / "data" / "attestation"
-PHALA_AS_OF = int(datetime(2025, 6, 19, 12, 0, tzinfo=timezone.utc).timestamp())
+PHALA_AS_OF = int(datetime(2025, 6, 19, 12, 0, tzinfo=UTC).timestamp())
 NEAR_AS_OF = 1786622400  # 2026-08-13 12:00 UTC, near/mpc VALID_ATTESTATION_TIMESTAMP
-GOTDX_AS_OF = int(datetime(2023, 7, 1, 1, 0, tzinfo=timezone.utc).timestamp())
+GOTDX_AS_OF = int(datetime(2023, 7, 1, 1, 0, tzinfo=UTC).timestamp())
 
 
 def _b58decode(s: str) -> bytes:
@@ -74,7 +79,7 @@ def test_real_collateral_outside_its_window_fails_naming_the_step() -> None:
     with pytest.raises(AttestationError, match=r"^DCAP verification as of 2025-06-18T12:00:00Z: TCBInfo issue date is in the future"):
         verify_dcap(raw, coll, as_of=PHALA_AS_OF - 86400)
     with pytest.raises(AttestationError, match=r"^DCAP verification as of 2025-08-01.*: TCBInfo expired$"):
-        verify_dcap(raw, coll, as_of=int(datetime(2025, 8, 1, tzinfo=timezone.utc).timestamp()))
+        verify_dcap(raw, coll, as_of=int(datetime(2025, 8, 1, tzinfo=UTC).timestamp()))
 
 
 def test_near_mpc_dstack_tdx_quote_binds_its_two_keys() -> None:
@@ -118,7 +123,7 @@ def _snp() -> tuple[bytes, bytes, bytes]:
     return report, (d / "vcek_milan.der").read_bytes(), (d / "cert_chain_milan").read_bytes()
 
 
-SNP_AS_OF = int(datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp())
+SNP_AS_OF = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
 
 
 def test_virtee_snp_milan_report_verifies_to_amd_root() -> None:
@@ -153,7 +158,7 @@ def test_snp_bad_framing_chain_and_time() -> None:
     with pytest.raises(AttestationError, match=r"^AMD chain: ARK is not AMD's pinned Milan root$"):
         verify_snp(report, vcek, chain, as_of=SNP_AS_OF, ark_sha256="00" * 32)
     with pytest.raises(AttestationError, match=r"^AMD chain: .*SEV-VCEK.* is not valid at 2031"):
-        verify_snp(report, vcek, chain, as_of=int(datetime(2031, 1, 1, tzinfo=timezone.utc).timestamp()))
-    ask, ark = chain.split(b"-----END CERTIFICATE-----\n", 1)
+        verify_snp(report, vcek, chain, as_of=int(datetime(2031, 1, 1, tzinfo=UTC).timestamp()))
+    _ask, ark = chain.split(b"-----END CERTIFICATE-----\n", 1)
     with pytest.raises(AttestationError, match=r"^AMD chain: VCEK is not signed by CN=ARK-Milan"):  # ASK replaced by the ARK
         verify_snp(report, vcek, ark + ark, as_of=SNP_AS_OF)

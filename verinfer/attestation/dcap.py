@@ -15,11 +15,11 @@ import hashlib
 import json
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import dcap_qvl
+import dcap_qvl  # type: ignore[import-untyped]  # ships a .pyi for its extension only
 from eth_utils import keccak
 
 from verinfer.attestation.verify import AttestationError
@@ -184,7 +184,7 @@ def verify_dcap(raw: bytes, collateral: dict[str, Any], *, as_of: int, root_ca_d
     `root_ca_der=None` trusts Intel's production SGX root (built into dcap-qvl); otherwise the given root
     (the devnet's labelled test root) is the only trust anchor.
     """
-    version, tee_type = check_framing(raw)
+    version, _tee_type = check_framing(raw)
     coll = _to_qvl(collateral)
     try:
         if root_ca_der is None:
@@ -192,12 +192,13 @@ def verify_dcap(raw: bytes, collateral: dict[str, Any], *, as_of: int, root_ca_d
         else:
             report = dcap_qvl.verify_with_root_ca(raw, coll, root_ca_der, int(as_of))
     except ValueError as exc:
-        when = datetime.fromtimestamp(int(as_of), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = datetime.fromtimestamp(int(as_of), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         detail = str(exc).removeprefix("Verification failed: ")
         raise _fail(f"DCAP verification as of {when}", detail) from None
     parsed = dcap_qvl.parse_quote(raw)
     body = parsed.report
     status = str(report.status)
+    rtmrs: tuple[bytes, ...]
     if parsed.is_tdx():
         rtmrs = (bytes(body.rt_mr0), bytes(body.rt_mr1), bytes(body.rt_mr2), bytes(body.rt_mr3))
         mr = bytes(body.mr_td)

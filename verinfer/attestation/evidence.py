@@ -10,10 +10,11 @@ call. It returns an `Evidence` (everything AttestationRegistry records and an au
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from eth_utils import keccak
 
@@ -53,8 +54,8 @@ class Evidence:
 
     def lines(self) -> list[str]:
         """Human-readable summary, one fact per line (what the CLI and auditor print)."""
-        when = datetime.fromtimestamp(self.as_of, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        until = datetime.fromtimestamp(self.valid_until, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = datetime.fromtimestamp(self.as_of, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        until = datetime.fromtimestamp(self.valid_until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         out = [
             f"tee: {self.tee.name}",
             f"measurement: 0x{self.measurement.hex()}",
@@ -115,7 +116,7 @@ def snp_collateral(vcek_der: bytes, cert_chain_pem: bytes, product: str = "Milan
 
 
 def _iso_ts(s: str) -> int:
-    return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp())
+    return int(datetime.fromisoformat(s).timestamp())
 
 
 def _dcap_valid_until(coll: dict[str, Any]) -> int:

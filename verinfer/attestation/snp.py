@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -144,7 +144,7 @@ def verify_snp(raw: bytes, vcek: bytes, cert_chain_pem: bytes, *, as_of: int, pr
     _issued_by(ark, ark, "ARK")
     _issued_by(ask, ark, "ASK")
     _issued_by(vcek_cert, ask, "VCEK")
-    when = datetime.fromtimestamp(int(as_of), timezone.utc)
+    when = datetime.fromtimestamp(int(as_of), UTC)
     for c in (ark, ask, vcek_cert):
         if not (c.not_valid_before_utc <= when <= c.not_valid_after_utc):
             raise _fail("AMD chain", f"{c.subject.rfc4514_string()} is not valid at {when:%Y-%m-%dT%H:%M:%SZ}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -95,7 +95,7 @@ def sgx_extension(ppid: bytes, cpu_svn: bytes, pce_svn: int, pce_id: bytes, fmsp
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # Attributes of the simulated enclaves: INIT | MODE64BIT (no DEBUG bit: dcap-qvl refuses debug enclaves).
@@ -110,7 +110,7 @@ def _name(cn: str) -> x509.Name:
 
 def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key: ec.EllipticCurvePrivateKey,
           ca: bool, days: int = 3650, sgx_ext: bytes | None = None) -> x509.Certificate:
-    now = datetime.now(timezone.utc) - timedelta(days=1)
+    now = datetime.now(UTC) - timedelta(days=1)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -168,7 +168,7 @@ class TestPKI:
     __test__ = False  # not a pytest class
 
     @classmethod
-    def generate(cls) -> "TestPKI":
+    def generate(cls) -> TestPKI:
         root_key = ec.generate_private_key(ec.SECP256R1())
         root = _cert("verinfer TEST SGX Root CA", root_key, "verinfer TEST SGX Root CA", root_key, ca=True)
         platform_key = ec.generate_private_key(ec.SECP256R1())
@@ -204,7 +204,7 @@ class TestPKI:
         `tcb_status` / `advisory_ids` set the one TCB level the platform matches; `revoke_pck` lists the PCK
         certificate in the PCK CRL (what Intel does for a compromised platform).
         """
-        issued_at = issued_at.astimezone(timezone.utc).replace(microsecond=0)
+        issued_at = issued_at.astimezone(UTC).replace(microsecond=0)
         nxt = issued_at + timedelta(days=days)
         level: dict[str, object] = {
             "tcb": {"sgxtcbcomponents": [{"svn": v} for v in TEST_CPU_SVN], "pcesvn": TEST_PCE_SVN},
@@ -284,7 +284,7 @@ class TestPKI:
         path.chmod(0o600)
 
     @classmethod
-    def load(cls, path: Path) -> "TestPKI":
+    def load(cls, path: Path) -> TestPKI:
         d = json.loads(path.read_text())
 
         def key(s: str) -> ec.EllipticCurvePrivateKey:
@@ -304,7 +304,7 @@ class TestPKI:
                    pck_key, pck, key(d["att_key"]), tcb_key, tcb)
 
     @classmethod
-    def load_or_create(cls, path: Path) -> "TestPKI":
+    def load_or_create(cls, path: Path) -> TestPKI:
         if path.exists():
             return cls.load(path)
         pki = cls.generate()

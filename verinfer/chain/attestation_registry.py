@@ -50,7 +50,7 @@ class VerifiedEvidence:
         )
 
     @classmethod
-    def from_evidence(cls, ev: "Evidence", node: str, anchor_block: int, quote_cid: str = "") -> "VerifiedEvidence":
+    def from_evidence(cls, ev: Evidence, node: str, anchor_block: int, quote_cid: str = "") -> VerifiedEvidence:
         """The struct for a verified `Evidence` (valid until its collateral's next update; the chain caps it)."""
         return cls(node=node, tee_type=int(ev.tee), tcb_status=ev.tcb_status_code, valid_until=ev.valid_until,
                    anchor_block=anchor_block, measurement=ev.measurement, quote_hash=ev.quote_hash,
