@@ -159,11 +159,11 @@ def test_wrong_binding(pki: TestPKI, collateral: dict[str, str]) -> None:
                          as_of=AS_OF, root_ca_der=pki.root_der)
     with pytest.raises(AttestationError, match=r"^binding: report data does not bind node 0xabab"):
         _check(ev)
+    base: dict[str, Any] = {"chain_id": CHAIN, "registry": REGISTRY, "anchor_block": ANCHOR, "anchor_block_hash": ANCHOR_HASH}
     kw: dict[str, Any]
     for kw in ({"chain_id": 1}, {"registry": OTHER}, {"anchor_block": ANCHOR + 1}, {"anchor_block_hash": bytes(32)}):
         with pytest.raises(AttestationError, match=r"^binding: "):
-            check_binding(ev.report_data, OTHER, **{"chain_id": CHAIN, "registry": REGISTRY, "anchor_block": ANCHOR,
-                                                          "anchor_block_hash": ANCHOR_HASH, **kw})
+            check_binding(ev.report_data, OTHER, **{**base, **kw})
     legacy = pki.quote(bytes(64))  # no verinfer binding at all
     ev2 = verify_evidence(legacy, collateral, as_of=AS_OF, root_ca_der=pki.root_der)
     with pytest.raises(AttestationError, match=r"^binding: report data version 0, expected 1$"):

@@ -151,6 +151,8 @@ contract AttestationRegistry is IAttestationRegistry, Ownable2Step {
         if (ev.node == address(0)) revert ZeroAddress();
         if (ev.teeType < TEE_SGX || ev.teeType > TEE_SEV_SNP) revert InvalidTeeType(ev.teeType);
         if (ev.teeType != TEE_SEV_SNP) _checkTcb(ev.tcbStatus);
+        // Validity windows are hours to days: a validator's few seconds of timestamp drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
         if (ev.validUntil <= block.timestamp) revert AttestationExpired(ev.validUntil, block.timestamp);
         _checkBinding(ev.node, ev.reportData, ev.anchorBlock);
         _store(
@@ -256,7 +258,9 @@ contract AttestationRegistry is IAttestationRegistry, Ownable2Step {
     function isAttested(address node) external view returns (bool) {
         Attestation storage a = _attestations[node];
         if (a.teeType == 0) return false;
+        // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp >= a.expiresAt) return false;
+        // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp >= uint256(a.attestedAt) + maxAttestationAge) return false;
         return measurementAllowed[a.measurement];
     }
