@@ -7,17 +7,26 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from eth_utils import keccak
 from web3 import Web3
 
 from verinfer.attestation import AttestationError
 from verinfer.attestation.binding import binding_report_data
-from verinfer.attestation.evidence import check_evidence, verify_evidence
+from verinfer.attestation.evidence import (
+    check_evidence,
+    evidence_bundle,
+    verify_evidence,
+)
 from verinfer.attestation.testpki import MOCK_WORKER_MR_ENCLAVE, TestPKI
 from verinfer.chain.attestation_registry import (
     VERIFIED_BY_VERIFIER,
     AttestationRegistry,
     VerifiedEvidence,
+    accepted_tcb_names,
+    audit_node,
+    binding_for,
     deploy_attestation_registry,
+    verify_and_record,
 )
 from verinfer.chain.devnet import funded_account
 from verinfer.chain.errors import ContractError
@@ -106,3 +115,46 @@ def test_node_cannot_record_its_own_attestation(w3: Web3, env) -> None:  # type:
         r.record_attestation(VerifiedEvidence.from_evidence(ev, node.address, anchor))
     with pytest.raises(ContractError, match="NoDcapVerifier"):
         r.attest_on_chain(b"\x03\x00", anchor)
+
+
+def test_verifier_flow_then_auditor_reverifies_as_of_the_recorded_time(w3: Web3, env) -> None:  # type: ignore[no-untyped-def]
+    reg, gov, verifier, _, pki = env
+    node = funded_account(w3)
+    anchor, rd = binding_for(reg(node), node.address)  # what the node's TEE must quote
+    quote = pki.quote(rd)
+    ts = int(w3.eth.get_block("latest")["timestamp"])
+    collateral = pki.collateral(datetime.fromtimestamp(ts, UTC) - timedelta(hours=1))
+
+    stale = pki.collateral(datetime.fromtimestamp(ts, UTC) - timedelta(hours=1), tcb_status="OutOfDate")
+    with pytest.raises(AttestationError, match=r"^TCB policy: status OutOfDate"):  # refused before any transaction
+        verify_and_record(reg(verifier), node.address, quote, stale, anchor, root_ca_der=pki.root_der)
+    assert not reg(verifier).quote_used(keccak(quote))
+
+    bundle = evidence_bundle(quote, collateral)
+    ev, receipt = verify_and_record(reg(verifier), node.address, quote, collateral, anchor, quote_cid="bafkreibundle",
+                                    root_ca_der=pki.root_der)
+    assert receipt["status"] == 1 and reg(verifier).is_attested(node.address)
+    assert reg(verifier).get_attestation(node.address).collateral_hash == ev.collateral_hash
+
+    audit = audit_node(reg(gov), node.address, bundle, root_ca_der=pki.root_der)
+    assert audit.ok and audit.binding_ok and audit.attested_now, audit.reason
+    assert audit.evidence is not None and audit.evidence.as_of == audit.record.attested_at
+    text = "\n".join(audit.lines())
+    for want in ("verdict: ok", "tee: SGX", "tcb status: UpToDate as of", "advisories: none", "binding: ok",
+                 "eligible now: yes", "expires at: ", "TEST PKI (INSECURE"):
+        assert want in text, (want, text)
+
+    other = evidence_bundle(pki.quote(rd), collateral)  # a fresh quote (new signature) is a different quote
+    assert not audit_node(reg(gov), node.address, other, root_ca_der=pki.root_der).ok
+    assert "quote: bytes do not hash" in audit_node(reg(gov), node.address, other, root_ca_der=pki.root_der).reason
+    prod = audit_node(reg(gov), node.address, bundle)  # Intel's root: the test PKI is not trusted
+    assert not prod.ok and prod.reason.startswith("DCAP verification as of ")
+    assert not audit_node(reg(gov), node.address, b"{}", root_ca_der=pki.root_der).ok
+
+    reg(gov).set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, False)
+    try:
+        after = audit_node(reg(gov), node.address, bundle, root_ca_der=pki.root_der)
+        assert not after.ok and "not eligible now" in after.reason
+    finally:
+        reg(gov).set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
+    assert accepted_tcb_names(0b10011) == ("UpToDate", "SWHardeningNeeded", "OutOfDate")

@@ -107,6 +107,29 @@ def read_collateral_file(path: Path) -> dict[str, Any]:
     return data
 
 
+BUNDLE_FORMAT = "verinfer.attestation-evidence.v1"
+
+
+def evidence_bundle(quote: bytes, collateral: dict[str, Any]) -> bytes:
+    """The bytes stored at the record's quoteCid: quote and collateral together, so an auditor needs one CID."""
+    return json.dumps({"format": BUNDLE_FORMAT, "quote": quote.hex(), "collateral": collateral},
+                      sort_keys=True, separators=(",", ":")).encode()
+
+
+def parse_evidence_bundle(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    """Inverse of `evidence_bundle`: (quote, collateral)."""
+    try:
+        d = json.loads(data)
+        if d.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"format {d.get('format')!r}")
+        quote, collateral = bytes.fromhex(d["quote"]), d["collateral"]
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+        raise AttestationError(f"parse: not a {BUNDLE_FORMAT} bundle ({exc})") from None
+    if not isinstance(collateral, dict):
+        raise AttestationError("parse: bundle collateral is not an object")
+    return quote, collateral
+
+
 def snp_collateral(vcek_der: bytes, cert_chain_pem: bytes, product: str = "Milan") -> dict[str, str]:
     """SEV-SNP collateral in the JSON shape `verify_evidence` takes (VCEK and ASK/ARK chain from AMD's KDS)."""
     return {"tee": "SEV-SNP", "product": product, "vcek": vcek_der.hex(), "cert_chain": cert_chain_pem.decode()}
@@ -200,6 +223,16 @@ def check_evidence(
 
 
 __all__ = [
-    "TCB_STATUS_CODES", "Evidence", "check_evidence", "check_tcb_policy", "collateral_hash", "read_collateral_file",
-    "read_quote_file", "snp_collateral", "verify_evidence",
+    "BUNDLE_FORMAT",
+    "TCB_STATUS_CODES",
+    "Evidence",
+    "check_evidence",
+    "check_tcb_policy",
+    "collateral_hash",
+    "evidence_bundle",
+    "parse_evidence_bundle",
+    "read_collateral_file",
+    "read_quote_file",
+    "snp_collateral",
+    "verify_evidence",
 ]

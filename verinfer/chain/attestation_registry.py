@@ -8,18 +8,26 @@ turns a verified `verinfer.attestation.evidence.Evidence` into the struct `recor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import Web3
 from web3.types import TxReceipt
 
+from verinfer.attestation.binding import binding_report_data, check_binding
+from verinfer.attestation.dcap import TCB_STATUS_CODES
+from verinfer.attestation.evidence import (
+    Evidence,
+    check_evidence,
+    parse_evidence_bundle,
+    verify_evidence,
+)
+from verinfer.attestation.verify import AttestationError
 from verinfer.chain.deploy import deploy_contract
 from verinfer.chain.protocol import _ContractWrapper, _view, to_bytes32
 from verinfer.chain.tx import TxSender
-
-if TYPE_CHECKING:
-    from verinfer.attestation.evidence import Evidence
 
 VERIFIED_BY_VERIFIER = 1
 VERIFIED_BY_ONCHAIN_DCAP = 2
@@ -142,3 +150,95 @@ def deploy_attestation_registry(w3: Web3, deployer: LocalAccount | TxSender, own
     if owner is None:
         owner = deployer.address if isinstance(deployer, LocalAccount) else deployer.account.address
     return deploy_contract(w3, deployer, "AttestationRegistry", Web3.to_checksum_address(owner))
+
+
+# ---------------------------------------------------------------- operator, verifier and auditor flows
+
+def accepted_tcb_names(mask: int) -> tuple[str, ...]:
+    """The dcap-qvl status names a registry's accepted-status bit mask allows."""
+    return tuple(name for name, code in TCB_STATUS_CODES.items() if (mask >> code) & 1)
+
+
+def binding_for(registry: AttestationRegistry, node: str) -> tuple[int, bytes]:
+    """(anchor block, 64-byte report data) a node's TEE must quote now: anchored on the latest block."""
+    block = registry.w3.eth.get_block("latest")
+    rd = binding_report_data(node, registry.w3.eth.chain_id, registry.address, int(block["number"]), bytes(block["hash"]))
+    return int(block["number"]), rd
+
+
+def verify_and_record(registry: AttestationRegistry, node: str, quote: bytes, collateral: dict[str, Any],
+                      anchor_block: int, *, quote_cid: str = "", root_ca_der: bytes | None = None,
+                      as_of: int | None = None) -> tuple[Evidence, TxReceipt]:
+    """Path (a), run by an attestation verifier: verify as of the latest block time, run every check the registry
+    repeats (binding, TCB mask, replay, allow-list) so nothing doomed is sent, then record. Raises AttestationError
+    (step-named) before any transaction, or ContractError if the chain still refuses."""
+    w3 = registry.w3
+    when = int(w3.eth.get_block("latest")["timestamp"]) if as_of is None else as_of
+    ev = verify_evidence(quote, collateral, as_of=when, root_ca_der=root_ca_der)
+    check_evidence(ev, node=node, chain_id=w3.eth.chain_id, registry=registry.address, anchor_block=anchor_block,
+                   anchor_block_hash=bytes(w3.eth.get_block(anchor_block)["hash"]),
+                   accepted_tcb=accepted_tcb_names(registry.accepted_tcb_statuses()),
+                   measurement_allowed=registry.measurement_allowed, quote_used=registry.quote_used)
+    return ev, registry.record_attestation(VerifiedEvidence.from_evidence(ev, node, anchor_block, quote_cid))
+
+
+@dataclass(frozen=True)
+class NodeAttestationAudit:
+    """One node's on-chain attestation re-verified from public data, as of its recorded time."""
+
+    node: str
+    ok: bool
+    reason: str
+    record: RegistryAttestation
+    evidence: Evidence | None = None
+    binding_ok: bool = False
+    attested_now: bool = False
+
+    def lines(self) -> list[str]:
+        def ts(t: int) -> str:
+            return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        r = self.record
+        out = [f"node: {self.node}", f"verdict: {'ok' if self.ok else 'FAIL'} ({self.reason})"]
+        if r.tee_type == 0:
+            return out
+        path = {VERIFIED_BY_VERIFIER: f"attestation verifier {r.verifier}",
+                VERIFIED_BY_ONCHAIN_DCAP: f"on-chain DCAP verifier {r.verifier}"}.get(r.verified_by, str(r.verified_by))
+        out += [f"verified by: {path}", f"attested at: {ts(r.attested_at)}", f"expires at: {ts(r.expires_at)}",
+                f"eligible now: {'yes' if self.attested_now else 'no'}",
+                f"binding: {'ok' if self.binding_ok else 'not checked' if self.evidence is None else 'FAIL'}"]
+        if self.evidence is not None:
+            out += self.evidence.lines()
+        else:
+            out += [f"measurement: 0x{bytes(r.measurement).hex()}", f"tcb status code: {r.tcb_status}"]
+        return out
+
+
+def audit_node(registry: AttestationRegistry, node: str, bundle: bytes, *,
+               root_ca_der: bytes | None = None) -> NodeAttestationAudit:
+    """Re-verify `node`'s record from the evidence bundle stored at its quoteCid: hashes → DCAP/SEV-SNP as of the
+    recorded `attestedAt` → same measurement and TCB status → binding to the recorded anchor block → eligibility now."""
+    rec = registry.get_attestation(node)
+    if rec.tee_type == 0:
+        return NodeAttestationAudit(node, False, "no attestation record", rec)
+    now_ok = registry.is_attested(node)
+    try:
+        quote, collateral = parse_evidence_bundle(bundle)
+        if keccak(quote) != bytes(rec.quote_hash):
+            raise AttestationError("quote: bytes do not hash to the recorded quoteHash")
+        ev = verify_evidence(quote, collateral, as_of=rec.attested_at, root_ca_der=root_ca_der)
+        if rec.verified_by == VERIFIED_BY_VERIFIER and ev.collateral_hash != bytes(rec.collateral_hash):
+            raise AttestationError("collateral: does not hash to the recorded collateralHash")
+        if ev.measurement != bytes(rec.measurement):
+            raise AttestationError("measurement: the quote's differs from the recorded one")
+        if ev.tcb_status_code != rec.tcb_status:
+            raise AttestationError(f"TCB policy: recorded status {rec.tcb_status}, re-verified {ev.tcb_status}")
+    except AttestationError as exc:
+        return NodeAttestationAudit(node, False, str(exc), rec, attested_now=now_ok)
+    try:
+        anchor_hash = bytes(registry.w3.eth.get_block(rec.anchor_block)["hash"])
+        check_binding(ev.report_data, node, registry.w3.eth.chain_id, registry.address, rec.anchor_block, anchor_hash)
+    except AttestationError as exc:
+        return NodeAttestationAudit(node, False, str(exc), rec, ev, attested_now=now_ok)
+    reason = "re-verified as of the recorded time" + ("" if now_ok else "; not eligible now (expired or revoked)")
+    return NodeAttestationAudit(node, now_ok, reason, rec, ev, True, now_ok)
