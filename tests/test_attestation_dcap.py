@@ -217,3 +217,20 @@ def test_old_pki_file_is_upgraded_and_keeps_its_root(tmp_path: Path, pki: TestPK
     q = again.quote(binding_report_data(NODE, CHAIN, REGISTRY, ANCHOR, ANCHOR_HASH))
     v = verify_dcap(q, again.collateral(NOW - timedelta(hours=1)), as_of=AS_OF, root_ca_der=pki.root_der)
     assert v.status == "UpToDate"
+
+
+def test_test_pki_tdx_quote_verifies_through_dcap_qvl(pki: TestPKI) -> None:
+    from verinfer.attestation.dcap import tdx_measurement
+    from verinfer.attestation.testpki import MOCK_TD_MRTD, MOCK_TD_RTMRS
+
+    rd = binding_report_data(NODE, CHAIN, REGISTRY, ANCHOR, ANCHOR_HASH)
+    q = pki.tdx_quote(rd)
+    coll = pki.collateral(NOW - timedelta(hours=1), tee="TDX")
+    ev = verify_evidence(q, coll, as_of=AS_OF, root_ca_der=pki.root_der)
+    assert (ev.tee, ev.tcb_status) == (TeeType.TDX, "UpToDate")
+    assert ev.measurement == tdx_measurement(MOCK_TD_MRTD, MOCK_TD_RTMRS)
+    _check(ev)
+    with pytest.raises(AttestationError, match=r"^DCAP verification as of .*: Unsupported QE Identity id/version .*expected TD_QE"):
+        verify_dcap(q, pki.collateral(NOW - timedelta(hours=1)), as_of=AS_OF, root_ca_der=pki.root_der)
+    with pytest.raises(AttestationError, match=r"^parse: quote truncated"):
+        verify_dcap(q[:700], coll, as_of=AS_OF, root_ca_der=pki.root_der)

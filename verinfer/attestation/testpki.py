@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,13 @@ from verinfer.attestation.quote import (
 MOCK_WORKER_MR_ENCLAVE = hashlib.sha256(b"verinfer.mock-enclave.worker.v1").digest()
 MOCK_MR_SIGNER = hashlib.sha256(b"verinfer.mock-enclave.signer.v1").digest()
 MOCK_QE_MR_ENCLAVE = hashlib.sha256(b"verinfer.mock-enclave.qe.v1").digest()
+# The simulated TDX worker VM: MRTD and RTMR0..3 (48 bytes each), stable so governance can allow-list it.
+MOCK_TD_MRTD = hashlib.sha384(b"verinfer.mock-td.worker.v1").digest()
+MOCK_TD_RTMRS = tuple(hashlib.sha384(b"verinfer.mock-td.rtmr%d" % i).digest() for i in range(4))
+TDX_TEE_TYPE = 0x81
+# TD attributes with SEPT_VE_DISABLE (bit 28) and no DEBUG; XFAM as on a typical TDX host.
+_TD_ATTRIBUTES = bytes.fromhex("0000001000000000")
+_TD_XFAM = bytes.fromhex("e702060000000000")
 
 # The simulated platform, as its PCK certificate's Intel SGX extension states it.
 TEST_FMSPC = bytes.fromhex("00906ED50000")
@@ -198,27 +206,31 @@ class TestPKI:
         return b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     def collateral(self, issued_at: datetime, *, days: int = COLLATERAL_DAYS, tcb_status: str = "UpToDate",
-                   advisory_ids: tuple[str, ...] = (), revoke_pck: bool = False) -> dict[str, str]:
+                   advisory_ids: tuple[str, ...] = (), revoke_pck: bool = False, tee: str = "SGX") -> dict[str, str]:
         """Full DCAP collateral (PCS field names, byte fields hex) valid from `issued_at` for `days`.
 
         `tcb_status` / `advisory_ids` set the one TCB level the platform matches; `revoke_pck` lists the PCK
-        certificate in the PCK CRL (what Intel does for a compromised platform).
+        certificate in the PCK CRL (what Intel does for a compromised platform); `tee` is "SGX" or "TDX".
         """
+        if tee not in ("SGX", "TDX"):
+            raise ValueError(f"tee must be SGX or TDX, not {tee}")
         issued_at = issued_at.astimezone(UTC).replace(microsecond=0)
         nxt = issued_at + timedelta(days=days)
         level: dict[str, object] = {
-            "tcb": {"sgxtcbcomponents": [{"svn": v} for v in TEST_CPU_SVN], "pcesvn": TEST_PCE_SVN},
+            "tcb": {"sgxtcbcomponents": [{"svn": v} for v in TEST_CPU_SVN], "pcesvn": TEST_PCE_SVN,
+                    **({"tdxtcbcomponents": [{"svn": 0}] * 16} if tee == "TDX" else {})},
             "tcbDate": _iso(issued_at - timedelta(days=30)), "tcbStatus": tcb_status,
         }
         if advisory_ids:
             level["advisoryIDs"] = list(advisory_ids)
+        tdx_module = {"tdxModule": {"mrsigner": "00" * 48, "attributes": "00" * 8, "attributesMask": "FF" * 8}}
         tcb_info = json.dumps({
-            "id": "SGX", "version": 3, "issueDate": _iso(issued_at), "nextUpdate": _iso(nxt),
+            "id": tee, "version": 3, "issueDate": _iso(issued_at), "nextUpdate": _iso(nxt),
             "fmspc": TEST_FMSPC.hex().upper(), "pceId": TEST_PCE_ID.hex().upper(), "tcbType": 0,
-            "tcbEvaluationDataNumber": 1, "tcbLevels": [level],
+            "tcbEvaluationDataNumber": 1, **(tdx_module if tee == "TDX" else {}), "tcbLevels": [level],
         }, separators=(",", ":"))
         qe_identity = json.dumps({
-            "id": "QE", "version": 2, "issueDate": _iso(issued_at), "nextUpdate": _iso(nxt),
+            "id": "QE" if tee == "SGX" else "TD_QE", "version": 2, "issueDate": _iso(issued_at), "nextUpdate": _iso(nxt),
             "tcbEvaluationDataNumber": 1, "miscselect": "00000000", "miscselectMask": "FFFFFFFF",
             "attributes": _QE_ATTRIBUTES.hex().upper(), "attributesMask": "FBFFFFFFFFFFFFFF0000000000000000",
             "mrsigner": MOCK_MR_SIGNER.hex().upper(), "isvprodid": 1,
@@ -249,12 +261,7 @@ class TestPKI:
             raise ValueError("report data must be 64 bytes")
         att_point = self.att_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)[1:]
-        qe_auth = hashlib.sha256(b"verinfer.qe-auth").digest()
-        qe_report = ReportBody(
-            cpu_svn=TEST_CPU_SVN, misc_select=0, attributes=_QE_ATTRIBUTES, mr_enclave=MOCK_QE_MR_ENCLAVE,
-            mr_signer=MOCK_MR_SIGNER, isv_prod_id=1, isv_svn=TEST_QE_ISV_SVN,
-            report_data=hashlib.sha256(att_point + qe_auth).digest() + bytes(32),
-        )
+        qe_report, qe_sig, qe_auth = self._qe_part(att_point)
         header = QuoteHeader(QUOTE_VERSION_3, ATT_KEY_TYPE_ECDSA_P256, TEST_QE_ISV_SVN, TEST_PCE_SVN,
                              INTEL_QE_VENDOR_ID, bytes(20))
         report = ReportBody(
@@ -263,9 +270,36 @@ class TestPKI:
         )
         signed = header.to_bytes() + report.to_bytes()
         return assemble_quote(
-            header, report, _raw_sig(self.att_key, signed), att_point, qe_report,
-            _raw_sig(self.pck_key, qe_report.to_bytes()), qe_auth, self.chain_pem(),
+            header, report, _raw_sig(self.att_key, signed), att_point, qe_report, qe_sig, qe_auth, self.chain_pem(),
         )
+
+    def _qe_part(self, att_point: bytes) -> tuple[ReportBody, bytes, bytes]:
+        qe_auth = hashlib.sha256(b"verinfer.qe-auth").digest()
+        qe_report = ReportBody(
+            cpu_svn=TEST_CPU_SVN, misc_select=0, attributes=_QE_ATTRIBUTES, mr_enclave=MOCK_QE_MR_ENCLAVE,
+            mr_signer=MOCK_MR_SIGNER, isv_prod_id=1, isv_svn=TEST_QE_ISV_SVN,
+            report_data=hashlib.sha256(att_point + qe_auth).digest() + bytes(32),
+        )
+        return qe_report, _raw_sig(self.pck_key, qe_report.to_bytes()), qe_auth
+
+    def tdx_quote(self, report_data: bytes, mr_td: bytes = MOCK_TD_MRTD,
+                  rtmrs: tuple[bytes, ...] = MOCK_TD_RTMRS) -> bytes:
+        """Issue a TDX v4 quote (TD10 report body, certification data type 6) carrying `report_data`."""
+        if len(report_data) != 64 or len(mr_td) != 48 or len(rtmrs) != 4 or any(len(r) != 48 for r in rtmrs):
+            raise ValueError("report data must be 64 bytes; MRTD and each of 4 RTMRs 48 bytes")
+        att_point = self.att_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)[1:]
+        header = struct.pack("<HHIHH16s20s", 4, ATT_KEY_TYPE_ECDSA_P256, TDX_TEE_TYPE, 0, 0, INTEL_QE_VENDOR_ID,
+                             bytes(20))
+        body = (bytes(16) + hashlib.sha384(b"verinfer.mock-seam").digest() + bytes(48) + bytes(8) + _TD_ATTRIBUTES
+                + _TD_XFAM + mr_td + bytes(48 * 3) + b"".join(rtmrs) + report_data)
+        assert len(body) == 584
+        qe_report, qe_sig, qe_auth = self._qe_part(att_point)
+        chain = self.chain_pem()
+        inner = (qe_report.to_bytes() + qe_sig + struct.pack("<H", len(qe_auth)) + qe_auth
+                 + struct.pack("<HI", 5, len(chain)) + chain)
+        sig_data = (_raw_sig(self.att_key, header + body) + att_point + struct.pack("<HI", 6, len(inner)) + inner)
+        return header + body + struct.pack("<I", len(sig_data)) + sig_data
 
     def save(self, path: Path) -> None:
         """Persist (INSECURE: private keys in clear) so a devnet's nodes and auditors share one root."""
