@@ -350,6 +350,38 @@ contract AttestationRegistryTest is TestBase {
         reg.recordAttestation(ev);
     }
 
+    // ------------------------------------------------------------------ fuzz
+
+    /// Whatever expiry a verifier asks for and however much time passes, a record never outlives the maximum
+    /// age, never outlives its own validUntil, and the stored expiry is capped.
+    function testFuzz_record_never_outlives_caps(uint64 validUntil, uint256 dt, uint64 maxAge) public {
+        maxAge = uint64(bound(maxAge, reg.MIN_MAX_AGE(), reg.MAX_MAX_AGE()));
+        vm.prank(owner);
+        reg.setMaxAttestationAge(maxAge);
+        validUntil = uint64(bound(validUntil, T0 + 1, type(uint64).max));
+        AttestationRegistry.VerifiedEvidence memory ev = _ev(node, keccak256(abi.encode(validUntil)), validUntil);
+        vm.prank(verifier);
+        reg.recordAttestation(ev);
+        AttestationRegistry.Attestation memory a = reg.getAttestation(node);
+        vm.assertLe(a.expiresAt, T0 + maxAge, "capped by max age");
+        vm.assertLe(a.expiresAt, validUntil, "capped by validUntil");
+        dt = bound(dt, 0, 30 days);
+        vmt.warp(T0 + dt);
+        bool expect = dt < a.expiresAt - T0;
+        vm.assertEq(reg.isAttested(node), expect, "attested iff before expiry");
+    }
+
+    /// Any report data other than the exact binding is refused.
+    function testFuzz_wrong_reportData_refused(bytes32 a, bytes32 b) public {
+        AttestationRegistry.VerifiedEvidence memory ev = _ev(node, keccak256("q"), uint64(T0 + 1 days));
+        bytes memory rd = abi.encodePacked(a, b);
+        vm.assume(keccak256(rd) != keccak256(ev.reportData));
+        ev.reportData = rd;
+        vm.prank(verifier);
+        vm.expectPartialRevert(AttestationRegistry.BindingMismatch.selector);
+        reg.recordAttestation(ev);
+    }
+
     // ------------------------------------------------------------------ path (b)
 
     function test_onchain_sgx_records_from_verifier_output() public {
