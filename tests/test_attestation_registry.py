@@ -26,6 +26,7 @@ from verinfer.chain.attestation_registry import (
     audit_node,
     binding_for,
     deploy_attestation_registry,
+    find_anchor_block,
     verify_and_record,
 )
 from verinfer.chain.devnet import funded_account
@@ -122,6 +123,9 @@ def test_verifier_flow_then_auditor_reverifies_as_of_the_recorded_time(w3: Web3,
     node = funded_account(w3)
     anchor, rd = binding_for(reg(node), node.address)  # what the node's TEE must quote
     quote = pki.quote(rd)
+    assert find_anchor_block(reg(node), node.address, rd) == anchor  # an operator's quote file names no block
+    with pytest.raises(AttestationError, match=r"^binding: report data binds 0x[0-9a-f]{40} to none of the last 256"):
+        find_anchor_block(reg(node), funded_account(w3).address, rd)
     ts = int(w3.eth.get_block("latest")["timestamp"])
     collateral = pki.collateral(datetime.fromtimestamp(ts, UTC) - timedelta(hours=1))
 

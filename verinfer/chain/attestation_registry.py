@@ -242,3 +242,17 @@ def audit_node(registry: AttestationRegistry, node: str, bundle: bytes, *,
         return NodeAttestationAudit(node, False, str(exc), rec, ev, attested_now=now_ok)
     reason = "re-verified as of the recorded time" + ("" if now_ok else "; not eligible now (expired or revoked)")
     return NodeAttestationAudit(node, now_ok, reason, rec, ev, True, now_ok)
+
+
+def find_anchor_block(registry: AttestationRegistry, node: str, report_data: bytes,
+                      window: int = 256) -> int:
+    """The recent block a quote's report data binds `node` to (an operator's quote file does not say which):
+    scans the last `window` blocks, newest first; raises `binding:` when none matches."""
+    w3 = registry.w3
+    chain_id, latest = w3.eth.chain_id, w3.eth.block_number
+    for number in range(latest, max(-1, latest - window), -1):
+        block = w3.eth.get_block(number)
+        if binding_report_data(node, chain_id, registry.address, number, bytes(block["hash"])) == report_data:
+            return number
+    raise AttestationError(f"binding: report data binds {node.lower()} to none of the last {window} blocks "
+                           f"on chain {chain_id} for registry {registry.address} (stale or for another node)")
