@@ -23,6 +23,8 @@ from verinfer.chain.attestation_registry import (
     AttestationRegistry,
     VerifiedEvidence,
     accepted_tcb_names,
+    attest_devnet,
+    attest_quote,
     audit_node,
     binding_for,
     deploy_attestation_registry,
@@ -162,3 +164,31 @@ def test_verifier_flow_then_auditor_reverifies_as_of_the_recorded_time(w3: Web3,
     finally:
         reg(gov).set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
     assert accepted_tcb_names(0b10011) == ("UpToDate", "SWHardeningNeeded", "OutOfDate")
+
+
+def test_operator_flows_store_one_bundle_and_record(w3: Web3, env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from verinfer.storage import EmbeddedStore
+
+    reg, gov, verifier, _, pki = env
+    store = EmbeddedStore(tmp_path / "store")
+    # devnet: simulated TEE (test PKI), SGX and TDX
+    from verinfer.attestation.dcap import tdx_measurement
+    from verinfer.attestation.testpki import MOCK_TD_MRTD, MOCK_TD_RTMRS
+    reg(gov).set_measurement_allowed(tdx_measurement(MOCK_TD_MRTD, MOCK_TD_RTMRS), True)
+    for tee in ("SGX", "TDX"):
+        node = funded_account(w3)
+        ev, _ = attest_devnet(reg(verifier), node.address, pki, store.add, tee=tee)
+        rec = reg(gov).get_attestation(node.address)
+        assert rec.tee_type == (1 if tee == "SGX" else 2) and ev.tee.name == tee
+        audit = audit_node(reg(gov), node.address, store.cat(rec.quote_cid), root_ca_der=pki.root_der)
+        assert audit.ok, audit.reason
+    # an operator's files: the quote binds a block the operator chose; the CLI finds it
+    node = funded_account(w3)
+    _, rd = binding_for(reg(node), node.address)
+    quote = pki.quote(rd)
+    ts = int(w3.eth.get_block("latest")["timestamp"])
+    coll = pki.collateral(datetime.fromtimestamp(ts, UTC) - timedelta(hours=1))
+    ev, _ = attest_quote(reg(node), reg(verifier), node.address, quote, coll, store.add, root_ca_der=pki.root_der)
+    assert reg(gov).is_attested(node.address) and ev.quote_hash == keccak(quote)
+    with pytest.raises(AttestationError, match=r"^replay: "):
+        attest_quote(reg(node), reg(verifier), node.address, quote, coll, store.add, root_ca_der=pki.root_der)

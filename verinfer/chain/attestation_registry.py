@@ -7,8 +7,9 @@ turns a verified `verinfer.attestation.evidence.Evidence` into the struct `recor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -21,9 +22,11 @@ from verinfer.attestation.dcap import TCB_STATUS_CODES
 from verinfer.attestation.evidence import (
     Evidence,
     check_evidence,
+    evidence_bundle,
     parse_evidence_bundle,
     verify_evidence,
 )
+from verinfer.attestation.testpki import TestPKI
 from verinfer.attestation.verify import AttestationError
 from verinfer.chain.deploy import deploy_contract
 from verinfer.chain.protocol import _ContractWrapper, _view, to_bytes32
@@ -256,3 +259,34 @@ def find_anchor_block(registry: AttestationRegistry, node: str, report_data: byt
             return number
     raise AttestationError(f"binding: report data binds {node.lower()} to none of the last {window} blocks "
                            f"on chain {chain_id} for registry {registry.address} (stale or for another node)")
+
+
+DEVNET_CHAIN_ID = 31337
+
+
+def attest_quote(node_view: AttestationRegistry, verifier: AttestationRegistry, node: str, quote: bytes,
+                 collateral: dict[str, Any], store_add: Callable[[bytes], str], *,
+                 root_ca_der: bytes | None = None) -> tuple[Evidence, TxReceipt]:
+    """`operator attest --quote FILE --collateral FILE`: find the anchor the quote binds, store the evidence bundle
+    (`store_add(bytes) -> cid`), and have the attestation verifier `verifier` (a registry bound to a named verifier
+    account) verify and record it. Step-named AttestationError before anything is stored or sent."""
+    anchor = find_anchor_block(node_view, node, verify_evidence(
+        quote, collateral, as_of=int(node_view.w3.eth.get_block("latest")["timestamp"]), root_ca_der=root_ca_der,
+    ).report_data)
+    cid = store_add(evidence_bundle(quote, collateral))
+    return verify_and_record(verifier, node, quote, collateral, anchor, quote_cid=cid, root_ca_der=root_ca_der)
+
+
+def attest_devnet(verifier: AttestationRegistry, node: str, pki: TestPKI, store_add: Callable[[bytes], str], *,
+                  tee: str = "SGX") -> tuple[Evidence, TxReceipt]:
+    """Devnet only (chain id 31337): the node's simulated TEE quotes the binding with the INSECURE test PKI,
+    collateral is issued as of the latest block, and the named verifier verifies and records it."""
+    w3 = verifier.w3
+    if w3.eth.chain_id != DEVNET_CHAIN_ID:
+        raise AttestationError("trust: the INSECURE test PKI is only for a local devnet (chain id 31337)")
+    anchor, rd = binding_for(verifier, node)
+    quote = pki.tdx_quote(rd) if tee == "TDX" else pki.quote(rd)
+    ts = int(w3.eth.get_block("latest")["timestamp"])
+    collateral = pki.collateral(datetime.fromtimestamp(ts, UTC) - timedelta(hours=1), tee=tee)
+    cid = store_add(evidence_bundle(quote, collateral))
+    return verify_and_record(verifier, node, quote, collateral, anchor, quote_cid=cid, root_ca_der=pki.root_der)
