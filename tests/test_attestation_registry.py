@@ -27,6 +27,7 @@ from verinfer.chain.attestation_registry import (
     attest_quote,
     audit_node,
     binding_for,
+    configure_devnet,
     deploy_attestation_registry,
     find_anchor_block,
     verify_and_record,
@@ -172,9 +173,7 @@ def test_operator_flows_store_one_bundle_and_record(w3: Web3, env, tmp_path) -> 
     reg, gov, verifier, _, pki = env
     store = EmbeddedStore(tmp_path / "store")
     # devnet: simulated TEE (test PKI), SGX and TDX
-    from verinfer.attestation.dcap import tdx_measurement
-    from verinfer.attestation.testpki import MOCK_TD_MRTD, MOCK_TD_RTMRS
-    reg(gov).set_measurement_allowed(tdx_measurement(MOCK_TD_MRTD, MOCK_TD_RTMRS), True)
+    configure_devnet(reg(gov), verifier.address)
     for tee in ("SGX", "TDX"):
         node = funded_account(w3)
         ev, _ = attest_devnet(reg(verifier), node.address, pki, store.add, tee=tee)

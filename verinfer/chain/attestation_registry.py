@@ -18,7 +18,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from verinfer.attestation.binding import binding_report_data, check_binding
-from verinfer.attestation.dcap import TCB_STATUS_CODES
+from verinfer.attestation.dcap import TCB_STATUS_CODES, tdx_measurement
 from verinfer.attestation.evidence import (
     Evidence,
     check_evidence,
@@ -26,7 +26,12 @@ from verinfer.attestation.evidence import (
     parse_evidence_bundle,
     verify_evidence,
 )
-from verinfer.attestation.testpki import TestPKI
+from verinfer.attestation.testpki import (
+    MOCK_TD_MRTD,
+    MOCK_TD_RTMRS,
+    MOCK_WORKER_MR_ENCLAVE,
+    TestPKI,
+)
 from verinfer.attestation.verify import AttestationError
 from verinfer.chain.deploy import deploy_contract
 from verinfer.chain.protocol import _ContractWrapper, _view, to_bytes32
@@ -290,3 +295,13 @@ def attest_devnet(verifier: AttestationRegistry, node: str, pki: TestPKI, store_
     collateral = pki.collateral(datetime.fromtimestamp(ts, UTC) - timedelta(hours=1), tee=tee)
     cid = store_add(evidence_bundle(quote, collateral))
     return verify_and_record(verifier, node, quote, collateral, anchor, quote_cid=cid, root_ca_der=pki.root_der)
+
+
+def configure_devnet(governance: AttestationRegistry, verifier: str) -> None:
+    """Devnet defaults (chain id 31337 only): name `verifier` and allow-list the simulated SGX enclave and TDX VM
+    that the INSECURE test PKI attests, so `attest_devnet` works out of the box."""
+    if governance.w3.eth.chain_id != DEVNET_CHAIN_ID:
+        raise AttestationError("trust: devnet defaults (test-PKI measurements) only on chain id 31337")
+    governance.set_verifier(verifier, True)
+    governance.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
+    governance.set_measurement_allowed(tdx_measurement(MOCK_TD_MRTD, MOCK_TD_RTMRS), True)
