@@ -3,7 +3,7 @@
 
 A fresh automining anvil gets the protocol and the digits model (proof mode none); three in-process
 node accounts then run N full request lifecycles through the real contracts — requestInference,
-three commits, three reveals (two agree on the reference output, one lies and is slashed), finalize —
+three commits, three reveals (two agree on the reference output, one lies and is slashed; the liar rotates), finalize —
 with real input/output objects in an embedded content store. The explorer then indexes the chain
 from scratch (timed), the audit is pre-run for the sampled requests (not timed: the page serves the
 cached verdict), and a uvicorn server on 127.0.0.1 answers --samples GETs per page kind (httpx,
@@ -65,7 +65,7 @@ def populate(w3, owner, store, n: int, log) -> tuple[Protocol, list[str]]:
         input_bits=spec.input_bits, output_bits=spec.output_bits))
     nodes = [Protocol(w3, manifest, funded_account(w3, 100 * ETHER)) for _ in range(3)]
     for p in nodes:
-        p.nodes.register("http://127.0.0.1", [ModelShard(mid)], 10 * ETHER)
+        p.nodes.register("http://127.0.0.1", [ModelShard(mid)], 60 * ETHER)
     requester = Protocol(w3, manifest, funded_account(w3, 10_000 * ETHER))
     from verinfer.client.inputs import digits_samples
 
@@ -80,7 +80,7 @@ def populate(w3, owner, store, n: int, log) -> tuple[Protocol, list[str]]:
         bad = [v + 1 for v in good]
         outs = []
         for k, p in enumerate(nodes):
-            vals = bad if k == 2 else good
+            vals = bad if k == i % 3 else good  # the liar rotates, so no stake runs out
             outs.append((to_bytes32(hash_vector(vals, 32)), store.add(encode_output(vals, 32)), secrets.token_bytes(32)))
         list(pool.map(lambda kp: kp[1].market.commit(rid, commitment_hash(rid, outs[kp[0]][0], outs[kp[0]][2], kp[1].address)),
                       enumerate(nodes)))

@@ -147,6 +147,9 @@ def test_search_by_request_tx_address_and_model_name(site: Site) -> None:
     res = _get(site, "/api/search", params={"q": name[:5]}).json()["results"]
     assert any(m["name"] == name for m in res)
     assert f"/request/{site.proven}" in _get(site, f"/tx/{tx}").text
+    # anvil's Otterscan namespace shows submitProof's internal call into the registered verifier
+    trace = _get(site, f"/api/tx/{tx}").json()["trace"]
+    assert trace["available"] and any(c["to_name"].startswith("verifier of") for c in trace["calls"]), trace
 
 
 def test_node_page_shows_slash_stake_history_and_earnings(site: Site) -> None:
@@ -189,6 +192,8 @@ def test_source_verification_full_match_for_protocol_and_verifier(site: Site) ->
     by = {r["name"]: r for r in rows}
     for n in ("NodeRegistry", "ModelRegistry", "InferenceMarket", "ExampleConsumer"):
         assert by[n]["status"] == "full match", by[n]
+    assert by["InferenceMarket"]["extra"]["creator"]["creator"] == site.net.manifest.deployer or \
+        by["InferenceMarket"]["extra"]["creator"]["creator"]
     ver = [r for r in rows if r["name"].startswith("verifier of")]
     assert ver and all(r["status"] == "full match" for r in ver), ver
     assert "full match" in _get(site, "/contracts").text
@@ -232,6 +237,7 @@ def test_browser_overview_to_proven_request_and_search(site: Site, browser: Any,
     # a slashed member links to its node page
     page.click("#consensus tr:has(.v-FAIL) a")
     assert "/node/" in page.url and "slash" in page.inner_text("#stake-history")
+    page.screenshot(path=str(tmp_path / "node.png"), full_page=True)
     # search by the proof's transaction hash
     tx = _get(site, f"/api/requests/{site.proven}", params={"audit": "false"}).json()["request"]["proof_tx"]
     page.fill('input[name="q"]', tx)
@@ -243,7 +249,7 @@ def test_browser_overview_to_proven_request_and_search(site: Site, browser: Any,
     assert js.title() != "pwned" and "<script>document.title" in js.inner_text("pre.text")
     shots = Path(__file__).resolve().parent.parent / "docs" / "img"
     if shots.is_dir() and __import__("os").environ.get("VERINFER_EXPLORER_SCREENSHOTS") == "1":
-        for f in ("overview.png", "request.png"):
+        for f in ("overview.png", "request.png", "node.png"):
             shutil.copy(tmp_path / f, shots / f"explorer-{f}")
 
 

@@ -63,3 +63,35 @@ def test_cli_entry_prints_error_line(tmp_path: "pytest.TempPathFactory") -> None
             "sys.argv=['verinfer','explorer','--manifest',sys.argv[1]]; cli.main()")
     p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "missing.json")], capture_output=True, text=True)
     assert p.returncode == 1 and p.stderr.startswith("error: no deployment manifest") and "Traceback" not in p.stderr
+
+
+def test_language_model_tokens_decode_to_text(tmp_path) -> None:
+    import json
+
+    from verinfer.models.tensor import encode_tensor
+    from verinfer.storage import open_store
+
+    store = open_store(root=tmp_path / "store")
+    vocab = {"<": 5, "s": 6, ">": 7, "h": 8, "i": 9}
+    spec_cid = store.add(json.dumps({"kind": "lm", "vocab_cid": store.add(json.dumps(vocab).encode()),
+                                     "stop_token": 10}).encode())
+    v = content.vocabulary(store, spec_cid)
+    assert v is not None and v[8] == "h" and v[10] == "<s>"
+    cid = store.add(encode_tensor([10, 5, 6, 7, 8, 9], "int32", [6]))
+    d = content.decode(store, cid, vocab=v)
+    assert d.kind == "tensor" and d.values == [10, 5, 6, 7, 8, 9] and d.text == "<s><s>hi" and d.argmax is None
+
+
+def test_consumer_snippet_compiles_against_the_repository_interfaces(tmp_path) -> None:
+    from verinfer.explorer.service import consumer_snippet
+
+    snippet = consumer_snippet({"name": "digits-mlp", "version": 1, "model_id": "0x" + "ab" * 32},
+                               "0x" + "12" * 20)
+    key = "Consumer.sol"
+    srcs = {key: snippet}
+    remap: list[str] = []
+    for dep in ("contracts/src/interfaces/IInferenceMarket.sol", "contracts/src/interfaces/IInferenceConsumer.sol"):
+        srcs["verinfer/" + dep] = (sources.REPO_ROOT / dep).read_text()
+    std = sources.standard_json(srcs, {key: "DigitsMlpConsumer"}, remappings=remap)
+    res = sources.compile_standard_json(std, tmp_path)
+    assert res["contracts"][key]["DigitsMlpConsumer"]["evm"]["deployedBytecode"]["object"]

@@ -258,7 +258,33 @@ class Explorer:
         if t is None and not events:
             raise NotFound(f"transaction {tx_hash} emitted no protocol event (not indexed)")
         rids = sorted({int(e["args"][mapping.REQUEST_ARG]) for e in events if mapping.REQUEST_ARG in e["args"]})
-        return {"tx": t, "events": events, "request_ids": rids}
+        return {"tx": t, "events": events, "request_ids": rids, "trace": self.ots_trace(h)}
+
+    def known_names(self) -> dict[str, str]:
+        """lower-case address -> label (protocol contracts and registered verifiers)."""
+        names = self.contract_names()
+        for m in self.db.query("SELECT name, version, verifier FROM models WHERE verifier IS NOT NULL"):
+            names.setdefault(m["verifier"].lower(), f"verifier of {m['name']} v{m['version']}")
+        return names
+
+    def ots_trace(self, tx_hash: str) -> dict[str, Any]:
+        """Internal calls of a transaction from anvil's Otterscan namespace (`ots_traceTransaction`);
+        {'available': False} on nodes without it (Hardhat Network, most public RPCs)."""
+        try:
+            resp = self.protocol.w3.provider.make_request("ots_traceTransaction", [tx_hash])
+        except Exception as exc:
+            return {"available": False, "why": f"{type(exc).__name__}: {exc}"}
+        if "error" in resp or not isinstance(resp.get("result"), list):
+            return {"available": False, "why": str(resp.get("error", "no result"))}
+        names = self.known_names()
+        calls = []
+        for c in resp["result"][:200]:
+            inp = str(c.get("input") or "0x")
+            calls.append({"type": c.get("type"), "depth": int(c.get("depth", 0)), "from": c.get("from"),
+                          "to": c.get("to"), "to_name": names.get(str(c.get("to") or "").lower(), ""),
+                          "selector": inp[:10], "input_bytes": max(0, (len(inp) - 2) // 2),
+                          "value": int(c.get("value") or "0x0", 16) if isinstance(c.get("value"), str) else c.get("value")})
+        return {"available": True, "calls": calls}
 
     def address(self, address: str) -> dict[str, Any]:
         if not HEX20.match(address):
@@ -317,6 +343,8 @@ class Explorer:
             for m in self.db.query("SELECT model_id, name, version, verifier, artifacts_cid FROM models "
                                    "WHERE verifier IS NOT NULL AND verifier != ?", ("0x" + "0" * 40,)):
                 results.append(self._verify_verifier(m))
+            for r in results:
+                r.extra["creator"] = self._creator(r.address)
             with self.db.write_lock:
                 for r in results:
                     code_hash = Web3.to_hex(Web3.keccak(bytes(w3.eth.get_code(r.address))))
@@ -324,6 +352,15 @@ class Explorer:
                                          (r.address, r.name, code_hash, dumps(r.to_json())))
                 self.db.conn.commit()
         return self.contracts()
+
+    def _creator(self, address: str) -> dict[str, Any] | None:
+        """Deployer and creation tx from `ots_getContractCreator` (anvil); None where unsupported."""
+        try:
+            resp = self.protocol.w3.provider.make_request("ots_getContractCreator", [address])
+        except Exception:
+            return None
+        res = resp.get("result") if isinstance(resp, dict) else None
+        return {"creator": res.get("creator"), "tx": res.get("hash")} if isinstance(res, dict) else None
 
     def _verify_verifier(self, m: dict[str, Any]) -> sources.Verification:
         label = f"verifier of {m['name']} v{m['version']}"

@@ -124,8 +124,9 @@ def compile_standard_json(std: dict[str, Any], cache_dir: Path | None = None) ->
         raise SourceError(f"solc-js failed: {proc.stderr.decode(errors='replace')[:400]}")
     res = json.loads(proc.stdout)
     errors = [e for e in res.get("errors", []) if e.get("severity") == "error"]
-    if errors:
-        raise SourceError(f"sources do not compile: {errors[0].get('formattedMessage', errors[0])[:400]}")
+    if errors or "contracts" not in res:
+        first = errors[0] if errors else (res.get("errors") or [{"formattedMessage": "no output"}])[0]
+        raise SourceError(f"sources do not compile: {str(first.get('formattedMessage', first))[:400]}")
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(res))
