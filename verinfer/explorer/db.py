@@ -9,13 +9,14 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "4"
 
 RAW_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   block INTEGER NOT NULL, log_index INTEGER NOT NULL, tx TEXT NOT NULL, contract TEXT NOT NULL,
-  address TEXT NOT NULL, name TEXT NOT NULL, args TEXT NOT NULL, PRIMARY KEY (block, log_index));
+  address TEXT NOT NULL, name TEXT NOT NULL, args TEXT NOT NULL, request_id INTEGER, PRIMARY KEY (block, log_index));
+CREATE INDEX IF NOT EXISTS events_request ON events(request_id);
 CREATE INDEX IF NOT EXISTS events_tx ON events(tx);
 CREATE INDEX IF NOT EXISTS events_name ON events(name);
 CREATE TABLE IF NOT EXISTS blocks (number INTEGER PRIMARY KEY, hash TEXT NOT NULL, timestamp INTEGER NOT NULL);
@@ -56,10 +57,12 @@ class Database:
 
         with self.write_lock:
             c = self.conn
+            c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            if self.get_meta("schema") not in (None, SCHEMA_VERSION):  # an older layout: rebuild from the chain
+                for t in self.tables():
+                    c.execute(f"DROP TABLE {t}")
             c.executescript(RAW_SCHEMA)
             c.executescript(mapping.SCHEMA)
-            if self.get_meta("schema") not in (None, SCHEMA_VERSION):
-                self.wipe()
             self.set_meta("schema", SCHEMA_VERSION)
             c.commit()
 

@@ -124,14 +124,23 @@ def _contradicts(c: sqlite3.Connection, e: Event) -> None:
 
 
 def _stake(c: sqlite3.Connection, node: str, e: Event, kind: str, amount: Any, after: Any) -> None:
+    """One stake change; `after` None = unknown (the node's registration was not indexed)."""
     c.execute("INSERT INTO stake_history (node, block, tx, kind, amount, stake_after) VALUES (?,?,?,?,?,?)",
-              (node, e["block"], e["tx"], kind, str(amount), str(after)))
-    c.execute("UPDATE nodes SET stake=? WHERE address=?", (str(after), node))
+              (node, e["block"], e["tx"], kind, str(amount), None if after is None else str(after)))
+    if after is not None:
+        c.execute("UPDATE nodes SET stake=? WHERE address=?", (str(after), node))
 
 
-def _stake_of(c: sqlite3.Connection, node: str) -> int:
-    row = c.execute("SELECT stake FROM nodes WHERE address=?", (node,)).fetchone()
-    return int(row[0] or 0) if row else 0
+def _stake_of(c: sqlite3.Connection, node: str) -> int | None:
+    """The node's stake as indexed so far, None when its registration was never indexed."""
+    row = c.execute("SELECT stake, registered_block FROM nodes WHERE address=?", (node,)).fetchone()
+    if row is None or row[1] is None:
+        return None
+    return int(row[0] or 0)
+
+
+def _minus(stake: int | None, amount: Any) -> int | None:
+    return None if stake is None else max(0, stake - int(amount or 0))
 
 
 def _node_registered(c: sqlite3.Connection, e: Event) -> None:
@@ -155,7 +164,7 @@ def _stake_added(c: sqlite3.Connection, e: Event) -> None:
 def _stake_withdrawn(c: sqlite3.Connection, e: Event) -> None:
     a = e["args"]
     _ensure_node(c, a["node"])
-    _stake(c, a["node"], e, "withdraw", a.get("amount", 0), max(0, _stake_of(c, a["node"]) - int(a.get("amount", 0))))
+    _stake(c, a["node"], e, "withdraw", a.get("amount", 0), _minus(_stake_of(c, a["node"]), a.get("amount", 0)))
 
 
 def _slashed(c: sqlite3.Connection, e: Event) -> None:
@@ -164,7 +173,7 @@ def _slashed(c: sqlite3.Connection, e: Event) -> None:
     row = c.execute("SELECT slashed_total FROM nodes WHERE address=?", (a["node"],)).fetchone()
     c.execute("UPDATE nodes SET slashed_total=? WHERE address=?", (_add(row[0], a.get("amount", 0)), a["node"]))
     _stake(c, a["node"], e, f"slash (request {a.get('requestId')})", a.get("amount", 0),
-           max(0, _stake_of(c, a["node"]) - int(a.get("amount", 0))))
+           _minus(_stake_of(c, a["node"]), a.get("amount", 0)))
 
 
 def _unbond(c: sqlite3.Connection, e: Event) -> None:
@@ -256,6 +265,10 @@ def apply(c: sqlite3.Connection, event: Event) -> None:
         handler(c, event)
 
 
-def request_events_sql() -> str:
-    """SQL predicate selecting the events of one request (bound parameter: the id as text)."""
-    return f"json_extract(args, '$.{REQUEST_ARG}') = CAST(? AS INTEGER)"
+def request_of(event: Event) -> int | None:
+    """The request an event belongs to (stored in the indexed `events.request_id` column), if any."""
+    v = event["args"].get(REQUEST_ARG)
+    try:
+        return int(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -141,7 +141,7 @@ class Explorer:
             raise NotFound(f"request {rid} is not indexed")
         r["committee"] = json.loads(r["committee"] or "[]")
         model = self.db.one("SELECT * FROM models WHERE model_id = ?", (r["model_id"],)) or {}
-        timeline = self._timeline(mapping.request_events_sql().replace("args", "e.args"), (rid,))
+        timeline = self._timeline("e.request_id = ?", (rid,))
         members = self.db.query("SELECT * FROM members WHERE request_id = ? ORDER BY COALESCE(position, 99), node", (rid,))
         for m in members:
             m["agreed"] = bool(m["output_hash"]) and m["output_hash"] == r["output_hash"]
