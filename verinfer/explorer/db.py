@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+from verinfer.explorer import mapping
+
 SCHEMA_VERSION = "4"
 
 RAW_SCHEMA = """
@@ -53,8 +55,6 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self.write_lock = threading.RLock()
-        from verinfer.explorer import mapping
-
         with self.write_lock:
             c = self.conn
             c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
