@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -103,7 +104,7 @@ def normalize(value: Any, abi_input: dict[str, Any], *, hex_bytes: bool = True) 
         return [normalize(v, inner, hex_bytes=hex_bytes) for v in value]
     if t == "tuple":
         comps = abi_input["components"]
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             value = [value[c["name"]] for c in comps]
         return {
             c.get("name") or str(i): normalize(v, c, hex_bytes=hex_bytes) for i, (c, v) in enumerate(zip(comps, value))
