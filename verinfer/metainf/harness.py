@@ -3,7 +3,10 @@
 Noise control on a shared machine: for one task every method is built and warmed first, then the
 timed runs are *interleaved* (round r runs each method once, in a rotated order), so load spikes
 hit all methods of the task alike and their ratios stay meaningful. Latency is the p50 over
-`reps` runs after `warmup` runs; p10/p90 are kept to show the spread.
+`reps` runs after `warmup` runs; p10/p90 are kept to show the spread. `cpu_p50_ms` is the p50 of the process CPU
+time per run (all threads): unlike wall time it does not grow while the process waits for a core
+on a loaded machine, so it is the contention-robust cost (equal to latency on an idle core for
+one-thread methods; the sum over threads for two).
 
 Agreement is measured on the task's own batch size and thread count against the reference:
 integer models need bit-exact logits (the consensus rule), float classifiers top-1 equality,
@@ -32,7 +35,7 @@ _STRUCTURAL = ("integer models only", "no decoding loop")
 COLUMNS = [
     "suite", "model", "family", "arch", "origin", "integer", "params", "width", "depth", "in_features", "out_features",
     "kv_capable", "window", "acc_bound", "task", "prompt_len", "gen_len", "batch", "threads", "method", "status",
-    "reason", "reps", "p50_ms", "p10_ms", "p90_ms", "build_s", "rss_delta_mb", "peak_rss_mb", "agreement",
+    "reason", "reps", "p50_ms", "p10_ms", "p90_ms", "cpu_p50_ms", "build_s", "rss_delta_mb", "peak_rss_mb", "agreement",
     "agree_n", "rule", "valid", "cpu_model", "hardware_class", "torch", "onnxruntime",
 ]
 
@@ -171,16 +174,19 @@ def measure_task(builder: Builder, task: Task, grid: Grid, reference: Callable[[
                    valid=int(agree >= (1.0 if subject.integer else AGREEMENT_MIN)),
                    rss_delta_mb=round(_rss_mb() - rss0, 2))
     times: dict[str, list[float]] = {m: [] for m in runners}
+    cpu: dict[str, list[float]] = {m: [] for m in runners}
     order = list(runners)
     for r in range(grid.reps):
         k = r % max(1, len(order))
         for method in order[k:] + order[:k]:
-            t0 = time.perf_counter_ns()
+            c0, t0 = time.process_time_ns(), time.perf_counter_ns()
             _call(runners[method], x, task)
             times[method].append((time.perf_counter_ns() - t0) / 1e6)
+            cpu[method].append((time.process_time_ns() - c0) / 1e6)
     for method, ts in times.items():
         arr = np.asarray(ts)
         rows[method].update(reps=len(ts), p50_ms=round(float(np.median(arr)), 5),
+                            cpu_p50_ms=round(float(np.median(cpu[method])), 5),
                             p10_ms=round(float(np.percentile(arr, 10)), 5),
                             p90_ms=round(float(np.percentile(arr, 90)), 5), peak_rss_mb=round(_peak_mb(), 1))
     common = {

@@ -99,8 +99,11 @@ class MetaInfSelector:
     share what they have in common (overhead vs compute); `pooled=False` fits one model per method.
     """
 
-    def __init__(self, pooled: bool = True) -> None:
+    def __init__(self, pooled: bool = True, target: str = "baseline", margin: float = 0.0) -> None:
         self.pooled = pooled
+        self.target = target  # "baseline": log(lat / torch_fp32); "oracle": log(lat / task's best)
+        self.margin = margin  # leave the training set's best fixed method only for a predicted gain > margin
+        self.ranking: list[str] = []
         self.models: dict[str, Any] = {}
         self.methods: list[str] = []
         self.pooled_model: Any = None
@@ -129,15 +132,19 @@ class MetaInfSelector:
         return self.predict_many([facts], [hardware_class])[0]
 
     def _fit_pooled(self, tasks: Sequence[TaskRecord]) -> "MetaInfSelector":
+        self.ranking = best_fixed_ranking(tasks)
         self.methods = sorted({m for t in tasks for m in t.lat if m != BASELINE})
         xs, ys = [], []
         for t in tasks:
             self.hardware_classes.add(t.hardware_class)
             x = F.handcrafted(t.facts, t.hardware_class)
+            ref = t.lat[BASELINE] if self.target == "baseline" else min(t.lat.values())
+            base = math.log(t.lat[BASELINE] / ref)
             for m, lat in t.lat.items():
                 if m != BASELINE:
                     xs.append(np.concatenate([x, self._onehot(m)]))
-                    ys.append(math.log(lat / t.lat[BASELINE]))
+                    # predictions are always read as log(lat / torch_fp32): subtract the baseline's target
+                    ys.append(math.log(lat / ref) - (base if self.target == "oracle" else 0.0))
         self.pooled_model = _gbr(pooled=True).fit(np.array(xs), np.array(ys))
         return self
 
@@ -162,7 +169,11 @@ class MetaInfSelector:
         if not pred:
             fallback = BASELINE if BASELINE in allowed else sorted(allowed)[0]
             return Choice(fallback, {})
-        return Choice(min(pred, key=lambda m: (pred[m], m)), pred)
+        best = min(pred, key=lambda m: (pred[m], m))
+        prior = next((m for m in self.ranking if m in pred), None)
+        if self.margin and prior is not None and pred[prior] <= pred[best] * (1.0 + self.margin):
+            best = prior
+        return Choice(best, pred)
 
 
 class LabelClassifier:
