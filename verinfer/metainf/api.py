@@ -31,9 +31,9 @@ DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "m
 
 
 @lru_cache(maxsize=4)
-def trained_selector(table: str | None = None) -> MetaInfSelector:
-    """The selector trained on every task of the raw table (cached per process)."""
-    return MetaInfSelector().fit(tasks_from_rows(read_table(Path(table) if table else DEFAULT_TABLE)))
+def trained_selector(table: str | None = None, objective: str = "wall") -> MetaInfSelector:
+    """The selector trained on every task of the raw table (cached per process; objective wall|cpu)."""
+    return MetaInfSelector().fit(tasks_from_rows(read_table(Path(table) if table else DEFAULT_TABLE), objective))
 
 
 def task_facts(model: Any, *, batch: int = 1, threads: int = 1, prompt_len: int = 16, gen_len: int = 16) -> dict | None:

@@ -1,8 +1,10 @@
 """The meta-learner and its leave-one-model-out evaluation against the baselines and the oracle.
 
-MetaInf here = one gradient-boosted regressor per method on the hand-crafted features
-(`features.handcrafted`), predicting log(latency / torch_fp32 eager latency) for the task; the
-selector picks the method with the lowest prediction among the *allowed* methods. Which methods
+MetaInf here = one gradient-boosted regressor on (hand-crafted task features, method one-hot)
+(`features.handcrafted`), predicting log(latency / torch_fp32 eager latency); the selector picks
+the method with the lowest prediction among the *allowed* methods, but keeps the training set's
+best fixed method unless another is predicted to be more than `DEFAULT_MARGIN` (10%) faster:
+timings on a shared machine are noisy, and small predicted gains are mostly noise. Which methods
 are allowed is not learned: a method is allowed when it passed the agreement check (a publisher
 runs that check before registering a profile) and, for a node's local choice, when the consensus
 rule says it is output-preserving (`verinfer.metainf.consensus`).
@@ -49,8 +51,16 @@ class TaskRecord:
         return self.lat[method] / self.lat[self.oracle(allowed)] - 1.0
 
 
-def tasks_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[TaskRecord]:
-    """Group raw-table rows into tasks (compile-suite rows and non-ok rows are left out)."""
+OBJECTIVES = {"wall": "p50_ms", "cpu": "cpu_p50_ms"}
+DEFAULT_MARGIN = 0.10
+
+
+def tasks_from_rows(rows: Iterable[Mapping[str, Any]], objective: str = "wall") -> list[TaskRecord]:
+    """Group raw-table rows into tasks (compile-suite rows and non-ok rows are left out).
+
+    `objective`: "wall" (p50 latency) or "cpu" (p50 process CPU time per request).
+    """
+    column = OBJECTIVES[objective]
     tasks: dict[tuple, TaskRecord] = {}
     for row in rows:
         if row.get("suite", "grid") not in ("grid", "") or row["method"] in EXCLUDED or row["status"] != "ok":
@@ -62,7 +72,9 @@ def tasks_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[TaskRecord]:
             rec = tasks[key] = TaskRecord(row["model"], facts, str(row["hardware_class"]))
         if row["method"] in rec.lat:
             continue
-        rec.lat[row["method"]] = float(row["p50_ms"])
+        if row.get(column) in ("", None):
+            continue
+        rec.lat[row["method"]] = max(float(row[column]), 1e-6)
         rec.valid[row["method"]] = bool(int(row["valid"]))
     return [t for t in tasks.values() if BASELINE in t.lat and t.lat[BASELINE] > 0]
 
@@ -99,7 +111,7 @@ class MetaInfSelector:
     share what they have in common (overhead vs compute); `pooled=False` fits one model per method.
     """
 
-    def __init__(self, pooled: bool = True, target: str = "baseline", margin: float = 0.0) -> None:
+    def __init__(self, pooled: bool = True, target: str = "baseline", margin: float = DEFAULT_MARGIN) -> None:
         self.pooled = pooled
         self.target = target  # "baseline": log(lat / torch_fp32); "oracle": log(lat / task's best)
         self.margin = margin  # leave the training set's best fixed method only for a predicted gain > margin
@@ -260,7 +272,8 @@ def leave_one_model_out(
     `allowed_rule` narrows the candidates (e.g. to output-preserving methods for a node's local
     choice); `test_filter` keeps only some held-out tasks (e.g. tasks with at least two choices).
     """
-    results = {n: PolicyResult(n) for n in ("random", "best-fixed", "gb-raw", "gb-handcrafted", "metainf", "oracle")}
+    names = ("random", "best-fixed", "gb-raw", "gb-handcrafted", "metainf (margin 0)", "metainf", "oracle")
+    results = {n: PolicyResult(n) for n in names}
     models = sorted({t.model for t in tasks})
     for held in models:
         train = [t for t in tasks if t.model != held]
@@ -291,6 +304,9 @@ def leave_one_model_out(
             score("gb-raw", raw_choice[i](allowed))
             score("gb-handcrafted", hc_choice[i](allowed))
             score("metainf", meta.choose(t.facts, t.hardware_class, allowed, preds[i]).method)
+            meta.margin = 0.0
+            score("metainf (margin 0)", meta.choose(t.facts, t.hardware_class, allowed, preds[i]).method)
+            meta.margin = DEFAULT_MARGIN
             score("oracle", best)
     return results
 
