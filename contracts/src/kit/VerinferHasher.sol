@@ -90,11 +90,24 @@ contract VerinferHasher {
         if (xs.length > limit) revert VectorTooLong(xs.length, limit);
         uint256 per = WORD_BITS / bits;
         int256 half = int256(1 << (bits - 1));
-        words = new uint256[]((xs.length + per - 1) / per);
-        for (uint256 i = 0; i < xs.length; i++) {
-            int256 x = xs[i];
-            if (x < -half || x >= half) revert ValueOutOfRange(i, x, bits);
-            words[i / per] |= uint256(x + half) << (bits * (i % per));
+        uint256 n = xs.length;
+        words = new uint256[]((n + per - 1) / per);
+        unchecked {
+            // bounds are checked above and per value below: no overflow is possible in this loop
+            uint256 w = 0;
+            uint256 word = 0;
+            uint256 shift = 0;
+            for (uint256 i = 0; i < n; i++) {
+                int256 x = xs[i];
+                if (x < -half || x >= half) revert ValueOutOfRange(i, x, bits);
+                word |= uint256(x + half) << shift;
+                shift += bits;
+                if (shift + bits > WORD_BITS || i + 1 == n) {
+                    words[w++] = word;
+                    word = 0;
+                    shift = 0;
+                }
+            }
         }
     }
 
@@ -114,7 +127,12 @@ contract VerinferHasher {
         for (uint256 i = 0; i < xs.length; i++) {
             int256 x = xs[i];
             if (x < -half || x >= half) revert ValueOutOfRange(i, x, bits);
-            if (i > 0) data[len++] = ",";
+            if (i > 0) {
+                assembly ("memory-safe") {
+                    mstore8(add(add(data, 32), len), 44) // ","
+                }
+                len++;
+            }
             len = _writeInt(data, len, x);
         }
         assembly ("memory-safe") {
@@ -136,15 +154,17 @@ contract VerinferHasher {
         uint256 acc = 0;
         uint256 nbits = 0;
         uint256 o = 1;
-        for (uint256 i = 0; i < bin.length; i++) {
-            acc = (acc << 8) | uint8(bin[i]);
-            nbits += 8;
-            while (nbits >= 5) {
-                nbits -= 5;
-                out[o++] = alphabet[(acc >> nbits) & 31];
+        unchecked {
+            for (uint256 i = 0; i < bin.length; i++) {
+                acc = ((acc << 8) | uint8(bin[i])) & 0xffff; // at most 12 pending bits matter
+                nbits += 8;
+                while (nbits >= 5) {
+                    nbits -= 5;
+                    out[o++] = alphabet[(acc >> nbits) & 31];
+                }
             }
+            if (nbits > 0) out[o++] = alphabet[(acc << (5 - nbits)) & 31];
         }
-        if (nbits > 0) out[o++] = alphabet[(acc << (5 - nbits)) & 31];
         return string(out);
     }
 
@@ -172,21 +192,30 @@ contract VerinferHasher {
         return bytes4(keccak256("poseidon(uint256[6])"));
     }
 
+    /// @dev Writes decimal `x` at buf[pos..]; the caller sized buf (12 bytes per int32 value, 78 for a uint256).
     function _writeInt(bytes memory buf, uint256 pos, int256 x) private pure returns (uint256) {
-        uint256 u;
-        if (x < 0) {
-            buf[pos++] = "-";
-            u = uint256(-x);
-        } else {
-            u = uint256(x);
+        unchecked {
+            uint256 u;
+            if (x < 0) {
+                assembly ("memory-safe") {
+                    mstore8(add(add(buf, 32), pos), 45) // "-"
+                }
+                pos++;
+                u = uint256(-x);
+            } else {
+                u = uint256(x);
+            }
+            uint256 digits = 1;
+            for (uint256 t = u / 10; t > 0; t /= 10) digits++;
+            for (uint256 d = digits; d > 0; d--) {
+                uint256 c = 48 + (u % 10);
+                assembly ("memory-safe") {
+                    mstore8(add(add(buf, 32), add(pos, sub(d, 1))), c)
+                }
+                u /= 10;
+            }
+            return pos + digits;
         }
-        uint256 digits = 1;
-        for (uint256 t = u / 10; t > 0; t /= 10) digits++;
-        for (uint256 d = digits; d > 0; d--) {
-            buf[pos + d - 1] = bytes1(uint8(48 + (u % 10)));
-            u /= 10;
-        }
-        return pos + digits;
     }
 
     function _decimal(uint256 v) private pure returns (bytes memory s) {
