@@ -141,7 +141,7 @@ class Worker:
         self._finalizable_since: dict[int, int] = {}
         self._running: set[int] = set()
         self._running_lock = threading.Lock()
-        self._proofs: list[tuple[int, int, int]] = []  # heap of (not_before_block, finalize_after, request_id)
+        self._proofs: list[tuple[int, int, int]] = []  # heap of (not_before_block, reveal_deadline, request_id)
         self._proofs_lock = threading.Lock()
         self._proofs_queued: set[int] = set()
         self._prove_seconds = 3.0
@@ -413,8 +413,8 @@ class Worker:
             # The model itself is unavailable: not the requester's fault, so do not claim INVALID_INPUT.
             self._cannot_serve(rec, f"cannot load model {model.weights_cid}: {exc}", "model")
             return None
-        ours = profile_hash(spec)
-        if any(model.execution_profile_hash) and model.execution_profile_hash != ours:
+        ours = profile_hash(spec) if any(model.execution_profile_hash) else model.execution_profile_hash
+        if model.execution_profile_hash != ours:
             # Consensus compares hashes: running a computation other than the registered one would make an
             # honest node disagree. Refuse rather than guess.
             self._cannot_serve(rec, f"model's execution profile {model.execution_profile_hash.hex()[:16]}… is not this "
@@ -551,12 +551,11 @@ class Worker:
         # Stagger: committee member i starts 2*i blocks later, so usually only one node spends the proving time.
         idx = rec.committee.index(self.address) if self.address in rec.committee else 0
         not_before = (self.last_block or 0) + 2 * idx
-        finalize_after = rec.reveal_deadline + self.chain.proof_blocks()
         with self._proofs_lock:
             if rec.request_id in self._proofs_queued:
                 return
             self._proofs_queued.add(rec.request_id)
-            heapq.heappush(self._proofs, (not_before, finalize_after, rec.request_id))
+            heapq.heappush(self._proofs, (not_before, rec.reveal_deadline, rec.request_id))
         self.state.update(rec.request_id, proof="queued")
 
     def _prover_loop(self) -> None:
@@ -578,13 +577,13 @@ class Worker:
             with self._proofs_lock:
                 if not self._proofs or self._proofs[0][0] > block:
                     return done
-                _, finalize_after, rid = heapq.heappop(self._proofs)
+                _, _, rid = heapq.heappop(self._proofs)
                 self._proofs_queued.discard(rid)
-            self._prove_one(rid, block, finalize_after)
+            self._prove_one(rid, block)
             done += 1
         return done
 
-    def _prove_one(self, rid: int, block: int, finalize_after: int) -> None:
+    def _prove_one(self, rid: int, block: int) -> None:
         rec = self.state.get_request(rid)
         if rec is None:
             return
