@@ -1,8 +1,8 @@
 // Hardhat 2 build of the verinfer kit, fully offline.
 // - Compiler: the repository's solc-js (node_modules/solc, WebAssembly); the download step is replaced, so
 //   Hardhat never fetches a compiler list or binary.
-// - Imports: `verinfer/...` is remapped to lib/verinfer/contracts/src/ (lib/verinfer is a link to the
-//   repository; in your own project, a git submodule or a copy at lib/verinfer works the same).
+// - Imports: `verinfer/...` is remapped to lib/verinfer-src/ (a link to the repository's contracts/src; no
+//   link cycle). In your own project: a git submodule at lib/verinfer and "verinfer/": "lib/verinfer/contracts/src/".
 // Run: npm ci --prefix hardhat && npx --prefix hardhat hardhat --config hardhat/hardhat.config.cjs compile
 const path = require("path");
 const { subtask } = require("hardhat/config");
@@ -26,7 +26,7 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async ({ solcVersion }) => {
   };
 });
 
-subtask(TASK_COMPILE_GET_REMAPPINGS, async () => ({ "verinfer/": "lib/verinfer/contracts/src/" }));
+subtask(TASK_COMPILE_GET_REMAPPINGS, async () => ({ "verinfer/": "lib/verinfer-src/" }));
 
 module.exports = {
   solidity: {
