@@ -9,6 +9,7 @@ import {NodeRegistry} from "verinfer/NodeRegistry.sol";
 import {InferenceMarket} from "verinfer/InferenceMarket.sol";
 import {AttestationRegistry} from "verinfer/AttestationRegistry.sol";
 import {INodeRegistry} from "verinfer/interfaces/INodeRegistry.sol";
+import {Groth16VerifierFixture3} from "../fixtures/Groth16VerifierFixture3.sol";
 
 /// @notice A consumer whose failure handling burns gas: its first callback runs out of gas.
 contract HungryConsumer is VerinferConsumer {
@@ -279,6 +280,69 @@ contract VerinferConsumerTest is KitTest {
         address payable to = payable(address(0xBEEF));
         c.withdrawRefundsForTest(to);
         vm.assertEq(to.balance, credited, "refund pulled to the chosen address");
+    }
+
+    /// A proven-mode model (real snarkjs verifier fixture) with no proof: the market waits for the proof
+    /// window, then settles by consensus with proven = false — a requireProof gate refuses even a 7.
+    function test_provenModel_withoutProof_waitsForTheWindow_andRequireProofRefuses() public {
+        vm.prank(publisher);
+        bytes32 provenId = models.registerModel(
+            IModelRegistry.ModelInput({
+                name: "digits-mlp-proven",
+                weightsCid: "bafkreiweights",
+                commitment: 777,
+                verifier: address(new Groth16VerifierFixture3()),
+                proofMode: 1,
+                executionProfileHash: keccak256("profile"),
+                shardLayoutHash: keccak256("layout"),
+                numLayers: 2,
+                inputBits: 8,
+                outputBits: 32,
+                requiresTee: false
+            })
+        );
+        INodeRegistry.ModelShard[] memory s = new INodeRegistry.ModelShard[](1);
+        s[0] = INodeRegistry.ModelShard({modelId: provenId, layerStart: 0, layerEnd: type(uint16).max});
+        for (uint256 i = 0; i < nodeList.length; i++) {
+            vm.prank(nodeList[i]);
+            nodes.setShards(s);
+        }
+        vm.roll(block.number + 2 * EPOCH);
+        DigitGate strict = new DigitGate(market, hasher, provenId, 7, true);
+        uint256 total = strict.quoteTotal(provenId, strict.params());
+        vm.deal(user, total);
+        vm.prank(user);
+        uint256 id = strict.knock{value: total}(pixels(13));
+        int256[] memory l = logitsFor(7);
+        bytes32 out = hasher.hashVector(l, 32);
+        address n = member(id);
+        bytes32 salt = keccak256(abi.encode("salt", id));
+        vm.prank(n);
+        market.commit(id, keccak256(abi.encode(id, out, salt, n)));
+        vm.prank(n);
+        market.reveal(id, out, salt, "bafkreioutput");
+        uint64 finalizeAfter = market.getRequest(id).finalizeAfter;
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.TooEarlyToFinalize.selector, id, finalizeAfter));
+        market.finalize(id); // the proof window is still open
+        vm.expectRevert(abi.encodeWithSelector(VerinferConsumer.NotSettled.selector, id, IInferenceMarket.Status.Revealing));
+        strict.deliver(id, l);
+        vm.roll(finalizeAfter + 1);
+        market.finalize(id);
+        IInferenceMarket.Request memory r = market.getRequest(id);
+        vm.assertEq(uint256(r.status), uint256(IInferenceMarket.Status.Accepted), "consensus settled it");
+        vm.assertFalse(r.proven, "no proof arrived");
+        vm.recordLogs();
+        strict.deliver(id, l);
+        vm.assertFalse(strict.opened(user), "requireProof: a consensus-only 7 does not open the gate");
+    }
+
+    function test_requestBelowTheQuote_isRefusedWithTheQuote() public {
+        IInferenceMarket.RequestParams memory p = gate.params();
+        (uint256 fee, uint256 deposit) = market.quote(modelId, p);
+        vm.deal(user, fee + deposit);
+        vm.prank(user);
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.FeeTooLow.selector, fee - 1, fee));
+        market.requestInference{value: fee - 1 + deposit}(modelId, "bafkreiinput", bytes32(uint256(1)), p);
     }
 
     /// Issue 9: the first delivery runs out of gas, the retry succeeds.
