@@ -29,7 +29,11 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Web3, dict
     try:
         w3 = d.w3
         acct = funded_account(w3)
-        yield w3, kit.deploy_kit(w3, acct)
+        gas: dict[str, int] = {}
+        addrs = kit.deploy_kit(w3, acct, gas=gas)
+        print("\ndeploy_kit gas: " + ", ".join(f"{k} {v:,}" for k, v in gas.items()) + f"; total {sum(gas.values()):,}")
+        assert set(gas) == set(addrs)
+        yield w3, addrs
     finally:
         d.stop()
 
@@ -93,3 +97,23 @@ def test_input_document_and_cid_match_the_store(chain: tuple[Web3, dict[str, str
         doc, cid = c.functions.inputDocument(xs, bits).call()
         assert bytes(doc) == kit.input_document(xs, bits)
         assert cid == cid_of(bytes(doc)) == cid_of(kit.input_document(xs, bits))
+
+
+def test_deployed_poseidon_code_is_circomlibjs_runtime(chain: tuple[Web3, dict[str, str]]) -> None:
+    """What runs on-chain is exactly the runtime the generator embedded (abi/PoseidonN.json deployedBytecode)."""
+    w3, addrs = chain
+    for n in kit.POSEIDON_ARITIES:
+        code = w3.eth.get_code(addrs[f"Poseidon{n}"])
+        assert "0x" + code.hex().removeprefix("0x") == kit.artifact(f"Poseidon{n}").deployed_bytecode
+
+
+def test_python_kit_refuses_bad_input(chain: tuple[Web3, dict[str, str]]) -> None:
+    from verinfer.errors import ConfigError
+
+    w3, addrs = chain
+    with pytest.raises(ConfigError, match="does not fit int8"):
+        kit.input_document([200], 8)
+    with pytest.raises(ConfigError, match="bits must be in"):
+        kit.max_length(0)
+    with pytest.raises(ConfigError, match="32 bytes"):
+        kit.quote(w3, addrs["VerinferHasher"], "0x1234", (1, 1, 10, 10, 0))

@@ -70,8 +70,8 @@ def _sender(w3: Web3, sender: LocalAccount | TxSender) -> TxSender:
     return sender if isinstance(sender, TxSender) else sender_for(w3, sender)
 
 
-def deploy(w3: Web3, sender: LocalAccount | TxSender, name: str, *args: Any) -> str:
-    """Deploy kit contract `name` (from abi/) and return its checksummed address."""
+def deploy(w3: Web3, sender: LocalAccount | TxSender, name: str, *args: Any, gas: dict[str, int] | None = None) -> str:
+    """Deploy kit contract `name` (from abi/) and return its checksummed address; `gas[name]` gets the gas used."""
     art = artifact(name)
     if not art.bytecode or art.bytecode == "0x":
         raise ConfigError(f"kit artifact {name} has no bytecode (abstract or interface)")
@@ -82,15 +82,17 @@ def deploy(w3: Web3, sender: LocalAccount | TxSender, name: str, *args: Any) -> 
         raise ChainError(f"deploying {name} produced no contract address")
     address = Web3.to_checksum_address(address)
     name_contract(address, name)
+    if gas is not None:
+        gas[name] = int(receipt["gasUsed"])
     return address
 
 
-def deploy_kit(w3: Web3, sender: LocalAccount | TxSender) -> dict[str, str]:
-    """Deploy Poseidon2..Poseidon6 and the VerinferHasher over them (once per chain; ~15.5M gas in all)."""
+def deploy_kit(w3: Web3, sender: LocalAccount | TxSender, gas: dict[str, int] | None = None) -> dict[str, str]:
+    """Deploy Poseidon2..Poseidon6 and the VerinferHasher over them (once per chain; gas in docs/dapp.md)."""
     tx = _sender(w3, sender)
-    addresses = {f"Poseidon{n}": deploy(w3, tx, f"Poseidon{n}") for n in POSEIDON_ARITIES}
+    addresses = {f"Poseidon{n}": deploy(w3, tx, f"Poseidon{n}", gas=gas) for n in POSEIDON_ARITIES}
     addresses["VerinferHasher"] = deploy(
-        w3, tx, "VerinferHasher", [addresses[f"Poseidon{n}"] for n in POSEIDON_ARITIES]
+        w3, tx, "VerinferHasher", [addresses[f"Poseidon{n}"] for n in POSEIDON_ARITIES], gas=gas
     )
     return addresses
 
