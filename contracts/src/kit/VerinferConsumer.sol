@@ -39,11 +39,15 @@ abstract contract VerinferConsumer is IInferenceConsumer {
     /// @notice The shared on-chain hasher (Poseidon vector hash, tensor payload and CID).
     VerinferHasher public immutable hasher;
 
+    /// @dev One slot per request: written at request time, updated in place when fulfilled.
     struct Pending {
         bool open; // this contract made the request
         bool fulfilled; // _fulfill ran
+        bool proven; // the fulfilled output was settled by a proof
+        IInferenceMarket.Status status; // the fulfilled outcome
         uint8 inputBits;
         uint8 outputBits;
+        uint64 cls; // the fulfilled class (type(uint64).max = NO_CLASS)
     }
 
     /// @notice Requests made by this contract, by market request id.
@@ -77,6 +81,18 @@ abstract contract VerinferConsumer is IInferenceConsumer {
         market = market_;
         registry = IMarketModelRegistry(address(market_)).modelRegistry();
         hasher = hasher_;
+    }
+
+    /// @notice What `_fulfill` was given for `requestId` (fulfilled = false until then; cls = NO_CLASS without output).
+    function resultOf(uint256 requestId)
+        external
+        view
+        returns (bool fulfilled, IInferenceMarket.Status status, uint256 cls, bool proven)
+    {
+        Pending memory pd = pending[requestId];
+        if (!pd.open) revert UnknownRequest(requestId);
+        cls = pd.cls == type(uint64).max ? NO_CLASS : pd.cls;
+        return (pd.fulfilled, pd.status, cls, pd.proven);
     }
 
     /// @notice The fee + callback deposit a request with `p` needs now (what `_request*` spends).
@@ -174,7 +190,15 @@ abstract contract VerinferConsumer is IInferenceConsumer {
         uint256 total = quoteTotal(modelId, p);
         if (address(this).balance < total) revert InsufficientBalance(address(this).balance, total);
         requestId = market.requestInference{value: total}(modelId, cid, inputHash, p);
-        pending[requestId] = Pending({open: true, fulfilled: false, inputBits: inputBits, outputBits: outputBits});
+        pending[requestId] = Pending({
+            open: true,
+            fulfilled: false,
+            proven: false,
+            status: IInferenceMarket.Status.None,
+            inputBits: inputBits,
+            outputBits: outputBits,
+            cls: type(uint64).max
+        });
     }
 
     function _complete(
@@ -185,7 +209,11 @@ abstract contract VerinferConsumer is IInferenceConsumer {
         int256[] memory vector,
         bool proven
     ) private {
-        pending[requestId].fulfilled = true;
+        Pending storage pd = pending[requestId];
+        pd.fulfilled = true;
+        pd.status = status;
+        pd.proven = proven;
+        pd.cls = cls >= type(uint64).max ? type(uint64).max : uint64(cls);
         emit VerinferFulfilled(requestId, status, cls, proven);
         _fulfill(requestId, status, outputHash, cls, vector, proven);
     }

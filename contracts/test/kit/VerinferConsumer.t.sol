@@ -155,7 +155,7 @@ contract VerinferConsumerTest is KitTest {
         vm.assertEq(r.requester, address(gate), "the gate is the requester");
         vm.assertEq(r.inputHash, hasher.hashVector(digitsImage(1), 8), "inputHash computed on-chain");
         vm.assertEq(r.fee, fee, "fee = quote");
-        (bool open,, uint8 inBits, uint8 outBits) = gate.pending(id);
+        (bool open,,,, uint8 inBits, uint8 outBits,) = gate.pending(id);
         vm.assertTrue(open, "pending");
         vm.assertEq(uint256(inBits) * 100 + outBits, 832, "bit widths read from the registry");
         vm.assertEq(gate.askedBy(id), user, "asker recorded");
@@ -178,8 +178,11 @@ contract VerinferConsumerTest is KitTest {
         gate.deliver(id, l);
         emit log_named_uint("gas DigitGate.deliver (10 int32 logits, Accepted, gate opens)", g - gasleft());
         vm.assertTrue(gate.opened(user), "the class 7 opened the gate");
-        (, bool fulfilled,,) = gate.pending(id);
+        (bool fulfilled, IInferenceMarket.Status st, uint256 cls, bool proven) = gate.resultOf(id);
         vm.assertTrue(fulfilled, "fulfilled once");
+        vm.assertEq(uint256(st), uint256(IInferenceMarket.Status.Accepted), "resultOf: status");
+        vm.assertEq(cls, 7, "resultOf: class");
+        vm.assertFalse(proven, "consensus-only model");
         vm.expectRevert(abi.encodeWithSelector(VerinferConsumer.AlreadyFulfilled.selector, id));
         gate.deliver(id, l);
     }
@@ -245,8 +248,10 @@ contract VerinferConsumerTest is KitTest {
         settle(id, bytes32(type(uint256).max));
         vm.assertEq(uint256(market.getRequest(id).status), uint256(IInferenceMarket.Status.InvalidInput), "settled");
         vm.assertFalse(market.getRequest(id).callbackFailed, "callback fit its gas");
-        (, bool fulfilled,,) = gate.pending(id);
+        (bool fulfilled, IInferenceMarket.Status st, uint256 cls,) = gate.resultOf(id);
         vm.assertTrue(fulfilled, "_fulfill ran inside the market's callback");
+        vm.assertEq(uint256(st), uint256(IInferenceMarket.Status.InvalidInput), "resultOf: status");
+        vm.assertEq(cls, gate.NO_CLASS(), "resultOf: no class");
         vm.assertFalse(gate.opened(user), "invalid input opens nothing");
     }
 
