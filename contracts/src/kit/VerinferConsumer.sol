@@ -213,6 +213,8 @@ abstract contract VerinferConsumer is IInferenceConsumer {
         pd.fulfilled = true;
         pd.status = status;
         pd.proven = proven;
+        // casting to 'uint64' is safe because larger values are mapped to the NO_CLASS marker first
+        // forge-lint: disable-next-line(unsafe-typecast)
         pd.cls = cls >= type(uint64).max ? type(uint64).max : uint64(cls);
         emit VerinferFulfilled(requestId, status, cls, proven);
         _fulfill(requestId, status, outputHash, cls, vector, proven);

@@ -89,7 +89,8 @@ contract VerinferHasher {
         uint256 limit = maxLength(bits);
         if (xs.length > limit) revert VectorTooLong(xs.length, limit);
         uint256 per = WORD_BITS / bits;
-        int256 half = int256(1 << (bits - 1));
+        // forge-lint: disable-next-line(incorrect-shift)
+        int256 half = int256(1 << (bits - 1)); // 2^(bits-1), bits in 1..248 (checked by maxLength)
         uint256 n = xs.length;
         words = new uint256[]((n + per - 1) / per);
         unchecked {
@@ -100,6 +101,8 @@ contract VerinferHasher {
             for (uint256 i = 0; i < n; i++) {
                 int256 x = xs[i];
                 if (x < -half || x >= half) revert ValueOutOfRange(i, x, bits);
+                // casting to 'uint256' is safe because -half <= x < half was checked: 0 <= x + half < 2^bits
+                // forge-lint: disable-next-line(unsafe-typecast)
                 word |= uint256(x + half) << shift;
                 shift += bits;
                 if (shift + bits > WORD_BITS || i + 1 == n) {
@@ -117,7 +120,8 @@ contract VerinferHasher {
     function inputDocument(int256[] memory xs, uint256 bits) public pure returns (bytes memory doc, string memory cid) {
         uint256 limit = maxLength(bits);
         if (xs.length > limit) revert VectorTooLong(xs.length, limit);
-        int256 half = int256(1 << (bits - 1));
+        // forge-lint: disable-next-line(incorrect-shift)
+        int256 half = int256(1 << (bits - 1)); // 2^(bits-1), bits in 1..248 (checked by maxLength)
         string memory dtype;
         if (bits <= 8) dtype = "int8";
         else if (bits <= 32) dtype = "int32";
@@ -201,8 +205,12 @@ contract VerinferHasher {
                     mstore8(add(add(buf, 32), pos), 45) // "-"
                 }
                 pos++;
+                // casting to 'uint256' is safe because x < 0 here, so -x > 0 (|x| <= 2^31 for payload values)
+                // forge-lint: disable-next-line(unsafe-typecast)
                 u = uint256(-x);
             } else {
+                // casting to 'uint256' is safe because x >= 0 here
+                // forge-lint: disable-next-line(unsafe-typecast)
                 u = uint256(x);
             }
             uint256 digits = 1;
@@ -220,6 +228,8 @@ contract VerinferHasher {
 
     function _decimal(uint256 v) private pure returns (bytes memory s) {
         s = new bytes(78);
+        // casting to 'int256' is safe because v is a vector length (< 2^255)
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint256 n = _writeInt(s, 0, int256(v));
         assembly ("memory-safe") {
             mstore(s, n)
