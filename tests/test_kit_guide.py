@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from verinfer.chain import kit
+from verinfer.chain.errors import ChainError
 from verinfer.chain.devnet import port_in_use
 from verinfer.chain.protocol import FINAL_STATUSES, Status
 from verinfer.chain.tx import sender_for
@@ -119,6 +121,11 @@ def test_guide_end_to_end(tmp_path: Path) -> None:
 
         # 6. anyone opens the output vector; the gate checks it against the proven hash and acts on the class
         vector = kit.output_vector(w3, market, rid, net.store(), bits=entry.output_bits)
+        with pytest.raises(ChainError, match="no revealed output payload hashes to the settled output"):
+            kit.output_vector(w3, market, rid, net.store(), bits=8)  # wrong width: nothing matches
+        mismatch = Web3.keccak(text="OutputMismatch(uint256,bytes32,bytes32)")[:4].hex().removeprefix("0x")
+        with pytest.raises(ContractLogicError, match=mismatch):
+            gate.functions.deliver(rid, [v + 1 for v in vector]).call()  # a forged vector is refused on-chain
         spec = runtime.load_model(model_spec.builtin_path("digits-mlp").read_bytes())
         assert runtime.execute(spec, pixels) == vector, "the opened vector is the reference logits"
         r = kit.deliver(w3, utx, gate.address, rid, vector)

@@ -19,7 +19,9 @@ from verinfer.chain.errors import ChainError
 from verinfer.chain.tx import TxSender, name_contract, sender_for
 from verinfer.errors import ConfigError
 from verinfer.models.hashing import from_bytes32, hash_vector
-from verinfer.models.tensor import decode_tensor, dtype_for_bits, encode_tensor
+from verinfer.models.errors import InvalidInputError
+from verinfer.models.tensor import MAX_INPUT_BYTES, decode_tensor, dtype_for_bits, encode_tensor
+from verinfer.storage.errors import StorageError
 
 KIT_DIR = Path(__file__).resolve().parents[2] / "abi"
 """Where scripts/export_abi.py writes the kit's artifacts (ABI + bytecode)."""
@@ -192,12 +194,12 @@ def output_vector(w3: Web3, market: str, request_id: int, store: Any, bits: int,
             continue
         cid = ev["args"]["outputCid"]
         tried.append(cid)
-        try:
-            data = decode_tensor(store.cat(cid, max_bytes=1 << 20)).data
-        except Exception:  # a revealer may publish garbage under its CID: try the next one
+        try:  # a revealer may publish nothing or garbage under its CID: try the next one
+            data = decode_tensor(store.cat(cid, max_bytes=MAX_INPUT_BYTES)).data
+            if hash_vector(data, bits) == settled:
+                return [int(x) for x in data]
+        except (StorageError, InvalidInputError, ValueError):
             continue
-        if hash_vector(data, bits) == settled:
-            return [int(x) for x in data]
     raise ChainError(f"request {request_id}: no revealed output payload hashes to the settled output (tried {tried})")
 
 
