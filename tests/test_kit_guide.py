@@ -128,7 +128,7 @@ def test_guide_end_to_end(tmp_path: Path) -> None:
             gate.functions.deliver(rid, [v + 1 for v in vector]).call()  # a forged vector is refused on-chain
         spec = runtime.load_model(model_spec.builtin_path("digits-mlp").read_bytes())
         assert runtime.execute(spec, pixels) == vector, "the opened vector is the reference logits"
-        r = kit.deliver(w3, utx, gate.address, rid, vector)
+        r = kit.deliver_settled(w3, utx, gate.address, rid, net.store())  # = output_vector + deliver
         print(f"deliver: {r['gasUsed']} gas")
         cls = max(range(len(vector)), key=lambda i: (vector[i], -i))
         assert cls == label, "the digits model classifies sample 0 correctly"

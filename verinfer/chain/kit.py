@@ -30,6 +30,8 @@ POSEIDON_ARITIES = (2, 3, 4, 5, 6)
 MAX_WORDS = 5
 WORD_BITS = 248
 NO_CLASS = (1 << 256) - 1
+ACCEPTED = 4
+"""InferenceMarket.Status.Accepted (V2 enum value)."""
 
 
 @dataclass(frozen=True)
@@ -227,3 +229,16 @@ def _struct_components(c: Any, fn: str) -> list[dict[str, Any]]:
         if item.get("type") == "function" and item.get("name") == fn:
             return item["outputs"][0]["components"]
     raise ConfigError(f"ABI has no {fn}")
+
+
+def deliver_settled(w3: Web3, sender: LocalAccount | TxSender, consumer: str, request_id: int, store: Any,
+                    from_block: int = 0) -> Any:
+    """What a keeper does for a consumer: read the settled outcome and deliver it (the output vector if Accepted)."""
+    c = contract(w3, "VerinferConsumer", consumer)
+    market = c.functions.market().call()
+    _, _, _, _, _, output_bits, _ = c.functions.pending(request_id).call()
+    status, _, _ = settled_output(w3, market, request_id)
+    vector: list[int] = []
+    if status == ACCEPTED:
+        vector = output_vector(w3, market, request_id, store, output_bits, from_block=from_block)
+    return deliver(w3, sender, consumer, request_id, vector)

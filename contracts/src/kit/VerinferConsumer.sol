@@ -111,6 +111,7 @@ abstract contract VerinferConsumer is IInferenceConsumer {
         if (status != IInferenceMarket.Status.Accepted && pd.open && !pd.fulfilled) {
             _complete(requestId, status, outputHash, NO_CLASS, new int256[](0), false);
         }
+        _onSettled(requestId, status, outputHash);
     }
 
     /// @notice Anyone opens a settled request's output vector (from its Revealed output CID); it is checked
@@ -178,6 +179,11 @@ abstract contract VerinferConsumer is IInferenceConsumer {
         int256[] memory vector,
         bool proven
     ) internal virtual;
+
+    /// @notice Optional hook, run inside the market's callback for every settled request (after `_fulfill` for
+    ///         outcomes without output). For outputs too large to open on-chain (more than `hasher.maxLength`
+    ///         values), act on `outputHash` here. Its gas comes out of your request's callbackGasLimit.
+    function _onSettled(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash) internal virtual {}
 
     function _send(
         bytes32 modelId,

@@ -40,6 +40,12 @@ contract HungryConsumer is VerinferConsumer {
         lastStatus = status;
     }
 
+    uint256 public settledCalls;
+
+    function _onSettled(uint256, IInferenceMarket.Status, bytes32) internal override {
+        settledCalls += 1;
+    }
+
     function withdrawRefundsForTest(address payable to) external returns (uint256) {
         return _withdrawRefunds(to);
     }
@@ -258,7 +264,7 @@ contract VerinferConsumerTest is KitTest {
     function test_noQuorum_refundPulledToAChosenAddress() public {
         // 3 replicas, quorum 2, three different answers: NoQuorum
         IInferenceMarket.RequestParams memory p = IInferenceMarket.RequestParams({
-            replicas: 3, quorum: 2, commitBlocks: 10, revealBlocks: 10, callbackGasLimit: 200_000
+            replicas: 3, quorum: 2, commitBlocks: 10, revealBlocks: 10, callbackGasLimit: 400_000
         });
         HungryConsumer c = new HungryConsumer(market, hasher);
         uint256 total = c.quoteTotal(modelId, p);
@@ -280,6 +286,7 @@ contract VerinferConsumerTest is KitTest {
         market.finalize(id);
         vm.assertEq(uint256(market.getRequest(id).status), uint256(IInferenceMarket.Status.NoQuorum), "no quorum");
         vm.assertEq(c.fulfilled(), 1, "fulfilled by the callback");
+        vm.assertEq(c.settledCalls(), 1, "the _onSettled hook ran in the callback");
         uint256 credited = market.withdrawable(address(c));
         vm.assertTrue(credited > 0, "the unpaid seat is refunded to the consumer");
         address payable to = payable(address(0xBEEF));
