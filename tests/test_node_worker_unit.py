@@ -34,10 +34,11 @@ class FakeRequest:
     commit_deadline: int
     reveal_deadline: int
     proof_blocks: int = 20
+    draw_deadline: int = 0  # 0: the commit deadline
     drawn: bool = False
     commits: dict[str, bytes] = field(default_factory=dict)
     reveals: dict[str, int] = field(default_factory=dict)
-    status: Status = Status.PENDING
+    status: Status = Status.COMMITTING
     proven: bool = False
     output: int = 0
 
@@ -120,7 +121,8 @@ class FakeChain:
 
     def get_request(self, rid: int) -> Any:
         r = self.requests[rid]
-        return SimpleNamespace(status=r.status, commit_count=len(r.commits), reveal_count=len(r.reveals),
+        status = r.status if (r.drawn or r.status.is_final) else Status.PENDING
+        return SimpleNamespace(status=status, draw_deadline=r.draw_deadline or r.commit_deadline, commit_count=len(r.commits), reveal_count=len(r.reveals),
                                reveal_deadline=r.reveal_deadline, finalize_after=r.finalize_after, proven=r.proven,
                                output_hash=r.output.to_bytes(32, "big"))
 
@@ -138,6 +140,14 @@ class FakeChain:
 
     def proof_blocks(self) -> int:
         return 20
+
+    def draw(self, rid: int) -> str:
+        r = self.requests[rid]
+        if r.drawn:
+            raise self._err("AlreadyDrawn")
+        r.drawn = True
+        self.sent.append(("draw", rid))
+        return "0xd0"
 
     def commit(self, rid: int, c: bytes) -> str:
         r = self.requests[rid]
@@ -245,7 +255,7 @@ def test_full_lifecycle_consensus_only(tmp_path: Path) -> None:
     assert phase(w, 1) == Phase.SEEN and chain.sent == []
     chain.mine(2)
     w.step(chain.block)  # preview says member → compute → commit → (all committed) reveal → finalize (all revealed)
-    assert [k for k, _ in chain.sent] == ["commit", "reveal", "finalize"]
+    assert [k for k, _ in chain.sent] == ["draw", "commit", "reveal", "finalize"]  # first member draws at once
     assert phase(w, 1) == Phase.DONE
     rec = w.state.get_request(1)
     assert rec.committee == [ME] and rec.output_hash == 42 and set(rec.txs) == {"commit", "reveal", "finalize"}
@@ -282,7 +292,7 @@ def test_fetch_budget_never_outlasts_the_commit_window(tmp_path: Path) -> None:
     chain = FakeChain()
     budgets: list[float] = []
     w = make_worker(tmp_path, chain, budgets=budgets, fetch_timeout_s=8.0)
-    chain.request(1, [ME, B], cid="missing", commit_blocks=10)
+    chain.request(1, [B, ME], cid="missing", commit_blocks=10)
     chain.mine(2)
     w.discover()
     w.step(chain.block)
@@ -290,6 +300,14 @@ def test_fetch_budget_never_outlasts_the_commit_window(tmp_path: Path) -> None:
     assert budgets == [pytest.approx(3.5)]
     rec = w.state.get_request(1)
     assert rec.phase == Phase.COMMITTED and rec.output_hash == INVALID_INPUT_HASH
+    assert ("draw", 1) not in chain.sent  # second member, draw window outlasts the budget: the commit draws
+    # a request whose draw window closes before a worst-case fetch could end is drawn first
+    r3 = chain.request(3, [B, ME], cid="missing", commit_blocks=10)
+    r3.draw_deadline = r3.draw_block + 4
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert chain.sent.index(("draw", 3)) < chain.sent.index(("commit", 3))
     # a second, valid request right after is unaffected (own task, own budget)
     chain.request(2, [ME], commit_blocks=10)
     chain.mine(2)
@@ -311,7 +329,7 @@ def test_restart_after_commit_recovers_without_double_commit(tmp_path: Path) -> 
     assert rec is not None and rec.salt is not None
     w2 = make_worker(tmp_path, chain)
     w2.step(chain.block)
-    assert phase(w2, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["commit"]
+    assert phase(w2, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
     # B never commits; after the commit deadline we reveal alone, then finalize after the reveal window
     chain.block = chain.requests[1].commit_deadline + 1
     w2.step(chain.block)

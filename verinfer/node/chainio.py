@@ -167,6 +167,9 @@ class NodeChain:
     def reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> str:  # noqa: D102
         return _hash(self.p.market.reveal(request_id, output_hash, salt, output_cid))
 
+    def draw(self, request_id: int) -> str:
+        return _hash(self.p.market.draw(request_id))
+
     def finalize(self, request_id: int) -> str:
         return _hash(self.p.market.finalize(request_id))
 
