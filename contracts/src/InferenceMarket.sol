@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IInferenceMarket} from "./interfaces/IInferenceMarket.sol";
 import {IInferenceConsumer} from "./interfaces/IInferenceConsumer.sol";
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
@@ -20,7 +20,7 @@ import {VerinferConstants} from "./lib/VerinferConstants.sol";
 ///         no-shows only when the request settled, burns penalties except the prover's reward, and calls the
 ///         consumer back with escrowed gas. Governance is bounded; the owner can move neither stake nor escrow.
 /// @dev Invariant: address(this).balance == totalEscrowed + totalWithdrawable.
-contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
+contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ constants (bounds)
 
     /// @notice Largest committee.
@@ -54,35 +54,34 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
 
     // ------------------------------------------------------------------ storage
 
-    /// @dev A request in five slots (four written by requestInference).
+    /// @dev A request in four slots written by requestInference (a fifth only for a proof). Slot 0 holds all that
+    ///      commit and reveal read and write.
     struct Req {
         // slot 0
-        address requester;
         uint40 createdBlock;
-        Status status;
-        uint8 replicas;
-        uint8 quorum;
-        uint8 commitCount;
-        uint8 revealCount;
-        uint8 flags;
-        // slot 1
-        bytes32 modelId;
-        // slot 2
-        bytes32 inputHash;
-        // slot 3
-        uint96 fee;
-        uint32 callbackGasLimit;
         uint16 commitBlocks;
         uint16 revealBlocks;
-        uint32 paramsVersion;
+        Status status;
         uint8 committedMask;
         uint8 revealedMask;
-        uint8 slashedMask;
-        uint8 paidMask;
-        uint8 proofMode;
         uint8 committeeSize;
-        // slot 4
-        bytes32 outputHash;
+        uint8 replicas;
+        uint8 quorum;
+        uint8 flags;
+        uint8 proofMode;
+        uint8 paidMask;
+        uint8 slashedMask;
+        uint32 callbackGasLimit;
+        uint32 paramsVersion;
+        // slot 1
+        address requester;
+        uint96 fee;
+        // slot 2
+        bytes32 modelId;
+        // slot 3
+        bytes32 inputHash;
+        // slot 4 (only when a proof lands)
+        bytes32 provenHash;
     }
 
     /// @dev The parameters a request snapshots (by index into _paramSets).
@@ -244,7 +243,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         uint8 bit = uint8(1 << i);
         if (r.committedMask & bit != 0) revert AlreadyCommitted(requestId, msg.sender);
         r.committedMask |= bit;
-        r.commitCount += 1;
         _values[requestId][i] = commitment;
         emit Committed(requestId, msg.sender);
     }
@@ -260,7 +258,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         if (r.committedMask & bit == 0) revert NotCommitted(requestId, msg.sender);
         if (r.revealedMask & bit != 0) revert AlreadyRevealed(requestId, msg.sender);
         uint64 commitDeadline = _commitDeadline(r);
-        if (block.number <= commitDeadline && r.commitCount < r.committeeSize) {
+        if (block.number <= commitDeadline && r.committedMask != _fullMask(r.committeeSize)) {
             revert RevealPhaseNotStarted(requestId, commitDeadline);
         }
         uint64 revealDeadline = commitDeadline + r.revealBlocks;
@@ -269,7 +267,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
             revert CommitmentMismatch(requestId, msg.sender);
         }
         r.revealedMask |= bit;
-        r.revealCount += 1;
         _values[requestId][i] = outputHash;
         emit Revealed(requestId, msg.sender, outputHash, outputCid);
     }
@@ -293,7 +290,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         if (!_verify(r, outputHash, requestBinding(requestId, msg.sender), proof)) revert InvalidProof(requestId);
 
         r.flags |= F_PROVEN;
-        r.outputHash = outputHash;
+        r.provenHash = outputHash;
         _provers[requestId] = msg.sender;
         emit ProofVerified(requestId, msg.sender, outputHash);
     }
@@ -321,7 +318,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         uint256 deposit = uint256(r.callbackGasLimit) * ps.callbackGasPrice;
         uint256 escrow = uint256(r.fee) + deposit;
         r.status = outcome;
-        r.outputHash = settled;
         totalEscrowed -= escrow;
         totalWithdrawable += escrow;
         (uint8 slashedMask, uint256 paidCount) = _pay(requestId, r, committee, outcome, settled);
@@ -345,7 +341,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         returns (Status outcome, bytes32 settled)
     {
         uint64 revealDeadline = _commitDeadline(r) + r.revealBlocks;
-        if (r.revealCount != r.committeeSize && block.number <= revealDeadline) {
+        if (r.revealedMask != _fullMask(r.committeeSize) && block.number <= revealDeadline) {
             revert TooEarlyToFinalize(requestId, revealDeadline);
         }
         bool proven = r.flags & F_PROVEN != 0;
@@ -356,7 +352,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
             if (block.number <= finalizeAfter) revert TooEarlyToFinalize(requestId, finalizeAfter);
         }
         if (invalid) return (Status.InvalidInput, VerinferConstants.INVALID_INPUT);
-        if (proven) return (Status.Accepted, r.outputHash);
+        if (proven) return (Status.Accepted, r.provenHash);
         if (hasWinner) return (Status.Accepted, winner);
         return (Status.NoQuorum, bytes32(0));
     }
@@ -372,18 +368,33 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         r.paidMask = paidMask;
         r.slashedMask = slashedMask;
         uint256 fee = r.fee;
-        uint256 paidTotal;
-        if (paidCount > 0) {
-            uint256 share = outcome == Status.NoQuorum ? fee / r.replicas : fee / paidCount;
-            for (uint256 i; i < committee.length; ++i) {
-                if (paidMask & (1 << i) != 0) _credit(committee[i], share, requestId);
-            }
-            paidTotal = share * paidCount;
-        }
+        uint256 paidTotal = paidCount == 0 ? 0 : _creditPayees(requestId, committee, paidMask, paidCount, fee, outcome == Status.NoQuorum ? r.replicas : 0);
         if (fee > paidTotal) {
             address requester = r.requester;
             _credit(requester, fee - paidTotal, requestId);
             emit Refunded(requestId, requester, fee - paidTotal);
+        }
+    }
+
+    /// @dev Settled (replicas == 0): fee / paidCount each, the division dust to the first payee. NoQuorum:
+    ///      fee / replicas to each in-time revealer. Returns the total credited.
+    function _creditPayees(
+        uint256 requestId,
+        address[] memory committee,
+        uint8 paidMask,
+        uint256 paidCount,
+        uint256 fee,
+        uint256 replicas
+    ) private returns (uint256 paidTotal) {
+        uint256 share = replicas != 0 ? fee / replicas : fee / paidCount;
+        paidTotal = share * paidCount;
+        uint256 extra = replicas != 0 ? 0 : fee - paidTotal;
+        paidTotal += extra;
+        for (uint256 i; i < committee.length; ++i) {
+            if (paidMask & (1 << i) != 0) {
+                _credit(committee[i], share + extra, requestId);
+                extra = 0;
+            }
         }
     }
 
@@ -413,7 +424,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         Req storage r = _existing(requestId);
         if (r.flags & F_CALLBACK_FAILED == 0) revert NothingToRedeliver(requestId);
         r.flags &= ~F_CALLBACK_FAILED;
-        _callback(requestId, r, r.status, r.outputHash);
+        _callback(requestId, r, r.status, _settledHash(requestId, r));
     }
 
     // ================================================================== payments
@@ -523,14 +534,14 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         q.revealDeadline = revealDeadline;
         q.finalizeAfter = r.proofMode == VerinferConstants.PROOF_NONE ? revealDeadline : revealDeadline + ps.proofBlocks;
         q.status = statusOf(requestId);
-        q.outputHash = r.outputHash;
+        q.outputHash = _settledHash(requestId, r);
         q.proven = r.flags & F_PROVEN != 0;
         q.callbackFailed = r.flags & F_CALLBACK_FAILED != 0;
         q.proofMode = r.proofMode;
         q.slashAmount = ps.slashAmount;
         q.proofBlocks = ps.proofBlocks;
-        q.commitCount = r.commitCount;
-        q.revealCount = r.revealCount;
+        q.commitCount = _popcount(r.committedMask);
+        q.revealCount = _popcount(r.revealedMask);
         q.committeeSize = r.committeeSize;
     }
 
@@ -538,7 +549,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
     function statusOf(uint256 requestId) public view returns (Status) {
         Req storage r = _requests[requestId];
         if (r.status != Status.Committing) return r.status;
-        if (block.number > _commitDeadline(r) || r.commitCount == r.committeeSize) return Status.Revealing;
+        if (block.number > _commitDeadline(r) || r.committedMask == _fullMask(r.committeeSize)) return Status.Revealing;
         return Status.Committing;
     }
 
@@ -811,6 +822,31 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
             if and(ok, iszero(lt(returndatasize(), 0x20))) { result := mload(0) }
         }
         valid = ok && result == 1;
+    }
+
+    function _fullMask(uint256 size) private pure returns (uint8) {
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint8((1 << size) - 1); // size <= MAX_REPLICAS (7)
+    }
+
+    function _popcount(uint8 mask) private pure returns (uint8 n) {
+        while (mask != 0) {
+            n += mask & 1;
+            mask >>= 1;
+        }
+    }
+
+    /// @dev The settled output: the proven hash, INVALID_INPUT, the hash the paid members revealed, else 0.
+    function _settledHash(uint256 requestId, Req storage r) private view returns (bytes32) {
+        Status st = r.status;
+        if (st == Status.InvalidInput) return VerinferConstants.INVALID_INPUT;
+        if (st != Status.Accepted) return bytes32(0);
+        if (r.flags & F_PROVEN != 0) return r.provenHash;
+        uint8 paid = r.paidMask;
+        for (uint256 i; i < r.committeeSize; ++i) {
+            if (paid & (1 << i) != 0) return _values[requestId][i];
+        }
+        return bytes32(0);
     }
 
     // ---- packed committee: 20 bytes per member in consecutive words

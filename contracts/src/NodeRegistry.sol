@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
@@ -18,7 +18,7 @@ import {SortitionTree} from "./lib/SortitionTree.sol";
 ///         slashed stake is burned (kept locked here, counted in totalBurned) except a prover reward the
 ///         market asks for. Nobody, owner included, can move a node's stake but the node itself.
 /// @dev Invariant: address(this).balance == totalStaked + totalBurned.
-contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
+contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     using EnumerableSet for EnumerableSet.AddressSet;
     using SortitionTree for SortitionTree.Tree;
 
@@ -236,10 +236,9 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
         uint256 len = committee.length;
         for (uint256 i; i < len; ++i) {
             NodeState storage s = _state[committee[i]];
-            uint16 inFlight = s.inFlight + 1;
-            s.inFlight = inFlight;
+            // the market's CommitteeDrawn event records the assignment
+            s.inFlight += 1;
             if (s.assignedUntil < untilBlock) s.assignedUntil = uint40(untilBlock);
-            emit Assigned(committee[i], untilBlock, inFlight);
         }
     }
 
@@ -250,8 +249,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
             NodeState storage s = _state[list[i]];
             uint16 inFlight = s.inFlight;
             if (inFlight == 0) revert NotAssigned(list[i]);
-            s.inFlight = inFlight - 1;
-            emit Released(list[i], inFlight - 1);
+            s.inFlight = inFlight - 1; // the market's Finalized event records the release
         }
     }
 

@@ -59,8 +59,6 @@ interface INodeRegistry {
     event Slashed(address indexed node, uint256 indexed requestId, uint256 amount);
     event Burned(uint256 indexed requestId, uint256 amount);
     event CapacitySet(address indexed node, uint16 capacity);
-    event Assigned(address indexed node, uint64 untilBlock, uint16 inFlight);
-    event Released(address indexed node, uint16 inFlight);
     event ParameterChanged(bytes32 indexed name, uint256 value);
     event MarketSet(address indexed market);
 

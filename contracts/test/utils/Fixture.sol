@@ -89,12 +89,19 @@ abstract contract Fixture is TestBase {
         nodes.register{value: stake}("http://node.local:8545", _fullShard(id));
     }
 
+    /// @dev Registers n nodes with STAKE and moves to the next epoch so that they are in the draw snapshot.
     function _registerNodes(uint256 n, bytes32 id) internal returns (address[] memory list) {
         list = new address[](n);
         for (uint256 i; i < n; ++i) {
             list[i] = _node(i);
             _registerNode(list[i], STAKE, id);
         }
+        _nextEpoch();
+    }
+
+    /// @dev Rolls to the first block of the next epoch (stake changes count for draws from then on).
+    function _nextEpoch() internal {
+        vm.roll((block.number / EPOCH + 1) * EPOCH);
     }
 
     // ------------------------------------------------------------------ requests
@@ -103,8 +110,8 @@ abstract contract Fixture is TestBase {
         return IInferenceMarket.RequestParams({
             replicas: replicas,
             quorum: quorum,
-            commitBlocks: 5,
-            revealBlocks: 5,
+            commitBlocks: 10,
+            revealBlocks: 10,
             callbackGasLimit: 0
         });
     }
@@ -134,6 +141,36 @@ abstract contract Fixture is TestBase {
     function _reveal(uint256 requestId, address node, bytes32 out) internal {
         vm.prank(node);
         market.reveal(requestId, out, _salt(requestId, node), string(abi.encodePacked("cid-", out)));
+    }
+
+    /// @dev Rolls to drawBlock + 1 and draws the committee.
+    function _draw(uint256 requestId) internal returns (address[] memory) {
+        IInferenceMarket.Request memory r = market.getRequest(requestId);
+        if (block.number <= r.drawBlock) vm.roll(r.drawBlock + 1);
+        market.draw(requestId);
+        return market.getCommittee(requestId);
+    }
+
+    /// @dev Request + draw.
+    function _requestDrawn(uint8 replicas, uint8 quorum) internal returns (uint256 id, address[] memory c) {
+        id = _request(requester, FEE, _params(replicas, quorum), modelId);
+        c = _draw(id);
+    }
+
+    function _commitAll(uint256 requestId, address[] memory c, bytes32 out) internal {
+        for (uint256 i; i < c.length; ++i) {
+            _commit(requestId, c[i], out);
+        }
+    }
+
+    function _revealAll(uint256 requestId, address[] memory c, bytes32 out) internal {
+        for (uint256 i; i < c.length; ++i) {
+            _reveal(requestId, c[i], out);
+        }
+    }
+
+    function _rollPastFinalizeAfter(uint256 requestId) internal {
+        vm.roll(market.getRequest(requestId).finalizeAfter + 1);
     }
 
     function _rollPastCommit(uint256 requestId) internal {
