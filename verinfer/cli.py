@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import sys
 
+import click
 import typer
+from typer._click.exceptions import ClickException as VendoredClickException
 
 from verinfer.errors import VerinferError
 
@@ -49,16 +51,8 @@ def _register_one(_name: str) -> None:
 
 
 def _click_exceptions() -> tuple[type[BaseException], ...]:
-    import click
-
-    kinds: list[type[BaseException]] = [click.ClickException]
-    try:
-        from typer._click.exceptions import ClickException as VendoredClickException
-
-        kinds.append(VendoredClickException)
-    except ImportError:
-        pass
-    return tuple(kinds)
+    """Usage errors: click's, and those of the click copy typer (pinned 0.29.1) vendors."""
+    return (click.ClickException, VendoredClickException)
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ class AuditContext:
     model: ModelView
     chain_id: int
     spec: Any = None
-    x: list[int] | None = None
+    outcome: Any = None
     input_defect: str | None = None
     reference_output: list[int] | None = None
     payload_output: list[int] | None = None
@@ -84,20 +84,6 @@ def _hex32(b: bytes | int) -> str:
 def _short(b: bytes | int | str) -> str:
     s = b if isinstance(b, str) else _hex32(b)
     return s if len(s) <= 18 else f"{s[:10]}…{s[-6:]}"
-
-
-def _flatten(x: Any) -> list[int]:
-    if hasattr(x, "reshape") and hasattr(x, "tolist"):
-        return [int(v) for v in x.reshape(-1).tolist()]
-    out: list[int] = []
-    stack = [x]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, (list, tuple)):
-            stack.extend(reversed(v))
-        else:
-            out.append(int(v))
-    return out
 
 
 def vk_constants(vk: dict[str, Any]) -> list[int]:
@@ -392,10 +378,10 @@ class Auditor:
     # ------------------------------------------------------------------ 2. input
 
     def _input_defect(self, ctx: AuditContext) -> str | None:
-        """None if the input is valid (and sets ctx.x / ctx.reference_output), else why it is invalid."""
-        from verinfer.models.errors import InvalidInputError
-        from verinfer.models.hashing import hash_vector
-        from verinfer.models.tensor import decode_input
+        """None if the input is valid (and sets ctx.outcome / ctx.reference_output), else why it is invalid.
+
+        The verdict comes from `runtime.decide`, the same function honest nodes commit from."""
+        from verinfer.inference.runtime import decide, is_lm
         from verinfer.storage.errors import (
             ContentMismatchError,
             ContentNotFoundError,
@@ -414,32 +400,19 @@ class Auditor:
             return f"input {r.input_cid}: content does not match its CID ({exc})"
         except (InvalidCidError, ValueError) as exc:
             return f"input CID {r.input_cid!r} is malformed: {exc}"
-        try:
-            x = [int(v) for v in decode_input(payload, ctx.spec)]
-            h = hash_vector(x, ctx.spec.input_bits)
-        except (InvalidInputError, ValueError) as exc:
-            return f"payload rejected: {exc}"
         want = int.from_bytes(bytes(r.input_hash), "big")
-        if h != want:
-            return f"payload hashes to {_short(h)}, on-chain inputHash is {_short(want)}"
-        ctx.x = x
-        try:
-            ctx.reference_output = self._execute(ctx, x)
-        except InvalidInputError as exc:
-            ctx.x = None
-            return f"input rejected by the model: {exc}"
-        return None
-
-    def _execute(self, ctx: AuditContext, x: list[int]) -> list[int]:
-        from verinfer.inference.runtime import execute, is_lm
-
         if is_lm(ctx.spec):
             from verinfer.inference.lm import fetch_lm_files
 
             with tempfile.TemporaryDirectory(prefix="verinfer-audit-lm-") as tmp:
-                files = fetch_lm_files(ctx.spec, self.store, Path(tmp))
-                return _flatten(execute(ctx.spec, x, None, files))
-        return _flatten(execute(ctx.spec, x))
+                outcome = decide(ctx.spec, fetch_lm_files(ctx.spec, self.store, Path(tmp)), payload, want)
+        else:
+            outcome = decide(ctx.spec, None, payload, want)
+        ctx.outcome = outcome
+        if outcome.is_invalid:
+            return outcome.invalid_reason or "invalid input"
+        ctx.reference_output = outcome.outputs
+        return None
 
     def check_input(self, ctx: AuditContext) -> list[Claim]:
         r = ctx.request
@@ -455,7 +428,7 @@ class Auditor:
         if defect is not None:
             return [Claim("input", "input", Verdict.FAIL, defect)]
         return [Claim("input", "input", Verdict.PASS,
-                      f"{r.input_cid} verified; {len(ctx.x or [])} values decode and hash_vector(x, "
+                      f"{r.input_cid} verified; it decodes and hash_vector(x, "
                       f"{ctx.spec.input_bits}) = inputHash {_short(r.input_hash)}")]
 
     # ------------------------------------------------------------------ 3. output
