@@ -36,6 +36,7 @@ from verinfer.attestation.verify import AttestationError
 from verinfer.chain.deploy import deploy_contract
 from verinfer.chain.protocol import _ContractWrapper, _view, to_bytes32
 from verinfer.chain.tx import TxSender
+from verinfer.constants import DEVNET_CHAIN_ID
 
 VERIFIED_BY_VERIFIER = 1
 VERIFIED_BY_ONCHAIN_DCAP = 2
@@ -266,7 +267,6 @@ def find_anchor_block(registry: AttestationRegistry, node: str, report_data: byt
                            f"on chain {chain_id} for registry {registry.address} (stale or for another node)")
 
 
-DEVNET_CHAIN_ID = 31337
 
 
 def attest_quote(node_view: AttestationRegistry, verifier: AttestationRegistry, node: str, quote: bytes,

@@ -13,11 +13,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from web3 import Web3
 
+from verinfer.constants import ETHER
 from verinfer.errors import ConfigError
 
 MANIFEST_FORMAT = "verinfer.manifest.v1"
 DEFAULT_MANIFEST = Path(".verinfer/devnet/manifest.json")
-ETHER = 10**18
 
 
 class ProtocolParams(BaseModel):

@@ -28,19 +28,24 @@ from verinfer.chain.errors import ChainError, RpcError, decode_revert, normalize
 from verinfer.chain.events import CursorStore, DecodedEvent, EventCursor, get_events
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.tx import TRANSPORT_ERRORS, TxSender, name_contract, rpc_url_of, sender_for
+from verinfer.constants import (  # noqa: F401  (re-exported: the chain layer's public names)
+    FIELD,
+    INVALID_INPUT,
+    PROOF_NONE,
+    PROOF_PRIVATE_WEIGHTS,
+    PROOF_PUBLIC_WEIGHTS,
+    commitment_hash,
+    request_binding,
+    to_bytes32,
+)
 from verinfer.errors import ConfigError
 
 # ------------------------------------------------------------------ wire constants (architecture §1)
 
-#: BN254 scalar field order.
-FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-#: outputHash of the "invalid input" outcome (type(uint256).max, never a field element).
-INVALID_INPUT = b"\xff" * 32
 #: Shard layer end meaning "to the last layer"; [0, FULL_MODEL_END) is the whole model.
 FULL_MODEL_END = 0xFFFF
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
-PROOF_NONE, PROOF_PUBLIC_WEIGHTS, PROOF_PRIVATE_WEIGHTS = 0, 1, 2
 TEE_NONE, TEE_SGX, TEE_TDX, TEE_SEV_SNP, TEE_MOCK = 0, 1, 2, 3, 255
 VERIFIED_NONE, VERIFIED_OFFCHAIN_DCAP, VERIFIED_ONCHAIN, VERIFIED_MOCK_PKI = 0, 1, 2, 255
 
@@ -54,36 +59,6 @@ class Status(IntEnum):
     ACCEPTED = 3
     INVALID_INPUT = 4
     NO_QUORUM = 5
-
-
-def to_bytes32(value: bytes | str | int) -> bytes:
-    """bytes32 from raw bytes, 0x-hex, or an integer (big-endian, e.g. a field element)."""
-    if isinstance(value, int):
-        if not 0 <= value < 2**256:
-            raise ValueError(f"{value} does not fit in bytes32")
-        return value.to_bytes(32, "big")
-    if isinstance(value, str):
-        value = bytes.fromhex(value[2:] if value.startswith("0x") else value)
-    value = bytes(value)
-    if len(value) != 32:
-        raise ValueError(f"expected 32 bytes, got {len(value)}")
-    return value
-
-
-def commitment_hash(request_id: int, output_hash: bytes | str | int, salt: bytes | str | int, node: str) -> bytes:
-    """keccak256(abi.encode(uint256 requestId, bytes32 outputHash, bytes32 salt, address node))."""
-    return keccak(
-        abi_encode(
-            ["uint256", "bytes32", "bytes32", "address"],
-            [request_id, to_bytes32(output_hash), to_bytes32(salt), Web3.to_checksum_address(node)],
-        )
-    )
-
-
-def request_binding(request_id: int, prover: str) -> int:
-    """uint256(keccak256(abi.encode(uint256 requestId, address prover))) % FIELD."""
-    digest = keccak(abi_encode(["uint256", "address"], [request_id, Web3.to_checksum_address(prover)]))
-    return int.from_bytes(digest, "big") % FIELD
 
 
 def model_id_for(publisher: str, name: str, version: int) -> bytes:

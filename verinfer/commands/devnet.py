@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from verinfer.constants import ETHER
 from verinfer.errors import ConfigError
 
 if TYPE_CHECKING:  # the chain stack (web3) is imported lazily: `verinfer --help` stays fast
@@ -27,7 +28,6 @@ if TYPE_CHECKING:  # the chain stack (web3) is imported lazily: `verinfer --help
 app = typer.Typer(help="Local anvil devnet with the protocol deployed.", no_args_is_help=True)
 console = Console()
 
-ETHER = 10**18
 INFO_FILE = "devnet.json"
 DEFAULT_STATE_DIR = Path(".verinfer/devnet")
 

@@ -26,12 +26,12 @@ from web3 import Web3
 
 from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, RequestParams, RequestView, Status
+from verinfer.constants import ETHER
 from verinfer.errors import VerinferError
 from verinfer.models import spec as model_spec
 from verinfer.node.keystore import create_keystore
 from verinfer.storage import open_store
 
-ETHER = 10**18
 DEV_PASSWORD = "correct horse battery staple"
 
 
