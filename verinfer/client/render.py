@@ -108,7 +108,10 @@ def result_panel(res: RequestResult, label: int | None = None) -> Panel:
     if res.output_hash is not None:
         t.add_row("output", f"{res.output_cid or '—'}  hash {hex32(res.output_hash)[:18]}…"
                   + ("  [green]verified against store[/]" if res.output_verified else ""))
-    if res.output is not None:
+    if res.text is not None:
+        t.add_row("text", f"[bold]{res.text!r}[/]")
+        t.add_row("token ids", " ".join(str(v) for v in (res.output or [])))
+    elif res.output is not None:
         t.add_row("logits", " ".join(str(v) for v in res.output))
     proof = "proven on-chain" if res.proven else ("no verifier for this model" if res.proof_mode == 0 else "not proven")
     if res.proof_contradicted:
