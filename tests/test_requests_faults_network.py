@@ -108,12 +108,12 @@ def test_client_rejects_bad_input_before_paying(net: LocalNetwork) -> None:
     from verinfer.errors import ConfigError
 
     c = net.client(2)
-    count = c.market.functions.requestCount().call()
+    count = c.protocol.market.request_count()
     with pytest.raises(ConfigError, match="shape"):
         c.submit(net.model_id, list(range(10)), FEE)
     with pytest.raises(ConfigError):
         c.submit(net.model_id, b"\x00garbage", FEE)
-    assert c.market.functions.requestCount().call() == count
+    assert c.protocol.market.request_count() == count
 
 
 def test_consumer_contract_receives_callback(net: LocalNetwork) -> None:
