@@ -185,8 +185,8 @@ def test_client_finalizes_when_nobody_does(net: LocalNetwork) -> None:
             os.kill(node.proc.pid, signal.SIGCONT)
     assert res.status == "NoQuorum" and res.refunded == FEE
     assert res.finalized_block is not None and res.finalized_block > res.reveal_deadline
-    fin = next(e for e in c.events(rid) if e["event"] == "Finalized")
-    assert c.w3.eth.get_transaction(fin["tx"])["from"] == c.address
+    fin = next(e for e in c.events(rid) if e.name == "Finalized")
+    assert c.w3.eth.get_transaction(fin.tx_hash)["from"] == c.address
     assert all(m.slashed and not m.revealed for m in res.committee)  # no-shows are penalized
     assert c.withdrawable() >= FEE
     c.withdraw_refunds()

@@ -8,6 +8,7 @@ import sys
 import click
 import typer
 from typer._click.exceptions import ClickException as VendoredClickException
+from typer.core import TyperOption
 
 from verinfer.errors import VerinferError
 
@@ -18,6 +19,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+_option_type = TyperOption.display_type_rich
+
+
+def _flag_type(self: TyperOption, ctx: object) -> str | None:
+    """A flag takes no value: show no `<bool>` type next to it in --help (typer 0.29 does)."""
+    if self.is_flag:
+        return None
+    return _option_type(self, ctx)  # type: ignore[arg-type]
+
+
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign,assignment]
+
 
 @app.callback()
 def _root() -> None:

@@ -356,8 +356,10 @@ class LocalNetwork:
 def prover_available() -> bool:
     """The Groth16 pipeline can run here: its module imports and its npm toolchain (circom2, snarkjs) is installed."""
     try:
-        from verinfer.prover import pipeline  # noqa: F401
-        from verinfer.prover import toolchain
+        from verinfer.prover import (
+            pipeline,  # noqa: F401
+            toolchain,
+        )
     except Exception:
         return False
     try:
