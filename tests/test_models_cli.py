@@ -7,7 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from verinfer.commands.model import app, shard_layout_hash
+from verinfer.client.publish import shard_layout_hash
+from verinfer.commands.model import app
 from verinfer.models.spec import builtin_path, load, reference_profile_hash, weights_commitment
 from verinfer.storage import open_store
 

@@ -228,9 +228,9 @@ def test_fifty_concurrent_requests_settle_and_books_balance(net: LocalNetwork) -
     assert all(r.output_verified for r in accepted)
 
     c = net.client(0)
-    market = c.market.functions
-    assert market.totalEscrowed().call() == 0
-    assert c.w3.eth.get_balance(c.market.address) == market.totalEscrowed().call() + market.totalWithdrawable().call()
+    market = c.protocol.market
+    assert market.total_escrowed() == 0
+    assert c.w3.eth.get_balance(market.address) == market.total_escrowed() + market.total_withdrawable()
 
     # every node can withdraw its earnings through the operator CLI, every requester its refunds
     for node in net.nodes:

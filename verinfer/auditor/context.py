@@ -10,8 +10,8 @@ from typing import Any
 from web3 import Web3
 
 from verinfer.chain.protocol import ModelView, Protocol, RequestView
-from verinfer.errors import VerinferError
 from verinfer.constants import PROOF_PRIVATE_WEIGHTS, PROOF_PUBLIC_WEIGHTS
+from verinfer.errors import VerinferError
 from verinfer.storage.base import ContentStore
 
 MAX_INPUT_BYTES = 1 << 20  # architecture §1.3

@@ -63,7 +63,7 @@ def _reexec_claim(env: AuditEnv, ctx: AuditContext) -> Claim:
     if h != want:
         diff = ""
         if ctx.payload_output is not None and len(ctx.payload_output) == len(ctx.reference_output):
-            idx = [i for i, (a, b) in enumerate(zip(ctx.payload_output, ctx.reference_output)) if a != b]
+            idx = [i for i, (a, b) in enumerate(zip(ctx.payload_output, ctx.reference_output, strict=True)) if a != b]
             if idx:
                 i = idx[0]
                 diff = f"; {len(idx)} value(s) differ, first at [{i}]: settled {ctx.payload_output[i]}, " \
