@@ -21,7 +21,7 @@ from verinfer.models.spec import load as load_spec
 from verinfer.models.spec import reference_profile_hash
 from verinfer.models.tensor import encode_output, encode_tensor
 from verinfer.prover import pipeline
-from verinfer.prover.testing import random_spec
+from verinfer.devnet.samples import random_spec
 from verinfer.storage import open_store
 
 ETHER = 10**18

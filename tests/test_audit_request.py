@@ -29,7 +29,9 @@ from verinfer.auditor import Auditor, AuditReport, Verdict
 from verinfer.chain.protocol import Attestation, Protocol, Status
 from verinfer.models.hashing import hash_vector
 from verinfer.models.tensor import encode_tensor
-from verinfer.node.harness import NodeCluster, sample_input, wait_for
+from verinfer.devnet.cluster import NodeCluster
+from verinfer.devnet.processes import wait_for
+from verinfer.devnet.samples import sample_input
 from verinfer.storage import open_store
 
 REPO = Path(__file__).resolve().parent.parent

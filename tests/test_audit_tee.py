@@ -26,7 +26,7 @@ from verinfer.models import reference
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import load_builtin, reference_profile_hash, weights_commitment
 from verinfer.models.tensor import encode_output, encode_tensor
-from verinfer.node.harness import sample_input
+from verinfer.devnet.samples import sample_input
 from verinfer.storage import open_store
 
 ETHER = 10**18

@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from verinfer.chain.protocol import Protocol
-from verinfer.client.localnet import LocalNetwork  # the one import of the dev-network helper
+from verinfer.devnet.network import LocalNetwork  # the one import of the dev-network helper
 from verinfer.client.inputs import digits_sample
 from verinfer.explorer.app import create_app
 from verinfer.explorer.db import Database

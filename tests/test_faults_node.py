@@ -15,7 +15,9 @@ from verinfer.chain.protocol import Protocol, Status
 from verinfer.models.hashing import hash_vector
 from verinfer.models.reference import run as reference_run
 from verinfer.models.tensor import encode_tensor
-from verinfer.node.harness import NodeCluster, sample_input, wait_for
+from verinfer.devnet.cluster import NodeCluster
+from verinfer.devnet.processes import wait_for
+from verinfer.devnet.samples import sample_input
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,10 @@ from verinfer.chain.protocol import Protocol, RequestParams, Status
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
 from verinfer.models.reference import run as reference_run
 from verinfer.models.tensor import encode_tensor
-from verinfer.node.harness import ETHER, NodeCluster, sample_input, wait_for
+from verinfer.constants import ETHER
+from verinfer.devnet.cluster import NodeCluster
+from verinfer.devnet.processes import wait_for
+from verinfer.devnet.samples import sample_input
 from verinfer.storage import cid_of
 
 

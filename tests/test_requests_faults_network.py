@@ -18,7 +18,7 @@ import pytest
 from verinfer.client import Client
 from verinfer.client.consumer import ExampleConsumerApp
 from verinfer.client.inputs import digits_sample
-from verinfer.client.localnet import LocalNetwork
+from verinfer.devnet.network import LocalNetwork
 from verinfer.client.result import FINAL_STATUSES
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
 from verinfer.models.tensor import MAX_INPUT_BYTES, encode_tensor

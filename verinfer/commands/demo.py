@@ -41,7 +41,7 @@ def demo(
     timeout: float = typer.Option(180.0, help="seconds to wait for all requests to settle"),
 ) -> None:
     """Run the whole network end to end on a fresh local devnet and print a results table."""
-    from verinfer.client.localnet import LocalNetwork
+    from verinfer.devnet.network import LocalNetwork
 
     if not 1 <= requests <= 50:
         raise VerinferError(f"--requests must be 1..50, got {requests}")

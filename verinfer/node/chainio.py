@@ -16,16 +16,16 @@ from typing import Any, Callable, TypeVar
 from web3 import Web3
 
 from verinfer.chain.errors import RpcError
+from verinfer.chain.events import CursorStore, EventCursor
 from verinfer.chain.manifest import Manifest
-from verinfer.chain.protocol import Protocol, RequestView, RevealView, Status, commitment_hash
+from verinfer.chain.protocol import FINAL_STATUSES, FULL_MODEL_END, Protocol, RequestView, RevealView
 from verinfer.chain.tx import TRANSPORT_ERRORS, rpc_url_of
+from verinfer.operator.status import eligibility
 
 log = logging.getLogger("verinfer.node")
 T = TypeVar("T")
 
-FINAL_STATUSES = (Status.ACCEPTED, Status.INVALID_INPUT, Status.NO_QUORUM)
-
-__all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain", "commitment_hash"]
+__all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,11 @@ class ModelInfo:
     @property
     def has_verifier(self) -> bool:
         return self.proof_mode != 0 and int(self.verifier, 16) != 0
+
+    @property
+    def proven(self) -> bool:
+        """V2: the verifier and proof mode are fixed at registration, so this never changes for a model id."""
+        return self.has_verifier
 
 
 class NodeChain:
@@ -99,7 +104,7 @@ class NodeChain:
         return self.read(lambda: self.p.market.get_reveal(request_id, node or self.address))
 
     def model(self, model_id: bytes) -> ModelInfo:
-        """ModelRegistry record; cached once it has a verifier (set once by the publisher, never changed)."""
+        """ModelRegistry record, cached (V2: everything the node reads is fixed at registration, except deprecation)."""
         cached = self._model_cache.get(model_id)
         if cached is not None:
             return cached
@@ -114,9 +119,41 @@ class NodeChain:
             deprecated=bool(m.deprecated),
             execution_profile_hash=bytes(m.execution_profile_hash),
         )
-        if info.has_verifier:
-            self._model_cache[model_id] = info
+        self._model_cache[model_id] = info
         return info
+
+    def artifacts_cid(self, model_id: bytes) -> str:
+        """The model's prover bundle CID ("" when none is published)."""
+        return str(self.read(lambda: self.p.models.artifacts_cid(model_id)) or "")
+
+    def preview_committee(self, request_id: int) -> list[str]:
+        return self.read(lambda: self.p.market.preview_committee(request_id))
+
+    def get_committee(self, request_id: int) -> list[str]:
+        return self.read(lambda: self.p.market.get_committee(request_id))
+
+    def proof_blocks(self) -> int:
+        return int(self.read(lambda: self.p.market.proof_blocks()))
+
+    def served_models(self) -> set[bytes]:
+        """Models we hold a full-model shard of (only those put us into a sortition tree)."""
+        shards = self.read(lambda: self.p.nodes.get_shards(self.address))
+        return {bytes(s.model_id) for s in shards if s.layer_start == 0 and s.layer_end in (FULL_MODEL_END, self._layers(s.model_id))}
+
+    def _layers(self, model_id: bytes) -> int:
+        return int(self.read(lambda: self.p.models.get_model(model_id)).num_layers)
+
+    def eligibility(self, served: set[bytes]) -> dict[str, Any]:
+        """Registered / eligible and, if not, why (the operator library's one definition)."""
+        e = self.read(lambda: eligibility(self.p, self.address))
+        return e.as_dict()
+
+    def event_cursor(self, names: list[str], store: CursorStore, start_block: int, key: str) -> EventCursor:
+        return self.p.market.cursor(names, store, start_block=start_block, key=key)
+
+    def resync_nonce(self) -> None:
+        if self.p.sender is not None:
+            self.p.sender.resync_nonce()
 
     def withdrawable(self) -> int:
         return int(self.read(lambda: self.p.market.withdrawable(self.address)))
@@ -124,9 +161,10 @@ class NodeChain:
     # --- writes (each returns the tx hash; reverts raise ContractError) -----------------------
 
     def commit(self, request_id: int, commitment: bytes) -> str:
+        """Commits (and draws, when we are the first committer)."""
         return _hash(self.p.market.commit(request_id, commitment))
 
-    def reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> str:
+    def reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> str:  # noqa: D102
         return _hash(self.p.market.reveal(request_id, output_hash, salt, output_cid))
 
     def finalize(self, request_id: int) -> str:

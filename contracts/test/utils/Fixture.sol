@@ -5,6 +5,7 @@ import {TestBase} from "./Vm.sol";
 import {ModelRegistry} from "../../src/ModelRegistry.sol";
 import {NodeRegistry} from "../../src/NodeRegistry.sol";
 import {InferenceMarket} from "../../src/InferenceMarket.sol";
+import {AttestationRegistry} from "../../src/AttestationRegistry.sol";
 import {IModelRegistry} from "../../src/interfaces/IModelRegistry.sol";
 import {INodeRegistry} from "../../src/interfaces/INodeRegistry.sol";
 import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
@@ -19,6 +20,8 @@ abstract contract Fixture is TestBase {
     ModelRegistry internal models;
     NodeRegistry internal nodes;
     InferenceMarket internal market;
+    AttestationRegistry internal attestations;
+    uint64 internal constant EPOCH = 20;
     bytes32 internal modelId;
 
     uint256 internal constant STAKE = 2 ether;
@@ -31,12 +34,11 @@ abstract contract Fixture is TestBase {
     function setUp() public virtual {
         vm.roll(100);
         models = new ModelRegistry();
-        nodes = new NodeRegistry(owner, models);
-        market = new InferenceMarket(nodes, models, owner);
+        attestations = new AttestationRegistry(owner);
+        nodes = new NodeRegistry(owner, address(models), address(attestations), 1 ether, 20, EPOCH);
+        market = new InferenceMarket(owner, address(nodes), address(models));
         vm.prank(owner);
         nodes.setMarket(address(market));
-        vm.prank(owner);
-        nodes.setTreasury(treasury);
         modelId = _registerModel(publisher, "digits-mlp", address(0), 0, false);
     }
 
