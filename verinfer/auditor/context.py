@@ -56,6 +56,9 @@ class AuditContext:
     chain_id: int
     spec: Any = None
     outcome: Any = None
+    #: CIDs live only in events (V2): the input's in InferenceRequested, the settled output's in Revealed
+    input_cid: str = ""
+    output_cid: str = ""
     input_defect: str | None = None
     reference_output: list[int] | None = None
     payload_output: list[int] | None = None

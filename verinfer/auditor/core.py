@@ -25,12 +25,12 @@ from verinfer.auditor.context import (
     missing_vk_constants,
     vk_constants,
 )
-from verinfer.chain.protocol import Protocol, RequestView
+from verinfer.chain.protocol import Protocol, RequestView, Status
 from verinfer.storage.base import ContentStore
 
 #: market events the claims read, filtered to one request by their requestId argument
 AUDIT_EVENTS = ["InferenceRequested", "CommitteeDrawn", "Committed", "Revealed", "Finalized", "NodePenalized",
-                "Credited", "Refunded", "ProofVerified", "ProofContradictsSettlement", "Expired"]
+                "Credited", "Refunded", "ProofVerified", "ProverRewarded"]
 
 _SECTIONS = (model.check_model, input_claims.check_input, output.check_output, quorum.check_quorum, proof.check_proof,
              attestation.check_attestations)
@@ -68,6 +68,10 @@ class Auditor:
         report = AuditReport(request_id=request_id, status=req.status.name, model_id=hex32(req.model_id),
                              model_name=f"{m.name} v{m.version}", proof_mode=m.proof_mode, context=ctx)
         ctx.events = self._events(req)
+        ctx.input_cid = next((str(e.args["inputCid"]) for e in ctx.events["InferenceRequested"]), "")
+        if req.status == Status.ACCEPTED:
+            ctx.output_cid = next((str(e.args["outputCid"]) for e in ctx.events["Revealed"]
+                                   if bytes(e.args["outputHash"]) == bytes(req.output_hash) and e.args["outputCid"]), "")
         for section in _SECTIONS:
             report.claims += section(self.env, ctx)
         if ctx.vk is not None and ctx.vk.insecure:
@@ -88,7 +92,7 @@ class Auditor:
 
     # the proof path on its own (tests feed it forged proofs and signals)
     def public_signals(self, ctx: AuditContext, prover: str, output_hash: bytes | int) -> list[int]:
-        return proof.public_signals(self.env, ctx, prover, output_hash)
+        return proof.build_public_signals(self.env, ctx, prover, output_hash)
 
     def verify_proof(self, ctx: AuditContext, prover: str, output_hash: bytes | int, words: Sequence[int],
                      public_signals: Sequence[int] | None = None) -> list[Claim]:

@@ -20,15 +20,15 @@ def _input_defect(env: AuditEnv, ctx: AuditContext) -> str | None:
 
     r = ctx.request
     try:
-        payload = env.store.cat(r.input_cid, max_bytes=MAX_INPUT_BYTES)
+        payload = env.store.cat(ctx.input_cid, max_bytes=MAX_INPUT_BYTES)
     except ContentNotFoundError:
-        return f"input {r.input_cid} is not retrievable from this store"
+        return f"input {ctx.input_cid} is not retrievable from this store"
     except ContentTooLargeError:
-        return f"input {r.input_cid} exceeds {MAX_INPUT_BYTES} bytes"
+        return f"input {ctx.input_cid} exceeds {MAX_INPUT_BYTES} bytes"
     except ContentMismatchError as exc:
-        return f"input {r.input_cid}: content does not match its CID ({exc})"
+        return f"input {ctx.input_cid}: content does not match its CID ({exc})"
     except (InvalidCidError, ValueError) as exc:
-        return f"input CID {r.input_cid!r} is malformed: {exc}"
+        return f"input CID {ctx.input_cid!r} is malformed: {exc}"
     want = int.from_bytes(bytes(r.input_hash), "big")
     if is_lm(ctx.spec):
 
@@ -57,5 +57,5 @@ def check_input(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
     if defect is not None:
         return [Claim("input", "input", Verdict.FAIL, defect)]
     return [Claim("input", "input", Verdict.PASS,
-                  f"{r.input_cid} verified; it decodes and hash_vector(x, "
+                  f"{ctx.input_cid} verified; it decodes and hash_vector(x, "
                   f"{ctx.spec.input_bits}) = inputHash {short(r.input_hash)}")]

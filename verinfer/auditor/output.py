@@ -15,28 +15,30 @@ from verinfer.storage.errors import StorageError, StoreUnavailableError
 def check_output(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
     r = ctx.request
     if r.status == Status.INVALID_INPUT:
-        ok = bytes(r.output_hash) == INVALID_INPUT and r.output_cid == ""
+        ok = bytes(r.output_hash) == INVALID_INPUT
         return [Claim("output", "output.payload", Verdict.PASS if ok else Verdict.FAIL,
-                      "INVALID_INPUT outcome 0xff…ff with no output payload" if ok else
-                      f"INVALID_INPUT but outputHash {short(r.output_hash)} / outputCid {r.output_cid!r}"),
+                      "INVALID_INPUT outcome 0xff…ff: no output payload" if ok else
+                      f"INVALID_INPUT but outputHash {short(r.output_hash)}"),
                 Claim("output", "output.reexecution", Verdict.NA, "invalid input: nothing to execute")]
     if r.status != Status.ACCEPTED:
-        why = "no quorum: no settled output" if r.status == Status.NO_QUORUM else f"not settled yet ({r.status.name})"
+        why = {Status.NO_QUORUM: "no quorum: no settled output",
+               Status.EXPIRED: "expired: never drawn, nothing computed"}.get(r.status, f"not settled yet ({r.status.name})")
         return [Claim("output", "output.payload", Verdict.NA, why),
                 Claim("output", "output.reexecution", Verdict.NA, why)]
     return [_payload_claim(env, ctx), _reexec_claim(env, ctx)]
 
 
 def _payload_claim(env: AuditEnv, ctx: AuditContext) -> Claim:
-
     r = ctx.request
     want = int.from_bytes(bytes(r.output_hash), "big")
+    if not ctx.output_cid:
+        return Claim("output", "output.payload", Verdict.FAIL, "no Revealed event of the settled hash names an output CID")
     try:
-        raw = env.store.cat(r.output_cid, max_bytes=MAX_OUTPUT_BYTES)
+        raw = env.store.cat(ctx.output_cid, max_bytes=MAX_OUTPUT_BYTES)
     except StoreUnavailableError:
         raise
     except (StorageError, ValueError) as exc:
-        return Claim("output", "output.payload", Verdict.FAIL, f"winning output {r.output_cid}: {exc}")
+        return Claim("output", "output.payload", Verdict.FAIL, f"winning output {ctx.output_cid}: {exc}")
     bits = ctx.model.output_bits
     try:
         t = decode_tensor(raw)
@@ -44,13 +46,13 @@ def _payload_claim(env: AuditEnv, ctx: AuditContext) -> Claim:
             raise InvalidInputError(f"dtype {t.dtype}, expected {dtype_for_bits(bits)}")
         h = hash_vector(t.data, bits)
     except (InvalidInputError, ValueError) as exc:
-        return Claim("output", "output.payload", Verdict.FAIL, f"{r.output_cid} is not an output tensor: {exc}")
+        return Claim("output", "output.payload", Verdict.FAIL, f"{ctx.output_cid} is not an output tensor: {exc}")
     ctx.payload_output = list(t.data)
     if h != want:
         return Claim("output", "output.payload", Verdict.FAIL,
-                     f"{r.output_cid} hashes to {short(h)}, on-chain outputHash is {short(want)}")
+                     f"{ctx.output_cid} hashes to {short(h)}, on-chain outputHash is {short(want)}")
     return Claim("output", "output.payload", Verdict.PASS,
-                 f"{r.output_cid} verified; {len(t.data)} values hash to outputHash {short(want)}")
+                 f"{ctx.output_cid} verified; {len(t.data)} values hash to outputHash {short(want)}")
 
 
 def _reexec_claim(env: AuditEnv, ctx: AuditContext) -> Claim:

@@ -48,30 +48,33 @@ def check_proof(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
         problems.append(f"calldata requestId {args['requestId']}")
     if sender != prover:
         problems.append(f"tx from {sender} but event prover {prover}")
-    if out_hash != bytes(e.args["outputHash"]) or int.from_bytes(out_hash, "big") != r.proven_output_hash:
-        problems.append("calldata outputHash differs from the event / provenOutputHash")
+    if out_hash != bytes(e.args["outputHash"]):
+        problems.append("calldata outputHash differs from the ProofVerified event")
     ctx.proof_words, ctx.prover = words, prover
     tx_claim = Claim("proof", "proof.tx", Verdict.FAIL if problems else Verdict.PASS,
                      "; ".join(problems) if problems else
                      f"ProofVerified in tx {short(e.tx_hash)} (block {e.block_number}): submitProof calldata "
                      f"decoded, prover {short(prover)}")
     claims = [tx_claim] + verify_proof(env, ctx, prover, out_hash, words)
-    # the proven hash against the settlement
-    proven = r.proven_output_hash.to_bytes(32, "big")
-    if r.contradicted or ctx.events["ProofContradictsSettlement"]:
+    # the proven hash against the settlement (V2: a proof lands before finalize and decides, except that an
+    # INVALID_INPUT quorum cannot be overturned; after finalize submitProof reverts)
+    fin = ctx.events["Finalized"]
+    if fin and fin[0].position < e.position:
+        claims.append(Claim("proof", "proof.output", Verdict.FAIL, "ProofVerified after Finalized: impossible in V2"))
+    elif r.status == Status.ACCEPTED and out_hash != bytes(r.output_hash):
         claims.append(Claim("proof", "proof.output", Verdict.FAIL,
-                            f"proof of {short(proven)} contradicts the settled {short(r.output_hash)}"))
-    elif r.status in (Status.ACCEPTED, Status.INVALID_INPUT) and proven != bytes(r.output_hash):
-        claims.append(Claim("proof", "proof.output", Verdict.FAIL,
-                            f"provenOutputHash {short(proven)} != outputHash {short(r.output_hash)}"))
+                            f"proven {short(out_hash)} but the settled output is {short(r.output_hash)}"))
     elif r.status == Status.ACCEPTED:
-        claims.append(Claim("proof", "proof.output", Verdict.PASS, "provenOutputHash = settled outputHash"))
+        claims.append(Claim("proof", "proof.output", Verdict.PASS, "the proven output hash is the settled outputHash"))
+    elif r.status == Status.INVALID_INPUT:
+        claims.append(Claim("proof", "proof.output", Verdict.PASS,
+                            "INVALID_INPUT reached quorum: a proof cannot overturn it (requester's burden)"))
     else:
-        claims.append(Claim("proof", "proof.output", Verdict.NA, f"proven, but status {r.status.name}"))
+        claims.append(Claim("proof", "proof.output", Verdict.NA, f"proven, not finalized yet ({r.status.name})"))
     return claims
 
 
-def public_signals(env: AuditEnv, ctx: AuditContext, prover: str, output_hash: bytes | int) -> list[int]:
+def build_public_signals(env: AuditEnv, ctx: AuditContext, prover: str, output_hash: bytes | int) -> list[int]:
     """The verifier's public inputs exactly as InferenceMarket._verify builds them (§1.2)."""
     r, m = ctx.request, ctx.model
     oh = output_hash if isinstance(output_hash, int) else int.from_bytes(bytes(output_hash), "big")
@@ -86,9 +89,8 @@ def verify_proof(env: AuditEnv, ctx: AuditContext, prover: str, output_hash: byt
                  public_signals: Sequence[int] | None = None) -> list[Claim]:
     """Verify 8 calldata words for (request, prover, output) locally (vk) and by eth_call to the
     registered verifier. `public_signals` overrides the rebuilt ones (tests of the verifier path)."""
-
-    pub = list(public_signals) if public_signals is not None else public_signals(env, ctx, prover, output_hash)
-    rebuilt = public_signals(env, ctx, prover, output_hash)
+    pub = list(public_signals) if public_signals is not None else build_public_signals(env, ctx, prover, output_hash)
+    rebuilt = build_public_signals(env, ctx, prover, output_hash)
     tag = "" if pub == rebuilt else " (given signals differ from the ones rebuilt from the chain)"
     out: list[Claim] = []
     if any(not 0 <= s < FIELD for s in pub):

@@ -51,22 +51,23 @@ class ExampleConsumerApp:
         reveal_blocks: int | None = None,
         callback_gas_limit: int = DEFAULT_CALLBACK_GAS,
     ) -> int:
-        """Store the input, call `ask` on the consumer (which forwards the fee); returns the request id."""
+        """Store the input, call `ask` on the consumer (which forwards fee + the escrowed callback deposit)."""
         if callback_gas_limit <= 0:
             raise ConfigError("a consumer request needs callback_gas_limit > 0 to receive its result")
         self.client._need_sender()
         info, payload, input_hash = self.client.prepare(model, data)
         cid = self.client.store.add(payload)
         params = self.client.params(replicas, quorum, commit_blocks, reveal_blocks, callback_gas_limit)
-        receipt, rid = self._bound().ask(info.model_id, cid, input_hash, params, fee)
+        _, deposit = self.client.protocol.market.quote(info.model_id, params)
+        receipt, rid = self._bound().ask(info.model_id, cid, input_hash, params, fee + deposit)
         self.client.own_gas.setdefault(rid, {})["request"] = [int(receipt["gasUsed"])]
         return rid
 
     def stored_result(self, request_id: int) -> ConsumerResult:
         """Read `results[requestId]` from the consumer contract's storage."""
         r = self.consumer.results(request_id)
-        status = RequestStatus.from_label("".join(p.capitalize() for p in r.status.name.split("_")))
-        return ConsumerResult(request_id, status, int.from_bytes(bytes(r.output_hash), "big"), bool(r.received))
+        return ConsumerResult(request_id, RequestStatus(int(r.status)), int.from_bytes(bytes(r.output_hash), "big"),
+                              bool(r.received))
 
     def wait_callback(self, request_id: int, timeout: float = 30.0) -> ConsumerResult:
         """Wait until the market's callback has landed in the consumer (it runs inside finalize)."""

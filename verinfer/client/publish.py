@@ -7,7 +7,7 @@ tests and the devnet must do it in-process, and the CLI must only parse and rend
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,6 +41,8 @@ class Published:
     artifacts_cid: str = ""
     artifacts_tx: str = ""
     insecure_keys: bool = False
+    #: gas per publishing transaction ("deploy verifier", "register model", "set artifacts")
+    gas: dict[str, int] = field(default_factory=dict)
 
 
 class _CidOnly:
@@ -100,7 +102,8 @@ def num_layers_of(model: Model) -> int:
 
 
 def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proof_mode: str = "none",
-                  setup: str = "dev", requires_tee: bool = False, cuts: Sequence[int] = ()) -> Published:
+                  setup: str = "dev", requires_tee: bool = False, cuts: Sequence[int] = (),
+                  name: str | None = None) -> Published:
     """Store the canonical spec (and an LM's files, and a prover bundle) and register it in ModelRegistry.
 
     A proof mode builds/loads the Groth16 keys (`setup`), deploys the verifier and records the
@@ -114,6 +117,7 @@ def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proo
     model = published_form(model, store)
     cid = store.add(model.canonical_json())
     verifier, bundle_cid, value, insecure = ZERO_ADDRESS, "", commitment(model), False
+    gas: dict[str, int] = {}
     artifacts: Any = None
     if PROOF_MODES[proof_mode] != PROOF_NONE:
         # the prover pulls in circom/snarkjs tooling: loaded only when a proof mode is asked for
@@ -124,20 +128,36 @@ def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proo
         value = artifacts.commitment
         if protocol.sender is None:
             raise ConfigError("publishing needs a signing account")
+        block = protocol.w3.eth.block_number
         verifier = deploy_verifier(protocol.w3, protocol.sender, artifacts)
+        gas["deploy verifier"] = _creation_gas(protocol, block, verifier)
         bundle_cid = publish_bundle(store, artifacts)
         insecure = setup == "dev"
     receipt, model_id = protocol.models.register_model(ModelInput(
-        name=model.name, weights_cid=cid, commitment=value, verifier=verifier, proof_mode=PROOF_MODES[proof_mode],
+        name=name or model.name, weights_cid=cid, commitment=value, verifier=verifier, proof_mode=PROOF_MODES[proof_mode],
         execution_profile_hash=profile_hash(model), shard_layout_hash=shard_layout_hash(cuts, layers),
         num_layers=layers, input_bits=model.input_bits, output_bits=model.output_bits, requires_tee=requires_tee,
     ))
+    gas["register model"] = int(receipt["gasUsed"])
     artifacts_tx = ""
     if artifacts is not None:
-        artifacts_tx = "0x" + bytes(protocol.models.set_artifacts(model_id, bundle_cid)["transactionHash"]).hex()
+        art_receipt = protocol.models.set_artifacts(model_id, bundle_cid)
+        artifacts_tx = "0x" + bytes(art_receipt["transactionHash"]).hex()
+        gas["set artifacts"] = int(art_receipt["gasUsed"])
     info = ModelInfo.from_record(protocol.models.get_model(model_id), spec=model)
     return Published(bytes(model_id), info, cid, "0x" + bytes(receipt["transactionHash"]).hex(),
-                     int(receipt["blockNumber"]), bundle_cid, artifacts_tx, insecure)
+                     int(receipt["blockNumber"]), bundle_cid, artifacts_tx, insecure, gas)
+
+
+def _creation_gas(protocol: Protocol, block: int, address: str) -> int:
+    """Gas of the transaction that created `address` (searched in the blocks mined since `block`)."""
+    w3 = protocol.w3
+    for n in range(block + 1, w3.eth.block_number + 1):
+        for tx in w3.eth.get_block(n, full_transactions=True)["transactions"]:
+            r = w3.eth.get_transaction_receipt(tx["hash"])
+            if r.get("contractAddress") and str(r["contractAddress"]).lower() == address.lower():
+                return int(r["gasUsed"])
+    return 0
 
 
 def list_models(protocol: Protocol, *, include_deprecated: bool = False) -> list[ModelInfo]:

@@ -18,7 +18,7 @@ from web3 import Web3
 from verinfer.chain.errors import ContractError
 from verinfer.chain.events import DecodedEvent
 from verinfer.chain.manifest import Manifest
-from verinfer.chain.protocol import Protocol, RequestParams, RequestView
+from verinfer.chain.protocol import Protocol, RequestParams, RequestView, Status
 from verinfer.chain.tx import TxSender
 from verinfer.chain.types import ModelInfo, resolve_model_id
 from verinfer.client.inputs import decode_tokens, encode_payload, validate_payload
@@ -42,7 +42,7 @@ DEFAULT_COMMIT_BLOCKS = 10
 DEFAULT_REVEAL_BLOCKS = 10
 #: market events that belong to one request (filtered by their requestId argument)
 REQUEST_EVENTS = ["InferenceRequested", "CommitteeDrawn", "Committed", "Revealed", "Finalized", "NodePenalized",
-                  "Credited", "Refunded", "ProofVerified", "ProofContradictsSettlement", "CallbackResult", "Expired"]
+                  "Credited", "Refunded", "ProofVerified", "ProverRewarded", "CallbackResult"]
 
 
 class RequestTimeout(VerinferError):
@@ -190,6 +190,10 @@ class Client:
             self.params(replicas, quorum, commit_blocks, reveal_blocks, callback_gas_limit),
         )
 
+    def quote(self, model: str | bytes, params: RequestParams | None = None) -> tuple[int, int]:
+        """(minimum fee, callback deposit) in wei that a request with `params` needs now (the market's `quote`)."""
+        return self.protocol.market.quote(self.resolve_model(model), params or self.params())
+
     def submit_raw(
         self, model_id: str | bytes, input_cid: str, input_hash: int, fee: int, params: RequestParams | Sequence[int]
     ) -> int:
@@ -232,16 +236,19 @@ class Client:
                               else f"request {request_id} does not exist (no requests yet)")
         return self.protocol.market.get_request(request_id)
 
-    def earliest_finalize_block(self, r: RequestView, model: ModelInfo) -> int:
-        """First block at which this client finalizes: never inside the proof window of a provable model.
+    def may_finalize(self, r: RequestView, model: ModelInfo, block: int) -> bool:
+        """Whether this client finalizes now: never inside the proof window of a provable model (attack 10).
 
-        Attack 10: finalizing right after the reveals lets a wrong majority settle before the honest
-        proof lands, so for proven models the client waits for `finalizeAfter` unless a proof arrived.
+        Mirrors the contract: after `finalizeAfter` (= reveal deadline + proof window for proven models);
+        earlier only when every member revealed and the model is consensus-only or a proof already landed.
+        Finalizing right after the reveals would let a wrong majority settle before the honest proof.
         """
-        finalize_after = int(getattr(r, "finalize_after", 0) or 0)
-        if model.provable and not r.proven:
-            return max(finalize_after, r.reveal_deadline) + 1
-        return finalize_after + 1 if finalize_after else r.reveal_deadline + 1
+        if r.status in (Status.PENDING, Status.NONE):
+            return block > r.draw_deadline  # never drawn: settles as Expired (full refund) after the draw window
+        if block > r.finalize_after:
+            return True
+        everyone = r.committee_size > 0 and r.reveal_count >= r.committee_size
+        return everyone and (not model.provable or r.proven)
 
     def wait(
         self,
@@ -255,7 +262,7 @@ class Client:
         """Poll until the request settles; finalize it ourselves once the contract and the proof window allow.
 
         All members revealed settles early only for consensus-only models (or once proven): a provable
-        model's request is finalized only after its proof window (`earliest_finalize_block`).
+        model's request is finalized only after its proof window (`may_finalize`).
         `until="proven"` keeps waiting after settlement for a proof when the model has a verifier.
         """
         if until not in ("finalized", "proven"):
@@ -264,7 +271,6 @@ class Client:
         r = self._request(request_id)
         info = self.model_info(bytes(r.model_id))
         replicas, callback_gas = r.params.replicas, r.params.callback_gas_limit
-        all_revealed_at: int | None = None
         while True:
             r = self.protocol.market.get_request(request_id)
             status = _label(r.status)
@@ -276,25 +282,19 @@ class Client:
             if final and not done:
                 phase = "Proving"
             elif not final and block > r.reveal_deadline:
-                phase = "Finalizing"
+                phase = "Proof window" if info.provable and not r.proven and block <= r.finalize_after else "Finalizing"
             if progress is not None:
                 progress(WaitUpdate(request_id, phase, block, r.commit_count, r.reveal_count, replicas,
                                     r.commit_deadline, r.reveal_deadline, r.created_block, done))
             if done:
                 return self.result(request_id)
-            if not final and self.protocol.sender is not None:
-                if r.reveal_count >= replicas and all_revealed_at is None:
-                    all_revealed_at = block
-                earliest = self.earliest_finalize_block(r, info)
-                early_ok = not info.provable or r.proven
-                early = early_ok and all_revealed_at is not None and block >= all_revealed_at + finalize_grace_blocks
-                if block >= earliest + finalize_grace_blocks or early:
-                    try:
-                        if self.finalize(request_id, extra_gas=callback_gas):
-                            continue  # settled by us: report it on the next poll without sleeping
-                    except ContractError as exc:
-                        if exc.error_name not in ("TooEarlyToFinalize", "TooEarly", "ProofWindowOpen"):
-                            raise
+            if not final and self.protocol.sender is not None and self.may_finalize(r, info, block - finalize_grace_blocks + 1):
+                try:
+                    if self.finalize(request_id, extra_gas=callback_gas):
+                        continue  # settled by us: report it on the next poll without sleeping
+                except ContractError as exc:
+                    if exc.error_name != "TooEarlyToFinalize":
+                        raise
             if time.monotonic() > deadline:
                 if final:
                     return self.result(request_id)
@@ -325,8 +325,7 @@ class Client:
         events = self.events(request_id, from_block=r.created_block)
         cids = {Web3.to_checksum_address(e.args["node"]): str(e.args.get("outputCid", ""))
                 for e in events if e.name == "Revealed"}
-        input_cid = next((str(e.args["inputCid"]) for e in events if e.name == "InferenceRequested"),
-                         str(getattr(r, "input_cid", "")))
+        input_cid = next((str(e.args["inputCid"]) for e in events if e.name == "InferenceRequested"), "")
 
         committee: list[MemberResult] = []
         for node in market.get_committee(request_id):
@@ -376,12 +375,10 @@ class Client:
             prediction=prediction,
             committee=committee,
             proven=bool(r.proven),
-            proof_contradicted=bool(getattr(r, "contradicted", False))
-            or any(e.name == "ProofContradictsSettlement" for e in events),
+            proof_contradicted=False,  # V2: a proof after settlement reverts; before it, it decides
             proof_mode=info.proof_mode,
             refunded=sum(int(e.args["amount"]) for e in events if e.name == "Refunded"),
-            slashed_total=sum(int(e.args.get("slashed", e.args.get("amount", 0))) for e in events
-                              if e.name == "NodePenalized"),
+            slashed_total=sum(int(e.args["slashed"]) for e in events if e.name == "NodePenalized"),
             gas=gas,
             finalized_block=finalized_block,
             error=error,
