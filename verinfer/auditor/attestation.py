@@ -63,8 +63,9 @@ def check_attestations(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
             out.append(Claim("attestation", name, Verdict.FAIL, audit.reason))
             continue
         if not rec.attested_at <= requested_at < rec.expires_at:
-            out.append(Claim("attestation", name, Verdict.FAIL,
-                             f"record valid {rec.attested_at}..{rec.expires_at} (unix s), request made at {requested_at}"))
+            out.append(Claim("attestation", name, Verdict.FAIL if must else Verdict.NA,
+                             f"evidence re-verifies, but the record is valid {rec.attested_at}..{rec.expires_at} "
+                             f"(unix s) and the request was made at {requested_at}: not attested for this request"))
             continue
         out.append(Claim("attestation", name, Verdict.PASS,
                          f"evidence {short(rec.quote_cid)} re-verified to the trusted root as of the recorded time, "

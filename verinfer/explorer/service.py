@@ -14,7 +14,9 @@ from typing import Any
 from web3 import Web3
 
 from verinfer.chain import artifacts
+from verinfer.chain.attestation_registry import registry_of
 from verinfer.chain.protocol import Protocol
+from verinfer.errors import VerinferError
 from verinfer.explorer import charts, checks, content, mapping, sources
 from verinfer.explorer.db import Database, dumps
 from verinfer.explorer.indexer import Indexer
@@ -97,8 +99,8 @@ class Explorer:
         slash_counts, slash_labels = charts.buckets(slash_blocks, lo, hi)
         accepted = sum(1 for r in reqs if r["status"] == "ACCEPTED")
         proven = sum(1 for r in reqs if r["proven"])
-        counts = {s: sum(1 for r in reqs if r["status"] == s) for s in ("COMMITTING", "REVEALING", "ACCEPTED",
-                                                                          "INVALID_INPUT", "NO_QUORUM")}
+        counts = {s: sum(1 for r in reqs if r["status"] == s) for s in ("PENDING", "COMMITTING", "REVEALING", "ACCEPTED",
+                                                                          "INVALID_INPUT", "NO_QUORUM", "EXPIRED")}
         models = {m["model_id"]: m for m in db.query("SELECT model_id, name, version FROM models")}
         recent = db.query("SELECT r.*, m.name AS model_name, m.version AS model_version FROM requests r "
                           "LEFT JOIN models m ON m.model_id = r.model_id ORDER BY r.id DESC LIMIT 25")
@@ -183,14 +185,16 @@ class Explorer:
         n["shards"] = json.loads(n["shards"] or "[]")
         att = json.loads(n["attestation"]) if n["attestation"] else None
         chain_head = self.protocol.w3.eth.block_number
+        now = int(self.protocol.w3.eth.get_block("latest")["timestamp"])
         if att is not None:
-            try:
-                att["measurement_allowed_now"] = self.protocol.nodes.measurement_allowed(att["measurement"])
-            except Exception:
+            try:  # V2: records and the allow-list live in the AttestationRegistry
+                att["measurement_allowed_now"] = registry_of(self.protocol).measurement_allowed(
+                    bytes.fromhex(str(att["measurement"]).removeprefix("0x")))
+            except (VerinferError, ValueError):
                 att["measurement_allowed_now"] = None
             att["tee"] = TEE_TYPES.get(att.get("teeType"), str(att.get("teeType")))
             att["verified"] = VERIFIED_BY.get(att.get("verifiedBy"), str(att.get("verifiedBy")))
-            att["expired"] = int(att.get("expiresAt") or 0) <= chain_head
+            att["expired"] = int(att.get("expiresAt") or 0) <= now  # unix seconds (AttestationRecorded)
             att["binding"] = "quote report data binds this address and chain id (checked per request by the audit)"
         served = self.db.query(
             "SELECT m.*, r.status, r.output_hash AS settled_hash, r.model_id FROM members m JOIN requests r ON "
@@ -408,7 +412,7 @@ contract {name}Consumer is IInferenceConsumer {{
     mapping(uint256 => bytes32) public outputHashOf;
     error NotMarket();
 
-    /// @notice Pay the fee and request inference on a content-addressed input.
+    /// @notice Pay the fee plus the callback deposit (MARKET.quote) and request inference on a content-addressed input.
     function ask(string calldata inputCid, bytes32 inputHash) external payable returns (uint256 requestId) {{
         requestId = MARKET.requestInference{{value: msg.value}}(
             MODEL_ID, inputCid, inputHash,
@@ -416,8 +420,8 @@ contract {name}Consumer is IInferenceConsumer {{
                                              callbackGasLimit: 200_000}}));
     }}
 
-    /// @notice Called by the market once the request settles.
-    function onInferenceResult(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash, string calldata)
+    /// @notice Called by the market once the request settles (V2: the output CID is in the Revealed events).
+    function onInferenceResult(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash)
         external override
     {{
         if (msg.sender != address(MARKET)) revert NotMarket();
