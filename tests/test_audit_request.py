@@ -269,17 +269,20 @@ def test_private_mode_commitment_is_the_weights_commitment(net: Net, tmp_path: P
     """Mode 2: the registry's commitment must equal weights_commitment(spec) of the fetched weights."""
     from verinfer.models.spec import weights_commitment
 
-    good = NodeCluster(tmp_path / "good", w3, protocol, protocol_manifest_path, n_nodes=1, proof_mode=2)
+    # V2 needs a verifier for every proof mode at registration; the public-weights one stands in (it verifies
+    # another key, which model.verifier reports; model.commitment is what this test is about)
+    other_verifier = net.cluster.protocol.models.get_model(net.cluster.model_id).verifier
+    good = NodeCluster(tmp_path / "good", w3, protocol, protocol_manifest_path, n_nodes=1, proof_mode=2,
+                       verifier=other_verifier)
     bad = NodeCluster(tmp_path / "bad", w3, protocol, protocol_manifest_path, n_nodes=1, proof_mode=2,
-                      commitment=weights_commitment(good.spec) ^ 1)
+                      verifier=other_verifier, commitment=weights_commitment(good.spec) ^ 1)
     x = sample_input(2)
     for cluster, verdict in ((good, Verdict.PASS), (bad, Verdict.FAIL)):
         rid = cluster.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8))
         report = Auditor(protocol, open_store(root=cluster.store_dir)).audit(rid)
         c = report.claim("model.commitment")
         assert c.verdict is verdict and "weights_commitment(spec)" in c.detail, c
-        assert report.claim("model.verifier").verdict is Verdict.NA  # mode 2 without a verifier: nothing to prove with
-        assert report.ok is (verdict is Verdict.PASS)
+        assert report.claim("model.verifier").verdict is Verdict.FAIL  # the stand-in verifies the public-mode key
 
 
 def test_cli_finds_the_devnet_test_pki_beside_the_manifest(net: Net, protocol_manifest_path: Path,

@@ -30,7 +30,7 @@ def _flag_type(self: TyperOption, ctx: object) -> str | None:
     return _option_type(self, ctx)  # type: ignore[arg-type]
 
 
-TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign,assignment]
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
 @app.callback()
@@ -64,11 +64,6 @@ def _register_one(_name: str) -> None:
         app.add_typer(_mod.app, name=_name)
 
 
-def _click_exceptions() -> tuple[type[BaseException], ...]:
-    """Usage errors: click's, and those of the click copy typer (pinned 0.29.1) vendors."""
-    return (click.ClickException, VendoredClickException)
-
-
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 1."""
     # Import only the group being run (some pull heavy libraries); all of them for the top-level help.
@@ -85,7 +80,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors and the like (typer vendors its own click)
-        if isinstance(exc, _click_exceptions()):
+        if isinstance(exc, (click.ClickException, VendoredClickException)):
             print(f"error: {exc.format_message()}", file=sys.stderr)
             sys.exit(exc.exit_code)
         raise

@@ -76,7 +76,7 @@ def _verify_chain(pem_chain: bytes, trusted_root: x509.Certificate, now: datetim
         raise AttestationError("PCK chain: expected leaf, intermediate(s) and root")
     if certs[-1].fingerprint(hashes.SHA256()) != trusted_root.fingerprint(hashes.SHA256()):
         raise AttestationError("PCK chain: root is not the trusted root")
-    for child, parent in zip(certs, certs[1:]):
+    for child, parent in zip(certs, certs[1:], strict=False):
         if child.issuer != parent.subject:
             raise AttestationError(f"PCK chain: {child.subject.rfc4514_string()} not issued by {parent.subject.rfc4514_string()}")
         try:

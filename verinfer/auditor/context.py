@@ -68,6 +68,7 @@ class AuditContext:
     events: dict[str, list[Any]] = field(default_factory=dict)
     winner: bytes | None = None
     proof_words: list[int] | None = None
+    proven_hash: bytes | None = None
     prover: str | None = None
 
 

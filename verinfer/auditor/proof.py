@@ -50,7 +50,7 @@ def check_proof(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
         problems.append(f"tx from {sender} but event prover {prover}")
     if out_hash != bytes(e.args["outputHash"]):
         problems.append("calldata outputHash differs from the ProofVerified event")
-    ctx.proof_words, ctx.prover = words, prover
+    ctx.proof_words, ctx.prover, ctx.proven_hash = words, prover, out_hash
     tx_claim = Claim("proof", "proof.tx", Verdict.FAIL if problems else Verdict.PASS,
                      "; ".join(problems) if problems else
                      f"ProofVerified in tx {short(e.tx_hash)} (block {e.block_number}): submitProof calldata "

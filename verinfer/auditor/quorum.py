@@ -200,7 +200,7 @@ def _settlement_claim(env: AuditEnv, ctx: AuditContext, committee: list[str], re
     r = ctx.request
     ev = ctx.events
     market = env.protocol.market
-    penalty = {Web3.to_checksum_address(e.args["node"]): int(e.args["slashed"]) for e in ev["NodePenalized"]}
+    penalty: dict[str, int] = {Web3.to_checksum_address(e.args["node"]): int(e.args["slashed"]) for e in ev["NodePenalized"]}
     credited: dict[str, int] = {}
     for e in ev["Credited"]:
         a = Web3.to_checksum_address(e.args["account"])

@@ -153,7 +153,8 @@ def _creation_gas(protocol: Protocol, block: int, address: str) -> int:
     """Gas of the transaction that created `address` (searched in the blocks mined since `block`)."""
     w3 = protocol.w3
     for n in range(block + 1, w3.eth.block_number + 1):
-        for tx in w3.eth.get_block(n, full_transactions=True)["transactions"]:
+        txs: list[Any] = list(w3.eth.get_block(n, full_transactions=True)["transactions"])
+        for tx in txs:
             r = w3.eth.get_transaction_receipt(tx["hash"])
             if r.get("contractAddress") and str(r["contractAddress"]).lower() == address.lower():
                 return int(r["gasUsed"])

@@ -140,7 +140,8 @@ def committee_table(res: RequestResult) -> Table:
     for col in ("node", "committed", "revealed", "output hash", "agrees", "paid", "slashed"):
         t.add_column(col)
     for m in res.committee:
-        t.add_row(m.node, yes(m.committed), yes(m.revealed), hex32(m.output_hash)[:18] + "…" if m.output_hash is not None else "—",
+        shown = hex32(m.output_hash)[:18] + "…" if m.output_hash is not None else "—"
+        t.add_row(m.node, yes(m.committed), yes(m.revealed), shown,
                   yes(m.agrees), yes(m.paid), "[red]yes[/]" if m.slashed else "no")
     return t
 

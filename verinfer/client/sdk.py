@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from web3 import Web3
 
 from verinfer.chain.errors import ContractError
@@ -412,7 +413,7 @@ class Client:
             if step is None or e.tx_hash in seen:
                 continue
             seen.add(e.tx_hash)
-            gas.setdefault(step, []).append(int(self.w3.eth.get_transaction_receipt(e.tx_hash)["gasUsed"]))
+            gas.setdefault(step, []).append(int(self.w3.eth.get_transaction_receipt(HexStr(e.tx_hash))["gasUsed"]))
         return gas
 
     # ---- money -----------------------------------------------------------------------------

@@ -272,7 +272,7 @@ def list_cmd(
     """Registered models on the deployment (name, version, publisher, proof mode, id) and the built-in specs."""
     man = Manifest.load(manifest)
     models = list_models(Protocol.connect(rpc_url or man.rpc_url, manifest), include_deprecated=all_versions)
-    rows = [{"name": m.name, "version": m.version, "publisher": m.publisher, "model_id": m.model_id_hex,
+    rows: list[dict[str, Any]] = [{"name": m.name, "version": m.version, "publisher": m.publisher, "model_id": m.model_id_hex,
              "proof_mode": m.proof_mode, "requires_tee": m.requires_tee, "deprecated": m.deprecated} for m in models]
     if as_json:
         print(json.dumps({"registered": rows, "builtin": list(BUILTIN_NAMES)}, indent=2))

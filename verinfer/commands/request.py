@@ -136,6 +136,10 @@ def request(
         raise ConfigError("a requester account is needed: --key NAME, or --dev-account N on a local devnet")
     info = client.model_info(model, publisher)
     prepared = prepare_input(input if input is not None else f"text:{prompt}", info.spec, client.store)
+    need, _ = client.quote(info.model_id, client.params(replicas, quorum, commit_blocks, reveal_blocks))
+    if fee_wei < need:
+        raise ConfigError(f"fee {fee_wei / 10**18:g} ETH is below the market's minimum {need / 10**18:g} ETH for "
+                          f"{replicas} replicas (see: verinfer request quote {model})")
     rid = client.submit(info.model_id, prepared.payload, fee_wei, replicas, quorum, commit_blocks, reveal_blocks)
     console.print(f"request [bold]{rid}[/] submitted: model {info.name} v{info.version}, fee {fee_wei / 10**18:g} ETH, "
                   f"committee {replicas} (quorum {quorum})")
@@ -189,3 +193,28 @@ def withdraw(
         raise ConfigError("pass --key NAME or --dev-account N")
     amount = client.withdraw_refunds()
     Console().print(f"withdrew {amount / 10**18:g} ETH to {client.address}" if amount else "nothing to withdraw")
+
+
+@app.command("quote")
+def quote(
+    model: str = typer.Argument(..., help="model id (0x…) or registered name, e.g. digits-mlp"),
+    replicas: int = typer.Option(3, help="committee size"),
+    quorum: int = typer.Option(2, help="matching reveals needed to accept"),
+    commit_blocks: Optional[int] = typer.Option(None, help="commit window in blocks (default: 10 or the protocol minimum)"),
+    reveal_blocks: Optional[int] = typer.Option(None, help="reveal window in blocks (default: 10 or the protocol minimum)"),
+    callback_gas: int = typer.Option(0, "--callback-gas", help="gas for a consumer contract's callback (escrowed)"),
+    publisher: Optional[str] = typer.Option(None, "--publisher", help="publisher address, when a name is ambiguous"),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL", help=RPC_HELP),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """What a request costs now: minimum fee (per committee seat) + escrowed callback deposit (the market's quote)."""
+    client = open_client(rpc_url, manifest, None)
+    mid = client.resolve_model(model, publisher)
+    fee, deposit = client.quote(mid, client.params(replicas, quorum, commit_blocks, reveal_blocks, callback_gas))
+    doc = {"modelId": "0x" + mid.hex(), "fee": fee, "callbackDeposit": deposit, "total": fee + deposit}
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return
+    Console().print(f"minimum fee {fee / 10**18:g} ETH ({fee} wei) + callback deposit {deposit / 10**18:g} ETH "
+                    f"({deposit} wei) = {(fee + deposit) / 10**18:g} ETH for model 0x{mid.hex()}")

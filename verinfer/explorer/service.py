@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from verinfer.chain import artifacts
 from verinfer.chain.attestation_registry import registry_of
@@ -234,7 +234,7 @@ class Explorer:
             spec = None
         reqs = self.db.query("SELECT id, status, proven, created_block FROM requests WHERE model_id = ? ORDER BY id DESC "
                              "LIMIT 50", (m["model_id"],))
-        return {"model": m, "live": live, "proof_mode_name": PROOF_MODES.get(live.get("proof_mode", m.get("proof_mode")), "?"),
+        return {"model": m, "live": live, "proof_mode_name": PROOF_MODES.get(int(live.get("proof_mode", m.get("proof_mode")) or 0), "?"),
                 "bundle": bundle, "accuracy": accuracy, "requests": reqs,
                 "snippet": consumer_snippet(m, self.manifest.address("InferenceMarket"))}
 
@@ -275,7 +275,7 @@ class Explorer:
         """Internal calls of a transaction from anvil's Otterscan namespace (`ots_traceTransaction`);
         {'available': False} on nodes without it (Hardhat Network, most public RPCs)."""
         try:
-            resp = self.protocol.w3.provider.make_request("ots_traceTransaction", [tx_hash])
+            resp = self.protocol.w3.provider.make_request(RPCEndpoint("ots_traceTransaction"), [tx_hash])
         except Exception as exc:
             return {"available": False, "why": f"{type(exc).__name__}: {exc}"}
         if "error" in resp or not isinstance(resp.get("result"), list):
@@ -351,7 +351,7 @@ class Explorer:
                 r.extra["creator"] = self._creator(r.address)
             with self.db.write_lock:
                 for r in results:
-                    code_hash = Web3.to_hex(Web3.keccak(bytes(w3.eth.get_code(r.address))))
+                    code_hash = Web3.to_hex(Web3.keccak(bytes(w3.eth.get_code(Web3.to_checksum_address(r.address)))))
                     self.db.conn.execute("INSERT OR REPLACE INTO sources (address, name, code_hash, result) VALUES (?,?,?,?)",
                                          (r.address, r.name, code_hash, dumps(r.to_json())))
                 self.db.conn.commit()
@@ -360,7 +360,7 @@ class Explorer:
     def _creator(self, address: str) -> dict[str, Any] | None:
         """Deployer and creation tx from `ots_getContractCreator` (anvil); None where unsupported."""
         try:
-            resp = self.protocol.w3.provider.make_request("ots_getContractCreator", [address])
+            resp = self.protocol.w3.provider.make_request(RPCEndpoint("ots_getContractCreator"), [address])
         except Exception:
             return None
         res = resp.get("result") if isinstance(resp, dict) else None
