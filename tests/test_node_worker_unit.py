@@ -14,7 +14,7 @@ import pytest
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import Status
 from verinfer.constants import INVALID_INPUT_HASH, commitment_hash
-from verinfer.node.chainio import ModelInfo
+from verinfer.chain.types import ModelInfo
 from verinfer.node.compute import Outcome
 from verinfer.node.state import NodeState, Phase
 from verinfer.node.worker import BlockClock, Worker, WorkerConfig
@@ -132,8 +132,10 @@ class FakeChain:
         return SimpleNamespace(committed=who in r.commits, revealed=who in r.reveals)
 
     def model(self, model_id: bytes) -> ModelInfo:
-        return ModelInfo(model_id, "bafyweights", self.proof_mode, "0x" + "99" * 20 if self.proof_mode else "0x" + "00" * 20,
-                         1, False, False)
+        return ModelInfo(model_id=model_id, publisher=B, name="m", version=1, weights_cid="bafyweights", commitment=1,
+                         verifier="0x" + ("99" if self.proof_mode else "00") * 20, proof_mode=self.proof_mode,
+                         execution_profile_hash=b"\x00" * 32, shard_layout_hash=b"\x00" * 32, num_layers=2, input_bits=8,
+                         output_bits=32, requires_tee=False, deprecated=False, registered_at=1)
 
     def artifacts_cid(self, model_id: bytes) -> str:
         return ""
