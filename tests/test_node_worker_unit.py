@@ -114,7 +114,9 @@ class FakeChain:
         r = self.requests[rid]
         if self.block <= r.draw_block:
             raise self._err("DrawNotReady")
-        return list(r.committee)
+        return list(r.committee)[: self.drawable]
+
+    drawable = 7  # how many members a draw could find now (capacity)
 
     def get_committee(self, rid: int) -> list[str]:
         return list(self.requests[rid].committee) if self.requests[rid].drawn else []
@@ -279,6 +281,22 @@ def test_not_member_then_redrawn_into_the_committee(tmp_path: Path) -> None:
     assert phase(w, 1) == Phase.SEEN
     w.step(chain.block)
     assert phase(w, 1) == Phase.COMMITTED  # waits for B's commit before revealing
+
+
+def test_incomplete_preview_waits_instead_of_drawing(tmp_path: Path) -> None:
+    """Nodes at capacity: a draw now would expire the request, so nobody draws; once seats free up, it proceeds."""
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME, B, C])
+    chain.mine(2)
+    w.discover()
+    chain.drawable = 2
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.SEEN and chain.sent == []
+    chain.drawable = 7
+    chain.mine()
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
 
 
 def test_unserved_models_are_ignored(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ class LocalNetwork:
         model: str = "digits-mlp",
         node_faults: dict[int, str] | None = None,
         node_args: list[str] | None = None,
-        capacity: int | None = 16,
+        capacity: int | None = 64,
         detach: bool = False,
         params: ProtocolParams | None = None,
         port: int | None = None,

@@ -392,6 +392,10 @@ class Worker:
                     return self.state.transition(rec.request_id, Phase.DONE, expect=Phase.SEEN,
                                                  error=f"settled as {status.name} before we were drawn")
                 raise
+            if len(committee) < rec.replicas:
+                # Too few drawable nodes right now (e.g. all at capacity): drawing now would expire the request.
+                # Wait and preview again; seats free up as other requests settle (until the draw window closes).
+                return None
             if self.address not in committee:
                 return self.state.transition(rec.request_id, Phase.NOT_MEMBER, expect=Phase.SEEN, committee=committee)
             rec = self.state.update(rec.request_id, committee=committee) or rec
