@@ -18,6 +18,7 @@ from web3 import Web3
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import FINAL_STATUSES, Protocol, RequestParams, RequestView, Status, decode_event
 from verinfer.constants import PROOF_PUBLIC_WEIGHTS
+from verinfer.devnet.load import submit_burst
 from verinfer.devnet.network import LocalNetwork
 from verinfer.devnet.processes import NodeProcess, launch_node, wait_for
 from verinfer.devnet.samples import prover_available, sample_input
@@ -160,18 +161,17 @@ def test_attack12_web3_gas_estimate_suffices_under_traffic(net: LocalNetwork) ->
 
 def test_attack13_load_burst_no_honest_penalty_and_network_keeps_accepting(net: LocalNetwork) -> None:
     """40 requests within ~5 s to 3 nodes with proofs on: all accepted, no penalty, and a request afterwards settles."""
-    p = _requester(net, 4)
+    requesters = [_requester(net, i) for i in (4, 5, 6, 7)]
+    p = requesters[0]
     before = _stakes(net)
     start = net.devnet.w3.eth.block_number  # type: ignore[union-attr]
     store = net.store()
-    items = [_payload(20 + i) for i in range(40)]
-    cids = [store.add(payload) for payload, _ in items]
-    fee = p.market.quote(net.model.model_id, WINDOWS)[0]  # type: ignore[union-attr]
+    items = [(store.add(payload), h) for payload, h in (_payload(20 + i) for i in range(40))]
     t0 = time.monotonic()
-    rids = [p.market.request_inference(net.model.model_id, cid, h, WINDOWS, fee)[1]  # type: ignore[union-attr]
-            for cid, (_, h) in zip(cids, items)]
+    sent = submit_burst(requesters, net.model.model_id, items, WINDOWS)  # type: ignore[union-attr]
     submit_s = time.monotonic() - t0
-    assert submit_s < 15, f"submitting took {submit_s:.1f}s"
+    assert submit_s < 8, f"submitting took {submit_s:.1f}s"
+    rids = [s.request_id for s in sent]
     finals = [_wait_final(p, rid, timeout=240) for rid in rids]
     by_status: dict[str, int] = {}
     for r in finals:

@@ -168,7 +168,7 @@ def register(
     p = _connect(rpc_url, manifest, key, password_file)
     entries = registration.shards_for(p, model_list, shard_specs)
     reg = _send("register", lambda: registration.register(p, value, entries, endpoint=endpoint, capacity=capacity))
-    err.print(reg.describe())
+    err.print(reg.describe(), soft_wrap=True)
     print(reg.txs[0])
 
 
