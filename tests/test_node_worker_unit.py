@@ -14,7 +14,7 @@ import pytest
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import Status
 from verinfer.constants import INVALID_INPUT_HASH, commitment_hash
-from verinfer.node.chainio import ModelInfo
+from verinfer.chain.types import ModelInfo
 from verinfer.node.compute import Outcome
 from verinfer.node.state import NodeState, Phase
 from verinfer.node.worker import BlockClock, Worker, WorkerConfig
@@ -34,10 +34,11 @@ class FakeRequest:
     commit_deadline: int
     reveal_deadline: int
     proof_blocks: int = 20
+    draw_deadline: int = 0  # 0: the commit deadline
     drawn: bool = False
     commits: dict[str, bytes] = field(default_factory=dict)
     reveals: dict[str, int] = field(default_factory=dict)
-    status: Status = Status.PENDING
+    status: Status = Status.COMMITTING
     proven: bool = False
     output: int = 0
 
@@ -113,14 +114,17 @@ class FakeChain:
         r = self.requests[rid]
         if self.block <= r.draw_block:
             raise self._err("DrawNotReady")
-        return list(r.committee)
+        return list(r.committee)[: self.drawable]
+
+    drawable = 7  # how many members a draw could find now (capacity)
 
     def get_committee(self, rid: int) -> list[str]:
         return list(self.requests[rid].committee) if self.requests[rid].drawn else []
 
     def get_request(self, rid: int) -> Any:
         r = self.requests[rid]
-        return SimpleNamespace(status=r.status, commit_count=len(r.commits), reveal_count=len(r.reveals),
+        status = r.status if (r.drawn or r.status.is_final) else Status.PENDING
+        return SimpleNamespace(status=status, draw_deadline=r.draw_deadline or r.commit_deadline, commit_count=len(r.commits), reveal_count=len(r.reveals),
                                reveal_deadline=r.reveal_deadline, finalize_after=r.finalize_after, proven=r.proven,
                                output_hash=r.output.to_bytes(32, "big"))
 
@@ -130,14 +134,24 @@ class FakeChain:
         return SimpleNamespace(committed=who in r.commits, revealed=who in r.reveals)
 
     def model(self, model_id: bytes) -> ModelInfo:
-        return ModelInfo(model_id, "bafyweights", self.proof_mode, "0x" + "99" * 20 if self.proof_mode else "0x" + "00" * 20,
-                         1, False, False)
+        return ModelInfo(model_id=model_id, publisher=B, name="m", version=1, weights_cid="bafyweights", commitment=1,
+                         verifier="0x" + ("99" if self.proof_mode else "00") * 20, proof_mode=self.proof_mode,
+                         execution_profile_hash=b"\x00" * 32, shard_layout_hash=b"\x00" * 32, num_layers=2, input_bits=8,
+                         output_bits=32, requires_tee=False, deprecated=False, registered_at=1)
 
     def artifacts_cid(self, model_id: bytes) -> str:
         return ""
 
     def proof_blocks(self) -> int:
         return 20
+
+    def draw(self, rid: int) -> str:
+        r = self.requests[rid]
+        if r.drawn:
+            raise self._err("AlreadyDrawn")
+        r.drawn = True
+        self.sent.append(("draw", rid))
+        return "0xd0"
 
     def commit(self, rid: int, c: bytes) -> str:
         r = self.requests[rid]
@@ -245,7 +259,7 @@ def test_full_lifecycle_consensus_only(tmp_path: Path) -> None:
     assert phase(w, 1) == Phase.SEEN and chain.sent == []
     chain.mine(2)
     w.step(chain.block)  # preview says member → compute → commit → (all committed) reveal → finalize (all revealed)
-    assert [k for k, _ in chain.sent] == ["commit", "reveal", "finalize"]
+    assert [k for k, _ in chain.sent] == ["draw", "commit", "reveal", "finalize"]  # first member draws at once
     assert phase(w, 1) == Phase.DONE
     rec = w.state.get_request(1)
     assert rec.committee == [ME] and rec.output_hash == 42 and set(rec.txs) == {"commit", "reveal", "finalize"}
@@ -269,6 +283,22 @@ def test_not_member_then_redrawn_into_the_committee(tmp_path: Path) -> None:
     assert phase(w, 1) == Phase.COMMITTED  # waits for B's commit before revealing
 
 
+def test_incomplete_preview_waits_instead_of_drawing(tmp_path: Path) -> None:
+    """Nodes at capacity: a draw now would expire the request, so nobody draws; once seats free up, it proceeds."""
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME, B, C])
+    chain.mine(2)
+    w.discover()
+    chain.drawable = 2
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.SEEN and chain.sent == []
+    chain.drawable = 7
+    chain.mine()
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
+
+
 def test_unserved_models_are_ignored(tmp_path: Path) -> None:
     chain = FakeChain()
     w = make_worker(tmp_path, chain)
@@ -282,7 +312,7 @@ def test_fetch_budget_never_outlasts_the_commit_window(tmp_path: Path) -> None:
     chain = FakeChain()
     budgets: list[float] = []
     w = make_worker(tmp_path, chain, budgets=budgets, fetch_timeout_s=8.0)
-    chain.request(1, [ME, B], cid="missing", commit_blocks=10)
+    chain.request(1, [B, ME], cid="missing", commit_blocks=10)
     chain.mine(2)
     w.discover()
     w.step(chain.block)
@@ -290,6 +320,14 @@ def test_fetch_budget_never_outlasts_the_commit_window(tmp_path: Path) -> None:
     assert budgets == [pytest.approx(3.5)]
     rec = w.state.get_request(1)
     assert rec.phase == Phase.COMMITTED and rec.output_hash == INVALID_INPUT_HASH
+    assert ("draw", 1) not in chain.sent  # second member, draw window outlasts the budget: the commit draws
+    # a request whose draw window closes before a worst-case fetch could end is drawn first
+    r3 = chain.request(3, [B, ME], cid="missing", commit_blocks=10)
+    r3.draw_deadline = r3.draw_block + 4
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert chain.sent.index(("draw", 3)) < chain.sent.index(("commit", 3))
     # a second, valid request right after is unaffected (own task, own budget)
     chain.request(2, [ME], commit_blocks=10)
     chain.mine(2)
@@ -311,7 +349,7 @@ def test_restart_after_commit_recovers_without_double_commit(tmp_path: Path) -> 
     assert rec is not None and rec.salt is not None
     w2 = make_worker(tmp_path, chain)
     w2.step(chain.block)
-    assert phase(w2, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["commit"]
+    assert phase(w2, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
     # B never commits; after the commit deadline we reveal alone, then finalize after the reveal window
     chain.block = chain.requests[1].commit_deadline + 1
     w2.step(chain.block)

@@ -751,6 +751,10 @@ class InferenceMarket(_ContractWrapper, _Constants):
     def proof_blocks(self) -> int:
         return self._call(self.contract.functions.proofBlocks())
 
+    def params_version(self) -> int:
+        """Index of the current governance parameter set (requests snapshot the set they were created under)."""
+        return self._call(self.contract.functions.paramsVersion())
+
     def node_registry(self) -> str:
         return self._call(self.contract.functions.nodeRegistry())
 

@@ -1,7 +1,6 @@
 """A whole verinfer network on one machine, for the demo, tests and benchmarks (never used by the SDK or daemon).
 
     processes  NodeProcess / launch_node: `python -m verinfer.node` children (own process group, die with parent)
-    publish    publish_model: store a spec, deploy its verifier FIRST, then registerModel (+ prover bundle)
     cluster    NodeCluster: n registered node keys for a fresh model on an existing devnet (tests)
     network    LocalNetwork: fresh anvil + deploy + model + funded, registered operators + node processes
     samples    sample_input (digits), random_spec (tiny circuits), prover_available

@@ -44,7 +44,7 @@ class NodeCluster:
         proof_mode: int = 0,
         commitment: int | None = None,
         profile_hash: bytes | None = None,
-        capacity: int | None = None,
+        capacity: int | None = 16,
         stake: int = 2 * ETHER,
     ) -> None:
         self.root = root
@@ -111,7 +111,7 @@ class NodeCluster:
     def rpc_url(self) -> str:
         return str(self.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
 
-    def request(self, payload: bytes, input_hash: int, *, commit_blocks: int = 30, reveal_blocks: int = 30) -> int:
+    def request(self, payload: bytes, input_hash: int, *, commit_blocks: int = 60, reveal_blocks: int = 60) -> int:
         """Store `payload` and request inference on it with an n-of-n committee, quorum n//2+1."""
         cid = self.store.add(payload)
         n = len(self.keys)

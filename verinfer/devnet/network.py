@@ -21,14 +21,12 @@ from verinfer.chain.deploy import deploy_protocol
 from verinfer.chain.devnet import Devnet, find_free_port, mine
 from verinfer.chain.manifest import Manifest, ProtocolParams
 from verinfer.chain.protocol import ModelShard, Protocol
+from verinfer.client.publish import Published, load_model_ref, publish_model
 from verinfer.chain.tx import sender_for
 from verinfer.constants import ETHER, PROOF_MODE_NAMES
 from verinfer.devnet.processes import NodeProcess, launch_node
-from verinfer.devnet.publish import PublishedModel, publish_model
 from verinfer.devnet.samples import prover_available
 from verinfer.errors import VerinferError
-from verinfer.inference import runtime
-from verinfer.models import spec as model_spec
 from verinfer.node.keystore import create_keystore
 from verinfer.operator.registration import register
 
@@ -53,7 +51,7 @@ class LocalNetwork:
         model: str = "digits-mlp",
         node_faults: dict[int, str] | None = None,
         node_args: list[str] | None = None,
-        capacity: int | None = None,
+        capacity: int | None = 64,
         detach: bool = False,
         params: ProtocolParams | None = None,
         port: int | None = None,
@@ -79,7 +77,7 @@ class LocalNetwork:
         self.log = log or (lambda msg: None)
         self.devnet: Devnet | None = None
         self.manifest: Manifest | None = None
-        self.model: PublishedModel | None = None
+        self.model: Published | None = None
         self.nodes: list[NodeProcess] = []
         self.operators: list[str] = []
         self.operator_accounts: list[LocalAccount] = []
@@ -176,13 +174,14 @@ class LocalNetwork:
         if self.proof_requested or (self.proof_requested is None and prover_available()):
             mode = "public"
         t0 = time.monotonic()
-        spec = runtime.load_model(model_spec.builtin_path(self.model_name).read_bytes())
+        spec, _ = load_model_ref(self.model_name, self.store())
         self.model = publish_model(self.protocol(0), self.store(), spec, proof_mode=mode)
-        self.proof_mode = self.model.proof_mode
+        info = self.model.info
+        self.proof_mode = info.proof_mode
         self.setup_gas.update(self.model.gas)
-        self.log(f"model: {self.model.name} v{self.model.version} published as {self.model_id[:18]}… "  # type: ignore[index]
+        self.log(f"model: {info.name} v{info.version} published as {self.model_id[:18]}… "  # type: ignore[index]
                  f"(weights {self.model.weights_cid[:16]}…, proof mode {mode}"
-                 + (f", verifier {self.model.verifier[:10]}… deployed before registerModel" if self.proof_mode else "")
+                 + (f", verifier {info.verifier[:10]}… deployed before registerModel" if self.proof_mode else "")
                  + f", {time.monotonic() - t0:.0f}s)")
 
     def onboard_operators(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from web3 import Web3
@@ -20,35 +19,13 @@ from verinfer.chain.events import CursorStore, EventCursor
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.protocol import FINAL_STATUSES, FULL_MODEL_END, Protocol, RequestView, RevealView
 from verinfer.chain.tx import TRANSPORT_ERRORS, rpc_url_of
+from verinfer.chain.types import ModelInfo
 from verinfer.operator.status import eligibility
 
 log = logging.getLogger("verinfer.node")
 T = TypeVar("T")
 
-__all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain"]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """The ModelRegistry fields the node acts on."""
-
-    model_id: bytes
-    weights_cid: str
-    proof_mode: int
-    verifier: str
-    commitment: int
-    requires_tee: bool
-    deprecated: bool
-    execution_profile_hash: bytes = b"\x00" * 32
-
-    @property
-    def has_verifier(self) -> bool:
-        return self.proof_mode != 0 and int(self.verifier, 16) != 0
-
-    @property
-    def proven(self) -> bool:
-        """V2: the verifier and proof mode are fixed at registration, so this never changes for a model id."""
-        return self.has_verifier
+__all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain"]  # ModelInfo: chain.types (one definition)
 
 
 class NodeChain:
@@ -108,17 +85,7 @@ class NodeChain:
         cached = self._model_cache.get(model_id)
         if cached is not None:
             return cached
-        m = self.read(lambda: self.p.models.get_model(model_id))
-        info = ModelInfo(
-            model_id=model_id,
-            weights_cid=m.weights_cid,
-            proof_mode=int(m.proof_mode),
-            verifier=m.verifier,
-            commitment=int(m.commitment),
-            requires_tee=bool(m.requires_tee),
-            deprecated=bool(m.deprecated),
-            execution_profile_hash=bytes(m.execution_profile_hash),
-        )
+        info = ModelInfo.from_record(self.read(lambda: self.p.models.get_model(model_id)))
         self._model_cache[model_id] = info
         return info
 
@@ -166,6 +133,9 @@ class NodeChain:
 
     def reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> str:  # noqa: D102
         return _hash(self.p.market.reveal(request_id, output_hash, salt, output_cid))
+
+    def draw(self, request_id: int) -> str:
+        return _hash(self.p.market.draw(request_id))
 
     def finalize(self, request_id: int) -> str:
         return _hash(self.p.market.finalize(request_id))

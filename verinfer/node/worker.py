@@ -37,6 +37,7 @@ from verinfer.chain.errors import ContractError, RpcError
 from verinfer.chain.tx import TRANSPORT_ERRORS
 from verinfer.constants import FIELD, INVALID_INPUT_HASH, PROOF_NONE, commitment_hash
 from verinfer.errors import ConfigError, VerinferError
+from verinfer.chain.protocol import Status
 from verinfer.node.chainio import FINAL_STATUSES, ModelInfo, NodeChain
 from verinfer.node.compute import ModelCache, Outcome, compute, profile_hash
 from verinfer.node.metrics import NodeMetrics
@@ -391,6 +392,10 @@ class Worker:
                     return self.state.transition(rec.request_id, Phase.DONE, expect=Phase.SEEN,
                                                  error=f"settled as {status.name} before we were drawn")
                 raise
+            if len(committee) < rec.replicas:
+                # Too few drawable nodes right now (e.g. all at capacity): drawing now would expire the request.
+                # Wait and preview again; seats free up as other requests settle (until the draw window closes).
+                return None
             if self.address not in committee:
                 return self.state.transition(rec.request_id, Phase.NOT_MEMBER, expect=Phase.SEEN, committee=committee)
             rec = self.state.update(rec.request_id, committee=committee) or rec
@@ -403,6 +408,30 @@ class Worker:
         spb = self.clock.seconds_per_block
         left = (rec.commit_deadline - block - self.cfg.tx_margin_blocks) * spb
         return max(0.2, min(self.cfg.fetch_timeout_s, left))
+
+    def _draw_if_late(self, rec: RequestRecord, block: int, budget: float) -> None:
+        """Draw before fetching when we are the previewed committee's first member, or a worst-case fetch could end
+        after the draw window (otherwise the first commit draws).
+
+        The draw must happen by drawDeadline (at most about one epoch after the request) or the request
+        expires; a commit normally draws, but a slow or missing input could push our commit past it.
+        """
+        r = self.chain.get_request(rec.request_id)
+        if r.status != Status.PENDING:
+            return
+        draw_left = (r.draw_deadline - block - self.cfg.tx_margin_blocks) * self.clock.seconds_per_block
+        first = bool(rec.committee) and rec.committee[0] == self.address
+        # The first member of the previewed committee draws at once: the seats (and capacity) are fixed before
+        # anyone fetches, so later previews match the draw. Others draw only when the window is at risk.
+        if not first and draw_left >= budget:
+            return
+        try:
+            tx = self.chain.draw(rec.request_id)
+            log.info("request %d: drew the committee early (draw window closes at block %d; tx %s)",
+                     rec.request_id, r.draw_deadline, tx)
+        except ContractError as exc:
+            if exc.error_name not in ("AlreadyDrawn", "AlreadyFinalized", "DrawWindowOver"):
+                raise
 
     def _compute(self, rec: RequestRecord, block: int) -> RequestRecord | None:
         model = self.chain.model(rec.model_id)
@@ -421,6 +450,7 @@ class Worker:
                                     f"node's {ours.hex()[:16]}…", "profile")
             return None
         budget = self.fetch_budget(rec, block)
+        self._draw_if_late(rec, block, budget)
         outcome = self._compute_fn(self.store, spec, rec.input_cid, rec.input_hash, fetch_timeout_s=budget,
                                    corrupt_output=self.cfg.fault == "wrong-output", lm_files=lm_files)
         if outcome.is_invalid:
@@ -472,7 +502,7 @@ class Worker:
         if block <= rec.commit_deadline:
             r = self.chain.get_request(rec.request_id)
             if r.status in FINAL_STATUSES:
-                return self._miss(rec, f"settled as {r.status.name} before we revealed")
+                return self._gone(rec, r.status)
             if r.commit_count < rec.replicas:
                 return None  # the reveal window opens when all committed or at the commit deadline
         assert rec.output_hash is not None and rec.salt is not None
@@ -483,6 +513,8 @@ class Worker:
                 return self._revealed(rec)
             if exc.error_name in ("RevealPhaseNotStarted", "RevealNotOpen"):
                 return None
+            if exc.error_name == "AlreadyFinalized":
+                return self._gone(rec, self.chain.get_request(rec.request_id).status)
             if exc.error_name in _REVEAL_OVER:
                 return self._miss(rec, str(exc))
             raise
@@ -654,6 +686,13 @@ class Worker:
             self.metrics.errors.labels(kind).inc()
             log.warning("request %d: %s", rec.request_id, why)
         self.state.record_error(rec.request_id, why)
+
+    def _gone(self, rec: RequestRecord, status: Any) -> RequestRecord | None:
+        """The request settled before our reveal: Expired (never drawn in time, nobody slashed) is not our miss."""
+        if getattr(status, "name", "") == "EXPIRED":
+            log.info("request %d: expired (the committee could not be drawn in time); nothing to do", rec.request_id)
+            return self.state.transition(rec.request_id, Phase.DONE, expect=rec.phase, error="expired before the draw")
+        return self._miss(rec, f"settled as {getattr(status, 'name', status)} before we revealed")
 
     def _miss(self, rec: RequestRecord, why: str) -> RequestRecord | None:
         self.metrics.requests_missed.inc()

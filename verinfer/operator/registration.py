@@ -9,7 +9,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from verinfer.chain.protocol import ModelShard, Protocol
-from verinfer.chain.resolve import resolve_model
+from verinfer.chain.types import resolve_model_id
 from verinfer.errors import ConfigError
 
 #: Registry default capacity (in-flight committee seats) and bounds (PROTOCOL_V2 NodeRegistry).
@@ -39,8 +39,8 @@ class Registration:
 
 def shards_for(protocol: Protocol, models: Sequence[str] = (), ranges: Sequence[tuple[str, int, int]] = ()) -> list[ModelShard]:
     """Resolve model names/ids (full model) and (model, start, end) layer ranges to shards."""
-    out = [ModelShard(resolve_model(protocol, m)) for m in models]
-    out += [ModelShard(resolve_model(protocol, m), a, b) for m, a, b in ranges]
+    out = [ModelShard(resolve_model_id(protocol.models, m)) for m in models]
+    out += [ModelShard(resolve_model_id(protocol.models, m), a, b) for m, a, b in ranges]
     if not out:
         raise ConfigError("pass --models and/or --shards (what will this node serve?)")
     return out
