@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {VerinferHasher} from "verinfer/kit/VerinferHasher.sol";
-import {Poseidon2} from "verinfer/kit/poseidon/Poseidon2.sol";
-import {Poseidon3} from "verinfer/kit/poseidon/Poseidon3.sol";
-import {Poseidon4} from "verinfer/kit/poseidon/Poseidon4.sol";
-import {Poseidon5} from "verinfer/kit/poseidon/Poseidon5.sol";
-import {Poseidon6} from "verinfer/kit/poseidon/Poseidon6.sol";
+import {VerinferHasher} from "../../src/kit/VerinferHasher.sol";
+import {Poseidon2} from "../../src/kit/poseidon/Poseidon2.sol";
+import {Poseidon3} from "../../src/kit/poseidon/Poseidon3.sol";
+import {Poseidon4} from "../../src/kit/poseidon/Poseidon4.sol";
+import {Poseidon5} from "../../src/kit/poseidon/Poseidon5.sol";
+import {Poseidon6} from "../../src/kit/poseidon/Poseidon6.sol";
 
 /// @notice The cheatcodes the kit tests use (forge-std is not installable offline).
 interface KitVm {

@@ -2,13 +2,13 @@
 pragma solidity ^0.8.24;
 
 import {KitTest} from "./KitTest.sol";
-import {VerinferConsumer, VerinferHasher, IInferenceMarket, IModelRegistry} from "verinfer/kit/VerinferConsumer.sol";
-import {DigitGate} from "verinfer/kit/examples/DigitGate.sol";
-import {ModelRegistry} from "verinfer/ModelRegistry.sol";
-import {NodeRegistry} from "verinfer/NodeRegistry.sol";
-import {InferenceMarket} from "verinfer/InferenceMarket.sol";
-import {AttestationRegistry} from "verinfer/AttestationRegistry.sol";
-import {INodeRegistry} from "verinfer/interfaces/INodeRegistry.sol";
+import {VerinferConsumer, VerinferHasher, IInferenceMarket, IModelRegistry} from "../../src/kit/VerinferConsumer.sol";
+import {DigitGate} from "../../src/kit/examples/DigitGate.sol";
+import {ModelRegistry} from "../../src/ModelRegistry.sol";
+import {NodeRegistry} from "../../src/NodeRegistry.sol";
+import {InferenceMarket} from "../../src/InferenceMarket.sol";
+import {AttestationRegistry} from "../../src/AttestationRegistry.sol";
+import {INodeRegistry} from "../../src/interfaces/INodeRegistry.sol";
 import {Groth16VerifierFixture3} from "../fixtures/Groth16VerifierFixture3.sol";
 
 /// @notice A consumer whose failure handling burns gas: its first callback runs out of gas.

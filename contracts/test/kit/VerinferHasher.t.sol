@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {KitTest} from "./KitTest.sol";
-import {VerinferHasher} from "verinfer/kit/VerinferHasher.sol";
+import {VerinferHasher} from "../../src/kit/VerinferHasher.sol";
 
 /// @notice The on-chain hasher: reference vectors, packing rules, refusals and gas. Equality with Python's
 ///         hash_vector on random vectors of every width is tests/test_kit_hasher.py (anvil).

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {VerinferConsumer, VerinferHasher, IInferenceMarket} from "verinfer/kit/VerinferConsumer.sol";
+import {VerinferConsumer, VerinferHasher, IInferenceMarket} from "../VerinferConsumer.sol";
 
 /// @title DigitGate
 /// @notice Opens for whoever shows it an 8x8 image of its secret digit: the image is classified by verinfer's
