@@ -143,3 +143,17 @@ def test_guide_end_to_end(tmp_path: Path) -> None:
         assert gate.functions.opened(user.address).call(), "the proven class opened the gate"
         fulfilled = gate.events.VerinferFulfilled().process_receipt(r, errors=DISCARD)[0]["args"]
         assert fulfilled["cls"] == label and fulfilled["proven"]
+
+        # 7. a payload nobody stores: the committee cannot fetch it and settles INVALID_INPUT; the gate's callback
+        #    acts on that at once (no deliver needed) and the requester has paid the committee for the check
+        other = sample_input(1)
+        r = utx.send(gate.functions.knock(other), value=q.total)
+        rid2 = gate.events.VerinferRequested().process_receipt(r, errors=DISCARD)[0]["args"]["requestId"]
+        t0 = time.monotonic()
+        wait_for(lambda: m.functions.statusOf(rid2).call() in {int(s) for s in FINAL_STATUSES}, 240, what="settlement")
+        status2, _, _ = kit.settled_output(w3, market, rid2)
+        print(f"unstored payload settled in {time.monotonic() - t0:.1f}s: {Status(status2).name}")
+        assert status2 == Status.INVALID_INPUT
+        fulfilled, st, cls2, proven2 = gate.functions.resultOf(rid2).call()
+        assert fulfilled and st == Status.INVALID_INPUT and cls2 == kit.NO_CLASS and not proven2
+        assert m.functions.withdrawable(gate.address).call() == 0, "INVALID_INPUT: the fee paid the committee"
