@@ -148,6 +148,7 @@ def test_guide_end_to_end(tmp_path: Path) -> None:
         #    acts on that at once (no deliver needed) and the requester has paid the committee for the check
         other = sample_input(1)
         r = utx.send(gate.functions.knock(other), value=q.total)
+        print(f"knock #2 (model bit widths cached): {r['gasUsed']} gas")
         rid2 = gate.events.VerinferRequested().process_receipt(r, errors=DISCARD)[0]["args"]["requestId"]
         t0 = time.monotonic()
         wait_for(lambda: m.functions.statusOf(rid2).call() in {int(s) for s in FINAL_STATUSES}, 240, what="settlement")

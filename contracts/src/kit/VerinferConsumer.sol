@@ -52,6 +52,8 @@ abstract contract VerinferConsumer is IInferenceConsumer {
 
     /// @notice Requests made by this contract, by market request id.
     mapping(uint256 requestId => Pending) public pending;
+    /// @dev A model's (inputBits, outputBits), read from the registry once (fixed at registration): 1 << 16 | in << 8 | out.
+    mapping(bytes32 modelId => uint24) private _bits;
 
     /// @notice The request's input payload: anyone stores `inputDocument` in a content store (its CID is fixed,
     ///         so nobody can substitute it) — `verinfer.chain.kit.store_input` does.
@@ -144,10 +146,9 @@ abstract contract VerinferConsumer is IInferenceConsumer {
         internal
         returns (uint256 requestId)
     {
-        IModelRegistry.Model memory m = registry.getModel(modelId);
-        bytes32 inputHash = hasher.hashVector(input, m.inputBits);
-        (bytes memory doc, string memory cid) = hasher.inputDocument(input, m.inputBits);
-        requestId = _send(modelId, cid, inputHash, p, m.inputBits, m.outputBits);
+        (uint8 inBits, uint8 outBits) = _modelBits(modelId);
+        (bytes32 inputHash, bytes memory doc, string memory cid) = hasher.prepareInput(input, inBits);
+        requestId = _send(modelId, cid, inputHash, p, inBits, outBits);
         emit VerinferRequested(requestId, modelId, inputHash, cid, doc);
     }
 
@@ -158,8 +159,8 @@ abstract contract VerinferConsumer is IInferenceConsumer {
         bytes32 inputHash,
         IInferenceMarket.RequestParams memory p
     ) internal returns (uint256 requestId) {
-        IModelRegistry.Model memory m = registry.getModel(modelId);
-        requestId = _send(modelId, inputCid, inputHash, p, m.inputBits, m.outputBits);
+        (uint8 inBits, uint8 outBits) = _modelBits(modelId);
+        requestId = _send(modelId, inputCid, inputHash, p, inBits, outBits);
         emit VerinferRequested(requestId, modelId, inputHash, inputCid, "");
     }
 
@@ -184,6 +185,18 @@ abstract contract VerinferConsumer is IInferenceConsumer {
     ///         outcomes without output). For outputs too large to open on-chain (more than `hasher.maxLength`
     ///         values), act on `outputHash` here. Its gas comes out of your request's callbackGasLimit.
     function _onSettled(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash) internal virtual {}
+
+    function _modelBits(bytes32 modelId) private returns (uint8 inBits, uint8 outBits) {
+        uint24 b = _bits[modelId];
+        if (b == 0) {
+            IModelRegistry.Model memory m = registry.getModel(modelId);
+            b = uint24(1 << 16) | (uint24(m.inputBits) << 8) | uint24(m.outputBits);
+            _bits[modelId] = b;
+        }
+        // casting to 'uint8' is safe because each field was stored from a uint8 (the truncation is the unpacking)
+        // forge-lint: disable-next-line(unsafe-typecast)
+        (inBits, outBits) = (uint8(b >> 8), uint8(b));
+    }
 
     function _send(
         bytes32 modelId,

@@ -114,6 +114,16 @@ contract VerinferHasher {
         }
     }
 
+    /// @notice hashVector and inputDocument in one call: everything a contract needs to request on its own data.
+    function prepareInput(int256[] memory xs, uint256 bits)
+        external
+        view
+        returns (bytes32 inputHash, bytes memory doc, string memory cid)
+    {
+        inputHash = hashVector(xs, bits);
+        (doc, cid) = inputDocument(xs, bits);
+    }
+
     /// @notice The canonical verinfer.tensor.v1 payload of a 1-D vector (as `verinfer.models.tensor.encode_tensor`
     ///         writes it) and its CIDv1 (raw leaf, sha256, base32) — the content id the default store gives it.
     /// @dev Valid for payloads up to one 256 KiB chunk (always true for vectors hashVector supports).

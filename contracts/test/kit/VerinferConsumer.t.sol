@@ -156,7 +156,7 @@ contract VerinferConsumerTest is KitTest {
         vm.prank(user);
         uint256 g = gasleft();
         uint256 id = gate.knock{value: total}(p);
-        emit log_named_uint("gas DigitGate.knock (64 int8: hash + payload + CID + request)", g - gasleft());
+        emit log_named_uint("gas DigitGate.knock, first for the model (reads the registry)", g - gasleft());
         IInferenceMarket.Request memory r = market.getRequest(id);
         vm.assertEq(r.requester, address(gate), "the gate is the requester");
         vm.assertEq(r.inputHash, hasher.hashVector(digitsImage(1), 8), "inputHash computed on-chain");
@@ -165,6 +165,12 @@ contract VerinferConsumerTest is KitTest {
         vm.assertTrue(open, "pending");
         vm.assertEq(uint256(inBits) * 100 + outBits, 832, "bit widths read from the registry");
         vm.assertEq(gate.askedBy(id), user, "asker recorded");
+        vm.deal(user, total);
+        vm.prank(user);
+        g = gasleft();
+        uint256 id2 = gate.knock{value: total}(pixels(21));
+        emit log_named_uint("gas DigitGate.knock, later requests (bit widths cached)", g - gasleft());
+        vm.assertEq(market.getRequest(id2).inputHash, hasher.hashVector(digitsImage(21), 8), "second input hashed");
     }
 
     function test_knock_belowQuoteIsRefused() public {
