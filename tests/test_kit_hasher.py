@@ -97,6 +97,8 @@ def test_input_document_and_cid_match_the_store(chain: tuple[Web3, dict[str, str
         doc, cid = c.functions.inputDocument(xs, bits).call()
         assert bytes(doc) == kit.input_document(xs, bits)
         assert cid == cid_of(bytes(doc)) == cid_of(kit.input_document(xs, bits))
+        h, doc2, cid2 = c.functions.prepareInput(xs, bits).call()
+        assert (int.from_bytes(h, "big"), bytes(doc2), cid2) == (hash_vector(xs, bits), bytes(doc), cid)
 
 
 def test_deployed_poseidon_code_is_circomlibjs_runtime(chain: tuple[Web3, dict[str, str]]) -> None:
