@@ -177,8 +177,13 @@ contract VerinferConsumerTest is KitTest {
         uint256 total = gate.quoteTotal(modelId, gate.params());
         vm.deal(user, total - 1);
         vm.prank(user);
-        vm.expectRevert(abi.encodeWithSelector(VerinferConsumer.InsufficientBalance.selector, total - 1, total));
+        vm.expectRevert(abi.encodeWithSelector(DigitGate.PaymentBelowQuote.selector, total - 1, total));
         gate.knock{value: total - 1}(pixels(1));
+        // the base refuses to request beyond the contract's balance, whatever the consumer checks
+        HungryConsumer c = new HungryConsumer(market, hasher);
+        IInferenceMarket.RequestParams memory p = gate.params();
+        vm.expectRevert(abi.encodeWithSelector(VerinferConsumer.InsufficientBalance.selector, total - 1, total));
+        c.ask{value: total - 1}(modelId, digitsImage(1), p);
     }
 
     function test_acceptedSeven_opensTheGate() public {

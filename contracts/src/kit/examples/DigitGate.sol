@@ -20,6 +20,7 @@ contract DigitGate is VerinferConsumer {
     event GateRefused(address indexed who, uint256 indexed requestId, uint256 cls, bool proven);
 
     error NotOwner();
+    error PaymentBelowQuote(uint256 paid, uint256 quote);
 
     constructor(IInferenceMarket market_, VerinferHasher hasher_, bytes32 modelId_, uint8 digit_, bool requireProof_)
         VerinferConsumer(market_, hasher_)
@@ -32,6 +33,8 @@ contract DigitGate is VerinferConsumer {
 
     /// @notice Asks verinfer to classify `pixels` (int8, row-major 8x8); send at least quoteTotal(params()).
     function knock(int8[64] calldata pixels) external payable returns (uint256 requestId) {
+        uint256 quote = quoteTotal(modelId, params());
+        if (msg.value < quote) revert PaymentBelowQuote(msg.value, quote); // nobody spends the gate's balance
         int256[] memory input = new int256[](64);
         for (uint256 i = 0; i < 64; i++) {
             input[i] = pixels[i];
