@@ -54,7 +54,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     // ------------------------------------------------------------------ storage
 
-    /// @dev A request in four slots written by requestInference (a fifth only for a proof). Slot 0 holds all that
+    /// @dev A request in three slots written by requestInference (a fourth only for a proof). Slot 0 holds all that
     ///      commit and reveal read and write.
     struct Req {
         // slot 0
@@ -73,14 +73,13 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 slashedMask;
         uint32 callbackGasLimit;
         uint32 paramsVersion;
+        uint32 modelIndex; // ModelRegistry index; the id is in _modelIdOf
         // slot 1
         address requester;
         uint96 fee;
         // slot 2
-        bytes32 modelId;
-        // slot 3
         bytes32 inputHash;
-        // slot 4 (only when a proof lands)
+        // slot 3 (only when a proof lands)
         bytes32 provenHash;
     }
 
@@ -106,8 +105,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     Current private _cur;
     ParamSet[] private _paramSets;
 
-    uint256 public totalEscrowed;
-    uint256 public totalWithdrawable;
+    /// @dev Both totals in one slot (finalize moves value from one to the other).
+    uint128 private _totalEscrowed;
+    uint128 private _totalWithdrawable;
     mapping(address account => uint256) public withdrawable;
 
     uint256 private _requestCount;
@@ -117,6 +117,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     /// @dev Per member (by committee index): the commitment, replaced by the output hash at reveal.
     mapping(uint256 requestId => mapping(uint256 index => bytes32)) private _values;
     mapping(uint256 requestId => address) private _provers;
+    /// @dev ModelRegistry index -> model id, written by the first request for a model.
+    mapping(uint32 modelIndex => bytes32) private _modelIdOf;
 
     /// @param initialOwner Governance (a TimelockController in deployments).
     /// @param nodeRegistry_ The NodeRegistry (its owner must then call setMarket(address(this))).
@@ -180,7 +182,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         r.replicas = p.replicas;
         r.quorum = p.quorum;
         r.flags = model.requiresTee ? F_REQUIRES_TEE : 0;
-        r.modelId = modelId;
+        r.modelIndex = model.index;
+        if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
         r.inputHash = inputHash;
         // forge-lint: disable-next-line(unsafe-typecast)
         r.fee = uint96(fee); // checked above
@@ -191,7 +194,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         r.revealBlocks = uint16(p.revealBlocks); // <= MAX_WINDOW_BLOCKS
         r.paramsVersion = c.paramsVersion;
         r.proofMode = model.proofMode;
-        totalEscrowed += msg.value;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalEscrowed += uint128(msg.value); // fee < 2^96 (checked) + deposit <= 2e15
 
         _emitRequested(requestId, modelId, inputCid, inputHash, fee, p);
     }
@@ -318,8 +322,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 deposit = uint256(r.callbackGasLimit) * ps.callbackGasPrice;
         uint256 escrow = uint256(r.fee) + deposit;
         r.status = outcome;
-        totalEscrowed -= escrow;
-        totalWithdrawable += escrow;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalEscrowed -= uint128(escrow); // escrow <= _totalEscrowed
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalWithdrawable += uint128(escrow);
         (uint8 slashedMask, uint256 paidCount) = _pay(requestId, r, committee, outcome, settled);
         bool callBack = r.callbackGasLimit > 0 && r.requester.code.length > 0;
         if (deposit > 0) {
@@ -505,7 +511,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
         if (block.number > _drawDeadline(r)) return new address[](0);
         return nodeRegistry.drawCommittee(
-            r.modelId, _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0
+            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0
         );
     }
 
@@ -516,7 +522,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint64 commitDeadline = _commitDeadline(r);
         uint64 revealDeadline = commitDeadline + r.revealBlocks;
         q.requester = r.requester;
-        q.modelId = r.modelId;
+        q.modelId = _modelIdOf[r.modelIndex];
         q.inputHash = r.inputHash;
         q.fee = r.fee;
         q.callbackDeposit = uint256(r.callbackGasLimit) * ps.callbackGasPrice;
@@ -579,6 +585,16 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (!found) return (false, false);
         Req storage r = _requests[requestId];
         return (r.slashedMask & (1 << i) != 0, r.paidMask & (1 << i) != 0);
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function totalEscrowed() external view returns (uint256) {
+        return _totalEscrowed;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function totalWithdrawable() external view returns (uint256) {
+        return _totalWithdrawable;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -674,7 +690,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             : revealDeadline + _paramSets[r.paramsVersion].proofBlocks;
         uint8 replicas = r.replicas;
         address[] memory committee = nodeRegistry.drawAndAssign(
-            r.modelId, _seed(requestId, drawBlock), _snapshotEpoch(r), replicas, r.flags & F_REQUIRES_TEE != 0, until
+            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), replicas, r.flags & F_REQUIRES_TEE != 0, until
         );
         if (committee.length < replicas) {
             _expire(requestId, r);
@@ -690,8 +706,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     function _expire(uint256 requestId, Req storage r) private {
         uint256 amount = uint256(r.fee) + uint256(r.callbackGasLimit) * _paramSets[r.paramsVersion].callbackGasPrice;
         r.status = Status.Expired;
-        totalEscrowed -= amount;
-        totalWithdrawable += amount;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalEscrowed -= uint128(amount); // amount <= _totalEscrowed
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalWithdrawable += uint128(amount);
         _credit(r.requester, amount, requestId);
         emit Refunded(requestId, r.requester, amount);
         emit Finalized(requestId, Status.Expired, bytes32(0), 0);
@@ -749,7 +767,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
         if (rewardTotal > 0) {
             address prover = _provers[requestId];
-            totalWithdrawable += rewardTotal;
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _totalWithdrawable += uint128(rewardTotal); // <= the ether just received
             _credit(prover, rewardTotal, requestId);
             emit ProverRewarded(requestId, prover, rewardTotal);
         }
@@ -764,7 +783,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 amount = withdrawable[msg.sender];
         if (amount == 0) revert NothingToWithdraw();
         withdrawable[msg.sender] = 0;
-        totalWithdrawable -= amount;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalWithdrawable -= uint128(amount); // amount <= _totalWithdrawable
         emit Withdrawn(msg.sender, to, amount);
         (bool ok,) = to.call{value: amount}("");
         if (!ok) revert TransferFailed(to, amount);
@@ -798,7 +818,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         view
         returns (bool valid)
     {
-        IModelRegistry.ModelCore memory core = modelRegistry.getModelCore(r.modelId);
+        IModelRegistry.ModelCore memory core = modelRegistry.getModelCore(_modelIdOf[r.modelIndex]);
         uint256[2] memory a = [proof[0], proof[1]];
         uint256[2][2] memory b = [[proof[2], proof[3]], [proof[4], proof[5]]];
         uint256[2] memory c = [proof[6], proof[7]];
@@ -807,7 +827,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             uint256[3] memory pub3 = [uint256(r.inputHash), uint256(outputHash), binding];
             data = abi.encodeCall(IGroth16Verifier3.verifyProof, (a, b, c, pub3));
         } else {
-            uint256 commitment = modelRegistry.getModel(r.modelId).commitment;
+            uint256 commitment = modelRegistry.getModel(_modelIdOf[r.modelIndex]).commitment;
             uint256[4] memory pub4 = [commitment, uint256(r.inputHash), uint256(outputHash), binding];
             data = abi.encodeCall(IGroth16Verifier4.verifyProof, (a, b, c, pub4));
         }

@@ -408,7 +408,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
             NodeState storage s = _state[node];
             if (
                 s.registered && s.unbondingSince == 0 && s.stake >= minStake_ && s.inFlight < s.capacity
-                    && t.weightOf(node) > 0 && (!requiresTee || _attested(node))
+                    && t.leafWeight(leaf) > 0 && (!requiresTee || _attested(node))
             ) {
                 committee[count++] = node;
             }

@@ -95,6 +95,11 @@ library SortitionTree {
         return _cur(t.nodes[_key(0, idx - 1)]);
     }
 
+    /// @notice The live weight of leaf `leaf`.
+    function leafWeight(Tree storage t, uint256 leaf) internal view returns (uint64) {
+        return _cur(t.nodes[_key(0, leaf)]);
+    }
+
     /// @notice `who`'s weight at the start of `epoch`.
     function weightAt(Tree storage t, address who, uint64 epoch) internal view returns (uint64) {
         uint256 idx = t.leafOf[who];
