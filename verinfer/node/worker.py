@@ -141,6 +141,8 @@ class Worker:
         self._last_withdraw_check = -(10**9)
         self._finalizable_since: dict[int, int] = {}
         self._running: set[int] = set()
+        self._wake: dict[int, int] = {}  # request id → first block worth looking at it again
+        self._head_at = 0.0
         self._running_lock = threading.Lock()
         self._proofs: list[tuple[int, int, int]] = []  # heap of (not_before_block, reveal_deadline, request_id)
         self._proofs_lock = threading.Lock()
@@ -309,6 +311,8 @@ class Worker:
         block = self.chain.block_number()
         self._observe(block)
         for rec in self.state.active():
+            if self._wake.get(rec.request_id, 0) > block:
+                continue  # nothing can change for it before that block: no RPCs spent on it
             with self._running_lock:
                 if rec.request_id in self._running:
                     continue
@@ -337,6 +341,7 @@ class Worker:
 
     def _observe(self, block: int) -> None:
         self.last_block = block
+        self._head_at = time.monotonic()
         self.clock.observe(block)
         self.metrics.last_block.set(block)
         self.metrics.pending.set(len(self._running))
@@ -348,6 +353,8 @@ class Worker:
         rec = self.state.get_request(request_id)
         if rec is None:
             return
+        before = rec.phase
+        self._wake.pop(request_id, None)
         try:
             if rec is not None and rec.phase == Phase.SEEN:
                 rec = self._seen(rec, self._head(block))
@@ -367,13 +374,18 @@ class Worker:
             self.metrics.errors.labels(type(exc).__name__).inc()
             self.state.record_error(request_id, str(exc))
             log.warning("request %d: %s", request_id, _one_line(exc))
+        after = self.state.get_request(request_id)
+        if after is not None and after.phase == before and request_id not in self._wake and self.last_block is not None:
+            self._wake[request_id] = self.last_block + 1  # no progress: look again next block, not every poll
 
     def _head(self, block: int | None) -> int:
         """The given block (tests), else the chain's head now (work between steps takes time)."""
         if block is not None:
             return block
+        if self.last_block is not None and time.monotonic() - self._head_at < self.cfg.poll_interval:
+            return self.last_block  # the scheduler read it a moment ago
         head = self.chain.block_number()
-        self.clock.observe(head)
+        self._observe(head)
         return head
 
     def _seen(self, rec: RequestRecord, block: int) -> RequestRecord | None:
@@ -541,6 +553,8 @@ class Worker:
         proof_done = model.proof_mode == PROOF_NONE or r.proven or block > r.finalize_after
         invalid_all = all_revealed and rec.output_hash == INVALID_INPUT_HASH  # the contract decides; a preflight is free
         if not (window_done and (proof_done or invalid_all)):
+            if window_done and not r.proven:  # only a proof or the end of the proof window can change this
+                self._wake[rec.request_id] = min(r.finalize_after + 1, block + 2)
             return
         # Stagger by committee position so usually one member pays for the finalize.
         since = self._finalizable_since.setdefault(rec.request_id, block)
