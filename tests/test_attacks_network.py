@@ -1,7 +1,9 @@
 """Issue 7 attacks 10-13 on a running devnet with real `python -m verinfer.node` processes (protocol V2).
 
-One LocalNetwork (fresh anvil, 0.5 s blocks, V2 devnet defaults, digits-mlp with proof mode public)
-serves the module; each test performs the attack the way it was seen on the V1 devnet and asserts
+One LocalNetwork (fresh anvil, V2 devnet defaults, digits-mlp with proof mode public) serves the module.
+Blocks are 1 s (the devnet default) rather than the 0.5 s of the original report: windows are in
+blocks, and the 2-core test machine is shared, so 1 s blocks keep the test about the protocol and the
+node, not about CPU starvation (benchmarks/bench_load.py measures 0.5 s blocks); each test performs the attack the way it was seen on the V1 devnet and asserts
 that it now fails: honest stake is never lost, the honest proof wins, the network keeps accepting.
 """
 
@@ -35,7 +37,7 @@ pytestmark = pytest.mark.skipif(not prover_available(), reason="needs the circom
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
-    n = LocalNetwork(tmp_path_factory.mktemp("attacks-net"), n_nodes=3, block_time=0.5, proof=True, stake_ether=10,
+    n = LocalNetwork(tmp_path_factory.mktemp("attacks-net"), n_nodes=3, block_time=1.0, proof=True, stake_ether=10,
                      capacity=64)
     with n:
         assert n.proof_mode == PROOF_PUBLIC_WEIGHTS

@@ -37,7 +37,7 @@ def test_demo_two_requests_prints_table_and_cleans_up(tmp_path: Path) -> None:
     assert p.returncode == 0, out[-3000:] + p.stderr[-3000:]
     # every step of the story, in order
     for needle in ("devnet: anvil pid", "deployed:", "model: digits-mlp", "operators: 3 keystores",
-                   "nodes: 3 `verinfer node run`", "proof mode:", "2 requests on digits-mlp",
+                   "nodes: 3 `python -m verinfer.node`", "proof mode:", "2 requests on digits-mlp",
                    "2/2 predictions match the true label", "stopped 4 processes"):
         assert needle in out, f"missing {needle!r} in:\n{out[-3000:]}"
     rows = [line for line in out.splitlines() if re.match(r"^│\s+\d+\s+│", line)]

@@ -25,6 +25,9 @@ from verinfer.operator.status import eligibility
 log = logging.getLogger("verinfer.node")
 T = TypeVar("T")
 
+#: Receipt polling interval of the node's TxSender (seconds).
+RECEIPT_POLL_S = 0.2
+
 __all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain"]  # ModelInfo: chain.types (one definition)
 
 
@@ -46,7 +49,12 @@ class NodeChain:
     def connect(cls, rpc_url: str, manifest: Manifest, account: Any, *, timeout: float = 10.0) -> "NodeChain":
         """No network I/O here: a node must be able to start while the RPC is down and catch up later."""
         w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
-        return cls(Protocol(w3, manifest, account))
+        chain = cls(Protocol(w3, manifest, account))
+        if chain.p.sender is not None:
+            # Dozens of request threads wait for receipts at once: poll at a fraction of a block, not every
+            # 50 ms, or the receipt polling alone saturates the RPC node under load (issue 7 attack 13).
+            chain.p.sender.poll_interval = RECEIPT_POLL_S
+        return chain
 
     def read(self, call: Callable[[], T]) -> T:
         """One RPC read; transport failures retried briefly, then RpcError (the worker backs off)."""
