@@ -6,7 +6,6 @@ a digit classification and acts on the (proven) class on-chain.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -18,8 +17,8 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from verinfer.chain import kit
-from verinfer.chain.errors import ChainError
 from verinfer.chain.devnet import port_in_use
+from verinfer.chain.errors import ChainError
 from verinfer.chain.protocol import FINAL_STATUSES, Status
 from verinfer.chain.tx import sender_for
 from verinfer.devnet.network import LocalNetwork

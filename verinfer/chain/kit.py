@@ -18,8 +18,8 @@ from verinfer.chain import artifacts
 from verinfer.chain.errors import ChainError
 from verinfer.chain.tx import TxSender, name_contract, sender_for
 from verinfer.errors import ConfigError
-from verinfer.models.hashing import from_bytes32, hash_vector
 from verinfer.models.errors import InvalidInputError
+from verinfer.models.hashing import from_bytes32, hash_vector
 from verinfer.models.tensor import MAX_INPUT_BYTES, decode_tensor, dtype_for_bits, encode_tensor
 from verinfer.storage.errors import StorageError
 
