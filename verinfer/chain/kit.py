@@ -161,7 +161,7 @@ def list_models(w3: Web3, registry: str) -> list[ModelEntry]:
     for i in range(r.functions.modelCount().call()):
         mid = bytes(r.functions.modelIdAt(i).call())
         m = r.functions.getModel(mid).call()
-        d = dict(zip([x["name"] for x in _struct_components(r, "getModel")], m))
+        d = dict(zip([x["name"] for x in _struct_components(r, "getModel")], m, strict=True))
         out.append(
             ModelEntry(
                 publisher=d["publisher"],
@@ -181,7 +181,7 @@ def settled_output(w3: Web3, market: str, request_id: int) -> tuple[int, int, bo
     """(status, outputHash as int, proven) of a request, from the market."""
     m = contract(w3, "IInferenceMarket", market)
     r = m.functions.getRequest(request_id).call()
-    d = dict(zip([x["name"] for x in _struct_components(m, "getRequest")], r))
+    d = dict(zip([x["name"] for x in _struct_components(m, "getRequest")], r, strict=True))
     return int(d["status"]), from_bytes32(bytes(d["outputHash"])), bool(d["proven"])
 
 
