@@ -726,7 +726,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 revealed = r.revealedMask;
         uint256 quorum = r.quorum;
         bytes32[] memory vals = new bytes32[](size);
-        uint256 n;
+        uint256 n = 0;
         for (uint256 i; i < size; ++i) {
             if (revealed & (1 << i) != 0) {
                 bytes32 v = _values[requestId][i];
@@ -735,7 +735,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             }
         }
         for (uint256 i; i < n && !hasWinner; ++i) {
-            uint256 c;
+            uint256 c = 0;
             for (uint256 j; j < n; ++j) {
                 if (vals[j] == vals[i]) ++c;
             }
@@ -755,7 +755,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         bool rewardProver
     ) private {
         uint8 revealed = r.revealedMask;
-        uint256 rewardTotal;
+        uint256 rewardTotal = 0;
         for (uint256 i; i < committee.length; ++i) {
             if (slashedMask & (1 << i) == 0) continue;
             // only members a proof contradicted feed the prover; no-shows are burned
@@ -874,7 +874,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     function _storeCommittee(uint256 requestId, address[] memory committee) private {
         uint256 n = committee.length;
         uint256 words = (n * 20 + 31) / 32;
-        bytes memory buf = new bytes(words * 32 + 32);
+        bytes memory buf = new bytes(n * 20 + 64); // room for the last word plus the 12-byte tail of an mstore
         assembly {
             let p := add(buf, 0x20)
             for { let i := 0 } lt(i, n) { i := add(i, 1) } {
@@ -894,9 +894,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     function _loadCommittee(uint256 requestId, uint256 n) private view returns (address[] memory committee) {
         committee = new address[](n);
-        if (n == 0) return committee;
         uint256 words = (n * 20 + 31) / 32;
-        bytes memory buf = new bytes(words * 32 + 32);
+        bytes memory buf = new bytes(n * 20 + 64);
         mapping(uint256 => uint256) storage w = _committeeWords[requestId];
         for (uint256 k; k < words; ++k) {
             uint256 word = w[k];

@@ -467,7 +467,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
                 revert InvalidShard(sh.modelId, sh.layerStart, sh.layerEnd);
             }
             list.push(sh);
-            _modelNodes[sh.modelId].add(node);
+            bool added = _modelNodes[sh.modelId].add(node); // false: already listed by another shard of the model
+            added;
             if (isFull && !_contains(full, sh.modelId)) full.push(sh.modelId);
         }
     }
@@ -484,7 +485,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         ModelShard[] storage list = _shards[node];
         uint256 len = list.length;
         for (uint256 i; i < len; ++i) {
-            _modelNodes[list[i].modelId].remove(node);
+            bool removed = _modelNodes[list[i].modelId].remove(node); // false: removed with an earlier shard
+            removed;
         }
         delete _shards[node];
         delete _fullModels[node];

@@ -165,7 +165,7 @@ library SortitionTree {
         }
         if (tot == 0) return (0, 0);
         uint256 x = r % tot;
-        uint256 j;
+        uint256 j = 0;
         for (uint256 level = depth; level > 0; --level) {
             (j, x) = _descend(t, epoch, level - 1, j, x, ex, exCount);
         }
