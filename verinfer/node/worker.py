@@ -21,7 +21,6 @@ from __future__ import annotations
 import heapq
 import logging
 import os
-import secrets
 import signal
 import threading
 import time
@@ -480,9 +479,9 @@ class Worker:
                      f"{outcome.output_hash:#x}"[:14], outcome.output_cid, outcome.inference_seconds * 1e3,
                      self._head(None) - rec.seen_block,
                      " [fault: wrong-output]" if self.cfg.fault == "wrong-output" else "")
-        # Durable BEFORE the commit tx exists: a crash after sending can always be revealed.
+        # The salt is derived from the operator key (recomputable), so this write needs no fsync.
         return self.state.transition(rec.request_id, Phase.READY, expect=Phase.SEEN, output_hash=outcome.output_hash,
-                                     output_cid=outcome.output_cid, salt=secrets.token_bytes(32),
+                                     output_cid=outcome.output_cid, salt=self.chain.salt_for(rec.request_id),
                                      invalid_reason=outcome.invalid_reason)
 
     def _commit(self, rec: RequestRecord, block: int) -> RequestRecord | None:
