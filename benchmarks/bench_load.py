@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from verinfer.chain.errors import ContractError  # noqa: E402
 from verinfer.chain.protocol import FINAL_STATUSES, RequestParams, Status  # noqa: E402
 from verinfer.devnet.network import LocalNetwork  # noqa: E402
 from verinfer.devnet.samples import sample_input  # noqa: E402
@@ -100,7 +101,9 @@ def main() -> None:
         settled_at: dict[int, float] = {}
         final: dict[int, Any] = {}
         deadline = time.time() + args.timeout
+        finalizer = requesters[0]
         while len(final) < len(rids) and time.time() < deadline:
+            head = reader.block_number()
             for rid in rids:
                 if rid in final:
                     continue
@@ -108,6 +111,13 @@ def main() -> None:
                 if r.status in FINAL_STATUSES:
                     final[rid] = r
                     settled_at[rid] = time.time()
+                elif (r.status == Status.PENDING and head > r.draw_deadline) or head > r.finalize_after + 2:
+                    # what the SDK's `wait` does: a request nobody settles is finalized by the requester
+                    # (never drawn → Expired, full refund; nodes finalize everything else themselves)
+                    try:
+                        finalizer.market.finalize(rid)
+                    except ContractError:
+                        pass
             time.sleep(0.5)
         end = time.time()
 

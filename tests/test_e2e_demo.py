@@ -12,6 +12,10 @@ from pathlib import Path
 from verinfer.chain.devnet import pid_alive
 
 
+#: this checkout first on the path (an installed `verinfer` may belong to another checkout)
+REPO = Path(__file__).resolve().parent.parent
+
+
 def _procs_mentioning(text: str) -> list[int]:
     """pids whose command line mentions `text` (our demo's private state dir)."""
     out = []
@@ -29,7 +33,7 @@ def _procs_mentioning(text: str) -> list[int]:
 
 def test_demo_two_requests_prints_table_and_cleans_up(tmp_path: Path) -> None:
     state = tmp_path / "demo"
-    env = dict(os.environ, COLUMNS="120")
+    env = dict(os.environ, COLUMNS="120", PYTHONPATH=str(REPO))
     env.pop("VERINFER_MANIFEST", None)
     p = subprocess.run([sys.executable, "-m", "verinfer.cli", "demo", "--requests", "2", "--state-dir", str(state)],
                        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
@@ -63,7 +67,7 @@ def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
     import signal
 
     state = tmp_path / "demo"
-    env = dict(os.environ, COLUMNS="120", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, COLUMNS="120", PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
     p = subprocess.Popen([sys.executable, "-m", "verinfer.cli", "demo", "--requests", "6", "--no-proof",
                           "--state-dir", str(state)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          env=env, cwd=tmp_path, start_new_session=True,

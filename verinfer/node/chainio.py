@@ -8,6 +8,8 @@ reads like the protocol (commit, reveal, finalize, prove) and an RPC blip surfac
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 from typing import Any, Callable, TypeVar
@@ -141,6 +143,17 @@ class NodeChain:
 
     def reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> str:  # noqa: D102
         return _hash(self.p.market.reveal(request_id, output_hash, salt, output_cid))
+
+    def salt_for(self, request_id: int) -> bytes:
+        """The commit salt: HMAC-SHA256(operator key, chain id ‖ market ‖ request id).
+
+        Secret to everyone else (it needs the operator key) and recomputable after any crash, so the
+        node never has to fsync a random salt before committing: an honest node's output is
+        deterministic, so the same commitment can always be rebuilt and revealed.
+        """
+        msg = (b"verinfer-commit-salt-v1" + int(self.manifest.chain_id).to_bytes(8, "big")
+               + bytes.fromhex(self.p.market.address[2:]) + int(request_id).to_bytes(32, "big"))
+        return hmac.new(bytes(self.account.key), msg, hashlib.sha256).digest()
 
     def draw(self, request_id: int) -> str:
         return _hash(self.p.market.draw(request_id))

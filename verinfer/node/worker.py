@@ -21,7 +21,6 @@ from __future__ import annotations
 import heapq
 import logging
 import os
-import secrets
 import signal
 import threading
 import time
@@ -166,7 +165,8 @@ class Worker:
     def run(self) -> None:
         """Discovery and provers on their own threads; this thread schedules request tasks."""
         log.info("node %s started: state=%s fault=%s", self.address, self.state.path, self.cfg.fault or "none")
-        threads = [threading.Thread(target=self._loop, args=("discovery", self.discover), name="discovery", daemon=True)]
+        threads = [threading.Thread(target=self._loop, args=("discovery", self.discover), name="discovery", daemon=True),
+                   threading.Thread(target=self._status_loop, name="status", daemon=True)]
         if self.cfg.prove and self.cfg.fault is None:
             threads += [threading.Thread(target=self._prover_loop, name=f"prover-{i}", daemon=True) for i in range(max(1, self.cfg.provers))]
         for t in threads:
@@ -245,14 +245,26 @@ class Worker:
     # --- discovery ---------------------------------------------------------------------------
 
     def served_models(self, block: int) -> set[bytes]:
-        """Models with a full-model shard of ours (refreshed every 10 blocks: shards change rarely)."""
-        if self._served is None or block - self._served_at >= 10:
-            self._served = self.chain.served_models()
-            self._served_at = block
-            self.eligibility = self.chain.eligibility(self._served)
-            if not self.eligibility.get("eligible", False):
-                log.warning("node is not eligible to be drawn: %s", self.eligibility.get("reason"))
+        """Models with a full-model shard of ours (read once here; refreshed by the status loop)."""
+        if self._served is None:
+            self.refresh_status()
+        assert self._served is not None
         return self._served
+
+    def refresh_status(self) -> None:
+        """Served models and eligibility (with the reason); off the discovery path: ~8 reads, every 10 s."""
+        self._served = self.chain.served_models()
+        eligibility = self.chain.eligibility(self._served)
+        if not eligibility.get("eligible", False) and eligibility.get("reason") != self.eligibility.get("reason"):
+            log.warning("node is not eligible to be drawn: %s", eligibility.get("reason"))
+        self.eligibility = eligibility
+
+    def _status_loop(self) -> None:
+        while not self._stop.wait(10.0):
+            try:
+                self.refresh_status()
+            except (VerinferError, *TRANSPORT_ERRORS) as exc:
+                log.debug("status refresh failed: %s", _one_line(exc))
 
     def discover(self) -> None:
         """Store every new request of a model we serve; apply CommitteeDrawn. Cursor advances after storing."""
@@ -480,9 +492,9 @@ class Worker:
                      f"{outcome.output_hash:#x}"[:14], outcome.output_cid, outcome.inference_seconds * 1e3,
                      self._head(None) - rec.seen_block,
                      " [fault: wrong-output]" if self.cfg.fault == "wrong-output" else "")
-        # Durable BEFORE the commit tx exists: a crash after sending can always be revealed.
+        # The salt is derived from the operator key (recomputable), so this write needs no fsync.
         return self.state.transition(rec.request_id, Phase.READY, expect=Phase.SEEN, output_hash=outcome.output_hash,
-                                     output_cid=outcome.output_cid, salt=secrets.token_bytes(32),
+                                     output_cid=outcome.output_cid, salt=self.chain.salt_for(rec.request_id),
                                      invalid_reason=outcome.invalid_reason)
 
     def _commit(self, rec: RequestRecord, block: int) -> RequestRecord | None:
