@@ -130,6 +130,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         _epochLength = INodeRegistry(nodeRegistry_).epochLength();
         _cur = Current({minFee: 0.001 ether, minCommitBlocks: 10, minRevealBlocks: 10, paramsVersion: 0});
         uint256 slash0 = INodeRegistry(nodeRegistry_).minStake() / 10;
+        // forge-lint: disable-next-line(unsafe-typecast) -- minStake <= 1000 ether, so minStake / 10 < 2^96
         _paramSets.push(ParamSet({slashAmount: uint96(slash0), proofBlocks: 20, callbackGasPrice: 2 gwei}));
     }
 
@@ -244,7 +245,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (block.number > commitDeadline) revert CommitPhaseOver(requestId, commitDeadline);
         if (commitment == bytes32(0)) revert ZeroCommitment();
         uint256 i = _indexOf(requestId, r.committeeSize, msg.sender);
-        uint8 bit = uint8(1 << i);
+        uint8 bit = _bit(i);
         if (r.committedMask & bit != 0) revert AlreadyCommitted(requestId, msg.sender);
         r.committedMask |= bit;
         _values[requestId][i] = commitment;
@@ -258,7 +259,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 cidLen = bytes(outputCid).length;
         if (cidLen > MAX_CID_BYTES) revert CidTooLong(cidLen, MAX_CID_BYTES);
         uint256 i = _indexOf(requestId, r.committeeSize, msg.sender);
-        uint8 bit = uint8(1 << i);
+        uint8 bit = _bit(i);
         if (r.committedMask & bit == 0) revert NotCommitted(requestId, msg.sender);
         if (r.revealedMask & bit != 0) revert AlreadyRevealed(requestId, msg.sender);
         uint64 commitDeadline = _commitDeadline(r);
@@ -397,7 +398,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 extra = replicas != 0 ? 0 : fee - paidTotal;
         paidTotal += extra;
         for (uint256 i; i < committee.length; ++i) {
-            if (paidMask & (1 << i) != 0) {
+            if (paidMask & _bit(i) != 0) {
                 _credit(committee[i], share + extra, requestId);
                 extra = 0;
             }
@@ -410,17 +411,17 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         returns (uint8 paidMask, uint8 slashedMask, uint256 paidCount)
     {
         for (uint256 i; i < size; ++i) {
-            bool didReveal = revealed & (1 << i) != 0;
+            bool didReveal = revealed & _bit(i) != 0;
             if (outcome == Status.NoQuorum) {
                 if (didReveal) {
-                    paidMask |= uint8(1 << i);
+                    paidMask |= _bit(i);
                     ++paidCount;
                 }
             } else if (didReveal && _values[requestId][i] == settled) {
-                paidMask |= uint8(1 << i);
+                paidMask |= _bit(i);
                 ++paidCount;
             } else {
-                slashedMask |= uint8(1 << i);
+                slashedMask |= _bit(i);
             }
         }
     }
@@ -574,8 +575,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         (bool found, uint256 i) = _findIndex(requestId, _requests[requestId].committeeSize, node);
         if (!found) return (false, false, bytes32(0));
         Req storage r = _requests[requestId];
-        committed = r.committedMask & (1 << i) != 0;
-        revealed = r.revealedMask & (1 << i) != 0;
+        committed = r.committedMask & _bit(i) != 0;
+        revealed = r.revealedMask & _bit(i) != 0;
         if (revealed) outputHash = _values[requestId][i];
     }
 
@@ -584,7 +585,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         (bool found, uint256 i) = _findIndex(requestId, _requests[requestId].committeeSize, node);
         if (!found) return (false, false);
         Req storage r = _requests[requestId];
-        return (r.slashedMask & (1 << i) != 0, r.paidMask & (1 << i) != 0);
+        return (r.slashedMask & _bit(i) != 0, r.paidMask & _bit(i) != 0);
     }
 
     /// @inheritdoc IInferenceMarket
@@ -728,7 +729,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         bytes32[] memory vals = new bytes32[](size);
         uint256 n = 0;
         for (uint256 i; i < size; ++i) {
-            if (revealed & (1 << i) != 0) {
+            if (revealed & _bit(i) != 0) {
                 bytes32 v = _values[requestId][i];
                 vals[n++] = v;
                 if (v == VerinferConstants.INVALID_INPUT) ++invalidCount;
@@ -757,9 +758,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 revealed = r.revealedMask;
         uint256 rewardTotal = 0;
         for (uint256 i; i < committee.length; ++i) {
-            if (slashedMask & (1 << i) == 0) continue;
+            if (slashedMask & _bit(i) == 0) continue;
             // only members a proof contradicted feed the prover; no-shows are burned
-            uint16 bps = rewardProver && (revealed & (1 << i) != 0) ? PROVER_REWARD_BPS : 0;
+            uint16 bps = rewardProver && (revealed & _bit(i) != 0) ? PROVER_REWARD_BPS : 0;
             (uint256 slashed, uint256 reward) =
                 amount == 0 ? (uint256(0), uint256(0)) : nodeRegistry.slash(committee[i], amount, requestId, bps);
             rewardTotal += reward;
@@ -844,8 +845,14 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         valid = ok && result == 1;
     }
 
+    /// @dev The committee-mask bit of member i (i < MAX_REPLICAS).
+    function _bit(uint256 i) private pure returns (uint8) {
+        // forge-lint: disable-next-line(incorrect-shift,unsafe-typecast)
+        return uint8(1 << i);
+    }
+
     function _fullMask(uint256 size) private pure returns (uint8) {
-        // forge-lint: disable-next-line(unsafe-typecast)
+        // forge-lint: disable-next-line(incorrect-shift,unsafe-typecast)
         return uint8((1 << size) - 1); // size <= MAX_REPLICAS (7)
     }
 
@@ -864,7 +871,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (r.flags & F_PROVEN != 0) return r.provenHash;
         uint8 paid = r.paidMask;
         for (uint256 i; i < r.committeeSize; ++i) {
-            if (paid & (1 << i) != 0) return _values[requestId][i];
+            if (paid & _bit(i) != 0) return _values[requestId][i];
         }
         return bytes32(0);
     }

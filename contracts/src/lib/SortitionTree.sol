@@ -12,6 +12,7 @@ pragma solidity ^0.8.24;
 ///      [0, 32) epoch of the last write | [32, 96) live value | [96, 160) value at start of that epoch |
 ///      [160, 224) value at start of the epoch before.
 library SortitionTree {
+    // forge-lint: disable-start(unsafe-typecast) -- bit fields of a packed slot; widths documented above
     uint256 private constant K_SHIFT = 2; // K = 4 children per node
 
     struct Tree {
@@ -172,4 +173,5 @@ library SortitionTree {
         leaf = j;
         w = _at(t.nodes[_key(0, j)], epoch);
     }
+    // forge-lint: disable-end(unsafe-typecast)
 }

@@ -41,7 +41,7 @@ contract Attack06OwnerSeizureTest is Fixture {
         _registerNodes(1, modelId);
         vm.prank(_node(0));
         nodes.requestUnbond();
-        uint256 at = nodes.withdrawableAt(_node(0));
+        uint256 atBlock = nodes.withdrawableAt(_node(0));
         vm.startPrank(owner);
         vm.expectRevert(
             abi.encodeWithSelector(INodeRegistry.InvalidParameter.selector, bytes32("unbondingDelay"), 10_000_000)
@@ -51,7 +51,7 @@ contract Attack06OwnerSeizureTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.InvalidParameter.selector, bytes32("unbondingDelay"), 0));
         nodes.setUnbondingDelay(0);
         vm.stopPrank();
-        vm.roll(at);
+        vm.roll(atBlock);
         vm.prank(_node(0));
         nodes.withdrawStake();
         vm.assertEq(_node(0).balance, STAKE, "withdrawn on the original schedule");
