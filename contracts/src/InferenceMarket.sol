@@ -38,6 +38,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     /// @notice Gas kept back on top of the forwarded gas so the call can really get it and we can finish.
     uint256 public constant CALLBACK_GAS_RESERVE = 15_000;
     uint256 public constant PROOF_GAS_RESERVE = 5_000;
+    /// @notice Gas redeliver keeps back from the caller's gas for the flag and the event after the callback.
+    uint256 public constant REDELIVER_GAS_RESERVE = 10_000;
     /// @notice Governance bounds.
     uint256 public constant MAX_MIN_FEE = 1 ether;
     uint32 public constant MIN_WINDOW_FLOOR = 10;
@@ -427,11 +429,28 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     /// @inheritdoc IInferenceMarket
+    /// @dev The callback gets all the caller's gas but REDELIVER_GAS_RESERVE (kept for the flag and the event), not
+    ///      just callbackGasLimit: a consumer that ran out of gas with its own limit would otherwise fail the same
+    ///      way on every retry. The caller pays (the deposit went to the finalizer). Reverts
+    ///      InsufficientGasForCallback(gasLeft, required) unless the consumer can get at least callbackGasLimit
+    ///      (required = callbackGasLimit * 64 / 63 + REDELIVER_GAS_RESERVE). No returndata is copied.
     function redeliver(uint256 requestId) external nonReentrant {
         Req storage r = _existing(requestId);
         if (r.flags & F_CALLBACK_FAILED == 0) revert NothingToRedeliver(requestId);
         r.flags &= ~F_CALLBACK_FAILED;
-        _callback(requestId, r, r.status, _settledHash(requestId, r));
+        bytes memory data =
+            abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, r.status, _settledHash(requestId, r)));
+        address target = r.requester;
+        uint256 required = (uint256(r.callbackGasLimit) * 64) / 63 + REDELIVER_GAS_RESERVE;
+        uint256 left = gasleft();
+        if (left < required) revert InsufficientGasForCallback(left, required);
+        uint256 g = left - REDELIVER_GAS_RESERVE; // the EVM forwards at most 63/64 of what is left at the call
+        bool success;
+        assembly {
+            success := call(g, target, 0, add(data, 0x20), mload(data), 0, 0)
+        }
+        if (!success) r.flags |= F_CALLBACK_FAILED;
+        emit CallbackResult(requestId, success);
     }
 
     // ================================================================== payments
