@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from verinfer.client.inputs import digits_sample
-from verinfer.client.localnet import LocalNetwork
+from verinfer.devnet.network import LocalNetwork
 
 FEE = 10**16
 

@@ -65,7 +65,7 @@ def main() -> int:
 
             client = open_client(args.rpc_url, args.manifest, None, None, args.dev_account)
             return run(client, args.model, args.sample, fee, console)
-        from verinfer.client.localnet import LocalNetwork
+        from verinfer.devnet.network import LocalNetwork
 
         with LocalNetwork(log=lambda m: console.print(f"[green]✓[/] {m}"), proof=False) as net:
             assert net.model_id is not None

@@ -1,107 +1,98 @@
-"""The attestation record on a real devnet: issue → store → anchor → eligibility → re-verify → tamper."""
+"""Attestation on a real devnet through the AttestationRegistry (protocol V2): record → eligibility →
+re-verify from the evidence bundle by CID → revoke / tamper, and the `verinfer attestation` CLI."""
 
 from __future__ import annotations
 
-import secrets
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 
-from verinfer.attestation import operator_flow
 from verinfer.attestation.testpki import MOCK_WORKER_MR_ENCLAVE
-from verinfer.chain.errors import ContractError
+from verinfer.chain.attestation_registry import (
+    PKI_FILENAME,
+    attest_on_devnet,
+    check_record,
+    configure_devnet,
+    devnet_pki,
+    registry_of,
+)
 from verinfer.chain.devnet import funded_account
-from verinfer.chain.protocol import ModelInput, ModelShard
+from verinfer.errors import ConfigError
 from verinfer.storage import EmbeddedStore
-
-ETHER = 10**18
-
-
-def _funded(w3):
-    return funded_account(w3)
 
 
 @pytest.fixture(scope="module")
-def setup(protocol, w3, tmp_path_factory):
+def setup(protocol, w3, tmp_path_factory, protocol_manifest_path):  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("attest")
     store = EmbeddedStore(tmp / "store")
-    pki_path = tmp / "pki.json"
-    publisher = protocol.as_account(_funded(w3))
-    _, model_id = publisher.models.register_model(
-        ModelInput(name=f"tee-{secrets.token_hex(4)}", weights_cid="bafkqaaa", commitment=1, requires_tee=True))
-    node = _funded(w3)
-    p = protocol.as_account(node)
-    p.nodes.register("http://127.0.0.1:1", [ModelShard(model_id)], stake=protocol.nodes.min_stake())
-    return p, store, pki_path, model_id
+    manifest = tmp / "manifest.json"
+    manifest.write_bytes(Path(protocol_manifest_path).read_bytes())  # the test PKI lives beside it
+    verifier = funded_account(w3)
+    configure_devnet(registry_of(protocol), verifier.address)  # owner (account 0; no timelock artifact)
+    node = funded_account(w3)
+    return node, verifier, store, manifest
 
 
-def test_unlisted_measurement_is_refused_on_chain(protocol, setup) -> None:
-    p, store, pki_path, _ = setup
-    protocol.nodes.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, False)
-    with pytest.raises(ContractError) as e:
-        operator_flow.attest(p, store=store, pki_path=pki_path)
-    assert "MeasurementNotAllowed" in e.value.error_name
-
-
-def test_attested_node_becomes_eligible_and_record_reverifies(protocol, setup) -> None:
-    p, store, pki_path, model_id = setup
-    node = p.account.address
-    assert not protocol.nodes.is_eligible(node, model_id, True)
-    protocol.nodes.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
-    operator_flow.attest(p, store=store, pki_path=pki_path)
-    rec = protocol.nodes.get_attestation(node)
-    assert bytes(rec.measurement) == MOCK_WORKER_MR_ENCLAVE and rec.verified_by == 255
-    assert protocol.nodes.is_eligible(node, model_id, True)
-    root = operator_flow.devnet_pki(p, pki_path).root_pem
-    ok = operator_flow.check_record(protocol, node, root, store=store)
+def test_recorded_node_reverifies_and_revoked_measurement_fails(protocol, setup) -> None:  # type: ignore[no-untyped-def]
+    node, verifier, store, manifest = setup
+    registry = registry_of(protocol)
+    assert not registry.is_attested(node.address)
+    ev, _ = attest_on_devnet(protocol, node.address, store, manifest, verifier=verifier)
+    assert registry.is_attested(node.address) and ev.measurement == MOCK_WORKER_MR_ENCLAVE
+    assert (manifest.parent / PKI_FILENAME).is_file()
+    root = devnet_pki(protocol.w3, manifest.parent / PKI_FILENAME).root_der
+    ok = check_record(protocol, node.address, store, root)
     assert ok.ok, ok.reason
+    # governance removes the measurement: the record no longer counts (chain and re-verification agree)
+    registry.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, False)
+    try:
+        assert not registry.is_attested(node.address)
+        bad = check_record(protocol, node.address, store, root)
+        assert not bad.ok and "not eligible now" in bad.reason
+    finally:
+        registry.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
+    # evidence checked against another root fails at the chain of trust
+    other = check_record(protocol, node.address, store, devnet_pki(protocol.w3, manifest.parent / "other.json").root_der)
+    assert not other.ok
 
-    # governance revokes the measurement: the record stops counting, on-chain and for the auditor
-    protocol.nodes.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, False)
-    assert not protocol.nodes.is_eligible(node, model_id, True)
-    bad = operator_flow.check_record(protocol, node, root, store=store)
-    assert not bad.ok and "allow-listed" in bad.reason
-    protocol.nodes.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
 
-
-def test_tampered_quote_in_store_is_caught(protocol, setup) -> None:
-    p, store, pki_path, _ = setup
-    node = p.account.address
-    rec = protocol.nodes.get_attestation(node)
-    # corrupt the stored block on disk: the content store itself refuses it
+def test_tampered_bundle_in_store_is_caught(protocol, setup) -> None:  # type: ignore[no-untyped-def]
+    node, _, store, manifest = setup
+    rec = registry_of(protocol).get_attestation(node.address)
     path = store.block_path(rec.quote_cid)
     raw = bytearray(path.read_bytes())
     raw[120] ^= 1
     path.write_bytes(bytes(raw))
-    root = operator_flow.devnet_pki(p, pki_path).root_pem
-    r = operator_flow.check_record(protocol, node, root, store=store)
+    root = devnet_pki(protocol.w3, manifest.parent / PKI_FILENAME).root_der
+    r = check_record(protocol, node.address, store, root)
     assert not r.ok and "not retrievable" in r.reason
 
 
-def test_quote_for_another_key_is_refused_before_sending(protocol, setup, new_account, tmp_path) -> None:
-    p, store, pki_path, _ = setup
-    pki = operator_flow.devnet_pki(p, pki_path)
-    from verinfer.attestation import report_data_for
-
-    other = Account.create().address
-    q = tmp_path / "q.bin"
-    q.write_bytes(pki.quote(report_data_for(other, 31337)))
-    from verinfer.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="binds"):
-        operator_flow.attest(p, q, store=store, pki_path=pki_path)
+def test_unnamed_verifier_is_refused_before_sending(protocol, setup, w3) -> None:  # type: ignore[no-untyped-def]
+    node, _, store, manifest = setup
+    with pytest.raises(ConfigError, match="not a named attestation verifier"):
+        attest_on_devnet(protocol, node.address, store, manifest, verifier=funded_account(w3))
 
 
-def test_cli_verify_and_bad_address(protocol_manifest_path, devnet, setup, tmp_path) -> None:
-    p, store, pki_path, _ = setup
-    env = {"VERINFER_TEST_PKI": str(pki_path), "VERINFER_STORE": str(store.root), "PATH": "/usr/bin:/bin"}
-    import os
-
-    env = {**os.environ, **env}
+def test_cli_verify_root_and_bad_address(devnet, setup, protocol) -> None:  # type: ignore[no-untyped-def]
+    node, verifier, store, manifest = setup
+    fresh = funded_account(protocol.w3)
+    attest_on_devnet(protocol, fresh.address, store, manifest, verifier=verifier)
+    env = {**os.environ, "VERINFER_STORE": str(store.root)}
+    env.pop("VERINFER_TEST_PKI", None)
     base = [sys.executable, "-m", "verinfer.cli", "attestation"]
-    common = ["--rpc-url", devnet.rpc_url, "--manifest", str(protocol_manifest_path)]
+    common = ["--rpc-url", devnet.rpc_url, "--manifest", str(manifest)]
+    r = subprocess.run(base + ["verify", fresh.address] + common, capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr
+    unknown = Account.create().address
+    r = subprocess.run(base + ["verify", unknown] + common, capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 1 and "no attestation record" in r.stdout
     r = subprocess.run(base + ["verify", "0x1234"] + common, capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "not an address" in r.stderr
     assert "Traceback" not in r.stderr
+    r = subprocess.run(base + ["root"] + common, capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("-----BEGIN CERTIFICATE-----")

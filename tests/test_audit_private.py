@@ -8,20 +8,20 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from verinfer.auditor import Auditor, Verdict
-from verinfer.chain.devnet import mine
+from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.errors import ContractError
-from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, RequestParams, Status, commitment_hash
+from verinfer.devnet.samples import random_spec
 from verinfer.models import reference
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import load as load_spec
 from verinfer.models.spec import reference_profile_hash
 from verinfer.models.tensor import encode_output, encode_tensor
 from verinfer.prover import pipeline
-from verinfer.prover.testing import random_spec
 from verinfer.storage import open_store
 
 ETHER = 10**18
@@ -43,6 +43,8 @@ def test_private_mode_request_audits_with_the_verifier_matched_vk(w3: Web3, prot
         commitment=arts.commitment, verifier=verifier, proof_mode=2, execution_profile_hash=reference_profile_hash(),
         num_layers=spec.num_layers, input_bits=spec.input_bits, output_bits=spec.output_bits))
     protocol.as_account(node).nodes.register("http://127.0.0.1", [ModelShard(model_id)], 2 * ETHER)
+    n = protocol.nodes.epoch_length()
+    mine(w3, n - w3.eth.block_number % n)  # stake counts for draws from the next epoch's snapshot
     from verinfer.prover.bundle import publish_bundle
 
     bundle_cid = publish_bundle(store, arts)  # the keys travel by CID, anchored in the registry
@@ -55,15 +57,14 @@ def test_private_mode_request_audits_with_the_verifier_matched_vk(w3: Web3, prot
     out = reference.run(spec, x)
     out_hash, salt = hash_vector(out, 32), secrets.token_bytes(32)
     nm = protocol.as_account(node).market
-    nm.commit(rid, commitment_hash(rid, out_hash, salt, node.address))
-    try:
-        nm.reveal(rid, out_hash, salt, store.add(encode_output(out, 32)))
-    except ContractError:
-        mine(w3, params.commit_blocks + 1)
-        nm.reveal(rid, out_hash, salt, store.add(encode_output(out, 32)))
-    nm.finalize(rid)  # every member revealed: finalize is open at once
+    mine(w3, max(0, protocol.market.get_request(rid).draw_block + 1 - w3.eth.block_number))
+    nm.commit(rid, commitment_hash(rid, out_hash, salt, node.address))  # the first commit draws the committee
+    nm.reveal(rid, out_hash, salt, store.add(encode_output(out, 32)))  # everyone committed: reveal is open
+    with pytest.raises(ContractError, match="TooEarlyToFinalize"):
+        nm.finalize(rid)  # a proven model settles only after its proof window, or once proven
     proof_hash, words = pipeline.prove_request(arts, spec, x, rid, node.address)
     nm.submit_proof(rid, proof_hash, words)
+    nm.finalize(rid)  # every member revealed and the proof landed: finalize is open at once
     assert protocol.market.get_request(rid).status == Status.ACCEPTED
 
     auditor = Auditor(protocol, store)

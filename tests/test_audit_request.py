@@ -1,5 +1,6 @@
 """`verinfer audit` on a real network: anvil, three `verinfer node run` processes (one lying), real
-Groth16 proofs with the shipped digits keys, the embedded content store and test-PKI quotes.
+Groth16 proofs with the shipped digits keys, the embedded content store and test-PKI evidence recorded in
+the AttestationRegistry.
 
 One module-scoped network serves every test: a proven request (honest majority, faulty node
 slashed), an invalid-input request, then tampered variants — a corrupted output object, a proof
@@ -15,21 +16,31 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from eth_account import Account
 from web3 import Web3
 
-from verinfer.attestation.record import quote_hash
-from verinfer.attestation.testpki import MOCK_WORKER_MR_ENCLAVE, TestPKI
-from verinfer.attestation.verify import report_data_for
+from verinfer.attestation.evidence import evidence_bundle
+from verinfer.attestation.testpki import TestPKI
 from verinfer.auditor import Auditor, AuditReport, Verdict
-from verinfer.chain.protocol import Attestation, Protocol, Status
+from verinfer.chain.attestation_registry import (
+    AttestationRegistry,
+    attest_devnet,
+    binding_for,
+    configure_devnet,
+    verify_and_record,
+)
+from verinfer.chain.devnet import funded_account
+from verinfer.chain.protocol import Protocol, Status
+from verinfer.devnet.cluster import NodeCluster
+from verinfer.devnet.processes import wait_for
+from verinfer.devnet.samples import sample_input
 from verinfer.models.hashing import hash_vector
 from verinfer.models.tensor import encode_tensor
-from verinfer.node.harness import NodeCluster, sample_input, wait_for
 from verinfer.storage import open_store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,20 +54,19 @@ class Net:
     proven_rid: int
     invalid_rid: int
     good_quote: bytes
+    verifier: Any
 
 
-def _attest(protocol: Protocol, acct, quote: bytes, cid: str, qhash: bytes | None = None) -> None:
-    block = protocol.w3.eth.block_number
-    protocol.as_account(acct).nodes.submit_attestation(Attestation(
-        tee_type=1, measurement=MOCK_WORKER_MR_ENCLAVE, quote_hash=qhash or quote_hash(quote),
-        report_data_address=acct.address, expires_at=block + 100_000, verified_by=255, quote_cid=cid))
+def _registry(protocol: Protocol, account=None) -> AttestationRegistry:  # type: ignore[no-untyped-def]
+    sender = protocol.as_account(account).sender if account is not None else protocol.sender
+    return AttestationRegistry(protocol.w3, protocol.manifest.address("AttestationRegistry"), sender)
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
         protocol_manifest_path: Path) -> Iterator[Net]:
-    from verinfer.prover import pipeline
     from verinfer.models.spec import load_builtin
+    from verinfer.prover import pipeline
 
     root = tmp_path_factory.mktemp("audit")
     arts = pipeline.prepare(load_builtin("digits-mlp"), "public", setup="shipped")
@@ -66,9 +76,10 @@ def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
     pki = TestPKI.generate()
     pki_path = root / "test-pki.json"
     pki.save(pki_path)
-    protocol.nodes.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)  # owner (account 0)
-    quote = pki.quote(report_data_for(c.addresses[0], w3.eth.chain_id))
-    _attest(protocol, c.accounts[0], quote, c.store.add(quote))
+    verifier_acct = funded_account(w3)
+    configure_devnet(_registry(protocol), verifier_acct.address)  # owner (account 0): name a verifier, allow-list
+    attest_devnet(_registry(protocol, verifier_acct), c.addresses[0], pki, c.store.add)
+    quote = b""
     c.start_many({0: [], 1: [], 2: ["--fault", "wrong-output"]})
     try:
         x = sample_input(3)
@@ -77,7 +88,7 @@ def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
         assert c.wait_final(rid, 120).status == Status.ACCEPTED
         assert c.wait_final(bad, 120).status == Status.INVALID_INPUT
         wait_for(lambda: c.requester.market.get_request(rid).proven, 120, what="the proof")
-        yield Net(c, pki_path, pki.root_pem, rid, bad, quote)
+        yield Net(c, pki_path, pki.root_pem, rid, bad, quote, verifier_acct)
     finally:
         c.stop_all()
 
@@ -100,8 +111,10 @@ def test_proven_request_passes_every_check(net: Net) -> None:
         assert v[name] is Verdict.PASS, report.claim(name)
     assert "shipped keys" in report.claim("model.commitment").detail
     assert "groth16py ok" in report.claim("proof.local").detail and "snarkjs ok" in report.claim("proof.local").detail
-    # the lying node was out-voted: the settlement the auditor re-derives is 2 paid, 1 slashed
-    assert "2 paid, 1 slashed" in report.claim("quorum.settlement").detail
+    # the lying node was out-voted and contradicted by the proof: 2 paid, 1 slashed, half of it to the prover
+    detail = report.claim("quorum.settlement").detail
+    assert "2 paid" in detail and "1 slashed" in detail and "to the prover" in detail, detail
+    assert "re-drawn from blockhash" in report.claim("quorum.committee").detail
     a = net.cluster.addresses
     assert v[f"attestation.{a[0]}"] is Verdict.PASS
     assert v[f"attestation.{a[1]}"] is Verdict.NA and v[f"attestation.{a[2]}"] is Verdict.NA
@@ -116,13 +129,15 @@ def test_invalid_input_request_audits_as_a_confirmed_invalid_outcome(net: Net) -
     assert report.claim("output.payload").verdict is Verdict.PASS
     assert report.claim("output.reexecution").verdict is Verdict.NA
     assert report.claim("proof.local").verdict is Verdict.NA
-    assert "fee refunded" in report.claim("quorum.settlement").detail
+    # V2: the requester pays the committee for checking an invalid input (only the division dust comes back)
+    detail = report.claim("quorum.settlement").detail
+    assert "3 paid" in detail and "0 slashed" in detail, detail
 
 
 def test_corrupted_output_object_fails_the_output_claim(net: Net, tmp_path: Path) -> None:
     store_copy = tmp_path / "store"
     shutil.copytree(net.cluster.store_dir, store_copy)
-    out_cid = net.cluster.requester.market.get_request(net.proven_rid).output_cid
+    out_cid = _auditor(net).audit(net.proven_rid).context.output_cid  # V2: the CID lives in Revealed events
     block = open_store(root=store_copy).block_path(out_cid)
     raw = bytearray(block.read_bytes())
     i = raw.index(b"[") + 1  # flip a digit of the first logit: still JSON, different bytes
@@ -166,28 +181,36 @@ def test_proof_against_other_public_signals_fails_locally_and_on_chain(net: Net)
     assert [c.verdict for c in auditor.verify_proof(ctx, prover, out_hash, bad_words)] == [Verdict.FAIL, Verdict.FAIL]
 
 
-def test_tampered_attestation_quote_fails_its_node(net: Net) -> None:
+def test_tampered_attestation_evidence_fails_its_node(net: Net) -> None:
     c = net.cluster
     node1 = c.accounts[1]
-    quote = TestPKI.load(net.pki_path).quote(report_data_for(node1.address, c.w3.eth.chain_id))
+    pki = TestPKI.load(net.pki_path)
+    as_verifier = _registry(c.protocol, net.verifier)
+    anchor, rd = binding_for(as_verifier, node1.address)
+    quote = pki.quote(rd)
+    ts = int(c.w3.eth.get_block("latest")["timestamp"])
+    coll = pki.collateral(datetime.fromtimestamp(ts, UTC) - timedelta(hours=1))
     flipped = bytearray(quote)
     flipped[100] ^= 0x01
-    # the record names the genuine quote's hash but points at the flipped bytes
-    _attest(c.protocol, node1, quote, c.store.add(bytes(flipped)), qhash=quote_hash(quote))
+    # the verifier records the genuine quote's hashes but the CID points at a bundle with flipped bytes
+    bad_cid = c.store.add(evidence_bundle(bytes(flipped), coll))
+    verify_and_record(as_verifier, node1.address, quote, coll, anchor, quote_cid=bad_cid, root_ca_der=pki.root_der)
     try:
         report = _auditor(net).audit(net.proven_rid)
         bad = report.claim(f"attestation.{node1.address}")
-        assert bad.verdict is Verdict.FAIL and "quoteHash" in bad.detail
+        assert bad.verdict is Verdict.FAIL and "quoteHash" in bad.detail, bad
         assert report.claim(f"attestation.{c.addresses[0]}").verdict is Verdict.PASS
         assert not report.ok and [f.name for f in report.failures] == [bad.name]
-        # the genuine quote under the same record verifies
-        _attest(c.protocol, node1, quote, c.store.add(quote))
-        assert _auditor(net).audit(net.proven_rid).claim(f"attestation.{node1.address}").verdict is Verdict.PASS
-        # without a trusted root the chain of trust cannot be checked: N/A, not PASS
+        # a genuine bundle recorded for the node re-verifies, but it was recorded after the request was made:
+        # it says nothing about this request (N/A here; FAIL for a member of a TEE-only model)
+        attest_devnet(as_verifier, node1.address, pki, c.store.add)
+        late = _auditor(net).audit(net.proven_rid).claim(f"attestation.{node1.address}")
+        assert late.verdict is Verdict.NA and "not attested for this request" in late.detail, late
+        # without a trusted root the evidence cannot be re-verified: N/A (the model does not require a TEE)
         no_root = Auditor(c.protocol, open_store(root=c.store_dir)).audit(net.proven_rid)
         assert no_root.claim(f"attestation.{node1.address}").verdict is Verdict.NA
     finally:
-        c.protocol.as_account(node1).nodes.revoke_attestation()
+        _registry(c.protocol, node1).revoke_attestation()
 
 
 def test_model_with_a_commitment_no_key_hashes_to_fails(net: Net, tmp_path: Path, w3: Web3, protocol: Protocol,
@@ -196,7 +219,7 @@ def test_model_with_a_commitment_no_key_hashes_to_fails(net: Net, tmp_path: Path
     wrong = NodeCluster(tmp_path, w3, protocol, protocol_manifest_path, n_nodes=1, verifier=model.verifier,
                         proof_mode=1, commitment=(model.commitment + 1))
     x = sample_input(1)
-    rid = wrong.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8))  # nobody serves it: stays COMMITTING
+    rid = wrong.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8))  # nobody serves it: stays PENDING
     report = Auditor(protocol, open_store(root=wrong.store_dir)).audit(rid)
     c = report.claim("model.commitment")
     assert c.verdict is Verdict.FAIL and "no verification key" in c.detail and "shipped keys" in c.detail
@@ -246,17 +269,20 @@ def test_private_mode_commitment_is_the_weights_commitment(net: Net, tmp_path: P
     """Mode 2: the registry's commitment must equal weights_commitment(spec) of the fetched weights."""
     from verinfer.models.spec import weights_commitment
 
-    good = NodeCluster(tmp_path / "good", w3, protocol, protocol_manifest_path, n_nodes=1, proof_mode=2)
+    # V2 needs a verifier for every proof mode at registration; the public-weights one stands in (it verifies
+    # another key, which model.verifier reports; model.commitment is what this test is about)
+    other_verifier = net.cluster.protocol.models.get_model(net.cluster.model_id).verifier
+    good = NodeCluster(tmp_path / "good", w3, protocol, protocol_manifest_path, n_nodes=1, proof_mode=2,
+                       verifier=other_verifier)
     bad = NodeCluster(tmp_path / "bad", w3, protocol, protocol_manifest_path, n_nodes=1, proof_mode=2,
-                      commitment=weights_commitment(good.spec) ^ 1)
+                      verifier=other_verifier, commitment=weights_commitment(good.spec) ^ 1)
     x = sample_input(2)
     for cluster, verdict in ((good, Verdict.PASS), (bad, Verdict.FAIL)):
         rid = cluster.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8))
         report = Auditor(protocol, open_store(root=cluster.store_dir)).audit(rid)
         c = report.claim("model.commitment")
         assert c.verdict is verdict and "weights_commitment(spec)" in c.detail, c
-        assert report.claim("model.verifier").verdict is Verdict.NA  # mode 2 without a verifier: nothing to prove with
-        assert report.ok is (verdict is Verdict.PASS)
+        assert report.claim("model.verifier").verdict is Verdict.FAIL  # the stand-in verifies the public-mode key
 
 
 def test_cli_finds_the_devnet_test_pki_beside_the_manifest(net: Net, protocol_manifest_path: Path,

@@ -111,5 +111,5 @@ def test_result_views() -> None:
     assert [m.output_hash for m in r.dissenting] == [8] and r.no_shows == []
     r = _result("InvalidInput", False, [INVALID_INPUT_HASH, INVALID_INPUT_HASH, None], INVALID_INPUT_HASH)
     assert r.invalid_input and r.display_status == "InvalidInput" and len(r.no_shows) == 1
-    assert status_name(5) == "NoQuorum" and status_name(9) == "Status(9)"
+    assert status_name(6) == "NoQuorum" and status_name(7) == "Expired" and status_name(9) == "Status(9)"
     assert r.to_json()["outputHash"] == "0x" + "ff" * 32

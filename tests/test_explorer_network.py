@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from verinfer.chain.protocol import Protocol
-from verinfer.client.localnet import LocalNetwork  # the one import of the dev-network helper
+from verinfer.devnet.network import LocalNetwork  # the one import of the dev-network helper
 from verinfer.client.inputs import digits_sample
 from verinfer.explorer.app import create_app
 from verinfer.explorer.db import Database
@@ -97,10 +97,12 @@ def _get(site: Site, path: str, **kw: Any) -> httpx.Response:
 def test_request_page_shows_timeline_consensus_three_verifications_and_audit(site: Site) -> None:
     d = _get(site, f"/api/requests/{site.proven}").json()
     names = [e["name"] for e in d["timeline"]]
-    for n in ("InferenceRequested", "Committed", "Revealed", "Finalized", "ProofVerified", "NodePenalized"):
+    for n in ("InferenceRequested", "CommitteeDrawn", "Committed", "Revealed", "Finalized", "ProofVerified",
+              "NodePenalized", "ProverRewarded"):
         assert n in names, names
     assert all(e["gas_used"] and e["gas_used"] > 20000 for e in d["timeline"])
     assert d["request"]["status"] == "ACCEPTED" and d["request"]["proven"] == 1
+    assert int(d["request"]["prover_reward"]) > 0 and d["request"]["draw_block"] == d["request"]["created_block"] + 1
     members = d["members"]
     assert len(members) == 3 and sum(m["agreed"] for m in members) == 2
     assert sum(m["paid"] for m in members) == 2 and sum(m["penalized"] for m in members) == 1

@@ -12,7 +12,7 @@ from verinfer.inference.runtime import (
     ExecutionPlan,
     commitment,
     execute,
-    execute_payload,
+    decide,
     load_model,
     profile_hash,
 )
@@ -67,27 +67,30 @@ def test_execute_payload_valid_and_invalid():
     pixels = samples[0]["pixels"]
     payload = encode_tensor(pixels, "int8", [64])
     in_hash = hash_vector(pixels, 8)
-    ok = execute_payload(spec, payload, in_hash)
+    ok = decide(spec, None, payload, in_hash)
     assert not ok.is_invalid and ok.input_hash == in_hash
     assert ok.outputs == reference.run(spec, pixels)
     assert ok.output_hash == hash_vector(ok.outputs, 32)
+    assert ok.output_payload == encode_tensor(ok.outputs, "int32", [10])
     assert ok.profile_hash == reference_profile_hash()
 
-    mismatch = execute_payload(spec, payload, in_hash + 1)
+    mismatch = decide(spec, None, payload, in_hash + 1)
     assert mismatch.is_invalid and mismatch.output_hash == INVALID_INPUT_HASH and "mismatch" in mismatch.invalid_reason
-    bad = execute_payload(spec, b'{"format":"verinfer.tensor.v1"}', in_hash)
-    assert bad.is_invalid and bad.outputs is None and "rejected" in bad.invalid_reason
-    out_of_range = execute_payload(spec, encode_tensor([100] * 63 + [-128], "int8", [64]))
+    bad = decide(spec, None, b'{"format":"verinfer.tensor.v1"}', in_hash)
+    assert bad.is_invalid and bad.outputs is None and bad.output_payload is None and "rejected" in bad.invalid_reason
+    edge = [100] * 63 + [-128]
+    out_of_range = decide(spec, None, encode_tensor(edge, "int8", [64]), hash_vector(edge, 8))
     assert not out_of_range.is_invalid  # any int8 input is valid for an input_bits=8 model
 
 
 def test_lm_through_runtime():
-    pytest.importorskip("torch")
-    pytest.importorskip("h5py")
     lm = load_model(builtin_path("digits-mlp").parent / "textgenrnn-lm.json")
     prompt = [lm.stop_token] + [7, 8]
-    res = execute_payload(lm, encode_tensor(prompt, "int32"), hash_vector(prompt, 32))
+    res = decide(lm, None, encode_tensor(prompt, "int32"), hash_vector(prompt, 32))
     assert not res.is_invalid and res.outputs == execute(lm, prompt)
     assert res.output_hash == hash_vector(res.outputs, 32)
+    outside = [lm.stop_token, 10**6]
+    rejected = decide(lm, None, encode_tensor(outside, "int32"), hash_vector(outside, 32))
+    assert rejected.is_invalid and "rejected" in rejected.invalid_reason
     with pytest.raises(ExecutionError):
         execute(lm, prompt, ExecutionPlan(((0, 1),)))

@@ -7,7 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from verinfer.commands.model import app, shard_layout_hash
+from verinfer.client.publish import shard_layout_hash
+from verinfer.commands.model import app
 from verinfer.models.spec import builtin_path, load, reference_profile_hash, weights_commitment
 from verinfer.storage import open_store
 
@@ -65,6 +66,19 @@ def test_publish_language_model(env, protocol):
     assert published["format"] == "verinfer.lm.v1"
     weights = store.cat(published["weights_cid"])
     assert weights == (builtin_path("digits-mlp").parent / "textgenrnn_weights.hdf5").read_bytes()
+    # newcomer obstacle: `inspect textgenrnn` shows the CID and commitment that publish registered
+    shown = json.loads(invoke("inspect", "textgenrnn", "--json").stdout)
+    assert shown["cid"] == view.weights_cid and int(shown["commitment"], 16) == view.commitment
+    # ... and a registered model can be inspected by its 0x model id (read from the chain, fetched by CID)
+    by_id = invoke("inspect", json.loads(res.stdout)["model_id"], "--json")
+    assert by_id.exit_code == 0, by_id.output
+    assert json.loads(by_id.stdout)["cid"] == view.weights_cid
+    listing = invoke("list", "--json")
+    assert listing.exit_code == 0, listing.output
+    rows = json.loads(listing.stdout)
+    assert any(r["model_id"] == json.loads(res.stdout)["model_id"] and r["name"] == "textgenrnn"
+               for r in rows["registered"])
+    assert rows["builtin"] == ["digits-mlp", "digits-mlp-large", "textgenrnn"]
 
 
 @pytest.mark.parametrize(
@@ -77,6 +91,9 @@ def test_publish_language_model(env, protocol):
         (["publish", "textgenrnn", "--key-env", "PUBLISHER_KEY", "--proof-mode", "public"], "no circuit"),
         (["publish", "digits-mlp", "--key-env", "PUBLISHER_KEY", "--split", "2"], "--split"),
         (["publish", "missing/spec.json", "--key-env", "PUBLISHER_KEY"], "does not exist"),
+        # a mistyped built-in name names the built-ins, not a CID alphabet
+        (["publish", "textgen", "--key-env", "PUBLISHER_KEY"], "built-in model (digits-mlp, digits-mlp-large, textgenrnn)"),
+        (["inspect", "0x" + "ab" * 32], "is not registered on this deployment"),
     ],
 )
 def test_publish_user_errors(env, args, needle):

@@ -17,11 +17,14 @@ import pytest
 from web3 import Web3
 
 from verinfer.chain.devnet import mine
-from verinfer.chain.protocol import Protocol, RequestParams, Status
+from verinfer.chain.protocol import Protocol, RequestParams, Status, decode_event
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
 from verinfer.models.reference import run as reference_run
 from verinfer.models.tensor import encode_tensor
-from verinfer.node.harness import ETHER, NodeCluster, sample_input, wait_for
+from verinfer.constants import ETHER
+from verinfer.devnet.cluster import NodeCluster
+from verinfer.devnet.processes import wait_for
+from verinfer.devnet.samples import sample_input
 from verinfer.storage import cid_of
 
 
@@ -49,9 +52,11 @@ def test_three_nodes_serve_a_request_and_faulty_node_is_slashed(net: NodeCluster
 
     assert r.status == Status.ACCEPTED
     assert int.from_bytes(r.output_hash, "big") == expected_hash
-    assert r.agreeing_count == 2
-    # the accepted output payload in the store is the reference output
-    out = json.loads(net.store.cat(r.output_cid))
+    reveals = [decode_event(e) for e in net.requester.events("Revealed", from_block=r.created_block)]
+    reveals = [e for e in reveals if e.request_id == rid]
+    assert sum(e.output_hash == r.output_hash for e in reveals) == 2
+    # the accepted output payload in the store (its CID lives only in the Revealed event) is the reference output
+    out = json.loads(net.store.cat(next(e.output_cid for e in reveals if e.output_hash == r.output_hash)))
     assert out["data"] == expected
     honest0 = net.requester.market.get_member_settlement(rid, net.addresses[0])
     faulty = net.requester.market.get_member_settlement(rid, net.addresses[2])
@@ -71,7 +76,7 @@ def test_three_nodes_serve_a_request_and_faulty_node_is_slashed(net: NodeCluster
         wait_for(lambda: not p.health()["pending_requests"], 20, what=f"{p.key} to have nothing pending")
     assert "[fault: wrong-output]" in nodes[2].log()
     # node 1 pulled its fee share by itself (--auto-withdraw); node 0's share waits for the operator
-    share = r.fee // 2
+    share = r.fee // 3
     wait_for(lambda: nodes[1].metrics().get("verinfer_node_withdrawn_wei_total", 0) >= share, 30, what="auto-withdraw")
     assert net.requester.market.withdrawable(net.addresses[1]) == 0
     assert net.requester.market.withdrawable(net.addresses[0]) >= share
@@ -86,9 +91,9 @@ def test_three_nodes_serve_a_request_and_faulty_node_is_slashed(net: NodeCluster
     assert "Traceback" not in "".join(p.log() for p in nodes)
 
 
-def test_invalid_inputs_are_revealed_as_invalid_and_refunded(net: NodeCluster) -> None:
+def test_invalid_inputs_are_revealed_as_invalid_and_paid(net: NodeCluster) -> None:
     """Garbage, hash mismatch, wrong shape, oversize and a CID nobody stored all settle as INVALID_INPUT;
-    the requester gets every fee back and the nodes keep running."""
+    V2: the requester pays the committee for the check (nothing refunded), nobody is slashed, nodes keep running."""
     # the nodes of the previous test keep running (node 2's wrong-output fault does not touch invalid inputs)
     nodes = list(net.procs) or net.start_many({i: ["--fetch-timeout", "2"] for i in range(3)})
     before = net.requester.market.withdrawable(net.requester.address)
@@ -102,6 +107,7 @@ def test_invalid_inputs_are_revealed_as_invalid_and_refunded(net: NodeCluster) -
     missing = cid_of(b"never stored " + os.urandom(8))
     params = RequestParams(replicas=3, quorum=2, commit_blocks=90, reveal_blocks=90)
     _, cases["missing"] = net.requester.market.request_inference(net.model_id, missing, hash_vector(x, 8), params, ETHER // 100)
+    stakes = [net.requester.nodes.stake_of(a) for a in net.addresses]
     for name, rid in cases.items():
         r = net.wait_final(rid, timeout=90)
         assert r.status == Status.INVALID_INPUT, name
@@ -109,8 +115,9 @@ def test_invalid_inputs_are_revealed_as_invalid_and_refunded(net: NodeCluster) -
         for a in net.addresses:
             rv = net.requester.market.get_reveal(rid, a)
             assert rv.revealed and int.from_bytes(rv.output_hash, "big") == INVALID_INPUT_HASH, (name, a)
-    # every fee refunded to the requester
-    assert net.requester.market.withdrawable(net.requester.address) - before == len(cases) * (ETHER // 100)
+    # the requester paid for every check; no honest node lost stake
+    assert net.requester.market.withdrawable(net.requester.address) - before < len(cases) * 3  # division dust only
+    assert [net.requester.nodes.stake_of(a) for a in net.addresses] == stakes
     assert all(p.alive() for p in nodes)
     log = nodes[0].log()
     for reason in ("input payload rejected", "input hash mismatch", "exceeds 1048576 bytes", "not found within"):
@@ -127,21 +134,23 @@ def test_model_with_another_execution_profile_is_not_served(net: NodeCluster) ->
     from concurrent.futures import ThreadPoolExecutor
 
     from verinfer.chain.protocol import ModelInput, ModelShard
-    from verinfer.models import spec as model_spec
+    from verinfer.inference import runtime
 
     running = {p.key for p in net.procs if p.alive()}
     net.start_many({i: [] for i, k in enumerate(net.keys) if k not in running})
     nodes = [p for p in net.procs if p.alive()]
     _, other = net.protocol.as_account(net.accounts[0]).models.register_model(ModelInput(
         name="digits-other-profile", weights_cid=net.store.add(net.spec.canonical_json()),
-        commitment=model_spec.weights_commitment(net.spec), execution_profile_hash=b"\x01" * 32,
+        commitment=runtime.commitment(net.spec), execution_profile_hash=b"\x01" * 32,
         num_layers=net.spec.num_layers, input_bits=8, output_bits=32,
     ))
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(lambda a: net.protocol.as_account(a).nodes.set_shards([ModelShard(net.model_id), ModelShard(other)]),
                       net.accounts))
+    epoch = net.protocol.nodes.epoch_length()
+    mine(net.w3, epoch - net.w3.eth.block_number % epoch)  # the new shard counts from the next epoch's snapshot
     x = sample_input(6)
-    params = RequestParams(replicas=3, quorum=2, commit_blocks=4, reveal_blocks=2)
+    params = RequestParams(replicas=3, quorum=2, commit_blocks=10, reveal_blocks=10)
     _, rid = net.requester.market.request_inference(other, net.store.add(encode_tensor(x, "int8", [64])),
                                                     hash_vector(x, 8), params, ETHER // 100)
     for p in nodes:

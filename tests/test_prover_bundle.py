@@ -24,7 +24,7 @@ from verinfer.models.spec import load, load_builtin
 from verinfer.prover import pipeline
 from verinfer.prover.backends import Groth16pyBackend
 from verinfer.prover.bundle import FORMAT, BundleError, bundle_document, fetch_bundle, publish_bundle
-from verinfer.prover.testing import random_spec
+from verinfer.devnet.samples import random_spec
 from verinfer.storage.embedded import EmbeddedStore
 
 PROVER = "0x000000000000000000000000000000000000bEEF"
@@ -214,7 +214,9 @@ def test_node_proves_with_the_published_bundle(tmp_path_factory: pytest.TempPath
     from verinfer.chain.protocol import Status
     from verinfer.models.hashing import hash_vector
     from verinfer.models.tensor import encode_tensor
-    from verinfer.node.harness import NodeCluster, sample_input, wait_for
+    from verinfer.devnet.cluster import NodeCluster
+    from verinfer.devnet.processes import wait_for
+    from verinfer.devnet.samples import sample_input
 
     class Cluster(NodeCluster):
         def _funded(self):  # the first funded account is the model's publisher

@@ -21,7 +21,7 @@ from verinfer.prover.artifacts import compile_circuit
 from verinfer.prover.backends import Groth16pyBackend, SnarkjsBackend
 from verinfer.prover.errors import ArtifactError, CeremonyError
 from verinfer.prover.onchain import deploy_verifier, verify_onchain
-from verinfer.prover.testing import random_spec
+from verinfer.devnet.samples import random_spec
 
 PTAU_DIR = Path(keys.__file__).parent / "data" / "ptau"
 PTAU = PTAU_DIR / "INSECURE_test_phase1_bn128_2e10.ptau"

@@ -18,7 +18,7 @@ from verinfer.prover.circuitgen import generate
 from verinfer.prover.commitment import commitment as prover_commitment
 from verinfer.prover.errors import ProverError, ProverInputError
 from verinfer.prover.spec import view
-from verinfer.prover.testing import random_spec
+from verinfer.devnet.samples import random_spec
 from verinfer.prover.witness import (
     circuit_inputs,
     compute_witnesses,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from verinfer.prover import pipeline
 from verinfer.prover.backends import Groth16pyBackend
-from verinfer.prover.testing import random_spec
+from verinfer.devnet.samples import random_spec
 
 _CHILD = r"""
 import json, sys

@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 
+import click
 import typer
+from typer._click.exceptions import ClickException as VendoredClickException
+from typer.core import TyperOption
 
 from verinfer.errors import VerinferError
 
@@ -16,6 +19,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+_option_type = TyperOption.display_type_rich
+
+
+def _flag_type(self: TyperOption, ctx: object) -> str | None:
+    """A flag takes no value: show no `<bool>` type next to it in --help (typer 0.29 does)."""
+    if self.is_flag:
+        return None
+    return _option_type(self, ctx)  # type: ignore[arg-type]
+
+
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
 
 @app.callback()
 def _root() -> None:
@@ -48,19 +64,6 @@ def _register_one(_name: str) -> None:
         app.add_typer(_mod.app, name=_name)
 
 
-def _click_exceptions() -> tuple[type[BaseException], ...]:
-    import click
-
-    kinds: list[type[BaseException]] = [click.ClickException]
-    try:
-        from typer._click.exceptions import ClickException as VendoredClickException
-
-        kinds.append(VendoredClickException)
-    except ImportError:
-        pass
-    return tuple(kinds)
-
-
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 1."""
     # Import only the group being run (some pull heavy libraries); all of them for the top-level help.
@@ -77,7 +80,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors and the like (typer vendors its own click)
-        if isinstance(exc, _click_exceptions()):
+        if isinstance(exc, (click.ClickException, VendoredClickException)):
             print(f"error: {exc.format_message()}", file=sys.stderr)
             sys.exit(exc.exit_code)
         raise

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IInferenceMarket} from "./interfaces/IInferenceMarket.sol";
 import {IInferenceConsumer} from "./interfaces/IInferenceConsumer.sol";
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
@@ -11,64 +11,134 @@ import {IGroth16Verifier3} from "./interfaces/IGroth16Verifier3.sol";
 import {IGroth16Verifier4} from "./interfaces/IGroth16Verifier4.sol";
 import {VerinferConstants} from "./lib/VerinferConstants.sol";
 
-/// @title InferenceMarket
-/// @notice Requests escrow a fee; a stake-weighted committee of eligible nodes commits then reveals output
-///         hashes; finalize settles by quorum (or by a verified Groth16 proof), credits fees or refunds
-///         (pull payments), slashes dissenters and no-shows, then calls the consumer back with bounded gas.
+/// @title InferenceMarket (V2)
+/// @notice Requests escrow a fee and a callback deposit; the committee is drawn lazily from
+///         blockhash(createdBlock + 1) against the stake snapshot at the start of the request's epoch; members
+///         commit then reveal output hashes; proven models wait for a proof window in which a valid Groth16
+///         proof settles the output (unless the committee agreed the input is invalid); finalize pays the
+///         revealers of the settled output (every in-time revealer on NoQuorum), slashes dissenters and
+///         no-shows only when the request settled, burns penalties except the prover's reward, and calls the
+///         consumer back with escrowed gas. Governance is bounded; the owner can move neither stake nor escrow.
 /// @dev Invariant: address(this).balance == totalEscrowed + totalWithdrawable.
-contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
-    /// @notice Gas kept back on top of callbackGasLimit * 64/63 so the call can really forward that much
-    ///         and finalize can still emit CallbackResult afterwards.
+contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTransient {
+    // ------------------------------------------------------------------ constants (bounds)
+
+    /// @notice Largest committee.
+    uint8 public constant MAX_REPLICAS = 7;
+    /// @notice Longest input or output CID accepted (bytes).
+    uint256 public constant MAX_CID_BYTES = 128;
+    /// @notice Longest commit or reveal window a request may ask for (blocks).
+    uint32 public constant MAX_WINDOW_BLOCKS = 10_000;
+    /// @notice Largest callbackGasLimit a request may ask for.
+    uint32 public constant MAX_CALLBACK_GAS = 2_000_000;
+    /// @notice Share (bps) of the slashes of members contradicted by a proof that goes to the prover.
+    uint16 public constant PROVER_REWARD_BPS = 5_000;
+    /// @notice Gas given to the verifier staticcall.
+    uint256 public constant PROOF_VERIFY_GAS = 400_000;
+    /// @notice Gas kept back on top of the forwarded gas so the call can really get it and we can finish.
     uint256 public constant CALLBACK_GAS_RESERVE = 15_000;
-    /// @notice Same reserve for the verifier staticcall.
     uint256 public constant PROOF_GAS_RESERVE = 5_000;
-    /// @notice Hard caps on governance parameters.
-    uint8 public constant MAX_REPLICAS_CAP = 64;
-    uint256 public constant MAX_CANDIDATES_CAP = 512;
-    uint32 public constant MAX_WINDOW_CAP = 1_000_000;
+    /// @notice Gas redeliver keeps back from the caller's gas for the flag and the event after the callback.
+    uint256 public constant REDELIVER_GAS_RESERVE = 10_000;
+    /// @notice Governance bounds.
+    uint256 public constant MAX_MIN_FEE = 1 ether;
+    uint32 public constant MIN_WINDOW_FLOOR = 10;
+    uint32 public constant MIN_WINDOW_CEIL = 1_000;
+    uint32 public constant MIN_PROOF_BLOCKS = 10;
+    uint32 public constant MAX_PROOF_BLOCKS = 1_000;
+    uint256 public constant MAX_CALLBACK_GAS_PRICE = 1_000 gwei;
+    /// @notice Blocks whose hash the EVM still returns.
+    uint64 private constant BLOCKHASH_WINDOW = 256;
+
+    uint8 private constant F_PROVEN = 1;
+    uint8 private constant F_CALLBACK_FAILED = 2;
+    uint8 private constant F_REQUIRES_TEE = 4;
+
+    // ------------------------------------------------------------------ storage
+
+    /// @dev A request in three slots written by requestInference (a fourth only for a proof). Slot 0 holds all that
+    ///      commit and reveal read and write.
+    struct Req {
+        // slot 0
+        uint40 createdBlock;
+        uint16 commitBlocks;
+        uint16 revealBlocks;
+        Status status;
+        uint8 committedMask;
+        uint8 revealedMask;
+        uint8 committeeSize;
+        uint8 replicas;
+        uint8 quorum;
+        uint8 flags;
+        uint8 proofMode;
+        uint8 paidMask;
+        uint8 slashedMask;
+        uint32 callbackGasLimit;
+        uint32 paramsVersion;
+        uint32 modelIndex; // ModelRegistry index; the id is in _modelIdOf
+        // slot 1
+        address requester;
+        uint96 fee;
+        // slot 2
+        bytes32 inputHash;
+        // slot 3 (only when a proof lands)
+        bytes32 provenHash;
+    }
+
+    /// @dev The parameters a request snapshots (by index into _paramSets).
+    struct ParamSet {
+        uint96 slashAmount;
+        uint32 proofBlocks;
+        uint64 callbackGasPrice;
+    }
+
+    /// @dev The parameters requestInference reads, in one slot.
+    struct Current {
+        uint96 minFee;
+        uint32 minCommitBlocks;
+        uint32 minRevealBlocks;
+        uint32 paramsVersion;
+    }
 
     INodeRegistry public immutable nodeRegistry;
     IModelRegistry public immutable modelRegistry;
+    uint64 private immutable _epochLength;
 
-    // governance parameters (defaults documented in docs/contracts.md)
-    uint256 public minFee = 0.001 ether;
-    uint8 public maxReplicas = 16;
-    uint32 public minCommitBlocks = 1;
-    uint32 public maxCommitBlocks = 500;
-    uint32 public minRevealBlocks = 1;
-    uint32 public maxRevealBlocks = 500;
-    uint256 public slashAmount = 0.1 ether;
-    uint256 public proofVerifyGas = 400_000;
-    uint32 public maxCallbackGas = 1_000_000;
-    uint256 public maxCandidates = 64;
+    Current private _cur;
+    ParamSet[] private _paramSets;
 
-    uint256 public totalEscrowed;
-    uint256 public totalWithdrawable;
+    /// @dev Both totals in one slot (finalize moves value from one to the other).
+    uint128 private _totalEscrowed;
+    uint128 private _totalWithdrawable;
     mapping(address account => uint256) public withdrawable;
 
-    struct Member {
-        bool member;
-        bool committed;
-        bool revealed;
-        bool slashed;
-        bool paid;
-        bytes32 commitment;
-        bytes32 outputHash;
-        string outputCid;
+    uint256 private _requestCount;
+    mapping(uint256 requestId => Req) private _requests;
+    /// @dev Committee addresses packed 20 bytes each into consecutive words.
+    mapping(uint256 requestId => mapping(uint256 word => uint256)) private _committeeWords;
+    /// @dev Per member (by committee index): the commitment, replaced by the output hash at reveal.
+    mapping(uint256 requestId => mapping(uint256 index => bytes32)) private _values;
+    mapping(uint256 requestId => address) private _provers;
+    /// @dev ModelRegistry index -> model id, written by the first request for a model.
+    mapping(uint32 modelIndex => bytes32) private _modelIdOf;
+
+    /// @param initialOwner Governance (a TimelockController in deployments).
+    /// @param nodeRegistry_ The NodeRegistry (its owner must then call setMarket(address(this))).
+    /// @param modelRegistry_ The ModelRegistry.
+    constructor(address initialOwner, address nodeRegistry_, address modelRegistry_) Ownable(initialOwner) {
+        if (nodeRegistry_ == address(0) || modelRegistry_ == address(0)) revert ZeroAddress();
+        nodeRegistry = INodeRegistry(nodeRegistry_);
+        modelRegistry = IModelRegistry(modelRegistry_);
+        _epochLength = INodeRegistry(nodeRegistry_).epochLength();
+        _cur = Current({minFee: 0.001 ether, minCommitBlocks: 10, minRevealBlocks: 10, paramsVersion: 0});
+        uint256 slash0 = INodeRegistry(nodeRegistry_).minStake() / 10;
+        // forge-lint: disable-next-line(unsafe-typecast) -- minStake <= 1000 ether, so minStake / 10 < 2^96
+        _paramSets.push(ParamSet({slashAmount: uint96(slash0), proofBlocks: 20, callbackGasPrice: 2 gwei}));
     }
 
-    uint256 private _requestCount;
-    mapping(uint256 requestId => Request) private _requests;
-    mapping(uint256 requestId => address[]) private _committees;
-    mapping(uint256 requestId => mapping(address node => Member)) private _members;
-
-    /// @param nodes The NodeRegistry (its owner must then call nodes.setMarket(address(this))).
-    /// @param models The ModelRegistry.
-    /// @param initialOwner Governance address.
-    constructor(INodeRegistry nodes, IModelRegistry models, address initialOwner) Ownable(initialOwner) {
-        if (address(nodes) == address(0) || address(models) == address(0)) revert InvalidParameter("registry", 0);
-        nodeRegistry = nodes;
-        modelRegistry = models;
+    /// @notice Accepts prover rewards from the NodeRegistry only.
+    receive() external payable {
+        if (msg.sender != address(nodeRegistry)) revert UnexpectedPayment(msg.sender);
     }
 
     // ================================================================== requests
@@ -79,262 +149,472 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         payable
         returns (uint256 requestId)
     {
-        if (msg.value < minFee) revert FeeTooLow(msg.value, minFee);
-        if (bytes(inputCid).length == 0) revert EmptyInputCid();
+        Current memory c = _cur;
+        uint256 cidLen = bytes(inputCid).length;
+        if (cidLen == 0) revert EmptyInputCid();
+        if (cidLen > MAX_CID_BYTES) revert CidTooLong(cidLen, MAX_CID_BYTES);
         if (uint256(inputHash) >= VerinferConstants.FIELD) revert InputHashNotInField(inputHash);
-        _checkParams(p);
-        bool requiresTee = _checkModel(modelId);
+        if (p.quorum == 0 || p.quorum > p.replicas || p.replicas > MAX_REPLICAS || 2 * uint256(p.quorum) <= p.replicas)
+        {
+            revert InvalidReplicas(p.replicas, p.quorum, MAX_REPLICAS);
+        }
+        if (p.commitBlocks < c.minCommitBlocks || p.commitBlocks > MAX_WINDOW_BLOCKS) {
+            revert InvalidCommitBlocks(p.commitBlocks, c.minCommitBlocks, MAX_WINDOW_BLOCKS);
+        }
+        if (p.revealBlocks < c.minRevealBlocks || p.revealBlocks > MAX_WINDOW_BLOCKS) {
+            revert InvalidRevealBlocks(p.revealBlocks, c.minRevealBlocks, MAX_WINDOW_BLOCKS);
+        }
+        if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert CallbackGasTooHigh(p.callbackGasLimit, MAX_CALLBACK_GAS);
+        uint256 deposit = p.callbackGasLimit == 0
+            ? 0
+            : uint256(p.callbackGasLimit) * _paramSets[c.paramsVersion].callbackGasPrice;
+        uint256 required = uint256(c.minFee) * p.replicas;
+        if (msg.value < deposit + required) revert FeeTooLow(msg.value > deposit ? msg.value - deposit : 0, required);
+        uint256 fee = msg.value - deposit;
+        if (fee > type(uint96).max) revert FeeTooHigh(fee);
+
+        IModelRegistry.ModelCore memory model = modelRegistry.getModelCore(modelId);
+        if (!model.exists) revert ModelNotFound(modelId);
+        if (model.deprecated) revert ModelDeprecated(modelId);
 
         requestId = ++_requestCount;
-        address[] memory committee = _drawCommittee(requestId, modelId, requiresTee, p.replicas);
-
-        Request storage r = _requests[requestId];
+        Req storage r = _requests[requestId];
         r.requester = msg.sender;
-        r.modelId = modelId;
-        r.inputCid = inputCid;
+        r.createdBlock = uint40(block.number);
+        r.status = Status.Pending;
+        r.replicas = p.replicas;
+        r.quorum = p.quorum;
+        r.flags = model.requiresTee ? F_REQUIRES_TEE : 0;
+        r.modelIndex = model.index;
+        if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
         r.inputHash = inputHash;
-        r.fee = msg.value;
-        r.params = p;
-        r.commitDeadline = uint64(block.number) + p.commitBlocks;
-        r.revealDeadline = r.commitDeadline + p.revealBlocks;
-        r.status = Status.Committing;
-        r.createdBlock = uint64(block.number);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        r.fee = uint96(fee); // checked above
+        r.callbackGasLimit = p.callbackGasLimit;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        r.commitBlocks = uint16(p.commitBlocks); // <= MAX_WINDOW_BLOCKS
+        // forge-lint: disable-next-line(unsafe-typecast)
+        r.revealBlocks = uint16(p.revealBlocks); // <= MAX_WINDOW_BLOCKS
+        r.paramsVersion = c.paramsVersion;
+        r.proofMode = model.proofMode;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalEscrowed += uint128(msg.value); // fee < 2^96 (checked) + deposit <= 2e15
 
-        _committees[requestId] = committee;
-        for (uint256 i; i < committee.length; ++i) {
-            _members[requestId][committee[i]].member = true;
-        }
-        totalEscrowed += msg.value;
+        _emitRequested(requestId, modelId, inputCid, inputHash, fee, p);
+    }
 
+    function _emitRequested(
+        uint256 requestId,
+        bytes32 modelId,
+        string calldata inputCid,
+        bytes32 inputHash,
+        uint256 fee,
+        RequestParams calldata p
+    ) private {
+        uint64 drawBlock = uint64(block.number) + 1;
+        uint64 commitDeadline = drawBlock + p.commitBlocks;
         emit InferenceRequested(
-            requestId, msg.sender, modelId, inputCid, inputHash, msg.value, committee, r.commitDeadline, r.revealDeadline
+            requestId,
+            msg.sender,
+            modelId,
+            inputCid,
+            inputHash,
+            fee,
+            p.replicas,
+            p.quorum,
+            drawBlock,
+            commitDeadline,
+            commitDeadline + p.revealBlocks
         );
-        // interaction last (trusted registry): lock the members' stake until this request can settle
-        nodeRegistry.noteAssignments(committee, r.revealDeadline);
     }
 
     /// @inheritdoc IInferenceMarket
-    function commit(uint256 requestId, bytes32 commitment) external {
-        Request storage r = _existing(requestId);
-        Member storage m = _members[requestId][msg.sender];
-        if (!m.member) revert NotCommitteeMember(requestId, msg.sender);
+    function draw(uint256 requestId) external nonReentrant {
+        Req storage r = _existing(requestId);
+        if (r.status != Status.Pending) revert AlreadyDrawn(requestId);
+        _drawOrExpire(requestId, r);
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function commit(uint256 requestId, bytes32 commitment) external nonReentrant {
+        Req storage r = _existing(requestId);
+        if (r.status == Status.Pending) {
+            _drawOrExpire(requestId, r);
+            if (r.status == Status.Expired) return; // the draw failed: the request is refunded, nothing to commit to
+        }
         if (r.status != Status.Committing) revert AlreadyFinalized(requestId);
-        if (m.committed) revert AlreadyCommitted(requestId, msg.sender);
-        if (block.number > r.commitDeadline) revert CommitPhaseOver(requestId, r.commitDeadline);
+        uint64 commitDeadline = _commitDeadline(r);
+        if (block.number > commitDeadline) revert CommitPhaseOver(requestId, commitDeadline);
         if (commitment == bytes32(0)) revert ZeroCommitment();
-        m.committed = true;
-        m.commitment = commitment;
-        r.commitCount += 1;
+        uint256 i = _indexOf(requestId, r.committeeSize, msg.sender);
+        uint8 bit = _bit(i);
+        if (r.committedMask & bit != 0) revert AlreadyCommitted(requestId, msg.sender);
+        r.committedMask |= bit;
+        _values[requestId][i] = commitment;
         emit Committed(requestId, msg.sender);
     }
 
     /// @inheritdoc IInferenceMarket
     function reveal(uint256 requestId, bytes32 outputHash, bytes32 salt, string calldata outputCid) external {
-        Request storage r = _existing(requestId);
-        Member storage m = _members[requestId][msg.sender];
-        if (!m.member) revert NotCommitteeMember(requestId, msg.sender);
+        Req storage r = _existing(requestId);
         if (r.status != Status.Committing) revert AlreadyFinalized(requestId);
-        if (!m.committed) revert NotCommitted(requestId, msg.sender);
-        if (m.revealed) revert AlreadyRevealed(requestId, msg.sender);
-        if (block.number <= r.commitDeadline && r.commitCount < r.params.replicas) {
-            revert RevealPhaseNotStarted(requestId, r.commitDeadline);
+        uint256 cidLen = bytes(outputCid).length;
+        if (cidLen > MAX_CID_BYTES) revert CidTooLong(cidLen, MAX_CID_BYTES);
+        uint256 i = _indexOf(requestId, r.committeeSize, msg.sender);
+        uint8 bit = _bit(i);
+        if (r.committedMask & bit == 0) revert NotCommitted(requestId, msg.sender);
+        if (r.revealedMask & bit != 0) revert AlreadyRevealed(requestId, msg.sender);
+        uint64 commitDeadline = _commitDeadline(r);
+        if (block.number <= commitDeadline && r.committedMask != _fullMask(r.committeeSize)) {
+            revert RevealPhaseNotStarted(requestId, commitDeadline);
         }
-        if (block.number > r.revealDeadline) revert RevealPhaseOver(requestId, r.revealDeadline);
-        if (keccak256(abi.encode(requestId, outputHash, salt, msg.sender)) != m.commitment) {
+        uint64 revealDeadline = commitDeadline + r.revealBlocks;
+        if (block.number > revealDeadline) revert RevealPhaseOver(requestId, revealDeadline);
+        if (keccak256(abi.encode(requestId, outputHash, salt, msg.sender)) != _values[requestId][i]) {
             revert CommitmentMismatch(requestId, msg.sender);
         }
-        m.revealed = true;
-        m.outputHash = outputHash;
-        m.outputCid = outputCid;
-        r.revealCount += 1;
+        r.revealedMask |= bit;
+        _values[requestId][i] = outputHash;
         emit Revealed(requestId, msg.sender, outputHash, outputCid);
-    }
-
-    /// @inheritdoc IInferenceMarket
-    function finalize(uint256 requestId) external nonReentrant {
-        Request storage r = _existing(requestId);
-        if (r.status != Status.Committing) revert AlreadyFinalized(requestId);
-        if (block.number <= r.revealDeadline && r.revealCount < r.params.replicas) {
-            revert TooEarlyToFinalize(requestId, r.revealDeadline);
-        }
-
-        (bytes32 winner, bool hasWinner) = _winner(requestId, r);
-
-        // ---- effects: status, credits, penalty flags
-        Status status = !hasWinner
-            ? Status.NoQuorum
-            : (winner == VerinferConstants.INVALID_INPUT ? Status.InvalidInput : Status.Accepted);
-        r.status = status;
-        totalEscrowed -= r.fee;
-        totalWithdrawable += r.fee;
-        if (hasWinner) r.outputHash = winner;
-
-        uint256 agreeing;
-        if (status == Status.Accepted) agreeing = _payAgreeing(requestId, r, winner);
-        if (agreeing == 0) {
-            _credit(r.requester, r.fee, requestId);
-            emit Refunded(requestId, r.requester, r.fee);
-        }
-        // forge-lint: disable-next-line(unsafe-typecast)
-        r.agreeingCount = uint8(agreeing); // agreeing <= replicas <= MAX_REPLICAS_CAP (64)
-        address[] memory penalized = _flagPenalties(requestId, winner, hasWinner);
-
-        emit Finalized(requestId, status, r.outputHash, r.outputCid, agreeing);
-
-        // ---- interactions: slashing (trusted registry), then the bounded consumer callback
-        _slashAll(requestId, penalized);
-        if (r.params.callbackGasLimit > 0 && r.requester.code.length > 0) _callback(requestId, r);
     }
 
     // ================================================================== proofs
 
     /// @inheritdoc IInferenceMarket
     function submitProof(uint256 requestId, bytes32 outputHash, uint256[8] calldata proof) external nonReentrant {
-        Request storage r = _existing(requestId);
-        IModelRegistry.Model memory model = modelRegistry.getModel(r.modelId);
-        if (model.proofMode == VerinferConstants.PROOF_NONE) revert ProofsNotSupported(r.modelId);
-        if (model.verifier == address(0)) revert NoVerifier(r.modelId);
-        if (r.proven) revert AlreadyProven(requestId);
-        bool finalized = r.status != Status.Committing;
-        if (!finalized && r.revealCount == 0) revert NothingToProve(requestId);
+        Req storage r = _existing(requestId);
+        Status st = r.status;
+        if (st != Status.Committing) {
+            if (st == Status.Pending) revert NothingToProve(requestId);
+            revert AlreadyFinalized(requestId);
+        }
+        if (r.proofMode == VerinferConstants.PROOF_NONE) revert NothingToProve(requestId);
+        if (r.flags & F_PROVEN != 0) revert AlreadyProven(requestId);
         if (uint256(outputHash) >= VerinferConstants.FIELD) revert OutputHashNotInField(outputHash);
+        (, uint256 invalidCount,) = _tally(requestId, r, bytes32(0));
+        if (invalidCount >= r.quorum) revert NothingToProve(requestId); // INVALID_INPUT consensus stands
 
-        if (!_verify(model, r.inputHash, outputHash, requestBinding(requestId, msg.sender), proof)) {
-            revert InvalidProof(requestId);
-        }
+        if (!_verify(r, outputHash, requestBinding(requestId, msg.sender), proof)) revert InvalidProof(requestId);
 
-        r.proven = true;
-        r.provenOutputHash = uint256(outputHash);
+        r.flags |= F_PROVEN;
+        r.provenHash = outputHash;
+        _provers[requestId] = msg.sender;
         emit ProofVerified(requestId, msg.sender, outputHash);
+    }
 
-        if (!finalized) {
-            address[] memory penalized = _flagContradicted(requestId, outputHash);
-            _slashAll(requestId, penalized);
-        } else if ((r.status == Status.Accepted || r.status == Status.InvalidInput) && r.outputHash != outputHash) {
-            r.contradicted = true;
-            emit ProofContradictsSettlement(requestId, r.outputHash, outputHash);
+    // ================================================================== settlement
+
+    /// @inheritdoc IInferenceMarket
+    function finalize(uint256 requestId) external nonReentrant {
+        Req storage r = _existing(requestId);
+        Status st = r.status;
+        if (st == Status.Pending) {
+            uint64 dd = _drawDeadline(r);
+            if (block.number <= dd) revert TooEarlyToFinalize(requestId, dd);
+            _expire(requestId, r);
+            return;
         }
+        if (st != Status.Committing) revert AlreadyFinalized(requestId);
+
+        ParamSet memory ps = _paramSets[r.paramsVersion];
+        (Status outcome, bytes32 settled) = _outcome(requestId, r, ps.proofBlocks);
+        bool proverRewarded = outcome == Status.Accepted && r.flags & F_PROVEN != 0;
+
+        // ---- effects: status, credits, flags
+        address[] memory committee = _loadCommittee(requestId, r.committeeSize);
+        uint256 deposit = uint256(r.callbackGasLimit) * ps.callbackGasPrice;
+        uint256 escrow = uint256(r.fee) + deposit;
+        r.status = outcome;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalEscrowed -= uint128(escrow); // escrow <= _totalEscrowed
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalWithdrawable += uint128(escrow);
+        (uint8 slashedMask, uint256 paidCount) = _pay(requestId, r, committee, outcome, settled);
+        bool callBack = r.callbackGasLimit > 0 && r.requester.code.length > 0;
+        if (deposit > 0) {
+            // the callback's gas is paid from the request: to whoever finalizes (and so runs it), else refunded
+            _credit(callBack ? msg.sender : r.requester, deposit, requestId);
+        }
+        emit Finalized(requestId, outcome, settled, paidCount);
+
+        // ---- interactions: the trusted registry (release seats, slash), then the bounded consumer callback
+        nodeRegistry.release(committee);
+        if (slashedMask != 0) _slashAll(requestId, r, committee, slashedMask, ps.slashAmount, proverRewarded);
+        if (callBack) _callback(requestId, r, outcome, settled);
+    }
+
+    /// @dev Checks that the request may be settled now and returns its outcome and settled output hash.
+    function _outcome(uint256 requestId, Req storage r, uint32 proofBlocks_)
+        private
+        view
+        returns (Status outcome, bytes32 settled)
+    {
+        uint64 revealDeadline = _commitDeadline(r) + r.revealBlocks;
+        if (r.revealedMask != _fullMask(r.committeeSize) && block.number <= revealDeadline) {
+            revert TooEarlyToFinalize(requestId, revealDeadline);
+        }
+        bool proven = r.flags & F_PROVEN != 0;
+        (bytes32 winner, uint256 invalidCount, bool hasWinner) = _tally(requestId, r, bytes32(0));
+        bool invalid = invalidCount >= r.quorum;
+        if (r.proofMode != VerinferConstants.PROOF_NONE && !proven && !invalid) {
+            uint64 finalizeAfter = revealDeadline + proofBlocks_;
+            if (block.number <= finalizeAfter) revert TooEarlyToFinalize(requestId, finalizeAfter);
+        }
+        if (invalid) return (Status.InvalidInput, VerinferConstants.INVALID_INPUT);
+        if (proven) return (Status.Accepted, r.provenHash);
+        if (hasWinner) return (Status.Accepted, winner);
+        return (Status.NoQuorum, bytes32(0));
+    }
+
+    /// @dev Credits the fee: revealers of the settled hash share it (every in-time revealer gets fee / replicas on
+    ///      NoQuorum); the rest goes back to the requester. Marks paid and to-be-slashed members.
+    function _pay(uint256 requestId, Req storage r, address[] memory committee, Status outcome, bytes32 settled)
+        private
+        returns (uint8 slashedMask, uint256 paidCount)
+    {
+        uint8 paidMask;
+        (paidMask, slashedMask, paidCount) = _masks(requestId, r.revealedMask, committee.length, outcome, settled);
+        r.paidMask = paidMask;
+        r.slashedMask = slashedMask;
+        uint256 fee = r.fee;
+        uint256 paidTotal = paidCount == 0 ? 0 : _creditPayees(requestId, committee, paidMask, paidCount, fee, outcome == Status.NoQuorum ? r.replicas : 0);
+        if (fee > paidTotal) {
+            address requester = r.requester;
+            _credit(requester, fee - paidTotal, requestId);
+            emit Refunded(requestId, requester, fee - paidTotal);
+        }
+    }
+
+    /// @dev Settled (replicas == 0): fee / paidCount each, the division dust to the first payee. NoQuorum:
+    ///      fee / replicas to each in-time revealer. Returns the total credited.
+    function _creditPayees(
+        uint256 requestId,
+        address[] memory committee,
+        uint8 paidMask,
+        uint256 paidCount,
+        uint256 fee,
+        uint256 replicas
+    ) private returns (uint256 paidTotal) {
+        uint256 share = replicas != 0 ? fee / replicas : fee / paidCount;
+        paidTotal = share * paidCount;
+        uint256 extra = replicas != 0 ? 0 : fee - paidTotal;
+        paidTotal += extra;
+        for (uint256 i; i < committee.length; ++i) {
+            if (paidMask & _bit(i) != 0) {
+                _credit(committee[i], share + extra, requestId);
+                extra = 0;
+            }
+        }
+    }
+
+    function _masks(uint256 requestId, uint8 revealed, uint256 size, Status outcome, bytes32 settled)
+        private
+        view
+        returns (uint8 paidMask, uint8 slashedMask, uint256 paidCount)
+    {
+        for (uint256 i; i < size; ++i) {
+            bool didReveal = revealed & _bit(i) != 0;
+            if (outcome == Status.NoQuorum) {
+                if (didReveal) {
+                    paidMask |= _bit(i);
+                    ++paidCount;
+                }
+            } else if (didReveal && _values[requestId][i] == settled) {
+                paidMask |= _bit(i);
+                ++paidCount;
+            } else {
+                slashedMask |= _bit(i);
+            }
+        }
+    }
+
+    /// @inheritdoc IInferenceMarket
+    /// @dev The callback gets all the caller's gas but REDELIVER_GAS_RESERVE (kept for the flag and the event), not
+    ///      just callbackGasLimit: a consumer that ran out of gas with its own limit would otherwise fail the same
+    ///      way on every retry. The caller pays (the deposit went to the finalizer). Reverts
+    ///      InsufficientGasForCallback(gasLeft, required) unless the consumer can get at least callbackGasLimit
+    ///      (required = callbackGasLimit * 64 / 63 + REDELIVER_GAS_RESERVE). No returndata is copied.
+    function redeliver(uint256 requestId) external nonReentrant {
+        Req storage r = _existing(requestId);
+        if (r.flags & F_CALLBACK_FAILED == 0) revert NothingToRedeliver(requestId);
+        r.flags &= ~F_CALLBACK_FAILED;
+        bytes memory data =
+            abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, r.status, _settledHash(requestId, r)));
+        address target = r.requester;
+        uint256 required = (uint256(r.callbackGasLimit) * 64) / 63 + REDELIVER_GAS_RESERVE;
+        uint256 left = gasleft();
+        if (left < required) revert InsufficientGasForCallback(left, required);
+        uint256 g = left - REDELIVER_GAS_RESERVE; // the EVM forwards at most 63/64 of what is left at the call
+        bool success;
+        assembly {
+            success := call(g, target, 0, add(data, 0x20), mload(data), 0, 0)
+        }
+        if (!success) r.flags |= F_CALLBACK_FAILED;
+        emit CallbackResult(requestId, success);
     }
 
     // ================================================================== payments
 
     /// @inheritdoc IInferenceMarket
     function withdraw() external nonReentrant {
-        uint256 amount = withdrawable[msg.sender];
-        if (amount == 0) revert NothingToWithdraw();
-        withdrawable[msg.sender] = 0;
-        totalWithdrawable -= amount;
-        emit Withdrawn(msg.sender, amount);
-        (bool ok,) = payable(msg.sender).call{value: amount}("");
-        if (!ok) revert TransferFailed(msg.sender, amount);
+        _withdraw(payable(msg.sender));
     }
 
-    // ================================================================== governance
+    /// @inheritdoc IInferenceMarket
+    function withdrawTo(address payable to) external nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        _withdraw(to);
+    }
 
-    /// @notice Owner: minimum fee per request (wei).
+    // ================================================================== governance (bounded)
+
+    /// @notice Owner: minimum fee per committee seat (wei, <= MAX_MIN_FEE).
     function setMinFee(uint256 value) external onlyOwner {
-        minFee = value;
+        if (value > MAX_MIN_FEE) revert InvalidParameter("minFee", value);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _cur.minFee = uint96(value); // <= 1 ether
         emit ParameterChanged("minFee", value);
     }
 
-    /// @notice Owner: maximum committee size (1..MAX_REPLICAS_CAP).
-    function setMaxReplicas(uint8 value) external onlyOwner {
-        if (value == 0 || value > MAX_REPLICAS_CAP) revert InvalidParameter("maxReplicas", value);
-        maxReplicas = value;
-        emit ParameterChanged("maxReplicas", value);
-    }
-
-    /// @notice Owner: shortest commit window (blocks, >= 1, <= maxCommitBlocks).
+    /// @notice Owner: shortest commit window (blocks, in [MIN_WINDOW_FLOOR, MIN_WINDOW_CEIL]).
     function setMinCommitBlocks(uint32 value) external onlyOwner {
-        if (value == 0 || value > maxCommitBlocks) revert InvalidParameter("minCommitBlocks", value);
-        minCommitBlocks = value;
+        if (value < MIN_WINDOW_FLOOR || value > MIN_WINDOW_CEIL) revert InvalidParameter("minCommitBlocks", value);
+        _cur.minCommitBlocks = value;
         emit ParameterChanged("minCommitBlocks", value);
     }
 
-    /// @notice Owner: longest commit window (blocks, >= minCommitBlocks, <= MAX_WINDOW_CAP).
-    function setMaxCommitBlocks(uint32 value) external onlyOwner {
-        if (value < minCommitBlocks || value > MAX_WINDOW_CAP) revert InvalidParameter("maxCommitBlocks", value);
-        maxCommitBlocks = value;
-        emit ParameterChanged("maxCommitBlocks", value);
-    }
-
-    /// @notice Owner: shortest reveal window (blocks, >= 1, <= maxRevealBlocks).
+    /// @notice Owner: shortest reveal window (blocks, in [MIN_WINDOW_FLOOR, MIN_WINDOW_CEIL]).
     function setMinRevealBlocks(uint32 value) external onlyOwner {
-        if (value == 0 || value > maxRevealBlocks) revert InvalidParameter("minRevealBlocks", value);
-        minRevealBlocks = value;
+        if (value < MIN_WINDOW_FLOOR || value > MIN_WINDOW_CEIL) revert InvalidParameter("minRevealBlocks", value);
+        _cur.minRevealBlocks = value;
         emit ParameterChanged("minRevealBlocks", value);
     }
 
-    /// @notice Owner: longest reveal window (blocks, >= minRevealBlocks, <= MAX_WINDOW_CAP).
-    function setMaxRevealBlocks(uint32 value) external onlyOwner {
-        if (value < minRevealBlocks || value > MAX_WINDOW_CAP) revert InvalidParameter("maxRevealBlocks", value);
-        maxRevealBlocks = value;
-        emit ParameterChanged("maxRevealBlocks", value);
-    }
-
-    /// @notice Owner: stake slashed per dissent / no-show / proven-wrong reveal (wei; 0 disables slashing).
+    /// @notice Owner: stake slashed per penalty for requests made from now on (<= minStake * MAX_SLASH_BPS / 1e4;
+    ///         the registry caps every slash at that fraction of the then-current minStake as well).
     function setSlashAmount(uint256 value) external onlyOwner {
-        slashAmount = value;
+        uint256 cap = (nodeRegistry.minStake() * 2_500) / 10_000;
+        if (value > cap) revert InvalidParameter("slashAmount", value);
+        ParamSet memory ps = _paramSets[_cur.paramsVersion];
+        // forge-lint: disable-next-line(unsafe-typecast)
+        ps.slashAmount = uint96(value); // <= 250 ether
+        _pushParams(ps);
         emit ParameterChanged("slashAmount", value);
     }
 
-    /// @notice Owner: gas given to the Groth16 verifier staticcall (50k..5M).
-    function setProofVerifyGas(uint256 value) external onlyOwner {
-        if (value < 50_000 || value > 5_000_000) revert InvalidParameter("proofVerifyGas", value);
-        proofVerifyGas = value;
-        emit ParameterChanged("proofVerifyGas", value);
+    /// @notice Owner: proof window after the reveal deadline for proven models, for requests made from now on.
+    function setProofBlocks(uint32 value) external onlyOwner {
+        if (value < MIN_PROOF_BLOCKS || value > MAX_PROOF_BLOCKS) revert InvalidParameter("proofBlocks", value);
+        ParamSet memory ps = _paramSets[_cur.paramsVersion];
+        ps.proofBlocks = value;
+        _pushParams(ps);
+        emit ParameterChanged("proofBlocks", value);
     }
 
-    /// @notice Owner: maximum callbackGasLimit a request may ask for (<= 5M).
-    function setMaxCallbackGas(uint32 value) external onlyOwner {
-        if (value > 5_000_000) revert InvalidParameter("maxCallbackGas", value);
-        maxCallbackGas = value;
-        emit ParameterChanged("maxCallbackGas", value);
-    }
-
-    /// @notice Owner: maximum candidates scanned per committee draw (1..MAX_CANDIDATES_CAP).
-    function setMaxCandidates(uint256 value) external onlyOwner {
-        if (value == 0 || value > MAX_CANDIDATES_CAP) revert InvalidParameter("maxCandidates", value);
-        maxCandidates = value;
-        emit ParameterChanged("maxCandidates", value);
+    /// @notice Owner: wei per unit of callbackGasLimit escrowed by requests made from now on (<= 1000 gwei).
+    function setCallbackGasPrice(uint256 value) external onlyOwner {
+        if (value > MAX_CALLBACK_GAS_PRICE) revert InvalidParameter("callbackGasPrice", value);
+        ParamSet memory ps = _paramSets[_cur.paramsVersion];
+        // forge-lint: disable-next-line(unsafe-typecast)
+        ps.callbackGasPrice = uint64(value); // <= 1e12
+        _pushParams(ps);
+        emit ParameterChanged("callbackGasPrice", value);
     }
 
     // ================================================================== views
 
     /// @inheritdoc IInferenceMarket
-    function getRequest(uint256 requestId) external view returns (Request memory req) {
-        req = _existingView(requestId);
-        req.status = statusOf(requestId);
+    function previewCommittee(uint256 requestId) external view returns (address[] memory) {
+        Req storage r = _existing(requestId);
+        if (r.status != Status.Pending) return _loadCommittee(requestId, r.committeeSize);
+        uint64 drawBlock = uint64(r.createdBlock) + 1;
+        if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
+        if (block.number > _drawDeadline(r)) return new address[](0);
+        return nodeRegistry.drawCommittee(
+            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0
+        );
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function getRequest(uint256 requestId) external view returns (Request memory q) {
+        Req storage r = _existing(requestId);
+        ParamSet memory ps = _paramSets[r.paramsVersion];
+        uint64 commitDeadline = _commitDeadline(r);
+        uint64 revealDeadline = commitDeadline + r.revealBlocks;
+        q.requester = r.requester;
+        q.modelId = _modelIdOf[r.modelIndex];
+        q.inputHash = r.inputHash;
+        q.fee = r.fee;
+        q.callbackDeposit = uint256(r.callbackGasLimit) * ps.callbackGasPrice;
+        q.params = RequestParams({
+            replicas: r.replicas,
+            quorum: r.quorum,
+            commitBlocks: r.commitBlocks,
+            revealBlocks: r.revealBlocks,
+            callbackGasLimit: r.callbackGasLimit
+        });
+        q.createdBlock = r.createdBlock;
+        q.drawBlock = uint64(r.createdBlock) + 1;
+        q.drawDeadline = _drawDeadline(r);
+        q.commitDeadline = commitDeadline;
+        q.revealDeadline = revealDeadline;
+        q.finalizeAfter = r.proofMode == VerinferConstants.PROOF_NONE ? revealDeadline : revealDeadline + ps.proofBlocks;
+        q.status = statusOf(requestId);
+        q.outputHash = _settledHash(requestId, r);
+        q.proven = r.flags & F_PROVEN != 0;
+        q.callbackFailed = r.flags & F_CALLBACK_FAILED != 0;
+        q.proofMode = r.proofMode;
+        q.slashAmount = ps.slashAmount;
+        q.proofBlocks = ps.proofBlocks;
+        q.commitCount = _popcount(r.committedMask);
+        q.revealCount = _popcount(r.revealedMask);
+        q.committeeSize = r.committeeSize;
     }
 
     /// @inheritdoc IInferenceMarket
     function statusOf(uint256 requestId) public view returns (Status) {
-        Request storage r = _requests[requestId];
+        Req storage r = _requests[requestId];
         if (r.status != Status.Committing) return r.status;
-        if (block.number > r.commitDeadline || r.commitCount == r.params.replicas) return Status.Revealing;
+        if (block.number > _commitDeadline(r) || r.committedMask == _fullMask(r.committeeSize)) return Status.Revealing;
         return Status.Committing;
     }
 
     /// @inheritdoc IInferenceMarket
     function getCommittee(uint256 requestId) external view returns (address[] memory) {
-        _existingView(requestId);
-        return _committees[requestId];
+        Req storage r = _existing(requestId);
+        return _loadCommittee(requestId, r.committeeSize);
     }
 
     /// @inheritdoc IInferenceMarket
     function getReveal(uint256 requestId, address node)
         external
         view
-        returns (bool committed, bool revealed, bytes32 outputHash, string memory outputCid)
+        returns (bool committed, bool revealed, bytes32 outputHash)
     {
-        Member storage m = _members[requestId][node];
-        return (m.committed, m.revealed, m.outputHash, m.outputCid);
+        (bool found, uint256 i) = _findIndex(requestId, _requests[requestId].committeeSize, node);
+        if (!found) return (false, false, bytes32(0));
+        Req storage r = _requests[requestId];
+        committed = r.committedMask & _bit(i) != 0;
+        revealed = r.revealedMask & _bit(i) != 0;
+        if (revealed) outputHash = _values[requestId][i];
     }
 
     /// @inheritdoc IInferenceMarket
     function getMemberSettlement(uint256 requestId, address node) external view returns (bool slashed, bool paid) {
-        Member storage m = _members[requestId][node];
-        return (m.slashed, m.paid);
+        (bool found, uint256 i) = _findIndex(requestId, _requests[requestId].committeeSize, node);
+        if (!found) return (false, false);
+        Req storage r = _requests[requestId];
+        return (r.slashedMask & _bit(i) != 0, r.paidMask & _bit(i) != 0);
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function totalEscrowed() external view returns (uint256) {
+        return _totalEscrowed;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function totalWithdrawable() external view returns (uint256) {
+        return _totalWithdrawable;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -347,185 +627,170 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         return uint256(keccak256(abi.encode(requestId, prover))) % VerinferConstants.FIELD;
     }
 
+    /// @inheritdoc IInferenceMarket
+    function quote(bytes32, RequestParams calldata p) external view returns (uint256 fee, uint256 callbackDeposit) {
+        fee = uint256(_cur.minFee) * p.replicas;
+        callbackDeposit = uint256(p.callbackGasLimit) * _paramSets[_cur.paramsVersion].callbackGasPrice;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function callbackGasPrice() external view returns (uint256) {
+        return _paramSets[_cur.paramsVersion].callbackGasPrice;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function minFee() external view returns (uint256) {
+        return _cur.minFee;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function slashAmount() external view returns (uint256) {
+        return _paramSets[_cur.paramsVersion].slashAmount;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function minCommitBlocks() external view returns (uint32) {
+        return _cur.minCommitBlocks;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function minRevealBlocks() external view returns (uint32) {
+        return _cur.minRevealBlocks;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function proofBlocks() external view returns (uint32) {
+        return _paramSets[_cur.paramsVersion].proofBlocks;
+    }
+
+    /// @notice The number of parameter snapshots (requests store the index of the one in force).
+    function paramsVersion() external view returns (uint32) {
+        return _cur.paramsVersion;
+    }
+
     // ================================================================== internals
 
-    function _existing(uint256 requestId) private view returns (Request storage r) {
+    function _existing(uint256 requestId) private view returns (Req storage r) {
         r = _requests[requestId];
         if (r.status == Status.None) revert RequestNotFound(requestId);
     }
 
-    function _existingView(uint256 requestId) private view returns (Request storage r) {
-        return _existing(requestId);
+    function _commitDeadline(Req storage r) private view returns (uint64) {
+        return uint64(r.createdBlock) + 1 + r.commitBlocks;
     }
 
-    function _checkParams(RequestParams calldata p) private view {
-        if (p.quorum == 0 || p.quorum > p.replicas || p.replicas > maxReplicas) {
-            revert InvalidReplicas(p.replicas, p.quorum, maxReplicas);
-        }
-        if (p.commitBlocks < minCommitBlocks || p.commitBlocks > maxCommitBlocks) {
-            revert InvalidCommitBlocks(p.commitBlocks, minCommitBlocks, maxCommitBlocks);
-        }
-        if (p.revealBlocks < minRevealBlocks || p.revealBlocks > maxRevealBlocks) {
-            revert InvalidRevealBlocks(p.revealBlocks, minRevealBlocks, maxRevealBlocks);
-        }
-        if (p.callbackGasLimit > maxCallbackGas) revert CallbackGasTooHigh(p.callbackGasLimit, maxCallbackGas);
+    function _snapshotEpoch(Req storage r) private view returns (uint64) {
+        return uint64(r.createdBlock) / _epochLength;
     }
 
-    function _checkModel(bytes32 modelId) private view returns (bool requiresTee) {
-        // getModel reverts ModelNotFound(modelId) itself (same selector and arguments as ours)
-        IModelRegistry.Model memory model = modelRegistry.getModel(modelId);
-        if (model.deprecated) revert ModelDeprecated(modelId);
-        return model.requiresTee;
+    /// @dev Last block a draw may happen: the commit deadline, the end of the epoch after the request's (the
+    ///      snapshot must stay readable) and the 256-block blockhash horizon, whichever comes first.
+    function _drawDeadline(Req storage r) private view returns (uint64 d) {
+        uint64 drawBlock = uint64(r.createdBlock) + 1;
+        d = _commitDeadline(r);
+        uint64 epochEnd = (_snapshotEpoch(r) + 2) * _epochLength - 1;
+        if (epochEnd < d) d = epochEnd;
+        if (drawBlock + BLOCKHASH_WINDOW < d) d = drawBlock + BLOCKHASH_WINDOW;
     }
 
-    /// @dev Stake-weighted sampling without replacement among at most maxCandidates eligible nodes,
-    ///      scanned from a random offset of the model's node set.
-    function _drawCommittee(uint256 requestId, bytes32 modelId, bool requiresTee, uint8 replicas)
+    function _seed(uint256 requestId, uint64 drawBlock) private view returns (uint256) {
+        return uint256(keccak256(abi.encode(blockhash(drawBlock), requestId)));
+    }
+
+    function _drawOrExpire(uint256 requestId, Req storage r) private {
+        uint64 drawBlock = uint64(r.createdBlock) + 1;
+        if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
+        if (block.number > _drawDeadline(r) || blockhash(drawBlock) == bytes32(0)) {
+            _expire(requestId, r);
+            return;
+        }
+        uint64 revealDeadline = _commitDeadline(r) + r.revealBlocks;
+        uint64 until = r.proofMode == VerinferConstants.PROOF_NONE
+            ? revealDeadline
+            : revealDeadline + _paramSets[r.paramsVersion].proofBlocks;
+        uint8 replicas = r.replicas;
+        address[] memory committee = nodeRegistry.drawAndAssign(
+            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), replicas, r.flags & F_REQUIRES_TEE != 0, until
+        );
+        if (committee.length < replicas) {
+            _expire(requestId, r);
+            return;
+        }
+        r.status = Status.Committing;
+        r.committeeSize = replicas;
+        _storeCommittee(requestId, committee);
+        emit CommitteeDrawn(requestId, committee);
+    }
+
+    /// @dev Never drawn: everything back to the requester, nobody paid or slashed.
+    function _expire(uint256 requestId, Req storage r) private {
+        uint256 amount = uint256(r.fee) + uint256(r.callbackGasLimit) * _paramSets[r.paramsVersion].callbackGasPrice;
+        r.status = Status.Expired;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalEscrowed -= uint128(amount); // amount <= _totalEscrowed
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalWithdrawable += uint128(amount);
+        _credit(r.requester, amount, requestId);
+        emit Refunded(requestId, r.requester, amount);
+        emit Finalized(requestId, Status.Expired, bytes32(0), 0);
+    }
+
+    /// @dev Counts reveals: the hash with >= quorum reveals (at most one since quorum > replicas / 2), and the
+    ///      number of INVALID_INPUT reveals.
+    function _tally(uint256 requestId, Req storage r, bytes32)
         private
         view
-        returns (address[] memory committee)
+        returns (bytes32 winner, uint256 invalidCount, bool hasWinner)
     {
-        uint256 seed = uint256(keccak256(abi.encode(blockhash(block.number - 1), block.prevrandao, requestId)));
-        (address[] memory cands, uint256[] memory weights, uint256 count, uint256 total) =
-            _eligibleCandidates(modelId, requiresTee, seed);
-        if (count < replicas) revert NotEnoughEligibleNodes(count, replicas);
-
-        committee = new address[](replicas);
-        for (uint256 j; j < replicas; ++j) {
-            uint256 x = uint256(keccak256(abi.encode(seed, j))) % total;
-            uint256 k;
-            while (x >= weights[k]) {
-                x -= weights[k];
-                ++k;
+        uint256 size = r.committeeSize;
+        uint8 revealed = r.revealedMask;
+        uint256 quorum = r.quorum;
+        bytes32[] memory vals = new bytes32[](size);
+        uint256 n = 0;
+        for (uint256 i; i < size; ++i) {
+            if (revealed & _bit(i) != 0) {
+                bytes32 v = _values[requestId][i];
+                vals[n++] = v;
+                if (v == VerinferConstants.INVALID_INPUT) ++invalidCount;
             }
-            committee[j] = cands[k];
-            total -= weights[k];
-            --count;
-            cands[k] = cands[count];
-            weights[k] = weights[count];
         }
-    }
-
-    function _eligibleCandidates(bytes32 modelId, bool requiresTee, uint256 seed)
-        private
-        view
-        returns (address[] memory cands, uint256[] memory weights, uint256 count, uint256 total)
-    {
-        INodeRegistry reg = nodeRegistry;
-        uint256 n = reg.nodeCountForModel(modelId);
-        uint256 scan = n < maxCandidates ? n : maxCandidates;
-        uint256 offset = n > scan ? seed % n : 0;
-        cands = new address[](scan);
-        weights = new uint256[](scan);
-        for (uint256 i; i < scan; ++i) {
-            address a = reg.nodeForModelAt(modelId, (offset + i) % n);
-            if (reg.isEligible(a, modelId, requiresTee)) {
-                uint256 w = reg.stakeOf(a);
-                cands[count] = a;
-                weights[count] = w;
-                total += w;
-                ++count;
+        for (uint256 i; i < n && !hasWinner; ++i) {
+            uint256 c = 0;
+            for (uint256 j; j < n; ++j) {
+                if (vals[j] == vals[i]) ++c;
+            }
+            if (c >= quorum) {
+                winner = vals[i];
+                hasWinner = true;
             }
         }
     }
 
-    /// @dev The proven hash if proven; else the strict plurality among reveals if it reaches quorum.
-    function _winner(uint256 requestId, Request storage r) private view returns (bytes32 winner, bool hasWinner) {
-        if (r.proven) return (bytes32(r.provenOutputHash), true);
-        address[] storage committee = _committees[requestId];
-        mapping(address => Member) storage members = _members[requestId];
-        uint256 len = committee.length;
-        uint256 best;
-        bool tie;
-        for (uint256 i; i < len; ++i) {
-            Member storage mi = members[committee[i]];
-            if (!mi.revealed) continue;
-            uint256 c;
-            for (uint256 j; j < len; ++j) {
-                Member storage mj = members[committee[j]];
-                if (mj.revealed && mj.outputHash == mi.outputHash) ++c;
-            }
-            if (c > best) {
-                best = c;
-                winner = mi.outputHash;
-                tie = false;
-            } else if (c == best && mi.outputHash != winner) {
-                tie = true;
-            }
+    function _slashAll(
+        uint256 requestId,
+        Req storage r,
+        address[] memory committee,
+        uint8 slashedMask,
+        uint256 amount,
+        bool rewardProver
+    ) private {
+        uint8 revealed = r.revealedMask;
+        uint256 rewardTotal = 0;
+        for (uint256 i; i < committee.length; ++i) {
+            if (slashedMask & _bit(i) == 0) continue;
+            // only members a proof contradicted feed the prover; no-shows are burned
+            uint16 bps = rewardProver && (revealed & _bit(i) != 0) ? PROVER_REWARD_BPS : 0;
+            (uint256 slashed, uint256 reward) =
+                amount == 0 ? (uint256(0), uint256(0)) : nodeRegistry.slash(committee[i], amount, requestId, bps);
+            rewardTotal += reward;
+            emit NodePenalized(requestId, committee[i], slashed);
         }
-        hasWinner = best > 0 && !tie && best >= r.params.quorum;
-        if (!hasWinner) winner = bytes32(0);
-    }
-
-    /// @dev Credits the fee equally to unslashed members that revealed `winner` (remainder to the first).
-    function _payAgreeing(uint256 requestId, Request storage r, bytes32 winner) private returns (uint256 agreeing) {
-        address[] storage committee = _committees[requestId];
-        mapping(address => Member) storage members = _members[requestId];
-        uint256 len = committee.length;
-        address[] memory payees = new address[](len);
-        for (uint256 i; i < len; ++i) {
-            Member storage m = members[committee[i]];
-            if (m.revealed && !m.slashed && m.outputHash == winner) {
-                if (agreeing == 0) r.outputCid = m.outputCid;
-                payees[agreeing++] = committee[i];
-            }
-        }
-        if (agreeing == 0) return 0;
-        uint256 share = r.fee / agreeing;
-        uint256 remainder = r.fee - share * agreeing;
-        for (uint256 i; i < agreeing; ++i) {
-            members[payees[i]].paid = true;
-            _credit(payees[i], i == 0 ? share + remainder : share, requestId);
-        }
-    }
-
-    /// @dev Flags (not yet slashed) no-shows, and dissenters when there is a winner; returns them.
-    function _flagPenalties(uint256 requestId, bytes32 winner, bool hasWinner)
-        private
-        returns (address[] memory penalized)
-    {
-        address[] storage committee = _committees[requestId];
-        mapping(address => Member) storage members = _members[requestId];
-        uint256 len = committee.length;
-        penalized = new address[](len);
-        uint256 count;
-        for (uint256 i; i < len; ++i) {
-            Member storage m = members[committee[i]];
-            if (m.slashed || m.paid) continue;
-            if (!m.revealed || (hasWinner && m.outputHash != winner)) {
-                m.slashed = true;
-                penalized[count++] = committee[i];
-            }
-        }
-        assembly {
-            mstore(penalized, count)
-        }
-    }
-
-    /// @dev Flags (not yet slashed) members that revealed something other than the proven hash.
-    function _flagContradicted(uint256 requestId, bytes32 proven) private returns (address[] memory penalized) {
-        address[] storage committee = _committees[requestId];
-        mapping(address => Member) storage members = _members[requestId];
-        uint256 len = committee.length;
-        penalized = new address[](len);
-        uint256 count;
-        for (uint256 i; i < len; ++i) {
-            Member storage m = members[committee[i]];
-            if (m.revealed && !m.slashed && m.outputHash != proven) {
-                m.slashed = true;
-                penalized[count++] = committee[i];
-            }
-        }
-        assembly {
-            mstore(penalized, count)
-        }
-    }
-
-    function _slashAll(uint256 requestId, address[] memory penalized) private {
-        uint256 amount = slashAmount;
-        for (uint256 i; i < penalized.length; ++i) {
-            uint256 slashed = amount == 0 ? 0 : nodeRegistry.slash(penalized[i], amount, requestId);
-            emit NodePenalized(requestId, penalized[i], slashed);
+        if (rewardTotal > 0) {
+            address prover = _provers[requestId];
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _totalWithdrawable += uint128(rewardTotal); // <= the ether just received
+            _credit(prover, rewardTotal, requestId);
+            emit ProverRewarded(requestId, prover, rewardTotal);
         }
     }
 
@@ -534,46 +799,62 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
         emit Credited(account, amount, requestId);
     }
 
+    function _withdraw(address payable to) private {
+        uint256 amount = withdrawable[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        withdrawable[msg.sender] = 0;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalWithdrawable -= uint128(amount); // amount <= _totalWithdrawable
+        emit Withdrawn(msg.sender, to, amount);
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert TransferFailed(to, amount);
+    }
+
+    function _pushParams(ParamSet memory ps) private {
+        _paramSets.push(ps);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _cur.paramsVersion = uint32(_paramSets.length - 1);
+    }
+
     /// @dev Calls the consumer with exactly callbackGasLimit gas, copying no returndata (no returndata bomb).
-    ///      Reverts if the caller did not leave enough gas to actually forward callbackGasLimit.
-    function _callback(uint256 requestId, Request storage r) private {
-        bytes memory data = abi.encodeCall(
-            IInferenceConsumer.onInferenceResult, (requestId, r.status, r.outputHash, r.outputCid)
-        );
+    ///      Reverts if the caller did not leave enough gas to really forward callbackGasLimit.
+    function _callback(uint256 requestId, Req storage r, Status status, bytes32 outputHash) private {
+        bytes memory data = abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, status, outputHash));
         address target = r.requester;
-        uint256 gasLimit = r.params.callbackGasLimit;
+        uint256 gasLimit = r.callbackGasLimit;
         uint256 required = (gasLimit * 64) / 63 + CALLBACK_GAS_RESERVE;
         if (gasleft() < required) revert InsufficientGasForCallback(gasleft(), required);
         bool success;
         assembly {
             success := call(gasLimit, target, 0, add(data, 0x20), mload(data), 0, 0)
         }
+        if (!success) r.flags |= F_CALLBACK_FAILED;
         emit CallbackResult(requestId, success);
     }
 
-    /// @dev staticcall to the snarkjs verifier with explicit gas; true only for a 32-byte `true` answer.
-    function _verify(
-        IModelRegistry.Model memory model,
-        bytes32 inputHash,
-        bytes32 outputHash,
-        uint256 binding,
-        uint256[8] calldata proof
-    ) private view returns (bool valid) {
+    /// @dev staticcall to the snarkjs verifier fixed at model registration; true only for a 32-byte `true`.
+    function _verify(Req storage r, bytes32 outputHash, uint256 binding, uint256[8] calldata proof)
+        private
+        view
+        returns (bool valid)
+    {
+        IModelRegistry.ModelCore memory core = modelRegistry.getModelCore(_modelIdOf[r.modelIndex]);
         uint256[2] memory a = [proof[0], proof[1]];
         uint256[2][2] memory b = [[proof[2], proof[3]], [proof[4], proof[5]]];
         uint256[2] memory c = [proof[6], proof[7]];
         bytes memory data;
-        if (model.proofMode == VerinferConstants.PROOF_PUBLIC_WEIGHTS) {
-            uint256[3] memory pub3 = [uint256(inputHash), uint256(outputHash), binding];
+        if (r.proofMode == VerinferConstants.PROOF_PUBLIC_WEIGHTS) {
+            uint256[3] memory pub3 = [uint256(r.inputHash), uint256(outputHash), binding];
             data = abi.encodeCall(IGroth16Verifier3.verifyProof, (a, b, c, pub3));
         } else {
-            uint256[4] memory pub4 = [model.commitment, uint256(inputHash), uint256(outputHash), binding];
+            uint256 commitment = modelRegistry.getModel(_modelIdOf[r.modelIndex]).commitment;
+            uint256[4] memory pub4 = [commitment, uint256(r.inputHash), uint256(outputHash), binding];
             data = abi.encodeCall(IGroth16Verifier4.verifyProof, (a, b, c, pub4));
         }
-        uint256 g = proofVerifyGas;
+        uint256 g = PROOF_VERIFY_GAS;
         uint256 required = (g * 64) / 63 + PROOF_GAS_RESERVE;
         if (gasleft() < required) revert InsufficientGasForProof(gasleft(), required);
-        address verifier = model.verifier;
+        address verifier = core.verifier;
         bool ok;
         uint256 result;
         assembly {
@@ -581,5 +862,92 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuard {
             if and(ok, iszero(lt(returndatasize(), 0x20))) { result := mload(0) }
         }
         valid = ok && result == 1;
+    }
+
+    /// @dev The committee-mask bit of member i (i < MAX_REPLICAS).
+    function _bit(uint256 i) private pure returns (uint8) {
+        // forge-lint: disable-next-line(incorrect-shift,unsafe-typecast)
+        return uint8(1 << i);
+    }
+
+    function _fullMask(uint256 size) private pure returns (uint8) {
+        // forge-lint: disable-next-line(incorrect-shift,unsafe-typecast)
+        return uint8((1 << size) - 1); // size <= MAX_REPLICAS (7)
+    }
+
+    function _popcount(uint8 mask) private pure returns (uint8 n) {
+        while (mask != 0) {
+            n += mask & 1;
+            mask >>= 1;
+        }
+    }
+
+    /// @dev The settled output: the proven hash, INVALID_INPUT, the hash the paid members revealed, else 0.
+    function _settledHash(uint256 requestId, Req storage r) private view returns (bytes32) {
+        Status st = r.status;
+        if (st == Status.InvalidInput) return VerinferConstants.INVALID_INPUT;
+        if (st != Status.Accepted) return bytes32(0);
+        if (r.flags & F_PROVEN != 0) return r.provenHash;
+        uint8 paid = r.paidMask;
+        for (uint256 i; i < r.committeeSize; ++i) {
+            if (paid & _bit(i) != 0) return _values[requestId][i];
+        }
+        return bytes32(0);
+    }
+
+    // ---- packed committee: 20 bytes per member in consecutive words
+
+    function _storeCommittee(uint256 requestId, address[] memory committee) private {
+        uint256 n = committee.length;
+        uint256 words = (n * 20 + 31) / 32;
+        bytes memory buf = new bytes(n * 20 + 64); // room for the last word plus the 12-byte tail of an mstore
+        assembly {
+            let p := add(buf, 0x20)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let a := mload(add(add(committee, 0x20), mul(i, 0x20)))
+                mstore(add(p, mul(i, 20)), shl(96, a))
+            }
+        }
+        mapping(uint256 => uint256) storage w = _committeeWords[requestId];
+        for (uint256 k; k < words; ++k) {
+            uint256 word;
+            assembly {
+                word := mload(add(add(buf, 0x20), mul(k, 0x20)))
+            }
+            w[k] = word;
+        }
+    }
+
+    function _loadCommittee(uint256 requestId, uint256 n) private view returns (address[] memory committee) {
+        committee = new address[](n);
+        uint256 words = (n * 20 + 31) / 32;
+        bytes memory buf = new bytes(n * 20 + 64);
+        mapping(uint256 => uint256) storage w = _committeeWords[requestId];
+        for (uint256 k; k < words; ++k) {
+            uint256 word = w[k];
+            assembly {
+                mstore(add(add(buf, 0x20), mul(k, 0x20)), word)
+            }
+        }
+        assembly {
+            let p := add(buf, 0x20)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                mstore(add(add(committee, 0x20), mul(i, 0x20)), shr(96, mload(add(p, mul(i, 20)))))
+            }
+        }
+    }
+
+    function _findIndex(uint256 requestId, uint256 n, address who) private view returns (bool found, uint256 index) {
+        address[] memory committee = _loadCommittee(requestId, n);
+        for (uint256 i; i < n; ++i) {
+            if (committee[i] == who) return (true, i);
+        }
+        return (false, 0);
+    }
+
+    function _indexOf(uint256 requestId, uint256 n, address who) private view returns (uint256) {
+        (bool found, uint256 i) = _findIndex(requestId, n, who);
+        if (!found) revert NotCommitteeMember(requestId, who);
+        return i;
     }
 }

@@ -7,11 +7,15 @@ import {VerinferConstants} from "./lib/VerinferConstants.sol";
 /// @title ModelRegistry
 /// @notice Publishers register versioned models: weights CID, field commitment, Groth16 verifier,
 ///         execution profile and shard layout. Permissionless; each model is controlled by its publisher.
+///         V2: the verifier and proof mode are fixed at registration (no setVerifier): nodes that joined a
+///         version can never be judged by a verifier they did not see.
 contract ModelRegistry is IModelRegistry {
     mapping(bytes32 modelId => Model) private _models;
     mapping(bytes32 nameKey => uint32) private _latestVersion;
     bytes32[] private _modelIds;
     mapping(bytes32 modelId => string) private _artifactsCids;
+    /// @dev The hot fields in one slot (read by the market on every request and by the node registry).
+    mapping(bytes32 modelId => ModelCore) private _core;
 
     /// @inheritdoc IModelRegistry
     function registerModel(ModelInput calldata m) external returns (bytes32 modelId) {
@@ -21,8 +25,10 @@ contract ModelRegistry is IModelRegistry {
         if (m.proofMode > VerinferConstants.PROOF_PRIVATE_WEIGHTS) revert InvalidProofMode(m.proofMode);
         if (m.numLayers == 0) revert InvalidNumLayers(m.numLayers);
         if (m.inputBits == 0 || m.outputBits == 0) revert InvalidBits(m.inputBits, m.outputBits);
-        if (m.verifier != address(0)) {
-            if (m.proofMode == VerinferConstants.PROOF_NONE) revert InvalidProofMode(m.proofMode);
+        if (m.proofMode == VerinferConstants.PROOF_NONE) {
+            if (m.verifier != address(0)) revert InvalidProofMode(m.proofMode);
+        } else {
+            if (m.verifier == address(0)) revert VerifierRequired(m.proofMode);
             if (m.verifier.code.length == 0) revert VerifierHasNoCode(m.verifier);
         }
 
@@ -47,23 +53,18 @@ contract ModelRegistry is IModelRegistry {
         s.requiresTee = m.requiresTee;
         s.registeredAt = uint64(block.number);
         _modelIds.push(modelId);
+        _core[modelId] = ModelCore({
+            verifier: m.verifier,
+            proofMode: m.proofMode,
+            numLayers: m.numLayers,
+            requiresTee: m.requiresTee,
+            deprecated: false,
+            exists: true,
+            // forge-lint: disable-next-line(unsafe-typecast)
+            index: uint32(_modelIds.length - 1) // fewer than 2^32 models
+        });
 
-        emit ModelRegistered(modelId, msg.sender, m.name, version, m.weightsCid, m.commitment);
-        if (m.verifier != address(0)) emit VerifierSet(modelId, m.verifier, m.proofMode);
-    }
-
-    /// @inheritdoc IModelRegistry
-    function setVerifier(bytes32 modelId, address verifier, uint8 proofMode) external {
-        Model storage s = _publisherModel(modelId);
-        if (s.verifier != address(0)) revert VerifierAlreadySet(modelId, s.verifier);
-        if (verifier == address(0)) revert ZeroVerifier();
-        if (proofMode != VerinferConstants.PROOF_PUBLIC_WEIGHTS && proofMode != VerinferConstants.PROOF_PRIVATE_WEIGHTS) {
-            revert InvalidProofMode(proofMode);
-        }
-        if (verifier.code.length == 0) revert VerifierHasNoCode(verifier);
-        s.verifier = verifier;
-        s.proofMode = proofMode;
-        emit VerifierSet(modelId, verifier, proofMode);
+        emit ModelRegistered(modelId, msg.sender, m.name, version, m.weightsCid, m.commitment, m.verifier, m.proofMode);
     }
 
     /// @inheritdoc IModelRegistry
@@ -81,6 +82,7 @@ contract ModelRegistry is IModelRegistry {
         Model storage s = _publisherModel(modelId);
         if (s.deprecated) revert AlreadyDeprecated(modelId);
         s.deprecated = true;
+        _core[modelId].deprecated = true;
         emit ModelDeprecated(modelId);
     }
 
@@ -100,6 +102,11 @@ contract ModelRegistry is IModelRegistry {
     function artifactsCid(bytes32 modelId) external view returns (string memory) {
         if (_models[modelId].publisher == address(0)) revert ModelNotFound(modelId);
         return _artifactsCids[modelId];
+    }
+
+    /// @inheritdoc IModelRegistry
+    function getModelCore(bytes32 modelId) external view returns (ModelCore memory) {
+        return _core[modelId];
     }
 
     /// @inheritdoc IModelRegistry

@@ -2,158 +2,213 @@
 pragma solidity ^0.8.24;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {IAttestationRegistry} from "./interfaces/IAttestationRegistry.sol";
 import {VerinferConstants} from "./lib/VerinferConstants.sol";
+import {SortitionTree} from "./lib/SortitionTree.sol";
 
-/// @title NodeRegistry
-/// @notice Holds node stakes (native token), endpoints, served shards and TEE attestations.
-///         Only the InferenceMarket can slash; slashed funds accrue to `slashedBalance` and go to the treasury.
-/// @dev Invariant: address(this).balance == totalStaked + slashedBalance.
-contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
+/// @title NodeRegistry (V2)
+/// @notice Holds node stakes (native token), endpoints, served shards and capacities, and one stake-weighted
+///         sortition tree per model over the nodes that can serve it (registered, not unbonding, stake >=
+///         minStake, full-model shard). Draws read the tree as of the start of an epoch, so stake moved after
+///         a draw's seed became known never counts for that draw. Only the InferenceMarket draws and slashes;
+///         slashed stake is burned (kept locked here, counted in totalBurned) except a prover reward the
+///         market asks for. Nobody, owner included, can move a node's stake but the node itself.
+/// @dev Invariant: address(this).balance == totalStaked + totalBurned.
+contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     using EnumerableSet for EnumerableSet.AddressSet;
+    using SortitionTree for SortitionTree.Tree;
 
-    /// @notice Maximum shards one node may declare (bounds setShards / isEligible gas).
-    uint256 public constant MAX_SHARDS = 16;
-    /// @notice Upper bound accepted by setUnbondingDelay.
-    uint256 public constant MAX_UNBONDING_DELAY = 10_000_000;
+    /// @notice Maximum shards one node may declare (bounds register/setShards/slash gas).
+    uint256 public constant MAX_SHARDS = 4;
+    /// @notice Maximum endpoint length in bytes.
+    uint256 public constant MAX_ENDPOINT_BYTES = 256;
+    /// @notice Capacity of a newly registered node, and the allowed range of setCapacity.
+    uint16 public constant DEFAULT_CAPACITY = 4;
+    uint16 public constant MAX_CAPACITY = 64;
+    /// @notice Bounds on governance parameters: none of them can hurt stake already at risk.
+    uint256 public constant MIN_STAKE_FLOOR = 0.01 ether;
+    uint256 public constant MIN_STAKE_CEIL = 1000 ether;
+    uint64 public constant MIN_UNBONDING = 10;
+    uint64 public constant MAX_UNBONDING = 100_000;
+    uint64 public constant MIN_EPOCH_LENGTH = 5;
+    uint64 public constant MAX_EPOCH_LENGTH = 10_000;
+    /// @notice One slash takes at most this fraction (bps) of minStake, whatever the market asks.
+    uint256 public constant MAX_SLASH_BPS = 2_500;
+    /// @notice Tree weights are stake in gwei.
+    uint256 public constant WEIGHT_UNIT = 1 gwei;
 
-    /// @notice The model registry used to check that served models exist.
-    IModelRegistry public immutable modelRegistry;
+    /// @dev Hot per-node state in one slot.
+    struct NodeState {
+        uint96 stake;
+        uint40 unbondingSince;
+        uint40 availableAt;
+        uint40 assignedUntil;
+        uint16 capacity;
+        uint16 inFlight;
+        bool registered;
+    }
 
-    uint256 public minStake = 1 ether;
-    uint256 public unbondingDelay = 1_200;
+    IModelRegistry private immutable _models;
+    IAttestationRegistry private immutable _attestations;
+    /// @inheritdoc INodeRegistry
+    uint64 public immutable epochLength;
+
+    uint256 public minStake;
+    uint64 public unbondingDelay;
     address public market;
-    address public treasury;
     uint256 public totalStaked;
-    uint256 public slashedBalance;
-    mapping(bytes32 measurement => bool) public measurementAllowed;
-    mapping(address node => uint64) public assignedUntil;
+    uint256 public totalBurned;
 
-    mapping(address node => Node) private _nodes;
+    mapping(address node => NodeState) private _state;
+    mapping(address node => string) private _endpoints;
     mapping(address node => ModelShard[]) private _shards;
-    mapping(address node => Attestation) private _attestations;
+    mapping(address node => bytes32[]) private _fullModels;
     mapping(bytes32 modelId => EnumerableSet.AddressSet) private _modelNodes;
+    mapping(bytes32 modelId => SortitionTree.Tree) private _trees;
 
     modifier onlyRegistered() {
-        if (!_nodes[msg.sender].registered) revert NotRegistered(msg.sender);
+        if (!_state[msg.sender].registered) revert NotRegistered(msg.sender);
         _;
     }
 
-    /// @param initialOwner Governance address (also the initial treasury).
-    /// @param models The ModelRegistry whose models nodes may serve.
-    constructor(address initialOwner, IModelRegistry models) Ownable(initialOwner) {
-        if (address(models) == address(0)) revert ZeroAddress();
-        modelRegistry = models;
-        treasury = initialOwner;
-        emit TreasurySet(initialOwner);
+    modifier onlyMarket() {
+        if (msg.sender != market) revert NotMarket(msg.sender);
+        _;
+    }
+
+    /// @param initialOwner Governance (a TimelockController in deployments).
+    /// @param modelRegistry_ The ModelRegistry whose models nodes may serve.
+    /// @param attestationRegistry_ Answers isAttested for TEE-only models (zero: TEE models are never drawn).
+    /// @param minStake_ In [MIN_STAKE_FLOOR, MIN_STAKE_CEIL].
+    /// @param unbondingDelay_ Blocks, in [MIN_UNBONDING, MAX_UNBONDING].
+    /// @param epochLength_ Blocks per stake-snapshot epoch, in [MIN_EPOCH_LENGTH, MAX_EPOCH_LENGTH].
+    constructor(
+        address initialOwner,
+        address modelRegistry_,
+        address attestationRegistry_,
+        uint256 minStake_,
+        uint64 unbondingDelay_,
+        uint64 epochLength_
+    ) Ownable(initialOwner) {
+        if (modelRegistry_ == address(0)) revert ZeroAddress();
+        if (minStake_ < MIN_STAKE_FLOOR || minStake_ > MIN_STAKE_CEIL) revert InvalidParameter("minStake", minStake_);
+        if (unbondingDelay_ < MIN_UNBONDING || unbondingDelay_ > MAX_UNBONDING) {
+            revert InvalidParameter("unbondingDelay", unbondingDelay_);
+        }
+        if (epochLength_ < MIN_EPOCH_LENGTH || epochLength_ > MAX_EPOCH_LENGTH) {
+            revert InvalidParameter("epochLength", epochLength_);
+        }
+        _models = IModelRegistry(modelRegistry_);
+        _attestations = IAttestationRegistry(attestationRegistry_);
+        minStake = minStake_;
+        unbondingDelay = unbondingDelay_;
+        epochLength = epochLength_;
     }
 
     // ------------------------------------------------------------------ operators
 
     /// @inheritdoc INodeRegistry
     function register(string calldata endpoint, ModelShard[] calldata shards) external payable {
-        Node storage n = _nodes[msg.sender];
-        if (n.registered) revert AlreadyRegistered(msg.sender);
+        NodeState storage s = _state[msg.sender];
+        if (s.registered) revert AlreadyRegistered(msg.sender);
         if (msg.value < minStake) revert InsufficientStake(msg.value, minStake);
-        if (bytes(endpoint).length == 0) revert EmptyEndpoint();
-        n.operator = msg.sender;
-        n.endpoint = endpoint;
-        n.stake = msg.value;
-        n.unbondingSince = 0;
-        n.registered = true;
+        if (msg.value > type(uint96).max) revert StakeTooLarge(msg.value);
+        _checkEndpoint(endpoint);
+        s.stake = uint96(msg.value);
+        s.unbondingSince = 0;
+        s.availableAt = 0;
+        s.capacity = DEFAULT_CAPACITY;
+        s.registered = true;
+        _endpoints[msg.sender] = endpoint;
         totalStaked += msg.value;
         _writeShards(msg.sender, shards);
+        _syncWeights(msg.sender);
         emit NodeRegistered(msg.sender, endpoint, msg.value, shards);
+        emit CapacitySet(msg.sender, DEFAULT_CAPACITY);
     }
 
     /// @inheritdoc INodeRegistry
     function topUp() external payable onlyRegistered {
         if (msg.value == 0) revert ZeroValue();
-        Node storage n = _nodes[msg.sender];
-        if (n.unbondingSince != 0) revert NodeUnbonding(msg.sender);
-        n.stake += msg.value;
+        NodeState storage s = _state[msg.sender];
+        if (s.unbondingSince != 0) revert NodeUnbonding(msg.sender);
+        uint256 newStake = uint256(s.stake) + msg.value;
+        if (newStake > type(uint96).max) revert StakeTooLarge(newStake);
+        // forge-lint: disable-next-line(unsafe-typecast) -- newStake <= type(uint96).max checked above
+        s.stake = uint96(newStake);
         totalStaked += msg.value;
-        emit StakeAdded(msg.sender, msg.value, n.stake);
+        _syncWeights(msg.sender);
+        emit StakeAdded(msg.sender, msg.value, newStake);
     }
 
     /// @inheritdoc INodeRegistry
     function setEndpoint(string calldata endpoint) external onlyRegistered {
-        if (bytes(endpoint).length == 0) revert EmptyEndpoint();
-        _nodes[msg.sender].endpoint = endpoint;
+        _checkEndpoint(endpoint);
+        _endpoints[msg.sender] = endpoint;
         emit EndpointUpdated(msg.sender, endpoint);
     }
 
     /// @inheritdoc INodeRegistry
     function setShards(ModelShard[] calldata shards) external onlyRegistered {
+        _zeroWeights(msg.sender);
         _clearShards(msg.sender);
         _writeShards(msg.sender, shards);
+        _syncWeights(msg.sender);
         emit ShardsUpdated(msg.sender, shards);
     }
 
     /// @inheritdoc INodeRegistry
+    function setCapacity(uint16 capacity) external onlyRegistered {
+        if (capacity == 0 || capacity > MAX_CAPACITY) revert InvalidCapacity(capacity);
+        _state[msg.sender].capacity = capacity;
+        emit CapacitySet(msg.sender, capacity);
+    }
+
+    /// @inheritdoc INodeRegistry
     function requestUnbond() external onlyRegistered {
-        Node storage n = _nodes[msg.sender];
-        if (n.unbondingSince != 0) revert AlreadyUnbonding(msg.sender);
-        n.unbondingSince = uint64(block.number);
-        emit UnbondRequested(msg.sender, uint64(block.number), _withdrawableAt(msg.sender));
+        NodeState storage s = _state[msg.sender];
+        if (s.unbondingSince != 0) revert AlreadyUnbonding(msg.sender);
+        uint64 availableAt = uint64(block.number) + unbondingDelay;
+        s.unbondingSince = uint40(block.number);
+        // forge-lint: disable-next-line(unsafe-typecast) -- block numbers fit 40 bits for ~35,000 years at 1 s blocks
+        s.availableAt = uint40(availableAt);
+        _syncWeights(msg.sender);
+        emit UnbondRequested(msg.sender, uint64(block.number), availableAt);
     }
 
     /// @inheritdoc INodeRegistry
     function withdrawStake() external nonReentrant onlyRegistered {
-        Node storage n = _nodes[msg.sender];
-        if (n.unbondingSince == 0) revert NotUnbonding(msg.sender);
-        uint256 availableAt = _withdrawableAt(msg.sender);
-        if (block.number < availableAt) revert UnbondingNotElapsed(block.number, availableAt);
-        uint256 amount = n.stake;
-        // effects
+        NodeState storage s = _state[msg.sender];
+        if (s.unbondingSince == 0) revert NotUnbonding(msg.sender);
+        if (block.number < s.availableAt) revert UnbondingNotElapsed(block.number, s.availableAt);
+        if (s.inFlight != 0) revert StillAssigned(msg.sender, s.assignedUntil);
+        uint256 amount = s.stake;
+        // effects (weights are already 0 since requestUnbond)
         totalStaked -= amount;
         _clearShards(msg.sender);
-        delete _attestations[msg.sender];
-        delete assignedUntil[msg.sender];
-        delete _nodes[msg.sender];
+        delete _endpoints[msg.sender];
+        delete _state[msg.sender];
         emit StakeWithdrawn(msg.sender, amount);
         // interaction
         if (amount > 0) _send(msg.sender, amount);
     }
 
-    /// @inheritdoc INodeRegistry
-    function submitAttestation(Attestation calldata a) external onlyRegistered {
-        if (a.teeType == 0) revert InvalidTeeType(a.teeType);
-        if (a.reportDataAddress != msg.sender) revert ReportDataMismatch(a.reportDataAddress, msg.sender);
-        if (!measurementAllowed[a.measurement]) revert MeasurementNotAllowed(a.measurement);
-        if (a.expiresAt <= block.number) revert AttestationExpired(a.expiresAt, block.number);
-        _attestations[msg.sender] = a;
-        emit AttestationSubmitted(msg.sender, a.teeType, a.measurement, a.quoteHash, a.expiresAt, a.verifiedBy, a.quoteCid);
-    }
-
-    /// @inheritdoc INodeRegistry
-    function revokeAttestation() external onlyRegistered {
-        if (_attestations[msg.sender].teeType == 0) revert NoAttestation(msg.sender);
-        delete _attestations[msg.sender];
-        emit AttestationRevoked(msg.sender);
-    }
-
     // ------------------------------------------------------------------ governance
 
     /// @inheritdoc INodeRegistry
-    function setMeasurementAllowed(bytes32 measurement, bool allowed) external onlyOwner {
-        measurementAllowed[measurement] = allowed;
-        emit MeasurementAllowed(measurement, allowed);
-    }
-
-    /// @inheritdoc INodeRegistry
     function setMinStake(uint256 value) external onlyOwner {
-        if (value == 0) revert InvalidParameter("minStake", value);
+        if (value < MIN_STAKE_FLOOR || value > MIN_STAKE_CEIL) revert InvalidParameter("minStake", value);
         minStake = value;
         emit ParameterChanged("minStake", value);
     }
 
     /// @inheritdoc INodeRegistry
-    function setUnbondingDelay(uint256 value) external onlyOwner {
-        if (value > MAX_UNBONDING_DELAY) revert InvalidParameter("unbondingDelay", value);
+    function setUnbondingDelay(uint64 value) external onlyOwner {
+        if (value < MIN_UNBONDING || value > MAX_UNBONDING) revert InvalidParameter("unbondingDelay", value);
         unbondingDelay = value;
         emit ParameterChanged("unbondingDelay", value);
     }
@@ -167,52 +222,92 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
         emit MarketSet(market_);
     }
 
+    // ------------------------------------------------------------------ market
+
     /// @inheritdoc INodeRegistry
-    function setTreasury(address treasury_) external onlyOwner {
-        if (treasury_ == address(0)) revert ZeroAddress();
-        treasury = treasury_;
-        emit TreasurySet(treasury_);
+    function drawAndAssign(
+        bytes32 modelId,
+        uint256 seed,
+        uint64 epoch,
+        uint8 replicas,
+        bool requiresTee,
+        uint64 untilBlock
+    ) external onlyMarket returns (address[] memory committee) {
+        committee = _draw(modelId, seed, epoch, replicas, requiresTee);
+        if (committee.length < replicas) return committee;
+        uint256 len = committee.length;
+        for (uint256 i; i < len; ++i) {
+            NodeState storage s = _state[committee[i]];
+            // the market's CommitteeDrawn event records the assignment
+            s.inFlight += 1;
+            // forge-lint: disable-next-line(unsafe-typecast) -- block numbers fit 40 bits
+            if (s.assignedUntil < untilBlock) s.assignedUntil = uint40(untilBlock);
+        }
     }
 
-    // ------------------------------------------------------------------ slashing
-
     /// @inheritdoc INodeRegistry
-    function slash(address node, uint256 amount, uint256 requestId) external returns (uint256 slashed) {
-        if (msg.sender != market) revert NotMarket(msg.sender);
-        Node storage n = _nodes[node];
-        slashed = amount < n.stake ? amount : n.stake;
-        if (slashed == 0) return 0;
-        n.stake -= slashed;
-        totalStaked -= slashed;
-        slashedBalance += slashed;
-        emit Slashed(node, requestId, slashed);
-    }
-
-    /// @inheritdoc INodeRegistry
-    function noteAssignments(address[] calldata list, uint64 untilBlock) external {
-        if (msg.sender != market) revert NotMarket(msg.sender);
+    function release(address[] calldata list) external onlyMarket {
         uint256 len = list.length;
         for (uint256 i; i < len; ++i) {
-            if (assignedUntil[list[i]] < untilBlock) assignedUntil[list[i]] = untilBlock;
+            NodeState storage s = _state[list[i]];
+            uint16 inFlight = s.inFlight;
+            if (inFlight == 0) revert NotAssigned(list[i]);
+            s.inFlight = inFlight - 1; // the market's Finalized event records the release
         }
-        emit AssignmentsNoted(list, untilBlock);
     }
 
     /// @inheritdoc INodeRegistry
-    function withdrawSlashed() external nonReentrant {
-        uint256 amount = slashedBalance;
-        if (amount == 0) revert NothingToWithdraw();
-        address to = treasury; // never zero: set to the owner at construction, setTreasury rejects zero
-        slashedBalance = 0;
-        emit SlashedWithdrawn(to, amount);
-        _send(to, amount);
+    function slash(address node, uint256 amount, uint256 requestId, uint16 rewardBps)
+        external
+        onlyMarket
+        nonReentrant
+        returns (uint256 slashed, uint256 reward)
+    {
+        if (rewardBps > 10_000) revert InvalidParameter("rewardBps", rewardBps);
+        NodeState storage s = _state[node];
+        uint256 cap = (minStake * MAX_SLASH_BPS) / 10_000;
+        slashed = amount < s.stake ? amount : s.stake;
+        if (slashed > cap) slashed = cap;
+        if (slashed == 0) return (0, 0);
+        reward = (slashed * rewardBps) / 10_000;
+        uint256 burned = slashed - reward;
+        // effects
+        // forge-lint: disable-next-line(unsafe-typecast) -- slashed <= s.stake, a uint96
+        s.stake -= uint96(slashed);
+        totalStaked -= slashed;
+        totalBurned += burned;
+        _syncWeights(node);
+        emit Slashed(node, requestId, slashed);
+        if (burned > 0) emit Burned(requestId, burned);
+        // interaction: the prover reward goes to the market, which credits the prover
+        if (reward > 0) _send(msg.sender, reward);
     }
 
     // ------------------------------------------------------------------ views
 
     /// @inheritdoc INodeRegistry
-    function getNode(address node) external view returns (Node memory) {
-        return _nodes[node];
+    function drawCommittee(bytes32 modelId, uint256 seed, uint64 epoch, uint8 replicas, bool requiresTee)
+        external
+        view
+        returns (address[] memory committee)
+    {
+        return _draw(modelId, seed, epoch, replicas, requiresTee);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function getNode(address node) external view returns (Node memory n) {
+        NodeState storage s = _state[node];
+        if (!s.registered) return n;
+        n = Node({
+            operator: node,
+            endpoint: _endpoints[node],
+            stake: s.stake,
+            unbondingSince: s.unbondingSince,
+            registered: true,
+            capacity: s.capacity,
+            inFlight: s.inFlight,
+            availableAt: s.availableAt
+        });
     }
 
     /// @inheritdoc INodeRegistry
@@ -221,8 +316,30 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
     }
 
     /// @inheritdoc INodeRegistry
-    function getAttestation(address node) external view returns (Attestation memory) {
-        return _attestations[node];
+    function stakeOf(address node) external view returns (uint256) {
+        return _state[node].stake;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function isEligible(address node, bytes32 modelId) external view returns (bool) {
+        return _trees[modelId].weightOf(node) > 0;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function eligibleStake(bytes32 modelId) external view returns (uint256) {
+        return uint256(_trees[modelId].total()) * WEIGHT_UNIT;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function weightAtEpoch(bytes32 modelId, address node, uint64 epoch) external view returns (uint256) {
+        _checkEpoch(epoch);
+        return uint256(_trees[modelId].weightAt(node, epoch)) * WEIGHT_UNIT;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function totalAtEpoch(bytes32 modelId, uint64 epoch) external view returns (uint256) {
+        _checkEpoch(epoch);
+        return uint256(_trees[modelId].totalAt(epoch)) * WEIGHT_UNIT;
     }
 
     /// @inheritdoc INodeRegistry
@@ -241,71 +358,143 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuard {
     }
 
     /// @inheritdoc INodeRegistry
-    function isEligible(address node, bytes32 modelId, bool requiresTee) external view returns (bool) {
-        Node storage n = _nodes[node];
-        if (!n.registered || n.unbondingSince != 0 || n.stake < minStake) return false;
-        if (!_servesFullModel(node, modelId)) return false;
-        if (requiresTee) {
-            Attestation storage a = _attestations[node];
-            if (a.teeType == 0 || a.expiresAt <= block.number || !measurementAllowed[a.measurement]) return false;
-        }
-        return true;
-    }
-
-    /// @inheritdoc INodeRegistry
-    function stakeOf(address node) external view returns (uint256) {
-        return _nodes[node].stake;
+    function assignedUntil(address node) external view returns (uint64) {
+        return _state[node].assignedUntil;
     }
 
     /// @inheritdoc INodeRegistry
     function withdrawableAt(address node) external view returns (uint256) {
-        if (_nodes[node].unbondingSince == 0) return 0;
-        return _withdrawableAt(node);
+        return _state[node].availableAt;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function currentEpoch() public view returns (uint64) {
+        return uint64(block.number / epochLength);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function modelRegistry() external view returns (address) {
+        return address(_models);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function attestationRegistry() external view returns (address) {
+        return address(_attestations);
     }
 
     // ------------------------------------------------------------------ internals
 
-    /// @dev max(unbondingSince, assignedUntil) + unbondingDelay.
-    function _withdrawableAt(address node) private view returns (uint256) {
-        uint256 since = _nodes[node].unbondingSince;
-        uint256 assigned = assignedUntil[node];
-        return (since > assigned ? since : assigned) + unbondingDelay;
+    function _checkEpoch(uint64 epoch) private view {
+        uint64 c = currentEpoch();
+        if (epoch > c || epoch + 1 < c) revert SnapshotTooOld(epoch, c);
     }
 
-    function _servesFullModel(address node, bytes32 modelId) private view returns (bool) {
-        ModelShard[] storage list = _shards[node];
-        uint256 len = list.length;
-        for (uint256 i; i < len; ++i) {
-            ModelShard storage s = list[i];
-            if (s.modelId == modelId && s.layerStart == 0 && s.layerEnd == VerinferConstants.FULL_MODEL_END) {
-                return true;
+    /// @dev Draw without replacement: every tried leaf (accepted or skipped) is left out of later tries.
+    function _draw(bytes32 modelId, uint256 seed, uint64 epoch, uint8 replicas, bool requiresTee)
+        private
+        view
+        returns (address[] memory committee)
+    {
+        _checkEpoch(epoch);
+        SortitionTree.Tree storage t = _trees[modelId];
+        uint256 maxTries = uint256(replicas) * 4;
+        committee = new address[](replicas);
+        uint256[] memory ex = new uint256[](maxTries);
+        uint256 count;
+        uint256 tries;
+        uint256 minStake_ = minStake;
+        while (count < replicas && tries < maxTries) {
+            (uint256 leaf, uint64 w) = t.pick(epoch, uint256(keccak256(abi.encode(seed, tries))), ex, tries);
+            if (w == 0) break;
+            ex[tries] = (leaf << 64) | w;
+            ++tries;
+            address node = t.ownerOf(leaf);
+            NodeState storage s = _state[node];
+            if (
+                s.registered && s.unbondingSince == 0 && s.stake >= minStake_ && s.inFlight < s.capacity
+                    && t.leafWeight(leaf) > 0 && (!requiresTee || _attested(node))
+            ) {
+                committee[count++] = node;
             }
         }
-        return false;
+        assembly {
+            mstore(committee, count)
+        }
+    }
+
+    function _attested(address node) private view returns (bool) {
+        if (address(_attestations) == address(0)) return false;
+        return _attestations.isAttested(node);
+    }
+
+    /// @dev Writes each full-model tree leaf of `node` to its current weight.
+    function _syncWeights(address node) private {
+        NodeState storage s = _state[node];
+        uint64 w = 0;
+        // forge-lint: disable-next-line(unsafe-typecast) -- stake < 2^96 wei, so stake / 1 gwei < 2^67; the tree reverts WeightOverflow past 2^64
+        if (s.registered && s.unbondingSince == 0 && s.stake >= minStake) w = uint64(s.stake / WEIGHT_UNIT);
+        bytes32[] storage full = _fullModels[node];
+        uint256 len = full.length;
+        uint64 epoch = currentEpoch();
+        for (uint256 i; i < len; ++i) {
+            _trees[full[i]].set(node, w, epoch);
+        }
+    }
+
+    function _zeroWeights(address node) private {
+        bytes32[] storage full = _fullModels[node];
+        uint256 len = full.length;
+        uint64 epoch = currentEpoch();
+        for (uint256 i; i < len; ++i) {
+            _trees[full[i]].set(node, 0, epoch);
+        }
+    }
+
+    function _checkEndpoint(string calldata endpoint) private pure {
+        uint256 len = bytes(endpoint).length;
+        if (len == 0) revert EmptyEndpoint();
+        if (len > MAX_ENDPOINT_BYTES) revert EndpointTooLong(len, MAX_ENDPOINT_BYTES);
     }
 
     function _writeShards(address node, ModelShard[] calldata shards) private {
         uint256 len = shards.length;
         if (len > MAX_SHARDS) revert TooManyShards(len, MAX_SHARDS);
         ModelShard[] storage list = _shards[node];
+        bytes32[] storage full = _fullModels[node];
         for (uint256 i; i < len; ++i) {
-            ModelShard calldata s = shards[i];
-            if (s.modelId == bytes32(0) || s.layerStart >= s.layerEnd) {
-                revert InvalidShard(s.modelId, s.layerStart, s.layerEnd);
+            ModelShard calldata sh = shards[i];
+            IModelRegistry.ModelCore memory core = _models.getModelCore(sh.modelId);
+            if (!core.exists) revert UnknownModel(sh.modelId);
+            if (core.deprecated) revert ModelIsDeprecated(sh.modelId);
+            bool isFull = sh.layerStart == 0
+                && (sh.layerEnd == VerinferConstants.FULL_MODEL_END || sh.layerEnd == core.numLayers);
+            if (!isFull && (sh.layerStart >= sh.layerEnd || sh.layerEnd > core.numLayers)) {
+                revert InvalidShard(sh.modelId, sh.layerStart, sh.layerEnd);
             }
-            if (!modelRegistry.exists(s.modelId)) revert UnknownModel(s.modelId);
-            list.push(s);
-            _modelNodes[s.modelId].add(node);
+            list.push(sh);
+            bool added = _modelNodes[sh.modelId].add(node); // false: already listed by another shard of the model
+            added;
+            if (isFull && !_contains(full, sh.modelId)) full.push(sh.modelId);
         }
+    }
+
+    function _contains(bytes32[] storage list, bytes32 id) private view returns (bool) {
+        uint256 len = list.length;
+        for (uint256 i; i < len; ++i) {
+            if (list[i] == id) return true;
+        }
+        return false;
     }
 
     function _clearShards(address node) private {
         ModelShard[] storage list = _shards[node];
         uint256 len = list.length;
         for (uint256 i; i < len; ++i) {
-            _modelNodes[list[i].modelId].remove(node);
+            bool removed = _modelNodes[list[i].modelId].remove(node); // false: removed with an earlier shard
+            removed;
         }
         delete _shards[node];
+        delete _fullModels[node];
     }
 
     function _send(address to, uint256 amount) private {

@@ -7,9 +7,15 @@ import {IModelRegistry} from "../src/interfaces/IModelRegistry.sol";
 
 contract ModelRegistryTest is Fixture {
     event ModelRegistered(
-        bytes32 indexed modelId, address indexed publisher, string name, uint32 version, string weightsCid, uint256 commitment
+        bytes32 indexed modelId,
+        address indexed publisher,
+        string name,
+        uint32 version,
+        string weightsCid,
+        uint256 commitment,
+        address verifier,
+        uint8 proofMode
     );
-    event VerifierSet(bytes32 indexed modelId, address indexed verifier, uint8 proofMode);
     event ModelDeprecated(bytes32 indexed modelId);
     event ArtifactsPublished(bytes32 indexed modelId, string artifactsCid);
 
@@ -42,7 +48,7 @@ contract ModelRegistryTest is Fixture {
     function test_register_versionsIncrementPerPublisherAndName() public {
         bytes32 expected = keccak256(abi.encode(publisher, "digits-mlp", uint32(2)));
         vm.expectEmit(true, true, false, true, address(models));
-        emit ModelRegistered(expected, publisher, "digits-mlp", 2, "bafkreiweights", 777);
+        emit ModelRegistered(expected, publisher, "digits-mlp", 2, "bafkreiweights", 777, address(0), 0);
         bytes32 v2 = _registerModel(publisher, "digits-mlp", address(0), 0, false);
         vm.assertEq(v2, expected, "v2 id");
         vm.assertEq(uint256(models.latestVersion(publisher, "digits-mlp")), 2, "latest");
@@ -53,11 +59,11 @@ contract ModelRegistryTest is Fixture {
         vm.assertEq(models.modelCount(), 3, "count");
     }
 
-    function test_register_withVerifierEmitsVerifierSet() public {
+    function test_register_withVerifierEmitsItInModelRegistered() public {
         MockVerifier v = new MockVerifier(true);
         bytes32 expected = keccak256(abi.encode(publisher, "proven", uint32(1)));
         vm.expectEmit(true, true, false, true, address(models));
-        emit VerifierSet(expected, address(v), 2);
+        emit ModelRegistered(expected, publisher, "proven", 1, "bafkreiweights", 777, address(v), 2);
         bytes32 id = _registerModel(publisher, "proven", address(v), 2, true);
         vm.assertEq(models.getModel(id).verifier, address(v), "verifier");
         vm.assertTrue(models.getModel(id).requiresTee, "tee");
@@ -116,43 +122,38 @@ contract ModelRegistryTest is Fixture {
         models.registerModel(m);
     }
 
-    function test_setVerifier_onceOnly() public {
+    function test_verifier_fixedAtRegistration_noSetVerifier() public {
+        // attack 4 (issue 7): there is no function that changes a registered model's verifier or proof mode
         MockVerifier v = new MockVerifier(true);
-        vm.expectEmit(true, true, false, true, address(models));
-        emit VerifierSet(modelId, address(v), 1);
         vm.prank(publisher);
-        models.setVerifier(modelId, address(v), 1);
+        (bool ok,) = address(models).call(
+            abi.encodeWithSignature("setVerifier(bytes32,address,uint8)", modelId, address(v), uint8(1))
+        );
+        vm.assertFalse(ok, "setVerifier does not exist");
         IModelRegistry.Model memory m = models.getModel(modelId);
-        vm.assertEq(m.verifier, address(v), "verifier");
-        vm.assertEq(uint256(m.proofMode), 1, "mode");
-
-        MockVerifier v2 = new MockVerifier(true);
-        vm.prank(publisher);
-        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.VerifierAlreadySet.selector, modelId, address(v)));
-        models.setVerifier(modelId, address(v2), 2);
+        vm.assertEq(m.verifier, address(0), "verifier unchanged");
+        vm.assertEq(uint256(m.proofMode), 0, "mode unchanged");
+        // a proven mode needs a verifier with code at registration
+        IModelRegistry.ModelInput memory in1 = _modelInput("p", address(0), 1, false);
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.VerifierRequired.selector, uint8(1)));
+        models.registerModel(in1);
+        in1.verifier = address(0xBEEF);
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.VerifierHasNoCode.selector, address(0xBEEF)));
+        models.registerModel(in1);
     }
 
-    function test_revert_setVerifier_checks() public {
+    function test_getModelCore_oneSlotView() public {
         MockVerifier v = new MockVerifier(true);
-        bytes32 missing = keccak256("missing");
+        bytes32 id = _registerModel(publisher, "proven", address(v), 2, true);
+        IModelRegistry.ModelCore memory c = models.getModelCore(id);
+        vm.assertEq(c.verifier, address(v), "verifier");
+        vm.assertEq(uint256(c.proofMode), 2, "mode");
+        vm.assertEq(uint256(c.numLayers), 2, "layers");
+        vm.assertTrue(c.requiresTee && c.exists && !c.deprecated, "flags");
         vm.prank(publisher);
-        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelNotFound.selector, missing));
-        models.setVerifier(missing, address(v), 1);
-
-        vm.prank(address(0xBAD));
-        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.NotPublisher.selector, modelId, address(0xBAD)));
-        models.setVerifier(modelId, address(v), 1);
-
-        vm.startPrank(publisher);
-        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ZeroVerifier.selector));
-        models.setVerifier(modelId, address(0), 1);
-        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.InvalidProofMode.selector, uint8(0)));
-        models.setVerifier(modelId, address(v), 0);
-        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.InvalidProofMode.selector, uint8(3)));
-        models.setVerifier(modelId, address(v), 3);
-        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.VerifierHasNoCode.selector, address(0xBEEF)));
-        models.setVerifier(modelId, address(0xBEEF), 1);
-        vm.stopPrank();
+        models.deprecate(id);
+        vm.assertTrue(models.getModelCore(id).deprecated, "deprecated mirrored");
+        vm.assertFalse(models.getModelCore(keccak256("nope")).exists, "absent: zero, no revert");
     }
 
     function test_deprecate() public {

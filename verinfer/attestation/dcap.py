@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import dcap_qvl  # type: ignore[import-untyped]  # ships a .pyi for its extension only
+import dcap_qvl  # ships a .pyi for its extension
 from eth_utils import keccak
 
 from verinfer.attestation.verify import AttestationError

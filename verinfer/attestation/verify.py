@@ -1,9 +1,9 @@
 """LEGACY (NodeRegistry-era): structural check of a test-PKI SGX v3 quote: PCK chain → QE report → attestation key → quote.
 
 New code verifies with `verinfer.attestation.evidence.verify_evidence` (dcap-qvl, with collateral, as of a time) —
-the one path for the test PKI and Intel's root alike. This module stays only until the callers of `verify_quote`
-(operator_flow, the auditor's NodeRegistry record check, `verinfer attestation verify`) move to AttestationRegistry;
-`AttestationError` and `report_data_for` live here for compatibility.
+the one path for the test PKI and Intel's root alike. Protocol V2 callers (auditor, `verinfer attestation
+verify`, operator attestation) use AttestationRegistry records and `verify_evidence`; `verify_quote` remains for
+the SGX quote-format tests and `record.py`; `AttestationError` and `report_data_for` live here for compatibility.
 
 Trust is anchored in one root certificate. For real hardware that is Intel's SGX Root CA; on this
 project's machines no TEE exists, so tests and the devnet use the test PKI in `testpki` — same data
@@ -76,7 +76,7 @@ def _verify_chain(pem_chain: bytes, trusted_root: x509.Certificate, now: datetim
         raise AttestationError("PCK chain: expected leaf, intermediate(s) and root")
     if certs[-1].fingerprint(hashes.SHA256()) != trusted_root.fingerprint(hashes.SHA256()):
         raise AttestationError("PCK chain: root is not the trusted root")
-    for child, parent in zip(certs, certs[1:]):
+    for child, parent in zip(certs, certs[1:], strict=False):
         if child.issuer != parent.subject:
             raise AttestationError(f"PCK chain: {child.subject.rfc4514_string()} not issued by {parent.subject.rfc4514_string()}")
         try:

@@ -7,9 +7,11 @@ turns a verified `verinfer.attestation.evidence.Evidence` into the struct `recor
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -34,8 +36,12 @@ from verinfer.attestation.testpki import (
 )
 from verinfer.attestation.verify import AttestationError
 from verinfer.chain.deploy import deploy_contract
-from verinfer.chain.protocol import _ContractWrapper, _view, to_bytes32
+from verinfer.chain.manifest import default_manifest_path
+from verinfer.chain.protocol import Protocol, _ContractWrapper, _view, to_bytes32
 from verinfer.chain.tx import TxSender
+from verinfer.constants import DEVNET_CHAIN_ID
+from verinfer.errors import ConfigError, VerinferError
+from verinfer.storage.base import ContentStore
 
 VERIFIED_BY_VERIFIER = 1
 VERIFIED_BY_ONCHAIN_DCAP = 2
@@ -266,7 +272,6 @@ def find_anchor_block(registry: AttestationRegistry, node: str, report_data: byt
                            f"on chain {chain_id} for registry {registry.address} (stale or for another node)")
 
 
-DEVNET_CHAIN_ID = 31337
 
 
 def attest_quote(node_view: AttestationRegistry, verifier: AttestationRegistry, node: str, quote: bytes,
@@ -305,3 +310,72 @@ def configure_devnet(governance: AttestationRegistry, verifier: str) -> None:
     governance.set_verifier(verifier, True)
     governance.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
     governance.set_measurement_allowed(tdx_measurement(MOCK_TD_MRTD, MOCK_TD_RTMRS), True)
+
+
+# ---------------------------------------------------------------- operator / CLI orchestration (store + chain)
+# Moved here from attestation/operator_flow.py (issue 8 item 6): the attestation package only parses and
+# verifies evidence; storing bundles and sending records is chain-side work.
+
+#: The devnet's INSECURE test PKI lives beside the deployment manifest (one root per deployment).
+PKI_FILENAME = "test-pki.json"
+
+
+def pki_path_for(manifest_path: Path | None) -> Path:
+    """Where a deployment's devnet test PKI lives: $VERINFER_TEST_PKI, else beside the manifest."""
+    if os.environ.get("VERINFER_TEST_PKI"):
+        return Path(os.environ["VERINFER_TEST_PKI"])
+    base = Path(manifest_path).parent if manifest_path is not None else default_manifest_path().parent
+    return base / PKI_FILENAME
+
+
+def devnet_pki(w3: Web3, path: Path) -> TestPKI:
+    """The devnet's test PKI (created on first use); refused on any chain but the devnet's."""
+    if w3.eth.chain_id != DEVNET_CHAIN_ID:
+        raise ConfigError(f"the INSECURE test PKI is only for a local devnet (chain id {DEVNET_CHAIN_ID}); "
+                          "give a real TEE quote and collateral")
+    return TestPKI.load_or_create(path)
+
+
+def registry_of(protocol: Protocol, account: LocalAccount | None = None) -> AttestationRegistry:
+    """The deployment's AttestationRegistry, signing as `account` (default: the protocol's account)."""
+    if "AttestationRegistry" not in protocol.manifest.addresses:
+        raise ConfigError("this deployment has no AttestationRegistry (redeploy: verinfer devnet up --fresh)")
+    p = protocol.as_account(account) if account is not None else protocol
+    return AttestationRegistry(p.w3, p.manifest.address("AttestationRegistry"), p.sender, p.manifest.deploy_block)
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """One node's AttestationRegistry record re-verified from public data (what `attestation verify` prints)."""
+
+    node: str
+    ok: bool
+    reason: str
+    measurement: str = ""
+
+
+def check_record(protocol: Protocol, node: str, store: ContentStore, root_ca_der: bytes | None) -> RecordCheck:
+    """Fetch the node's evidence bundle by its quoteCid and re-verify it (`audit_node`); eligibility now counts."""
+    registry = registry_of(protocol)
+    rec = registry.get_attestation(node)
+    if rec.tee_type == 0:
+        return RecordCheck(node, False, "no attestation record")
+    try:
+        bundle = store.cat(rec.quote_cid, max_bytes=1 << 20)
+    except VerinferError as exc:
+        return RecordCheck(node, False, f"evidence bundle not retrievable: {exc}")
+    audit = audit_node(registry, node, bundle, root_ca_der=root_ca_der)
+    return RecordCheck(node, audit.ok, audit.reason, "0x" + bytes(rec.measurement).hex())
+
+
+def attest_on_devnet(protocol: Protocol, node: str, store: ContentStore, manifest_path: Path | None, *,
+                     verifier: LocalAccount, tee: str = "SGX") -> tuple[Evidence, TxReceipt]:
+    """`operator attest` on a devnet: the node's simulated TEE quotes its binding with the deployment's INSECURE
+    test PKI, and `verifier` (an account the registry names as attestation verifier, e.g. the deployer after
+    `configure_devnet`) verifies and records it; the evidence bundle goes to `store`."""
+    pki = devnet_pki(protocol.w3, pki_path_for(manifest_path))
+    registry = registry_of(protocol, verifier)
+    if not registry.is_verifier(verifier.address):
+        raise ConfigError(f"{verifier.address} is not a named attestation verifier of this deployment "
+                          "(governance: configure_devnet / AttestationRegistry.setVerifier)")
+    return attest_devnet(registry, node, pki, store.add, tee=tee)

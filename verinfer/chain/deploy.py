@@ -1,7 +1,10 @@
 """Deploying the protocol (and any single artifact, e.g. a generated Groth16 verifier).
 
-Deployment is plain web3: constructor tx from committed bytecode, then the owner wiring
-(NodeRegistry.setMarket) and parameter setters, each through TxSender so reverts are decoded.
+Deployment is plain web3: constructor txs from committed bytecode, the owner wiring
+(NodeRegistry.setMarket) and parameter setters sent by the deployer, then ownership of
+NodeRegistry, InferenceMarket and AttestationRegistry moves to an OpenZeppelin TimelockController
+(proposer + executor: the deployer; devnet minDelay 0, see docs/chain.md). Later governance goes
+through `Protocol.govern` (schedule + execute).
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from verinfer.chain.manifest import Manifest, ProtocolParams
 from verinfer.chain.tx import TxSender, name_contract, rpc_url_of, sender_for
 
 __all__ = ["ProtocolParams", "deploy_contract", "deploy_protocol", "is_deployed"]
+
+ZERO = "0x0000000000000000000000000000000000000000"
+#: Contracts owned by the timelock after deployment (ModelRegistry has no owner; ExampleConsumer is a dApp).
+GOVERNED = ("NodeRegistry", "InferenceMarket", "AttestationRegistry")
 
 
 def _sender(w3: Web3, sender: LocalAccount | TxSender) -> TxSender:
@@ -38,51 +45,70 @@ def deploy_contract(w3: Web3, sender: LocalAccount | TxSender, artifact_name: st
     return address
 
 
-def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | None = None) -> Manifest:
-    """Deploy ModelRegistry, NodeRegistry, InferenceMarket, ExampleConsumer; wire and configure them."""
+def has_timelock_artifact() -> bool:
+    return "TimelockController" in artifacts.available()
+
+
+def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | None = None, *,
+                    timelock: bool = True) -> Manifest:
+    """Deploy ModelRegistry, AttestationRegistry, NodeRegistry, InferenceMarket, ExampleConsumer and the timelock.
+
+    `timelock=False` (tests of owner-only paths) leaves the deployer EOA as owner.
+    """
     params = params or ProtocolParams()
     tx = sender_for(w3, deployer)
     owner = deployer.address
     deploy_block = w3.eth.block_number + 1
     models = deploy_contract(w3, tx, "ModelRegistry")
-    nodes = deploy_contract(w3, tx, "NodeRegistry", owner, models)
-    market = deploy_contract(w3, tx, "InferenceMarket", nodes, models, owner)
+    attest = deploy_contract(w3, tx, "AttestationRegistry", owner)
+    nodes = deploy_contract(w3, tx, "NodeRegistry", owner, models, attest, params.min_stake, params.unbonding_delay,
+                            params.epoch_length)
+    market = deploy_contract(w3, tx, "InferenceMarket", owner, nodes, models)
     consumer = deploy_contract(w3, tx, "ExampleConsumer", market)
 
     n = w3.eth.contract(address=nodes, abi=artifacts.load("NodeRegistry").abi)
     m = w3.eth.contract(address=market, abi=artifacts.load("InferenceMarket").abi)
     tx.send(n.functions.setMarket(market))
-    _set_if_different(tx, n, "minStake", "setMinStake", params.min_stake)
-    _set_if_different(tx, n, "unbondingDelay", "setUnbondingDelay", params.unbonding_delay)
-    treasury = params.treasury or owner
-    if n.functions.treasury().call() != treasury:
-        tx.send(n.functions.setTreasury(treasury))
     _set_if_different(tx, m, "minFee", "setMinFee", params.min_fee)
-    _set_if_different(tx, m, "maxReplicas", "setMaxReplicas", params.max_replicas)
-    # Windows: widen max before raising min (and lower min before lowering max) so each step is valid.
-    for lo, hi, lo_set, hi_set, lo_v, hi_v in (
-        ("minCommitBlocks", "maxCommitBlocks", "setMinCommitBlocks", "setMaxCommitBlocks",
-         params.min_commit_blocks, params.max_commit_blocks),
-        ("minRevealBlocks", "maxRevealBlocks", "setMinRevealBlocks", "setMaxRevealBlocks",
-         params.min_reveal_blocks, params.max_reveal_blocks),
-    ):
-        if lo_v > getattr(m.functions, hi)().call():
-            _set_if_different(tx, m, hi, hi_set, hi_v)
-            _set_if_different(tx, m, lo, lo_set, lo_v)
-        else:
-            _set_if_different(tx, m, lo, lo_set, lo_v)
-            _set_if_different(tx, m, hi, hi_set, hi_v)
     _set_if_different(tx, m, "slashAmount", "setSlashAmount", params.slash_amount)
-    _set_if_different(tx, m, "proofVerifyGas", "setProofVerifyGas", params.proof_verify_gas)
+    _set_if_different(tx, m, "minCommitBlocks", "setMinCommitBlocks", params.min_commit_blocks)
+    _set_if_different(tx, m, "minRevealBlocks", "setMinRevealBlocks", params.min_reveal_blocks)
+    _set_if_different(tx, m, "proofBlocks", "setProofBlocks", params.proof_blocks)
+    _set_if_different(tx, m, "callbackGasPrice", "setCallbackGasPrice", params.callback_gas_price)
 
+    addresses = {"NodeRegistry": nodes, "ModelRegistry": models, "InferenceMarket": market,
+                 "ExampleConsumer": consumer, "AttestationRegistry": attest}
+    timelock_address: str | None = None
+    if timelock and has_timelock_artifact():
+        timelock_address = deploy_contract(w3, tx, "TimelockController", params.timelock_min_delay, [owner], [owner], ZERO)
+        addresses["TimelockController"] = timelock_address
+        hand_over(w3, tx, {k: addresses[k] for k in GOVERNED}, timelock_address)
     return Manifest(
         chain_id=w3.eth.chain_id,
         rpc_url=rpc_url_of(w3),
         deploy_block=deploy_block,
-        addresses={"NodeRegistry": nodes, "ModelRegistry": models, "InferenceMarket": market, "ExampleConsumer": consumer},
-        params=params.model_copy(update={"treasury": treasury}),
+        addresses=addresses,
+        params=params,
         deployer=owner,
+        timelock=timelock_address,
     )
+
+
+def hand_over(w3: Web3, tx: TxSender, contracts: dict[str, str], timelock: str) -> None:
+    """Ownable2Step handover to the timelock: transferOwnership, then the timelock accepts (schedule + execute)."""
+    tl = w3.eth.contract(address=timelock, abi=artifacts.load("TimelockController").abi)
+    delay = tl.functions.getMinDelay().call()
+    for name, address in contracts.items():
+        c = w3.eth.contract(address=address, abi=artifacts.load(name).abi)
+        tx.send(c.functions.transferOwnership(timelock), contract=name)
+        if not any(e.get("name") == "acceptOwnership" for e in c.abi):
+            continue
+        data = bytes.fromhex(c.functions.acceptOwnership()._encode_transaction_data()[2:])
+        salt = Web3.keccak(text=f"accept:{name}:{address}")
+        tx.send(tl.functions.schedule(address, 0, data, b"\x00" * 32, salt, delay), contract="TimelockController")
+        if delay > 0:
+            raise ChainError(f"timelock minDelay {delay} s: execute the ownership acceptance of {name} later")
+        tx.send(tl.functions.execute(address, 0, data, b"\x00" * 32, salt), contract="TimelockController")
 
 
 def _set_if_different(tx: TxSender, contract: Any, getter: str, setter: str, value: int) -> None:

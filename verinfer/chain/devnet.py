@@ -24,10 +24,11 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from verinfer.chain.errors import ChainError
+from verinfer.constants import DEVNET_CHAIN_ID
 
 #: anvil's well-known development mnemonic (public: never use these keys on a real network).
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
-ANVIL_CHAIN_ID = 31337
+ANVIL_CHAIN_ID = DEVNET_CHAIN_ID
 DEFAULT_STATE_DIR = Path(".verinfer/devnet")
 
 

@@ -1,7 +1,8 @@
 """Where the protocol lives on a chain: the one file every verinfer component reads to find contracts.
 
-Format (JSON, `format: "verinfer.manifest.v1"`): chain_id, rpc_url, deploy_block, addresses by
-contract name, and the ProtocolParams the deployment was configured with.
+Format (JSON, `format: "verinfer.manifest.v2"`): chain_id, rpc_url, deploy_block, addresses by
+contract name (including the TimelockController that owns the protocol), and the ProtocolParams the
+deployment was configured with.
 """
 
 from __future__ import annotations
@@ -13,34 +14,34 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from web3 import Web3
 
+from verinfer.constants import ETHER, GWEI
 from verinfer.errors import ConfigError
 
-MANIFEST_FORMAT = "verinfer.manifest.v1"
+MANIFEST_FORMAT = "verinfer.manifest.v2"  # v2: protocol V2 contracts + timelock owner
 DEFAULT_MANIFEST = Path(".verinfer/devnet/manifest.json")
-ETHER = 10**18
 
 
 class ProtocolParams(BaseModel):
-    """Governance parameters applied at deployment (owner setters); windows are in blocks."""
+    """Governance parameters applied at deployment (PROTOCOL_V2 devnet defaults); windows in blocks.
+
+    Every value must lie inside the contracts' hard bounds (e.g. slash_amount <= min_stake / 4, windows and
+    proof_blocks in [10, 1000]); deploy_protocol fails with the contract's decoded error otherwise.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_stake: int = 1 * ETHER
     unbonding_delay: int = 20
+    epoch_length: int = 20
     min_fee: int = ETHER // 1000
-    max_replicas: int = 7
-    min_commit_blocks: int = 2
-    max_commit_blocks: int = 100
-    min_reveal_blocks: int = 2
-    max_reveal_blocks: int = 100
     slash_amount: int = ETHER // 10
-    proof_verify_gas: int = 400_000
-    treasury: str | None = None  # None = the deployer
-
-    @field_validator("treasury")
-    @classmethod
-    def _checksum(cls, v: str | None) -> str | None:
-        return Web3.to_checksum_address(v) if v else v
+    min_commit_blocks: int = 10
+    min_reveal_blocks: int = 10
+    proof_blocks: int = 20
+    callback_gas_price: int = 2 * GWEI
+    #: TimelockController minDelay in seconds. 0 on the devnet ONLY (governance executes at once);
+    #: a public deployment must use a delay longer than the unbonding delay (docs/chain.md).
+    timelock_min_delay: int = 0
 
 
 class Manifest(BaseModel):
@@ -55,6 +56,8 @@ class Manifest(BaseModel):
     addresses: dict[str, str]
     params: ProtocolParams = Field(default_factory=ProtocolParams)
     deployer: str | None = None
+    #: The owner of NodeRegistry, InferenceMarket and AttestationRegistry (None: the deployer EOA).
+    timelock: str | None = None
 
     @field_validator("addresses")
     @classmethod
@@ -87,6 +90,9 @@ class Manifest(BaseModel):
             raise ConfigError(f"no deployment manifest at {p} (start a devnet: `verinfer devnet up`)") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"manifest {p} is not valid JSON: {exc}") from None
+        if isinstance(data, dict) and data.get("format") != MANIFEST_FORMAT:
+            raise ConfigError(f"manifest {p} is {data.get('format')!r}, this verinfer needs {MANIFEST_FORMAT!r} "
+                              "(protocol V2): redeploy, e.g. `verinfer devnet down && verinfer devnet up`")
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

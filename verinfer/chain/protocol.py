@@ -9,6 +9,7 @@ dataclasses so callers never index into ABI tuples. Pure helpers reproduce on-ch
 from __future__ import annotations
 
 import re
+from secrets import token_bytes as secrets_token
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from pathlib import Path
@@ -28,62 +29,47 @@ from verinfer.chain.errors import ChainError, RpcError, decode_revert, normalize
 from verinfer.chain.events import CursorStore, DecodedEvent, EventCursor, get_events
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.tx import TRANSPORT_ERRORS, TxSender, name_contract, rpc_url_of, sender_for
+from verinfer.constants import (  # noqa: F401  (re-exported: the chain layer's public names)
+    FIELD,
+    INVALID_INPUT,
+    PROOF_NONE,
+    PROOF_PRIVATE_WEIGHTS,
+    PROOF_PUBLIC_WEIGHTS,
+    commitment_hash,
+    request_binding,
+    to_bytes32,
+)
 from verinfer.errors import ConfigError
 
 # ------------------------------------------------------------------ wire constants (architecture §1)
 
-#: BN254 scalar field order.
-FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-#: outputHash of the "invalid input" outcome (type(uint256).max, never a field element).
-INVALID_INPUT = b"\xff" * 32
 #: Shard layer end meaning "to the last layer"; [0, FULL_MODEL_END) is the whole model.
 FULL_MODEL_END = 0xFFFF
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
-PROOF_NONE, PROOF_PUBLIC_WEIGHTS, PROOF_PRIVATE_WEIGHTS = 0, 1, 2
 TEE_NONE, TEE_SGX, TEE_TDX, TEE_SEV_SNP, TEE_MOCK = 0, 1, 2, 3, 255
 VERIFIED_NONE, VERIFIED_OFFCHAIN_DCAP, VERIFIED_ONCHAIN, VERIFIED_MOCK_PKI = 0, 1, 2, 255
 
 
 class Status(IntEnum):
-    """InferenceMarket.Status."""
+    """InferenceMarket.Status (V2). REVEALING is derived by the contract's views; the stored status stays COMMITTING."""
 
     NONE = 0
-    COMMITTING = 1
-    REVEALING = 2
-    ACCEPTED = 3
-    INVALID_INPUT = 4
-    NO_QUORUM = 5
+    PENDING = 1
+    COMMITTING = 2
+    REVEALING = 3
+    ACCEPTED = 4
+    INVALID_INPUT = 5
+    NO_QUORUM = 6
+    EXPIRED = 7
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
 
 
-def to_bytes32(value: bytes | str | int) -> bytes:
-    """bytes32 from raw bytes, 0x-hex, or an integer (big-endian, e.g. a field element)."""
-    if isinstance(value, int):
-        if not 0 <= value < 2**256:
-            raise ValueError(f"{value} does not fit in bytes32")
-        return value.to_bytes(32, "big")
-    if isinstance(value, str):
-        value = bytes.fromhex(value[2:] if value.startswith("0x") else value)
-    value = bytes(value)
-    if len(value) != 32:
-        raise ValueError(f"expected 32 bytes, got {len(value)}")
-    return value
-
-
-def commitment_hash(request_id: int, output_hash: bytes | str | int, salt: bytes | str | int, node: str) -> bytes:
-    """keccak256(abi.encode(uint256 requestId, bytes32 outputHash, bytes32 salt, address node))."""
-    return keccak(
-        abi_encode(
-            ["uint256", "bytes32", "bytes32", "address"],
-            [request_id, to_bytes32(output_hash), to_bytes32(salt), Web3.to_checksum_address(node)],
-        )
-    )
-
-
-def request_binding(request_id: int, prover: str) -> int:
-    """uint256(keccak256(abi.encode(uint256 requestId, address prover))) % FIELD."""
-    digest = keccak(abi_encode(["uint256", "address"], [request_id, Web3.to_checksum_address(prover)]))
-    return int.from_bytes(digest, "big") % FIELD
+#: Settled for good: nothing can change the outcome any more.
+FINAL_STATUSES = frozenset({Status.ACCEPTED, Status.INVALID_INPUT, Status.NO_QUORUM, Status.EXPIRED})
 
 
 def model_id_for(publisher: str, name: str, version: int) -> bytes:
@@ -111,8 +97,8 @@ class RequestParams:
 
     replicas: int = 3
     quorum: int = 2
-    commit_blocks: int = 5
-    reveal_blocks: int = 5
+    commit_blocks: int = 10  # protocol minimum on the devnet (minCommitBlocks)
+    reveal_blocks: int = 10
     callback_gas_limit: int = 0
 
     def to_abi(self) -> tuple[int, int, int, int, int]:
@@ -182,11 +168,16 @@ class ModelInput:
 
 @dataclass(frozen=True)
 class NodeView:
+    """NodeRegistry.Node (V2: capacity, in-flight seats, unbonding availability)."""
+
     operator: str
     endpoint: str
     stake: int
     unbonding_since: int
     registered: bool
+    capacity: int = 0
+    in_flight: int = 0
+    available_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -210,26 +201,52 @@ class ModelView:
 
 
 @dataclass(frozen=True)
+class ModelCore:
+    """ModelRegistry.ModelCore: the fields the market reads on every request (all zero if absent)."""
+
+    verifier: str
+    proof_mode: int
+    num_layers: int
+    requires_tee: bool
+    deprecated: bool
+    exists: bool
+
+
+@dataclass(frozen=True)
 class RequestView:
+    """InferenceMarket.Request (V2). CIDs are not stored on-chain: see `InferenceRequestedEvent`/`RevealedEvent`."""
+
     request_id: int
     requester: str
     model_id: bytes
-    input_cid: str
     input_hash: bytes
     fee: int
+    callback_deposit: int
     params: RequestParams
+    created_block: int
+    draw_block: int
+    draw_deadline: int
     commit_deadline: int
     reveal_deadline: int
+    finalize_after: int
     status: Status
     output_hash: bytes
-    output_cid: str
     proven: bool
-    proven_output_hash: int
-    contradicted: bool
-    created_block: int
+    callback_failed: bool
+    proof_mode: int
+    slash_amount: int
+    proof_blocks: int
     commit_count: int
     reveal_count: int
-    agreeing_count: int
+    committee_size: int
+
+    @property
+    def replicas(self) -> int:
+        return self.params.replicas
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -237,7 +254,6 @@ class RevealView:
     committed: bool
     revealed: bool
     output_hash: bytes
-    output_cid: str
 
 
 @dataclass(frozen=True)
@@ -250,8 +266,74 @@ class MemberSettlement:
 class ConsumerResult:
     status: Status
     output_hash: bytes
-    output_cid: str
     received: bool
+
+
+# ------------------------------------------------------------------ typed event decoders
+
+@dataclass(frozen=True)
+class InferenceRequestedEvent:
+    """InferenceRequested: the only place the input CID lives."""
+
+    request_id: int
+    requester: str
+    model_id: bytes
+    input_cid: str
+    input_hash: bytes
+    fee: int
+    replicas: int
+    quorum: int
+    draw_block: int
+    commit_deadline: int
+    reveal_deadline: int
+    block_number: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class RevealedEvent:
+    """Revealed: the only place an output CID lives."""
+
+    request_id: int
+    node: str
+    output_hash: bytes
+    output_cid: str
+    block_number: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class FinalizedEvent:
+    request_id: int
+    status: Status
+    output_hash: bytes
+    paid_count: int
+    block_number: int
+    tx_hash: str
+
+
+def decode_event(ev: DecodedEvent) -> Any:
+    """A typed dataclass for InferenceRequested / Revealed / Finalized / CommitteeDrawn (others: the DecodedEvent)."""
+    a = {_snake(k): v for k, v in ev.args.items()}
+    where = {"block_number": ev.block_number, "tx_hash": ev.tx_hash}
+    if ev.name == "InferenceRequested":
+        return _view(InferenceRequestedEvent, a, **where, model_id=bytes(a["model_id"]), input_hash=bytes(a["input_hash"]))
+    if ev.name == "Revealed":
+        return _view(RevealedEvent, a, **where, output_hash=bytes(a["output_hash"]))
+    if ev.name == "Finalized":
+        return _view(FinalizedEvent, a, **where, status=Status(int(a["status"])), output_hash=bytes(a["output_hash"]))
+    if ev.name == "CommitteeDrawn":
+        return CommitteeDrawnEvent(int(a["request_id"]), [Web3.to_checksum_address(x) for x in a["committee"]],
+                                   ev.block_number, ev.tx_hash)
+    return ev
+
+
+@dataclass(frozen=True)
+class CommitteeDrawnEvent:
+    request_id: int
+    committee: list[str]
+    block_number: int
+    tx_hash: str
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -342,8 +424,33 @@ class _ContractWrapper:
         return self._send(self.contract.functions.renounceOwnership())
 
 
-class NodeRegistry(_ContractWrapper):
-    """Stake, endpoint, shards, attestation, unbonding, slashing."""
+class _Constants:
+    """Adds one getter per UPPER_CASE constant of the contract's ABI (MAX_SHARDS → max_shards())."""
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        for entry in artifacts.load(cls.NAME).abi:  # type: ignore[attr-defined]
+            name = entry.get("name", "")
+            if entry.get("type") == "function" and name.isupper() and not entry.get("inputs"):
+                if not hasattr(cls, name.lower()):
+                    setattr(cls, name.lower(), _constant_getter(name))
+
+
+def _constant_getter(name: str) -> Any:
+    def getter(self: _ContractWrapper) -> Any:
+        return self._call(getattr(self.contract.functions, name)())
+
+    getter.__name__ = name.lower()
+    getter.__doc__ = f"The contract constant {name}."
+    return getter
+
+
+def _cs(address: str) -> str:
+    return Web3.to_checksum_address(address)
+
+
+class NodeRegistry(_ContractWrapper, _Constants):
+    """Stake, endpoint, shards, capacity, unbonding, slashing and the per-model sortition trees."""
 
     NAME = "NodeRegistry"
 
@@ -360,22 +467,17 @@ class NodeRegistry(_ContractWrapper):
     def set_shards(self, shards: Sequence[ModelShard]) -> TxReceipt:
         return self._send(self.contract.functions.setShards([s.to_abi() for s in shards]))
 
+    def set_capacity(self, capacity: int) -> TxReceipt:
+        """In-flight committee seats this node accepts (1..MAX_CAPACITY); the draw skips a node at capacity."""
+        return self._send(self.contract.functions.setCapacity(capacity))
+
     def request_unbond(self) -> TxReceipt:
         return self._send(self.contract.functions.requestUnbond())
 
     def withdraw_stake(self) -> TxReceipt:
         return self._send(self.contract.functions.withdrawStake())
 
-    def submit_attestation(self, attestation: Attestation) -> TxReceipt:
-        return self._send(self.contract.functions.submitAttestation(attestation.to_abi()))
-
-    def revoke_attestation(self) -> TxReceipt:
-        return self._send(self.contract.functions.revokeAttestation())
-
-    # owner
-    def set_measurement_allowed(self, measurement: bytes | str, allowed: bool) -> TxReceipt:
-        return self._send(self.contract.functions.setMeasurementAllowed(to_bytes32(measurement), allowed))
-
+    # owner (the timelock: use Protocol.govern)
     def set_min_stake(self, value: int) -> TxReceipt:
         return self._send(self.contract.functions.setMinStake(value))
 
@@ -383,36 +485,33 @@ class NodeRegistry(_ContractWrapper):
         return self._send(self.contract.functions.setUnbondingDelay(value))
 
     def set_market(self, market: str) -> TxReceipt:
-        return self._send(self.contract.functions.setMarket(Web3.to_checksum_address(market)))
+        return self._send(self.contract.functions.setMarket(_cs(market)))
 
-    def set_treasury(self, treasury: str) -> TxReceipt:
-        return self._send(self.contract.functions.setTreasury(Web3.to_checksum_address(treasury)))
+    # market only (revert NotMarket otherwise); exposed for completeness and tests
+    def draw_and_assign(self, model_id: bytes | str, seed: int, epoch: int, replicas: int, requires_tee: bool,
+                        until_block: int) -> TxReceipt:
+        return self._send(self.contract.functions.drawAndAssign(to_bytes32(model_id), seed, epoch, replicas, requires_tee, until_block))
 
-    def slash(self, node: str, amount: int, request_id: int) -> TxReceipt:
-        """Market only (reverts NotMarket otherwise); exposed for completeness and tests."""
-        return self._send(self.contract.functions.slash(Web3.to_checksum_address(node), amount, request_id))
+    def release(self, nodes: Sequence[str]) -> TxReceipt:
+        return self._send(self.contract.functions.release([_cs(n) for n in nodes]))
 
-    def note_assignments(self, nodes: Sequence[str], until_block: int) -> TxReceipt:
-        """Market only: pins committee members' stake until `until_block` (+ unbonding delay)."""
-        return self._send(self.contract.functions.noteAssignments([Web3.to_checksum_address(n) for n in nodes], until_block))
-
-    def withdraw_slashed(self) -> TxReceipt:
-        return self._send(self.contract.functions.withdrawSlashed())
+    def slash(self, node: str, amount: int, request_id: int, reward_bps: int = 0) -> TxReceipt:
+        return self._send(self.contract.functions.slash(_cs(node), amount, request_id, reward_bps))
 
     # views
     def get_node(self, node: str) -> NodeView:
-        raw = self._call(self.contract.functions.getNode(Web3.to_checksum_address(node)))
+        raw = self._call(self.contract.functions.getNode(_cs(node)))
         return _view(NodeView, self._struct("getNode", raw))
 
     def get_shards(self, node: str) -> list[ModelShard]:
-        raw = self._call(self.contract.functions.getShards(Web3.to_checksum_address(node)))
+        raw = self._call(self.contract.functions.getShards(_cs(node)))
         return [_view(ModelShard, s) for s in self._struct("getShards", raw)]
 
-    def get_attestation(self, node: str) -> AttestationView:
-        raw = self._call(self.contract.functions.getAttestation(Web3.to_checksum_address(node)))
-        return _view(AttestationView, self._struct("getAttestation", raw))
+    def draw_committee(self, model_id: bytes | str, seed: int, epoch: int, replicas: int, requires_tee: bool = False) -> list[str]:
+        return list(self._call(self.contract.functions.drawCommittee(to_bytes32(model_id), seed, epoch, replicas, requires_tee)))
 
     def nodes_for_model(self, model_id: bytes | str) -> list[str]:
+        """Explorers only: every registered node declaring any shard of the model (never used by the draw)."""
         return list(self._call(self.contract.functions.nodesForModel(to_bytes32(model_id))))
 
     def node_count_for_model(self, model_id: bytes | str) -> int:
@@ -421,25 +520,35 @@ class NodeRegistry(_ContractWrapper):
     def node_for_model_at(self, model_id: bytes | str, index: int) -> str:
         return self._call(self.contract.functions.nodeForModelAt(to_bytes32(model_id), index))
 
-    def is_eligible(self, node: str, model_id: bytes | str, requires_tee: bool = False) -> bool:
-        return self._call(self.contract.functions.isEligible(Web3.to_checksum_address(node), to_bytes32(model_id), requires_tee))
+    def is_eligible(self, node: str, model_id: bytes | str) -> bool:
+        """Weight > 0 in the model's tree now (capacity and TEE are checked at draw time)."""
+        return self._call(self.contract.functions.isEligible(_cs(node), to_bytes32(model_id)))
+
+    def eligible_stake(self, model_id: bytes | str) -> int:
+        return self._call(self.contract.functions.eligibleStake(to_bytes32(model_id)))
+
+    def weight_at_epoch(self, model_id: bytes | str, node: str, epoch: int) -> int:
+        return self._call(self.contract.functions.weightAtEpoch(to_bytes32(model_id), _cs(node), epoch))
+
+    def total_at_epoch(self, model_id: bytes | str, epoch: int) -> int:
+        return self._call(self.contract.functions.totalAtEpoch(to_bytes32(model_id), epoch))
 
     def stake_of(self, node: str) -> int:
-        return self._call(self.contract.functions.stakeOf(Web3.to_checksum_address(node)))
+        return self._call(self.contract.functions.stakeOf(_cs(node)))
 
     def assigned_until(self, node: str) -> int:
-        """Latest reveal deadline of any committee `node` was drawn into (0 = none)."""
-        return self._call(self.contract.functions.assignedUntil(Web3.to_checksum_address(node)))
+        """Latest block until which `node` holds a committee seat (0 = none)."""
+        return self._call(self.contract.functions.assignedUntil(_cs(node)))
 
     def withdrawable_at(self, node: str) -> int:
-        """First block at which withdraw_stake succeeds (0 if not unbonding)."""
-        return self._call(self.contract.functions.withdrawableAt(Web3.to_checksum_address(node)))
+        """First block at which withdraw_stake may succeed (0 if not unbonding)."""
+        return self._call(self.contract.functions.withdrawableAt(_cs(node)))
 
     def total_staked(self) -> int:
         return self._call(self.contract.functions.totalStaked())
 
-    def slashed_balance(self) -> int:
-        return self._call(self.contract.functions.slashedBalance())
+    def total_burned(self) -> int:
+        return self._call(self.contract.functions.totalBurned())
 
     def min_stake(self) -> int:
         return self._call(self.contract.functions.minStake())
@@ -447,37 +556,33 @@ class NodeRegistry(_ContractWrapper):
     def unbonding_delay(self) -> int:
         return self._call(self.contract.functions.unbondingDelay())
 
+    def epoch_length(self) -> int:
+        return self._call(self.contract.functions.epochLength())
+
+    def current_epoch(self) -> int:
+        return self._call(self.contract.functions.currentEpoch())
+
     def market(self) -> str:
         return self._call(self.contract.functions.market())
-
-    def treasury(self) -> str:
-        return self._call(self.contract.functions.treasury())
 
     def model_registry(self) -> str:
         return self._call(self.contract.functions.modelRegistry())
 
-    def measurement_allowed(self, measurement: bytes | str) -> bool:
-        return self._call(self.contract.functions.measurementAllowed(to_bytes32(measurement)))
-
-    def max_shards(self) -> int:
-        return self._call(self.contract.functions.MAX_SHARDS())
-
-    def max_unbonding_delay(self) -> int:
-        return self._call(self.contract.functions.MAX_UNBONDING_DELAY())
+    def attestation_registry(self) -> str:
+        return self._call(self.contract.functions.attestationRegistry())
 
 
-class ModelRegistry(_ContractWrapper):
-    """Model id → weights CID, commitment, verifier, profile, shard layout."""
+class ModelRegistry(_ContractWrapper, _Constants):
+    """Model id → weights CID, commitment, verifier + proof mode (fixed at registration), profile, shard layout."""
 
     NAME = "ModelRegistry"
 
     def register_model(self, model: ModelInput) -> tuple[TxReceipt, bytes]:
-        """Register a new version of (sender, model.name); returns (receipt, model_id)."""
+        """Register a new version of (sender, model.name); returns (receipt, model_id).
+
+        V2: the verifier and proof mode are fixed here: deploy the verifier first (mode 0 ⇒ no verifier)."""
         receipt = self._send(self.contract.functions.registerModel(model.to_abi()))
         return receipt, bytes(self._event_from(receipt, "ModelRegistered")["modelId"])
-
-    def set_verifier(self, model_id: bytes | str, verifier: str, proof_mode: int) -> TxReceipt:
-        return self._send(self.contract.functions.setVerifier(to_bytes32(model_id), Web3.to_checksum_address(verifier), proof_mode))
 
     def set_artifacts(self, model_id: bytes | str, cid: str) -> TxReceipt:
         """Publish the CID of the model's prover bundle (publisher only, once; see verinfer.prover.bundle)."""
@@ -495,11 +600,15 @@ class ModelRegistry(_ContractWrapper):
         raw = self._call(self.contract.functions.getModel(mid))
         return _view(ModelView, self._struct("getModel", raw), model_id=mid)
 
+    def get_model_core(self, model_id: bytes | str) -> ModelCore:
+        raw = self._call(self.contract.functions.getModelCore(to_bytes32(model_id)))
+        return _view(ModelCore, self._struct("getModelCore", raw))
+
     def exists(self, model_id: bytes | str) -> bool:
         return self._call(self.contract.functions.exists(to_bytes32(model_id)))
 
     def latest_version(self, publisher: str, name: str) -> int:
-        return self._call(self.contract.functions.latestVersion(Web3.to_checksum_address(publisher), name))
+        return self._call(self.contract.functions.latestVersion(_cs(publisher), name))
 
     def model_count(self) -> int:
         return self._call(self.contract.functions.modelCount())
@@ -508,21 +617,29 @@ class ModelRegistry(_ContractWrapper):
         return bytes(self._call(self.contract.functions.modelIdAt(index)))
 
 
-class InferenceMarket(_ContractWrapper):
-    """Requests, commit-reveal, settlement, proofs, pull payments."""
+class InferenceMarket(_ContractWrapper, _Constants):
+    """Requests, lazy committee draw, commit-reveal, proof window, settlement, pull payments."""
 
     NAME = "InferenceMarket"
 
-    #: Gas on top of proofVerifyGas for submitProof's own work (storage, events, slashing a contradiction).
-    PROOF_TX_OVERHEAD = 300_000
+    #: Gas for submitProof: pairing check (~250k) plus storage, events and slashing contradicting revealers.
+    PROOF_TX_GAS = 700_000
 
     def request_inference(
-        self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams, fee: int
+        self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams,
+        fee: int, *, callback_deposit: int | None = None, gas: int | None = None,
     ) -> tuple[TxReceipt, int]:
-        """Escrow `fee` and draw a committee; returns (receipt, request_id)."""
+        """Escrow `fee` (+ the callback deposit, quoted when None); returns (receipt, request_id).
+
+        V2: no draw here, so web3's own gas estimate holds at inclusion (issue 7 attack 12)."""
+        if callback_deposit is None:
+            callback_deposit = self.quote(model_id, params)[1] if params.callback_gas_limit else 0
         fn = self.contract.functions.requestInference(to_bytes32(model_id), input_cid, to_bytes32(input_hash), params.to_abi())
-        receipt = self._send(fn, value=fee)
+        receipt = self._send(fn, value=fee + callback_deposit, gas=gas)
         return receipt, int(self._event_from(receipt, "InferenceRequested")["requestId"])
+
+    def draw(self, request_id: int) -> TxReceipt:
+        return self._send(self.contract.functions.draw(request_id))
 
     def commit(self, request_id: int, commitment: bytes | str) -> TxReceipt:
         return self._send(self.contract.functions.commit(request_id, to_bytes32(commitment)))
@@ -533,77 +650,73 @@ class InferenceMarket(_ContractWrapper):
     def finalize(self, request_id: int) -> TxReceipt:
         return self._send(self.contract.functions.finalize(request_id))
 
+    def redeliver(self, request_id: int) -> TxReceipt:
+        return self._send(self.contract.functions.redeliver(request_id))
+
     def submit_proof(
         self, request_id: int, output_hash: bytes | str | int, proof: Sequence[int], gas: int | None = None
     ) -> TxReceipt:
-        """Explicit gas (proofVerifyGas + overhead by default): eth_estimateGas under-reports
-        verifier calls, so estimation is never used here."""
+        """Explicit gas (eth_estimateGas under-reports verifier calls, so estimation is never used here)."""
         if len(proof) != 8:
             raise ValueError(f"a Groth16 proof is 8 uint256 words, got {len(proof)}")
-        if gas is None:
-            gas = self.proof_verify_gas() + self.PROOF_TX_OVERHEAD
         fn = self.contract.functions.submitProof(request_id, to_bytes32(output_hash), [int(x) for x in proof])
-        return self._send(fn, gas=gas)
+        return self._send(fn, gas=gas or self.PROOF_TX_GAS)
 
     def withdraw(self) -> TxReceipt:
         return self._send(self.contract.functions.withdraw())
 
-    # owner
+    def withdraw_to(self, to: str) -> TxReceipt:
+        return self._send(self.contract.functions.withdrawTo(_cs(to)))
+
+    # owner (the timelock: use Protocol.govern)
     def set_min_fee(self, value: int) -> TxReceipt:
         return self._send(self.contract.functions.setMinFee(value))
-
-    def set_max_replicas(self, value: int) -> TxReceipt:
-        return self._send(self.contract.functions.setMaxReplicas(value))
-
-    def set_min_commit_blocks(self, value: int) -> TxReceipt:
-        return self._send(self.contract.functions.setMinCommitBlocks(value))
-
-    def set_max_commit_blocks(self, value: int) -> TxReceipt:
-        return self._send(self.contract.functions.setMaxCommitBlocks(value))
-
-    def set_min_reveal_blocks(self, value: int) -> TxReceipt:
-        return self._send(self.contract.functions.setMinRevealBlocks(value))
-
-    def set_max_reveal_blocks(self, value: int) -> TxReceipt:
-        return self._send(self.contract.functions.setMaxRevealBlocks(value))
 
     def set_slash_amount(self, value: int) -> TxReceipt:
         return self._send(self.contract.functions.setSlashAmount(value))
 
-    def set_proof_verify_gas(self, value: int) -> TxReceipt:
-        return self._send(self.contract.functions.setProofVerifyGas(value))
+    def set_min_commit_blocks(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMinCommitBlocks(value))
 
-    def set_max_callback_gas(self, value: int) -> TxReceipt:
-        return self._send(self.contract.functions.setMaxCallbackGas(value))
+    def set_min_reveal_blocks(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setMinRevealBlocks(value))
 
-    def set_max_candidates(self, value: int) -> TxReceipt:
-        return self._send(self.contract.functions.setMaxCandidates(value))
+    def set_proof_blocks(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setProofBlocks(value))
+
+    def set_callback_gas_price(self, value: int) -> TxReceipt:
+        return self._send(self.contract.functions.setCallbackGasPrice(value))
 
     # views
     def get_request(self, request_id: int, block: int | str = "latest") -> RequestView:
         d = self._struct("getRequest", self._call(self.contract.functions.getRequest(request_id), block))
         params = _view(RequestParams, d.pop("params"))
-        return _view(RequestView, d, request_id=request_id, params=params, status=Status(d["status"]))
+        return _view(RequestView, d, request_id=request_id, params=params, status=Status(d["status"]),
+                     model_id=bytes(d["modelId"]), input_hash=bytes(d["inputHash"]), output_hash=bytes(d["outputHash"]))
 
     def status_of(self, request_id: int) -> Status:
         return Status(self._call(self.contract.functions.statusOf(request_id)))
 
+    def preview_committee(self, request_id: int) -> list[str]:
+        """The stored committee if drawn, else the one a draw would produce now (DrawNotReady before drawBlock+1)."""
+        return [_cs(a) for a in self._call(self.contract.functions.previewCommittee(request_id))]
+
     def get_committee(self, request_id: int) -> list[str]:
-        return list(self._call(self.contract.functions.getCommittee(request_id)))
+        return [_cs(a) for a in self._call(self.contract.functions.getCommittee(request_id))]
 
     def get_reveal(self, request_id: int, node: str) -> RevealView:
-        raw = self._call(self.contract.functions.getReveal(request_id, Web3.to_checksum_address(node)))
+        raw = self._call(self.contract.functions.getReveal(request_id, _cs(node)))
         return _view(RevealView, self._struct("getReveal", raw))
 
     def get_member_settlement(self, request_id: int, node: str) -> MemberSettlement:
-        raw = self._call(self.contract.functions.getMemberSettlement(request_id, Web3.to_checksum_address(node)))
+        raw = self._call(self.contract.functions.getMemberSettlement(request_id, _cs(node)))
         return _view(MemberSettlement, self._struct("getMemberSettlement", raw))
 
     def request_count(self) -> int:
         return self._call(self.contract.functions.requestCount())
 
     def withdrawable(self, account: str) -> int:
-        return self._call(self.contract.functions.withdrawable(Web3.to_checksum_address(account)))
+        return self._call(self.contract.functions.withdrawable(_cs(account)))
 
     def total_escrowed(self) -> int:
         return self._call(self.contract.functions.totalEscrowed())
@@ -612,38 +725,35 @@ class InferenceMarket(_ContractWrapper):
         return self._call(self.contract.functions.totalWithdrawable())
 
     def request_binding(self, request_id: int, prover: str) -> int:
-        """On-chain binding (see the pure `request_binding` helper for the same value offline)."""
-        return self._call(self.contract.functions.requestBinding(request_id, Web3.to_checksum_address(prover)))
+        """On-chain binding (the pure `request_binding` helper computes the same value offline)."""
+        return self._call(self.contract.functions.requestBinding(request_id, _cs(prover)))
+
+    def quote(self, model_id: bytes | str, params: RequestParams) -> tuple[int, int]:
+        """(minimum fee, callback deposit) a request with `params` needs now."""
+        fee, deposit = self._call(self.contract.functions.quote(to_bytes32(model_id), params.to_abi()))
+        return int(fee), int(deposit)
+
+    def callback_gas_price(self) -> int:
+        return self._call(self.contract.functions.callbackGasPrice())
 
     def min_fee(self) -> int:
         return self._call(self.contract.functions.minFee())
 
-    def max_replicas(self) -> int:
-        return self._call(self.contract.functions.maxReplicas())
+    def slash_amount(self) -> int:
+        return self._call(self.contract.functions.slashAmount())
 
     def min_commit_blocks(self) -> int:
         return self._call(self.contract.functions.minCommitBlocks())
 
-    def max_commit_blocks(self) -> int:
-        return self._call(self.contract.functions.maxCommitBlocks())
-
     def min_reveal_blocks(self) -> int:
         return self._call(self.contract.functions.minRevealBlocks())
 
-    def max_reveal_blocks(self) -> int:
-        return self._call(self.contract.functions.maxRevealBlocks())
+    def proof_blocks(self) -> int:
+        return self._call(self.contract.functions.proofBlocks())
 
-    def slash_amount(self) -> int:
-        return self._call(self.contract.functions.slashAmount())
-
-    def proof_verify_gas(self) -> int:
-        return self._call(self.contract.functions.proofVerifyGas())
-
-    def max_callback_gas(self) -> int:
-        return self._call(self.contract.functions.maxCallbackGas())
-
-    def max_candidates(self) -> int:
-        return self._call(self.contract.functions.maxCandidates())
+    def params_version(self) -> int:
+        """Index of the current governance parameter set (requests snapshot the set they were created under)."""
+        return self._call(self.contract.functions.paramsVersion())
 
     def node_registry(self) -> str:
         return self._call(self.contract.functions.nodeRegistry())
@@ -651,48 +761,57 @@ class InferenceMarket(_ContractWrapper):
     def model_registry(self) -> str:
         return self._call(self.contract.functions.modelRegistry())
 
-    def callback_gas_reserve(self) -> int:
-        return self._call(self.contract.functions.CALLBACK_GAS_RESERVE())
 
-    def proof_gas_reserve(self) -> int:
-        return self._call(self.contract.functions.PROOF_GAS_RESERVE())
-
-    def max_replicas_cap(self) -> int:
-        return self._call(self.contract.functions.MAX_REPLICAS_CAP())
-
-    def max_candidates_cap(self) -> int:
-        return self._call(self.contract.functions.MAX_CANDIDATES_CAP())
-
-    def max_window_cap(self) -> int:
-        return self._call(self.contract.functions.MAX_WINDOW_CAP())
-
-
-class ExampleConsumer(_ContractWrapper):
+class ExampleConsumer(_ContractWrapper, _Constants):
     """The example dApp: asks the market and stores results pushed back by callback."""
 
     NAME = "ExampleConsumer"
 
     def ask(
-        self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams, fee: int
+        self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams, value: int
     ) -> tuple[TxReceipt, int]:
-        """Request through the consumer contract; returns (receipt, request_id)."""
+        """Request through the consumer contract (value = fee + callback deposit); returns (receipt, request_id)."""
         fn = self.contract.functions.ask(to_bytes32(model_id), input_cid, to_bytes32(input_hash), params.to_abi())
-        receipt = self._send(fn, value=fee)
+        receipt = self._send(fn, value=value)
         return receipt, int(self._event_from(receipt, "Asked")["requestId"])
 
-    def on_inference_result(self, request_id: int, status: int, output_hash: bytes | str | int, output_cid: str) -> TxReceipt:
+    def on_inference_result(self, request_id: int, status: int, output_hash: bytes | str | int) -> TxReceipt:
         """Market only (reverts NotMarket otherwise)."""
-        return self._send(self.contract.functions.onInferenceResult(request_id, int(status), to_bytes32(output_hash), output_cid))
+        return self._send(self.contract.functions.onInferenceResult(request_id, int(status), to_bytes32(output_hash)))
 
     def results(self, request_id: int) -> ConsumerResult:
         d = self._struct("results", self._call(self.contract.functions.results(request_id)))
-        return _view(ConsumerResult, d, status=Status(d["status"]))
+        return _view(ConsumerResult, d, status=Status(d["status"]), output_hash=bytes(d["outputHash"]))
 
     def withdraw_refunds(self) -> TxReceipt:
         return self._send(self.contract.functions.withdrawRefunds())
 
     def market(self) -> str:
         return self._call(self.contract.functions.market())
+
+
+class TimelockController(_ContractWrapper):
+    """OpenZeppelin TimelockController: the owner of the protocol contracts (schedule, wait minDelay, execute)."""
+
+    NAME = "TimelockController"
+
+    def get_min_delay(self) -> int:
+        return self._call(self.contract.functions.getMinDelay())
+
+    def hash_operation(self, target: str, value: int, data: bytes, predecessor: bytes, salt: bytes) -> bytes:
+        return bytes(self._call(self.contract.functions.hashOperation(_cs(target), value, data, predecessor, salt)))
+
+    def schedule(self, target: str, value: int, data: bytes, predecessor: bytes, salt: bytes, delay: int) -> TxReceipt:
+        return self._send(self.contract.functions.schedule(_cs(target), value, data, predecessor, salt, delay))
+
+    def execute(self, target: str, value: int, data: bytes, predecessor: bytes, salt: bytes) -> TxReceipt:
+        return self._send(self.contract.functions.execute(_cs(target), value, data, predecessor, salt), value=value)
+
+    def is_operation_ready(self, op_id: bytes) -> bool:
+        return self._call(self.contract.functions.isOperationReady(op_id))
+
+    def is_operation_done(self, op_id: bytes) -> bool:
+        return self._call(self.contract.functions.isOperationDone(op_id))
 
 
 class Protocol:
@@ -708,6 +827,9 @@ class Protocol:
         self.models = ModelRegistry(w3, manifest.address("ModelRegistry"), self.sender, b)
         self.market = InferenceMarket(w3, manifest.address("InferenceMarket"), self.sender, b)
         self.consumer = ExampleConsumer(w3, manifest.address("ExampleConsumer"), self.sender, b)
+        self.timelock: TimelockController | None = None
+        if "TimelockController" in manifest.addresses:
+            self.timelock = TimelockController(w3, manifest.addresses["TimelockController"], self.sender, b)
 
     @property
     def address(self) -> str | None:
@@ -738,6 +860,29 @@ class Protocol:
     def contracts(self) -> dict[str, _ContractWrapper]:
         return {"NodeRegistry": self.nodes, "ModelRegistry": self.models, "InferenceMarket": self.market,
                 "ExampleConsumer": self.consumer}
+
+    def govern(self, contract: _ContractWrapper | str, fn_name: str, *args: Any, value: int = 0) -> TxReceipt:
+        """Run an owner-only call through the timelock: schedule, then execute once minDelay has passed.
+
+        On the devnet minDelay is 0 (documented in docs/chain.md), so this is two transactions in a row; on a
+        network with a real delay `schedule` returns first and `execute` raises until the delay has passed.
+        Without a timelock in the manifest the bound account calls the function directly (it must own it).
+        """
+        wrapper = self.contracts()[contract] if isinstance(contract, str) else contract
+        fn = getattr(wrapper.contract.functions, fn_name)(*args)
+        if self.timelock is None:
+            if self.sender is None:
+                raise ConfigError(f"{wrapper.NAME}.{fn_name}: no account bound (pass account= to Protocol)")
+            return self.sender.send(fn, value=value, contract=wrapper.NAME)
+        data = bytes.fromhex(fn._encode_transaction_data()[2:])
+        predecessor = b"\x00" * 32
+        salt = keccak(data + self.w3.eth.get_block("latest")["hash"] + secrets_token(8))
+        delay = self.timelock.get_min_delay()
+        self.timelock.schedule(wrapper.address, value, data, predecessor, salt, delay)
+        if delay > 0:
+            raise ChainError(f"scheduled {wrapper.NAME}.{fn_name} through the timelock; execute after {delay} s "
+                             f"(salt {salt.hex()})")
+        return self.timelock.execute(wrapper.address, value, data, predecessor, salt)
 
     def events(self, name: str, from_block: int | None = None, to_block: int | str = "latest") -> list[DecodedEvent]:
         """Decoded events by name across the protocol ("Finalized", or qualified "NodeRegistry.ParameterChanged")."""

@@ -9,45 +9,36 @@ arrives as the market's gas-limited `onInferenceResult` callback, which the cons
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
-from verinfer.client.result import status_name
+from verinfer.chain.protocol import ExampleConsumer
+from verinfer.chain.types import ConsumerResult, RequestStatus
 from verinfer.client.sdk import Client
 from verinfer.errors import ConfigError
-from verinfer.models.hashing import to_bytes32
 
 DEFAULT_CALLBACK_GAS = 200_000
-
-
-@dataclass(frozen=True)
-class ConsumerResult:
-    """`ExampleConsumer.results(requestId)`: what the dApp contract itself received by callback."""
-
-    request_id: int
-    status: str
-    output_hash: int
-    output_cid: str
-    received: bool
 
 
 class ExampleConsumerApp:
     """The ExampleConsumer deployed with the protocol (manifest `ExampleConsumer`), used as a dApp."""
 
     def __init__(self, client: Client, address: str | None = None) -> None:
-        if client.consumer is None and address is None:
+        if "ExampleConsumer" not in client.manifest.addresses and address is None:
             raise ConfigError("the manifest has no ExampleConsumer address")
-        from verinfer.chain import artifacts
-        from web3 import Web3
-
         self.client = client
-        self.contract: Any = client.consumer if address is None else client.w3.eth.contract(
-            address=Web3.to_checksum_address(address), abi=artifacts.load("ExampleConsumer").abi
-        )
+        p = client.protocol
+        self.consumer = p.consumer if address is None else ExampleConsumer(p.w3, address, p.sender, p.manifest.deploy_block)
 
     @property
     def address(self) -> str:
-        return self.contract.address
+        return self.consumer.address
+
+    def _bound(self) -> ExampleConsumer:
+        """The consumer wrapper signing as the client's current account."""
+        p = self.client.protocol
+        if self.consumer.sender is not p.sender:
+            self.consumer = ExampleConsumer(p.w3, self.consumer.address, p.sender, p.manifest.deploy_block)
+        return self.consumer
 
     def ask(
         self,
@@ -60,27 +51,23 @@ class ExampleConsumerApp:
         reveal_blocks: int | None = None,
         callback_gas_limit: int = DEFAULT_CALLBACK_GAS,
     ) -> int:
-        """Store the input, call `ask` on the consumer (which forwards the fee); returns the request id."""
+        """Store the input, call `ask` on the consumer (which forwards fee + the escrowed callback deposit)."""
         if callback_gas_limit <= 0:
             raise ConfigError("a consumer request needs callback_gas_limit > 0 to receive its result")
-        sender = self.client._need_sender()
+        self.client._need_sender()
         info, payload, input_hash = self.client.prepare(model, data)
         cid = self.client.store.add(payload)
         params = self.client.params(replicas, quorum, commit_blocks, reveal_blocks, callback_gas_limit)
-        receipt = sender.send(
-            self.contract.functions.ask(bytes.fromhex(info.model_id[2:]), cid, to_bytes32(input_hash), params),
-            value=fee,
-            contract="ExampleConsumer",
-        )
-        rid = self.client.request_id_from_receipt(receipt)
+        _, deposit = self.client.protocol.market.quote(info.model_id, params)
+        receipt, rid = self._bound().ask(info.model_id, cid, input_hash, params, fee + deposit)
         self.client.own_gas.setdefault(rid, {})["request"] = [int(receipt["gasUsed"])]
         return rid
 
     def stored_result(self, request_id: int) -> ConsumerResult:
         """Read `results[requestId]` from the consumer contract's storage."""
-        status, output_hash, output_cid, received = self.contract.functions.results(request_id).call()
-        return ConsumerResult(request_id, status_name(status), int.from_bytes(bytes(output_hash), "big"),
-                              output_cid, bool(received))
+        r = self.consumer.results(request_id)
+        return ConsumerResult(request_id, RequestStatus(int(r.status)), int.from_bytes(bytes(r.output_hash), "big"),
+                              bool(r.received))
 
     def wait_callback(self, request_id: int, timeout: float = 30.0) -> ConsumerResult:
         """Wait until the market's callback has landed in the consumer (it runs inside finalize)."""

@@ -108,7 +108,10 @@ def result_panel(res: RequestResult, label: int | None = None) -> Panel:
     if res.output_hash is not None:
         t.add_row("output", f"{res.output_cid or '—'}  hash {hex32(res.output_hash)[:18]}…"
                   + ("  [green]verified against store[/]" if res.output_verified else ""))
-    if res.output is not None:
+    if res.text is not None:
+        t.add_row("text", f"[bold]{res.text!r}[/]")
+        t.add_row("token ids", " ".join(str(v) for v in (res.output or [])))
+    elif res.output is not None:
         t.add_row("logits", " ".join(str(v) for v in res.output))
     proof = "proven on-chain" if res.proven else ("no verifier for this model" if res.proof_mode == 0 else "not proven")
     if res.proof_contradicted:
@@ -137,7 +140,8 @@ def committee_table(res: RequestResult) -> Table:
     for col in ("node", "committed", "revealed", "output hash", "agrees", "paid", "slashed"):
         t.add_column(col)
     for m in res.committee:
-        t.add_row(m.node, yes(m.committed), yes(m.revealed), hex32(m.output_hash)[:18] + "…" if m.output_hash is not None else "—",
+        shown = hex32(m.output_hash)[:18] + "…" if m.output_hash is not None else "—"
+        t.add_row(m.node, yes(m.committed), yes(m.revealed), shown,
                   yes(m.agrees), yes(m.paid), "[red]yes[/]" if m.slashed else "no")
     return t
 

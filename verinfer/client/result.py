@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from verinfer.models.hashing import INVALID_INPUT_HASH
+from verinfer.chain.types import FINAL_STATUSES as _FINAL
+from verinfer.chain.types import status_label
+from verinfer.constants import INVALID_INPUT_HASH
 
-#: InferenceMarket.Status enum, in declaration order (IInferenceMarket.sol).
-STATUS_NAMES = ("None", "Committing", "Revealing", "Accepted", "InvalidInput", "NoQuorum")
-FINAL_STATUSES = frozenset({"Accepted", "InvalidInput", "NoQuorum"})
+#: Solidity names of the settled statuses (chain.types.RequestStatus is the one enum).
+FINAL_STATUSES = frozenset(s.label for s in _FINAL)
 
 #: Lifecycle steps whose gas the result reports (one list per step: several nodes commit/reveal).
 GAS_STEPS = ("request", "commit", "reveal", "finalize", "submitProof", "withdraw")
@@ -21,7 +22,7 @@ GAS_STEPS = ("request", "commit", "reveal", "finalize", "submitProof", "withdraw
 
 def status_name(code: int) -> str:
     """Map the on-chain enum value to its Solidity name (unknown values stay visible, not hidden)."""
-    return STATUS_NAMES[code] if 0 <= code < len(STATUS_NAMES) else f"Status({code})"
+    return status_label(code)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class RequestResult:
     gas: dict[str, list[int]] = field(default_factory=dict)
     finalized_block: int | None = None
     error: str | None = None
+    #: "mlp" (classifier: `prediction` is the argmax) or "lm" (language model: `text` is the decoded output)
+    model_kind: str = "mlp"
+    text: str | None = None
 
     @property
     def final(self) -> bool:
@@ -79,7 +83,12 @@ class RequestResult:
 
     @property
     def display_status(self) -> str:
-        """Accepted + a verified proof reads as Proven; everything else is the on-chain name."""
+        """The settled on-chain status; Accepted with an agreeing proof reads as Proven.
+
+        A proof that contradicts the settlement never reads as Proven (attack 10): the headline
+        is the settled status with the contradiction spelled out."""
+        if self.status == "Accepted" and self.proof_contradicted:
+            return "Accepted (contradicted by a proof)"
         if self.status == "Accepted" and self.proven:
             return "Proven"
         return self.status
@@ -123,6 +132,8 @@ class RequestResult:
             "output": self.output,
             "outputVerified": self.output_verified,
             "prediction": self.prediction,
+            "text": self.text,
+            "modelKind": self.model_kind,
             "consensus": self.consensus,
             "committee": [
                 {

@@ -63,7 +63,8 @@ def audit(
     manifest: Optional[Path] = typer.Option(None, "--manifest", help="deployment manifest (default: $VERINFER_MANIFEST or .verinfer/devnet/manifest.json)"),
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help="Kubo RPC API URL (default: $IPFS_API, else the embedded store)"),
     store: Optional[Path] = typer.Option(None, "--store", help="embedded content store directory (default: $VERINFER_STORE or .verinfer/store)"),
-    trusted_root: Optional[Path] = typer.Option(None, "--trusted-root", help="TEE root certificate (PEM, or a test-pki.json); default: the devnet test PKI beside the manifest"),
+    trusted_root: Optional[Path] = typer.Option(
+        None, "--trusted-root", help="TEE root certificate (PEM, or a test-pki.json); default: the devnet test PKI beside the manifest"),
     vk: Optional[Path] = typer.Option(None, "--vk", help="verification key JSON to try before the shipped / locally cached keys"),
     backend: str = typer.Option("both", "--backend", help="local Groth16 verifier: both, groth16py or snarkjs"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),

@@ -1,7 +1,7 @@
 """`verinfer demo`: the whole network from nothing, on this machine, in about a minute.
 
 Fresh anvil devnet → deploy → publish the digits model → 3 operator keystores, funded, staked and
-registered → 3 `verinfer node run` processes → requests from the ExampleConsumer dApp contract and
+registered → 3 `python -m verinfer.node` processes → requests from the ExampleConsumer dApp contract and
 from the Python SDK on held-out digits → progress bars → results table → everything stopped.
 """
 
@@ -41,7 +41,7 @@ def demo(
     timeout: float = typer.Option(180.0, help="seconds to wait for all requests to settle"),
 ) -> None:
     """Run the whole network end to end on a fresh local devnet and print a results table."""
-    from verinfer.client.localnet import LocalNetwork
+    from verinfer.devnet.network import LocalNetwork
 
     if not 1 <= requests <= 50:
         raise VerinferError(f"--requests must be 1..50, got {requests}")
@@ -177,6 +177,6 @@ def _operators_table(net: Any, client: Any, console: Console) -> None:
     for col, just in (("node", "left"), ("address", "left"), ("stake ETH", "right"), ("earned ETH", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for node in net.nodes:
-        stake = client.nodes.functions.stakeOf(node.address).call()
+        stake = client.protocol.nodes.stake_of(node.address)
         t.add_row(node.name, short(node.address, 10), f"{stake / 10**18:g}", f"{client.withdrawable(node.address) / 10**18:.6g}")
     console.print(t)

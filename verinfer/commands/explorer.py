@@ -40,7 +40,8 @@ def explorer(
     db: Optional[Path] = typer.Option(None, "--db", help="SQLite index (default: explorer-<chain id>.sqlite beside the manifest)"),
     store: Optional[Path] = typer.Option(None, "--store", help="embedded content store directory (default: $VERINFER_STORE or .verinfer/store)"),
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help="Kubo RPC API URL (default: $IPFS_API, else the embedded store)"),
-    trusted_root: Optional[Path] = typer.Option(None, "--trusted-root", help="TEE root certificate for the audit (default: the devnet test PKI beside the manifest)"),
+    trusted_root: Optional[Path] = typer.Option(
+        None, "--trusted-root", help="TEE root certificate for the audit (default: the devnet test PKI beside the manifest)"),
     poll: float = typer.Option(2.0, "--poll", help="seconds between index syncs"),
 ) -> None:
     """Serve the block explorer: requests, proofs verified three ways, audit verdicts, nodes, models, sources."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,58 +19,48 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from verinfer.errors import ConfigError, VerinferError
+from verinfer.chain.manifest import Manifest
+from verinfer.chain.protocol import Protocol
+from verinfer.client.publish import (
+    BUILTIN_NAMES,
+    builtin_names_help,
+    list_models,
+    load_model_ref,
+    num_layers_of,
+    publish_model,
+    published_form,
+    registered_model,
+)
+from verinfer.constants import DEVNET_CHAIN_ID, PROOF_MODE_NAMES, PROOF_MODES
+from verinfer.errors import ConfigError
+from verinfer.inference.runtime import commitment, profile_hash
+from verinfer.models import reference
+from verinfer.models.digits import load_split
+from verinfer.storage import open_store
+from verinfer.storage.unixfs import cid_of
 
-app = typer.Typer(help="Publish, inspect and evaluate models.", no_args_is_help=True)
+app = typer.Typer(help=f"Publish, list, inspect and evaluate models (built-in: {', '.join(BUILTIN_NAMES)}).",
+                  no_args_is_help=True)
 
-DEVNET_CHAIN_ID = 31337
-PROOF_MODES = {"none": 0, "public": 1, "private": 2}
 SETUPS = ("dev", "ceremony", "shipped")
+SPEC_HELP = f"spec file, built-in name ({', '.join(BUILTIN_NAMES)}), weights CID, or 0x model id"
+MANIFEST_HELP = "deployment manifest (default: $VERINFER_MANIFEST or .verinfer/devnet/manifest.json)"
 
 out = Console()
 err = Console(stderr=True)
+_HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
-class ProverUnavailableError(VerinferError):
-    """A proof mode was requested but the prover pipeline is not installed/usable."""
-
-
-def resolve_model(ref: str, ipfs_api: str | None = None) -> tuple[Any, bytes]:
-    """A model from a path, a built-in name (digits-mlp, digits-mlp-large, textgenrnn) or a CID."""
-    from verinfer.inference.lm import BUILTIN_LMS
-    from verinfer.inference.runtime import load_model
-    from verinfer.models.spec import BUILTIN_MODELS, builtin_path
-
-    path = Path(ref)
-    if path.is_file():
-        raw = path.read_bytes()
-    elif ref in BUILTIN_MODELS or ref in BUILTIN_LMS:
-        filename = BUILTIN_MODELS.get(ref) or BUILTIN_LMS[ref]
-        raw = (builtin_path("digits-mlp").parent / filename).read_bytes()
-    elif path.suffix == ".json" or os.sep in ref:
-        raise ConfigError(f"model spec file {ref} does not exist")
-    else:
-        from verinfer.models.spec import MAX_SPEC_BYTES
-        from verinfer.storage import open_store
-
-        try:
-            raw = open_store(ipfs_api).cat(ref, max_bytes=MAX_SPEC_BYTES)
-        except VerinferError:
-            raise
-        except Exception as exc:  # malformed CID and the like
-            raise ConfigError(f"{ref!r} is not a file, a built-in model or a readable CID: {exc}") from None
-    return load_model(raw), raw
-
-
-def shard_layout_hash(cuts: list[int], num_layers: int) -> bytes:
-    """bytes32 naming the split: zero for a single stage, else keccak(canonical {"layer_ranges": …})."""
-    from eth_utils import keccak
-
-    if not cuts:
-        return b"\x00" * 32
-    bounds = [0, *cuts, num_layers]
-    ranges = [[bounds[i], bounds[i + 1]] for i in range(len(bounds) - 1)]
-    return keccak(json.dumps({"layer_ranges": ranges}, separators=(",", ":")).encode())
+def resolve_model(ref: str, ipfs_api: str | None = None, rpc_url: str | None = None,
+                  manifest: Path | None = None) -> tuple[Any, bytes]:
+    """A model from a path, a built-in name, a weights CID, or a registered 0x model id (read from the chain)."""
+    store = open_store(ipfs_api)
+    if _HEX32.match(ref.strip()):
+        man = Manifest.load(manifest)
+        protocol = Protocol.connect(rpc_url or man.rpc_url, manifest)
+        info, raw = registered_model(protocol, store, bytes.fromhex(ref.strip()[2:]))
+        return info.spec, raw
+    return load_model_ref(ref, store)
 
 
 def parse_cuts(text: str | None, num_layers: int) -> list[int]:
@@ -115,31 +106,22 @@ def load_publisher(key: str | None, key_env: str | None, password_file: Path | N
     return unlock(key, password_file)  # type: ignore[arg-type]
 
 
-def _prepare_proof(spec: Any, mode: str, setup: str) -> Any:
-    try:
-        from verinfer.prover.pipeline import prepare
-    except ImportError as exc:
-        raise ProverUnavailableError(f"proof mode {mode!r} needs the prover, which is not available: {exc}") from None
-    return prepare(spec, mode=mode, setup=setup)
-
-
 def _summary(model: Any, raw: bytes) -> dict[str, Any]:
-    from verinfer.inference.runtime import commitment, profile_hash
-    from verinfer.storage.unixfs import cid_of
-
+    shown = published_form(model)  # an LM's file CIDs filled in, exactly as publish registers it
     info: dict[str, Any] = {
         "name": model.name,
         "kind": model.kind,
         "format": model.format,
-        "canonical_bytes": len(model.canonical_json()),
-        "cid": cid_of(model.canonical_json()),
-        "commitment": f"{commitment(model):#066x}",
+        "canonical_bytes": len(shown.canonical_json()),
+        "cid": cid_of(shown.canonical_json()),
+        "commitment": f"{commitment(shown):#066x}",
         "execution_profile_hash": "0x" + profile_hash(model).hex(),
         "input_bits": model.input_bits,
         "output_bits": model.output_bits,
     }
-    if raw != model.canonical_json():
-        info["note"] = "the file is not in canonical form; publish stores the canonical bytes"
+    if raw != shown.canonical_json():
+        info["note"] = ("publish stores the canonical spec naming its weight files by CID (the CID above)"
+                        if shown is not model else "the file is not in canonical form; publish stores the canonical bytes")
     if model.kind == "mlp":
         ranges = model.activation_ranges()
         info.update(
@@ -163,12 +145,15 @@ def _summary(model: Any, raw: bytes) -> dict[str, Any]:
 
 @app.command()
 def inspect(
-    model_ref: str = typer.Argument(..., metavar="SPEC", help="spec file, built-in name, or weights CID"),
+    model_ref: str = typer.Argument(..., metavar="SPEC", help=SPEC_HELP),
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help="Kubo RPC API URL (for a CID)"),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL",
+                                          help="RPC URL, for a 0x model id (default: the manifest's rpc_url)"),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", envvar="VERINFER_MANIFEST", help=MANIFEST_HELP),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Show a model's layers, sizes, static ranges, CID, commitment and execution profile."""
-    model, raw = resolve_model(model_ref, ipfs_api)
+    model, raw = resolve_model(model_ref, ipfs_api, rpc_url, manifest)
     info = _summary(model, raw)
     if as_json:
         print(json.dumps(info, indent=2))
@@ -195,12 +180,10 @@ def inspect(
 
 @app.command("eval")
 def evaluate(
-    model_ref: str = typer.Argument(..., metavar="SPEC", help="spec file, built-in name, or weights CID"),
+    model_ref: str = typer.Argument(..., metavar="SPEC", help=SPEC_HELP),
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help="Kubo RPC API URL (for a CID)"),
 ) -> None:
     """Held-out accuracy of a digits model (8x8 inputs) with the integer reference executor."""
-    from verinfer.models import reference
-    from verinfer.models.digits import load_split
 
     model, _ = resolve_model(model_ref, ipfs_api)
     if model.kind != "mlp" or model.input_size != 64 or model.output_size != 10:
@@ -214,7 +197,7 @@ def evaluate(
 
 @app.command()
 def publish(
-    model_ref: str = typer.Argument(..., metavar="SPEC", help="spec file or built-in name"),
+    model_ref: str = typer.Argument(..., metavar="SPEC", help=f"spec file or built-in name ({', '.join(BUILTIN_NAMES)})"),
     rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL",
                                           help="RPC URL (default: the manifest's rpc_url)"),
     manifest: Optional[Path] = typer.Option(None, "--manifest", envvar="VERINFER_MANIFEST",
@@ -231,84 +214,40 @@ def publish(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Store the spec content-addressed and register it (and its verifier) in ModelRegistry."""
-    from verinfer.inference.runtime import commitment, profile_hash
-
     if proof_mode not in PROOF_MODES:
         raise ConfigError(f"--proof-mode must be one of {', '.join(PROOF_MODES)}, got {proof_mode!r}")
     if setup not in SETUPS:
         raise ConfigError(f"--setup must be one of {', '.join(SETUPS)}, got {setup!r}")
-    model, _ = resolve_model(model_ref, ipfs_api)
+    store = open_store(ipfs_api)
+    model, _ = load_model_ref(model_ref, store)
     if model.kind == "lm" and proof_mode != "none":
         raise ConfigError("language models have no circuit: use --proof-mode none")
-    num_layers = model.num_layers if model.kind == "mlp" else 1
-    cuts = parse_cuts(split, num_layers)
-
-    from verinfer.chain.manifest import Manifest
-    from verinfer.chain.protocol import ModelInput, Protocol
-
+    cuts = parse_cuts(split, num_layers_of(model))
     man = Manifest.load(manifest)
     account = load_publisher(key, key_env, password_file, dev_account, man.chain_id)
-    artifacts = _prepare_proof(model, proof_mode, setup) if proof_mode != "none" else None
     protocol = Protocol.connect(rpc_url or man.rpc_url, manifest, account)
-
-    from verinfer.storage import open_store
-
-    store = open_store(ipfs_api)
-    if model.kind == "lm" and model.weights_cid is None:
-        from verinfer.inference.lm import with_content_ids
-
-        model = with_content_ids(model, store)  # weights are published content-addressed too
-    cid = store.add(model.canonical_json())
-    verifier = "0x" + "00" * 20
-    bundle_cid = ""
-    value = commitment(model)
-    if artifacts is not None:
-        from verinfer.prover.pipeline import deploy_verifier
-
-        from verinfer.prover.bundle import publish_bundle
-
-        value = artifacts.commitment
-        verifier = deploy_verifier(protocol.w3, protocol.sender, artifacts)
-        # zkey/wasm/vk/verifier/transcript in the store, so nodes and auditors elsewhere can fetch them
-        bundle_cid = publish_bundle(store, artifacts)
-    receipt, model_id = protocol.models.register_model(
-        ModelInput(
-            name=model.name,
-            weights_cid=cid,
-            commitment=value,
-            verifier=verifier,
-            proof_mode=PROOF_MODES[proof_mode],
-            execution_profile_hash=profile_hash(model),
-            shard_layout_hash=shard_layout_hash(cuts, num_layers),
-            num_layers=num_layers,
-            input_bits=model.input_bits,
-            output_bits=model.output_bits,
-            requires_tee=requires_tee,
-        )
-    )
-    artifacts_tx = None
-    if artifacts is not None:
-        artifacts_tx = protocol.models.set_artifacts(model_id, bundle_cid)
-    view = protocol.models.get_model(model_id)
+    pub = publish_model(protocol, store, model, proof_mode=proof_mode, setup=setup, requires_tee=requires_tee,
+                        cuts=cuts)
+    info = pub.info
     result = {
-        "model_id": "0x" + bytes(model_id).hex(),
-        "name": view.name,
-        "version": view.version,
-        "publisher": view.publisher,
-        "weights_cid": cid,
-        "commitment": f"{value:#066x}",
+        "model_id": info.model_id_hex,
+        "name": info.name,
+        "version": info.version,
+        "publisher": info.publisher,
+        "weights_cid": pub.weights_cid,
+        "commitment": f"{info.commitment:#066x}",
         "proof_mode": proof_mode,
-        "verifier": verifier,
-        "execution_profile_hash": "0x" + profile_hash(model).hex(),
-        "shard_layout_hash": "0x" + shard_layout_hash(cuts, num_layers).hex(),
+        "verifier": info.verifier,
+        "execution_profile_hash": "0x" + bytes(info.execution_profile_hash).hex(),
+        "shard_layout_hash": "0x" + bytes(info.shard_layout_hash).hex(),
         "requires_tee": requires_tee,
-        "tx": "0x" + bytes(receipt["transactionHash"]).hex(),
-        "block": receipt["blockNumber"],
+        "tx": pub.tx_hash,
+        "block": pub.block,
     }
-    if artifacts_tx is not None:
-        result["artifacts_cid"] = bundle_cid
-        result["artifacts_tx"] = "0x" + bytes(artifacts_tx["transactionHash"]).hex()
-    if artifacts is not None and setup == "dev":
+    if pub.artifacts_tx:
+        result["artifacts_cid"] = pub.artifacts_cid
+        result["artifacts_tx"] = pub.artifacts_tx
+    if pub.insecure_keys:
         result["warning"] = "verifier keys from an INSECURE development setup: whoever ran it can forge proofs"
     if as_json:
         print(json.dumps(result, indent=2))
@@ -320,3 +259,32 @@ def publish(
             print(f"  {k:24} {result[k]}")
     if "warning" in result:
         err.print(f"[yellow]warning:[/yellow] {result['warning']}")
+
+
+@app.command("list")
+def list_cmd(
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL",
+                                          help="RPC URL (default: the manifest's rpc_url)"),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", envvar="VERINFER_MANIFEST", help=MANIFEST_HELP),
+    all_versions: bool = typer.Option(False, "--all", help="include deprecated versions"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Registered models on the deployment (name, version, publisher, proof mode, id) and the built-in specs."""
+    man = Manifest.load(manifest)
+    models = list_models(Protocol.connect(rpc_url or man.rpc_url, manifest), include_deprecated=all_versions)
+    rows: list[dict[str, Any]] = [{"name": m.name, "version": m.version, "publisher": m.publisher, "model_id": m.model_id_hex,
+             "proof_mode": m.proof_mode, "requires_tee": m.requires_tee, "deprecated": m.deprecated} for m in models]
+    if as_json:
+        print(json.dumps({"registered": rows, "builtin": list(BUILTIN_NAMES)}, indent=2))
+        return
+    if not rows:
+        out.print("no models registered yet (publish one: verinfer model publish digits-mlp --dev-account 0)")
+    else:
+        table = Table("name", "version", "publisher", "proof", "model id", title="registered models")
+        for r in rows:
+            dup = " [yellow](name used by several publishers)[/]" if len({x["publisher"] for x in rows
+                                                                          if x["name"] == r["name"]}) > 1 else ""
+            table.add_row(f"{r['name']}{dup}", str(r["version"]) + (" (deprecated)" if r["deprecated"] else ""),
+                          r["publisher"], PROOF_MODE_NAMES.get(r["proof_mode"], str(r["proof_mode"])), r["model_id"])
+        out.print(table)
+    out.print(f"built-in specs (publish by name): {builtin_names_help()}")

@@ -16,6 +16,7 @@ import typer
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
 
+from verinfer.constants import DEVNET_CHAIN_ID
 from verinfer.errors import ConfigError
 
 app = typer.Typer(
@@ -24,7 +25,6 @@ app = typer.Typer(
     no_args_is_help=False,
 )
 
-DEVNET_CHAIN_ID = 31337
 RPC_HELP = "RPC URL (default: the manifest's rpc_url)"
 MANIFEST_HELP = "deployment manifest (default: $VERINFER_MANIFEST or .verinfer/devnet/manifest.json)"
 IPFS_HELP = "Kubo RPC API URL for the content store (default: $IPFS_API, else the embedded store at $VERINFER_STORE or .verinfer/store)"
@@ -87,10 +87,16 @@ def open_client(rpc_url: str | None, manifest: Path | None, ipfs_api: str | None
 @app.callback()
 def request(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="model id (0x…) or registered name, e.g. digits-mlp"),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="model id (0x…) or registered name; built-in: digits-mlp, digits-mlp-large "
+        "(classifiers, --input digits-sample:N), textgenrnn (language model, --prompt TEXT); see: verinfer model list"),
     input: Optional[str] = typer.Option(
-        None, "--input", "-i", help="JSON file (tensor payload or list of ints), digits-sample:N, or raw ints '1,2,3'"
+        None, "--input", "-i", help="JSON file (tensor payload or list of ints), digits-sample:N, raw ints '1,2,3', "
+        "or for a language model text:PROMPT"
     ),
+    prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="text prompt for a language model (e.g. textgenrnn)"),
+    publisher: Optional[str] = typer.Option(
+        None, "--publisher", help="publisher address, when two publishers registered the same model name"),
     fee: str = typer.Option("0.01", help="fee in ether (or '…wei'), escrowed until settlement"),
     replicas: int = typer.Option(3, help="committee size"),
     quorum: int = typer.Option(2, help="matching reveals needed to accept"),
@@ -111,8 +117,11 @@ def request(
     """Submit an inference request (store input, escrow fee) and, with --wait, show the settled result."""
     if ctx.invoked_subcommand is not None:
         return
-    if model is None or input is None:
-        raise ConfigError("--model and --input are required (or use: verinfer request show ID)")
+    if model is None or (input is None and prompt is None):
+        raise ConfigError("--model and --input (or --prompt for a language model) are required "
+                          "(or use: verinfer request show ID)")
+    if input is not None and prompt is not None:
+        raise ConfigError("pass either --input or --prompt, not both")
     if until not in ("finalized", "proven"):
         raise ConfigError(f"--until must be 'finalized' or 'proven', got {until!r}")
     if timeout <= 0:
@@ -125,8 +134,12 @@ def request(
     client = open_client(rpc_url, manifest, ipfs_api, key, dev_account)
     if client.account is None:
         raise ConfigError("a requester account is needed: --key NAME, or --dev-account N on a local devnet")
-    info = client.model_info(model)
-    prepared = prepare_input(input, info.spec)
+    info = client.model_info(model, publisher)
+    prepared = prepare_input(input if input is not None else f"text:{prompt}", info.spec, client.store)
+    need, _ = client.quote(info.model_id, client.params(replicas, quorum, commit_blocks, reveal_blocks))
+    if fee_wei < need:
+        raise ConfigError(f"fee {fee_wei / 10**18:g} ETH is below the market's minimum {need / 10**18:g} ETH for "
+                          f"{replicas} replicas (see: verinfer request quote {model})")
     rid = client.submit(info.model_id, prepared.payload, fee_wei, replicas, quorum, commit_blocks, reveal_blocks)
     console.print(f"request [bold]{rid}[/] submitted: model {info.name} v{info.version}, fee {fee_wei / 10**18:g} ETH, "
                   f"committee {replicas} (quorum {quorum})")
@@ -180,3 +193,28 @@ def withdraw(
         raise ConfigError("pass --key NAME or --dev-account N")
     amount = client.withdraw_refunds()
     Console().print(f"withdrew {amount / 10**18:g} ETH to {client.address}" if amount else "nothing to withdraw")
+
+
+@app.command("quote")
+def quote(
+    model: str = typer.Argument(..., help="model id (0x…) or registered name, e.g. digits-mlp"),
+    replicas: int = typer.Option(3, help="committee size"),
+    quorum: int = typer.Option(2, help="matching reveals needed to accept"),
+    commit_blocks: Optional[int] = typer.Option(None, help="commit window in blocks (default: 10 or the protocol minimum)"),
+    reveal_blocks: Optional[int] = typer.Option(None, help="reveal window in blocks (default: 10 or the protocol minimum)"),
+    callback_gas: int = typer.Option(0, "--callback-gas", help="gas for a consumer contract's callback (escrowed)"),
+    publisher: Optional[str] = typer.Option(None, "--publisher", help="publisher address, when a name is ambiguous"),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL", help=RPC_HELP),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """What a request costs now: minimum fee (per committee seat) + escrowed callback deposit (the market's quote)."""
+    client = open_client(rpc_url, manifest, None)
+    mid = client.resolve_model(model, publisher)
+    fee, deposit = client.quote(mid, client.params(replicas, quorum, commit_blocks, reveal_blocks, callback_gas))
+    doc = {"modelId": "0x" + mid.hex(), "fee": fee, "callbackDeposit": deposit, "total": fee + deposit}
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return
+    Console().print(f"minimum fee {fee / 10**18:g} ETH ({fee} wei) + callback deposit {deposit / 10**18:g} ETH "
+                    f"({deposit} wei) = {(fee + deposit) / 10**18:g} ETH for model 0x{mid.hex()}")

@@ -13,7 +13,11 @@ import json
 import time
 from typing import Any
 
+from verinfer.auditor import Auditor
 from verinfer.explorer.db import Database, dumps
+from verinfer.prover.backends import backend_by_name
+from verinfer.prover.onchain import VERIFY_GAS, verify_onchain
+from verinfer.prover.types import Proof
 
 
 def _timed(fn: Any) -> tuple[Any, float, str | None]:
@@ -26,10 +30,6 @@ def _timed(fn: Any) -> tuple[Any, float, str | None]:
 
 def three_way(auditor: Any, report: Any) -> list[dict[str, Any]]:
     """[{method, ok (True/False/None = not run), ms, detail}] for groth16py, snarkjs and eth_call."""
-    from verinfer.prover.backends import backend_by_name
-    from verinfer.prover.onchain import VERIFY_GAS, verify_onchain
-    from verinfer.prover.types import Proof
-
     ctx = getattr(report, "context", None)
     methods = [("groth16py", "local pairing check (groth16py, arkworks)"),
                ("snarkjs", "snarkjs groth16 verify"),
@@ -39,19 +39,19 @@ def three_way(auditor: Any, report: Any) -> list[dict[str, Any]]:
     if ctx is None or not words or not prover:
         return [{"method": label, "key": key, "ok": None, "ms": 0.0, "detail": "no proof submitted for this request"}
                 for key, label in methods]
-    pub = auditor.public_signals(ctx, prover, ctx.request.proven_output_hash)
+    pub = auditor.public_signals(ctx, prover, ctx.proven_hash)
     proof = Proof.from_calldata(list(words), pub)
     vk = getattr(ctx, "vk", None)
-    out = []
+    out: list[dict[str, Any]] = []
     for key, label in methods[:2]:
         if vk is None:
             out.append({"method": label, "key": key, "ok": None, "ms": 0.0, "detail": "no verification key identified"})
             continue
-        ok, ms, err = _timed(lambda: backend_by_name(key).verify(vk.vk, proof))
+        ok, ms, err = _timed(lambda key=key: backend_by_name(key).verify(vk.vk, proof))
         out.append({"method": label, "key": key, "ok": ok, "ms": round(ms, 1),
                     "detail": err or f"vk from {vk.source}" + (" (INSECURE setup)" if vk.insecure else "")})
     verifier = ctx.model.verifier
-    ok, ms, err = _timed(lambda: verify_onchain(auditor.w3, verifier, proof, gas=VERIFY_GAS))
+    ok, ms, err = _timed(lambda: verify_onchain(auditor.env.w3, verifier, proof, gas=VERIFY_GAS))
     out.append({"method": methods[2][1], "key": "eth_call", "ok": ok, "ms": round(ms, 1),
                 "detail": err or f"verifier {verifier}, {VERIFY_GAS} gas"})
     for o in out:
@@ -62,8 +62,6 @@ def three_way(auditor: Any, report: Any) -> list[dict[str, Any]]:
 def run(protocol: Any, store: Any, db: Database, request_id: int, *, trusted_root_pem: bytes | None = None,
         trusted_root_label: str = "") -> dict[str, Any]:
     """Audit `request_id` now, verify its proof three ways, cache and return {report, verify, ...}."""
-    from verinfer.auditor import Auditor
-
     t0 = time.perf_counter()
     head = protocol.w3.eth.block_number
     auditor = Auditor(protocol, store, trusted_root_pem=trusted_root_pem, trusted_root_label=trusted_root_label)

@@ -94,7 +94,7 @@ class Indexer:
                 db.set_meta("next_block", self.protocol.manifest.deploy_block)
                 db.conn.commit()
             start = int(db.get_meta("next_block") or self.protocol.manifest.deploy_block)
-            head = self.w3.eth.block_number
+            head = int(self.w3.eth.block_number)
             if max_blocks is not None:
                 head = min(head, start + max_blocks - 1)
             total = 0
@@ -117,10 +117,10 @@ class Indexer:
         headers = self._batch("eth_getBlockByNumber", [[hex(n), False] for n in blocks])
         c = self.db.conn
         try:
-            for n, b in zip(blocks, headers):
+            for n, b in zip(blocks, headers, strict=True):
                 c.execute("INSERT OR REPLACE INTO blocks (number, hash, timestamp) VALUES (?,?,?)",
                           (n, b["hash"], int(b["timestamp"], 16)))
-            for h, r in zip(tx_hashes, receipts):
+            for h, r in zip(tx_hashes, receipts, strict=True):
                 c.execute("INSERT OR REPLACE INTO txs (hash, block, sender, recipient, gas_used, gas_price, status) "
                           "VALUES (?,?,?,?,?,?,?)",
                           (h, int(r["blockNumber"], 16), _checksum(r["from"]), _checksum(r.get("to")),
@@ -190,7 +190,7 @@ class Indexer:
             if not isinstance(resp, list):
                 raise RuntimeError(f"{method} batch failed: {resp.get('error') if isinstance(resp, dict) else resp}")
             by_id = sorted(resp, key=lambda r: int(r.get("id", 0)))
-            for p, r in zip(part, by_id):
+            for p, r in zip(part, by_id, strict=True):
                 if r.get("error") or r.get("result") is None:
                     raise RuntimeError(f"{method}{p}: {r.get('error') or 'no result'}")
                 out.append(r["result"])

@@ -11,13 +11,16 @@ import json
 import sqlite3
 from typing import Any, Callable
 
+from verinfer.chain.types import RequestStatus
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
   id INTEGER PRIMARY KEY, requester TEXT, model_id TEXT, input_cid TEXT, input_hash TEXT, fee TEXT,
   committee TEXT, commit_deadline INTEGER, reveal_deadline INTEGER, created_block INTEGER, created_tx TEXT,
-  status TEXT DEFAULT 'COMMITTING', output_hash TEXT, output_cid TEXT, agreeing INTEGER,
+  status TEXT DEFAULT 'PENDING', output_hash TEXT, output_cid TEXT, agreeing INTEGER,
   finalized_block INTEGER, finalized_tx TEXT, proven INTEGER DEFAULT 0, prover TEXT, proof_block INTEGER,
-  proof_tx TEXT, contradicted INTEGER DEFAULT 0, refunded TEXT);
+  proof_tx TEXT, contradicted INTEGER DEFAULT 0, refunded TEXT, replicas INTEGER, quorum INTEGER,
+  draw_block INTEGER, drawn_block INTEGER, drawn_tx TEXT, prover_reward TEXT DEFAULT '0', burned TEXT DEFAULT '0');
 CREATE INDEX IF NOT EXISTS requests_model ON requests(model_id);
 CREATE TABLE IF NOT EXISTS members (
   request_id INTEGER NOT NULL, node TEXT NOT NULL, position INTEGER, commit_block INTEGER, commit_tx TEXT,
@@ -26,7 +29,7 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE INDEX IF NOT EXISTS members_node ON members(node);
 CREATE TABLE IF NOT EXISTS nodes (
   address TEXT PRIMARY KEY, endpoint TEXT, stake TEXT DEFAULT '0', registered_block INTEGER, shards TEXT,
-  unbond_available INTEGER, attestation TEXT, slashed_total TEXT DEFAULT '0');
+  unbond_available INTEGER, attestation TEXT, slashed_total TEXT DEFAULT '0', capacity INTEGER);
 CREATE TABLE IF NOT EXISTS stake_history (
   node TEXT NOT NULL, block INTEGER NOT NULL, tx TEXT, kind TEXT, amount TEXT, stake_after TEXT);
 CREATE INDEX IF NOT EXISTS stake_node ON stake_history(node);
@@ -39,8 +42,8 @@ CREATE TABLE IF NOT EXISTS models (
 CREATE INDEX IF NOT EXISTS models_name ON models(name);
 """
 
-#: status codes of InferenceMarket.Finalized (mirrors verinfer.chain.protocol.Status)
-STATUS_NAMES = {0: "NONE", 1: "COMMITTING", 2: "REVEALING", 3: "ACCEPTED", 4: "INVALID_INPUT", 5: "NO_QUORUM"}
+#: status codes of InferenceMarket.Finalized (protocol V2: verinfer.chain.types.RequestStatus)
+STATUS_NAMES = {int(s): s.name for s in RequestStatus}
 
 Event = dict[str, Any]  # {block, log_index, tx, contract, address, name, args}
 Handler = Callable[[sqlite3.Connection, Event], None]
@@ -51,14 +54,22 @@ def _add(a: Any, b: Any) -> str:
 
 
 def _requested(c: sqlite3.Connection, e: Event) -> None:
+    """V2: the committee is not known yet (drawn later from blockhash(drawBlock)): status PENDING."""
     a = e["args"]
-    committee = list(a.get("committee", []))
     c.execute(
         "INSERT OR REPLACE INTO requests (id, requester, model_id, input_cid, input_hash, fee, committee, "
-        "commit_deadline, reveal_deadline, created_block, created_tx) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        "commit_deadline, reveal_deadline, created_block, created_tx, status, replicas, quorum, draw_block) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (a["requestId"], a.get("requester"), a.get("modelId"), a.get("inputCid"), a.get("inputHash"),
-         str(a.get("fee", 0)), json.dumps(committee), a.get("commitDeadline"), a.get("revealDeadline"),
-         e["block"], e["tx"]))
+         str(a.get("fee", 0)), json.dumps([]), a.get("commitDeadline"), a.get("revealDeadline"),
+         e["block"], e["tx"], "PENDING", a.get("replicas"), a.get("quorum"), a.get("drawBlock")))
+
+
+def _drawn(c: sqlite3.Connection, e: Event) -> None:
+    a = e["args"]
+    committee = list(a.get("committee", []))
+    c.execute("UPDATE requests SET committee=?, drawn_block=?, drawn_tx=?, status='COMMITTING' "
+              "WHERE id=? AND status='PENDING'", (json.dumps(committee), e["block"], e["tx"], a["requestId"]))
     for i, node in enumerate(committee):
         c.execute("INSERT OR IGNORE INTO members (request_id, node, position) VALUES (?,?,?)", (a["requestId"], node, i))
 
@@ -85,9 +96,14 @@ def _revealed(c: sqlite3.Connection, e: Event) -> None:
 
 def _finalized(c: sqlite3.Connection, e: Event) -> None:
     a = e["args"]
+    rid = a["requestId"]
+    out_hash = a.get("outputHash")
+    # V2: output CIDs live only in Revealed events: the settled one is an agreeing member's
+    row = c.execute("SELECT output_cid FROM members WHERE request_id=? AND output_hash=? AND output_cid <> '' "
+                    "ORDER BY position LIMIT 1", (rid, out_hash)).fetchone()
     c.execute("UPDATE requests SET status=?, output_hash=?, output_cid=?, agreeing=?, finalized_block=?, finalized_tx=? "
-              "WHERE id=?", (STATUS_NAMES.get(a.get("status"), str(a.get("status"))), a.get("outputHash"),
-                             a.get("outputCid"), a.get("agreeingCount"), e["block"], e["tx"], a["requestId"]))
+              "WHERE id=?", (STATUS_NAMES.get(a.get("status"), str(a.get("status"))), out_hash,
+                             row[0] if row else None, a.get("paidCount"), e["block"], e["tx"], rid))
 
 
 def _penalized(c: sqlite3.Connection, e: Event) -> None:
@@ -119,8 +135,24 @@ def _proof(c: sqlite3.Connection, e: Event) -> None:
               (a.get("prover"), e["block"], e["tx"], a["requestId"]))
 
 
-def _contradicts(c: sqlite3.Connection, e: Event) -> None:
-    c.execute("UPDATE requests SET contradicted=1 WHERE id=?", (e["args"]["requestId"],))
+def _prover_rewarded(c: sqlite3.Connection, e: Event) -> None:
+    """V2: the prover's share (PROVER_REWARD_BPS) of the liars' slashes; the rest is burned."""
+    a = e["args"]
+    row = c.execute("SELECT prover_reward FROM requests WHERE id=?", (a["requestId"],)).fetchone()
+    c.execute("UPDATE requests SET prover_reward=? WHERE id=?", (_add(row[0] if row else 0, a.get("amount", 0)),
+                                                                 a["requestId"]))
+
+
+def _burned(c: sqlite3.Connection, e: Event) -> None:
+    """V2: slashed stake is burned (kept locked in the registry, counted in totalBurned), per request."""
+    a = e["args"]
+    row = c.execute("SELECT burned FROM requests WHERE id=?", (a["requestId"],)).fetchone()
+    c.execute("UPDATE requests SET burned=? WHERE id=?", (_add(row[0] if row else 0, a.get("amount", 0)), a["requestId"]))
+
+
+def _capacity(c: sqlite3.Connection, e: Event) -> None:
+    _ensure_node(c, e["args"]["node"])
+    c.execute("UPDATE nodes SET capacity=? WHERE address=?", (e["args"].get("capacity"), e["args"]["node"]))
 
 
 def _stake(c: sqlite3.Connection, node: str, e: Event, kind: str, amount: Any, after: Any) -> None:
@@ -179,7 +211,7 @@ def _slashed(c: sqlite3.Connection, e: Event) -> None:
 def _unbond(c: sqlite3.Connection, e: Event) -> None:
     a = e["args"]
     _ensure_node(c, a["node"])
-    c.execute("UPDATE nodes SET unbond_available=? WHERE address=?", (a.get("availableAtBlock"), a["node"]))
+    c.execute("UPDATE nodes SET unbond_available=? WHERE address=?", (a.get("availableAt"), a["node"]))
     _stake(c, a["node"], e, "unbond requested", 0, _stake_of(c, a["node"]))
 
 
@@ -207,14 +239,9 @@ def _attestation_revoked(c: sqlite3.Connection, e: Event) -> None:
 def _model_registered(c: sqlite3.Connection, e: Event) -> None:
     a = e["args"]
     c.execute("INSERT OR REPLACE INTO models (model_id, publisher, name, version, weights_cid, commitment, "
-              "registered_block, registered_tx) VALUES (?,?,?,?,?,?,?,?)",
+              "verifier, proof_mode, registered_block, registered_tx) VALUES (?,?,?,?,?,?,?,?,?,?)",
               (a["modelId"], a.get("publisher"), a.get("name"), a.get("version"), a.get("weightsCid"),
-               str(a.get("commitment", "")), e["block"], e["tx"]))
-
-
-def _verifier_set(c: sqlite3.Connection, e: Event) -> None:
-    a = e["args"]
-    c.execute("UPDATE models SET verifier=?, proof_mode=? WHERE model_id=?", (a.get("verifier"), a.get("proofMode"), a["modelId"]))
+               str(a.get("commitment", "")), a.get("verifier"), a.get("proofMode"), e["block"], e["tx"]))
 
 
 def _artifacts(c: sqlite3.Connection, e: Event) -> None:
@@ -227,6 +254,7 @@ def _deprecated(c: sqlite3.Connection, e: Event) -> None:
 
 HANDLERS: dict[str, Handler] = {
     "InferenceRequested": _requested,
+    "CommitteeDrawn": _drawn,
     "Committed": _committed,
     "Revealed": _revealed,
     "Finalized": _finalized,
@@ -234,7 +262,9 @@ HANDLERS: dict[str, Handler] = {
     "Credited": _credited,
     "Refunded": _refunded,
     "ProofVerified": _proof,
-    "ProofContradictsSettlement": _contradicts,
+    "ProverRewarded": _prover_rewarded,
+    "Burned": _burned,
+    "CapacitySet": _capacity,
     "NodeRegistered": _node_registered,
     "StakeAdded": _stake_added,
     "StakeWithdrawn": _stake_withdrawn,
@@ -242,17 +272,16 @@ HANDLERS: dict[str, Handler] = {
     "UnbondRequested": _unbond,
     "EndpointUpdated": _endpoint,
     "ShardsUpdated": _shards,
-    "AttestationSubmitted": _attested,
+    "AttestationRecorded": _attested,
     "AttestationRevoked": _attestation_revoked,
     "ModelRegistered": _model_registered,
-    "VerifierSet": _verifier_set,
     "ArtifactsPublished": _artifacts,
     "ModelDeprecated": _deprecated,
 }
 
 #: Events that mark the phases of a request's timeline, in protocol order (page rendering).
-TIMELINE = ["InferenceRequested", "Committed", "Revealed", "NodePenalized", "Finalized", "Credited", "Refunded",
-            "CallbackResult", "ProofVerified", "ProofContradictsSettlement"]
+TIMELINE = ["InferenceRequested", "CommitteeDrawn", "Committed", "Revealed", "ProofVerified", "ProverRewarded",
+            "NodePenalized", "Burned", "Finalized", "Credited", "Refunded", "CallbackResult"]
 
 #: Event args naming a request id / address / model id: used to link any event to entity pages.
 REQUEST_ARG, MODEL_ARG = "requestId", "modelId"

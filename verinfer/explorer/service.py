@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from verinfer.chain import artifacts
+from verinfer.chain.attestation_registry import registry_of
 from verinfer.chain.protocol import Protocol
+from verinfer.errors import VerinferError
 from verinfer.explorer import charts, checks, content, mapping, sources
 from verinfer.explorer.db import Database, dumps
 from verinfer.explorer.indexer import Indexer
@@ -97,8 +99,8 @@ class Explorer:
         slash_counts, slash_labels = charts.buckets(slash_blocks, lo, hi)
         accepted = sum(1 for r in reqs if r["status"] == "ACCEPTED")
         proven = sum(1 for r in reqs if r["proven"])
-        counts = {s: sum(1 for r in reqs if r["status"] == s) for s in ("COMMITTING", "REVEALING", "ACCEPTED",
-                                                                          "INVALID_INPUT", "NO_QUORUM")}
+        counts = {s: sum(1 for r in reqs if r["status"] == s) for s in ("PENDING", "COMMITTING", "REVEALING", "ACCEPTED",
+                                                                          "INVALID_INPUT", "NO_QUORUM", "EXPIRED")}
         models = {m["model_id"]: m for m in db.query("SELECT model_id, name, version FROM models")}
         recent = db.query("SELECT r.*, m.name AS model_name, m.version AS model_version FROM requests r "
                           "LEFT JOIN models m ON m.model_id = r.model_id ORDER BY r.id DESC LIMIT 25")
@@ -183,14 +185,16 @@ class Explorer:
         n["shards"] = json.loads(n["shards"] or "[]")
         att = json.loads(n["attestation"]) if n["attestation"] else None
         chain_head = self.protocol.w3.eth.block_number
+        now = int(self.protocol.w3.eth.get_block("latest")["timestamp"])
         if att is not None:
-            try:
-                att["measurement_allowed_now"] = self.protocol.nodes.measurement_allowed(att["measurement"])
-            except Exception:
+            try:  # V2: records and the allow-list live in the AttestationRegistry
+                att["measurement_allowed_now"] = registry_of(self.protocol).measurement_allowed(
+                    bytes.fromhex(str(att["measurement"]).removeprefix("0x")))
+            except (VerinferError, ValueError):
                 att["measurement_allowed_now"] = None
             att["tee"] = TEE_TYPES.get(att.get("teeType"), str(att.get("teeType")))
             att["verified"] = VERIFIED_BY.get(att.get("verifiedBy"), str(att.get("verifiedBy")))
-            att["expired"] = int(att.get("expiresAt") or 0) <= chain_head
+            att["expired"] = int(att.get("expiresAt") or 0) <= now  # unix seconds (AttestationRecorded)
             att["binding"] = "quote report data binds this address and chain id (checked per request by the audit)"
         served = self.db.query(
             "SELECT m.*, r.status, r.output_hash AS settled_hash, r.model_id FROM members m JOIN requests r ON "
@@ -230,7 +234,7 @@ class Explorer:
             spec = None
         reqs = self.db.query("SELECT id, status, proven, created_block FROM requests WHERE model_id = ? ORDER BY id DESC "
                              "LIMIT 50", (m["model_id"],))
-        return {"model": m, "live": live, "proof_mode_name": PROOF_MODES.get(live.get("proof_mode", m.get("proof_mode")), "?"),
+        return {"model": m, "live": live, "proof_mode_name": PROOF_MODES.get(int(live.get("proof_mode", m.get("proof_mode")) or 0), "?"),
                 "bundle": bundle, "accuracy": accuracy, "requests": reqs,
                 "snippet": consumer_snippet(m, self.manifest.address("InferenceMarket"))}
 
@@ -271,7 +275,7 @@ class Explorer:
         """Internal calls of a transaction from anvil's Otterscan namespace (`ots_traceTransaction`);
         {'available': False} on nodes without it (Hardhat Network, most public RPCs)."""
         try:
-            resp = self.protocol.w3.provider.make_request("ots_traceTransaction", [tx_hash])
+            resp = self.protocol.w3.provider.make_request(RPCEndpoint("ots_traceTransaction"), [tx_hash])
         except Exception as exc:
             return {"available": False, "why": f"{type(exc).__name__}: {exc}"}
         if "error" in resp or not isinstance(resp.get("result"), list):
@@ -347,7 +351,7 @@ class Explorer:
                 r.extra["creator"] = self._creator(r.address)
             with self.db.write_lock:
                 for r in results:
-                    code_hash = Web3.to_hex(Web3.keccak(bytes(w3.eth.get_code(r.address))))
+                    code_hash = Web3.to_hex(Web3.keccak(bytes(w3.eth.get_code(Web3.to_checksum_address(r.address)))))
                     self.db.conn.execute("INSERT OR REPLACE INTO sources (address, name, code_hash, result) VALUES (?,?,?,?)",
                                          (r.address, r.name, code_hash, dumps(r.to_json())))
                 self.db.conn.commit()
@@ -356,7 +360,7 @@ class Explorer:
     def _creator(self, address: str) -> dict[str, Any] | None:
         """Deployer and creation tx from `ots_getContractCreator` (anvil); None where unsupported."""
         try:
-            resp = self.protocol.w3.provider.make_request("ots_getContractCreator", [address])
+            resp = self.protocol.w3.provider.make_request(RPCEndpoint("ots_getContractCreator"), [address])
         except Exception:
             return None
         res = resp.get("result") if isinstance(resp, dict) else None
@@ -408,7 +412,7 @@ contract {name}Consumer is IInferenceConsumer {{
     mapping(uint256 => bytes32) public outputHashOf;
     error NotMarket();
 
-    /// @notice Pay the fee and request inference on a content-addressed input.
+    /// @notice Pay the fee plus the callback deposit (MARKET.quote) and request inference on a content-addressed input.
     function ask(string calldata inputCid, bytes32 inputHash) external payable returns (uint256 requestId) {{
         requestId = MARKET.requestInference{{value: msg.value}}(
             MODEL_ID, inputCid, inputHash,
@@ -416,8 +420,8 @@ contract {name}Consumer is IInferenceConsumer {{
                                              callbackGasLimit: 200_000}}));
     }}
 
-    /// @notice Called by the market once the request settles.
-    function onInferenceResult(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash, string calldata)
+    /// @notice Called by the market once the request settles (V2: the output CID is in the Revealed events).
+    function onInferenceResult(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash)
         external override
     {{
         if (msg.sender != address(MARKET)) revert NotMarket();

@@ -158,11 +158,11 @@ def compare(deployed: bytes, compiled: bytes, immutables: dict[str, Any] | None 
             if s + ln <= len(d):
                 d[s:s + ln] = b"\x00" * ln
                 n_imm += 1
-    d = bytes(d)
+    code = bytes(d)
     note = f"; {n_imm} immutable slot(s) masked" if n_imm else ""
-    if d == compiled:
-        return FULL, f"runtime bytecode and metadata hash identical ({len(d)} bytes){note}"
-    d_code, d_meta = split_metadata(d)
+    if code == compiled:
+        return FULL, f"runtime bytecode and metadata hash identical ({len(code)} bytes){note}"
+    d_code, d_meta = split_metadata(code)
     c_code, c_meta = split_metadata(compiled)
     if d_code == c_code:
         return PARTIAL, f"code identical, metadata differs (deployed {d_meta.hex()[:24]}…, recompiled {c_meta.hex()[:24]}…){note}"
@@ -190,7 +190,7 @@ def verify_protocol(w3: Any, addresses: dict[str, str], artifact_sources: dict[s
     res = compile_standard_json(std, cache_dir)
     out = []
     for name, addr in addresses.items():
-        src = artifact_sources.get(name)
+        src = artifact_sources.get(name) or ""
         code = bytes(w3.eth.get_code(addr))
         if src is None:
             out.append(Verification(name, addr, MISMATCH, "", detail="no committed source for this contract",

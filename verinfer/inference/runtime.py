@@ -1,8 +1,8 @@
 """The node-facing inference entry point: one `execute` for every model kind.
 
 A node loads whatever a `weightsCid` names with `load_model`, checks the request's payload with
-`execute_payload` (which turns every input defect into the INVALID_INPUT outcome), and commits
-`output_hash`. The `profile_hash` names the computation so that nodes that could legitimately
+`decide` (the consensus rule: every input defect is the INVALID_INPUT outcome), and commits
+its `output_hash`. The `profile_hash` names the computation so that nodes that could legitimately
 differ (another runtime, another torch) are never compared as if they were the same.
 
 Split inference is expressed by an `ExecutionPlan` of contiguous layer ranges; each range is the
@@ -12,11 +12,13 @@ runtime support: an encrypted spec is an ordinary spec, executed by the same sta
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
 from verinfer.errors import VerinferError
+from verinfer.inference.lm import LanguageModelSpec, generate, lm_commitment, lm_profile_hash, load_lm_spec
 from verinfer.models import reference
 from verinfer.models.errors import InvalidInputError
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
@@ -30,9 +32,9 @@ from verinfer.models.spec import (
     weights_commitment,
 )
 from verinfer.models.spec import load as load_spec
-from verinfer.models.tensor import decode_input
+from verinfer.models.tensor import decode_input, encode_output
 
-Model = Union[ModelSpec, "LanguageModelSpec"]  # noqa: F821 - resolved lazily (torch-free import)
+Model = Union[ModelSpec, LanguageModelSpec]
 
 
 class ExecutionError(VerinferError):
@@ -70,18 +72,29 @@ class ExecutionPlan:
 
 
 @dataclass(frozen=True)
-class ExecutionResult:
-    """What a node commits to for one request."""
+class Outcome:
+    """What an honest committee member commits to for one request (and what an auditor re-derives).
+
+    `output_payload` is the encoded output tensor (None for INVALID_INPUT): its CID is what a node
+    reveals and what an auditor/client fetches and re-hashes.
+    """
 
     output_hash: int
+    output_payload: bytes | None
     outputs: list[int] | None
     input_hash: int | None
     profile_hash: bytes
     invalid_reason: str | None = None
+    inference_seconds: float = 0.0
 
     @property
     def is_invalid(self) -> bool:
         return self.output_hash == INVALID_INPUT_HASH
+
+    @classmethod
+    def invalid(cls, reason: str, profile: bytes = b"", input_hash: int | None = None) -> "Outcome":
+        """The INVALID_INPUT outcome (also for defects found before decoding: missing or oversized input)."""
+        return cls(INVALID_INPUT_HASH, None, None, input_hash, profile, reason)
 
 
 def load_model(source: str | Path | bytes | Mapping[str, Any]) -> Model:
@@ -99,8 +112,6 @@ def load_model(source: str | Path | bytes | Mapping[str, Any]) -> Model:
         obj = parse_json_document(raw)
     fmt = obj.get("format") if isinstance(obj, Mapping) else None
     if fmt == LM_FORMAT:
-        from verinfer.inference.lm import load_lm_spec
-
         return load_lm_spec(obj)
     if fmt != MODEL_FORMAT:
         raise ModelSpecError(f"unknown model format {fmt!r} (expected {MODEL_FORMAT!r} or {LM_FORMAT!r})")
@@ -114,8 +125,6 @@ def is_lm(model: Model) -> bool:
 def profile_hash(model: Model) -> bytes:
     """The bytes32 execution profile registered with the model."""
     if is_lm(model):
-        from verinfer.inference.lm import lm_profile_hash
-
         return lm_profile_hash(model)  # type: ignore[arg-type]
     return reference_profile_hash()
 
@@ -123,8 +132,6 @@ def profile_hash(model: Model) -> bytes:
 def commitment(model: Model) -> int:
     """The registry commitment: Poseidon weights commitment for MLPs, keccak-based for LMs."""
     if is_lm(model):
-        from verinfer.inference.lm import lm_commitment
-
         return lm_commitment(model)  # type: ignore[arg-type]
     return weights_commitment(model)  # type: ignore[arg-type]
 
@@ -143,8 +150,6 @@ def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None,
     if is_lm(model):
         if plan is not None:
             raise ExecutionError("language models run as one stage")
-        from verinfer.inference.lm import generate
-
         return generate(model, x, lm_files)  # type: ignore[arg-type]
     spec: ModelSpec = model  # type: ignore[assignment]
     if plan is None:
@@ -156,22 +161,32 @@ def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None,
     return acts
 
 
-def execute_payload(model: Model, payload: bytes, expected_input_hash: int | None = None,
-                    lm_files: Path | None = None) -> ExecutionResult:
-    """Decode, check the input hash, execute, hash: any input defect gives the INVALID_INPUT result."""
+def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int) -> Outcome:
+    """THE consensus rule: input payload -> INVALID_INPUT or (output hash, output payload).
+
+    Nodes commit what this returns and auditors re-derive it; it is the only place the rule lives.
+    Any defect of the payload (not a tensor, wrong dtype/shape, values out of range, hash differing
+    from the on-chain `input_hash`, rejected by the model such as a token id outside the vocabulary)
+    gives INVALID_INPUT. `weights`: directory with an LM's weight files (None: MLPs / shipped files).
+    Defects found before a payload exists (not retrievable, too large, CID mismatch) are the caller's:
+    it reports them with `Outcome.invalid`.
+    """
     profile = profile_hash(model)
     try:
         x = decode_input(payload, model)
-        input_hash = hash_vector(x, model.input_bits)
+        got_hash = hash_vector(x, model.input_bits)
     except (InvalidInputError, ValueError) as exc:
-        return ExecutionResult(INVALID_INPUT_HASH, None, None, profile, f"input payload rejected: {exc}")
-    if expected_input_hash is not None and input_hash != expected_input_hash:
-        return ExecutionResult(
-            INVALID_INPUT_HASH, None, input_hash, profile,
-            f"input hash mismatch: payload hashes to {input_hash:#066x}, expected {expected_input_hash:#066x}",
+        return Outcome.invalid(f"input payload rejected: {exc}", profile)
+    if got_hash != input_hash:
+        return Outcome.invalid(
+            f"input hash mismatch: payload hashes to {got_hash:#066x}, on-chain inputHash is {input_hash:#066x}",
+            profile, got_hash,
         )
+    t0 = time.perf_counter()
     try:
-        outputs = execute(model, x, None, lm_files)
+        outputs = [int(v) for v in execute(model, x, None, weights)]
     except InvalidInputError as exc:
-        return ExecutionResult(INVALID_INPUT_HASH, None, input_hash, profile, f"input rejected: {exc}")
-    return ExecutionResult(hash_vector(outputs, model.output_bits), outputs, input_hash, profile)
+        return Outcome.invalid(f"input rejected by the model: {exc}", profile, got_hash)
+    seconds = time.perf_counter() - t0
+    return Outcome(hash_vector(outputs, model.output_bits), encode_output(outputs, model.output_bits), outputs,
+                   got_hash, profile, None, seconds)

@@ -15,8 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-"""BN254 scalar field modulus (the circuits' native field)."""
+from verinfer.constants import FIELD, INVALID_INPUT_HASH, from_bytes32, to_bytes32  # noqa: F401  (one definition)
 
 MAX_ARITY = 16
 _N_ROUNDS_F = 8
@@ -157,19 +156,3 @@ def hash_vector(xs: Sequence[int], bits: int) -> int:
     return state
 
 
-def to_bytes32(x: int) -> bytes:
-    """A field element (or the INVALID_INPUT sentinel 2^256-1) as on-chain big-endian bytes32."""
-    if not 0 <= x < 1 << 256:
-        raise ValueError(f"{x} does not fit in 32 bytes")
-    return x.to_bytes(32, "big")
-
-
-def from_bytes32(b: bytes) -> int:
-    """Inverse of `to_bytes32`, for hashes read back from chain events."""
-    if len(b) != 32:
-        raise ValueError(f"expected 32 bytes, got {len(b)}")
-    return int.from_bytes(b, "big")
-
-
-INVALID_INPUT_HASH = (1 << 256) - 1
-"""outputHash revealed for an invalid input: never a field element (§1.1)."""

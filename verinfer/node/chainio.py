@@ -8,42 +8,29 @@ reads like the protocol (commit, reveal, finalize, prove) and an RPC blip surfac
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from web3 import Web3
 
 from verinfer.chain.errors import RpcError
+from verinfer.chain.events import CursorStore, EventCursor
 from verinfer.chain.manifest import Manifest
-from verinfer.chain.protocol import Protocol, RequestView, RevealView, Status, commitment_hash
+from verinfer.chain.protocol import FINAL_STATUSES, FULL_MODEL_END, Protocol, RequestView, RevealView
 from verinfer.chain.tx import TRANSPORT_ERRORS, rpc_url_of
+from verinfer.chain.types import ModelInfo
+from verinfer.operator.status import eligibility
 
 log = logging.getLogger("verinfer.node")
 T = TypeVar("T")
 
-FINAL_STATUSES = (Status.ACCEPTED, Status.INVALID_INPUT, Status.NO_QUORUM)
+#: Receipt polling interval of the node's TxSender (seconds).
+RECEIPT_POLL_S = 0.2
 
-__all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain", "commitment_hash"]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """The ModelRegistry fields the node acts on."""
-
-    model_id: bytes
-    weights_cid: str
-    proof_mode: int
-    verifier: str
-    commitment: int
-    requires_tee: bool
-    deprecated: bool
-    execution_profile_hash: bytes = b"\x00" * 32
-
-    @property
-    def has_verifier(self) -> bool:
-        return self.proof_mode != 0 and int(self.verifier, 16) != 0
+__all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain"]  # ModelInfo: chain.types (one definition)
 
 
 class NodeChain:
@@ -64,7 +51,12 @@ class NodeChain:
     def connect(cls, rpc_url: str, manifest: Manifest, account: Any, *, timeout: float = 10.0) -> "NodeChain":
         """No network I/O here: a node must be able to start while the RPC is down and catch up later."""
         w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
-        return cls(Protocol(w3, manifest, account))
+        chain = cls(Protocol(w3, manifest, account))
+        if chain.p.sender is not None:
+            # Dozens of request threads wait for receipts at once: poll at a fraction of a block, not every
+            # 50 ms, or the receipt polling alone saturates the RPC node under load (issue 7 attack 13).
+            chain.p.sender.poll_interval = RECEIPT_POLL_S
+        return chain
 
     def read(self, call: Callable[[], T]) -> T:
         """One RPC read; transport failures retried briefly, then RpcError (the worker backs off)."""
@@ -99,24 +91,46 @@ class NodeChain:
         return self.read(lambda: self.p.market.get_reveal(request_id, node or self.address))
 
     def model(self, model_id: bytes) -> ModelInfo:
-        """ModelRegistry record; cached once it has a verifier (set once by the publisher, never changed)."""
+        """ModelRegistry record, cached (V2: everything the node reads is fixed at registration, except deprecation)."""
         cached = self._model_cache.get(model_id)
         if cached is not None:
             return cached
-        m = self.read(lambda: self.p.models.get_model(model_id))
-        info = ModelInfo(
-            model_id=model_id,
-            weights_cid=m.weights_cid,
-            proof_mode=int(m.proof_mode),
-            verifier=m.verifier,
-            commitment=int(m.commitment),
-            requires_tee=bool(m.requires_tee),
-            deprecated=bool(m.deprecated),
-            execution_profile_hash=bytes(m.execution_profile_hash),
-        )
-        if info.has_verifier:
-            self._model_cache[model_id] = info
+        info = ModelInfo.from_record(self.read(lambda: self.p.models.get_model(model_id)))
+        self._model_cache[model_id] = info
         return info
+
+    def artifacts_cid(self, model_id: bytes) -> str:
+        """The model's prover bundle CID ("" when none is published)."""
+        return str(self.read(lambda: self.p.models.artifacts_cid(model_id)) or "")
+
+    def preview_committee(self, request_id: int) -> list[str]:
+        return self.read(lambda: self.p.market.preview_committee(request_id))
+
+    def get_committee(self, request_id: int) -> list[str]:
+        return self.read(lambda: self.p.market.get_committee(request_id))
+
+    def proof_blocks(self) -> int:
+        return int(self.read(lambda: self.p.market.proof_blocks()))
+
+    def served_models(self) -> set[bytes]:
+        """Models we hold a full-model shard of (only those put us into a sortition tree)."""
+        shards = self.read(lambda: self.p.nodes.get_shards(self.address))
+        return {bytes(s.model_id) for s in shards if s.layer_start == 0 and s.layer_end in (FULL_MODEL_END, self._layers(s.model_id))}
+
+    def _layers(self, model_id: bytes) -> int:
+        return int(self.read(lambda: self.p.models.get_model(model_id)).num_layers)
+
+    def eligibility(self, served: set[bytes]) -> dict[str, Any]:
+        """Registered / eligible and, if not, why (the operator library's one definition)."""
+        e = self.read(lambda: eligibility(self.p, self.address))
+        return e.as_dict()
+
+    def event_cursor(self, names: list[str], store: CursorStore, start_block: int, key: str) -> EventCursor:
+        return self.p.market.cursor(names, store, start_block=start_block, key=key)
+
+    def resync_nonce(self) -> None:
+        if self.p.sender is not None:
+            self.p.sender.resync_nonce()
 
     def withdrawable(self) -> int:
         return int(self.read(lambda: self.p.market.withdrawable(self.address)))
@@ -124,10 +138,25 @@ class NodeChain:
     # --- writes (each returns the tx hash; reverts raise ContractError) -----------------------
 
     def commit(self, request_id: int, commitment: bytes) -> str:
+        """Commits (and draws, when we are the first committer)."""
         return _hash(self.p.market.commit(request_id, commitment))
 
-    def reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> str:
+    def reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> str:  # noqa: D102
         return _hash(self.p.market.reveal(request_id, output_hash, salt, output_cid))
+
+    def salt_for(self, request_id: int) -> bytes:
+        """The commit salt: HMAC-SHA256(operator key, chain id ‖ market ‖ request id).
+
+        Secret to everyone else (it needs the operator key) and recomputable after any crash, so the
+        node never has to fsync a random salt before committing: an honest node's output is
+        deterministic, so the same commitment can always be rebuilt and revealed.
+        """
+        msg = (b"verinfer-commit-salt-v1" + int(self.manifest.chain_id).to_bytes(8, "big")
+               + bytes.fromhex(self.p.market.address[2:]) + int(request_id).to_bytes(32, "big"))
+        return hmac.new(bytes(self.account.key), msg, hashlib.sha256).digest()
+
+    def draw(self, request_id: int) -> str:
+        return _hash(self.p.market.draw(request_id))
 
     def finalize(self, request_id: int) -> str:
         return _hash(self.p.market.finalize(request_id))

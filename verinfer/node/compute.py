@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from verinfer.constants import INVALID_INPUT_HASH
+from verinfer.inference import runtime
 from verinfer.models import spec as model_spec
-from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
+from verinfer.models.hashing import hash_vector
+from verinfer.models.tensor import InvalidInputError, decode_input, encode_output
+from verinfer.storage.errors import ContentMismatchError, ContentNotFoundError, ContentTooLargeError, InvalidCidError
 
 log = logging.getLogger("verinfer.node")
 
@@ -91,21 +95,13 @@ class ModelCache:
 
 
 def _load_model(raw: bytes) -> Any:
-    """Any model kind via the runtime; the plain MLP loader if the runtime is not installed."""
-    try:
-        from verinfer.inference.runtime import load_model
-    except ImportError:
-        return model_spec.load(raw)
-    return load_model(raw)
+    """Any model kind via the inference runtime (the one loader node and auditor share)."""
+    return runtime.load_model(raw)
 
 
 def profile_hash(model: Any) -> bytes:
     """The execution profile this node runs for `model` (what the registry's profile hash must name)."""
-    try:
-        from verinfer.inference.runtime import profile_hash as runtime_profile
-    except ImportError:
-        return model_spec.reference_profile_hash()
-    return runtime_profile(model)
+    return runtime.profile_hash(model)
 
 
 def _safe(cid: str) -> str:
@@ -117,8 +113,6 @@ def fetch_input(store: Any, cid: str, *, timeout_s: float, sleep: Callable[[floa
 
     Raises the store's ContentNotFoundError after the timeout, ContentTooLargeError / ContentMismatchError at once.
     """
-    from verinfer.storage.errors import ContentNotFoundError
-
     deadline = time.monotonic() + max(timeout_s, 0.0)
     delay = 0.2
     while True:
@@ -146,8 +140,6 @@ def compute(
     `corrupt_output` is the `--fault wrong-output` injector: the node computes honestly, then
     perturbs one logit before hashing, like a buggy or lazy node would.
     """
-    from verinfer.models.tensor import InvalidInputError, decode_input, encode_output
-    from verinfer.storage.errors import ContentMismatchError, ContentNotFoundError, ContentTooLargeError, InvalidCidError
 
     try:
         payload = fetch_input(store, input_cid, timeout_s=fetch_timeout_s)
@@ -184,14 +176,8 @@ def compute(
 
 
 def _execute(spec: Any, x: list[int], lm_files: Path | None) -> Any:
-    """The pinned execution profile: the inference runtime if installed, else the reference executor."""
-    try:
-        from verinfer.inference.runtime import execute
-    except ImportError:
-        from verinfer.models.reference import run
-
-        return run(spec, x)
-    return execute(spec, x, None, lm_files)
+    """The pinned execution profile (no fallback: a silent switch of execution path would fork consensus)."""
+    return runtime.execute(spec, x, None, lm_files)
 
 
 def _invalid(reason: str) -> Outcome:

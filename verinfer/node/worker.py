@@ -1,51 +1,63 @@
-"""The worker loop: chain events → fetch/infer → commit → reveal → finalize → prove → withdraw.
+"""The worker: continuous discovery, one concurrent task per request, a separate proving pool.
 
-Each tick reads the block number, pulls new `InferenceRequested` events (cursor in SQLite),
-then advances every unfinished request one phase at a time. A phase only moves forward after
-the chain confirms it (or the chain already shows it done), so replaying a tick after a crash
-is harmless: the persisted salt makes a re-sent commit identical, and `getReveal` tells a
-restarted node what it already did. Errors are per request (logged, retried next tick) or,
-for RPC outages, per tick (logged once, exponential backoff); nothing here exits the loop
-except a stop request.
+Three independent loops (protocol V2, issue 7 attacks 11 and 13):
+
+* discovery (its own thread) follows `InferenceRequested` and `CommitteeDrawn` with a cursor and
+  never waits on request work, so a slow input fetch cannot hide a new request;
+* the scheduler (the `run()` thread) hands every request with work left to a pool of request
+  threads, at most one task per request at a time; each task moves its request as far as the
+  chain allows: preview the committee → fetch + compute within a budget that never outlasts the
+  commit window → commit (which draws) → reveal → finalize after `finalizeAfter`;
+* provers (their own pool) prove revealed outputs of proven models and `submitProof` before
+  `finalizeAfter`; a commit or reveal never waits for a proof.
+
+A phase only moves forward after the chain confirms it (or shows it done), so replaying a step
+after a crash is harmless: the persisted salt makes a re-sent commit identical, and the revert
+`AlreadyCommitted` / `AlreadyRevealed` tells a restarted node what it already did.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
-import secrets
 import signal
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from web3 import Web3
 
 from verinfer.chain.errors import ContractError, RpcError
-from verinfer.chain.events import DecodedEvent, EventCursor
 from verinfer.chain.tx import TRANSPORT_ERRORS
+from verinfer.constants import FIELD, INVALID_INPUT_HASH, PROOF_NONE, commitment_hash
+from verinfer.errors import ConfigError, VerinferError
 from verinfer.chain.protocol import Status
-from verinfer.models.hashing import FIELD
-from verinfer.node.chainio import FINAL_STATUSES, NodeChain, commitment_hash
-from verinfer.node.compute import ModelCache, compute, profile_hash
+from verinfer.node.chainio import FINAL_STATUSES, ModelInfo, NodeChain
+from verinfer.node.compute import ModelCache, Outcome, compute, profile_hash
 from verinfer.node.metrics import NodeMetrics
 from verinfer.node.state import NodeState, Phase, RequestRecord
-from verinfer.errors import ConfigError, VerinferError
 
 log = logging.getLogger("verinfer.node")
 
 FAULTS = ("wrong-output", "no-reveal", "crash-after-commit")
 
+#: Revert names meaning "this window is over for us" (a miss, not a retry).
+_COMMIT_OVER = ("CommitPhaseOver", "CommitWindowClosed", "AlreadyFinalized", "RequestExpired", "DrawExpired", "WrongStatus")
+_REVEAL_OVER = ("RevealPhaseOver", "RevealWindowClosed", "AlreadyFinalized", "NotCommitted", "WrongStatus")
+_NOT_MEMBER = ("NotCommitteeMember", "NotMember", "NotInCommittee")
+
 
 @dataclass
 class WorkerConfig:
-    """Tunables of one worker (CLI flags map 1:1)."""
+    """Tunables of one worker (the `python -m verinfer.node` flags map 1:1)."""
 
     state_dir: Path
-    poll_interval: float = 0.5
+    poll_interval: float = 0.25
     fault: str | None = None
     auto_withdraw: bool = False
     withdraw_threshold_wei: int = 10**16
@@ -53,15 +65,58 @@ class WorkerConfig:
     fetch_timeout_s: float = 8.0
     prove: bool = True
     prover_setup: str = "auto"
+    provers: int = 1
     max_log_range: int = 2000
     start_block: int | None = None
-    parallel: int = 8
+    parallel: int = 64
+    block_time_s: float | None = None  # None: measured from the chain's progress
+    tx_margin_blocks: int = 2  # blocks kept free at the end of a window for the tx to be mined
+
+
+class BlockClock:
+    """Seconds per block, measured from when this process saw each new head (or fixed)."""
+
+    def __init__(self, fixed: float | None = None, default: float = 1.0) -> None:
+        self.fixed = fixed
+        self.default = default
+        self._seen: deque[tuple[int, float]] = deque(maxlen=64)
+        self._lock = threading.Lock()
+
+    def observe(self, block: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if not self._seen or block > self._seen[-1][0]:
+                self._seen.append((block, now))
+
+    @property
+    def seconds_per_block(self) -> float:
+        if self.fixed is not None:
+            return self.fixed
+        with self._lock:
+            if len(self._seen) < 4:
+                return self.default
+            (b0, t0), (b1, t1) = self._seen[0], self._seen[-1]
+        return max(0.05, (t1 - t0) / max(1, b1 - b0))
 
 
 class Worker:
-    """One node's daemon; `run()` blocks until `stop()` (SIGTERM/SIGINT in the CLI)."""
+    """One node's daemon; `run()` blocks until `stop()` (SIGTERM/SIGINT in the entry point).
 
-    def __init__(self, chain: NodeChain, store: Any, state: NodeState, config: WorkerConfig, metrics: NodeMetrics | None = None) -> None:
+    `step(block)` and `prove_pending(block)` run one synchronous pass (unit tests drive the state
+    machine with them and a fake chain/store); `run()` runs the same code on threads.
+    """
+
+    def __init__(
+        self,
+        chain: NodeChain,
+        store: Any,
+        state: NodeState,
+        config: WorkerConfig,
+        metrics: NodeMetrics | None = None,
+        *,
+        compute_fn: Callable[..., Outcome] = compute,
+        prove_fn: Callable[[RequestRecord, ModelInfo], tuple[int, list[int]] | None] | None = None,
+    ) -> None:
         if config.fault is not None and config.fault not in FAULTS:
             raise VerinferError(f"unknown fault {config.fault!r} (choose from {', '.join(FAULTS)})")
         self.chain = chain
@@ -69,262 +124,396 @@ class Worker:
         self.state = state
         self.cfg = config
         self.metrics = metrics or NodeMetrics()
-        self.address = chain.address
+        self.address: str = chain.address
         self.models = ModelCache(store, Path(config.state_dir) / "models")
+        self.clock = BlockClock(config.block_time_s)
+        self._compute_fn = compute_fn
+        self._prove_fn = prove_fn or self._prove_with_local_keys
+        self._keys: Any = None  # ProvingKeys, created on first proof (imports the prover stack)
         self._stop = threading.Event()
         self.last_block: int | None = None
         self.last_tick_ok: float | None = None
         self.last_error: str | None = None
+        self.eligibility: dict[str, Any] = {}
+        self._served: set[bytes] | None = None
+        self._served_at = -(10**9)
         self._last_withdraw_check = -(10**9)
-        self._settled_since_withdraw = False
+        self._finalizable_since: dict[int, int] = {}
+        self._running: set[int] = set()
         self._chain_checked = False
-        self._finalized_at: dict[int, int] = {}
-        self._revealed_at: dict[int, int] = {}
-        self._proof_settled: set[int] = set()
+        self._wake: dict[int, int] = {}  # request id → first block worth looking at it again
+        self._head_at = 0.0
+        self._running_lock = threading.Lock()
+        self._proofs: list[tuple[int, int, int]] = []  # heap of (not_before_block, reveal_deadline, request_id)
+        self._proofs_lock = threading.Lock()
+        self._proofs_queued: set[int] = set()
+        self._prove_seconds = 3.0
         self._backoff = 0.0
         self._rpc_down = False
-        self._prover_artifacts: dict[tuple[str, int], Any] = {}
-        self._prover_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, config.parallel), thread_name_prefix="request")
         start = config.start_block if config.start_block is not None else chain.manifest.deploy_block
-        self.cursor = EventCursor(chain.w3, chain.market, ["InferenceRequested"], start, state, key="InferenceRequested")
+        self.cursor = chain.event_cursor(["InferenceRequested", "CommitteeDrawn"], state, start, key="market-v2")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def stop(self, *_: Any) -> None:
-        """First SIGTERM/SIGINT: finish the current step and exit. Second: exit now (state is always consistent)."""
+        """First SIGTERM/SIGINT: finish the current steps and exit. Second: exit now (state is always consistent)."""
         if self._stop.is_set():
             os._exit(1)
         self._stop.set()
 
     def run(self) -> None:
-        """Tick until stopped; an RPC outage backs off (0.5 s → 15 s) and never ends the loop."""
+        """Discovery and provers on their own threads; this thread schedules request tasks."""
         log.info("node %s started: state=%s fault=%s", self.address, self.state.path, self.cfg.fault or "none")
+        threads = [threading.Thread(target=self._loop, args=("discovery", self.discover), name="discovery", daemon=True),
+                   threading.Thread(target=self._status_loop, name="status", daemon=True)]
+        if self.cfg.prove and self.cfg.fault is None:
+            threads += [threading.Thread(target=self._prover_loop, name=f"prover-{i}", daemon=True) for i in range(max(1, self.cfg.provers))]
+        for t in threads:
+            t.start()
+        self._loop("scheduler", self.schedule)
+        self._pool.shutdown(wait=True)
+        for t in threads:
+            t.join(timeout=5)
+        log.info("node %s stopped at block %s", self.address, self.last_block)
+
+    def _loop(self, name: str, body: Callable[[], None]) -> None:
+        """Run `body` every poll interval until stopped; RPC outages back off (0.5 s → 15 s), nothing exits."""
+        backoff = 0.0
         while not self._stop.is_set():
             try:
-                self.tick()
-                self.last_error = None  # health reports the current condition, not history (see /metrics)
-                if self._rpc_down:
-                    self._rpc_down = False
-                    log.info("rpc reachable again at block %s", self.last_block)
-                    # A tx broadcast just before the outage may be gone (e.g. chain restored from a
-                    # snapshot): let the sender re-read the pending nonce instead of trusting its counter.
-                    self.chain.p.sender.resync_nonce()
-                self._backoff = 0.0
+                body()
+                if name == "scheduler":
+                    self.last_error = None
+                    self.last_tick_ok = time.time()
+                    if self._rpc_down:
+                        self._rpc_down = False
+                        log.info("rpc reachable again at block %s", self.last_block)
+                        # a tx broadcast just before the outage may be gone: re-read the pending nonce
+                        self.chain.resync_nonce()
+                backoff = 0.0
                 self._stop.wait(self.cfg.poll_interval)
             except (RpcError, *TRANSPORT_ERRORS) as exc:
                 self._rpc_down = True
-                self._backoff = min(max(self._backoff * 2, 0.5), 15.0)
+                backoff = min(max(backoff * 2, 0.5), 15.0)
                 self.metrics.errors.labels("rpc").inc()
-                self.last_error = f"rpc: {exc}"
-                log.warning("rpc unavailable (%s); retrying in %.1fs", _one_line(exc), self._backoff)
-                self._stop.wait(self._backoff)
+                self.last_error = f"rpc: {_one_line(exc)}"
+                log.warning("%s: rpc unavailable (%s); retrying in %.1fs", name, _one_line(exc), backoff)
+                self._stop.wait(backoff)
             except ConfigError as exc:  # wrong chain / manifest: retrying cannot help
                 log.error("%s", exc)
+                self._stop.set()
                 raise
-            except VerinferError as exc:  # an understood failure (e.g. the node answered an RPC error): one line
-                self._backoff = min(max(self._backoff * 2, 0.5), 15.0)
-                self.metrics.errors.labels(type(exc).__name__).inc()
-                self.last_error = str(exc)
-                log.warning("tick failed: %s; retrying in %.1fs", _one_line(exc), self._backoff)
-                self._stop.wait(self._backoff)
             except Exception as exc:  # a bug must not take the node down mid-request; log and keep going
-                self._backoff = min(max(self._backoff * 2, 0.5), 15.0)
-                self.metrics.errors.labels("internal").inc()
-                self.last_error = f"internal: {exc}"
-                log.exception("unexpected error in tick; retrying in %.1fs", self._backoff)
-                self._stop.wait(self._backoff)
-        self._pool.shutdown(wait=True)
-        log.info("node %s stopped at block %s", self.address, self.last_block)
+                backoff = min(max(backoff * 2, 0.5), 15.0)
+                self.metrics.errors.labels("internal" if not isinstance(exc, VerinferError) else type(exc).__name__).inc()
+                self.last_error = f"{name}: {_one_line(exc)}"
+                log.exception("%s: unexpected error; retrying in %.1fs", name, backoff)
+                self._stop.wait(backoff)
+
+    def _check_chain(self) -> None:
+        """Once per process, before any work (retried like any RPC while the node is unreachable)."""
+        if self._chain_checked:
+            return
+        chain_id = self.chain.chain_id()
+        if chain_id != self.chain.manifest.chain_id:
+            raise ConfigError(f"RPC serves chain {chain_id} but the manifest is for chain {self.chain.manifest.chain_id}")
+        self._chain_checked = True
 
     def health(self) -> dict[str, Any]:
-        """The /health document."""
+        """The /health document: ok only when ticking AND registered + eligible for some model."""
         pending = self.state.active()
+        ticking = self.last_tick_ok is not None and time.time() - self.last_tick_ok < max(30.0, 10 * self.cfg.poll_interval)
         return {
             "address": self.address,
             "last_block": self.last_block,
-            "cursor": self.state.load("InferenceRequested"),
+            "seconds_per_block": round(self.clock.seconds_per_block, 3),
+            "cursor": self.cursor.next_block if hasattr(self.cursor, "next_block") else None,
             "pending_requests": [
-                {"request_id": r.request_id, "phase": r.phase.value, "last_error": r.last_error} for r in pending
+                {"request_id": r.request_id, "phase": r.phase.value, "last_error": r.last_error} for r in pending[:100]
             ],
+            "pending_count": len(pending),
             "phases": self.state.count_by_phase(),
+            "queued_proofs": len(self._proofs),
             "fault": self.cfg.fault,
+            "eligibility": self.eligibility,
             "last_error": self.last_error,
-            "ok": self.last_tick_ok is not None and time.time() - self.last_tick_ok < max(30.0, 10 * self.cfg.poll_interval),
+            "ticking": ticking,
+            "ok": ticking and bool(self.eligibility.get("eligible", True)),
         }
 
-    # --- one tick ----------------------------------------------------------------------------
+    # --- discovery ---------------------------------------------------------------------------
 
-    def tick(self) -> None:
-        if not self._chain_checked:
-            chain_id = self.chain.chain_id()
-            if chain_id != self.chain.manifest.chain_id:
-                raise ConfigError(
-                    f"RPC serves chain {chain_id} but the manifest is for chain {self.chain.manifest.chain_id}"
-                )
-            self._chain_checked = True
-        block = self.chain.block_number()
-        self.last_block = block
-        self.metrics.last_block.set(block)
-        self.poll_events(block)
-        active = self.state.active()
-        if len(active) <= 1 or self.cfg.parallel <= 1:
-            for rec in active:
-                if self._stop.is_set():
-                    break
-                self.advance(rec, block)
-        else:
-            # Requests are independent: advancing them concurrently lets one node's commits/reveals for
-            # many requests land in the same block (TxSender hands out nonces thread-safely) instead of
-            # one receipt wait per request per tick.
-            futures = [self._pool.submit(self.advance, rec, block) for rec in active]
-            errors: list[BaseException] = []
-            for f in futures:  # wait for all: a request must never be advanced by two ticks at once
-                try:
-                    f.result()
-                except BaseException as exc:  # RpcError and the like: the whole tick backs off
-                    errors.append(exc)
-            if errors:
-                raise errors[0]
-        due = block - self._last_withdraw_check >= self.cfg.withdraw_every_blocks
-        if self.cfg.auto_withdraw and (due or self._settled_since_withdraw):
-            self.maybe_withdraw()
-            self._last_withdraw_check = block
-            self._settled_since_withdraw = False
-        self.metrics.pending.set(len(self.state.active()))
-        self.last_tick_ok = time.time()
+    def served_models(self, block: int) -> set[bytes]:
+        """Models with a full-model shard of ours (read once here; refreshed by the status loop)."""
+        if self._served is None:
+            self.refresh_status()
+        assert self._served is not None
+        return self._served
 
-    def poll_events(self, head: int) -> None:
-        """Store every new InferenceRequested naming us; the cursor advances only after the rows are stored."""
-        while True:
+    def refresh_status(self) -> None:
+        """Served models and eligibility (with the reason); off the discovery path: ~8 reads, every 10 s."""
+        self._served = self.chain.served_models()
+        eligibility = self.chain.eligibility(self._served)
+        if not eligibility.get("eligible", False) and eligibility.get("reason") != self.eligibility.get("reason"):
+            log.warning("node is not eligible to be drawn: %s", eligibility.get("reason"))
+        self.eligibility = eligibility
+
+    def _status_loop(self) -> None:
+        while not self._stop.wait(10.0):
+            try:
+                self.refresh_status()
+            except (VerinferError, *TRANSPORT_ERRORS) as exc:
+                log.debug("status refresh failed: %s", _one_line(exc))
+
+    def discover(self) -> None:
+        """Store every new request of a model we serve; apply CommitteeDrawn. Cursor advances after storing."""
+        self._check_chain()
+        head = self.chain.block_number()
+        self.clock.observe(head)
+        served = self.served_models(head)
+        while not self._stop.is_set():
             events = self.cursor.poll(self.cfg.max_log_range, commit=False)
             for ev in events:
-                self._on_request(ev)
+                if ev.name == "InferenceRequested":
+                    self._on_request(ev, served)
+                elif ev.name == "CommitteeDrawn":
+                    self._on_drawn(ev)
             self.cursor.commit()
             if self.cursor.next_block > head:
                 return
 
-    def _on_request(self, ev: DecodedEvent) -> None:
+    def _on_request(self, ev: Any, served: set[bytes]) -> None:
         a = ev.args
-        committee = [Web3.to_checksum_address(x) for x in a["committee"]]
-        if self.address not in committee:
+        model_id = bytes(a["modelId"])
+        if model_id not in served:
             return
         rec = RequestRecord(
             request_id=int(a["requestId"]),
-            model_id=_hex(a["modelId"]),
-            input_cid=a["inputCid"],
-            input_hash=_hex(a["inputHash"]),
+            model_id=model_id,
+            input_cid=str(a["inputCid"]),
+            input_hash=int.from_bytes(bytes(a["inputHash"]), "big"),
             fee=int(a["fee"]),
-            committee=committee,
+            replicas=int(a["replicas"]),
+            draw_block=int(a["drawBlock"]),
             commit_deadline=int(a["commitDeadline"]),
             reveal_deadline=int(a["revealDeadline"]),
             seen_block=ev.block_number,
         )
         if self.state.add_request(rec):
             self.metrics.requests_seen.inc()
-            log.info(
-                "request %d assigned: model=%s input=%s commit<=%d reveal<=%d committee=%d",
-                rec.request_id, rec.model_id[:10], rec.input_cid, rec.commit_deadline, rec.reveal_deadline, len(committee),
-            )
+            log.info("request %d seen: model=%s input=%s draw@%d commit<=%d reveal<=%d", rec.request_id,
+                     model_id.hex()[:8], rec.input_cid, rec.draw_block, rec.commit_deadline, rec.reveal_deadline)
+
+    def _on_drawn(self, ev: Any) -> None:
+        rid = int(ev.args["requestId"])
+        committee = [Web3.to_checksum_address(x) for x in ev.args["committee"]]
+        rec = self.state.get_request(rid)
+        if rec is None:
+            return
+        if self.address in committee:
+            if rec.phase == Phase.NOT_MEMBER:
+                log.info("request %d: drawn into the committee after all (preview differed)", rid)
+                self.state.transition(rid, Phase.SEEN, expect=Phase.NOT_MEMBER, committee=committee)
+            elif rec.committee != committee:
+                self.state.update(rid, committee=committee)
+        elif rec.phase in (Phase.SEEN, Phase.READY):
+            log.info("request %d: the drawn committee does not include us", rid)
+            self.state.transition(rid, Phase.NOT_MEMBER, expect=(Phase.SEEN, Phase.READY), committee=committee)
+
+    # --- scheduling --------------------------------------------------------------------------
+
+    def schedule(self) -> None:
+        """Hand every request with work left (and no task running) to the request pool."""
+        self._check_chain()
+        block = self.chain.block_number()
+        self._observe(block)
+        for rec in self.state.active():
+            if self._wake.get(rec.request_id, 0) > block:
+                continue  # nothing can change for it before that block: no RPCs spent on it
+            with self._running_lock:
+                if rec.request_id in self._running:
+                    continue
+                self._running.add(rec.request_id)
+            self._pool.submit(self._task, rec.request_id)
+        self._maybe_withdraw(block)
+
+    def _task(self, request_id: int) -> None:
+        try:
+            self.advance(request_id)
+        except (RpcError, *TRANSPORT_ERRORS) as exc:
+            self.last_error = f"rpc: {_one_line(exc)}"
+            log.warning("request %d: rpc unavailable (%s); retried on the next pass", request_id, _one_line(exc))
+        except Exception:
+            log.exception("request %d: unexpected error; retried on the next pass", request_id)
+        finally:
+            with self._running_lock:
+                self._running.discard(request_id)
+
+    def step(self, block: int | None = None) -> None:
+        """One synchronous pass over every active request (tests; the daemon uses `schedule`)."""
+        if block is not None:
+            self._observe(block)
+        for rec in self.state.active():
+            self.advance(rec.request_id, block)
+
+    def _observe(self, block: int) -> None:
+        self.last_block = block
+        self._head_at = time.monotonic()
+        self.clock.observe(block)
+        self.metrics.last_block.set(block)
+        self.metrics.pending.set(len(self._running))
 
     # --- the state machine -------------------------------------------------------------------
 
-    def advance(self, rec: RequestRecord, block: int) -> None:
+    def advance(self, request_id: int, block: int | None = None) -> None:
         """Move one request as far as the chain allows right now; errors stay with the request."""
+        rec = self.state.get_request(request_id)
+        if rec is None:
+            return
+        before = rec.phase
+        self._wake.pop(request_id, None)
         try:
-            if rec.phase == Phase.SEEN:
-                self._compute(rec, block)
-                rec = self.state.get_request(rec.request_id) or rec
-            if rec.phase == Phase.READY:
-                self._commit(rec, block)
-                rec = self.state.get_request(rec.request_id) or rec
-            if rec.phase == Phase.COMMITTED:
-                self._reveal(rec, block)
-                rec = self.state.get_request(rec.request_id) or rec
-            if rec.phase == Phase.REVEALED:
-                self._finalize(rec, block)
-                rec = self.state.get_request(rec.request_id) or rec
-            if rec.phase == Phase.FINALIZED:
-                self._prove(rec, block)
+            if rec is not None and rec.phase == Phase.SEEN:
+                rec = self._seen(rec, self._head(block))
+            if rec is not None and rec.phase == Phase.READY:
+                rec = self._commit(rec, self._head(block))
+            if rec is not None and rec.phase == Phase.COMMITTED:
+                rec = self._reveal(rec, self._head(block))
+            if rec is not None and rec.phase == Phase.REVEALED:
+                self._settle(rec, self._head(block))
         except ContractError as exc:
             self.metrics.errors.labels("revert").inc()
-            self.state.record_error(rec.request_id, str(exc))
-            log.warning("request %d: %s", rec.request_id, _one_line(exc))
+            self.state.record_error(request_id, str(exc))
+            log.warning("request %d: %s", request_id, _one_line(exc))
         except (RpcError, *TRANSPORT_ERRORS):
-            raise  # the whole tick backs off
-        except VerinferError as exc:  # chain (non-RPC), storage or model errors: retry next tick
+            raise
+        except VerinferError as exc:  # chain (non-RPC), storage or model errors: retried on the next pass
             self.metrics.errors.labels(type(exc).__name__).inc()
-            self.state.record_error(rec.request_id, str(exc))
-            log.warning("request %d: %s", rec.request_id, _one_line(exc))
+            self.state.record_error(request_id, str(exc))
+            log.warning("request %d: %s", request_id, _one_line(exc))
+        after = self.state.get_request(request_id)
+        if after is not None and after.phase == before and request_id not in self._wake and self.last_block is not None:
+            self._wake[request_id] = self.last_block + 1  # no progress: look again next block, not every poll
 
-    def _compute(self, rec: RequestRecord, block: int) -> None:
+    def _head(self, block: int | None) -> int:
+        """The given block (tests), else the chain's head now (work between steps takes time)."""
+        if block is not None:
+            return block
+        if self.last_block is not None and time.monotonic() - self._head_at < self.cfg.poll_interval:
+            return self.last_block  # the scheduler read it a moment ago
+        head = self.chain.block_number()
+        self._observe(head)
+        return head
+
+    def _seen(self, rec: RequestRecord, block: int) -> RequestRecord | None:
         if block > rec.commit_deadline:
-            self._miss(rec, f"commit window closed at block {rec.commit_deadline} before the output was computed")
+            return self._miss(rec, f"commit window closed at block {rec.commit_deadline} before the output was computed")
+        if not rec.committee:
+            if block <= rec.draw_block:
+                return None  # the seed block is not mined yet
+            try:
+                committee = self.chain.preview_committee(rec.request_id)
+            except ContractError as exc:
+                if exc.error_name == "DrawNotReady":
+                    return None
+                status = self.chain.get_request(rec.request_id).status
+                if status in FINAL_STATUSES:
+                    return self.state.transition(rec.request_id, Phase.DONE, expect=Phase.SEEN,
+                                                 error=f"settled as {status.name} before we were drawn")
+                raise
+            if len(committee) < rec.replicas:
+                # Too few drawable nodes right now (e.g. all at capacity): drawing now would expire the request.
+                # Wait and preview again; seats free up as other requests settle (until the draw window closes).
+                return None
+            if self.address not in committee:
+                return self.state.transition(rec.request_id, Phase.NOT_MEMBER, expect=Phase.SEEN, committee=committee)
+            rec = self.state.update(rec.request_id, committee=committee) or rec
+        elif self.address not in rec.committee:
+            return self.state.transition(rec.request_id, Phase.NOT_MEMBER, expect=Phase.SEEN)
+        return self._compute(rec, block)
+
+    def fetch_budget(self, rec: RequestRecord, block: int) -> float:
+        """Seconds the input fetch may take: never past the commit window minus the time to mine the commit."""
+        spb = self.clock.seconds_per_block
+        left = (rec.commit_deadline - block - self.cfg.tx_margin_blocks) * spb
+        return max(0.2, min(self.cfg.fetch_timeout_s, left))
+
+    def _draw_if_late(self, rec: RequestRecord, block: int, budget: float) -> None:
+        """Draw before fetching when we are the previewed committee's first member, or a worst-case fetch could end
+        after the draw window (otherwise the first commit draws).
+
+        The draw must happen by drawDeadline (at most about one epoch after the request) or the request
+        expires; a commit normally draws, but a slow or missing input could push our commit past it.
+        """
+        r = self.chain.get_request(rec.request_id)
+        if r.status != Status.PENDING:
             return
-        model = self.chain.model(bytes.fromhex(rec.model_id[2:]))
+        draw_left = (r.draw_deadline - block - self.cfg.tx_margin_blocks) * self.clock.seconds_per_block
+        first = bool(rec.committee) and rec.committee[0] == self.address
+        # The first member of the previewed committee draws at once: the seats (and capacity) are fixed before
+        # anyone fetches, so later previews match the draw. Others draw only when the window is at risk.
+        if not first and draw_left >= budget:
+            return
+        try:
+            tx = self.chain.draw(rec.request_id)
+            log.info("request %d: drew the committee early (draw window closes at block %d; tx %s)",
+                     rec.request_id, r.draw_deadline, tx)
+        except ContractError as exc:
+            if exc.error_name not in ("AlreadyDrawn", "AlreadyFinalized", "DrawWindowOver"):
+                raise
+
+    def _compute(self, rec: RequestRecord, block: int) -> RequestRecord | None:
+        model = self.chain.model(rec.model_id)
         try:
             spec = self.models.get(model.weights_cid)
             lm_files = self.models.lm_files(model.weights_cid)
         except VerinferError as exc:
             # The model itself is unavailable: not the requester's fault, so do not claim INVALID_INPUT.
             self._cannot_serve(rec, f"cannot load model {model.weights_cid}: {exc}", "model")
-            return
-        ours = profile_hash(spec)
-        if any(model.execution_profile_hash) and model.execution_profile_hash != ours:
-            # Consensus compares hashes: running a different computation than the one registered
-            # would make an honest node disagree. Refuse rather than guess.
-            self._cannot_serve(
-                rec,
-                f"model's execution profile {model.execution_profile_hash.hex()[:16]}… is not this node's "
-                f"{ours.hex()[:16]}…",
-                "profile",
-            )
-            return
-        # Leave room to commit before the window closes: roughly one poll per remaining block.
-        budget = max(1.0, min(self.cfg.fetch_timeout_s, (rec.commit_deadline - block) * 0.8))
-        outcome = compute(
-            self.store,
-            spec,
-            rec.input_cid,
-            int(rec.input_hash, 16),
-            fetch_timeout_s=budget,
-            corrupt_output=self.cfg.fault == "wrong-output",
-            lm_files=lm_files,
-        )
+            return None
+        ours = profile_hash(spec) if any(model.execution_profile_hash) else model.execution_profile_hash
+        if model.execution_profile_hash != ours:
+            # Consensus compares hashes: running a computation other than the registered one would make an
+            # honest node disagree. Refuse rather than guess.
+            self._cannot_serve(rec, f"model's execution profile {model.execution_profile_hash.hex()[:16]}… is not this "
+                                    f"node's {ours.hex()[:16]}…", "profile")
+            return None
+        budget = self.fetch_budget(rec, block)
+        self._draw_if_late(rec, block, budget)
+        outcome = self._compute_fn(self.store, spec, rec.input_cid, rec.input_hash, fetch_timeout_s=budget,
+                                   corrupt_output=self.cfg.fault == "wrong-output", lm_files=lm_files)
         if outcome.is_invalid:
             self.metrics.invalid_inputs.inc()
             log.info("request %d: INVALID_INPUT (%s)", rec.request_id, outcome.invalid_reason)
         else:
             self.metrics.inference_seconds.observe(outcome.inference_seconds)
-            log.info(
-                "request %d: output %s (cid %s) in %.1f ms%s",
-                rec.request_id, f"{outcome.output_hash:#x}"[:14], outcome.output_cid, outcome.inference_seconds * 1e3,
-                " [fault: wrong-output]" if self.cfg.fault == "wrong-output" else "",
-            )
-        salt = "0x" + secrets.token_bytes(32).hex()
-        # Durable BEFORE the commit tx exists: a crash after sending can always be revealed.
-        self.state.set_output(rec.request_id, f"{outcome.output_hash:#066x}", outcome.output_cid, salt, outcome.invalid_reason)
+            log.info("request %d: output %s (cid %s) in %.1f ms, %d block(s) after the request%s", rec.request_id,
+                     f"{outcome.output_hash:#x}"[:14], outcome.output_cid, outcome.inference_seconds * 1e3,
+                     self._head(None) - rec.seen_block,
+                     " [fault: wrong-output]" if self.cfg.fault == "wrong-output" else "")
+        # The salt is derived from the operator key (recomputable), so this write needs no fsync.
+        return self.state.transition(rec.request_id, Phase.READY, expect=Phase.SEEN, output_hash=outcome.output_hash,
+                                     output_cid=outcome.output_cid, salt=self.chain.salt_for(rec.request_id),
+                                     invalid_reason=outcome.invalid_reason)
 
-    def _commit(self, rec: RequestRecord, block: int) -> None:
-        onchain = self.chain.get_reveal(rec.request_id)
-        if onchain.committed:
-            log.info("request %d: commitment already on-chain (recovered)", rec.request_id)
-            self.state.set_phase(rec.request_id, Phase.REVEALED if onchain.revealed else Phase.COMMITTED)
-            return
+    def _commit(self, rec: RequestRecord, block: int) -> RequestRecord | None:
         if block > rec.commit_deadline:
-            self._miss(rec, f"commit window closed at block {rec.commit_deadline}")
-            return
-        assert rec.output_hash and rec.salt
-        c = commitment_hash(rec.request_id, int(rec.output_hash, 16), bytes.fromhex(rec.salt[2:]), self.address)
+            return self._miss(rec, f"commit window closed at block {rec.commit_deadline}")
+        assert rec.output_hash is not None and rec.salt is not None
+        c = commitment_hash(rec.request_id, rec.output_hash, rec.salt, self.address)
         try:
             tx = self.chain.commit(rec.request_id, c)
         except ContractError as exc:
             if exc.error_name == "AlreadyCommitted":
-                self.state.set_phase(rec.request_id, Phase.COMMITTED)
-                return
-            if exc.error_name in ("CommitPhaseOver", "AlreadyFinalized"):
-                self._miss(rec, str(exc))
-                return
+                log.info("request %d: commitment already on-chain (recovered)", rec.request_id)
+                return self.state.transition(rec.request_id, Phase.COMMITTED, expect=Phase.READY)
+            if exc.error_name in _NOT_MEMBER:
+                committee = self.chain.get_committee(rec.request_id)
+                return self.state.transition(rec.request_id, Phase.NOT_MEMBER, expect=Phase.READY, committee=committee,
+                                             error=f"not in the drawn committee ({exc.error_name})")
+            if exc.error_name in _COMMIT_OVER:
+                return self._miss(rec, str(exc))
             raise
         self.state.record_tx(rec.request_id, "commit", tx)
         self.metrics.requests_committed.inc()
@@ -333,221 +522,198 @@ class Worker:
             log.warning("request %d: fault crash-after-commit: SIGKILL self before recording the phase", rec.request_id)
             logging.shutdown()
             os.kill(os.getpid(), signal.SIGKILL)
-        self.state.set_phase(rec.request_id, Phase.COMMITTED)
+        return self.state.transition(rec.request_id, Phase.COMMITTED, expect=Phase.READY)
 
-    def _reveal(self, rec: RequestRecord, block: int) -> None:
+    def _reveal(self, rec: RequestRecord, block: int) -> RequestRecord | None:
         if self.cfg.fault == "no-reveal":
-            if block > rec.reveal_deadline:
-                self._miss(rec, "fault no-reveal: withheld the reveal")
-            return
+            return self._miss(rec, "fault no-reveal: withheld the reveal") if block > rec.reveal_deadline else None
         if block > rec.reveal_deadline:
-            onchain = self.chain.get_reveal(rec.request_id)
-            if onchain.revealed:
-                self.state.set_phase(rec.request_id, Phase.REVEALED)
-            else:
-                self._miss(rec, f"reveal window closed at block {rec.reveal_deadline}")
-            return
+            if self.chain.get_reveal(rec.request_id).revealed:
+                return self._revealed(rec)
+            return self._miss(rec, f"reveal window closed at block {rec.reveal_deadline}")
         if block <= rec.commit_deadline:
             r = self.chain.get_request(rec.request_id)
             if r.status in FINAL_STATUSES:
-                self._miss(rec, f"settled as {r.status.name} before we revealed")
-                return
-            if r.commit_count < len(rec.committee):
-                return  # reveal window not open yet
-        assert rec.output_hash and rec.salt
+                return self._gone(rec, r.status)
+            if r.commit_count < rec.replicas:
+                return None  # the reveal window opens when all committed or at the commit deadline
+        assert rec.output_hash is not None and rec.salt is not None
         try:
-            tx = self.chain.reveal(rec.request_id, int(rec.output_hash, 16), bytes.fromhex(rec.salt[2:]), rec.output_cid or "")
+            tx = self.chain.reveal(rec.request_id, rec.output_hash, rec.salt, rec.output_cid or "")
         except ContractError as exc:
             if exc.error_name == "AlreadyRevealed":
-                self.state.set_phase(rec.request_id, Phase.REVEALED)
-                return
-            if exc.error_name == "RevealPhaseNotStarted":
-                return
-            if exc.error_name in ("RevealPhaseOver", "AlreadyFinalized", "NotCommitted"):
-                self._miss(rec, str(exc))
-                return
+                return self._revealed(rec)
+            if exc.error_name in ("RevealPhaseNotStarted", "RevealNotOpen"):
+                return None
+            if exc.error_name == "AlreadyFinalized":
+                return self._gone(rec, self.chain.get_request(rec.request_id).status)
+            if exc.error_name in _REVEAL_OVER:
+                return self._miss(rec, str(exc))
             raise
         self.state.record_tx(rec.request_id, "reveal", tx)
-        self.state.set_phase(rec.request_id, Phase.REVEALED)
         self.metrics.requests_revealed.inc()
-        log.info("request %d: revealed %s (tx %s)", rec.request_id, rec.output_hash[:14], tx)
+        log.info("request %d: revealed %s (tx %s)", rec.request_id, rec.output_hash_hex[:14], tx)
+        return self._revealed(rec)
 
-    def _finalize(self, rec: RequestRecord, block: int) -> None:
-        """Prove our output if we can (a verified proof decides the outcome), then settle.
+    def _revealed(self, rec: RequestRecord) -> RequestRecord | None:
+        new = self.state.transition(rec.request_id, Phase.REVEALED, expect=Phase.COMMITTED)
+        if new is not None:
+            self._queue_proof(new)
+        return new
 
-        With a verifier on the model, nodes do not settle early while a proof of their own
-        (provable) output may still come: a proof submitted before finalize makes the proven
-        output the winner and slashes contradicting revealers, so an honest minority with a proof
-        beats a wrong majority. Without one, they settle at the reveal deadline.
-        """
+    def _settle(self, rec: RequestRecord, block: int) -> None:
+        """Finalize once allowed (after finalizeAfter for proven models unless proven); anyone may, so do we."""
         r = self.chain.get_request(rec.request_id)
-        if r.status not in FINAL_STATUSES:
-            model = self.chain.model(bytes.fromhex(rec.model_id[2:]))
-            if self._wants_proof(rec, model, r):
-                since = self._revealed_at.setdefault(rec.request_id, block)
-                if self._try_prove(rec, model, block, since):
-                    self._proof_settled.add(rec.request_id)
-                r = self.chain.get_request(rec.request_id)
-            provable = model.has_verifier and int(rec.output_hash or "0x0", 16) < FIELD
-            early = r.reveal_count >= len(rec.committee) and (r.proven or not provable or not self.cfg.prove)
-            if block <= rec.reveal_deadline and not early:
-                return
-            try:
-                tx = self.chain.finalize(rec.request_id)
-                self.state.record_tx(rec.request_id, "finalize", tx)
-                log.info("request %d: finalize sent (tx %s)", rec.request_id, tx)
-            except ContractError as exc:
-                if exc.error_name == "TooEarlyToFinalize":
-                    return
-                if exc.error_name != "AlreadyFinalized":
-                    raise
-            r = self.chain.get_request(rec.request_id)
-            if r.status not in FINAL_STATUSES:
-                return
-        self.metrics.requests_finalized.inc()
-        self._settled_since_withdraw = True
-        self._finalized_at[rec.request_id] = block
-        agreed = _hex(r.output_hash) == rec.output_hash
-        log.info(
-            "request %d: settled %s%s, winner %s (ours %s)",
-            rec.request_id, r.status.name, " (proven)" if r.proven else "", _hex(r.output_hash)[:14],
-            "agrees" if agreed else "DIFFERS",
-        )
-        self.state.set_phase(rec.request_id, Phase.FINALIZED)
-
-    def _prove(self, rec: RequestRecord, block: int) -> None:
-        """After settlement: prove an accepted request nobody proved yet (e.g. settled by someone else first)."""
-        model = self.chain.model(bytes.fromhex(rec.model_id[2:]))
-        r = self.chain.get_request(rec.request_id)
-        if (
-            rec.request_id in self._proof_settled
-            or r.status != Status.ACCEPTED
-            or not self._wants_proof(rec, model, r)
-        ):
-            self.state.set_phase(rec.request_id, Phase.DONE)
+        if r.status in FINAL_STATUSES:
+            self._settled(rec, r)
             return
-        since = self._finalized_at.setdefault(rec.request_id, block)
-        if self._try_prove(rec, model, block, since):
-            self.state.set_phase(rec.request_id, Phase.DONE)
-
-    def _wants_proof(self, rec: RequestRecord, model: Any, r: Any) -> bool:
-        """Our output is provable, the model has a verifier, nobody proved yet, and we are honest."""
-        out = int(rec.output_hash or "0x0", 16)
-        return bool(self.cfg.prove and self.cfg.fault is None and model.has_verifier and not r.proven and out < FIELD)
-
-    def _try_prove(self, rec: RequestRecord, model: Any, block: int, since: int) -> bool:
-        """Prove our output and submit it; True when nothing is left to do (proven, by anyone, or impossible)."""
-        # Stagger: committee member i waits i blocks, so usually only one node spends the proving time.
+        model = self.chain.model(rec.model_id)
+        all_revealed = r.reveal_count >= rec.replicas
+        window_done = all_revealed or block > r.reveal_deadline
+        proof_done = model.proof_mode == PROOF_NONE or r.proven or block > r.finalize_after
+        invalid_all = all_revealed and rec.output_hash == INVALID_INPUT_HASH  # the contract decides; a preflight is free
+        if not (window_done and (proof_done or invalid_all)):
+            if window_done and not r.proven:  # only a proof or the end of the proof window can change this
+                self._wake[rec.request_id] = min(r.finalize_after + 1, block + 2)
+            return
+        # Stagger by committee position so usually one member pays for the finalize.
+        since = self._finalizable_since.setdefault(rec.request_id, block)
         idx = rec.committee.index(self.address) if self.address in rec.committee else 0
         if block < since + idx:
-            return False
+            return
         try:
-            candidates = self._prover_candidates(rec, model)
+            tx = self.chain.finalize(rec.request_id)
+            self.state.record_tx(rec.request_id, "finalize", tx)
+            log.info("request %d: finalize sent (tx %s)", rec.request_id, tx)
+        except ContractError as exc:
+            if exc.error_name in ("TooEarlyToFinalize", "TooEarly", "ProofWindowOpen", "NotFinalizable"):
+                return
+            if exc.error_name != "AlreadyFinalized":
+                raise
+        r = self.chain.get_request(rec.request_id)
+        if r.status in FINAL_STATUSES:
+            self._settled(rec, r)
+
+    def _settled(self, rec: RequestRecord, r: Any) -> None:
+        self._finalizable_since.pop(rec.request_id, None)
+        if self.state.transition(rec.request_id, Phase.DONE, expect=Phase.REVEALED) is None:
+            return
+        self.metrics.requests_finalized.inc()
+        out = int.from_bytes(bytes(r.output_hash), "big")
+        log.info("request %d: settled %s%s, winner %#x (ours %s)", rec.request_id, r.status.name,
+                 " (proven)" if r.proven else "", out, "agrees" if out == rec.output_hash else "DIFFERS")
+
+    # --- proving (separate pool) -------------------------------------------------------------
+
+    def wants_proof(self, rec: RequestRecord, model: ModelInfo) -> bool:
+        """Honest node, proofs on, a proven model, and our output is a field element (not INVALID_INPUT)."""
+        return bool(self.cfg.prove and self.cfg.fault is None and model.proof_mode != PROOF_NONE
+                    and rec.output_hash is not None and rec.output_hash < FIELD)
+
+    def _queue_proof(self, rec: RequestRecord) -> None:
+        model = self.chain.model(rec.model_id)
+        if not self.wants_proof(rec, model):
+            return
+        # Stagger: committee member i starts 2*i blocks later, so usually only one node spends the proving time.
+        idx = rec.committee.index(self.address) if self.address in rec.committee else 0
+        not_before = (self.last_block or 0) + 2 * idx
+        with self._proofs_lock:
+            if rec.request_id in self._proofs_queued:
+                return
+            self._proofs_queued.add(rec.request_id)
+            heapq.heappush(self._proofs, (not_before, rec.reveal_deadline, rec.request_id))
+        self.state.update(rec.request_id, proof="queued")
+
+    def _prover_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.prove_pending(self.chain.block_number(), limit=1):
+                    self._stop.wait(self.cfg.poll_interval)
+            except (RpcError, *TRANSPORT_ERRORS) as exc:
+                log.warning("prover: rpc unavailable (%s)", _one_line(exc))
+                self._stop.wait(1.0)
+            except Exception:
+                log.exception("prover: unexpected error")
+                self._stop.wait(1.0)
+
+    def prove_pending(self, block: int, limit: int | None = None) -> int:
+        """Prove queued requests whose turn has come (earliest first); returns how many were handled."""
+        done = 0
+        while limit is None or done < limit:
+            with self._proofs_lock:
+                if not self._proofs or self._proofs[0][0] > block:
+                    return done
+                _, _, rid = heapq.heappop(self._proofs)
+                self._proofs_queued.discard(rid)
+            self._prove_one(rid, block)
+            done += 1
+        return done
+
+    def _prove_one(self, rid: int, block: int) -> None:
+        rec = self.state.get_request(rid)
+        if rec is None:
+            return
+        r = self.chain.get_request(rid)
+        if r.status in FINAL_STATUSES or r.proven:
+            self.state.update(rid, proof="skipped:" + ("proven" if r.proven else "settled"))
+            return
+        spb = self.clock.seconds_per_block
+        need = int(self._prove_seconds / spb) + self.cfg.tx_margin_blocks
+        if block + need >= r.finalize_after:
+            log.info("request %d: not proving: %d blocks left before finalizeAfter %d, proving takes ~%d",
+                     rid, r.finalize_after - block, r.finalize_after, need)
+            self.state.update(rid, proof="skipped:late")
+            return
+        model = self.chain.model(rec.model_id)
+        t0 = time.perf_counter()
+        try:
+            result = self._prove_fn(rec, model)
         except VerinferError as exc:
             self.metrics.errors.labels("prover").inc()
-            self.state.record_error(rec.request_id, f"prover: {exc}")
-            log.warning("request %d: cannot prepare the prover: %s", rec.request_id, _one_line(exc))
-            return rec.attempts >= 3
-        if not candidates:
-            if rec.request_id not in self._proof_settled:
-                log.info("request %d: no local proving key matches this model's verifier; not proving", rec.request_id)
-            return True
-        from verinfer.models.tensor import decode_input
-        from verinfer.prover import pipeline
+            self.state.update(rid, proof="skipped:error")
+            log.warning("request %d: cannot prove: %s", rid, _one_line(exc))
+            return
+        seconds = time.perf_counter() - t0
+        if result is None:
+            self.state.update(rid, proof="skipped:no-key")
+            return
+        self._prove_seconds = 0.7 * self._prove_seconds + 0.3 * seconds
+        self.metrics.proof_seconds.observe(seconds)
+        out_hash, calldata = result
+        try:
+            tx = self.chain.submit_proof(rid, out_hash, calldata)
+        except ContractError as exc:
+            if exc.error_name in ("AlreadyProven", "AlreadyFinalized", "NothingToProve", "InvalidProof", "ProofWindowClosed"):
+                self.state.update(rid, proof=f"skipped:{exc.error_name}")
+                log.info("request %d: proof not accepted: %s", rid, exc.error_name)
+                return
+            raise
+        self.state.record_tx(rid, "proof", tx)
+        self.state.update(rid, proof="submitted")
+        self.metrics.requests_proven.inc()
+        log.info("request %d: proof verified on-chain (%.2fs to prove, tx %s)", rid, seconds, tx)
 
+    def _prove_with_local_keys(self, rec: RequestRecord, model: ModelInfo) -> tuple[int, list[int]] | None:
+        """Prove our output with the first local key matching the registry (None: no key fits)."""
+        from verinfer.models.tensor import decode_input  # noqa: PLC0415  (the prover stack loads only on a node's first proof)
+        from verinfer.node.provekeys import ProvingKeys  # noqa: PLC0415
+        from verinfer.prover import pipeline  # noqa: PLC0415
+
+        if self._keys is None:
+            self._keys = ProvingKeys(self.store, self.models.get, self.cfg.prover_setup)
+        candidates = self._keys.candidates(model.weights_cid, model.proof_mode, model.commitment,
+                                           self.chain.artifacts_cid(rec.model_id))
+        if not candidates:
+            log.info("request %d: no local proving key matches this model's verifier; not proving", rec.request_id)
+            return None
         spec = self.models.get(model.weights_cid)
         x = decode_input(self.store.cat(rec.input_cid, max_bytes=1 << 20), spec)
-        for setup, arts in list(candidates):
-            t0 = time.perf_counter()
-            out_hash, calldata = pipeline.prove_request(arts, spec, x, rec.request_id, self.address)
-            prove_s = time.perf_counter() - t0
-            self.metrics.proof_seconds.observe(prove_s)
-            proven = int.from_bytes(out_hash, "big") if isinstance(out_hash, (bytes, bytearray)) else int(out_hash)
-            try:
-                tx = self.chain.submit_proof(rec.request_id, proven, [int(v) for v in calldata])
-            except ContractError as exc:
-                if exc.error_name == "AlreadyProven":
-                    return True
-                if exc.error_name == "InvalidProof" and len(candidates) > 1:
-                    # Only possible in proof mode 2, whose commitment does not identify the key: drop it, try the next.
-                    log.info("request %d: %s key rejected by the verifier; trying the next", rec.request_id, setup)
-                    candidates.remove((setup, arts))
-                    continue
-                if exc.error_name == "InvalidProof":  # our key does not fit the verifier: retrying cannot help
-                    log.warning("request %d: verifier rejected our %s proof; not proving", rec.request_id, setup)
-                    return True
-                raise
-            self.state.record_tx(rec.request_id, "proof", tx)
-            self.metrics.requests_proven.inc()
-            log.info("request %d: proof verified on-chain (%s key, %.2fs to prove, tx %s)", rec.request_id, setup, prove_s, tx)
-            return True
-        return True
+        setup, arts = candidates[0]
+        log.info("request %d: proving with the %s key", rec.request_id, setup)
+        out_hash, calldata = pipeline.prove_request(arts, spec, x, rec.request_id, self.address)
+        return int.from_bytes(out_hash, "big"), [int(v) for v in calldata]
 
-    def _prover_candidates(self, rec: RequestRecord, model: Any) -> list[tuple[str, Any]]:
-        """Locally available proving keys that can match the on-chain verifier, best first (cached per model).
-
-        With `--prover-setup auto`, the publisher's prover bundle (ModelRegistry.artifactsCid, fetched
-        from the content store by verinfer.prover.bundle) comes first; then the prover's local cache:
-        shipped, then ceremony, then dev keys. A key is kept only if its commitment equals the
-        ModelRegistry's (in proof mode 1 that is the verification key's hash, so a wrong key is
-        excluded before any proving work). Cached per (model, bundle CID).
-        """
-        with self._prover_lock:  # one compile/setup per circuit, even with requests advancing in parallel
-            return self._prover_candidates_locked(rec, model)
-
-    def _artifacts_cid(self, rec: RequestRecord, model: Any) -> str:
-        """The model's on-chain prover bundle CID ("" when none is published or it cannot be read)."""
-        chain_protocol = getattr(self.chain, "p", None)
-        if chain_protocol is None or getattr(model, "model_id", None) is None:
-            return ""
-        try:
-            return str(self.chain.read(lambda: chain_protocol.models.artifacts_cid(model.model_id)) or "")
-        except VerinferError as exc:  # e.g. a ModelRegistry deployed before setArtifacts existed
-            log.debug("request %d: no prover bundle pointer: %s", rec.request_id, _one_line(exc))
-            return ""
-
-    def _prover_candidates_locked(self, rec: RequestRecord, model: Any) -> list[tuple[str, Any]]:
-        bundle_cid = self._artifacts_cid(rec, model) if model.proof_mode in (1, 2) else ""
-        key = (model.weights_cid, model.proof_mode, bundle_cid)
-        if key in self._prover_artifacts:
-            return self._prover_artifacts[key]
-        mode = {1: "public", 2: "private"}.get(model.proof_mode)
-        try:
-            from verinfer.prover import pipeline
-        except ImportError:
-            mode = None
-        found: list[tuple[str, Any]] = []
-        if mode is not None:
-            spec = self.models.get(model.weights_cid)
-            if bundle_cid and self.cfg.prover_setup == "auto":
-                # the publisher's keys, fetched through the protocol (ModelRegistry.artifactsCid → store)
-                try:
-                    from verinfer.prover.bundle import fetch_bundle
-
-                    arts = fetch_bundle(self.store, bundle_cid, expected_commitment=model.commitment, spec=spec)
-                    if arts.mode == mode:
-                        found.append(("bundle", arts))
-                    else:
-                        log.warning("request %d: prover bundle %s is for proof mode %s, the model uses %s; ignoring it",
-                                    rec.request_id, bundle_cid, arts.mode, mode)
-                except ImportError:
-                    pass
-                except VerinferError as exc:
-                    log.warning("request %d: cannot use the published prover bundle %s: %s; trying local keys",
-                                rec.request_id, bundle_cid, _one_line(exc))
-            setups = ("shipped", "ceremony", "dev") if self.cfg.prover_setup == "auto" else (self.cfg.prover_setup,)
-            if found:
-                setups = ()  # the publisher's bundle matches the registry: no local setup work needed
-            for setup in setups:
-                try:
-                    arts = pipeline.prepare(spec, mode, setup=setup)
-                except VerinferError as exc:
-                    log.debug("request %d: no %s proving key: %s", rec.request_id, setup, _one_line(exc))
-                    continue
-                if int(arts.commitment) == model.commitment:
-                    found.append((setup, arts))
-        self._prover_artifacts[key] = found
-        return found
+    # --- helpers -----------------------------------------------------------------------------
 
     def _cannot_serve(self, rec: RequestRecord, why: str, kind: str) -> None:
         """Record why a request cannot be served yet (logged once per reason; retried until the window closes)."""
@@ -556,14 +722,23 @@ class Worker:
             log.warning("request %d: %s", rec.request_id, why)
         self.state.record_error(rec.request_id, why)
 
-    def _miss(self, rec: RequestRecord, why: str) -> None:
-        self.metrics.requests_missed.inc()
-        self.state.set_phase(rec.request_id, Phase.MISSED)
-        self.state.record_error(rec.request_id, why)
-        log.warning("request %d: missed: %s", rec.request_id, why)
+    def _gone(self, rec: RequestRecord, status: Any) -> RequestRecord | None:
+        """The request settled before our reveal: Expired (never drawn in time, nobody slashed) is not our miss."""
+        if getattr(status, "name", "") == "EXPIRED":
+            log.info("request %d: expired (the committee could not be drawn in time); nothing to do", rec.request_id)
+            return self.state.transition(rec.request_id, Phase.DONE, expect=rec.phase, error="expired before the draw")
+        return self._miss(rec, f"settled as {getattr(status, 'name', status)} before we revealed")
 
-    def maybe_withdraw(self) -> None:
+    def _miss(self, rec: RequestRecord, why: str) -> RequestRecord | None:
+        self.metrics.requests_missed.inc()
+        log.warning("request %d: missed: %s", rec.request_id, why)
+        return self.state.transition(rec.request_id, Phase.MISSED, expect=rec.phase, error=why)
+
+    def _maybe_withdraw(self, block: int) -> None:
         """Pull earnings once they exceed the threshold (pull payments never arrive on their own)."""
+        if not self.cfg.auto_withdraw or block - self._last_withdraw_check < self.cfg.withdraw_every_blocks:
+            return
+        self._last_withdraw_check = block
         amount = self.chain.withdrawable()
         if amount < max(self.cfg.withdraw_threshold_wei, 1):
             return
@@ -580,8 +755,3 @@ class Worker:
 def _one_line(exc: BaseException) -> str:
     s = str(exc) or type(exc).__name__
     return s.splitlines()[0][:300]
-
-
-def _hex(v: Any) -> str:
-    """bytes32 event/struct fields arrive as bytes or 0x-strings depending on the decoder."""
-    return v.lower() if isinstance(v, str) else Web3.to_hex(v)

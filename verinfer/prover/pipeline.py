@@ -15,10 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
-from verinfer.models.hashing import FIELD
+from verinfer.constants import FIELD, request_binding  # noqa: F401  (re-exported for prover callers)
 from verinfer.prover import commitment as _commitment
 from verinfer.prover import keys as _keys
 from verinfer.prover import toolchain
@@ -33,12 +32,6 @@ from verinfer.prover.witness import circuit_inputs
 SETUPS = ("dev", "ceremony", "shipped")
 SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "keys"
 VERIFIERS_DIR = toolchain.REPO_ROOT / "contracts" / "src" / "verifiers"
-
-
-def request_binding(request_id: int, prover: str) -> int:
-    """uint256(keccak256(abi.encode(uint256 requestId, address prover))) % FIELD (§1.1)."""
-    digest = keccak(abi_encode(["uint256", "address"], [int(request_id), to_checksum_address(prover)]))
-    return int.from_bytes(digest, "big") % FIELD
 
 
 def vk_commitment(vk: dict[str, Any]) -> int:

@@ -12,7 +12,6 @@ contract ExampleConsumer is IInferenceConsumer, Ownable2Step, ReentrancyGuard {
     struct Result {
         IInferenceMarket.Status status;
         bytes32 outputHash;
-        string outputCid;
         bool received;
     }
 
@@ -26,7 +25,7 @@ contract ExampleConsumer is IInferenceConsumer, Ownable2Step, ReentrancyGuard {
     error TransferFailed(address to, uint256 amount);
 
     event Asked(uint256 indexed requestId, bytes32 indexed modelId, uint256 fee);
-    event ResultReceived(uint256 indexed requestId, IInferenceMarket.Status status, bytes32 outputHash, string outputCid);
+    event ResultReceived(uint256 indexed requestId, IInferenceMarket.Status status, bytes32 outputHash);
     event RefundsForwarded(address indexed to, uint256 amount);
 
     /// @param market_ The InferenceMarket; the deployer becomes the owner.
@@ -37,7 +36,8 @@ contract ExampleConsumer is IInferenceConsumer, Ownable2Step, ReentrancyGuard {
     /// @notice Accepts refunds paid out by the market's withdraw().
     receive() external payable {}
 
-    /// @notice Requests inference, forwarding msg.value as the fee.
+    /// @notice Requests inference, forwarding msg.value as the fee plus the callback deposit
+    ///         (see market.quote: fee + callbackGasLimit * callbackGasPrice).
     /// @return requestId The market's request id.
     function ask(bytes32 modelId, string calldata inputCid, bytes32 inputHash, IInferenceMarket.RequestParams calldata p)
         external
@@ -49,12 +49,11 @@ contract ExampleConsumer is IInferenceConsumer, Ownable2Step, ReentrancyGuard {
     }
 
     /// @inheritdoc IInferenceConsumer
-    function onInferenceResult(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash, string calldata outputCid)
-        external
-    {
+    /// @dev The output CID is in the market's Revealed events (V2 passes only the hash).
+    function onInferenceResult(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash) external {
         if (msg.sender != address(market)) revert NotMarket(msg.sender);
-        results[requestId] = Result({status: status, outputHash: outputHash, outputCid: outputCid, received: true});
-        emit ResultReceived(requestId, status, outputHash, outputCid);
+        results[requestId] = Result({status: status, outputHash: outputHash, received: true});
+        emit ResultReceived(requestId, status, outputHash);
     }
 
     /// @notice Owner: pulls refunds credited by the market (if any) and forwards this contract's balance to the owner.

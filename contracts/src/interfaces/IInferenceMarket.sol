@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// @title IInferenceMarket
-/// @notice Fee escrow, stake-weighted committee, commit-reveal consensus on output hashes, settlement,
-///         Groth16 proof checks and gas-limited consumer callbacks. Pull payments only.
+/// @title IInferenceMarket (V2)
+/// @notice Fee + callback-gas escrow, lazy stake-weighted committee draw from blockhash(createdBlock + 1) against
+///         the epoch-start stake snapshot, commit-reveal consensus on output hashes, a proof window for proven
+///         models, settlement (pay revealers, slash only when the request reached a settled outcome), burned
+///         penalties with a prover reward, escrowed consumer callbacks. Pull payments only.
 interface IInferenceMarket {
     /// @notice Per-request parameters chosen by the requester (windows in blocks).
     struct RequestParams {
@@ -14,49 +16,60 @@ interface IInferenceMarket {
         uint32 callbackGasLimit;
     }
 
-    /// @notice Committing and Revealing are derived from block numbers by getRequest/statusOf;
-    ///         the stored status stays Committing until finalize.
+    /// @notice Pending: not drawn yet. Committing/Revealing: drawn (Revealing is derived by getRequest/statusOf,
+    ///         the stored status stays Committing until finalize). Expired: never drawn (full refund).
     enum Status {
         None,
+        Pending,
         Committing,
         Revealing,
         Accepted,
         InvalidInput,
-        NoQuorum
+        NoQuorum,
+        Expired
     }
 
+    /// @notice A request as returned by getRequest (assembled from packed storage).
     struct Request {
         address requester;
         bytes32 modelId;
-        string inputCid;
         bytes32 inputHash;
         uint256 fee;
+        uint256 callbackDeposit;
         RequestParams params;
+        uint64 createdBlock;
+        uint64 drawBlock; // createdBlock + 1: its hash seeds the draw
+        uint64 drawDeadline; // last block draw() succeeds
         uint64 commitDeadline; // last block a commit is accepted
         uint64 revealDeadline; // last block a reveal is accepted
+        uint64 finalizeAfter; // finalize needs block > finalizeAfter unless every member revealed (and, for proven models, a proof landed)
         Status status;
-        bytes32 outputHash; // winner (INVALID_INPUT for InvalidInput, 0 for NoQuorum)
-        string outputCid;
+        bytes32 outputHash; // settled output (INVALID_INPUT for InvalidInput, 0 otherwise)
         bool proven;
-        uint256 provenOutputHash;
-        bool contradicted;
-        uint64 createdBlock;
+        bool callbackFailed;
+        uint8 proofMode;
+        uint256 slashAmount; // snapshot
+        uint32 proofBlocks; // snapshot
         uint8 commitCount;
         uint8 revealCount;
-        uint8 agreeingCount;
+        uint8 committeeSize;
     }
 
-    error FeeTooLow(uint256 fee, uint256 minFee);
+    error FeeTooLow(uint256 fee, uint256 required);
+    error FeeTooHigh(uint256 fee);
     error ModelNotFound(bytes32 modelId);
     error ModelDeprecated(bytes32 modelId);
     error InputHashNotInField(bytes32 inputHash);
     error EmptyInputCid();
+    error CidTooLong(uint256 length, uint256 max);
     error InvalidReplicas(uint8 replicas, uint8 quorum, uint8 maxReplicas);
     error InvalidCommitBlocks(uint32 commitBlocks, uint32 min, uint32 max);
     error InvalidRevealBlocks(uint32 revealBlocks, uint32 min, uint32 max);
     error CallbackGasTooHigh(uint32 callbackGasLimit, uint32 max);
-    error NotEnoughEligibleNodes(uint256 eligible, uint8 replicas);
     error RequestNotFound(uint256 requestId);
+    error DrawNotReady(uint256 requestId, uint64 drawBlock);
+    error DrawWindowOver(uint256 requestId, uint64 drawDeadline);
+    error AlreadyDrawn(uint256 requestId);
     error NotCommitteeMember(uint256 requestId, address caller);
     error AlreadyCommitted(uint256 requestId, address node);
     error CommitPhaseOver(uint256 requestId, uint64 commitDeadline);
@@ -67,18 +80,19 @@ interface IInferenceMarket {
     error RevealPhaseOver(uint256 requestId, uint64 revealDeadline);
     error CommitmentMismatch(uint256 requestId, address node);
     error AlreadyFinalized(uint256 requestId);
-    error TooEarlyToFinalize(uint256 requestId, uint64 revealDeadline);
+    error TooEarlyToFinalize(uint256 requestId, uint64 finalizeAfter);
     error InsufficientGasForCallback(uint256 gasLeft, uint256 required);
-    error ProofsNotSupported(bytes32 modelId);
-    error NoVerifier(bytes32 modelId);
     error NothingToProve(uint256 requestId);
     error AlreadyProven(uint256 requestId);
     error OutputHashNotInField(bytes32 outputHash);
     error InsufficientGasForProof(uint256 gasLeft, uint256 required);
     error InvalidProof(uint256 requestId);
+    error NothingToRedeliver(uint256 requestId);
     error NothingToWithdraw();
     error TransferFailed(address to, uint256 amount);
     error InvalidParameter(bytes32 name, uint256 value);
+    error UnexpectedPayment(address from);
+    error ZeroAddress();
 
     event InferenceRequested(
         uint256 indexed requestId,
@@ -87,48 +101,72 @@ interface IInferenceMarket {
         string inputCid,
         bytes32 inputHash,
         uint256 fee,
-        address[] committee,
+        uint8 replicas,
+        uint8 quorum,
+        uint64 drawBlock,
         uint64 commitDeadline,
         uint64 revealDeadline
     );
+    event CommitteeDrawn(uint256 indexed requestId, address[] committee);
     event Committed(uint256 indexed requestId, address indexed node);
     event Revealed(uint256 indexed requestId, address indexed node, bytes32 outputHash, string outputCid);
-    event Finalized(uint256 indexed requestId, Status status, bytes32 outputHash, string outputCid, uint256 agreeingCount);
+    /// @param paidCount Members credited for this request.
+    event Finalized(uint256 indexed requestId, Status status, bytes32 outputHash, uint256 paidCount);
     event Credited(address indexed account, uint256 amount, uint256 indexed requestId);
     event Refunded(uint256 indexed requestId, address indexed requester, uint256 amount);
     event NodePenalized(uint256 indexed requestId, address indexed node, uint256 slashed);
     event ProofVerified(uint256 indexed requestId, address indexed prover, bytes32 outputHash);
-    event ProofContradictsSettlement(uint256 indexed requestId, bytes32 settledOutputHash, bytes32 provenOutputHash);
+    event ProverRewarded(uint256 indexed requestId, address indexed prover, uint256 amount);
     event CallbackResult(uint256 indexed requestId, bool success);
-    event Withdrawn(address indexed account, uint256 amount);
+    event Withdrawn(address indexed account, address indexed to, uint256 amount);
     event ParameterChanged(bytes32 indexed name, uint256 value);
 
-    /// @notice Escrows msg.value as the fee and draws a stake-weighted committee of eligible nodes.
+    /// @notice Escrows the fee and the callback deposit (msg.value = fee + callbackGasLimit * callbackGasPrice).
+    ///         Constant gas: no draw here. The committee is drawn later from blockhash(createdBlock + 1).
     /// @param modelId A registered, non-deprecated model.
-    /// @param inputCid CID of the input payload (verinfer.tensor.v1 JSON).
+    /// @param inputCid CID of the input payload, 1..MAX_CID_BYTES bytes (kept only in the event).
     /// @param inputHash hash_vector of the input (a field element, as bytes32).
-    /// @param p Replicas, quorum, commit/reveal windows (blocks) and callback gas.
+    /// @param p Replicas, quorum, commit/reveal windows (blocks, at least the protocol minimums) and callback gas.
     /// @return requestId The new request id (ids start at 1).
     function requestInference(bytes32 modelId, string calldata inputCid, bytes32 inputHash, RequestParams calldata p)
         external
         payable
         returns (uint256 requestId);
 
-    /// @notice Committee member commits keccak256(abi.encode(requestId, outputHash, salt, node)).
+    /// @notice Draws the committee (anyone; commit does it implicitly) in (drawBlock, drawDeadline]. Too few
+    ///         eligible nodes, or a window/blockhash that is gone, expire the request with a full refund.
+    function draw(uint256 requestId) external;
+
+    /// @notice Committee member commits keccak256(abi.encode(requestId, outputHash, salt, node)); draws first if needed.
     function commit(uint256 requestId, bytes32 commitment) external;
 
-    /// @notice Reveals a committed output once the reveal phase is open.
+    /// @notice Reveals a committed output once every member committed or the commit window closed.
+    /// @param outputCid CID of the output payload, at most MAX_CID_BYTES ("" allowed; kept only in the event).
     function reveal(uint256 requestId, bytes32 outputHash, bytes32 salt, string calldata outputCid) external;
 
-    /// @notice Settles a request after the reveal deadline, or early once every member revealed.
-    function finalize(uint256 requestId) external;
-
-    /// @notice Verifies a Groth16 proof of `outputHash` for the request (signals per model proof mode).
+    /// @notice Verifies a Groth16 proof of `outputHash` for the request before it is finalized; the proven
+    ///         hash becomes the settled output (unless the committee reached quorum on INVALID_INPUT).
     /// @param proof [a0, a1, b00, b01, b10, b11, c0, c1] as printed by snarkjs exportsoliditycalldata.
     function submitProof(uint256 requestId, bytes32 outputHash, uint256[8] calldata proof) external;
 
+    /// @notice Settles the request (see docs/contracts.md for the rules), then calls the consumer back with
+    ///         exactly callbackGasLimit gas; the callback deposit goes to the caller of finalize.
+    function finalize(uint256 requestId) external;
+
+    /// @notice Re-calls the callback of a settled request whose callback failed (anyone, own gas): the consumer gets
+    ///         all the caller's gas but a small reserve, at least the request's callbackGasLimit (else reverts
+    ///         InsufficientGasForCallback(gasLeft, required)), so a callback that ran out of gas can succeed on retry.
+    function redeliver(uint256 requestId) external;
+
     /// @notice Pays msg.sender its whole withdrawable balance.
     function withdraw() external;
+
+    /// @notice Pays msg.sender's whole withdrawable balance to `to`.
+    function withdrawTo(address payable to) external;
+
+    /// @notice The stored committee if drawn, else the committee a draw would produce now (reverts DrawNotReady
+    ///         before block drawBlock + 1).
+    function previewCommittee(uint256 requestId) external view returns (address[] memory);
 
     function getRequest(uint256 requestId) external view returns (Request memory);
     function statusOf(uint256 requestId) external view returns (Status);
@@ -136,7 +174,7 @@ interface IInferenceMarket {
     function getReveal(uint256 requestId, address node)
         external
         view
-        returns (bool committed, bool revealed, bytes32 outputHash, string memory outputCid);
+        returns (bool committed, bool revealed, bytes32 outputHash);
     /// @notice Per-member settlement flags (slashed: penalized for this request; paid: credited for it).
     function getMemberSettlement(uint256 requestId, address node) external view returns (bool slashed, bool paid);
     function requestCount() external view returns (uint256);
@@ -145,4 +183,12 @@ interface IInferenceMarket {
     function totalWithdrawable() external view returns (uint256);
     /// @notice uint256(keccak256(abi.encode(requestId, prover))) % FIELD.
     function requestBinding(uint256 requestId, address prover) external pure returns (uint256);
+    /// @notice The minimum fee and the callback deposit a request with `p` needs now.
+    function quote(bytes32 modelId, RequestParams calldata p) external view returns (uint256 fee, uint256 callbackDeposit);
+    function callbackGasPrice() external view returns (uint256);
+    function minFee() external view returns (uint256);
+    function slashAmount() external view returns (uint256);
+    function minCommitBlocks() external view returns (uint32);
+    function minRevealBlocks() external view returns (uint32);
+    function proofBlocks() external view returns (uint32);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// @title IModelRegistry
+/// @title IModelRegistry (V2)
 /// @notice Model id -> weights CID, field commitment, Groth16 verifier, execution profile and shard layout.
 /// @dev modelId = keccak256(abi.encode(address publisher, string name, uint32 version)); versions start at 1
 ///      and auto-increment per (publisher, name).
@@ -13,7 +13,7 @@ interface IModelRegistry {
         uint32 version;
         string weightsCid;
         uint256 commitment; // hash of the quantized weights in the circuit's field (< FIELD)
-        address verifier; // Groth16 verifier (zero = none yet)
+        address verifier; // Groth16 verifier, fixed at registration (zero iff proofMode 0)
         uint8 proofMode; // 0 none, 1 public weights, 2 private weights
         bytes32 executionProfileHash;
         bytes32 shardLayoutHash;
@@ -47,10 +47,9 @@ interface IModelRegistry {
     error InvalidNumLayers(uint16 numLayers);
     error InvalidBits(uint8 inputBits, uint8 outputBits);
     error VerifierHasNoCode(address verifier);
-    error ZeroVerifier();
     error ModelNotFound(bytes32 modelId);
     error NotPublisher(bytes32 modelId, address caller);
-    error VerifierAlreadySet(bytes32 modelId, address verifier);
+    error VerifierRequired(uint8 proofMode);
     error AlreadyDeprecated(bytes32 modelId);
     error IndexOutOfRange(uint256 index, uint256 count);
     error EmptyArtifactsCid();
@@ -62,23 +61,30 @@ interface IModelRegistry {
         string name,
         uint32 version,
         string weightsCid,
-        uint256 commitment
+        uint256 commitment,
+        address verifier,
+        uint8 proofMode
     );
-    event VerifierSet(bytes32 indexed modelId, address indexed verifier, uint8 proofMode);
     event ModelDeprecated(bytes32 indexed modelId);
     /// @notice The publisher published the model's prover bundle (zkey, wasm, vk, verifier source).
     event ArtifactsPublished(bytes32 indexed modelId, string artifactsCid);
 
-    /// @notice Registers a new version of (msg.sender, m.name).
+    /// @notice The fields the market and the node registry read on every request, from one storage slot.
+    struct ModelCore {
+        address verifier;
+        uint8 proofMode;
+        uint16 numLayers;
+        bool requiresTee;
+        bool deprecated;
+        bool exists;
+        uint32 index; // position in registration order (modelIdAt(index) == modelId)
+    }
+
+    /// @notice Registers a new version of (msg.sender, m.name). The verifier and proof mode are fixed here
+    ///         (mode 0 needs verifier 0; modes 1/2 need a verifier with code): a new verifier is a new version.
     /// @param m The publisher-supplied model fields.
     /// @return modelId keccak256(abi.encode(msg.sender, m.name, version)).
     function registerModel(ModelInput calldata m) external returns (bytes32 modelId);
-
-    /// @notice Sets the Groth16 verifier and proof mode; only the publisher, only while no verifier is set.
-    /// @param modelId The model.
-    /// @param verifier A contract implementing the snarkjs verifyProof for the mode's signal count.
-    /// @param proofMode 1 (public weights, 3 signals) or 2 (private weights, 4 signals).
-    function setVerifier(bytes32 modelId, address verifier, uint8 proofMode) external;
 
     /// @notice Publishes the content-store CID of the model's prover bundle (a JSON document naming the
     ///         CIDs of the proving key, witness wasm, verification key and verifier source) so that any
@@ -101,6 +107,9 @@ interface IModelRegistry {
 
     /// @notice The CID of the model's prover bundle ("" = none published); reverts ModelNotFound if absent.
     function artifactsCid(bytes32 modelId) external view returns (string memory);
+
+    /// @notice verifier, proofMode, numLayers, requiresTee, deprecated, exists, index (all zero if absent); never reverts.
+    function getModelCore(bytes32 modelId) external view returns (ModelCore memory);
 
     /// @notice Whether `modelId` is registered.
     function exists(bytes32 modelId) external view returns (bool);

@@ -1,152 +1,159 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// @title INodeRegistry
-/// @notice Staked worker nodes: stake, endpoint, served model shards, TEE attestation, unbonding, slashing.
+/// @title INodeRegistry (V2)
+/// @notice Staked worker nodes: stake, endpoint, served shards, capacity, unbonding, slashing, and a
+///         stake-weighted sortition tree per model with per-epoch snapshots (see docs/contracts.md).
 interface INodeRegistry {
-    /// @notice A served layer range [layerStart, layerEnd) of a model; [0, 0xffff) means the full model.
+    /// @notice A served layer range [layerStart, layerEnd) of a model; [0, 0xffff) (or [0, numLayers)) is the full model.
     struct ModelShard {
         bytes32 modelId;
         uint16 layerStart;
         uint16 layerEnd;
     }
 
+    /// @notice A node as returned by getNode.
     struct Node {
         address operator;
         string endpoint;
         uint256 stake;
-        uint64 unbondingSince; // block number; 0 = active
+        uint64 unbondingSince; // block number of requestUnbond; 0 = active
         bool registered;
-    }
-
-    struct Attestation {
-        uint8 teeType; // 0 none, 1 SGX, 2 TDX, 3 SEV-SNP, 255 MOCK
-        bytes32 measurement;
-        bytes32 quoteHash;
-        address reportDataAddress;
-        uint64 expiresAt; // block number
-        uint8 verifiedBy; // 0 unverified, 1 off-chain DCAP, 2 on-chain, 255 mock PKI
-        string quoteCid;
+        uint16 capacity; // max in-flight committee seats
+        uint16 inFlight; // committee seats not yet settled
+        uint64 availableAt; // first block withdrawStake may succeed (0 = not unbonding)
     }
 
     error InsufficientStake(uint256 provided, uint256 required);
     error AlreadyRegistered(address node);
     error NotRegistered(address node);
     error EmptyEndpoint();
+    error EndpointTooLong(uint256 length, uint256 max);
     error TooManyShards(uint256 count, uint256 max);
     error InvalidShard(bytes32 modelId, uint16 layerStart, uint16 layerEnd);
     error UnknownModel(bytes32 modelId);
+    error ModelIsDeprecated(bytes32 modelId);
     error ZeroValue();
     error AlreadyUnbonding(address node);
     error NotUnbonding(address node);
     error UnbondingNotElapsed(uint256 currentBlock, uint256 availableAtBlock);
+    error StillAssigned(address node, uint64 untilBlock);
     error NodeUnbonding(address node);
-    error ReportDataMismatch(address reportDataAddress, address node);
-    error MeasurementNotAllowed(bytes32 measurement);
-    error AttestationExpired(uint64 expiresAt, uint256 currentBlock);
-    error InvalidTeeType(uint8 teeType);
-    error NoAttestation(address node);
+    error InvalidCapacity(uint16 capacity);
     error NotMarket(address caller);
     error ZeroAddress();
     error MarketAlreadySet(address market);
-    error NothingToWithdraw();
     error TransferFailed(address to, uint256 amount);
     error InvalidParameter(bytes32 name, uint256 value);
+    error SnapshotTooOld(uint64 epoch, uint64 currentEpoch);
+    error StakeTooLarge(uint256 stake);
+    error NotAssigned(address node);
 
     event NodeRegistered(address indexed node, string endpoint, uint256 stake, ModelShard[] shards);
     event StakeAdded(address indexed node, uint256 amount, uint256 newStake);
     event EndpointUpdated(address indexed node, string endpoint);
     event ShardsUpdated(address indexed node, ModelShard[] shards);
-    event UnbondRequested(address indexed node, uint64 atBlock, uint256 availableAtBlock);
+    event UnbondRequested(address indexed node, uint64 atBlock, uint256 availableAt);
     event StakeWithdrawn(address indexed node, uint256 amount);
+    /// @notice `amount` left the node's stake: `reward` went to the market (prover reward), the rest is burned.
     event Slashed(address indexed node, uint256 indexed requestId, uint256 amount);
-    event AttestationSubmitted(
-        address indexed node, uint8 teeType, bytes32 measurement, bytes32 quoteHash, uint64 expiresAt, uint8 verifiedBy, string quoteCid
-    );
-    event AttestationRevoked(address indexed node);
-    event MeasurementAllowed(bytes32 indexed measurement, bool allowed);
+    event Burned(uint256 indexed requestId, uint256 amount);
+    event CapacitySet(address indexed node, uint16 capacity);
     event ParameterChanged(bytes32 indexed name, uint256 value);
     event MarketSet(address indexed market);
-    event TreasurySet(address indexed treasury);
-    event SlashedWithdrawn(address indexed treasury, uint256 amount);
-    event AssignmentsNoted(address[] nodes, uint64 untilBlock);
 
     /// @notice Registers msg.sender as a node with stake msg.value (>= minStake).
-    /// @param endpoint The node's public endpoint (URL), informational.
-    /// @param shards The model layer ranges served; every modelId must exist in the ModelRegistry.
+    /// @param endpoint The node's public endpoint (URL), 1..256 bytes.
+    /// @param shards At most MAX_SHARDS served layer ranges of existing, non-deprecated models. Only full-model
+    ///        shards put the node into that model's sortition tree; partial shards are for discovery only.
     function register(string calldata endpoint, ModelShard[] calldata shards) external payable;
 
-    /// @notice Adds msg.value to the caller's stake (not while unbonding).
+    /// @notice Adds msg.value to the caller's stake (not while unbonding); counts for draws from the next epoch.
     function topUp() external payable;
 
     /// @notice Replaces the caller's endpoint.
     function setEndpoint(string calldata endpoint) external;
 
-    /// @notice Replaces the caller's served shards (updates per-model sets).
+    /// @notice Replaces the caller's served shards (same rules as register).
     function setShards(ModelShard[] calldata shards) external;
 
-    /// @notice Starts unbonding: the node becomes ineligible; stake withdrawable after unbondingDelay blocks.
+    /// @notice Sets how many committee seats the caller may hold at once (1..MAX_CAPACITY).
+    function setCapacity(uint16 capacity) external;
+
+    /// @notice Starts unbonding: weight 0 in every tree at once; withdrawable at block.number + unbondingDelay
+    ///         (snapshotted now) once every assigned request settled.
     function requestUnbond() external;
 
-    /// @notice Pays the remaining stake to the caller and deregisters it, once the unbonding delay elapsed.
+    /// @notice Pays the remaining stake to the caller and deregisters it (block >= availableAt, inFlight == 0).
     function withdrawStake() external;
 
-    /// @notice Records the caller's TEE attestation (reportDataAddress must be the caller, measurement allow-listed).
-    /// @param a The attestation record.
-    function submitAttestation(Attestation calldata a) external;
-
-    /// @notice Deletes the caller's attestation.
-    function revokeAttestation() external;
-
-    /// @notice Owner: allow-lists or removes a TEE measurement.
-    function setMeasurementAllowed(bytes32 measurement, bool allowed) external;
-
-    /// @notice Owner: minimum stake for registration and eligibility.
+    /// @notice Owner: minimum stake for registration and eligibility, in [MIN_STAKE_FLOOR, MIN_STAKE_CEIL].
     function setMinStake(uint256 value) external;
 
-    /// @notice Owner: blocks between requestUnbond and withdrawStake.
-    function setUnbondingDelay(uint256 value) external;
+    /// @notice Owner: unbonding delay in blocks, in [MIN_UNBONDING, MAX_UNBONDING]; applies to later unbonds only.
+    function setUnbondingDelay(uint64 value) external;
 
-    /// @notice Owner: the only address allowed to slash (the InferenceMarket).
+    /// @notice Owner, once: the only address allowed to draw, assign, release and slash.
     function setMarket(address market_) external;
 
-    /// @notice Owner: destination of slashed funds.
-    function setTreasury(address treasury_) external;
+    /// @notice Stake-weighted draw without replacement of up to `replicas` nodes serving the full `modelId`,
+    ///         weighted by the stake snapshot at the start of `epoch` (current or previous epoch only). A drawn
+    ///         node is skipped (and excluded from later tries) if it is now unbonding, below minStake, at
+    ///         capacity, or (requiresTee) not attested. At most 4 * replicas tries.
+    /// @return committee The drawn nodes (fewer than `replicas` if the draw failed).
+    function drawCommittee(bytes32 modelId, uint256 seed, uint64 epoch, uint8 replicas, bool requiresTee)
+        external
+        view
+        returns (address[] memory committee);
 
-    /// @notice Market only: moves min(amount, stake) of `node`'s stake to slashedBalance.
-    /// @return slashed The amount actually slashed (0 if the node has no stake left).
-    function slash(address node, uint256 amount, uint256 requestId) external returns (uint256 slashed);
+    /// @notice Market only: drawCommittee, then one seat assigned to each drawn node (inFlight++ and
+    ///         assignedUntil = max(assignedUntil, untilBlock)) when the draw is complete.
+    function drawAndAssign(
+        bytes32 modelId,
+        uint256 seed,
+        uint64 epoch,
+        uint8 replicas,
+        bool requiresTee,
+        uint64 untilBlock
+    ) external returns (address[] memory committee);
 
-    /// @notice Market only: records that `nodes` sit on a committee whose reveal window ends at `untilBlock`;
-    ///         their stake stays withdrawable no earlier than untilBlock + unbondingDelay, so a committee
-    ///         member cannot unbond out of a pending slash.
-    function noteAssignments(address[] calldata nodes, uint64 untilBlock) external;
+    /// @notice Market only: frees one seat of each node (inFlight--).
+    function release(address[] calldata nodes) external;
 
-    /// @notice Pays the whole slashedBalance to the treasury.
-    function withdrawSlashed() external;
+    /// @notice Market only: removes min(amount, stake, minStake * MAX_SLASH_BPS / 10000) from `node`'s stake and
+    ///         weight; `rewardBps` of it is sent to the market (prover reward), the rest is burned (kept locked).
+    /// @return slashed The amount removed from the stake.
+    /// @return reward The part sent to the market.
+    function slash(address node, uint256 amount, uint256 requestId, uint16 rewardBps)
+        external
+        returns (uint256 slashed, uint256 reward);
 
     function getNode(address node) external view returns (Node memory);
     function getShards(address node) external view returns (ModelShard[] memory);
-    function getAttestation(address node) external view returns (Attestation memory);
-    /// @notice Registered nodes that declared any shard of `modelId` (unordered).
-    function nodesForModel(bytes32 modelId) external view returns (address[] memory);
-    /// @notice The number of nodes in nodesForModel(modelId).
-    function nodeCountForModel(bytes32 modelId) external view returns (uint256);
-    /// @notice The `index`-th node of nodesForModel(modelId).
-    function nodeForModelAt(bytes32 modelId, uint256 index) external view returns (address);
-    /// @notice registered, stake >= minStake, not unbonding, serves the full model and, if requiresTee,
-    ///         holds an unexpired attestation whose measurement is still allow-listed.
-    function isEligible(address node, bytes32 modelId, bool requiresTee) external view returns (bool);
     function stakeOf(address node) external view returns (uint256);
-    /// @notice The latest reveal deadline of any committee `node` was drawn into (0 = none).
+    /// @notice True iff `node` now has weight > 0 in `modelId`'s tree (registered, not unbonding, stake >= minStake
+    ///         when last updated, serves the full model). Capacity and TEE are checked at draw time.
+    function isEligible(address node, bytes32 modelId) external view returns (bool);
+    /// @notice Current total weight (wei, gwei-granular) of `modelId`'s tree.
+    function eligibleStake(bytes32 modelId) external view returns (uint256);
+    /// @notice `node`'s weight (wei, gwei-granular) in `modelId`'s tree at the start of `epoch`.
+    function weightAtEpoch(bytes32 modelId, address node, uint64 epoch) external view returns (uint256);
+    /// @notice Total weight of `modelId`'s tree at the start of `epoch` (current or previous epoch).
+    function totalAtEpoch(bytes32 modelId, uint64 epoch) external view returns (uint256);
+    /// @notice Registered nodes that declared any shard of `modelId` (explorers only; never used by the draw).
+    function nodesForModel(bytes32 modelId) external view returns (address[] memory);
+    function nodeCountForModel(bytes32 modelId) external view returns (uint256);
+    function nodeForModelAt(bytes32 modelId, uint256 index) external view returns (address);
     function assignedUntil(address node) external view returns (uint64);
-    /// @notice First block at which withdrawStake succeeds (0 if not unbonding).
+    /// @notice First block at which withdrawStake may succeed (0 if not unbonding); inFlight must also be 0.
     function withdrawableAt(address node) external view returns (uint256);
     function totalStaked() external view returns (uint256);
-    function slashedBalance() external view returns (uint256);
+    function totalBurned() external view returns (uint256);
     function minStake() external view returns (uint256);
-    function unbondingDelay() external view returns (uint256);
+    function unbondingDelay() external view returns (uint64);
+    function epochLength() external view returns (uint64);
+    function currentEpoch() external view returns (uint64);
     function market() external view returns (address);
-    function treasury() external view returns (address);
-    function measurementAllowed(bytes32 measurement) external view returns (bool);
+    function modelRegistry() external view returns (address);
+    function attestationRegistry() external view returns (address);
 }

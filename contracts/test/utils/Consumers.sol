@@ -28,20 +28,16 @@ contract RecordingConsumer is ConsumerBase {
     uint256 public lastRequestId;
     IInferenceMarket.Status public lastStatus;
     bytes32 public lastOutputHash;
-    string public lastOutputCid;
     uint256 public gasAtEntry;
     uint256 public calls;
 
     constructor(IInferenceMarket m) ConsumerBase(m) {}
 
-    function onInferenceResult(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash, string calldata outputCid)
-        external
-    {
+    function onInferenceResult(uint256 requestId, IInferenceMarket.Status status, bytes32 outputHash) external {
         gasAtEntry = gasleft();
         lastRequestId = requestId;
         lastStatus = status;
         lastOutputHash = outputHash;
-        lastOutputCid = outputCid;
         calls += 1;
     }
 }
@@ -52,7 +48,7 @@ contract RevertingConsumer is ConsumerBase {
 
     constructor(IInferenceMarket m) ConsumerBase(m) {}
 
-    function onInferenceResult(uint256, IInferenceMarket.Status, bytes32, string calldata) external pure {
+    function onInferenceResult(uint256, IInferenceMarket.Status, bytes32) external pure {
         revert Nope();
     }
 }
@@ -63,7 +59,7 @@ contract GasBurnerConsumer is ConsumerBase {
 
     constructor(IInferenceMarket m) ConsumerBase(m) {}
 
-    function onInferenceResult(uint256, IInferenceMarket.Status, bytes32, string calldata) external {
+    function onInferenceResult(uint256, IInferenceMarket.Status, bytes32) external {
         while (true) {
             counter += 1;
         }
@@ -78,7 +74,7 @@ contract ReturnBombConsumer is ConsumerBase {
         revertInstead = revertInstead_;
     }
 
-    function onInferenceResult(uint256, IInferenceMarket.Status, bytes32, string calldata) external view {
+    function onInferenceResult(uint256, IInferenceMarket.Status, bytes32) external view {
         bool r = revertInstead;
         assembly {
             if r { revert(0, 200000) }
@@ -99,7 +95,7 @@ contract ReentrantConsumer is ConsumerBase {
         otherRequest = id;
     }
 
-    function onInferenceResult(uint256, IInferenceMarket.Status, bytes32, string calldata) external {
+    function onInferenceResult(uint256, IInferenceMarket.Status, bytes32) external {
         try market.finalize(otherRequest) {} catch { finalizeBlocked = true; }
         try market.withdraw() {} catch { withdrawBlocked = true; }
     }
@@ -123,5 +119,27 @@ contract RejectingRequester {
 
     function pull() external {
         market.withdraw();
+    }
+}
+
+/// @dev Needs more gas than a small callbackGasLimit: writes `slots` fresh storage slots per delivery (~22k each).
+contract HungryConsumer is ConsumerBase {
+    uint256 public immutable slots;
+    uint256 public delivered;
+    uint256 public gasAtEntry;
+    bytes32 public got;
+    mapping(uint256 => uint256) public scratch;
+
+    constructor(IInferenceMarket m, uint256 slots_) ConsumerBase(m) {
+        slots = slots_;
+    }
+
+    function onInferenceResult(uint256 requestId, IInferenceMarket.Status, bytes32 outputHash) external {
+        gasAtEntry = gasleft();
+        for (uint256 i; i < slots; ++i) {
+            scratch[requestId * 1000 + i] = i + 1;
+        }
+        got = outputHash;
+        delivered += 1;
     }
 }

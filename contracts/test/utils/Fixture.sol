@@ -5,6 +5,7 @@ import {TestBase} from "./Vm.sol";
 import {ModelRegistry} from "../../src/ModelRegistry.sol";
 import {NodeRegistry} from "../../src/NodeRegistry.sol";
 import {InferenceMarket} from "../../src/InferenceMarket.sol";
+import {AttestationRegistry} from "../../src/AttestationRegistry.sol";
 import {IModelRegistry} from "../../src/interfaces/IModelRegistry.sol";
 import {INodeRegistry} from "../../src/interfaces/INodeRegistry.sol";
 import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
@@ -19,6 +20,8 @@ abstract contract Fixture is TestBase {
     ModelRegistry internal models;
     NodeRegistry internal nodes;
     InferenceMarket internal market;
+    AttestationRegistry internal attestations;
+    uint64 internal constant EPOCH = 20;
     bytes32 internal modelId;
 
     uint256 internal constant STAKE = 2 ether;
@@ -31,12 +34,11 @@ abstract contract Fixture is TestBase {
     function setUp() public virtual {
         vm.roll(100);
         models = new ModelRegistry();
-        nodes = new NodeRegistry(owner, models);
-        market = new InferenceMarket(nodes, models, owner);
+        attestations = new AttestationRegistry(owner);
+        nodes = new NodeRegistry(owner, address(models), address(attestations), 1 ether, 20, EPOCH);
+        market = new InferenceMarket(owner, address(nodes), address(models));
         vm.prank(owner);
         nodes.setMarket(address(market));
-        vm.prank(owner);
-        nodes.setTreasury(treasury);
         modelId = _registerModel(publisher, "digits-mlp", address(0), 0, false);
     }
 
@@ -87,12 +89,19 @@ abstract contract Fixture is TestBase {
         nodes.register{value: stake}("http://node.local:8545", _fullShard(id));
     }
 
+    /// @dev Registers n nodes with STAKE and moves to the next epoch so that they are in the draw snapshot.
     function _registerNodes(uint256 n, bytes32 id) internal returns (address[] memory list) {
         list = new address[](n);
         for (uint256 i; i < n; ++i) {
             list[i] = _node(i);
             _registerNode(list[i], STAKE, id);
         }
+        _nextEpoch();
+    }
+
+    /// @dev Rolls to the first block of the next epoch (stake changes count for draws from then on).
+    function _nextEpoch() internal {
+        vm.roll((block.number / EPOCH + 1) * EPOCH);
     }
 
     // ------------------------------------------------------------------ requests
@@ -101,8 +110,8 @@ abstract contract Fixture is TestBase {
         return IInferenceMarket.RequestParams({
             replicas: replicas,
             quorum: quorum,
-            commitBlocks: 5,
-            revealBlocks: 5,
+            commitBlocks: 10,
+            revealBlocks: 10,
             callbackGasLimit: 0
         });
     }
@@ -132,6 +141,36 @@ abstract contract Fixture is TestBase {
     function _reveal(uint256 requestId, address node, bytes32 out) internal {
         vm.prank(node);
         market.reveal(requestId, out, _salt(requestId, node), string(abi.encodePacked("cid-", out)));
+    }
+
+    /// @dev Rolls to drawBlock + 1 and draws the committee.
+    function _draw(uint256 requestId) internal returns (address[] memory) {
+        IInferenceMarket.Request memory r = market.getRequest(requestId);
+        if (block.number <= r.drawBlock) vm.roll(r.drawBlock + 1);
+        market.draw(requestId);
+        return market.getCommittee(requestId);
+    }
+
+    /// @dev Request + draw.
+    function _requestDrawn(uint8 replicas, uint8 quorum) internal returns (uint256 id, address[] memory c) {
+        id = _request(requester, FEE, _params(replicas, quorum), modelId);
+        c = _draw(id);
+    }
+
+    function _commitAll(uint256 requestId, address[] memory c, bytes32 out) internal {
+        for (uint256 i; i < c.length; ++i) {
+            _commit(requestId, c[i], out);
+        }
+    }
+
+    function _revealAll(uint256 requestId, address[] memory c, bytes32 out) internal {
+        for (uint256 i; i < c.length; ++i) {
+            _reveal(requestId, c[i], out);
+        }
+    }
+
+    function _rollPastFinalizeAfter(uint256 requestId) internal {
+        vm.roll(market.getRequest(requestId).finalizeAfter + 1);
     }
 
     function _rollPastCommit(uint256 requestId) internal {

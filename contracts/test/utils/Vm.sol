@@ -3,6 +3,22 @@ pragma solidity ^0.8.24;
 
 /// @notice The subset of forge's cheatcodes these tests use (forge-std is not available offline).
 interface Vm {
+    struct Gas {
+        uint64 gasLimit;
+        uint64 gasTotalUsed;
+        uint64 gasMemoryUsed;
+        int64 gasRefunded;
+        uint64 gasRemaining;
+    }
+
+    function lastCallGas() external view returns (Gas memory gas);
+    function setBlockhash(uint256 blockNumber, bytes32 blockHash) external;
+    function writeFile(string calldata path, string calldata data) external;
+    function toString(uint256 value) external pure returns (string memory);
+    function expectCall(address callee, bytes calldata data) external;
+    function warp(uint256 newTimestamp) external;
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
     struct Log {
         bytes32[] topics;
         bytes data;
@@ -34,6 +50,16 @@ interface Vm {
     function assertFalse(bool condition, string calldata err) external pure;
     function assertGe(uint256 left, uint256 right, string calldata err) external pure;
     function assertLe(uint256 left, uint256 right, string calldata err) external pure;
+}
+
+/// @notice console.log(string, uint256) without forge-std.
+library console {
+    address internal constant CONSOLE = 0x000000000000000000636F6e736F6c652e6c6f67;
+
+    function log(string memory s, uint256 v) internal view {
+        (bool ok,) = CONSOLE.staticcall(abi.encodeWithSignature("log(string,uint256)", s, v));
+        ok;
+    }
 }
 
 /// @notice Minimal test base: the cheatcode handle and a bounded-value helper.

@@ -1,9 +1,25 @@
-"""Small valid model specs for tests and ceremonies (tiny circuits that compile in seconds)."""
+"""Test inputs and tiny model specs (shared by the demo, tests, benchmarks and ceremonies)."""
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
+
+from verinfer.models import spec as model_spec
+
+
+def sample_input(i: int = 0) -> list[int]:
+    """Pixels (0..16, 64 values) of shipped digits sample i: a realistic digits-mlp input."""
+    data = json.loads((Path(model_spec.builtin_path("digits-mlp")).parent / "digits-samples.json").read_text())
+    sample = data["samples"][i % len(data["samples"])]
+    return [int(v) for v in sample["pixels"]]
+
+
+def sample_label(i: int = 0) -> int:
+    data = json.loads((Path(model_spec.builtin_path("digits-mlp")).parent / "digits-samples.json").read_text())
+    return int(data["samples"][i % len(data["samples"])]["label"])
 
 
 def random_spec(seed: int = 0, sizes: tuple[int, ...] = (6, 5, 4, 3), input_bits: int = 8,
@@ -33,3 +49,15 @@ def random_spec(seed: int = 0, sizes: tuple[int, ...] = (6, 5, 4, 3), input_bits
         })
     return {"format": "verinfer.model.v1", "name": name or f"tiny-{seed}", "kind": "mlp",
             "input_shape": [sizes[0]], "input_bits": input_bits, "output_bits": 32, "layers": layers}
+
+
+def prover_available() -> bool:
+    """The Groth16 pipeline can run here: its npm toolchain (node, circom2, circomlib) is installed."""
+    from verinfer.prover import toolchain  # noqa: PLC0415  (only the demo's auto mode asks)
+
+    try:
+        toolchain.node_binary()
+        nm = toolchain.node_modules()
+    except Exception:
+        return False
+    return (nm / "circom2").is_dir() and (nm / "circomlib").is_dir()

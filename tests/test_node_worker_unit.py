@@ -1,0 +1,449 @@
+"""The worker's state machine without a chain (issue 8 item 8): a fake market drives every phase,
+restart point and failure; a fake compute records the fetch budget it was given."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from verinfer.chain.errors import ContractError
+from verinfer.chain.protocol import Status
+from verinfer.constants import INVALID_INPUT_HASH, commitment_hash
+from verinfer.chain.types import ModelInfo
+from verinfer.node.compute import Outcome
+from verinfer.node.state import NodeState, Phase
+from verinfer.node.worker import BlockClock, Worker, WorkerConfig
+
+ME = "0x1111111111111111111111111111111111111111"
+B = "0x2222222222222222222222222222222222222222"
+C = "0x3333333333333333333333333333333333333333"
+MODEL = b"\x07" * 32
+OTHER_MODEL = b"\x08" * 32
+
+
+@dataclass
+class FakeRequest:
+    rid: int
+    committee: list[str]
+    draw_block: int
+    commit_deadline: int
+    reveal_deadline: int
+    proof_blocks: int = 20
+    draw_deadline: int = 0  # 0: the commit deadline
+    drawn: bool = False
+    commits: dict[str, bytes] = field(default_factory=dict)
+    reveals: dict[str, int] = field(default_factory=dict)
+    status: Status = Status.COMMITTING
+    proven: bool = False
+    output: int = 0
+
+    @property
+    def finalize_after(self) -> int:
+        return self.reveal_deadline + self.proof_blocks
+
+
+class FakeCursor:
+    def __init__(self, chain: "FakeChain") -> None:
+        self.chain = chain
+        self.next_block = 0
+        self._pending = 0
+
+    def poll(self, max_blocks: int, commit: bool = True) -> list[Any]:
+        evs = [e for e in self.chain.events if self.next_block <= e.block_number <= self.chain.block]
+        self._pending = self.chain.block + 1
+        return evs
+
+    def commit(self) -> None:
+        self.next_block = self._pending
+
+
+class FakeChain:
+    """A tiny in-memory InferenceMarket with the V2 rules the worker relies on."""
+
+    def __init__(self, proof_mode: int = 0) -> None:
+        self.address = ME
+        self.manifest = SimpleNamespace(deploy_block=0, chain_id=31337)
+        self.block = 1
+        self.requests: dict[int, FakeRequest] = {}
+        self.events: list[Any] = []
+        self.proof_mode = proof_mode
+        self.sent: list[tuple[str, int]] = []
+
+    # test helpers
+    def request(self, rid: int, committee: list[str], *, model: bytes = MODEL, commit_blocks: int = 10,
+                reveal_blocks: int = 10, cid: str = "bafyinput") -> FakeRequest:
+        self.block += 1  # the request tx is mined in a new block
+        created = self.block
+        r = FakeRequest(rid, committee, created + 1, created + 1 + commit_blocks, created + 1 + commit_blocks + reveal_blocks)
+        self.requests[rid] = r
+        self.events.append(SimpleNamespace(name="InferenceRequested", block_number=created, args={
+            "requestId": rid, "modelId": model, "inputCid": cid, "inputHash": (5).to_bytes(32, "big"), "fee": 10**15,
+            "replicas": len(committee), "drawBlock": r.draw_block, "commitDeadline": r.commit_deadline,
+            "revealDeadline": r.reveal_deadline}))
+        return r
+
+    def mine(self, n: int = 1) -> int:
+        self.block += n
+        return self.block
+
+    def _err(self, name: str) -> ContractError:
+        return ContractError("InferenceMarket", name)
+
+    # NodeChain surface
+    def chain_id(self) -> int:
+        return 31337
+
+    def block_number(self) -> int:
+        return self.block
+
+    def event_cursor(self, names: list[str], store: Any, start: int, key: str) -> FakeCursor:
+        return FakeCursor(self)
+
+    def served_models(self) -> set[bytes]:
+        return {MODEL}
+
+    def eligibility(self, served: set[bytes]) -> dict[str, Any]:
+        return {"eligible": True, "reason": ""}
+
+    def preview_committee(self, rid: int) -> list[str]:
+        r = self.requests[rid]
+        if self.block <= r.draw_block:
+            raise self._err("DrawNotReady")
+        return list(r.committee)[: self.drawable]
+
+    drawable = 7  # how many members a draw could find now (capacity)
+
+    def get_committee(self, rid: int) -> list[str]:
+        return list(self.requests[rid].committee) if self.requests[rid].drawn else []
+
+    def get_request(self, rid: int) -> Any:
+        r = self.requests[rid]
+        status = r.status if (r.drawn or r.status.is_final) else Status.PENDING
+        return SimpleNamespace(status=status, draw_deadline=r.draw_deadline or r.commit_deadline, commit_count=len(r.commits), reveal_count=len(r.reveals),
+                               reveal_deadline=r.reveal_deadline, finalize_after=r.finalize_after, proven=r.proven,
+                               output_hash=r.output.to_bytes(32, "big"))
+
+    def get_reveal(self, rid: int, node: str | None = None) -> Any:
+        r = self.requests[rid]
+        who = node or ME
+        return SimpleNamespace(committed=who in r.commits, revealed=who in r.reveals)
+
+    def model(self, model_id: bytes) -> ModelInfo:
+        return ModelInfo(model_id=model_id, publisher=B, name="m", version=1, weights_cid="bafyweights", commitment=1,
+                         verifier="0x" + ("99" if self.proof_mode else "00") * 20, proof_mode=self.proof_mode,
+                         execution_profile_hash=b"\x00" * 32, shard_layout_hash=b"\x00" * 32, num_layers=2, input_bits=8,
+                         output_bits=32, requires_tee=False, deprecated=False, registered_at=1)
+
+    def artifacts_cid(self, model_id: bytes) -> str:
+        return ""
+
+    def salt_for(self, rid: int) -> bytes:
+        return rid.to_bytes(32, "big")
+
+    def proof_blocks(self) -> int:
+        return 20
+
+    def draw(self, rid: int) -> str:
+        r = self.requests[rid]
+        if r.drawn:
+            raise self._err("AlreadyDrawn")
+        r.drawn = True
+        self.sent.append(("draw", rid))
+        return "0xd0"
+
+    def commit(self, rid: int, c: bytes) -> str:
+        r = self.requests[rid]
+        if r.status.is_final:
+            raise self._err("AlreadyFinalized")
+        if self.block > r.commit_deadline:
+            raise self._err("CommitPhaseOver")
+        r.drawn = True
+        if ME not in r.committee:
+            raise self._err("NotCommitteeMember")
+        if ME in r.commits:
+            raise self._err("AlreadyCommitted")
+        r.commits[ME] = c
+        self.sent.append(("commit", rid))
+        return "0xc0"
+
+    def reveal(self, rid: int, out: int, salt: bytes, cid: str) -> str:
+        r = self.requests[rid]
+        if ME not in r.commits:
+            raise self._err("NotCommitted")
+        if ME in r.reveals:
+            raise self._err("AlreadyRevealed")
+        if self.block > r.reveal_deadline:
+            raise self._err("RevealPhaseOver")
+        if len(r.commits) < len(r.committee) and self.block <= r.commit_deadline:
+            raise self._err("RevealPhaseNotStarted")
+        assert commitment_hash(rid, out, salt, ME) == r.commits[ME]
+        r.reveals[ME] = out
+        self.sent.append(("reveal", rid))
+        return "0xre"
+
+    def finalize(self, rid: int) -> str:
+        r = self.requests[rid]
+        if r.status.is_final:
+            raise self._err("AlreadyFinalized")
+        all_in = len(r.reveals) == len(r.committee)
+        if not (all_in or self.block > r.reveal_deadline):
+            raise self._err("TooEarlyToFinalize")
+        if self.proof_mode and not r.proven and self.block <= r.finalize_after:
+            raise self._err("TooEarlyToFinalize")
+        r.status = Status.ACCEPTED
+        r.output = next(iter(r.reveals.values()), 0)
+        self.sent.append(("finalize", rid))
+        return "0xf1"
+
+    def submit_proof(self, rid: int, out: int, proof: list[int]) -> str:
+        r = self.requests[rid]
+        if r.status.is_final:
+            raise self._err("AlreadyFinalized")
+        r.proven = True
+        self.sent.append(("proof", rid))
+        return "0xpf"
+
+    def withdrawable(self) -> int:
+        return 0
+
+    def withdraw(self) -> str:
+        raise self._err("NothingToWithdraw")
+
+    def resync_nonce(self) -> None:
+        pass
+
+
+class FakeModels:
+    def get(self, cid: str) -> Any:
+        return SimpleNamespace(kind="mlp")
+
+    def lm_files(self, cid: str) -> None:
+        return None
+
+
+def make_worker(tmp_path: Path, chain: FakeChain, *, outcome: Outcome | None = None, budgets: list[float] | None = None,
+                proofs: list[int] | None = None, **cfg: Any) -> Worker:
+    def fake_compute(store: Any, spec: Any, cid: str, input_hash: int, *, fetch_timeout_s: float, **_: Any) -> Outcome:
+        if budgets is not None:
+            budgets.append(fetch_timeout_s)
+        if cid == "missing":
+            return Outcome(INVALID_INPUT_HASH, "", invalid_reason="not found")
+        return outcome or Outcome(42, "bafyout")
+
+    def fake_prove(rec: Any, model: Any) -> tuple[int, list[int]]:
+        if proofs is not None:
+            proofs.append(rec.request_id)
+        return rec.output_hash, [0] * 8
+
+    w = Worker(chain, store=None, state=NodeState(tmp_path / "node.db"),
+               config=WorkerConfig(state_dir=tmp_path, block_time_s=0.5, **cfg), compute_fn=fake_compute, prove_fn=fake_prove)
+    w.models = FakeModels()  # type: ignore[assignment]
+    return w
+
+
+def phase(w: Worker, rid: int) -> Phase:
+    rec = w.state.get_request(rid)
+    assert rec is not None
+    return rec.phase
+
+
+def test_full_lifecycle_consensus_only(tmp_path: Path) -> None:
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME])
+    w.discover()
+    assert phase(w, 1) == Phase.SEEN
+    w.step(chain.block)  # block == createdBlock: drawBlock not mined yet → wait
+    assert phase(w, 1) == Phase.SEEN and chain.sent == []
+    chain.mine(2)
+    w.step(chain.block)  # preview says member → compute → commit → (all committed) reveal → finalize (all revealed)
+    assert [k for k, _ in chain.sent] == ["draw", "commit", "reveal", "finalize"]  # first member draws at once
+    assert phase(w, 1) == Phase.DONE
+    rec = w.state.get_request(1)
+    assert rec.committee == [ME] and rec.output_hash == 42 and set(rec.txs) == {"commit", "reveal", "finalize"}
+
+
+def test_not_member_then_redrawn_into_the_committee(tmp_path: Path) -> None:
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [B, C])
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.NOT_MEMBER and chain.sent == []
+    # the actual draw differed from the preview (e.g. a capacity change): CommitteeDrawn names us
+    chain.requests[1].committee = [ME, B]
+    chain.mine()
+    chain.events.append(SimpleNamespace(name="CommitteeDrawn", block_number=chain.block, args={"requestId": 1, "committee": [ME, B]}))
+    w.discover()
+    assert phase(w, 1) == Phase.SEEN
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.COMMITTED  # waits for B's commit before revealing
+
+
+def test_incomplete_preview_waits_instead_of_drawing(tmp_path: Path) -> None:
+    """Nodes at capacity: a draw now would expire the request, so nobody draws; once seats free up, it proceeds."""
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME, B, C])
+    chain.mine(2)
+    w.discover()
+    chain.drawable = 2
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.SEEN and chain.sent == []
+    chain.drawable = 7
+    chain.mine()
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
+
+
+def test_unserved_models_are_ignored(tmp_path: Path) -> None:
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME], model=OTHER_MODEL)
+    w.discover()
+    assert w.state.get_request(1) is None
+
+
+def test_fetch_budget_never_outlasts_the_commit_window(tmp_path: Path) -> None:
+    """Attack 11: the budget is min(fetch timeout, blocks left minus the tx margin); a missing input → INVALID_INPUT in time."""
+    chain = FakeChain()
+    budgets: list[float] = []
+    w = make_worker(tmp_path, chain, budgets=budgets, fetch_timeout_s=8.0)
+    chain.request(1, [B, ME], cid="missing", commit_blocks=10)
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    # commit deadline = created(2)+11 = 13; block 4; (13 - 4 - 2 margin) * 0.5 s = 3.5 s < 8 s
+    assert budgets == [pytest.approx(3.5)]
+    rec = w.state.get_request(1)
+    assert rec.phase == Phase.COMMITTED and rec.output_hash == INVALID_INPUT_HASH
+    assert ("draw", 1) not in chain.sent  # second member, draw window outlasts the budget: the commit draws
+    # a request whose draw window closes before a worst-case fetch could end is drawn first
+    r3 = chain.request(3, [B, ME], cid="missing", commit_blocks=10)
+    r3.draw_deadline = r3.draw_block + 4
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert chain.sent.index(("draw", 3)) < chain.sent.index(("commit", 3))
+    # a second, valid request right after is unaffected (own task, own budget)
+    chain.request(2, [ME], commit_blocks=10)
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert phase(w, 2) == Phase.DONE
+
+
+def test_restart_after_commit_recovers_without_double_commit(tmp_path: Path) -> None:
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME, B])
+    chain.mine(2)
+    w.discover()
+    w.advance(1, chain.block)
+    assert phase(w, 1) == Phase.COMMITTED
+    # simulate a crash between the commit receipt and the phase write: back to READY (salt kept)
+    rec = w.state.transition(1, Phase.READY, expect=Phase.COMMITTED)
+    assert rec is not None and rec.salt is not None
+    w2 = make_worker(tmp_path, chain)
+    w2.step(chain.block)
+    assert phase(w2, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
+    # B never commits; after the commit deadline we reveal alone, then finalize after the reveal window
+    chain.block = chain.requests[1].commit_deadline + 1
+    w2.step(chain.block)
+    assert phase(w2, 1) == Phase.REVEALED
+    chain.block = chain.requests[1].reveal_deadline + 1
+    w2.step(chain.block)
+    assert phase(w2, 1) == Phase.DONE
+
+
+def test_closed_commit_window_is_a_miss(tmp_path: Path) -> None:
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    r = chain.request(1, [ME])
+    w.discover()
+    chain.block = r.commit_deadline + 1
+    w.step(chain.block)
+    rec = w.state.get_request(1)
+    assert rec.phase == Phase.MISSED and "commit window closed" in (rec.last_error or "")
+
+
+def test_proven_model_waits_for_the_proof_and_proving_never_blocks_commits(tmp_path: Path) -> None:
+    chain = FakeChain(proof_mode=1)
+    proofs: list[int] = []
+    w = make_worker(tmp_path, chain, proofs=proofs)
+    chain.request(1, [ME])
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    # revealed; finalize refused before finalizeAfter (no proof yet); step() itself never proves
+    assert phase(w, 1) == Phase.REVEALED and proofs == [] and ("finalize", 1) not in chain.sent
+    rec = w.state.get_request(1)
+    assert rec.proof == "queued"
+    # a new request commits while the proof is still queued
+    chain.request(2, [ME, B])
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert ("commit", 2) in chain.sent and proofs == []
+    # the prover pool proves request 1 before finalizeAfter; then finalize goes through early (proven + all revealed)
+    assert w.prove_pending(chain.block) == 1
+    assert proofs == [1] and ("proof", 1) in chain.sent
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.DONE
+
+
+def test_late_proof_is_skipped(tmp_path: Path) -> None:
+    chain = FakeChain(proof_mode=1)
+    proofs: list[int] = []
+    w = make_worker(tmp_path, chain, proofs=proofs)
+    r = chain.request(1, [ME])
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    chain.block = r.finalize_after - 1
+    w.prove_pending(chain.block)
+    assert proofs == [] and w.state.get_request(1).proof == "skipped:late"
+    chain.block = r.finalize_after + 1
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.DONE
+
+
+def test_faulty_no_reveal_node_withholds(tmp_path: Path) -> None:
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain, fault="no-reveal")
+    r = chain.request(1, [ME])
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.COMMITTED and ("reveal", 1) not in chain.sent
+    chain.block = r.reveal_deadline + 1
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.MISSED
+
+
+def test_transition_is_guarded_and_returns_the_stored_record(tmp_path: Path) -> None:
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME])
+    w.discover()
+    assert w.state.transition(1, Phase.COMMITTED, expect=Phase.READY) is None  # not READY: refused
+    rec = w.state.transition(1, Phase.READY, expect=Phase.SEEN, output_hash=7, output_cid="x", salt=b"\x01" * 32)
+    assert rec is not None and (rec.phase, rec.output_hash, rec.salt) == (Phase.READY, 7, b"\x01" * 32)
+    # salt and output are never overwritten once set
+    rec = w.state.transition(1, Phase.READY, expect=Phase.READY, output_hash=9, salt=b"\x02" * 32)
+    assert rec is not None and (rec.output_hash, rec.salt) == (7, b"\x01" * 32)
+
+
+def test_block_clock_measures_seconds_per_block() -> None:
+    clock = BlockClock()
+    t = time.monotonic()
+    for i in range(10):
+        clock.observe(100 + i, t + 0.5 * i)
+    assert clock.seconds_per_block == pytest.approx(0.5)
+    assert BlockClock(fixed=2.0).seconds_per_block == 2.0

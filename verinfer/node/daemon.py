@@ -1,0 +1,143 @@
+"""Start a node daemon from options: unlock the key, open store + state, serve /health, run the worker.
+
+Both entry points call `run_node`: `python -m verinfer.node …` (what the devnet module and operators'
+process managers start) and `verinfer node run …` (the CLI, which only parses flags).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from verinfer.chain.manifest import Manifest
+from verinfer.errors import ConfigError
+from verinfer.node.chainio import NodeChain
+from verinfer.node.keystore import unlock, verinfer_home
+from verinfer.node.metrics import NodeMetrics, StatusServer
+from verinfer.node.provekeys import SETUPS
+from verinfer.node.state import NodeState
+from verinfer.node.worker import FAULTS, Worker, WorkerConfig
+from verinfer.storage import open_store
+
+
+@dataclass
+class NodeOptions:
+    """Every flag of the node daemon (docs/node.md)."""
+
+    key: str
+    rpc_url: str | None = None  # None: the manifest's rpc_url
+    manifest: Path | None = None
+    state_dir: Path | None = None
+    metrics_port: int = 0
+    poll_interval: float = 0.25
+    fault: str | None = None
+    password_file: Path | None = None
+    ipfs_api: str | None = None
+    auto_withdraw: bool = False
+    withdraw_threshold_wei: int = 10**16
+    fetch_timeout: float = 8.0
+    start_block: int | None = None
+    prove: bool = True
+    prover_setup: str = "auto"
+    provers: int = 1
+    parallel: int = 64
+    block_time: float | None = None
+    log_level: str = "info"
+
+    def check(self) -> None:
+        """One-line errors for bad flags, before anything is unlocked or opened."""
+        if self.fault is not None and self.fault not in FAULTS:
+            raise ConfigError(f"unknown --fault {self.fault!r} (choose from {', '.join(FAULTS)})")
+        if not 0 < self.poll_interval <= 60:
+            raise ConfigError(f"--poll-interval must be in (0, 60] seconds, got {self.poll_interval}")
+        if not 1 <= self.parallel <= 256:
+            raise ConfigError(f"--parallel must be 1..256, got {self.parallel}")
+        if not 1 <= self.provers <= 16:
+            raise ConfigError(f"--provers must be 1..16, got {self.provers}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"--metrics-port must be 0..65535, got {self.metrics_port}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"--log-level must be debug, info, warning or error, got {self.log_level!r}")
+        if self.prover_setup not in SETUPS:
+            raise ConfigError(f"--prover-setup must be one of {', '.join(SETUPS)}, got {self.prover_setup!r}")
+        if self.fetch_timeout <= 0:
+            raise ConfigError(f"--fetch-timeout must be positive, got {self.fetch_timeout}")
+        if self.block_time is not None and self.block_time <= 0:
+            raise ConfigError(f"--block-time must be positive, got {self.block_time}")
+
+
+class _UtcFormatter(logging.Formatter):
+    """`2026-11-25T21:03:04.123Z INFO node=0xAbCd… message` — grep-able, one event per line."""
+
+    converter = time.gmtime
+
+    def __init__(self, node: str) -> None:
+        super().__init__()
+        self.node = node
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created)) + f".{int(record.msecs):03d}Z"
+        line = f"{ts} {record.levelname:<7} node={self.node} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def setup_logging(address: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_UtcFormatter(address[:10]))
+    root = logging.getLogger("verinfer")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def run_node(opts: NodeOptions) -> None:
+    """Run the worker until SIGTERM/SIGINT. Prints one JSON line (address, status port, pid) once listening."""
+    opts.check()
+    manifest = Manifest.load(opts.manifest)
+    account = unlock(opts.key, opts.password_file)
+    state_dir = opts.state_dir or verinfer_home() / "nodes" / opts.key
+    state_dir.mkdir(parents=True, exist_ok=True)
+    setup_logging(account.address, opts.log_level)
+    store = open_store(ipfs_api=opts.ipfs_api)
+    chain = NodeChain.connect(opts.rpc_url or manifest.rpc_url, manifest, account)
+    state = NodeState(state_dir / "node.db")
+    metrics = NodeMetrics()
+    cfg = WorkerConfig(
+        state_dir=state_dir, poll_interval=opts.poll_interval, fault=opts.fault, auto_withdraw=opts.auto_withdraw,
+        withdraw_threshold_wei=opts.withdraw_threshold_wei, fetch_timeout_s=opts.fetch_timeout, prove=opts.prove,
+        prover_setup=opts.prover_setup, provers=opts.provers, parallel=opts.parallel, start_block=opts.start_block,
+        block_time_s=opts.block_time,
+    )
+    worker = Worker(chain, store, state, cfg, metrics)
+    try:
+        server = StatusServer(metrics, worker.health, opts.metrics_port).start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on 127.0.0.1:{opts.metrics_port}: {exc.strerror}") from None
+    info = {
+        "address": account.address,
+        "metrics_port": server.port,
+        "health": f"http://127.0.0.1:{server.port}/health",
+        "metrics": f"http://127.0.0.1:{server.port}/metrics",
+        "state_dir": str(state_dir),
+        "pid": os.getpid(),
+        "fault": opts.fault,
+    }
+    tmp = state_dir / "node.json.tmp"
+    tmp.write_text(json.dumps(info) + "\n")
+    tmp.replace(state_dir / "node.json")  # atomic: watchers never read half a file
+    print(json.dumps(info), flush=True)
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    try:
+        worker.run()
+    finally:
+        server.stop()
+        state.close()
