@@ -811,3 +811,60 @@ def check_r1cs(r1cs_path: Path, values: Sequence[int]) -> int | None:
         if a * b % P != c:
             return i
     return None
+
+
+# -- keys and proofs over a direct circuit (INSECURE dev keys) ----------------------------------------
+
+def ptau_power(ptau_path: Path) -> int:
+    """The power of a snarkjs `.ptau` file (header section), without reading the points."""
+    with open(ptau_path, "rb") as f:
+        head = f.read(12 + 12 + 4 + 64 + 8)
+    if head[:4] != b"ptau":
+        raise ProverError(f"{ptau_path} is not a .ptau file")
+    n8 = struct.unpack_from("<I", head, 24)[0]
+    return struct.unpack_from("<I", head, 28 + n8)[0]
+
+
+def required_ptau_power(n_constraints: int, n_public: int) -> int:
+    """Smallest power with 2^power >= constraints + public inputs + 1 (snarkjs groth16 setup's rule)."""
+    need = n_constraints + n_public + 1
+    power = 1
+    while (1 << power) < need:
+        power += 1
+    return power
+
+
+def check_ptau(dc: DirectCircuit, ptau_path: Path) -> int:
+    """The ptau's power if it is large enough for `dc`, else a one-line ProverError."""
+    have = ptau_power(ptau_path)
+    need = required_ptau_power(dc.n_constraints, len(dc.public_signal_names))
+    if have < need:
+        raise ProverError(f"model {dc.spec.name!r} ({dc.mode}) has {dc.n_constraints:,} constraints and needs a "
+                          f"2^{need} ptau; {Path(ptau_path).name} is 2^{have}")
+    return have
+
+
+def dev_setup(dc: DirectCircuit) -> tuple[Any, dict[str, Any]]:
+    """(groth16py proving key, snarkjs-format vk dict): an INSECURE single-party key for `dc`."""
+    import groth16py
+
+    pk, vk = groth16py.setup(str(dc.r1cs_path))
+    return pk, json.loads(vk.to_json())
+
+
+def prove_values(pk: Any, values: Sequence[int], n_public: int, tmp_dir: Path | None = None) -> Any:
+    """A groth16py proof (types.Proof) of a witness given as values (written to a RAM-backed .wtns)."""
+    import tempfile
+
+    import groth16py
+
+    from verinfer.prover.types import Proof
+
+    base = tmp_dir or (Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
+    with tempfile.NamedTemporaryFile(suffix=".wtns", dir=base) as f:
+        write_wtns(values, Path(f.name))
+        try:
+            blob = groth16py.prove_wtns(pk, f.name)
+        except Exception as exc:
+            raise ProverError(f"groth16py proving failed: {exc}") from None
+    return Proof.from_bytes(bytes(blob), [int(v) for v in values[1:1 + n_public]])
