@@ -71,6 +71,18 @@ contract BatchGroth16VerifierTest is TestBase {
         }
     }
 
+    function test_singleSnarkjsVerifierGas() public {
+        (uint256[8][] memory p, uint256[] memory s) = _take(1);
+        uint256[3] memory sig = [s[0], s[1], s[2]];
+        uint256 g0 = gasleft();
+        bool ok = single.verifyProof([p[0][0], p[0][1]], [[p[0][2], p[0][3]], [p[0][4], p[0][5]]], [p[0][6], p[0][7]], sig);
+        uint256 exec = g0 - gasleft();
+        vm.assertTrue(ok, "single proof verifies");
+        bytes memory cd = abi.encodeCall(Groth16VerifierDigitsMlp.verifyProof,
+            ([p[0][0], p[0][1]], [[p[0][2], p[0][3]], [p[0][4], p[0][5]]], [p[0][6], p[0][7]], sig));
+        emit log_named_uint("single snarkjs verifier tx gas", 21000 + _calldataGas(cd) + exec);
+    }
+
     function test_batchOf1_4_16_verify_andGas() public {
         uint256 g1 = _gas(1);
         uint256 g4 = _gas(4);

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Prover scale benchmark: one command, one table (docs/prover.md "Scale").
+
+Rows: digits MLP and the large MLP (64-256-128-10) in both proof modes through the direct
+constraint path (verinfer.prover.direct), plus the shipped digits zkey row where groth16py and
+snarkjs prove the same witness with the same key. Columns: constraints, direct generation time,
+circom compile time (--circom; the large private circuit is not attempted: circom2 did not finish
+in 10 minutes), INSECURE groth16py dev setup, witness (direct numpy; circom wasm for comparison),
+prove (median of --repeats, key in memory), verify, peak RSS of the row's process, and on-chain
+verify gas from the forge batch test (single snarkjs verifier; batch verifier per proof at n=16).
+Every row runs in its own process under /usr/bin/time so the RSS is that row's peak.
+
+    python benchmarks/bench_prover_scale.py [--repeats 3] [--circom] [--rows digits-mlp/public,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT / "verinfer" / "models" / "data"
+ROWS = ["digits-mlp/public", "digits-mlp/private", "digits-mlp-large/public", "digits-mlp-large/private",
+        "digits-mlp/public-shipped-zkey"]
+
+
+def _inputs() -> list[int]:
+    s = json.loads((DATA / "digits-samples.json").read_text())["samples"][0]["pixels"]
+    return [p * 8 - 64 for p in s]
+
+
+def run_row(row: str, repeats: int, circom: bool) -> dict[str, Any]:
+    """Executed in a child process: everything for one table row."""
+    import groth16py
+
+    from verinfer.prover import direct, pipeline
+    from verinfer.prover.backends import Groth16pyBackend, SnarkjsBackend
+
+    model, mode = row.split("/")
+    spec = json.loads((DATA / f"{model}.json").read_text())
+    x = _inputs()
+    out: dict[str, Any] = {"row": row}
+    med = statistics.median
+    if mode == "public-shipped-zkey":
+        arts = pipeline.prepare(spec, "public", setup="shipped")
+        out["constraints"] = arts.compiled.n_constraints
+        g16, sn = Groth16pyBackend(), SnarkjsBackend()
+        pk = g16._pk(arts)
+        tw, tp, ts = [], [], []
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            vals = direct.circom_witness(arts.compiled, x, i + 1)
+            tw.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            proof = direct.prove_values(pk, vals, 3)
+            tp.append(time.perf_counter() - t0)
+            with tempfile.TemporaryDirectory() as d:
+                w = direct.write_wtns(vals, Path(d) / "w.wtns")
+                t0 = time.perf_counter()
+                p2 = sn.prove_wtns(arts, w)
+                ts.append(time.perf_counter() - t0)
+        from verinfer.prover.witness import circuit_inputs, compute_witness
+        tc = []
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            compute_witness(arts.compiled, circuit_inputs(arts.compiled.spec, "public", x, i + 1))
+            tc.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ok = g16.verify(arts.vk, proof) and g16.verify(arts.vk, p2)
+        out.update(witness_s=med(tw), witness_wasm_s=med(tc), prove_g16_s=med(tp), prove_snarkjs_s=med(ts),
+                   verify_s=(time.perf_counter() - t0) / 2, ok=ok, setup="shipped zkey (INSECURE ceremony)",
+                   snarkjs_note="snarkjs CLI incl. Node start")
+        return out
+    t0 = time.perf_counter()
+    dc = direct.generate_r1cs(spec, mode, force=True)
+    out["generate_s"] = time.perf_counter() - t0
+    out["constraints"] = dc.n_constraints
+    if circom and not (model == "digits-mlp-large" and mode == "private"):
+        from verinfer.prover.artifacts import compile_circuit
+        t0 = time.perf_counter()
+        cc = compile_circuit(spec, mode, force=True)
+        out["circom_s"] = time.perf_counter() - t0
+        out["circom_constraints"] = cc.n_constraints
+    t0 = time.perf_counter()
+    pk, vk = direct.dev_setup(dc)
+    out["setup_s"] = time.perf_counter() - t0
+    tw, tp = [], []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        vals, _ = direct.witness_values(spec, mode, x, i + 1)
+        tw.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        proof = direct.prove_values(pk, vals, len(dc.public_signal_names))
+        tp.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    out["ok"] = Groth16pyBackend().verify(vk, proof)
+    out["verify_s"] = time.perf_counter() - t0
+    out.update(witness_s=med(tw), prove_g16_s=med(tp), setup="groth16py dev (INSECURE)",
+               snarkjs_note="no zkey: needs a 2^%d ptau" % direct.required_ptau_power(dc.n_constraints, 4))
+    del groth16py
+    return out
+
+
+def forge_gas() -> dict[str, int]:
+    """Gas numbers logged by contracts/test/BatchGroth16Verifier.t.sol (same run)."""
+    env = dict(os.environ, PATH=f"{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}")
+    proc = subprocess.run(["npx", "forge", "test", "--match-path", "contracts/test/BatchGroth16Verifier.t.sol", "-vv"],
+                          cwd=ROOT, capture_output=True, text=True, env=env)
+    gas = {}
+    for key, val in re.findall(r"^\s+(.+?): (\d+)$", proc.stdout, re.M):
+        gas[key.strip()] = int(val)
+    if proc.returncode != 0:
+        gas["error"] = 1
+    return gas
+
+
+def fmt_s(v: Any) -> str:
+    if v is None:
+        return "—"
+    return f"{v * 1e3:.1f} ms" if v < 1 else f"{v:.2f} s"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--circom", action="store_true", help="also time the circom2 compile (minutes)")
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(run_row(a.child, a.repeats, a.circom)))
+        return
+    print(f"verinfer prover scale benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"load avg {os.getloadavg()[0]:.1f}; repeats {a.repeats}. All keys INSECURE.", flush=True)
+    results = []
+    for row in a.rows.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            rss_file = Path(tmp) / "rss"
+            cmd = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), sys.executable, __file__, "--child", row,
+                   "--repeats", str(a.repeats)] + (["--circom"] if a.circom else [])
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                results.append({"row": row, "error": proc.stderr.strip().splitlines()[-1][:160]})
+                continue
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            r["rss_mb"] = int(rss_file.read_text().split()[-1]) / 1024
+            r["wall_s"] = time.perf_counter() - t0
+            results.append(r)
+            print(f"  {row}: done in {r['wall_s']:.0f} s", file=sys.stderr, flush=True)
+    gas = forge_gas()
+    single, per16 = gas.get("single snarkjs verifier tx gas"), gas.get("n=16 tx gas per proof")
+    cols = ["model / mode", "constraints", "generate (direct)", "circom compile", "setup", "witness",
+            "prove groth16py", "prove snarkjs", "verify", "peak RSS", "verify gas"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in results:
+        if "error" in r:
+            print(f"| {r['row']} | error: {r['error']} |" + " |" * (len(cols) - 2))
+            continue
+        circ = fmt_s(r.get("circom_s")) if "circom_s" in r else (
+            "not attempted (did not finish in 10 min)" if r["row"] == "digits-mlp-large/private" else "—")
+        if "circom_constraints" in r:
+            circ += f" ({r['circom_constraints']:,} c.)"
+        wit = fmt_s(r["witness_s"]) + (f" (wasm {fmt_s(r['witness_wasm_s'])})" if "witness_wasm_s" in r else "")
+        sn = fmt_s(r["prove_snarkjs_s"]) if "prove_snarkjs_s" in r else r["snarkjs_note"]
+        n_pub = 4 if "private" in r["row"] else 3
+        vg = (f"{single:,} single; {per16:,}/proof batch n=16" if single and n_pub == 3 and per16 else
+              "single: +~6.8k vs 3 signals" if n_pub == 4 else "—")
+        print("| " + " | ".join([r["row"], f"{r['constraints']:,}", fmt_s(r.get("generate_s")), circ,
+                                 r["setup"] if "setup_s" not in r else f"{fmt_s(r['setup_s'])} (dev)", wit,
+                                 fmt_s(r["prove_g16_s"]), sn, fmt_s(r["verify_s"]), f"{r['rss_mb']:.0f} MB",
+                                 vg]) + " |")
+    if gas:
+        print("\nforge (same run): " + "; ".join(f"{k} = {v:,}" for k, v in gas.items()))
+
+
+if __name__ == "__main__":
+    main()
