@@ -87,6 +87,9 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
         raise ProverError(f"unknown proof mode {mode!r}: use one of {', '.join(MODES)}")
     sv = view(spec)
     private = mode == "private"
+    if private and any(layer.kind != "dense" for layer in sv.layers):
+        raise ProverError("the circom private-weights templates cover dense layers only; conv2d/avgpool2d "
+                          "private circuits come from verinfer.prover.direct")
     out: list[str] = []
     emit = out.append
     names = PUBLIC_SIGNALS[mode]

@@ -18,13 +18,22 @@ def header(sv: SpecView) -> int:
     return poseidon([len(sv.layers), sv.input_bits, sv.output_bits])
 
 
+def layer_weights(layer: Any) -> tuple[list[int], list[int]]:
+    """(committed weights, committed biases): dense rows, a conv kernel + channel biases, nothing for pooling."""
+    if layer.fixed:
+        return [], list(layer.bias)
+    if layer.params is not None:
+        return list(layer.params), list(layer.channel_bias)
+    return [w for row in layer.weight for w in row], list(layer.bias)
+
+
 def commitment(spec: Any) -> int:
     """weights_commitment computed from the spec (independent re-implementation for cross-checks)."""
     sv = view(spec)
     c = header(sv)
     for layer in sv.layers:
-        flat = [w for row in layer.weight for w in row]
-        c = poseidon([c, hash_vector(flat, 8), hash_vector(list(layer.bias), 32), layer.n_in,
+        flat, bias = layer_weights(layer)
+        c = poseidon([c, hash_vector(flat, 8), hash_vector(bias, 32), layer.n_in,
                       layer.n_out, layer.shift, int(layer.relu), layer.clamp_bits or 0])
     return c
 

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from verinfer.models.hashing import FIELD
+from verinfer.models.hashing import FIELD, hash_vector
 from verinfer.prover import commitment as _commitment
 from verinfer.prover import poseidon_r1cs, toolchain
 from verinfer.prover.circuitgen import MODES, PUBLIC_SIGNALS, _column_packing, _needs_requant, requant_window_bits
@@ -343,6 +343,23 @@ def _bounds_private(layer: Any, lo_hi: list[tuple[int, int]]) -> tuple[int, int]
     return lo, hi
 
 
+def _bounds_conv(layer: Any, lo_hi: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Worst case over int8 kernels and int32 biases, per output (residual term exact)."""
+    wlo, whi = -(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1
+    out = []
+    for i, pairs in enumerate(layer.uses):
+        lo, hi = -(1 << (BIAS_BITS - 1)), (1 << (BIAS_BITS - 1)) - 1
+        for j, _ in pairs:
+            xlo, xhi = lo_hi[j]
+            c = (xlo * wlo, xlo * whi, xhi * wlo, xhi * whi)
+            lo, hi = lo + min(c), hi + max(c)
+        if layer.residual_shift is not None:
+            lo += lo_hi[i][0] << layer.residual_shift
+            hi += lo_hi[i][1] << layer.residual_shift
+        out.append((lo, hi))
+    return out
+
+
 def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, binding: int = 0) -> dict[str, Any]:
     """The whole circuit, in build or witness mode (identical wire order). Returns layout facts."""
     private = mode == "private"
@@ -356,9 +373,12 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
     wb: list[tuple[int, int]] = []
     if private:
         for layer in sv.layers:
-            ws = cs.alloc(layer.n_in * layer.n_out,
-                          [int(v) % P for row in layer.weight for v in row] if wit else None)
-            bs = cs.alloc(layer.n_out, [int(v) % P for v in layer.bias] if wit else None)
+            if layer.fixed:
+                wb.append((0, 0))
+                continue
+            flat, bias_c = _commitment.layer_weights(layer)
+            ws = cs.alloc(len(flat), [int(v) % P for v in flat] if wit else None)
+            bs = cs.alloc(len(bias_c), [int(v) % P for v in bias_c] if wit else None)
             wb.append((ws, bs))
     n_private_inputs = cs.n_wires - x_start
     nm = cs.named
@@ -391,20 +411,25 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
         for li, layer in enumerate(sv.layers):
             ws, bs = wb[li]
             pre = f"lc{li}"
-            if wit:
-                wm = np.array(layer.weight, dtype=np.int64)
-                wmat.append(wm)
-                flat = wm.ravel()
+            flat_l, bias_l = _commitment.layer_weights(layer)
+            wmat.append(np.array(layer.weight, dtype=np.int64) if wit and layer.params is None else np.zeros(0))
+            if layer.fixed:  # pooling: nothing private, the hashes are constants
+                hw = hash_vector([], WEIGHT_BITS)
+                hb = hash_vector(bias_l, BIAS_BITS)
+                if not wit:
+                    hw, hb = {0: hw} if hw else {}, {0: hb}
+            elif wit:
+                flat = np.array(flat_l, dtype=np.int64)
                 range_bits(cs, flat, WEIGHT_BITS, 1 << (WEIGHT_BITS - 1), f"{pre}.hw.b")
                 hw = chain_hash(cs, flat.tolist(), WEIGHT_BITS, f"{pre}.hw.h")
-                bias = np.array(layer.bias, dtype=np.int64)
+                bias = np.array(bias_l, dtype=np.int64)
                 range_bits(cs, bias, BIAS_BITS, 1 << (BIAS_BITS - 1), f"{pre}.hb.b")
                 hb = chain_hash(cs, bias.tolist(), BIAS_BITS, f"{pre}.hb.h")
             else:
-                wl = [{ws + k: 1} for k in range(layer.n_in * layer.n_out)]
+                wl = [{ws + k: 1} for k in range(len(flat_l))]
                 range_bits(cs, wl, WEIGHT_BITS, 1 << (WEIGHT_BITS - 1))
                 hw = chain_hash(cs, wl, WEIGHT_BITS)
-                bl = [{bs + k: 1} for k in range(layer.n_out)]
+                bl = [{bs + k: 1} for k in range(len(bias_l))]
                 range_bits(cs, bl, BIAS_BITS, 1 << (BIAS_BITS - 1))
                 hb = chain_hash(cs, bl, BIAS_BITS)
             consts = [layer.n_in, layer.n_out, layer.shift, int(layer.relu), layer.clamp_bits or 0]
@@ -423,18 +448,42 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
     for li, layer in enumerate(sv.layers):
         ws, bs = wb[li] if private else (0, 0)
         needs = _needs_requant(layer)
-        packing = _column_packing(sv, layer, lo_hi) if private and needs else None
-        if private:
+        conv = private and layer.params is not None
+        lp = private and not layer.fixed and not conv  # private dense
+        packing = _column_packing(sv, layer, lo_hi) if lp and needs else None
+        if conv:
+            bounds = _bounds_conv(layer, lo_hi)
+        elif lp:
             plo, phi = _bounds_private(layer, lo_hi)
             bounds = [(plo, phi)] * layer.n_out
         else:
             bounds = _bounds_public(layer, lo_hi)
         ks = [requant_window_bits(lo, hi, layer) if needs else 0 for lo, hi in bounds]
         # accumulators
-        if wit:
-            wm = wmat[li] if private else np.array(layer.weight, dtype=np.int64)
+        if wit and conv:
+            prods = [layer.params[p] * int(cur[j]) for pairs in layer.uses for j, p in pairs]
+            cs.alloc(len(prods), [v % P for v in prods])
+            wm = np.array(layer.weight, dtype=np.int64)
             accs = (wm @ cur.astype(np.int64)) + np.array(layer.bias, dtype=np.int64)
-            if private and packing is not None:
+            acc_list = accs.tolist()
+        elif conv:
+            acc_list = []
+            p0 = cs.alloc(sum(len(pairs) for pairs in layer.uses))
+            chan = layer.bias_channel
+            t = 0
+            for i, pairs in enumerate(layer.uses):
+                a = {bs + chan[i]: 1}
+                for j, p in pairs:
+                    cs.cons.append(({ws + p: 1}, cur[j], {p0 + t: 1}))
+                    a[p0 + t] = 1
+                    t += 1
+                if layer.residual_shift is not None:
+                    _lc_add(a, cur[i], 1 << layer.residual_shift)
+                acc_list.append(a)
+        elif wit:
+            wm = wmat[li] if lp else np.array(layer.weight, dtype=np.int64)
+            accs = (wm @ cur.astype(np.int64)) + np.array(layer.bias, dtype=np.int64)
+            if lp and packing is not None:
                 b_bits, g = packing
                 groups = (layer.n_out + g - 1) // g
                 lo_vec = [lo for lo, _ in lo_hi]
@@ -457,7 +506,7 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
                             nm[f"cp{li}[{j}][{gi}]"] = cp[j * groups + gi]
                     for i, a in enumerate(accs.tolist()):
                         nm[f"acc{li}[{i}]"] = a % P
-            elif private:
+            elif lp:
                 prods = (wm * cur[None, :]).ravel().tolist()
                 cs.alloc(len(prods), [p % P for p in prods])
                 if nm is not None:
@@ -467,7 +516,7 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
             acc_list = accs.tolist()
         else:
             acc_list = []
-            if private and packing is not None:
+            if lp and packing is not None:
                 b_bits, g = packing
                 groups = (layer.n_out + g - 1) // g
                 lo_vec = [lo for lo, _ in lo_hi]
@@ -506,7 +555,7 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
                         _lc_add(ident, {cp0 + j * groups + gi: 1}, -1)
                     cs.enforce_zero({w: c for w, c in ident.items() if c})
                 acc_list = [{acc0 + i: 1} for i in range(layer.n_out)]
-            elif private:
+            elif lp:
                 p0 = cs.alloc(layer.n_out * layer.n_in)
                 for i in range(layer.n_out):
                     a = {bs + i: 1}
