@@ -140,3 +140,32 @@ def test_encrypted_model_is_proven_and_decrypts(model: str) -> None:
     assert ee.decrypt_output(out_e, key) == reference.run(plain, x)
     # permutations keep every per-neuron weight set: the same circuit size as the plaintext model
     assert dc_e.n_constraints == dc_p.n_constraints
+
+
+@pytest.mark.slow
+def test_cnn_circom_private_circuit_equals_direct_witness(tmp_path: Path) -> None:
+    """conv kernels as shared private inputs in circom too (circuits/lib/conv.circom); ~70 s compile."""
+    sv = view(CNN.to_json_obj())
+    cc = compile_circuit(sv, "private")
+    x = [int(v) for v in load_split().x_test[3]]
+    wasm = read_wtns(compute_witness(cc, circuit_inputs(sv, "private", x, 9), tmp_path / "w.wtns"))
+    assert direct.circom_witness(cc, x, 9) == wasm
+    assert wasm[1] == mspec.weights_commitment(CNN)
+
+
+def test_pipeline_proves_a_cnn_request_through_the_direct_path() -> None:
+    """What a node calls: prepare (direct r1cs, INSECURE dev key, exported verifier) -> prove -> audit check."""
+    arts = pipeline.prepare(CNN.to_json_obj(), "private", setup="dev", circuit="direct")
+    assert arts.insecure and arts.commitment == mspec.weights_commitment(CNN)
+    assert "WARNING: INSECURE" in arts.verifier_sol.read_text()
+    x = [int(v) for v in load_split().x_test[4]]
+    prover = "0x" + "12" * 20
+    proof = pipeline.prove_for_request(arts, CNN.to_json_obj(), x, 42, prover)
+    out = reference.run(CNN, x)
+    res = pipeline.check_request_proof(arts, CNN.to_json_obj(), x, out, 42, prover, proof.to_calldata())
+    assert res["local"] is True
+    wrong = pipeline.check_request_proof(arts, CNN.to_json_obj(), x, out, 43, prover, proof.to_calldata())
+    assert wrong["local"] is False
+    from verinfer.prover.errors import ProverError
+    with pytest.raises(ProverError, match="dev .*keys only"):
+        pipeline.prepare(CNN.to_json_obj(), "private", setup="shipped", circuit="direct")

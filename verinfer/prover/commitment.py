@@ -43,13 +43,19 @@ def circom_block(sv: SpecView) -> str:
     lines = [f"    var commitHeader = {header(sv)};"]
     prev = "commitHeader"
     for li, layer in enumerate(sv.layers):
-        lines.append(
-            f"    component lc{li} = LayerCommit({layer.n_in}, {layer.n_out}, {layer.shift}, "
-            f"{1 if layer.relu else 0}, {layer.clamp_bits or 0});"
-        )
+        tail = f"{layer.n_in}, {layer.n_out}, {layer.shift}, {1 if layer.relu else 0}, {layer.clamp_bits or 0}"
+        if layer.fixed:
+            flat, bias = layer_weights(layer)
+            lines.append(f"    component lc{li} = LayerCommitConst({hash_vector(flat, 8)}, {hash_vector(bias, 32)}, {tail});")
+        elif layer.params is not None:
+            lines.append(f"    component lc{li} = LayerCommitFlat({len(layer.params)}, {len(layer.channel_bias)}, {tail});")
+            lines.append(f"    lc{li}.w <== w{li};")
+            lines.append(f"    lc{li}.b <== b{li};")
+        else:
+            lines.append(f"    component lc{li} = LayerCommit({tail});")
+            lines.append(f"    lc{li}.w <== w{li};")
+            lines.append(f"    lc{li}.b <== b{li};")
         lines.append(f"    lc{li}.prev <== {prev};")
-        lines.append(f"    lc{li}.w <== w{li};")
-        lines.append(f"    lc{li}.b <== b{li};")
         prev = f"lc{li}.out"
     lines.append("    signal commitValue;")
     lines.append(f"    commitValue <== {prev};")

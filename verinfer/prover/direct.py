@@ -388,6 +388,14 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
             nm[f"x[{i}]"] = v % P
         if private:
             for li, layer in enumerate(sv.layers):
+                if layer.fixed:
+                    continue
+                if layer.params is not None:
+                    for k, v in enumerate(layer.params):
+                        nm[f"w{li}[{k}]"] = v % P
+                    for k, v in enumerate(layer.channel_bias):
+                        nm[f"b{li}[{k}]"] = v % P
+                    continue
                 for i, row in enumerate(layer.weight):
                     for j, v in enumerate(row):
                         nm[f"w{li}[{i}][{j}]"] = v % P
@@ -463,6 +471,9 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
         if wit and conv:
             prods = [layer.params[p] * int(cur[j]) for pairs in layer.uses for j, p in pairs]
             cs.alloc(len(prods), [v % P for v in prods])
+            if nm is not None:
+                for t, v in enumerate(prods):
+                    nm[f"p{li}[{t}]"] = v % P
             wm = np.array(layer.weight, dtype=np.int64)
             accs = (wm @ cur.astype(np.int64)) + np.array(layer.bias, dtype=np.int64)
             acc_list = accs.tolist()
@@ -707,6 +718,11 @@ class DirectCircuit:
     def n_wires(self) -> int:
         return int(self.manifest["wires"])
 
+    @property
+    def circuit_hash(self) -> str:
+        """Content id of this constraint system (generator version, mode, spec, Poseidon constants)."""
+        return str(self.manifest["circuit_id"])
+
 
 def _check_mode(mode: str) -> None:
     if mode not in MODES:
@@ -742,7 +758,7 @@ def generate_r1cs(spec: Any, mode: str = "public", *, force: bool = False) -> Di
     m = write_r1cs(cs, layout, tmp)
     tmp.replace(d / "circuit.r1cs")
     t2 = time.perf_counter()
-    man = {"format": GENERATOR_VERSION, "model": sv.name, "mode": mode, "circuit_id": cid,
+    man = {"format": GENERATOR_VERSION, "model": sv.name, "mode": mode, "circuit_id": cid, "generator": "direct",
            "public_signal_names": list(PUBLIC_SIGNALS[mode]), "constraints": m, "wires": cs.n_wires,
            "private_inputs": layout["n_private_inputs"], "build_seconds": round(t1 - t0, 3),
            "write_seconds": round(t2 - t1, 3), "r1cs_sha256": toolchain.sha256_file(d / "circuit.r1cs")}
@@ -756,9 +772,11 @@ def _checked_inputs(sv: SpecView, mode: str, x: Sequence[int], binding: int) -> 
         raise ProverInputError("requestBinding must be a field element (0 <= b < FIELD)")
     if mode == "private":
         for li, layer in enumerate(sv.layers):
-            for r, row in enumerate(layer.weight):
-                check_vector(row, layer.n_in, WEIGHT_BITS, f"layer {li} weight row {r}")
-            check_vector(layer.bias, layer.n_out, BIAS_BITS, f"layer {li} bias")
+            if layer.fixed:
+                continue
+            flat, bias = _commitment.layer_weights(layer)
+            check_vector(flat, len(flat), WEIGHT_BITS, f"layer {li} weights")
+            check_vector(bias, len(bias), BIAS_BITS, f"layer {li} bias")
     return xs
 
 
@@ -917,3 +935,15 @@ def prove_values(pk: Any, values: Sequence[int], n_public: int, tmp_dir: Path | 
         except Exception as exc:
             raise ProverError(f"groth16py proving failed: {exc}") from None
     return Proof.from_bytes(bytes(blob), [int(v) for v in values[1:1 + n_public]])
+
+
+def witness_for(compiled: Any, x: Sequence[int], binding: int) -> list[int]:
+    """The witness of a circuit from either path, by the direct integer computation.
+
+    A `DirectCircuit` gets its own layout; a circom-compiled circuit gets circom's wire layout
+    (bit-identical to its wasm witness; tests/test_prover_direct.py).
+    """
+    if isinstance(compiled, DirectCircuit):
+        values, _ = witness_values(compiled.spec, compiled.mode, x, binding)
+        return values
+    return circom_witness(compiled, x, binding)
