@@ -823,13 +823,13 @@ def circom_wire_names(sym_path: Path) -> list[list[str]]:
 _PLAN_CACHE: dict[tuple[str, float], list[str]] = {}
 
 
-def circom_witness(cc: Any, x: Sequence[int], binding: int) -> list[int]:
+def circom_witness(cc: Any, x: Sequence[int], binding: int, spec: Any = None) -> list[int]:
     """The witness of the circom-compiled circuit `cc` from the direct integer computation.
 
     Fills each circom wire by one of its signal names; a wire none of whose names this module
     computes is an error (never a guess), so a change in circom's output is caught, not mis-proven.
     """
-    nv = named_values(cc.spec, cc.mode, x, binding)
+    nv = named_values(spec if spec is not None else cc.spec, cc.mode, x, binding)
     key = (str(cc.sym_path), cc.sym_path.stat().st_mtime)
     plan = _PLAN_CACHE.get(key)
     if plan is None:
@@ -937,13 +937,13 @@ def prove_values(pk: Any, values: Sequence[int], n_public: int, tmp_dir: Path | 
     return Proof.from_bytes(bytes(blob), [int(v) for v in values[1:1 + n_public]])
 
 
-def witness_for(compiled: Any, x: Sequence[int], binding: int) -> list[int]:
+def witness_for(compiled: Any, x: Sequence[int], binding: int, spec: Any = None) -> list[int]:
     """The witness of a circuit from either path, by the direct integer computation.
 
     A `DirectCircuit` gets its own layout; a circom-compiled circuit gets circom's wire layout
     (bit-identical to its wasm witness; tests/test_prover_direct.py).
     """
     if isinstance(compiled, DirectCircuit):
-        values, _ = witness_values(compiled.spec, compiled.mode, x, binding)
+        values, _ = witness_values(spec if spec is not None else compiled.spec, compiled.mode, x, binding)
         return values
-    return circom_witness(compiled, x, binding)
+    return circom_witness(compiled, x, binding, spec)

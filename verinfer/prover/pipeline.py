@@ -147,7 +147,7 @@ def prove_for_request(artifacts: CircuitArtifacts, spec: Any, x: Sequence[int], 
     binding = request_binding(request_id, prover_address)
     circuit_inputs(sv, artifacts.mode, x, binding)  # one-line input errors before any work
     # the direct integer witness (bit-identical to the circuit's wasm, ~10x faster)
-    values = _direct.witness_for(artifacts.compiled, x, binding)
+    values = _direct.witness_for(artifacts.compiled, x, binding, sv)
     be = backend or best_backend()
     with tempfile.TemporaryDirectory(prefix="verinfer-wtns-") as tmp:
         proof = be.prove_wtns(artifacts, _direct.write_wtns(values, Path(tmp) / "w.wtns"))
