@@ -32,7 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "verinfer" / "models" / "data"
 ROWS = ["digits-mlp/public", "digits-mlp/private", "digits-mlp-large/public", "digits-mlp-large/private",
-        "digits-mlp/public-shipped-zkey"]
+        "digits-cnn/public", "digits-cnn/private", "digits-mlp-ee/public", "digits-cnn-ee/public",
+        "digits-cnn-ee/private", "digits-mlp/public-shipped-zkey"]
+EZKL_ROWS = ["digits-mlp:fixed", "digits-cnn:fixed", "digits-cnn:hashed"]
 
 
 def _inputs() -> list[int]:
@@ -48,8 +50,17 @@ def run_row(row: str, repeats: int, circom: bool) -> dict[str, Any]:
     from verinfer.prover.backends import Groth16pyBackend, SnarkjsBackend
 
     model, mode = row.split("/")
-    spec = json.loads((DATA / f"{model}.json").read_text())
     x = _inputs()
+    if model.endswith("-ee"):  # equivariantly encrypted: the node's view (permuted model and input)
+        from verinfer.inference import ee
+        from verinfer.models import spec as mspec
+
+        plain = mspec.load_builtin(model[:-3])
+        key = ee.EEKey.generate(plain, seed=1)
+        spec = ee.encrypt_model(plain, key).to_json_obj()
+        x = ee.encrypt_input_for(plain, x, key)
+    else:
+        spec = json.loads((DATA / f"{model}.json").read_text())
     out: dict[str, Any] = {"row": row}
     med = statistics.median
     if mode == "public-shipped-zkey":
@@ -86,7 +97,7 @@ def run_row(row: str, repeats: int, circom: bool) -> dict[str, Any]:
     dc = direct.generate_r1cs(spec, mode, force=True)
     out["generate_s"] = time.perf_counter() - t0
     out["constraints"] = dc.n_constraints
-    if circom and not (model == "digits-mlp-large" and mode == "private"):
+    if circom and not (model == "digits-mlp-large" and mode == "private") and not model.endswith("-ee"):
         from verinfer.prover.artifacts import compile_circuit
         t0 = time.perf_counter()
         cc = compile_circuit(spec, mode, force=True)
@@ -109,6 +120,88 @@ def run_row(row: str, repeats: int, circom: bool) -> dict[str, Any]:
     out.update(witness_s=med(tw), prove_g16_s=med(tp), setup="groth16py dev (INSECURE)",
                snarkjs_note="no zkey: needs a 2^%d ptau" % direct.required_ptau_power(dc.n_constraints, 4))
     del groth16py
+    return out
+
+
+def build_torch_any(spec: Any) -> Any:
+    """A float torch module whose EZKL scale-0 quantisation computes the spec's integer semantics.
+
+    Dense -> Linear, conv2d -> Conv2d (+ x * 2^residual_shift), avgpool2d -> a depthwise all-ones
+    Conv2d; every `>> s` is `/ 2^s` with the bias lowered by 2^(s-1) (EZKL rounds to nearest; this
+    makes it floor, as benchmarks/ezkl_digits.py does for the MLP).
+    """
+    import numpy as np
+    import torch
+
+    class IntegerNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops = torch.nn.ModuleList()
+            self.cfg = []
+            for layer in spec.layers:
+                t = getattr(layer, "type", "dense")
+                shift = layer.shift
+                if t == "dense":
+                    m = torch.nn.Linear(layer.in_, layer.out)
+                    m.weight.data = torch.tensor(layer.weight, dtype=torch.float32)
+                    bias = np.asarray(layer.bias, dtype=np.int64)
+                    shape, rs = None, None
+                elif t == "conv2d":
+                    c = layer.in_shape[0]
+                    m = torch.nn.Conv2d(c, layer.out_channels, layer.kernel, stride=layer.stride, padding=layer.padding)
+                    m.weight.data = torch.tensor(layer.weight, dtype=torch.float32)
+                    bias = np.asarray(layer.bias, dtype=np.int64)
+                    shape, rs = layer.in_shape, layer.residual_shift
+                else:
+                    c = layer.in_shape[0]
+                    m = torch.nn.Conv2d(c, c, layer.kernel, stride=layer.stride or layer.kernel, groups=c)
+                    m.weight.data = torch.ones_like(m.weight.data)
+                    bias = np.zeros(c, dtype=np.int64)
+                    shape, rs = layer.in_shape, None
+                if shift:
+                    bias = bias - (1 << (shift - 1))
+                m.bias.data = torch.tensor(bias, dtype=torch.float32)
+                self.ops.append(m)
+                self.cfg.append((shape, rs, shift, layer.relu, layer.clamp_bits))
+
+        def forward(self, x: Any) -> Any:
+            for m, (shape, rs, shift, relu, clamp) in zip(self.ops, self.cfg):
+                if shape is not None:
+                    x = x.reshape(x.shape[0], *shape)
+                    y = m(x)
+                    x = y + x * float(1 << rs) if rs is not None else y
+                else:
+                    x = m(x.reshape(x.shape[0], -1))
+                if shift:
+                    x = x / float(1 << shift)
+                if relu:
+                    x = torch.relu(x)
+                if clamp is not None:
+                    half = 1 << (clamp - 1)
+                    x = torch.clamp(x, -half, half - 1)
+            return x.reshape(x.shape[0], -1)
+
+    return IntegerNet().eval()
+
+
+def ezkl_rows(which: list[str], repeats: int) -> list[dict[str, Any]]:
+    """EZKL (Halo2/KZG, local INSECURE SRS) on the same integer models; reason rows when it cannot run."""
+    try:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import ezkl_digits
+    except ImportError as exc:
+        return [{"row": f"EZKL {w}", "error": f"ezkl not installed ({exc}); pip install -e '.[bench]'"} for w in which]
+    ezkl_digits.build_torch_model = build_torch_any  # the MLP builder, generalised to conv/pool
+    out = []
+    for w in which:
+        model, mode = w.split(":")
+        try:
+            (r,) = ezkl_digits.run_ezkl(str(DATA / f"{model}.json"), modes=(mode,), repeats=repeats, samples=10,
+                                        long_prove_s=600.0)
+            r["row"] = f"EZKL {model} {mode}"
+            out.append(r)
+        except Exception as exc:  # one failing EZKL row is a finding, not the end of the table
+            out.append({"row": f"EZKL {model} {mode}", "error": f"{type(exc).__name__}: {str(exc)[:120]}"})
     return out
 
 
@@ -136,6 +229,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--circom", action="store_true", help="also time the circom2 compile (minutes)")
     ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--ezkl", default=",".join(EZKL_ROWS), help="EZKL rows model:mode ('' for none)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -145,7 +239,7 @@ def main() -> None:
           f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load avg {os.getloadavg()[0]:.1f}; repeats {a.repeats}. All keys INSECURE.", flush=True)
     results = []
-    for row in a.rows.split(","):
+    for row in [r for r in a.rows.split(",") if r]:
         with tempfile.TemporaryDirectory() as tmp:
             rss_file = Path(tmp) / "rss"
             cmd = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), sys.executable, __file__, "--child", row,
@@ -153,20 +247,23 @@ def main() -> None:
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
-                results.append({"row": row, "error": proc.stderr.strip().splitlines()[-1][:160]})
+                results.append({"row": row, "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:160]})
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             r["rss_mb"] = int(rss_file.read_text().split()[-1]) / 1024
             r["wall_s"] = time.perf_counter() - t0
             results.append(r)
             print(f"  {row}: done in {r['wall_s']:.0f} s", file=sys.stderr, flush=True)
+    ez = ezkl_rows([w for w in a.ezkl.split(",") if w], 1) if a.ezkl else []
     gas = forge_gas()
     single, per16 = gas.get("single snarkjs verifier tx gas"), gas.get("n=16 tx gas per proof")
     cols = ["model / mode", "constraints", "generate (direct)", "circom compile", "setup", "witness",
             "prove groth16py", "prove snarkjs", "verify", "peak RSS", "verify gas"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
+    by_row = {}
     for r in results:
+        by_row[r["row"]] = r
         if "error" in r:
             print(f"| {r['row']} | error: {r['error']} |" + " |" * (len(cols) - 2))
             continue
@@ -177,14 +274,34 @@ def main() -> None:
         wit = fmt_s(r["witness_s"]) + (f" (wasm {fmt_s(r['witness_wasm_s'])})" if "witness_wasm_s" in r else "")
         sn = fmt_s(r["prove_snarkjs_s"]) if "prove_snarkjs_s" in r else r["snarkjs_note"]
         n_pub = 4 if "private" in r["row"] else 3
-        vg = (f"{single:,} single; {per16:,}/proof batch n=16" if single and n_pub == 3 and per16 else
-              "single: +~6.8k vs 3 signals" if n_pub == 4 else "—")
+        vg = (f"{single:,} single; {per16:,}/proof in a batch of 16" if single and per16 and n_pub == 3 else
+              "4 signals: not in this run" if n_pub == 4 else "—")
         print("| " + " | ".join([r["row"], f"{r['constraints']:,}", fmt_s(r.get("generate_s")), circ,
                                  r["setup"] if "setup_s" not in r else f"{fmt_s(r['setup_s'])} (dev)", wit,
                                  fmt_s(r["prove_g16_s"]), sn, fmt_s(r["verify_s"]), f"{r['rss_mb']:.0f} MB",
                                  vg]) + " |")
+    for r in ez:
+        if r.get("error"):
+            print(f"| {r['row']} | error: {r['error']} |" + " |" * (len(cols) - 2))
+            continue
+        print("| " + " | ".join([r["row"] + f" (Halo2, logrows {r.get('logrows')})", "—", "—", "—",
+                                 fmt_s(r.get("setup_s")), "—", "—", "—", fmt_s(r.get("verify_s")),
+                                 f"{r.get('peak_rss_mb') or 0:.0f} MB", f"prove {fmt_s(r.get('prove_s'))}; "
+                                 f"proof {r.get('proof_bytes')} B; agree {r.get('agree_rate')}"]) + " |")
+    print()
+    for model in ("digits-mlp", "digits-cnn"):
+        g = by_row.get(f"{model}/public", {})
+        e = next((r for r in ez if r["row"] == f"EZKL {model} fixed" and not r.get("error")), None)
+        if g.get("prove_g16_s") and e and e.get("prove_s"):
+            print(f"* {model} public weights: EZKL fixed prove / groth16py prove = "
+                  f"{e['prove_s'] / g['prove_g16_s']:.0f}x (target for the CNN: >= 100x)")
+    for model in ("digits-mlp", "digits-cnn"):
+        p, q = by_row.get(f"{model}/public", {}), by_row.get(f"{model}-ee/public", {})
+        if p.get("prove_g16_s") and q.get("prove_g16_s"):
+            print(f"* {model} encrypted (EE) vs plaintext, public weights: constraints {q['constraints']:,} vs "
+                  f"{p['constraints']:,}; prove {q['prove_g16_s'] / p['prove_g16_s']:.2f}x")
     if gas:
-        print("\nforge (same run): " + "; ".join(f"{k} = {v:,}" for k, v in gas.items()))
+        print("* forge (same run): " + "; ".join(f"{k} = {v:,}" for k, v in gas.items()))
 
 
 if __name__ == "__main__":
