@@ -9,7 +9,6 @@ the same public signals, and proofs over the direct r1cs verify. Keys here are I
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 import pytest

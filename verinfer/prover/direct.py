@@ -24,6 +24,7 @@ import json
 import struct
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -163,7 +164,7 @@ def poseidon(cs: CS, inputs: list[Any], prefix: str | None = None) -> Any:
         out, sig, rec = poseidon_r1cs.trace([int(v) % P for v in inputs], record=cs.named is not None and prefix is not None)
         cs.alloc(len(sig), sig)
         if rec:
-            cs.named.update(zip((f"{prefix}.{n}" for n in poseidon_r1cs.names(t)), rec))
+            cs.named.update(zip(_prefixed_names(prefix, t), rec))
         return out
     c, s, m, pm = poseidon_r1cs.constants(t)
     n_p = poseidon_r1cs.N_ROUNDS_P[t - 2]
@@ -200,6 +201,11 @@ def poseidon(cs: CS, inputs: list[Any], prefix: str | None = None) -> Any:
         state = mix(state, m)
     state = [sbox(v) for v in state]
     return _lc(*((m[j][0], state[j]) for j in range(t)))
+
+
+@lru_cache(maxsize=512)
+def _prefixed_names(prefix: str, t: int) -> tuple[str, ...]:
+    return tuple(f"{prefix}.{n}" for n in poseidon_r1cs.names(t))
 
 
 def _pack(vals: list[Any], bits: int, witness: bool) -> list[Any]:
