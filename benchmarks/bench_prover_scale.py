@@ -34,7 +34,7 @@ DATA = ROOT / "verinfer" / "models" / "data"
 ROWS = ["digits-mlp/public", "digits-mlp/private", "digits-mlp-large/public", "digits-mlp-large/private",
         "digits-cnn/public", "digits-cnn/private", "digits-mlp-ee/public", "digits-cnn-ee/public",
         "digits-cnn-ee/private", "digits-mlp/public-shipped-zkey"]
-EZKL_ROWS = ["digits-mlp:fixed", "digits-cnn:fixed", "digits-cnn:hashed"]
+EZKL_ROWS = ["digits-mlp:fixed", "digits-cnn:fixed", "digits-cnn:hashed", "digits-mlp-large:fixed"]
 
 
 def _inputs() -> list[int]:
@@ -131,8 +131,10 @@ def build_torch_any(spec: Any) -> Any:
     """A float torch module whose EZKL scale-0 quantisation computes the spec's integer semantics.
 
     Dense -> Linear, conv2d -> Conv2d (+ x * 2^residual_shift), avgpool2d -> a depthwise all-ones
-    Conv2d; every `>> s` is `/ 2^s` with the bias lowered by 2^(s-1) (EZKL rounds to nearest; this
-    makes it floor, as benchmarks/ezkl_digits.py does for the MLP).
+    Conv2d. EZKL divides by a constant rounding to nearest, so `acc >> s` (floor) is exported as
+    `(2 acc - (2^s - 1)) / 2^(s+1)`: weights and residual doubled, bias 2b - (2^s - 1); the quotient
+    is then always within 0.5 of floor(acc / 2^s) and never a tie, so rounding gives the floor exactly
+    (benchmarks/ezkl_digits.py's `bias - 2^(s-1)` leaves ties that a ReLU hides in an MLP, not in pooling).
     """
     import numpy as np
     import torch
@@ -142,7 +144,8 @@ def build_torch_any(spec: Any) -> Any:
             super().__init__()
             self.ops = torch.nn.ModuleList()
             self.cfg = []
-            for layer in spec.layers:
+            ranges = spec.activation_ranges()[1:]
+            for li, layer in enumerate(spec.layers):
                 t = getattr(layer, "type", "dense")
                 shift = layer.shift
                 if t == "dense":
@@ -163,26 +166,32 @@ def build_torch_any(spec: Any) -> Any:
                     bias = np.zeros(c, dtype=np.int64)
                     shape, rs = layer.in_shape, None
                 if shift:
-                    bias = bias - (1 << (shift - 1))
+                    m.weight.data = m.weight.data * 2
+                    bias = 2 * bias - ((1 << shift) - 1)
                 m.bias.data = torch.tensor(bias, dtype=torch.float32)
                 self.ops.append(m)
-                self.cfg.append((shape, rs, shift, layer.relu, layer.clamp_bits))
+                # a clip to the static output range (a no-op on every valid input) makes EZKL
+                # materialise the rounded quotient instead of carrying the division into the next layer
+                rng = ranges[li] if shift and layer.clamp_bits is None else None
+                self.cfg.append((shape, rs, shift, layer.relu, layer.clamp_bits, rng))
 
         def forward(self, x: Any) -> Any:
-            for m, (shape, rs, shift, relu, clamp) in zip(self.ops, self.cfg):
+            for m, (shape, rs, shift, relu, clamp, rng) in zip(self.ops, self.cfg):
                 if shape is not None:
                     x = x.reshape(x.shape[0], *shape)
                     y = m(x)
-                    x = y + x * float(1 << rs) if rs is not None else y
+                    x = y + x * float((1 << rs) * (2 if shift else 1)) if rs is not None else y
                 else:
                     x = m(x.reshape(x.shape[0], -1))
                 if shift:
-                    x = x / float(1 << shift)
+                    x = x / float(1 << (shift + 1))
                 if relu:
                     x = torch.relu(x)
                 if clamp is not None:
                     half = 1 << (clamp - 1)
                     x = torch.clamp(x, -half, half - 1)
+                if rng is not None:
+                    x = torch.clamp(x, float(rng[0]), float(rng[1]))
             return x.reshape(x.shape[0], -1)
 
     return IntegerNet().eval()
