@@ -5,7 +5,7 @@ pragma solidity ^0.8.24;
 /// @notice n proofs of ONE circuit in one call with n + 3 pairings instead of 4n:
 ///   prod_i e(-r_i A_i, B_i) * e((sum r_i) alpha, beta) * e(sum_i r_i L_i, gamma) * e(sum_i r_i C_i, delta) == 1
 /// where L_i = IC_0 + sum_j s_ij IC_j. r_0 = 1 and r_i = keccak256(seed, i) mod R for i > 0, with
-/// seed = keccak256(all proofs, all signals): the prover cannot choose its proofs after the r_i.
+/// seed = keccak256(n, all proofs, k*n, all signals): the prover cannot choose its proofs after the r_i.
 /// A batch that fails is re-checked proof by proof and reverts `InvalidProofAt(i)` naming the first
 /// bad one, so the caller can resubmit the others (or accept them one by one with `checkEach`).
 /// Concrete verifiers (BatchGroth16Verifier<Model>.sol) are rendered by verinfer.prover.batch from
@@ -38,7 +38,7 @@ abstract contract BatchGroth16Verifier {
         for (uint256 i; i < signals.length; ++i) {
             if (signals[i] >= R) return false;
         }
-        bytes32 seed = keccak256(abi.encode(proofs, signals));
+        bytes32 seed = _seed(proofs, signals);
         uint256[] memory inp = new uint256[]((n + 3) * 6);
         uint256[] memory coef = new uint256[](k);
         Acc memory a = Acc(0, 0, 0, true);
@@ -58,6 +58,21 @@ abstract contract BatchGroth16Verifier {
         }
         if (!_tail(inp, n * 6, coef, a)) return false;
         return _pairing(inp);
+    }
+
+    /// @dev keccak256 over the ABI encoding of the proofs and signals exactly as they sit in calldata
+    /// (head words of the two arrays, then their bodies): every proof and signal enters the seed.
+    function _seed(uint256[8][] calldata proofs, uint256[] calldata signals) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            let pl := mul(proofs.length, 256)
+            let sl := mul(signals.length, 32)
+            mstore(m, proofs.length)
+            calldatacopy(add(m, 32), proofs.offset, pl)
+            mstore(add(add(m, 32), pl), signals.length)
+            calldatacopy(add(add(m, 64), pl), signals.offset, sl)
+            h := keccak256(m, add(add(64, pl), sl))
+        }
     }
 
     struct Acc {
