@@ -35,29 +35,67 @@ abstract contract BatchGroth16Verifier {
         uint256 k = numPublic();
         uint256 n = proofs.length;
         if (n == 0 || signals.length != n * k) revert BadBatchShape(n, signals.length, k);
-        for (uint256 i; i < signals.length; ++i) {
-            if (signals[i] >= R) return false;
-        }
         bytes32 seed = _seed(proofs, signals);
         uint256[] memory inp = new uint256[]((n + 3) * 6);
         uint256[] memory coef = new uint256[](k);
         Acc memory a = Acc(0, 0, 0, true);
-        for (uint256 i; i < n; ++i) {
-            uint256 r = 1;
-            if (i != 0) {
-                assembly ("memory-safe") {
+        if (!_accumulate(proofs, signals, seed, inp, coef, a)) return false;
+        if (!_tail(inp, n * 6, coef, a)) return false;
+        return _pairing(inp);
+    }
+
+    /// @dev Per proof: r_i, (-r_i A_i, B_i) into the pairing input, sum r_i C_i and sum r_i into `a`,
+    /// coef_j += r_i s_ij. Assembly only to keep the per-proof overhead small (the math is _verifyOne's).
+    /// Returns false when a precompile rejects a point or a signal is outside the field.
+    function _accumulate(
+        uint256[8][] calldata proofs,
+        uint256[] calldata signals,
+        bytes32 seed,
+        uint256[] memory inp,
+        uint256[] memory coef,
+        Acc memory a
+    ) internal view returns (bool ok) {
+        uint256 k = coef.length;
+        ok = true;
+        assembly ("memory-safe") {
+            // scratch: [cx, cy, qx, qy, r] (unallocated memory, free again afterwards)
+            let acc := mload(0x40)
+            mstore(acc, 0)
+            mstore(add(acc, 32), 0)
+            let rsum := 0
+            for { let i := 0 } lt(i, proofs.length) { i := add(i, 1) } {
+                let pr := add(proofs.offset, mul(i, 256))
+                let r := 1
+                if i {
                     mstore(0x00, seed)
                     mstore(0x20, i)
                     r := mod(keccak256(0x00, 0x40), R)
                 }
+                let o := add(add(inp, 32), mul(i, 192))
+                calldatacopy(o, pr, 64) // A
+                calldatacopy(add(acc, 64), add(pr, 192), 64) // C
+                if i {
+                    mstore(add(o, 64), r)
+                    ok := and(ok, staticcall(6000, 7, o, 96, o, 64)) // r A
+                    mstore(add(acc, 128), r)
+                    ok := and(ok, staticcall(6000, 7, add(acc, 64), 96, add(acc, 64), 64)) // r C
+                }
+                ok := and(ok, staticcall(150, 6, acc, 128, acc, 64)) // sum r C
+                mstore(add(o, 32), mod(sub(Q, mod(mload(add(o, 32)), Q)), Q)) // -(r A)
+                calldatacopy(add(o, 64), add(pr, 64), 128) // B
+                rsum := addmod(rsum, r, R)
+                let sig := add(signals.offset, mul(mul(i, k), 32))
+                for { let j := 0 } lt(j, k) { j := add(j, 1) } {
+                    let sv := calldataload(add(sig, mul(j, 32)))
+                    if iszero(lt(sv, R)) { ok := 0 }
+                    let c := add(add(coef, 32), mul(j, 32))
+                    mstore(c, addmod(mload(c), mulmod(r, sv, R), R))
+                }
             }
-            _absorb(proofs[i], r, inp, i * 6, a);
-            for (uint256 j; j < k; ++j) {
-                coef[j] = addmod(coef[j], mulmod(r, signals[i * k + j], R), R);
-            }
+            mstore(a, rsum)
+            mstore(add(a, 32), mload(acc))
+            mstore(add(a, 64), mload(add(acc, 32)))
         }
-        if (!_tail(inp, n * 6, coef, a)) return false;
-        return _pairing(inp);
     }
 
     /// @dev keccak256 over the ABI encoding of the proofs and signals exactly as they sit in calldata
@@ -80,27 +118,6 @@ abstract contract BatchGroth16Verifier {
         uint256 cx;
         uint256 cy;
         bool ok;
-    }
-
-    /// @dev (-r A, B) into the pairing input at o; r C into the running sum; r into sum r.
-    function _absorb(uint256[8] calldata p, uint256 r, uint256[] memory inp, uint256 o, Acc memory a) internal view {
-        uint256 ax = p[0];
-        uint256 ay = p[1];
-        uint256 qx = p[6];
-        uint256 qy = p[7];
-        bool ok = a.ok;
-        if (r != 1) {
-            (ax, ay, ok) = _mul(ax, ay, r, ok);
-            (qx, qy, ok) = _mul(qx, qy, r, ok);
-        }
-        (a.cx, a.cy, a.ok) = _add(a.cx, a.cy, qx, qy, ok);
-        inp[o] = ax;
-        inp[o + 1] = ay == 0 ? 0 : Q - (ay % Q);
-        inp[o + 2] = p[2];
-        inp[o + 3] = p[3];
-        inp[o + 4] = p[4];
-        inp[o + 5] = p[5];
-        a.rsum = addmod(a.rsum, r, R);
     }
 
     /// @dev The three fixed pairs: ((sum r) alpha, beta), (sum r_i L_i, gamma), (sum r_i C_i, delta).
