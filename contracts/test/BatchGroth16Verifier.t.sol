@@ -121,6 +121,14 @@ contract BatchGroth16VerifierTest is TestBase {
         vm.assertFalse(batch.verifyBatch(p, s), "signal >= field fails");
     }
 
+    function test_nonCanonicalAy_isTreatedAlikeInBatchAndSingleChecks() public view {
+        (uint256[8][] memory p, uint256[] memory s) = _take(4);
+        p[2][1] += 21888242871839275222246405745257275088696311157297823662689037894645226208583; // + Q
+        uint256[] memory one = new uint256[](3);
+        for (uint256 j; j < 3; ++j) one[j] = s[6 + j];
+        vm.assertEq(batch.verifyBatch(p, s), batch.verifyOne(p[2], one), "batch and single agree");
+    }
+
     function test_badShape_reverts() public {
         (uint256[8][] memory p, uint256[] memory s) = _take(4);
         uint256[] memory short = new uint256[](11);

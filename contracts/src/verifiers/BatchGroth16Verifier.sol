@@ -73,6 +73,7 @@ abstract contract BatchGroth16Verifier {
                 }
                 let o := add(add(inp, 32), mul(i, 192))
                 calldatacopy(o, pr, 64) // A
+                mstore(add(o, 32), mod(mload(add(o, 32)), Q)) // A.y reduced as in _verifyOne / snarkjs
                 calldatacopy(add(acc, 64), add(pr, 192), 64) // C
                 if i {
                     mstore(add(o, 64), r)
