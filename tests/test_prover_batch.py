@@ -43,3 +43,12 @@ def test_render_rejects_bad_keys_and_batches() -> None:
         batch.render_fixture("F", [p, q])
     with pytest.raises(ProverError, match="at least one proof"):
         batch.render_fixture("F", [])
+
+
+def test_batch_args_layout() -> None:
+    p = Proof((1, 2), ((3, 4), (5, 6)), (7, 8), (10, 11, 12))
+    q = Proof((21, 22), ((23, 24), (25, 26)), (27, 28), (30, 31, 32))
+    words, sigs = batch.batch_args([p, q])
+    assert words == [p.to_calldata(), q.to_calldata()] and sigs == [10, 11, 12, 30, 31, 32]
+    with pytest.raises(ProverError, match="one circuit"):
+        batch.batch_args([p, Proof((1, 2), ((3, 4), (5, 6)), (7, 8), (1,))])

@@ -48,6 +48,16 @@ def render_batch_verifier(vk: dict[str, Any], contract: str, note: str = "", ins
     return "\n".join(lines)
 
 
+def batch_args(proofs: Sequence[Proof]) -> tuple[list[list[int]], list[int]]:
+    """(proofs as uint256[8][], signals flattened) for `verifyBatch` / `requireBatch` / `checkEach`."""
+    if not proofs:
+        raise ProverError("a batch needs at least one proof")
+    k = len(proofs[0].public_signals)
+    if any(len(p.public_signals) != k for p in proofs):
+        raise ProverError("all proofs of a batch must have the same number of public signals (one circuit)")
+    return [p.to_calldata() for p in proofs], [int(v) for p in proofs for v in p.public_signals]
+
+
 def render_fixture(name: str, proofs: Sequence[Proof], note: str = "") -> str:
     """A Solidity library `name` with `proofs()` (uint256[8][]) and `signals()` (flattened)."""
     if not proofs:
