@@ -1,4 +1,10 @@
-"""Equivariant encryption (EE) for integer MLPs: secret permutations of every dimension.
+"""Equivariant encryption (EE) for integer MLPs and CNNs: secret permutations of every dimension.
+
+CNNs: channels are permuted at every CHW boundary (pooling and residual convolutions keep the
+same permutation on both sides); pixels keep their places, which a convolution needs. For the
+1-channel digits input that means the input itself is not permuted: only hidden channels and the
+classes are hidden from the node.
+
 
 The key holder permutes the input features (P0), each hidden layer's units (P1, …) and the output
 classes (Pn). Layer i's weights become `P_{i+1} W P_i^T` and its bias `P_{i+1} b`; shift, ReLU and
@@ -28,6 +34,39 @@ class EEKeyError(VerinferError):
     """The EE key does not match the model or is malformed."""
 
 
+def _boundaries(spec: ModelSpec) -> list[tuple[int, int]]:
+    """(permutation length, elements per permuted unit) at each layer boundary.
+
+    Flat boundaries (dense layers) permute every element; CHW boundaries (conv2d / avgpool2d)
+    permute channels only, because a convolution is equivariant to channel permutations but not to
+    moving pixels. An MLP's key is therefore exactly the per-element key it always was.
+    """
+    first = spec.layers[0]
+    if getattr(first, "in_shape", None) is not None:
+        c, h, w = first.in_shape
+        out = [(c, h * w)]
+    else:
+        out = [(spec.input_size, 1)]
+    for layer in spec.layers:
+        shape = getattr(layer, "out_shape", None)
+        out.append((shape[0], shape[1] * shape[2]) if shape is not None else (layer.out, 1))
+    return out
+
+
+def _tied(spec: ModelSpec) -> list[bool]:
+    """tied[i+1]: boundary i+1 must reuse boundary i's permutation (pooling, residual conv)."""
+    tied = [False]
+    for layer in spec.layers:
+        t = getattr(layer, "type", "dense")
+        tied.append(t == "avgpool2d" or (t == "conv2d" and getattr(layer, "residual_shift", None) is not None))
+    return tied
+
+
+def _expand(perm: Sequence[int], unit: int) -> list[int]:
+    """A channel permutation as a permutation of CHW elements."""
+    return [c * unit + k for c in perm for k in range(unit)]
+
+
 @dataclass(frozen=True)
 class EEKey:
     """One permutation per layer boundary: perms[0] on inputs, perms[i+1] on layer i's outputs."""
@@ -38,21 +77,31 @@ class EEKey:
     def generate(cls, spec: ModelSpec, seed: int | None = None) -> "EEKey":
         """Fresh random permutations (from `secrets` unless a seed is given for reproducible tests)."""
         rng = random.Random(seed if seed is not None else secrets.randbits(128))
-        sizes = [spec.input_size] + [layer.out for layer in spec.layers]
-        perms = []
-        for n in sizes:
+        perms: list[tuple[int, ...]] = []
+        for (n, _), tied in zip(_boundaries(spec), _tied(spec)):
+            if tied:
+                perms.append(perms[-1])
+                continue
             p = list(range(n))
             rng.shuffle(p)
             perms.append(tuple(p))
         return cls(tuple(perms))
 
     def check(self, spec: ModelSpec) -> None:
-        sizes = [spec.input_size] + [layer.out for layer in spec.layers]
+        sizes = [n for n, _ in _boundaries(spec)]
         if [len(p) for p in self.perms] != sizes:
             raise EEKeyError(f"key permutes sizes {[len(p) for p in self.perms]}, model has {sizes}")
         for p in self.perms:
             if sorted(p) != list(range(len(p))):
                 raise EEKeyError("key holds something that is not a permutation")
+        for i, tied in enumerate(_tied(spec)):
+            if tied and self.perms[i] != self.perms[i - 1]:
+                raise EEKeyError(f"layer {i - 1} (pooling or residual) needs the same channel permutation on both sides")
+
+    def element_perm(self, spec: ModelSpec, boundary: int) -> list[int]:
+        """The permutation of the flattened activation vector at a boundary."""
+        _, unit = _boundaries(spec)[boundary]
+        return _expand(self.perms[boundary], unit)
 
     def to_json(self) -> str:
         return json.dumps({"format": EE_KEY_FORMAT, "perms": [list(p) for p in self.perms]})
@@ -85,9 +134,18 @@ def encrypt_model(spec: ModelSpec, key: EEKey) -> ModelSpec:
     key.check(spec)
     layers = []
     for i, layer in enumerate(spec.layers):
-        p_in, p_out = key.perms[i], key.perms[i + 1]
-        weight = [_permute(layer.weight[r], p_in) for r in p_out]
         obj = layer.model_dump(by_alias=True)
+        t = getattr(layer, "type", "dense")
+        if t == "avgpool2d":
+            layers.append(obj)  # per-channel: commutes with the (tied) channel permutation
+            continue
+        if t == "conv2d":
+            p_in, p_out = key.perms[i], key.perms[i + 1]
+            obj.update(weight=[_permute(layer.weight[o], p_in) for o in p_out], bias=_permute(layer.bias, p_out))
+            layers.append(obj)
+            continue
+        p_in, p_out = key.element_perm(spec, i), key.perms[i + 1]
+        weight = [_permute(layer.weight[r], p_in) for r in p_out]
         obj.update(weight=weight, bias=_permute(layer.bias, p_out))
         layers.append(obj)
     data = spec.model_dump(by_alias=True)
@@ -100,6 +158,14 @@ def encrypt_input(x: Sequence[int], key: EEKey) -> list[int]:
     if len(x) != len(key.perms[0]):
         raise EEKeyError(f"input has {len(x)} values, key expects {len(key.perms[0])}")
     return _permute(list(x), key.perms[0])
+
+
+def encrypt_input_for(spec: ModelSpec, x: Sequence[int], key: EEKey) -> list[int]:
+    """Permute an input for `spec` (channels for a CNN, features for an MLP)."""
+    perm = key.element_perm(spec, 0)
+    if len(x) != len(perm):
+        raise EEKeyError(f"input has {len(x)} values, key expects {len(perm)}")
+    return _permute(list(x), perm)
 
 
 def decrypt_output(y: Sequence[int], key: EEKey) -> list[int]:

@@ -12,17 +12,19 @@ import math
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence, Union
 
 from eth_utils import keccak
 import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
     StrictBool,
     StrictInt,
+    Tag,
     ValidationError,
     model_validator,
 )
@@ -40,8 +42,10 @@ MAX_SPEC_BYTES = 64 * 1024 * 1024
 
 REFERENCE_RUNTIME = "verinfer.reference.int.v1"
 REFERENCE_KERNELS = ("dense.int8xint.acc-exact", "ashr.floor", "relu", "clamp.signed")
+"""conv2d / avgpool2d / residual layers execute as their exact dense expansion (same kernels)."""
 
-BUILTIN_MODELS = {"digits-mlp": "digits-mlp.json", "digits-mlp-large": "digits-mlp-large.json"}
+BUILTIN_MODELS = {"digits-mlp": "digits-mlp.json", "digits-mlp-large": "digits-mlp-large.json",
+                  "digits-cnn": "digits-cnn.json"}
 
 
 class ModelSpecError(VerinferError):
@@ -79,6 +83,18 @@ class DenseLayer(BaseModel):
                 raise ValueError(f"bias {v} is not int32")
         return self
 
+    @property
+    def n_params(self) -> int:
+        return self.in_ * self.out + self.out
+
+    def flat_weights(self) -> list[int]:
+        """Weights in commitment order (row-major)."""
+        return [w for row in self.weight for w in row]
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W, b) as int64 arrays: the executor's view."""
+        return np.asarray(self.weight, dtype=np.int64), np.asarray(self.bias, dtype=np.int64)
+
     def output_range(self, lo: int, hi: int) -> tuple[int, int]:
         """Worst-case [min, max] of the outputs for inputs in [lo, hi] (static overflow analysis)."""
         acc_lo = acc_hi = None
@@ -106,6 +122,217 @@ class DenseLayer(BaseModel):
         return acc_lo, acc_hi
 
 
+def _requant_range(acc_lo: int, acc_hi: int, shift: int, relu: bool, clamp_bits: int | None) -> tuple[int, int]:
+    if max(-acc_lo, acc_hi) >= _ACC_LIMIT:
+        raise ValueError(f"accumulator can reach {max(-acc_lo, acc_hi)}, beyond 2^62")
+    acc_lo, acc_hi = acc_lo >> shift, acc_hi >> shift
+    if relu:
+        acc_lo, acc_hi = max(acc_lo, 0), max(acc_hi, 0)
+    if clamp_bits is not None:
+        c_lo, c_hi = -(1 << (clamp_bits - 1)), (1 << (clamp_bits - 1)) - 1
+        acc_lo, acc_hi = min(max(acc_lo, c_lo), c_hi), min(max(acc_hi, c_lo), c_hi)
+    return acc_lo, acc_hi
+
+
+def _dense_range(w: np.ndarray, b: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
+    a, c = w * lo, w * hi
+    return int((np.minimum(a, c).sum(axis=1) + b).min()), int((np.maximum(a, c).sum(axis=1) + b).max())
+
+
+def _out_hw(h: int, w: int, k: int, stride: int, pad: int) -> tuple[int, int]:
+    return (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+
+
+class Conv2dLayer(BaseModel):
+    """`acc = conv2d(x; W, stride, padding) + b[c] (+ x << residual_shift); >>shift; relu; clamp`.
+
+    x is CHW (flattened row-major), W is [out_channels][in_channels][k][k] int8, b per output
+    channel. `residual_shift` (None = no residual) adds the layer's own input scaled by a power of
+    two (the scale of the convolution's integer weights), so a residual block stays exact integers.
+    Executes as its dense expansion, the same kernels as dense layers.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    type: Literal["conv2d"]
+    in_shape: list[StrictInt] = Field(min_length=3, max_length=3)
+    out_channels: StrictInt = Field(ge=1)
+    kernel: StrictInt = Field(ge=1, le=15)
+    stride: StrictInt = Field(default=1, ge=1)
+    padding: StrictInt = Field(default=0, ge=0)
+    weight: list[list[list[list[StrictInt]]]]
+    bias: list[StrictInt]
+    residual_shift: StrictInt | None = Field(default=None, ge=0, le=16)
+    shift: StrictInt = Field(default=0, ge=0, le=62)
+    relu: StrictBool = False
+    clamp_bits: StrictInt | None = Field(default=None, ge=2, le=32)
+    _dense: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Conv2dLayer":
+        c, h, w = self.in_shape
+        if min(c, h, w) < 1:
+            raise ValueError(f"in_shape {self.in_shape} has a non-positive dimension")
+        if h + 2 * self.padding < self.kernel or w + 2 * self.padding < self.kernel:
+            raise ValueError(f"kernel {self.kernel} is larger than the padded input {self.in_shape}")
+        k = self.kernel
+        if len(self.weight) != self.out_channels or any(
+                len(f) != c or any(len(r) != k or any(len(q) != k for q in r) for r in f) for f in self.weight):
+            raise ValueError(f"conv weight must be [{self.out_channels}][{c}][{k}][{k}]")
+        for v in self.flat_weights():
+            if not INT8_MIN <= v <= INT8_MAX:
+                raise ValueError(f"conv weight {v} is not int8")
+        if len(self.bias) != self.out_channels or any(not INT32_MIN <= v <= INT32_MAX for v in self.bias):
+            raise ValueError(f"conv bias must be {self.out_channels} int32 values")
+        if self.residual_shift is not None and self.out_shape != list(self.in_shape):
+            raise ValueError(f"residual needs equal shapes, got {self.in_shape} -> {self.out_shape}")
+        return self
+
+    @property
+    def out_shape(self) -> list[int]:
+        oh, ow = _out_hw(self.in_shape[1], self.in_shape[2], self.kernel, self.stride, self.padding)
+        return [self.out_channels, oh, ow]
+
+    @property
+    def in_(self) -> int:
+        return math.prod(self.in_shape)
+
+    @property
+    def out(self) -> int:
+        return math.prod(self.out_shape)
+
+    @property
+    def n_params(self) -> int:
+        return len(self.flat_weights()) + self.out_channels
+
+    def flat_weights(self) -> list[int]:
+        """Kernel weights in commitment order ([oc][ic][ky][kx] row-major)."""
+        return [v for f in self.weight for r in f for q in r for v in q]
+
+    def uses(self) -> list[list[tuple[int, int]]]:
+        """For each output (CHW order): the (input index, flat weight index) pairs it sums."""
+        c, h, w = self.in_shape
+        oc, oh, ow = self.out_shape
+        k, s, pad = self.kernel, self.stride, self.padding
+        out = []
+        for o in range(oc):
+            for y in range(oh):
+                for x in range(ow):
+                    pairs = []
+                    for ci in range(c):
+                        for ky in range(k):
+                            iy = y * s + ky - pad
+                            if not 0 <= iy < h:
+                                continue
+                            for kx in range(k):
+                                ix = x * s + kx - pad
+                                if 0 <= ix < w:
+                                    pairs.append(((ci * h + iy) * w + ix, ((o * c + ci) * k + ky) * k + kx))
+                    out.append(pairs)
+        return out
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        """The exact dense expansion (W: out x in, b: out), residual identity included."""
+        if self._dense is None:
+            flat = np.asarray(self.flat_weights(), dtype=np.int64)
+            wd = np.zeros((self.out, self.in_), dtype=np.int64)
+            for i, pairs in enumerate(self.uses()):
+                for j, p in pairs:
+                    wd[i, j] += flat[p]
+            if self.residual_shift is not None:
+                wd[np.arange(self.out), np.arange(self.out)] += 1 << self.residual_shift
+            per = self.out // self.out_channels
+            b = np.repeat(np.asarray(self.bias, dtype=np.int64), per)
+            self._dense = (wd, b)
+        return self._dense
+
+    def output_range(self, lo: int, hi: int) -> tuple[int, int]:
+        w, b = self.dense()
+        return _requant_range(*_dense_range(w, b, lo, hi), self.shift, self.relu, self.clamp_bits)
+
+
+class AvgPool2dLayer(BaseModel):
+    """Average pooling: sum over a k x k window, then `>> log2(k*k)` (k*k a power of two: exact integers)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    type: Literal["avgpool2d"]
+    in_shape: list[StrictInt] = Field(min_length=3, max_length=3)
+    kernel: StrictInt = Field(ge=1, le=16)
+    stride: StrictInt | None = Field(default=None, ge=1)
+    _dense: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check(self) -> "AvgPool2dLayer":
+        kk = self.kernel * self.kernel
+        if kk & (kk - 1):
+            raise ValueError(f"average pooling {self.kernel}x{self.kernel}: the window size {kk} must be a power of two")
+        if min(self.in_shape) < 1 or self.in_shape[1] < self.kernel or self.in_shape[2] < self.kernel:
+            raise ValueError(f"pooling window {self.kernel} does not fit in_shape {self.in_shape}")
+        return self
+
+    @property
+    def shift(self) -> int:
+        return (self.kernel * self.kernel).bit_length() - 1
+
+    relu: Literal[False] = False
+    clamp_bits: None = None
+
+    @property
+    def out_shape(self) -> list[int]:
+        s = self.stride or self.kernel
+        oh, ow = _out_hw(self.in_shape[1], self.in_shape[2], self.kernel, s, 0)
+        return [self.in_shape[0], oh, ow]
+
+    @property
+    def in_(self) -> int:
+        return math.prod(self.in_shape)
+
+    @property
+    def out(self) -> int:
+        return math.prod(self.out_shape)
+
+    @property
+    def n_params(self) -> int:
+        return 0
+
+    @property
+    def bias(self) -> list[int]:
+        return [0] * self.out
+
+    def flat_weights(self) -> list[int]:
+        return []
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._dense is None:
+            c, h, w = self.in_shape
+            _, oh, ow = self.out_shape
+            k, s = self.kernel, self.stride or self.kernel
+            wd = np.zeros((self.out, self.in_), dtype=np.int64)
+            for ch in range(c):
+                for y in range(oh):
+                    for x in range(ow):
+                        i = (ch * oh + y) * ow + x
+                        for ky in range(k):
+                            for kx in range(k):
+                                wd[i, (ch * h + y * s + ky) * w + x * s + kx] = 1
+            self._dense = (wd, np.zeros(self.out, dtype=np.int64))
+        return self._dense
+
+    def output_range(self, lo: int, hi: int) -> tuple[int, int]:
+        w, b = self.dense()
+        return _requant_range(*_dense_range(w, b, lo, hi), self.shift, False, None)
+
+
+def _layer_tag(v: Any) -> str:
+    return v.get("type", "dense") if isinstance(v, Mapping) else getattr(v, "type", "dense")
+
+
+AnyLayer = Annotated[
+    Union[Annotated[DenseLayer, Tag("dense")], Annotated[Conv2dLayer, Tag("conv2d")],
+          Annotated[AvgPool2dLayer, Tag("avgpool2d")]],
+    Discriminator(_layer_tag),
+]
+
+
 def bits_for_range(lo: int, hi: int) -> int:
     """Smallest b such that [lo, hi] lies inside the signed range [-2^(b-1), 2^(b-1))."""
     b = 1
@@ -121,11 +348,11 @@ class ModelSpec(BaseModel):
 
     format: Literal["verinfer.model.v1"] = MODEL_FORMAT
     name: str = Field(min_length=1, max_length=128)
-    kind: Literal["mlp"] = "mlp"
+    kind: Literal["mlp", "cnn"] = "mlp"
     input_shape: list[StrictInt] = Field(min_length=1)
     input_bits: StrictInt = Field(ge=2, le=32)
     output_bits: StrictInt = Field(ge=2, le=64)
-    layers: list[DenseLayer] = Field(min_length=1)
+    layers: list[AnyLayer] = Field(min_length=1)
     _arrays: list[tuple[np.ndarray, np.ndarray]] | None = PrivateAttr(default=None)
     _ranges: list[tuple[int, int]] | None = PrivateAttr(default=None)
     _slices: dict[tuple[int, int], "ModelSpec"] = PrivateAttr(default_factory=dict)
@@ -139,6 +366,12 @@ class ModelSpec(BaseModel):
                 f"input_shape {self.input_shape} has {math.prod(self.input_shape)} elements, "
                 f"layer 0 takes {self.layers[0].in_}"
             )
+        shapes = [list(self.input_shape)] + [getattr(layer, "out_shape", None) for layer in self.layers]
+        for i, layer in enumerate(self.layers):
+            want = getattr(layer, "in_shape", None)
+            if want is not None and shapes[i] is not None and list(want) != list(shapes[i]) and (
+                    i > 0 or len(self.input_shape) == 3):
+                raise ValueError(f"layer {i} ({layer.type}) takes shape {list(want)}, gets {shapes[i]}")
         for i in range(1, len(self.layers)):
             if self.layers[i].in_ != self.layers[i - 1].out:
                 raise ValueError(
@@ -174,7 +407,7 @@ class ModelSpec(BaseModel):
 
     @property
     def num_parameters(self) -> int:
-        return sum(layer.in_ * layer.out + layer.out for layer in self.layers)
+        return sum(layer.n_params for layer in self.layers)
 
     @property
     def input_dtype(self) -> str:
@@ -194,8 +427,7 @@ class ModelSpec(BaseModel):
         """(W, b) per layer as int64 arrays, built once: the executor's view of the weights."""
         if self._arrays is None:
             self._arrays = [
-                (np.asarray(layer.weight, dtype=np.int64), np.asarray(layer.bias, dtype=np.int64))
-                for layer in self.layers
+                layer.dense() for layer in self.layers
             ]
         return self._arrays
 
@@ -353,7 +585,7 @@ def weights_commitment(spec: ModelSpec) -> int:
     """
     c = poseidon([spec.num_layers, spec.input_bits, spec.output_bits])
     for layer in spec.layers:
-        flat = [w for row in layer.weight for w in row]
+        flat = layer.flat_weights()
         c = poseidon(
             [
                 c,

@@ -25,6 +25,8 @@ from verinfer.prover.spec import SpecView, spec_hash, view
 
 LIB_FILES = ("vector_hash.circom", "gadgets.circom", "commitment.circom")
 CIRCOMLIB_FILES = ("poseidon.circom", "poseidon_constants.circom")
+# Included (and hashed) only when the generated source uses them, so existing circuits keep their hash.
+OPTIONAL_LIB_FILES = ("conv.circom",)
 CIRCUIT_NAME = "circuit"
 
 
@@ -63,7 +65,7 @@ class CompiledCircuit:
 def _sources(gen: GeneratedCircuit) -> dict[str, str]:
     """relative path -> text of every file the compiler reads."""
     files = {f"{CIRCUIT_NAME}.circom": gen.source}
-    for name in LIB_FILES:
+    for name in LIB_FILES + tuple(n for n in OPTIONAL_LIB_FILES if f'include "{n}";' in gen.source):
         files[f"lib/{name}"] = (toolchain.CIRCUITS_LIB / name).read_text()
     for name in CIRCOMLIB_FILES:
         files[f"circomlib/{name}"] = (toolchain.circomlib_dir() / name).read_text()

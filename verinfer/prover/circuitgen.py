@@ -97,11 +97,19 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
     emit('include "gadgets.circom";')
     if private:
         emit('include "commitment.circom";')
+    if private and any(layer.kind != "dense" for layer in sv.layers):
+        emit('include "conv.circom";')
     emit("")
     emit("template VerinferModel() {")
     emit(f"    signal input x[{sv.input_len}];")
     if private:
         for li, layer in enumerate(sv.layers):
+            if layer.fixed:
+                continue
+            if layer.params is not None:
+                emit(f"    signal input w{li}[{len(layer.params)}];")
+                emit(f"    signal input b{li}[{len(layer.channel_bias)}];")
+                continue
             emit(f"    signal input w{li}[{layer.n_out}][{layer.n_in}];")
             emit(f"    signal input b{li}[{layer.n_out}];")
     emit("    signal input requestBinding;")
@@ -127,11 +135,15 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
     blo, bhi = -(1 << (BIAS_BITS - 1)), (1 << (BIAS_BITS - 1)) - 1
     for li, layer in enumerate(sv.layers):
         emit("")
-        emit(f"    // layer {li}: dense {layer.n_in} -> {layer.n_out}, shift {layer.shift}, "
+        emit(f"    // layer {li}: {layer.kind} {layer.n_in} -> {layer.n_out}, shift {layer.shift}, "
              f"relu {layer.relu}, clamp {layer.clamp_bits}")
         emit(f"    signal h{li}[{layer.n_out}];")
-        packed = private and _needs_requant(layer) and _column_packing(sv, layer, lo_hi) is not None
-        if private and not packed:
+        conv = private and layer.params is not None
+        lp = private and not layer.fixed and not conv
+        if conv:
+            emit(_conv_products(li, layer, src))
+        packed = lp and _needs_requant(layer) and _column_packing(sv, layer, lo_hi) is not None
+        if lp and not packed:
             emit(f"    signal p{li}[{layer.n_out}][{layer.n_in}];")
             emit(f"    for (var i = 0; i < {layer.n_out}; i++) {{")
             emit(f"        for (var j = 0; j < {layer.n_in}; j++) {{ p{li}[i][j] <== w{li}[i][j] * {src}[j]; }}")
@@ -140,8 +152,15 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
             emit(_column_packed_products(li, layer, lo_hi, src, _column_packing(sv, layer, lo_hi)))
         ks: list[int] = []
         new_bounds = []
+        conv_bounds = _conv_bounds(layer, lo_hi) if conv else None
         for i in range(layer.n_out):
-            if private:
+            if conv:
+                lo, hi = conv_bounds[i]
+                terms = [f"b{li}[{layer.bias_channel[i]}]"] + [f"p{li}[{t}]" for t in _conv_slots(layer)[i]]
+                if layer.residual_shift is not None:
+                    terms.append(f"{1 << layer.residual_shift}*{src}[{i}]")
+                expr = " + ".join(terms)
+            elif lp:
                 lo, hi = blo, bhi
                 for j in range(layer.n_in):
                     plo, phi = _product_bounds(*lo_hi[j], wlo, whi)
@@ -196,6 +215,35 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
         requant_bits=requant_bits,
         notes={"output_range": [omin, omax], "output_range_fits_output_bits": fits},
     )
+
+
+def _conv_slots(layer: Layer) -> list[list[int]]:
+    """Per output: the indices of its products in the flat `p<l>` signal array."""
+    out, t = [], 0
+    for pairs in layer.uses or ():
+        out.append(list(range(t, t + len(pairs))))
+        t += len(pairs)
+    return out
+
+
+def _conv_bounds(layer: Layer, lo_hi: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Worst case per output over int8 kernels and int32 biases (the residual term is exact)."""
+    from verinfer.prover.direct import _bounds_conv
+
+    return _bounds_conv(layer, lo_hi)
+
+
+def _conv_products(li: int, layer: Layer, src: str) -> str:
+    """One product per (output, kernel tap): the kernel is shared, so it cannot be column-packed."""
+    total = sum(len(p) for p in layer.uses or ())
+    lines = [f"    // conv2d: {total} products of shared kernel weights w{li}[] with inputs",
+             f"    signal p{li}[{total}];"]
+    t = 0
+    for pairs in layer.uses or ():
+        for j, p in pairs:
+            lines.append(f"    p{li}[{t}] <== w{li}[{p}] * {src}[{j}];")
+            t += 1
+    return "\n".join(lines)
 
 
 def _private_window_bits(layer: Layer, lo_hi: list[tuple[int, int]]) -> int:

@@ -18,13 +18,22 @@ def header(sv: SpecView) -> int:
     return poseidon([len(sv.layers), sv.input_bits, sv.output_bits])
 
 
+def layer_weights(layer: Any) -> tuple[list[int], list[int]]:
+    """(committed weights, committed biases): dense rows, a conv kernel + channel biases, nothing for pooling."""
+    if layer.fixed:
+        return [], list(layer.bias)
+    if layer.params is not None:
+        return list(layer.params), list(layer.channel_bias)
+    return [w for row in layer.weight for w in row], list(layer.bias)
+
+
 def commitment(spec: Any) -> int:
     """weights_commitment computed from the spec (independent re-implementation for cross-checks)."""
     sv = view(spec)
     c = header(sv)
     for layer in sv.layers:
-        flat = [w for row in layer.weight for w in row]
-        c = poseidon([c, hash_vector(flat, 8), hash_vector(list(layer.bias), 32), layer.n_in,
+        flat, bias = layer_weights(layer)
+        c = poseidon([c, hash_vector(flat, 8), hash_vector(bias, 32), layer.n_in,
                       layer.n_out, layer.shift, int(layer.relu), layer.clamp_bits or 0])
     return c
 
@@ -34,13 +43,19 @@ def circom_block(sv: SpecView) -> str:
     lines = [f"    var commitHeader = {header(sv)};"]
     prev = "commitHeader"
     for li, layer in enumerate(sv.layers):
-        lines.append(
-            f"    component lc{li} = LayerCommit({layer.n_in}, {layer.n_out}, {layer.shift}, "
-            f"{1 if layer.relu else 0}, {layer.clamp_bits or 0});"
-        )
+        tail = f"{layer.n_in}, {layer.n_out}, {layer.shift}, {1 if layer.relu else 0}, {layer.clamp_bits or 0}"
+        if layer.fixed:
+            flat, bias = layer_weights(layer)
+            lines.append(f"    component lc{li} = LayerCommitConst({hash_vector(flat, 8)}, {hash_vector(bias, 32)}, {tail});")
+        elif layer.params is not None:
+            lines.append(f"    component lc{li} = LayerCommitFlat({len(layer.params)}, {len(layer.channel_bias)}, {tail});")
+            lines.append(f"    lc{li}.w <== w{li};")
+            lines.append(f"    lc{li}.b <== b{li};")
+        else:
+            lines.append(f"    component lc{li} = LayerCommit({tail});")
+            lines.append(f"    lc{li}.w <== w{li};")
+            lines.append(f"    lc{li}.b <== b{li};")
         lines.append(f"    lc{li}.prev <== {prev};")
-        lines.append(f"    lc{li}.w <== w{li};")
-        lines.append(f"    lc{li}.b <== b{li};")
         prev = f"lc{li}.out"
     lines.append("    signal commitValue;")
     lines.append(f"    commitValue <== {prev};")

@@ -29,6 +29,19 @@ class Layer:
     shift: int
     relu: bool
     clamp_bits: int | None
+    # conv2d / avgpool2d (weight/bias above are their exact dense expansion, used in public mode)
+    kind: str = "dense"
+    params: tuple[int, ...] | None = None          # conv kernel, flat [oc][ic][k][k] (private inputs)
+    channel_bias: tuple[int, ...] | None = None    # conv bias per output channel (private inputs)
+    uses: tuple[tuple[tuple[int, int], ...], ...] | None = None  # per output: (input, kernel index)
+    residual_shift: int | None = None
+    fixed: bool = False                            # weights are architecture constants (pooling)
+
+    @property
+    def bias_channel(self) -> tuple[int, ...]:
+        """Output index -> conv output channel."""
+        per = self.n_out // len(self.channel_bias or (0,))
+        return tuple(i // per for i in range(self.n_out))
 
 
 @dataclass(frozen=True)
@@ -76,8 +89,12 @@ def view(spec: Any) -> SpecView:
             n_in *= int(s)
         layers = []
         for i, ld in enumerate(d["layers"]):
+            if ld.get("type", "dense") in ("conv2d", "avgpool2d"):
+                layers.append(_conv_or_pool(i, ld))
+                continue
             if ld.get("type", "dense") != "dense":
-                raise ProverError(f"layer {i}: only dense layers can be proven, got {ld.get('type')!r}")
+                raise ProverError(f"layer {i}: only dense, conv2d and avgpool2d layers can be proven, "
+                                  f"got {ld.get('type')!r}")
             weight = tuple(tuple(int(w) for w in row) for row in ld["weight"])
             bias = tuple(int(b) for b in ld["bias"])
             lin, lout = int(ld["in"]), int(ld["out"])
@@ -108,6 +125,28 @@ def view(spec: Any) -> SpecView:
             raise ProverError(f"layer {i}: negative shift")
         prev = layer.n_out
     return sv
+
+
+def _conv_or_pool(i: int, ld: dict[str, Any]) -> Layer:
+    """A conv2d/avgpool2d layer as its dense expansion plus what private mode needs."""
+    from pydantic import ValidationError
+
+    from verinfer.models.spec import AvgPool2dLayer, Conv2dLayer
+
+    cls = Conv2dLayer if ld["type"] == "conv2d" else AvgPool2dLayer
+    try:
+        layer = cls.model_validate(ld)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ProverError(f"layer {i} ({ld['type']}): {first['msg'].removeprefix('Value error, ')}") from None
+    w, b = layer.dense()
+    weight = tuple(tuple(int(v) for v in row) for row in w.tolist())
+    bias = tuple(int(v) for v in b.tolist())
+    if isinstance(layer, AvgPool2dLayer):
+        return Layer(layer.in_, layer.out, weight, bias, layer.shift, False, None, kind="avgpool2d", fixed=True)
+    return Layer(layer.in_, layer.out, weight, bias, layer.shift, layer.relu, layer.clamp_bits, kind="conv2d",
+                 params=tuple(layer.flat_weights()), channel_bias=tuple(layer.bias),
+                 uses=tuple(tuple(p) for p in layer.uses()), residual_shift=layer.residual_shift)
 
 
 def spec_hash(sv: SpecView) -> str:

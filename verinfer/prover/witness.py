@@ -28,6 +28,14 @@ def circuit_inputs(sv: SpecView, mode: str, x: Sequence[int], request_binding: i
     inputs: dict[str, Any] = {"x": [_fe(v) for v in xs], "requestBinding": _fe(request_binding)}
     if mode == "private":
         for li, layer in enumerate(sv.layers):
+            if layer.fixed:  # pooling: no private weights
+                continue
+            if layer.params is not None:  # conv2d: flat kernel, per-channel bias
+                check_vector(layer.params, len(layer.params), WEIGHT_BITS, f"layer {li} kernel")
+                check_vector(layer.channel_bias, len(layer.channel_bias), BIAS_BITS, f"layer {li} bias")
+                inputs[f"w{li}"] = [_fe(w) for w in layer.params]
+                inputs[f"b{li}"] = [_fe(b) for b in layer.channel_bias]
+                continue
             for r, row in enumerate(layer.weight):
                 check_vector(row, layer.n_in, WEIGHT_BITS, f"layer {li} weight row {r}")
             check_vector(layer.bias, layer.n_out, BIAS_BITS, f"layer {li} bias")
