@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 stamp=".venv/.verinfer-install-stamp"
-want="$(cat pyproject.toml package-lock.json scripts/install.sh | sha256sum | cut -d' ' -f1)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x node_modules/.bin/anvil ]; then
+want="$(cat pyproject.toml package-lock.json hardhat/package-lock.json scripts/install.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x node_modules/.bin/anvil ] && [ -x hardhat/node_modules/.bin/hardhat ]; then
   exit 0
 fi
 
@@ -19,6 +19,9 @@ echo "==> npm install (Node toolchain, versions from package-lock.json)"
 # here, so the lock file cannot list it and `npm ci` refuses the lock; `npm install` skips the
 # optional package and installs exactly the locked versions (the lock file is left unchanged).
 npm install --no-audit --no-fund --loglevel=error
+
+# The dApp kit's Hardhat build check (hardhat/, its own lock file; compiles with the solc-js above).
+npm ci --prefix hardhat --no-audit --no-fund --loglevel=error
 
 echo "==> Python venv (.venv)"
 [ -x .venv/bin/python ] || python3 -m venv .venv
