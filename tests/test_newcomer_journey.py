@@ -44,7 +44,8 @@ class Journey:
         self.state = root / "devnet"
         self.env = {**os.environ, "VERINFER_HOME": str(root / "home"), "VERINFER_STORE": str(root / "store"),
                     "VERINFER_MANIFEST": str(self.state / "manifest.json"), "VERINFER_PASSWORD": PASSWORD,
-                    "COLUMNS": "200", "NO_COLOR": "1"}
+                    "COLUMNS": "200", "NO_COLOR": "1",
+                    "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         for k in ("VERINFER_RPC_URL", "IPFS_API", "VERINFER_IPFS_API", "VERINFER_TEST_PKI"):
             self.env.pop(k, None)
         self.nodes: list[subprocess.Popen[bytes]] = []
@@ -120,10 +121,10 @@ def test_newcomer_journey(journey: Journey) -> None:
     for i in range(N_OPERATORS):
         key = f"op{i}"
         out = j.cli("operator", "init", "--name", key).stdout
-        address = re.search(r"0x[0-9a-fA-F]{40}", out).group(0)  # type: ignore[union-attr]
-        j.cli("devnet", "fund", address)
+        assert re.search(r"0x[0-9a-fA-F]{40}", out), out
+        j.cli("operator", "fund", "--amount", "10", "--key", key)
         reg = j.cli("operator", "register", "--stake", "2", "--models", "digits-mlp,textgenrnn", "--key", key)
-        assert "2 model(s)" in reg.stdout + reg.stderr and "shard(s)" not in reg.stdout + reg.stderr
+        assert "2 full model(s)" in reg.stdout + reg.stderr and "shard(s)" not in reg.stdout + reg.stderr
         status = j.cli("operator", "status", "--key", key).stdout
         assert "eligible" in status
         j.start_node(key)
