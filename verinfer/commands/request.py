@@ -100,8 +100,9 @@ def request(
     fee: str = typer.Option("0.01", help="fee in ether (or '…wei'), escrowed until settlement"),
     replicas: int = typer.Option(3, help="committee size"),
     quorum: int = typer.Option(2, help="matching reveals needed to accept"),
-    commit_blocks: Optional[int] = typer.Option(None, help="commit window in blocks (default 10, clamped to protocol limits)"),
-    reveal_blocks: Optional[int] = typer.Option(None, help="reveal window in blocks (default 10)"),
+    commit_blocks: Optional[int] = typer.Option(
+        None, help="commit window in blocks (default 10, 40 for a language model; at least the protocol minimum)"),
+    reveal_blocks: Optional[int] = typer.Option(None, help="reveal window in blocks (default as --commit-blocks)"),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="wait for settlement and print the result"),
     until: str = typer.Option("finalized", help="with --wait: 'finalized' or 'proven' (waits for the Groth16 proof)"),
     timeout: float = typer.Option(180.0, help="seconds to wait before giving up (the request stays live)"),
@@ -136,7 +137,7 @@ def request(
         raise ConfigError("a requester account is needed: --key NAME, or --dev-account N on a local devnet")
     info = client.model_info(model, publisher)
     prepared = prepare_input(input if input is not None else f"text:{prompt}", info.spec, client.store)
-    need, _ = client.quote(info.model_id, client.params(replicas, quorum, commit_blocks, reveal_blocks))
+    need, _ = client.quote(info.model_id, client.params(replicas, quorum, commit_blocks, reveal_blocks, model=info))
     if fee_wei < need:
         raise ConfigError(f"fee {fee_wei / 10**18:g} ETH is below the market's minimum {need / 10**18:g} ETH for "
                           f"{replicas} replicas (see: verinfer request quote {model})")
