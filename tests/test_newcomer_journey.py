@@ -102,7 +102,7 @@ def test_newcomer_journey(journey: Journey) -> None:
     assert "textgenrnn" in helptext and "digits-mlp" in helptext
     assert "<bool>" not in helptext and "<bool>" not in j.cli("model", "publish", "--help").stdout
 
-    up = j.cli("devnet", "up", "--port", str(port), "--state-dir", str(j.state), "--block-time", "0.5")
+    up = j.cli("devnet", "up", "--port", str(port), "--state-dir", str(j.state))  # default 1 s blocks, as a newcomer
     manifest = json.loads((j.state / "manifest.json").read_text())
     assert manifest["rpc_url"].endswith(f":{port}"), (manifest["rpc_url"], up.stdout)
 
@@ -164,7 +164,7 @@ def test_newcomer_journey(journey: Journey) -> None:
 
     # down and up again keeps the port and the deployment
     j.cli("devnet", "down", "--state-dir", str(j.state))
-    j.cli("devnet", "up", "--state-dir", str(j.state), "--block-time", "0.5")
+    j.cli("devnet", "up", "--state-dir", str(j.state))
     again = json.loads((j.state / "manifest.json").read_text())
     assert again["rpc_url"] == manifest["rpc_url"]
     assert lm_id in j.cli("model", "list").stdout
