@@ -10,6 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from verinfer.models.errors import InvalidInputError
+from verinfer.models.tensor import decode_tensor
+
 MAX_SHOW_BYTES = 64 * 1024
 
 
@@ -49,9 +52,6 @@ def digit_svg(pixels: list[int], cell: int = 12, vmax: int = 16) -> str:
 
 def decode(store: Any, cid: str | None, *, vocab: dict[int, str] | None = None) -> Decoded:
     """Fetch `cid` (verified against it by the store) and decode a verinfer tensor, else show text."""
-    from verinfer.models.errors import InvalidInputError
-    from verinfer.models.tensor import decode_tensor
-
     d = Decoded(cid=cid)
     if not cid:
         d.error = "no CID"
