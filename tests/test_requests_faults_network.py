@@ -19,8 +19,8 @@ import pytest
 from verinfer.client import Client
 from verinfer.client.consumer import ExampleConsumerApp
 from verinfer.client.inputs import digits_sample
-from verinfer.devnet.network import PASSWORD, LocalNetwork
 from verinfer.client.result import FINAL_STATUSES
+from verinfer.devnet.network import PASSWORD, LocalNetwork
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
 from verinfer.models.tensor import MAX_INPUT_BYTES, encode_tensor
 from verinfer.storage import cid_of
@@ -251,6 +251,6 @@ def test_fifty_concurrent_requests_settle_and_books_balance(net: LocalNetwork) -
         rc = net.client(acct)
         rc.withdraw_refunds()
         assert rc.withdrawable() == 0
-    assert c.w3.eth.get_balance(c.market.address) == market.totalWithdrawable().call()
+    assert c.w3.eth.get_balance(market.address) == market.total_withdrawable()
     for node in net.nodes:
         assert node.alive() and node.health()["ok"]
