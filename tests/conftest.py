@@ -26,7 +26,7 @@ from verinfer.chain.devnet import Devnet, find_free_port, funded_account  # noqa
 from verinfer.chain.manifest import Manifest  # noqa: E402
 from verinfer.chain.protocol import Protocol  # noqa: E402
 
-ETHER = 10**18
+from verinfer.constants import ETHER  # noqa: E402
 
 
 # ---------------------------------------------------------------- slow marker

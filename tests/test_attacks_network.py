@@ -1,7 +1,9 @@
 """Issue 7 attacks 10-13 on a running devnet with real `python -m verinfer.node` processes (protocol V2).
 
-One LocalNetwork (fresh anvil, 0.5 s blocks, V2 devnet defaults, digits-mlp with proof mode public)
-serves the module; each test performs the attack the way it was seen on the V1 devnet and asserts
+One LocalNetwork (fresh anvil, V2 devnet defaults, digits-mlp with proof mode public) serves the module.
+Blocks are 1 s (the devnet default) rather than the 0.5 s of the original report: windows are in
+blocks, and the 2-core test machine is shared, so 1 s blocks keep the test about the protocol and the
+node, not about CPU starvation (benchmarks/bench_load.py measures 0.5 s blocks); each test performs the attack the way it was seen on the V1 devnet and asserts
 that it now fails: honest stake is never lost, the honest proof wins, the network keeps accepting.
 """
 
@@ -18,6 +20,7 @@ from web3 import Web3
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import FINAL_STATUSES, Protocol, RequestParams, RequestView, Status, decode_event
 from verinfer.constants import PROOF_PUBLIC_WEIGHTS
+from verinfer.devnet.load import submit_burst
 from verinfer.devnet.network import LocalNetwork
 from verinfer.devnet.processes import NodeProcess, launch_node, wait_for
 from verinfer.devnet.samples import prover_available, sample_input
@@ -34,7 +37,7 @@ pytestmark = pytest.mark.skipif(not prover_available(), reason="needs the circom
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
-    n = LocalNetwork(tmp_path_factory.mktemp("attacks-net"), n_nodes=3, block_time=0.5, proof=True, stake_ether=10,
+    n = LocalNetwork(tmp_path_factory.mktemp("attacks-net"), n_nodes=3, block_time=1.0, proof=True, stake_ether=10,
                      capacity=64)
     with n:
         assert n.proof_mode == PROOF_PUBLIC_WEIGHTS
@@ -160,18 +163,17 @@ def test_attack12_web3_gas_estimate_suffices_under_traffic(net: LocalNetwork) ->
 
 def test_attack13_load_burst_no_honest_penalty_and_network_keeps_accepting(net: LocalNetwork) -> None:
     """40 requests within ~5 s to 3 nodes with proofs on: all accepted, no penalty, and a request afterwards settles."""
-    p = _requester(net, 4)
+    requesters = [_requester(net, i) for i in (4, 5, 6, 7)]
+    p = requesters[0]
     before = _stakes(net)
     start = net.devnet.w3.eth.block_number  # type: ignore[union-attr]
     store = net.store()
-    items = [_payload(20 + i) for i in range(40)]
-    cids = [store.add(payload) for payload, _ in items]
-    fee = p.market.quote(net.model.model_id, WINDOWS)[0]  # type: ignore[union-attr]
+    items = [(store.add(payload), h) for payload, h in (_payload(20 + i) for i in range(40))]
     t0 = time.monotonic()
-    rids = [p.market.request_inference(net.model.model_id, cid, h, WINDOWS, fee)[1]  # type: ignore[union-attr]
-            for cid, (_, h) in zip(cids, items)]
+    sent = submit_burst(requesters, net.model.model_id, items, WINDOWS)  # type: ignore[union-attr]
     submit_s = time.monotonic() - t0
-    assert submit_s < 15, f"submitting took {submit_s:.1f}s"
+    assert submit_s < 8, f"submitting took {submit_s:.1f}s"
+    rids = [s.request_id for s in sent]
     finals = [_wait_final(p, rid, timeout=240) for rid in rids]
     by_status: dict[str, int] = {}
     for r in finals:

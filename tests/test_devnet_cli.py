@@ -16,8 +16,12 @@ from verinfer.chain.manifest import Manifest
 from verinfer.chain.protocol import ModelInput, Protocol
 
 
+#: this checkout first on the path (an installed `verinfer` may belong to another checkout)
+REPO = Path(__file__).resolve().parent.parent
+
+
 def _cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, COLUMNS="200")
+    env = dict(os.environ, COLUMNS="200", PYTHONPATH=str(REPO))
     env.pop("VERINFER_MANIFEST", None)
     return subprocess.run([sys.executable, "-m", "verinfer.cli", "devnet", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)

@@ -12,6 +12,10 @@ from pathlib import Path
 from verinfer.chain.devnet import pid_alive
 
 
+#: this checkout first on the path (an installed `verinfer` may belong to another checkout)
+REPO = Path(__file__).resolve().parent.parent
+
+
 def _procs_mentioning(text: str) -> list[int]:
     """pids whose command line mentions `text` (our demo's private state dir)."""
     out = []
@@ -29,7 +33,7 @@ def _procs_mentioning(text: str) -> list[int]:
 
 def test_demo_two_requests_prints_table_and_cleans_up(tmp_path: Path) -> None:
     state = tmp_path / "demo"
-    env = dict(os.environ, COLUMNS="120")
+    env = dict(os.environ, COLUMNS="120", PYTHONPATH=str(REPO))
     env.pop("VERINFER_MANIFEST", None)
     p = subprocess.run([sys.executable, "-m", "verinfer.cli", "demo", "--requests", "2", "--state-dir", str(state)],
                        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
@@ -37,7 +41,7 @@ def test_demo_two_requests_prints_table_and_cleans_up(tmp_path: Path) -> None:
     assert p.returncode == 0, out[-3000:] + p.stderr[-3000:]
     # every step of the story, in order
     for needle in ("devnet: anvil pid", "deployed:", "model: digits-mlp", "operators: 3 keystores",
-                   "nodes: 3 `verinfer node run`", "proof mode:", "2 requests on digits-mlp",
+                   "nodes: 3 `python -m verinfer.node`", "proof mode:", "2 requests on digits-mlp",
                    "2/2 predictions match the true label", "stopped 4 processes"):
         assert needle in out, f"missing {needle!r} in:\n{out[-3000:]}"
     rows = [line for line in out.splitlines() if re.match(r"^│\s+\d+\s+│", line)]
@@ -63,7 +67,7 @@ def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
     import signal
 
     state = tmp_path / "demo"
-    env = dict(os.environ, COLUMNS="120", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, COLUMNS="120", PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
     p = subprocess.Popen([sys.executable, "-m", "verinfer.cli", "demo", "--requests", "6", "--no-proof",
                           "--state-dir", str(state)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          env=env, cwd=tmp_path, start_new_session=True,

@@ -34,7 +34,7 @@ def _committed_events(c: NodeCluster, rid: int, node: str) -> int:
 
 def _db_phase(state_dir: Path, rid: int) -> str:
     with sqlite3.connect(state_dir / "node.db") as db:
-        return db.execute("SELECT phase FROM requests WHERE request_id = ?", (rid,)).fetchone()[0]
+        return db.execute("SELECT phase FROM requests_v2 WHERE request_id = ?", (rid,)).fetchone()[0]
 
 
 def test_sigkill_after_commit_then_restart_reveals_without_double_commit(cluster: NodeCluster) -> None:
@@ -54,7 +54,7 @@ def test_sigkill_after_commit_then_restart_reveals_without_double_commit(cluster
     restarted = c.start(2)  # same state dir, no fault
     r = c.wait_final(rid, timeout=90)
     assert r.status == Status.ACCEPTED
-    assert r.agreeing_count == 3
+    assert r.reveal_count == 3
     assert int.from_bytes(r.output_hash, "big") == hash_vector(reference_run(c.spec, x), 32)
     rv = c.requester.market.get_reveal(rid, c.addresses[2])
     assert rv.revealed and rv.output_hash == r.output_hash
@@ -80,13 +80,13 @@ def test_no_reveal_node_is_slashed_and_others_settle(cluster: NodeCluster) -> No
     silent = c.start(2, "--fault", "no-reveal")
     stake_before = c.requester.nodes.stake_of(c.addresses[2])
     x = sample_input(3)
-    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=40, reveal_blocks=4)
+    rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=40, reveal_blocks=10)
     # all three commit, only the honest two reveal; then skip to the reveal deadline instead of waiting it out
     req = wait_for(lambda: (v := c.requester.market.get_request(rid)).commit_count == 3 and v.reveal_count == 2 and v,
                    60, what="3 commits and 2 reveals")
     mine(c.w3, req.reveal_deadline - c.w3.eth.block_number + 1)
     r = c.wait_final(rid, timeout=60)
-    assert r.status == Status.ACCEPTED and r.agreeing_count == 2
+    assert r.status == Status.ACCEPTED and r.reveal_count == 2
     rv = c.requester.market.get_reveal(rid, c.addresses[2])
     assert rv.committed and not rv.revealed
     assert c.requester.market.get_member_settlement(rid, c.addresses[2]).slashed
@@ -125,7 +125,7 @@ def test_node_survives_rpc_outage_and_serves_after_recovery(own_devnet: Devnet, 
         assert procs[2].alive()
         d.start()  # same port, state reloaded
         r = c.wait_final(rid, timeout=90)
-        assert r.status == Status.ACCEPTED and r.agreeing_count == 3
+        assert r.status == Status.ACCEPTED and r.reveal_count == 3
         for p in procs:
             assert p.alive()
             wait_for(lambda: "rpc reachable again" in p.log(), 20, what=f"{p.key} to log recovery")

@@ -142,6 +142,9 @@ class FakeChain:
     def artifacts_cid(self, model_id: bytes) -> str:
         return ""
 
+    def salt_for(self, rid: int) -> bytes:
+        return rid.to_bytes(32, "big")
+
     def proof_blocks(self) -> int:
         return 20
 

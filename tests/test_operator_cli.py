@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import stat
 import subprocess
 import sys
@@ -22,12 +21,13 @@ from web3 import Web3
 
 from verinfer.chain.devnet import mine
 from verinfer.chain.protocol import ModelInput, Protocol
+from verinfer.constants import ETHER
+from verinfer.inference import runtime
 from verinfer.models import spec as model_spec
 from verinfer.node.keystore import create_keystore
-
-ETHER = 10**18
 PASSWORD = "operator test password"
-VERINFER = shutil.which("verinfer") or str(Path(sys.executable).parent / "verinfer")
+#: this checkout's CLI (an installed `verinfer` script may point at another checkout)
+VERINFER = [sys.executable, "-m", "verinfer.cli"]
 
 
 def run_cli(*args: str, home: Path, password: str | None = PASSWORD, **env: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +35,7 @@ def run_cli(*args: str, home: Path, password: str | None = PASSWORD, **env: str)
     e.pop("VERINFER_PASSWORD", None)
     if password is not None:
         e["VERINFER_PASSWORD"] = password
-    return subprocess.run([VERINFER, *args], capture_output=True, text=True, env=e, stdin=subprocess.DEVNULL, timeout=120)
+    return subprocess.run([*VERINFER, *args], capture_output=True, text=True, env=e, stdin=subprocess.DEVNULL, timeout=120)
 
 
 def run_inproc(*args: str, home: Path, password: str | None = PASSWORD) -> subprocess.CompletedProcess[str]:
@@ -88,7 +88,7 @@ def model_name(w3: Web3, protocol: Protocol) -> str:
     name = f"op-digits-{uuid.uuid4().hex[:8]}"
     protocol.models.register_model(
         ModelInput(name=name, weights_cid="bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
-                   commitment=model_spec.weights_commitment(spec), num_layers=spec.num_layers,
+                   commitment=runtime.commitment(spec), num_layers=spec.num_layers,
                    input_bits=spec.input_bits, output_bits=spec.output_bits)
     )
     return name
@@ -135,19 +135,32 @@ def test_register_status_topup_unbond_withdraw(w3: Web3, protocol_manifest_path:
     home, address = funded_key
     c = chain_args(w3, protocol_manifest_path)
 
-    res = run_cli("operator", "register", "--key", "op", "--stake", "1.5", "--models", model_name, *c, home=home)
+    st = json.loads(run_inproc("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
+    assert st["registered"] is False and st["eligible"] is False and "not registered" in st["reason"]
+
+    res = run_cli("operator", "register", "--key", "op", "--stake", "1.5", "--models", model_name, "--capacity", "8", *c,
+                  home=home)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().startswith("0x")
+    assert "1 full model(s), capacity 8" in res.stderr
 
     st = json.loads(run_cli("operator", "status", "--key", "op", "--json", *c, home=home, password=None).stdout)
     assert st["address"] == address
-    assert st["registered"] is True
+    assert st["registered"] is True and st["capacity"] == 8
     assert st["stake_wei"] == 15 * ETHER // 10
-    assert list(st["eligible"].values()) == [True]
+    # V2: stake counts for draws from the next epoch's snapshot, and status says so
+    assert st["eligible"] is False and "from epoch" in st["reason"]
+    epoch = 20
+    mine(w3, epoch - w3.eth.block_number % epoch)
+    st = json.loads(run_inproc("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
+    assert st["eligible"] is True and st["reason"] == ""
     assert st["unbonding_since"] is None
     assert st["balance_wei"] < 10 * ETHER - st["stake_wei"] + 1  # stake + gas left the wallet
     table = run_cli("operator", "status", "--key", "op", *c, home=home, password=None)
     assert table.returncode == 0 and "1.5 ETH" in table.stdout and "eligible: yes" in table.stdout
+
+    res = run_inproc("operator", "fund", "--key", "op", "--amount", "2", *c, home=home)
+    assert res.returncode == 0 and "balance" in res.stdout, res.stderr
 
     res = run_cli("operator", "top-up", "--key", "op", "--amount", "0.25", *c, home=home)
     assert res.returncode == 0, res.stderr
@@ -162,7 +175,7 @@ def test_register_status_topup_unbond_withdraw(w3: Web3, protocol_manifest_path:
     assert res.returncode == 0, res.stderr
     st = json.loads(run_inproc("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
     assert st["unbonding_since"] is not None
-    assert list(st["eligible"].values()) == [False]
+    assert st["eligible"] is False and "unbonding since block" in st["reason"]
     assert_one_line_error(run_inproc("operator", "top-up", "--key", "op", "--amount", "1", *c, home=home), "unbonding")
     early = run_cli("operator", "withdraw", "--key", "op", *c, home=home)
     assert_one_line_error(early, "more block(s) until block", "no earnings")
@@ -206,7 +219,9 @@ def test_chain_side_bad_input(w3: Web3, protocol_manifest_path: Path, funded_key
     c = chain_args(w3, protocol_manifest_path)
     reg = ["operator", "register", "--key", "op"]
     assert_one_line_error(run_inproc(*reg, "--stake", "1", "--models", "0x1234", *c, home=home), "64 hex digits")
-    assert_one_line_error(run_inproc(*reg, "--stake", "1", "--models", "0x" + "ab" * 32, *c, home=home), "unknown model id")
+    assert_one_line_error(run_inproc(*reg, "--stake", "1", "--models", "0x" + "ab" * 32, *c, home=home), "not registered")
+    assert_one_line_error(run_inproc(*reg, "--stake", "1", "--models", model_name, "--capacity", "0", *c, home=home),
+                          "--capacity")
     assert_one_line_error(run_inproc(*reg, "--stake", "1", "--models", "no-such-model-x", *c, home=home), "no registered model")
     assert_one_line_error(run_inproc(*reg, "--stake", "0.5", "--models", model_name, *c, home=home), "below the minimum stake")
     assert_one_line_error(run_inproc(*reg, "--stake", "50", "--models", model_name, *c, home=home), "cannot cover")

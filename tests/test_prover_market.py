@@ -25,7 +25,7 @@ from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import load_builtin
 from verinfer.prover import pipeline
 
-ETHER = 10**18
+from verinfer.constants import ETHER
 
 
 def _funded(w3: Web3):
@@ -43,27 +43,27 @@ def test_request_proven_through_the_market_and_replay_rejected(w3: Web3, protoco
         input_bits=spec.input_bits, output_bits=spec.output_bits))
     protocol.as_account(node).nodes.register("http://127.0.0.1", [ModelShard(model_id)], 2 * ETHER)
 
+    epoch = protocol.nodes.epoch_length()
+    mine(w3, epoch - w3.eth.block_number % epoch)  # the stake counts from the next epoch's snapshot
+
     x = [int(v) for v in reference.check_input(spec, [(i * 7) % 17 for i in range(64)])]
     market = protocol.as_account(requester).market
     params = RequestParams(replicas=1, quorum=1, commit_blocks=20, reveal_blocks=20)
-    _, rid = market.request_inference(model_id, "bafkreiinput", hash_vector(x, 8), params, ETHER // 100)
-    assert market.get_committee(rid) == [node.address]
+    fee = market.quote(model_id, params)[0]
+    _, rid = market.request_inference(model_id, "bafkreiinput", hash_vector(x, 8), params, fee)
+    mine(w3, 2)
+    assert market.preview_committee(rid) == [node.address]
 
     out_hash = hash_vector(reference.run(spec, x), 32)
     salt = secrets.token_bytes(32)
     nm = protocol.as_account(node).market
-    nm.commit(rid, commitment_hash(rid, out_hash, salt, node.address))
-    try:
-        nm.reveal(rid, out_hash, salt, "bafkreioutput")
-    except ContractError:
-        mine(w3, params.commit_blocks + 1)  # reveal opens only after the commit window
-        nm.reveal(rid, out_hash, salt, "bafkreioutput")
-    try:
-        nm.finalize(rid)
-    except ContractError:
-        mine(w3, params.reveal_blocks + 1)
-        nm.finalize(rid)
-    assert market.get_request(rid).status == Status.ACCEPTED
+    nm.commit(rid, commitment_hash(rid, out_hash, salt, node.address))  # draws, then commits
+    assert market.get_committee(rid) == [node.address]
+    nm.reveal(rid, out_hash, salt, "bafkreioutput")  # every member committed: reveal is open
+    # V2: a proven model cannot be finalized before its proof window unless a proof landed
+    with pytest.raises(ContractError) as ei:
+        market.finalize(rid)
+    assert ei.value.error_name == "TooEarlyToFinalize"
 
     proof_hash, calldata = pipeline.prove_request(arts, spec, x, rid, node.address)
     assert int.from_bytes(proof_hash, "big") == out_hash
@@ -72,10 +72,16 @@ def test_request_proven_through_the_market_and_replay_rejected(w3: Web3, protoco
         protocol.as_account(thief).market.submit_proof(rid, proof_hash, calldata)
     nm.submit_proof(rid, proof_hash, calldata)
     r = market.get_request(rid)
-    assert r.proven and r.proven_output_hash == out_hash and not r.contradicted
-    # and a replay after success, by anyone, is rejected too
+    assert r.proven and r.status != Status.ACCEPTED
+    # a replay, by anyone, is rejected too
     with pytest.raises(ContractError):
         nm.submit_proof(rid, proof_hash, calldata)
+    market.finalize(rid)  # proven and every member revealed: settles at once
+    r = market.get_request(rid)
+    assert r.status == Status.ACCEPTED and r.proven and int.from_bytes(r.output_hash, "big") == out_hash
+    with pytest.raises(ContractError) as ei:  # after settlement the proof window is over (documented)
+        nm.submit_proof(rid, proof_hash, calldata)
+    assert ei.value.error_name in ("AlreadyFinalized", "AlreadyProven")
     assert market.request_binding(rid, node.address) == pipeline.request_binding(rid, node.address)
     # the auditor's view: everything rebuilt from public data
     out = reference.run(spec, x)

@@ -1,7 +1,7 @@
 """`verinfer demo`: the whole network from nothing, on this machine, in about a minute.
 
 Fresh anvil devnet → deploy → publish the digits model → 3 operator keystores, funded, staked and
-registered → 3 `verinfer node run` processes → requests from the ExampleConsumer dApp contract and
+registered → 3 `python -m verinfer.node` processes → requests from the ExampleConsumer dApp contract and
 from the Python SDK on held-out digits → progress bars → results table → everything stopped.
 """
 
@@ -177,6 +177,6 @@ def _operators_table(net: Any, client: Any, console: Console) -> None:
     for col, just in (("node", "left"), ("address", "left"), ("stake ETH", "right"), ("earned ETH", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for node in net.nodes:
-        stake = client.nodes.functions.stakeOf(node.address).call()
+        stake = client.protocol.nodes.stake_of(node.address)
         t.add_row(node.name, short(node.address, 10), f"{stake / 10**18:g}", f"{client.withdrawable(node.address) / 10**18:.6g}")
     console.print(t)

@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -69,7 +69,7 @@ def _print_manifest(m: Manifest, dev: Devnet, path: Path, deployed_now: bool) ->
 
 @app.command()
 def up(
-    port: int = typer.Option(8545, help="RPC port on 127.0.0.1."),
+    port: Optional[int] = typer.Option(None, help="RPC port on 127.0.0.1 (default: the saved manifest's port, else 8545)."),
     block_time: float = typer.Option(1.0, help="Seconds per block (protocol windows are in blocks)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard the saved chain and manifest; redeploy."),
     foreground: bool = typer.Option(False, "--foreground", help="Stay attached; Ctrl-C stops (state is saved)."),
@@ -81,6 +81,8 @@ def up(
     """Start anvil (detached), deploy the protocol if needed, print the manifest."""
     from verinfer.chain.devnet import Devnet, DevnetError, set_balance
 
+    if port is None:
+        port = _saved_port(_manifest_path(state_dir)) or 8545
     dev = Devnet(port=port, state_dir=state_dir, block_time=block_time or None, persist=True,
                  n_accounts=accounts, mixed_mining=instant)
     running = dev.running_pid()
@@ -120,6 +122,49 @@ def up(
         dev.stop()
         (state_dir / INFO_FILE).unlink(missing_ok=True)
         console.print("devnet stopped (state saved)")
+
+
+def _saved_port(manifest_path: Path) -> int | None:
+    """The port a previous `devnet up` used (from the saved manifest), so `up` after `down` keeps it."""
+    from urllib.parse import urlparse
+
+    try:
+        return urlparse(json.loads(manifest_path.read_text())["rpc_url"]).port
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@app.command()
+def fund(
+    address: str = typer.Argument(..., help="0x address to fund."),
+    amount: str = typer.Option("100", "--amount", help="Ether to add."),
+    state_dir: Path = typer.Option(DEFAULT_STATE_DIR, help="State dir of the running devnet."),
+) -> None:
+    """Add ether to any account on the running devnet (anvil_setBalance; devnet only)."""
+    from decimal import Decimal, InvalidOperation
+
+    from web3 import Web3
+
+    from verinfer.operator.funding import fund as fund_account
+
+    try:
+        wei = int(Decimal(amount) * ETHER)
+    except InvalidOperation:
+        raise ConfigError(f"--amount must be an amount in ether like 100, got {amount!r}") from None
+    if not Web3.is_address(address):
+        raise ConfigError(f"not a 0x address: {address!r}")
+    info = _info(state_dir) or {}
+    rpc = info.get("rpc_url") or (f"http://127.0.0.1:{_saved_port(_manifest_path(state_dir))}"
+                                  if _saved_port(_manifest_path(state_dir)) else None)
+    if rpc is None:
+        raise ConfigError(f"no devnet running from {state_dir} (`verinfer devnet up` first)")
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 10}))
+    try:
+        w3.eth.chain_id
+    except Exception:
+        raise ConfigError(f"cannot reach the devnet at {rpc} (`verinfer devnet up` first)") from None
+    new = fund_account(w3, address, wei)
+    console.print(f"{Web3.to_checksum_address(address)} now holds {new / ETHER:,.4f} ETH")
 
 
 def _ensure_deployed(dev: Devnet, manifest_path: Path) -> tuple[Manifest, bool]:

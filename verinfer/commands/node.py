@@ -50,7 +50,7 @@ def run(
     prover_setup: str = typer.Option(
         "auto", "--prover-setup", help="Locally cached proving key: auto (shipped, ceremony, dev — the one matching the chain) | shipped | ceremony | dev."
     ),
-    parallel: int = typer.Option(32, "--parallel", help="Requests handled concurrently (each with its own budget)."),
+    parallel: int = typer.Option(64, "--parallel", help="Requests handled concurrently (each with its own budget)."),
     provers: int = typer.Option(1, "--provers", help="Proving threads (separate from commits and reveals)."),
     block_time: Optional[float] = typer.Option(None, "--block-time", help="Seconds per block (default: measured)."),
     log_level: str = typer.Option("info", "--log-level", help="debug | info | warning."),

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from verinfer.constants import ETHER
 from verinfer.errors import ConfigError
 
 app = typer.Typer(help="Operator key, stake and registration.", no_args_is_help=True)
@@ -43,7 +44,7 @@ def parse_ether(value: str, what: str = "amount", *, positive: bool = True) -> i
         raise ConfigError(f"{what} must be a decimal amount in ether like 1.5, got {value!r}") from None
     if not d.is_finite():
         raise ConfigError(f"{what} must be a finite amount, got {value!r}")
-    wei = d * 10**18
+    wei = d * ETHER
     if wei != wei.to_integral_value():
         raise ConfigError(f"{what} has more than 18 decimals: {value!r}")
     if wei < 0 or (positive and wei == 0):
@@ -53,7 +54,7 @@ def parse_ether(value: str, what: str = "amount", *, positive: bool = True) -> i
 
 def fmt_eth(wei: int) -> str:
     """wei → '1.5 ETH' without float rounding."""
-    s = format(Decimal(wei) / Decimal(10**18), "f")
+    s = format(Decimal(wei) / Decimal(ETHER), "f")
     if "." in s:
         s = s.rstrip("0").rstrip(".")
     return f"{s} ETH"
@@ -168,7 +169,7 @@ def register(
     p = _connect(rpc_url, manifest, key, password_file)
     entries = registration.shards_for(p, model_list, shard_specs)
     reg = _send("register", lambda: registration.register(p, value, entries, endpoint=endpoint, capacity=capacity))
-    err.print(reg.describe())
+    err.print(reg.describe(), soft_wrap=True)
     print(reg.txs[0])
 
 

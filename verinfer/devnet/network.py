@@ -106,6 +106,17 @@ class LocalNetwork:
     def model_id(self) -> str | None:
         return "0x" + self.model.model_id.hex() if self.model is not None else None
 
+    def env(self) -> dict[str, str]:
+        """Environment for `verinfer …` CLI subprocesses against this network: one home, manifest, store."""
+        import os  # noqa: PLC0415
+
+        env = dict(os.environ)
+        env.update({"VERINFER_HOME": str(self.home), "VERINFER_PASSWORD": PASSWORD,
+                    "VERINFER_MANIFEST": str(self.manifest_path), "VERINFER_STORE": str(self.store_dir),
+                    "VERINFER_RPC_URL": self.rpc_url if self.devnet else "", "PYTHONUNBUFFERED": "1"})
+        env.pop("IPFS_API", None)
+        return env
+
     def store(self) -> Any:
         from verinfer.storage import open_store  # noqa: PLC0415
 

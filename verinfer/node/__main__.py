@@ -39,7 +39,7 @@ def parse(argv: list[str]) -> NodeOptions:
     p.add_argument("--no-prove", dest="prove", action="store_false", help="do not post Groth16 proofs")
     p.add_argument("--prover-setup", default="auto", help="auto | shipped | ceremony | dev")
     p.add_argument("--provers", type=int, default=1, help="proving threads (separate from request handling)")
-    p.add_argument("--parallel", type=int, default=32, help="requests handled concurrently")
+    p.add_argument("--parallel", type=int, default=64, help="requests handled concurrently")
     p.add_argument("--block-time", type=float, default=None, help="seconds per block (default: measured)")
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)

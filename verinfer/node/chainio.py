@@ -8,6 +8,8 @@ reads like the protocol (commit, reveal, finalize, prove) and an RPC blip surfac
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 from typing import Any, Callable, TypeVar
@@ -24,6 +26,9 @@ from verinfer.operator.status import eligibility
 
 log = logging.getLogger("verinfer.node")
 T = TypeVar("T")
+
+#: Receipt polling interval of the node's TxSender (seconds).
+RECEIPT_POLL_S = 0.2
 
 __all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain"]  # ModelInfo: chain.types (one definition)
 
@@ -46,7 +51,12 @@ class NodeChain:
     def connect(cls, rpc_url: str, manifest: Manifest, account: Any, *, timeout: float = 10.0) -> "NodeChain":
         """No network I/O here: a node must be able to start while the RPC is down and catch up later."""
         w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
-        return cls(Protocol(w3, manifest, account))
+        chain = cls(Protocol(w3, manifest, account))
+        if chain.p.sender is not None:
+            # Dozens of request threads wait for receipts at once: poll at a fraction of a block, not every
+            # 50 ms, or the receipt polling alone saturates the RPC node under load (issue 7 attack 13).
+            chain.p.sender.poll_interval = RECEIPT_POLL_S
+        return chain
 
     def read(self, call: Callable[[], T]) -> T:
         """One RPC read; transport failures retried briefly, then RpcError (the worker backs off)."""
@@ -133,6 +143,17 @@ class NodeChain:
 
     def reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> str:  # noqa: D102
         return _hash(self.p.market.reveal(request_id, output_hash, salt, output_cid))
+
+    def salt_for(self, request_id: int) -> bytes:
+        """The commit salt: HMAC-SHA256(operator key, chain id ‖ market ‖ request id).
+
+        Secret to everyone else (it needs the operator key) and recomputable after any crash, so the
+        node never has to fsync a random salt before committing: an honest node's output is
+        deterministic, so the same commitment can always be rebuilt and revealed.
+        """
+        msg = (b"verinfer-commit-salt-v1" + int(self.manifest.chain_id).to_bytes(8, "big")
+               + bytes.fromhex(self.p.market.address[2:]) + int(request_id).to_bytes(32, "big"))
+        return hmac.new(bytes(self.account.key), msg, hashlib.sha256).digest()
 
     def draw(self, request_id: int) -> str:
         return _hash(self.p.market.draw(request_id))

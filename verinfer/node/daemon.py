@@ -46,7 +46,7 @@ class NodeOptions:
     prove: bool = True
     prover_setup: str = "auto"
     provers: int = 1
-    parallel: int = 32
+    parallel: int = 64
     block_time: float | None = None
     log_level: str = "info"
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import heapq
 import logging
 import os
-import secrets
 import signal
 import threading
 import time
@@ -69,7 +68,7 @@ class WorkerConfig:
     provers: int = 1
     max_log_range: int = 2000
     start_block: int | None = None
-    parallel: int = 32
+    parallel: int = 64
     block_time_s: float | None = None  # None: measured from the chain's progress
     tx_margin_blocks: int = 2  # blocks kept free at the end of a window for the tx to be mined
 
@@ -137,10 +136,13 @@ class Worker:
         self.last_error: str | None = None
         self.eligibility: dict[str, Any] = {}
         self._served: set[bytes] | None = None
-        self._served_at = -(10**9)
+        self._served_checked = -1
         self._last_withdraw_check = -(10**9)
         self._finalizable_since: dict[int, int] = {}
         self._running: set[int] = set()
+        self._chain_checked = False
+        self._wake: dict[int, int] = {}  # request id → first block worth looking at it again
+        self._head_at = 0.0
         self._running_lock = threading.Lock()
         self._proofs: list[tuple[int, int, int]] = []  # heap of (not_before_block, reveal_deadline, request_id)
         self._proofs_lock = threading.Lock()
@@ -163,8 +165,8 @@ class Worker:
     def run(self) -> None:
         """Discovery and provers on their own threads; this thread schedules request tasks."""
         log.info("node %s started: state=%s fault=%s", self.address, self.state.path, self.cfg.fault or "none")
-        self._check_chain()
-        threads = [threading.Thread(target=self._loop, args=("discovery", self.discover), name="discovery", daemon=True)]
+        threads = [threading.Thread(target=self._loop, args=("discovery", self.discover), name="discovery", daemon=True),
+                   threading.Thread(target=self._status_loop, name="status", daemon=True)]
         if self.cfg.prove and self.cfg.fault is None:
             threads += [threading.Thread(target=self._prover_loop, name=f"prover-{i}", daemon=True) for i in range(max(1, self.cfg.provers))]
         for t in threads:
@@ -210,9 +212,13 @@ class Worker:
                 self._stop.wait(backoff)
 
     def _check_chain(self) -> None:
+        """Once per process, before any work (retried like any RPC while the node is unreachable)."""
+        if self._chain_checked:
+            return
         chain_id = self.chain.chain_id()
         if chain_id != self.chain.manifest.chain_id:
             raise ConfigError(f"RPC serves chain {chain_id} but the manifest is for chain {self.chain.manifest.chain_id}")
+        self._chain_checked = True
 
     def health(self) -> dict[str, Any]:
         """The /health document: ok only when ticking AND registered + eligible for some model."""
@@ -239,17 +245,30 @@ class Worker:
     # --- discovery ---------------------------------------------------------------------------
 
     def served_models(self, block: int) -> set[bytes]:
-        """Models with a full-model shard of ours (refreshed every 10 blocks: shards change rarely)."""
-        if self._served is None or block - self._served_at >= 10:
-            self._served = self.chain.served_models()
-            self._served_at = block
-            self.eligibility = self.chain.eligibility(self._served)
-            if not self.eligibility.get("eligible", False):
-                log.warning("node is not eligible to be drawn: %s", self.eligibility.get("reason"))
+        """Models with a full-model shard of ours (read once here; refreshed by the status loop)."""
+        if self._served is None:
+            self.refresh_status()
+        assert self._served is not None
         return self._served
+
+    def refresh_status(self) -> None:
+        """Served models and eligibility (with the reason); off the discovery path: ~8 reads, every 10 s."""
+        self._served = self.chain.served_models()
+        eligibility = self.chain.eligibility(self._served)
+        if not eligibility.get("eligible", False) and eligibility.get("reason") != self.eligibility.get("reason"):
+            log.warning("node is not eligible to be drawn: %s", eligibility.get("reason"))
+        self.eligibility = eligibility
+
+    def _status_loop(self) -> None:
+        while not self._stop.wait(10.0):
+            try:
+                self.refresh_status()
+            except (VerinferError, *TRANSPORT_ERRORS) as exc:
+                log.debug("status refresh failed: %s", _one_line(exc))
 
     def discover(self) -> None:
         """Store every new request of a model we serve; apply CommitteeDrawn. Cursor advances after storing."""
+        self._check_chain()
         head = self.chain.block_number()
         self.clock.observe(head)
         served = self.served_models(head)
@@ -267,6 +286,10 @@ class Worker:
     def _on_request(self, ev: Any, served: set[bytes]) -> None:
         a = ev.args
         model_id = bytes(a["modelId"])
+        if model_id not in served and self._served_checked != ev.block_number:
+            # our shards may have changed since the last status refresh: re-read them (once per block)
+            self._served_checked = ev.block_number
+            self._served = served = self.chain.served_models()
         if model_id not in served:
             return
         rec = RequestRecord(
@@ -306,9 +329,12 @@ class Worker:
 
     def schedule(self) -> None:
         """Hand every request with work left (and no task running) to the request pool."""
+        self._check_chain()
         block = self.chain.block_number()
         self._observe(block)
         for rec in self.state.active():
+            if self._wake.get(rec.request_id, 0) > block:
+                continue  # nothing can change for it before that block: no RPCs spent on it
             with self._running_lock:
                 if rec.request_id in self._running:
                     continue
@@ -337,6 +363,7 @@ class Worker:
 
     def _observe(self, block: int) -> None:
         self.last_block = block
+        self._head_at = time.monotonic()
         self.clock.observe(block)
         self.metrics.last_block.set(block)
         self.metrics.pending.set(len(self._running))
@@ -348,6 +375,8 @@ class Worker:
         rec = self.state.get_request(request_id)
         if rec is None:
             return
+        before = rec.phase
+        self._wake.pop(request_id, None)
         try:
             if rec is not None and rec.phase == Phase.SEEN:
                 rec = self._seen(rec, self._head(block))
@@ -367,13 +396,18 @@ class Worker:
             self.metrics.errors.labels(type(exc).__name__).inc()
             self.state.record_error(request_id, str(exc))
             log.warning("request %d: %s", request_id, _one_line(exc))
+        after = self.state.get_request(request_id)
+        if after is not None and after.phase == before and request_id not in self._wake and self.last_block is not None:
+            self._wake[request_id] = self.last_block + 1  # no progress: look again next block, not every poll
 
     def _head(self, block: int | None) -> int:
         """The given block (tests), else the chain's head now (work between steps takes time)."""
         if block is not None:
             return block
+        if self.last_block is not None and time.monotonic() - self._head_at < self.cfg.poll_interval:
+            return self.last_block  # the scheduler read it a moment ago
         head = self.chain.block_number()
-        self.clock.observe(head)
+        self._observe(head)
         return head
 
     def _seen(self, rec: RequestRecord, block: int) -> RequestRecord | None:
@@ -458,12 +492,13 @@ class Worker:
             log.info("request %d: INVALID_INPUT (%s)", rec.request_id, outcome.invalid_reason)
         else:
             self.metrics.inference_seconds.observe(outcome.inference_seconds)
-            log.info("request %d: output %s (cid %s) in %.1f ms%s", rec.request_id, f"{outcome.output_hash:#x}"[:14],
-                     outcome.output_cid, outcome.inference_seconds * 1e3,
+            log.info("request %d: output %s (cid %s) in %.1f ms, %d block(s) after the request%s", rec.request_id,
+                     f"{outcome.output_hash:#x}"[:14], outcome.output_cid, outcome.inference_seconds * 1e3,
+                     self._head(None) - rec.seen_block,
                      " [fault: wrong-output]" if self.cfg.fault == "wrong-output" else "")
-        # Durable BEFORE the commit tx exists: a crash after sending can always be revealed.
+        # The salt is derived from the operator key (recomputable), so this write needs no fsync.
         return self.state.transition(rec.request_id, Phase.READY, expect=Phase.SEEN, output_hash=outcome.output_hash,
-                                     output_cid=outcome.output_cid, salt=secrets.token_bytes(32),
+                                     output_cid=outcome.output_cid, salt=self.chain.salt_for(rec.request_id),
                                      invalid_reason=outcome.invalid_reason)
 
     def _commit(self, rec: RequestRecord, block: int) -> RequestRecord | None:
@@ -475,6 +510,7 @@ class Worker:
             tx = self.chain.commit(rec.request_id, c)
         except ContractError as exc:
             if exc.error_name == "AlreadyCommitted":
+                log.info("request %d: commitment already on-chain (recovered)", rec.request_id)
                 return self.state.transition(rec.request_id, Phase.COMMITTED, expect=Phase.READY)
             if exc.error_name in _NOT_MEMBER:
                 committee = self.chain.get_committee(rec.request_id)
@@ -541,6 +577,8 @@ class Worker:
         proof_done = model.proof_mode == PROOF_NONE or r.proven or block > r.finalize_after
         invalid_all = all_revealed and rec.output_hash == INVALID_INPUT_HASH  # the contract decides; a preflight is free
         if not (window_done and (proof_done or invalid_all)):
+            if window_done and not r.proven:  # only a proof or the end of the proof window can change this
+                self._wake[rec.request_id] = min(r.finalize_after + 1, block + 2)
             return
         # Stagger by committee position so usually one member pays for the finalize.
         since = self._finalizable_since.setdefault(rec.request_id, block)
@@ -674,7 +712,8 @@ class Worker:
             return None
         spec = self.models.get(model.weights_cid)
         x = decode_input(self.store.cat(rec.input_cid, max_bytes=1 << 20), spec)
-        _, arts = candidates[0]
+        setup, arts = candidates[0]
+        log.info("request %d: proving with the %s key", rec.request_id, setup)
         out_hash, calldata = pipeline.prove_request(arts, spec, x, rec.request_id, self.address)
         return int.from_bytes(out_hash, "big"), [int(v) for v in calldata]
 

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Load benchmark (issue 7 attack 13): a burst of requests to a 3-node devnet with proofs on.
+
+    python benchmarks/bench_load.py                       # 200 requests within ~10 s (issue 7 target)
+    python benchmarks/bench_load.py --requests 40 --spread 5
+    python benchmarks/bench_load.py --markdown docs/benchmarks-network.md   # also write the table
+
+Setup: fresh anvil (0.5 s blocks), protocol V2 devnet defaults, digits-mlp published with proof mode
+public (Groth16 verifier deployed before registerModel), 3 `python -m verinfer.node` processes with
+capacity 64, SDK default windows (commit 10, reveal 10 blocks; proof window 20 blocks).
+Requests are spread evenly over `--spread` seconds from 4 requester accounts. Then the script waits
+until every request settled (or `--timeout`), and reports: settled / Accepted / InvalidInput /
+NoQuorum / Expired, penalties by reason (no-show, dissent), p50/p95 request→settled latency,
+accepted per minute (first submission → last settlement), proofs verified, and whether the
+network still accepts a request afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from verinfer.chain.errors import ContractError  # noqa: E402
+from verinfer.chain.protocol import FINAL_STATUSES, RequestParams, Status  # noqa: E402
+from verinfer.devnet.network import LocalNetwork  # noqa: E402
+from verinfer.devnet.samples import sample_input  # noqa: E402
+from verinfer.models.hashing import hash_vector  # noqa: E402
+from verinfer.models.tensor import encode_tensor  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--spread", type=float, default=10.0, help="seconds over which requests are submitted")
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--block-time", type=float, default=0.5)
+    ap.add_argument("--capacity", type=int, default=64)
+    ap.add_argument("--no-proof", action="store_true")
+    ap.add_argument("--timeout", type=float, default=900.0)
+    ap.add_argument("--markdown", type=Path, default=None, help="append the result table to this markdown file")
+    args = ap.parse_args()
+    console = Console()
+    params = RequestParams(replicas=3, quorum=2, commit_blocks=10, reveal_blocks=10)  # the SDK's defaults
+
+    with LocalNetwork(n_nodes=args.nodes, block_time=args.block_time, proof=not args.no_proof, capacity=args.capacity,
+                      log=lambda m: console.print(f"[dim]{m}[/dim]")) as net:
+        assert net.model is not None
+        model_id = net.model.model_id
+        requesters = [net.protocol(i) for i in (1, 2, 3, 4)]
+        reader = net.protocol()
+        stakes0 = [reader.nodes.stake_of(a.address) for a in net.operator_accounts]
+        store = net.store()
+        items = []
+        for i in range(args.requests):
+            x = sample_input(i)
+            items.append((store.add(encode_tensor(x, "int8", [64])), hash_vector(x, 8)))
+        fee = reader.market.quote(model_id, params)[0]
+        start_block = reader.block_number()
+        console.print(f"submitting {args.requests} requests over {args.spread:g}s "
+                      f"({args.nodes} nodes, proofs {'off' if args.no_proof else 'on'}, capacity {args.capacity})")
+        t0 = time.time()
+        sent_at: dict[int, float] = {}
+
+        def submit(i: int) -> int:
+            delay = t0 + args.spread * i / max(1, args.requests) - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            p = requesters[i % len(requesters)]
+            t = time.time()
+            _, rid = p.market.request_inference(model_id, items[i][0], items[i][1], params, fee)
+            sent_at[rid] = t
+            return rid
+
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            rids = list(pool.map(submit, range(args.requests)))
+        submit_s = time.time() - t0
+        console.print(f"submitted in {submit_s:.1f}s; waiting for settlement…")
+
+        settled_at: dict[int, float] = {}
+        final: dict[int, Any] = {}
+        deadline = time.time() + args.timeout
+        finalizer = requesters[0]
+        while len(final) < len(rids) and time.time() < deadline:
+            head = reader.block_number()
+            for rid in rids:
+                if rid in final:
+                    continue
+                r = reader.market.get_request(rid)
+                if r.status in FINAL_STATUSES:
+                    final[rid] = r
+                    settled_at[rid] = time.time()
+                elif (r.status == Status.PENDING and head > r.draw_deadline) or head > r.finalize_after + 2:
+                    # what the SDK's `wait` does: a request nobody settles is finalized by the requester
+                    # (never drawn → Expired, full refund; nodes finalize everything else themselves)
+                    try:
+                        finalizer.market.finalize(rid)
+                    except ContractError:
+                        pass
+            time.sleep(0.5)
+        end = time.time()
+
+        counts = {s.name: 0 for s in (Status.ACCEPTED, Status.INVALID_INPUT, Status.NO_QUORUM, Status.EXPIRED)}
+        proven = 0
+        for r in final.values():
+            counts[r.status.name] = counts.get(r.status.name, 0) + 1
+            proven += bool(r.proven)
+        penalties: dict[str, int] = {"no-show": 0, "dissent": 0}
+        slashed_wei = 0
+        for e in reader.events("NodePenalized", from_block=start_block):
+            rid, node = int(e.args["requestId"]), e.args["node"]
+            slashed_wei += int(e.args["slashed"])
+            reveal = reader.market.get_reveal(rid, node)
+            penalties["dissent" if reveal.revealed else "no-show"] += 1
+        latencies = [settled_at[r] - sent_at[r] for r in final if r in sent_at]
+        accepted = counts["ACCEPTED"]
+        span_min = (max(settled_at.values()) - t0) / 60 if settled_at else float("nan")
+        stakes1 = [reader.nodes.stake_of(a.address) for a in net.operator_accounts]
+
+        # does the network still accept work?
+        x = sample_input(999)
+        _, after = requesters[0].market.request_inference(model_id, store.add(encode_tensor(x, "int8", [64])),
+                                                         hash_vector(x, 8), params, fee)
+        t_after = time.time()
+        while time.time() - t_after < 120:
+            ra = reader.market.get_request(after)
+            if ra.status in FINAL_STATUSES:
+                break
+            time.sleep(0.5)
+        still = ra.status.name
+
+    rows = [
+        ("requests submitted", f"{args.requests} in {submit_s:.1f} s"),
+        ("settled", f"{len(final)}/{args.requests}"),
+        ("Accepted", str(accepted)),
+        ("  of which proven on-chain", str(proven)),
+        ("InvalidInput", str(counts["INVALID_INPUT"])),
+        ("NoQuorum", str(counts["NO_QUORUM"])),
+        ("Expired (never drawn, refunded)", str(counts["EXPIRED"])),
+        ("penalties: no-show", str(penalties["no-show"])),
+        ("penalties: dissent", str(penalties["dissent"])),
+        ("honest stake lost", f"{(sum(stakes0) - sum(stakes1)) / 1e18:g} ETH"),
+        ("latency p50 (submit → settled)", f"{statistics.median(latencies):.1f} s" if latencies else "-"),
+        ("latency p95", f"{pct(latencies, 95):.1f} s" if latencies else "-"),
+        ("accepted / min", f"{accepted / span_min:.0f}" if accepted else "0"),
+        ("request after the burst", still),
+        ("wall time (submit → last settled)", f"{end - t0:.0f} s"),
+    ]
+    t = Table(title=f"load: {args.requests} requests / {args.spread:g} s, {args.nodes} nodes, "
+                    f"proofs {'off' if args.no_proof else 'on'}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in rows:
+        t.add_row(k, v)
+    console.print(t)
+    if args.markdown is not None:
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        machine = f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), Python {platform.python_version()}"
+        md = [f"\n### Load: {args.requests} requests in {args.spread:g} s, {args.nodes} nodes, proofs "
+              f"{'off' if args.no_proof else 'on'} — {when}\n",
+              f"Machine: {machine}. Command: `python benchmarks/bench_load.py --requests {args.requests} --spread "
+              f"{args.spread:g}{' --no-proof' if args.no_proof else ''}`. Windows: commit 10, reveal 10 blocks "
+              f"(SDK defaults), proof window 20 blocks, 0.5 s blocks, node capacity {args.capacity}.\n",
+              "| metric | value |", "|---|---:|"]
+        md += [f"| {k} | {v} |" for k, v in rows]
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        with args.markdown.open("a") as f:
+            f.write("\n".join(md) + "\n")
+        console.print(f"appended to {args.markdown}")
+
+
+if __name__ == "__main__":
+    main()
