@@ -38,6 +38,11 @@ def test_single_group_invocation_keeps_subcommand_names() -> None:
     assert r.returncode == 0 and "cli demo [OPTIONS]" in r.stdout
 
 
+def test_explorer_is_a_top_level_command() -> None:
+    r = _run("explorer", "--help")
+    assert r.returncode == 0 and "--port" in r.stdout, r.stdout + r.stderr
+
+
 def test_every_group_module_exists_and_registers() -> None:
     cli._register(cli._GROUPS)
     names = {g.name for g in cli.app.registered_groups} | {c.name for c in cli.app.registered_commands}
