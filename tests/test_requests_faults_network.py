@@ -239,6 +239,6 @@ def test_fifty_concurrent_requests_settle_and_books_balance(net: LocalNetwork) -
         rc = net.client(acct)
         rc.withdraw_refunds()
         assert rc.withdrawable() == 0
-    assert c.w3.eth.get_balance(c.market.address) == market.totalWithdrawable().call()
+    assert c.w3.eth.get_balance(market.address) == market.total_withdrawable()
     for node in net.nodes:
         assert node.alive() and node.health()["ok"]
