@@ -54,7 +54,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     // ------------------------------------------------------------------ storage
 
-    /// @dev A request in four slots written by requestInference (a fifth only for a proof). Slot 0 holds all that
+    /// @dev A request in three slots written by requestInference (a fourth only for a proof). Slot 0 holds all that
     ///      commit and reveal read and write.
     struct Req {
         // slot 0
@@ -73,14 +73,13 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 slashedMask;
         uint32 callbackGasLimit;
         uint32 paramsVersion;
+        uint32 modelIndex; // ModelRegistry index; the id is in _modelIdOf
         // slot 1
         address requester;
         uint96 fee;
         // slot 2
-        bytes32 modelId;
-        // slot 3
         bytes32 inputHash;
-        // slot 4 (only when a proof lands)
+        // slot 3 (only when a proof lands)
         bytes32 provenHash;
     }
 
@@ -106,8 +105,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     Current private _cur;
     ParamSet[] private _paramSets;
 
-    uint256 public totalEscrowed;
-    uint256 public totalWithdrawable;
+    /// @dev Both totals in one slot (finalize moves value from one to the other).
+    uint128 private _totalEscrowed;
+    uint128 private _totalWithdrawable;
     mapping(address account => uint256) public withdrawable;
 
     uint256 private _requestCount;
@@ -117,6 +117,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     /// @dev Per member (by committee index): the commitment, replaced by the output hash at reveal.
     mapping(uint256 requestId => mapping(uint256 index => bytes32)) private _values;
     mapping(uint256 requestId => address) private _provers;
+    /// @dev ModelRegistry index -> model id, written by the first request for a model.
+    mapping(uint32 modelIndex => bytes32) private _modelIdOf;
 
     /// @param initialOwner Governance (a TimelockController in deployments).
     /// @param nodeRegistry_ The NodeRegistry (its owner must then call setMarket(address(this))).
@@ -128,6 +130,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         _epochLength = INodeRegistry(nodeRegistry_).epochLength();
         _cur = Current({minFee: 0.001 ether, minCommitBlocks: 10, minRevealBlocks: 10, paramsVersion: 0});
         uint256 slash0 = INodeRegistry(nodeRegistry_).minStake() / 10;
+        // forge-lint: disable-next-line(unsafe-typecast) -- minStake <= 1000 ether, so minStake / 10 < 2^96
         _paramSets.push(ParamSet({slashAmount: uint96(slash0), proofBlocks: 20, callbackGasPrice: 2 gwei}));
     }
 
@@ -180,7 +183,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         r.replicas = p.replicas;
         r.quorum = p.quorum;
         r.flags = model.requiresTee ? F_REQUIRES_TEE : 0;
-        r.modelId = modelId;
+        r.modelIndex = model.index;
+        if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
         r.inputHash = inputHash;
         // forge-lint: disable-next-line(unsafe-typecast)
         r.fee = uint96(fee); // checked above
@@ -191,7 +195,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         r.revealBlocks = uint16(p.revealBlocks); // <= MAX_WINDOW_BLOCKS
         r.paramsVersion = c.paramsVersion;
         r.proofMode = model.proofMode;
-        totalEscrowed += msg.value;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalEscrowed += uint128(msg.value); // fee < 2^96 (checked) + deposit <= 2e15
 
         _emitRequested(requestId, modelId, inputCid, inputHash, fee, p);
     }
@@ -240,7 +245,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (block.number > commitDeadline) revert CommitPhaseOver(requestId, commitDeadline);
         if (commitment == bytes32(0)) revert ZeroCommitment();
         uint256 i = _indexOf(requestId, r.committeeSize, msg.sender);
-        uint8 bit = uint8(1 << i);
+        uint8 bit = _bit(i);
         if (r.committedMask & bit != 0) revert AlreadyCommitted(requestId, msg.sender);
         r.committedMask |= bit;
         _values[requestId][i] = commitment;
@@ -254,7 +259,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 cidLen = bytes(outputCid).length;
         if (cidLen > MAX_CID_BYTES) revert CidTooLong(cidLen, MAX_CID_BYTES);
         uint256 i = _indexOf(requestId, r.committeeSize, msg.sender);
-        uint8 bit = uint8(1 << i);
+        uint8 bit = _bit(i);
         if (r.committedMask & bit == 0) revert NotCommitted(requestId, msg.sender);
         if (r.revealedMask & bit != 0) revert AlreadyRevealed(requestId, msg.sender);
         uint64 commitDeadline = _commitDeadline(r);
@@ -318,8 +323,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 deposit = uint256(r.callbackGasLimit) * ps.callbackGasPrice;
         uint256 escrow = uint256(r.fee) + deposit;
         r.status = outcome;
-        totalEscrowed -= escrow;
-        totalWithdrawable += escrow;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalEscrowed -= uint128(escrow); // escrow <= _totalEscrowed
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalWithdrawable += uint128(escrow);
         (uint8 slashedMask, uint256 paidCount) = _pay(requestId, r, committee, outcome, settled);
         bool callBack = r.callbackGasLimit > 0 && r.requester.code.length > 0;
         if (deposit > 0) {
@@ -391,7 +398,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 extra = replicas != 0 ? 0 : fee - paidTotal;
         paidTotal += extra;
         for (uint256 i; i < committee.length; ++i) {
-            if (paidMask & (1 << i) != 0) {
+            if (paidMask & _bit(i) != 0) {
                 _credit(committee[i], share + extra, requestId);
                 extra = 0;
             }
@@ -404,17 +411,17 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         returns (uint8 paidMask, uint8 slashedMask, uint256 paidCount)
     {
         for (uint256 i; i < size; ++i) {
-            bool didReveal = revealed & (1 << i) != 0;
+            bool didReveal = revealed & _bit(i) != 0;
             if (outcome == Status.NoQuorum) {
                 if (didReveal) {
-                    paidMask |= uint8(1 << i);
+                    paidMask |= _bit(i);
                     ++paidCount;
                 }
             } else if (didReveal && _values[requestId][i] == settled) {
-                paidMask |= uint8(1 << i);
+                paidMask |= _bit(i);
                 ++paidCount;
             } else {
-                slashedMask |= uint8(1 << i);
+                slashedMask |= _bit(i);
             }
         }
     }
@@ -505,7 +512,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
         if (block.number > _drawDeadline(r)) return new address[](0);
         return nodeRegistry.drawCommittee(
-            r.modelId, _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0
+            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0
         );
     }
 
@@ -516,7 +523,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint64 commitDeadline = _commitDeadline(r);
         uint64 revealDeadline = commitDeadline + r.revealBlocks;
         q.requester = r.requester;
-        q.modelId = r.modelId;
+        q.modelId = _modelIdOf[r.modelIndex];
         q.inputHash = r.inputHash;
         q.fee = r.fee;
         q.callbackDeposit = uint256(r.callbackGasLimit) * ps.callbackGasPrice;
@@ -568,8 +575,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         (bool found, uint256 i) = _findIndex(requestId, _requests[requestId].committeeSize, node);
         if (!found) return (false, false, bytes32(0));
         Req storage r = _requests[requestId];
-        committed = r.committedMask & (1 << i) != 0;
-        revealed = r.revealedMask & (1 << i) != 0;
+        committed = r.committedMask & _bit(i) != 0;
+        revealed = r.revealedMask & _bit(i) != 0;
         if (revealed) outputHash = _values[requestId][i];
     }
 
@@ -578,7 +585,17 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         (bool found, uint256 i) = _findIndex(requestId, _requests[requestId].committeeSize, node);
         if (!found) return (false, false);
         Req storage r = _requests[requestId];
-        return (r.slashedMask & (1 << i) != 0, r.paidMask & (1 << i) != 0);
+        return (r.slashedMask & _bit(i) != 0, r.paidMask & _bit(i) != 0);
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function totalEscrowed() external view returns (uint256) {
+        return _totalEscrowed;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function totalWithdrawable() external view returns (uint256) {
+        return _totalWithdrawable;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -674,7 +691,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             : revealDeadline + _paramSets[r.paramsVersion].proofBlocks;
         uint8 replicas = r.replicas;
         address[] memory committee = nodeRegistry.drawAndAssign(
-            r.modelId, _seed(requestId, drawBlock), _snapshotEpoch(r), replicas, r.flags & F_REQUIRES_TEE != 0, until
+            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), replicas, r.flags & F_REQUIRES_TEE != 0, until
         );
         if (committee.length < replicas) {
             _expire(requestId, r);
@@ -690,8 +707,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     function _expire(uint256 requestId, Req storage r) private {
         uint256 amount = uint256(r.fee) + uint256(r.callbackGasLimit) * _paramSets[r.paramsVersion].callbackGasPrice;
         r.status = Status.Expired;
-        totalEscrowed -= amount;
-        totalWithdrawable += amount;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalEscrowed -= uint128(amount); // amount <= _totalEscrowed
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalWithdrawable += uint128(amount);
         _credit(r.requester, amount, requestId);
         emit Refunded(requestId, r.requester, amount);
         emit Finalized(requestId, Status.Expired, bytes32(0), 0);
@@ -708,16 +727,16 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 revealed = r.revealedMask;
         uint256 quorum = r.quorum;
         bytes32[] memory vals = new bytes32[](size);
-        uint256 n;
+        uint256 n = 0;
         for (uint256 i; i < size; ++i) {
-            if (revealed & (1 << i) != 0) {
+            if (revealed & _bit(i) != 0) {
                 bytes32 v = _values[requestId][i];
                 vals[n++] = v;
                 if (v == VerinferConstants.INVALID_INPUT) ++invalidCount;
             }
         }
         for (uint256 i; i < n && !hasWinner; ++i) {
-            uint256 c;
+            uint256 c = 0;
             for (uint256 j; j < n; ++j) {
                 if (vals[j] == vals[i]) ++c;
             }
@@ -737,11 +756,11 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         bool rewardProver
     ) private {
         uint8 revealed = r.revealedMask;
-        uint256 rewardTotal;
+        uint256 rewardTotal = 0;
         for (uint256 i; i < committee.length; ++i) {
-            if (slashedMask & (1 << i) == 0) continue;
+            if (slashedMask & _bit(i) == 0) continue;
             // only members a proof contradicted feed the prover; no-shows are burned
-            uint16 bps = rewardProver && (revealed & (1 << i) != 0) ? PROVER_REWARD_BPS : 0;
+            uint16 bps = rewardProver && (revealed & _bit(i) != 0) ? PROVER_REWARD_BPS : 0;
             (uint256 slashed, uint256 reward) =
                 amount == 0 ? (uint256(0), uint256(0)) : nodeRegistry.slash(committee[i], amount, requestId, bps);
             rewardTotal += reward;
@@ -749,7 +768,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
         if (rewardTotal > 0) {
             address prover = _provers[requestId];
-            totalWithdrawable += rewardTotal;
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _totalWithdrawable += uint128(rewardTotal); // <= the ether just received
             _credit(prover, rewardTotal, requestId);
             emit ProverRewarded(requestId, prover, rewardTotal);
         }
@@ -764,7 +784,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 amount = withdrawable[msg.sender];
         if (amount == 0) revert NothingToWithdraw();
         withdrawable[msg.sender] = 0;
-        totalWithdrawable -= amount;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _totalWithdrawable -= uint128(amount); // amount <= _totalWithdrawable
         emit Withdrawn(msg.sender, to, amount);
         (bool ok,) = to.call{value: amount}("");
         if (!ok) revert TransferFailed(to, amount);
@@ -798,7 +819,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         view
         returns (bool valid)
     {
-        IModelRegistry.ModelCore memory core = modelRegistry.getModelCore(r.modelId);
+        IModelRegistry.ModelCore memory core = modelRegistry.getModelCore(_modelIdOf[r.modelIndex]);
         uint256[2] memory a = [proof[0], proof[1]];
         uint256[2][2] memory b = [[proof[2], proof[3]], [proof[4], proof[5]]];
         uint256[2] memory c = [proof[6], proof[7]];
@@ -807,7 +828,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             uint256[3] memory pub3 = [uint256(r.inputHash), uint256(outputHash), binding];
             data = abi.encodeCall(IGroth16Verifier3.verifyProof, (a, b, c, pub3));
         } else {
-            uint256 commitment = modelRegistry.getModel(r.modelId).commitment;
+            uint256 commitment = modelRegistry.getModel(_modelIdOf[r.modelIndex]).commitment;
             uint256[4] memory pub4 = [commitment, uint256(r.inputHash), uint256(outputHash), binding];
             data = abi.encodeCall(IGroth16Verifier4.verifyProof, (a, b, c, pub4));
         }
@@ -824,8 +845,14 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         valid = ok && result == 1;
     }
 
+    /// @dev The committee-mask bit of member i (i < MAX_REPLICAS).
+    function _bit(uint256 i) private pure returns (uint8) {
+        // forge-lint: disable-next-line(incorrect-shift,unsafe-typecast)
+        return uint8(1 << i);
+    }
+
     function _fullMask(uint256 size) private pure returns (uint8) {
-        // forge-lint: disable-next-line(unsafe-typecast)
+        // forge-lint: disable-next-line(incorrect-shift,unsafe-typecast)
         return uint8((1 << size) - 1); // size <= MAX_REPLICAS (7)
     }
 
@@ -844,7 +871,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (r.flags & F_PROVEN != 0) return r.provenHash;
         uint8 paid = r.paidMask;
         for (uint256 i; i < r.committeeSize; ++i) {
-            if (paid & (1 << i) != 0) return _values[requestId][i];
+            if (paid & _bit(i) != 0) return _values[requestId][i];
         }
         return bytes32(0);
     }
@@ -854,7 +881,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     function _storeCommittee(uint256 requestId, address[] memory committee) private {
         uint256 n = committee.length;
         uint256 words = (n * 20 + 31) / 32;
-        bytes memory buf = new bytes(words * 32 + 32);
+        bytes memory buf = new bytes(n * 20 + 64); // room for the last word plus the 12-byte tail of an mstore
         assembly {
             let p := add(buf, 0x20)
             for { let i := 0 } lt(i, n) { i := add(i, 1) } {
@@ -874,9 +901,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     function _loadCommittee(uint256 requestId, uint256 n) private view returns (address[] memory committee) {
         committee = new address[](n);
-        if (n == 0) return committee;
         uint256 words = (n * 20 + 31) / 32;
-        bytes memory buf = new bytes(words * 32 + 32);
+        bytes memory buf = new bytes(n * 20 + 64);
         mapping(uint256 => uint256) storage w = _committeeWords[requestId];
         for (uint256 k; k < words; ++k) {
             uint256 word = w[k];

@@ -59,7 +59,9 @@ contract ModelRegistry is IModelRegistry {
             numLayers: m.numLayers,
             requiresTee: m.requiresTee,
             deprecated: false,
-            exists: true
+            exists: true,
+            // forge-lint: disable-next-line(unsafe-typecast)
+            index: uint32(_modelIds.length - 1) // fewer than 2^32 models
         });
 
         emit ModelRegistered(modelId, msg.sender, m.name, version, m.weightsCid, m.commitment, m.verifier, m.proofMode);

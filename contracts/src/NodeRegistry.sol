@@ -138,6 +138,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         if (s.unbondingSince != 0) revert NodeUnbonding(msg.sender);
         uint256 newStake = uint256(s.stake) + msg.value;
         if (newStake > type(uint96).max) revert StakeTooLarge(newStake);
+        // forge-lint: disable-next-line(unsafe-typecast) -- newStake <= type(uint96).max checked above
         s.stake = uint96(newStake);
         totalStaked += msg.value;
         _syncWeights(msg.sender);
@@ -173,6 +174,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         if (s.unbondingSince != 0) revert AlreadyUnbonding(msg.sender);
         uint64 availableAt = uint64(block.number) + unbondingDelay;
         s.unbondingSince = uint40(block.number);
+        // forge-lint: disable-next-line(unsafe-typecast) -- block numbers fit 40 bits for ~35,000 years at 1 s blocks
         s.availableAt = uint40(availableAt);
         _syncWeights(msg.sender);
         emit UnbondRequested(msg.sender, uint64(block.number), availableAt);
@@ -238,6 +240,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
             NodeState storage s = _state[committee[i]];
             // the market's CommitteeDrawn event records the assignment
             s.inFlight += 1;
+            // forge-lint: disable-next-line(unsafe-typecast) -- block numbers fit 40 bits
             if (s.assignedUntil < untilBlock) s.assignedUntil = uint40(untilBlock);
         }
     }
@@ -269,6 +272,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         reward = (slashed * rewardBps) / 10_000;
         uint256 burned = slashed - reward;
         // effects
+        // forge-lint: disable-next-line(unsafe-typecast) -- slashed <= s.stake, a uint96
         s.stake -= uint96(slashed);
         totalStaked -= slashed;
         totalBurned += burned;
@@ -408,7 +412,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
             NodeState storage s = _state[node];
             if (
                 s.registered && s.unbondingSince == 0 && s.stake >= minStake_ && s.inFlight < s.capacity
-                    && t.weightOf(node) > 0 && (!requiresTee || _attested(node))
+                    && t.leafWeight(leaf) > 0 && (!requiresTee || _attested(node))
             ) {
                 committee[count++] = node;
             }
@@ -427,6 +431,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     function _syncWeights(address node) private {
         NodeState storage s = _state[node];
         uint64 w = 0;
+        // forge-lint: disable-next-line(unsafe-typecast) -- stake < 2^96 wei, so stake / 1 gwei < 2^67; the tree reverts WeightOverflow past 2^64
         if (s.registered && s.unbondingSince == 0 && s.stake >= minStake) w = uint64(s.stake / WEIGHT_UNIT);
         bytes32[] storage full = _fullModels[node];
         uint256 len = full.length;
@@ -467,7 +472,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
                 revert InvalidShard(sh.modelId, sh.layerStart, sh.layerEnd);
             }
             list.push(sh);
-            _modelNodes[sh.modelId].add(node);
+            bool added = _modelNodes[sh.modelId].add(node); // false: already listed by another shard of the model
+            added;
             if (isFull && !_contains(full, sh.modelId)) full.push(sh.modelId);
         }
     }
@@ -484,7 +490,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         ModelShard[] storage list = _shards[node];
         uint256 len = list.length;
         for (uint256 i; i < len; ++i) {
-            _modelNodes[list[i].modelId].remove(node);
+            bool removed = _modelNodes[list[i].modelId].remove(node); // false: removed with an earlier shard
+            removed;
         }
         delete _shards[node];
         delete _fullModels[node];

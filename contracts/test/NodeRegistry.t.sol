@@ -179,8 +179,8 @@ contract NodeRegistryTest is Fixture {
         _registerNode(n0, STAKE, modelId);
         vm.startPrank(n0);
         nodes.requestUnbond();
-        uint256 at = block.number + 20;
-        vm.assertEq(nodes.withdrawableAt(n0), at, "availableAt");
+        uint256 atBlock = block.number + 20;
+        vm.assertEq(nodes.withdrawableAt(n0), atBlock, "availableAt");
         vm.assertEq(nodes.eligibleStake(modelId), 0, "weight 0 at once");
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.AlreadyUnbonding.selector, n0));
         nodes.requestUnbond();
@@ -191,12 +191,12 @@ contract NodeRegistryTest is Fixture {
         // governance raising the delay does not move an unbonding already under way (attack 6)
         vm.prank(owner);
         nodes.setUnbondingDelay(100_000);
-        vm.assertEq(nodes.withdrawableAt(n0), at, "unchanged");
-        vm.roll(at - 1);
+        vm.assertEq(nodes.withdrawableAt(n0), atBlock, "unchanged");
+        vm.roll(atBlock - 1);
         vm.prank(n0);
-        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.UnbondingNotElapsed.selector, at - 1, at));
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.UnbondingNotElapsed.selector, atBlock - 1, atBlock));
         nodes.withdrawStake();
-        vm.roll(at);
+        vm.roll(atBlock);
         uint256 before = n0.balance;
         vm.prank(n0);
         nodes.withdrawStake();

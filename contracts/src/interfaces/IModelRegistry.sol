@@ -47,7 +47,6 @@ interface IModelRegistry {
     error InvalidNumLayers(uint16 numLayers);
     error InvalidBits(uint8 inputBits, uint8 outputBits);
     error VerifierHasNoCode(address verifier);
-    error ZeroVerifier();
     error ModelNotFound(bytes32 modelId);
     error NotPublisher(bytes32 modelId, address caller);
     error VerifierRequired(uint8 proofMode);
@@ -78,6 +77,7 @@ interface IModelRegistry {
         bool requiresTee;
         bool deprecated;
         bool exists;
+        uint32 index; // position in registration order (modelIdAt(index) == modelId)
     }
 
     /// @notice Registers a new version of (msg.sender, m.name). The verifier and proof mode are fixed here
@@ -108,7 +108,7 @@ interface IModelRegistry {
     /// @notice The CID of the model's prover bundle ("" = none published); reverts ModelNotFound if absent.
     function artifactsCid(bytes32 modelId) external view returns (string memory);
 
-    /// @notice verifier, proofMode, numLayers, requiresTee, deprecated, exists (all zero if absent); never reverts.
+    /// @notice verifier, proofMode, numLayers, requiresTee, deprecated, exists, index (all zero if absent); never reverts.
     function getModelCore(bytes32 modelId) external view returns (ModelCore memory);
 
     /// @notice Whether `modelId` is registered.

@@ -12,6 +12,7 @@ pragma solidity ^0.8.24;
 ///      [0, 32) epoch of the last write | [32, 96) live value | [96, 160) value at start of that epoch |
 ///      [160, 224) value at start of the epoch before.
 library SortitionTree {
+    // forge-lint: disable-start(unsafe-typecast) -- bit fields of a packed slot; widths documented above
     uint256 private constant K_SHIFT = 2; // K = 4 children per node
 
     struct Tree {
@@ -95,6 +96,11 @@ library SortitionTree {
         return _cur(t.nodes[_key(0, idx - 1)]);
     }
 
+    /// @notice The live weight of leaf `leaf`.
+    function leafWeight(Tree storage t, uint256 leaf) internal view returns (uint64) {
+        return _cur(t.nodes[_key(0, leaf)]);
+    }
+
     /// @notice `who`'s weight at the start of `epoch`.
     function weightAt(Tree storage t, address who, uint64 epoch) internal view returns (uint64) {
         uint256 idx = t.leafOf[who];
@@ -160,11 +166,12 @@ library SortitionTree {
         }
         if (tot == 0) return (0, 0);
         uint256 x = r % tot;
-        uint256 j;
+        uint256 j = 0;
         for (uint256 level = depth; level > 0; --level) {
             (j, x) = _descend(t, epoch, level - 1, j, x, ex, exCount);
         }
         leaf = j;
         w = _at(t.nodes[_key(0, j)], epoch);
     }
+    // forge-lint: disable-end(unsafe-typecast)
 }
