@@ -50,6 +50,9 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 _ALREADY_KNOWN = ("already known", "already imported", "known transaction", "already exists", "alreadyknown")
 _NONCE_CONFLICT = ("nonce too low", "nonce has already been used", "underpriced", "nonce too high", "old nonce")
 
+#: Seconds a fetched fee quote is reused (maxFeePerGas is 2 × base fee + tip: one block of base-fee growth is covered).
+FEE_CACHE_S = 1.0
+
 _contract_names: dict[str, str] = {}
 _names_lock = threading.Lock()
 
@@ -102,6 +105,7 @@ class TxSender:
         self._lock = threading.Lock()
         self._next_nonce: int | None = None
         self._chain_id: int | None = None
+        self._fee_cache: tuple[float, dict[str, int]] | None = None
 
     # ---- nonces -------------------------------------------------------------------------
 
@@ -194,6 +198,17 @@ class TxSender:
             raise ChainError(f"{name}.{fn_label} rejected by the node: {msg}") from None
 
     def _fees(self) -> dict[str, int]:
+        """EIP-1559 fee fields from the latest block, cached for FEE_CACHE_S (many threads send at once)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._fee_cache is not None and now - self._fee_cache[0] < FEE_CACHE_S:
+                return dict(self._fee_cache[1])
+        fees = self._fetch_fees()
+        with self._lock:
+            self._fee_cache = (now, fees)
+        return dict(fees)
+
+    def _fetch_fees(self) -> dict[str, int]:
         block = self._rpc(lambda: self.w3.eth.get_block("latest"))
         base_fee = block.get("baseFeePerGas")
         if base_fee is None:

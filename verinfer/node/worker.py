@@ -136,7 +136,7 @@ class Worker:
         self.last_error: str | None = None
         self.eligibility: dict[str, Any] = {}
         self._served: set[bytes] | None = None
-        self._served_at = -(10**9)
+        self._served_checked = -1
         self._last_withdraw_check = -(10**9)
         self._finalizable_since: dict[int, int] = {}
         self._running: set[int] = set()
@@ -286,6 +286,10 @@ class Worker:
     def _on_request(self, ev: Any, served: set[bytes]) -> None:
         a = ev.args
         model_id = bytes(a["modelId"])
+        if model_id not in served and self._served_checked != ev.block_number:
+            # our shards may have changed since the last status refresh: re-read them (once per block)
+            self._served_checked = ev.block_number
+            self._served = served = self.chain.served_models()
         if model_id not in served:
             return
         rec = RequestRecord(
