@@ -19,7 +19,8 @@ import {VerinferConstants} from "./lib/VerinferConstants.sol";
 ///         revealers of the settled output (every in-time revealer on NoQuorum), slashes dissenters and
 ///         no-shows only when the request settled, burns penalties except the prover's reward, and calls the
 ///         consumer back with escrowed gas. Governance is bounded; the owner can move neither stake nor escrow.
-/// @dev Invariant: address(this).balance == totalEscrowed + totalWithdrawable.
+/// @dev Invariant: address(this).balance == totalEscrowed + totalWithdrawable; totalEscrowed is derived from the two, and
+///      Invariants.t.sol checks it against the fee + deposit of the unsettled requests.
 contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ constants (bounds)
 
@@ -38,6 +39,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     /// @notice Gas kept back on top of the forwarded gas so the call can really get it and we can finish.
     uint256 public constant CALLBACK_GAS_RESERVE = 15_000;
     uint256 public constant PROOF_GAS_RESERVE = 5_000;
+    /// @notice Gas redeliver keeps back from the caller's gas for the flag and the event after the callback.
+    uint256 public constant REDELIVER_GAS_RESERVE = 10_000;
     /// @notice Governance bounds.
     uint256 public constant MAX_MIN_FEE = 1 ether;
     uint32 public constant MIN_WINDOW_FLOOR = 10;
@@ -105,9 +108,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     Current private _cur;
     ParamSet[] private _paramSets;
 
-    /// @dev Both totals in one slot (finalize moves value from one to the other).
-    uint128 private _totalEscrowed;
-    uint128 private _totalWithdrawable;
+    /// @dev Credited and not yet withdrawn. The escrow is not stored: it is the rest of the balance
+    ///      (totalEscrowed() == balance - totalWithdrawable), which saves a storage write per request.
+    uint256 private _totalWithdrawable;
     mapping(address account => uint256) public withdrawable;
 
     uint256 private _requestCount;
@@ -195,8 +198,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         r.revealBlocks = uint16(p.revealBlocks); // <= MAX_WINDOW_BLOCKS
         r.paramsVersion = c.paramsVersion;
         r.proofMode = model.proofMode;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalEscrowed += uint128(msg.value); // fee < 2^96 (checked) + deposit <= 2e15
 
         _emitRequested(requestId, modelId, inputCid, inputHash, fee, p);
     }
@@ -314,19 +315,17 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
         if (st != Status.Committing) revert AlreadyFinalized(requestId);
 
-        ParamSet memory ps = _paramSets[r.paramsVersion];
-        (Status outcome, bytes32 settled) = _outcome(requestId, r, ps.proofBlocks);
+        // the parameter set is read only when needed (proof window, callback deposit, slashes): a cold slot less
+        uint256 pv = r.paramsVersion;
+        (Status outcome, bytes32 settled) = _outcome(requestId, r, pv);
         bool proverRewarded = outcome == Status.Accepted && r.flags & F_PROVEN != 0;
 
         // ---- effects: status, credits, flags
         address[] memory committee = _loadCommittee(requestId, r.committeeSize);
-        uint256 deposit = uint256(r.callbackGasLimit) * ps.callbackGasPrice;
-        uint256 escrow = uint256(r.fee) + deposit;
+        uint256 cbGas = r.callbackGasLimit;
+        uint256 deposit = cbGas == 0 ? 0 : cbGas * _paramSets[pv].callbackGasPrice;
         r.status = outcome;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalEscrowed -= uint128(escrow); // escrow <= _totalEscrowed
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalWithdrawable += uint128(escrow);
+        _totalWithdrawable += uint256(r.fee) + deposit; // the escrow becomes credits
         (uint8 slashedMask, uint256 paidCount) = _pay(requestId, r, committee, outcome, settled);
         bool callBack = r.callbackGasLimit > 0 && r.requester.code.length > 0;
         if (deposit > 0) {
@@ -337,12 +336,14 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
         // ---- interactions: the trusted registry (release seats, slash), then the bounded consumer callback
         nodeRegistry.release(committee);
-        if (slashedMask != 0) _slashAll(requestId, r, committee, slashedMask, ps.slashAmount, proverRewarded);
+        if (slashedMask != 0) {
+            _slashAll(requestId, r, committee, slashedMask, _paramSets[pv].slashAmount, proverRewarded);
+        }
         if (callBack) _callback(requestId, r, outcome, settled);
     }
 
     /// @dev Checks that the request may be settled now and returns its outcome and settled output hash.
-    function _outcome(uint256 requestId, Req storage r, uint32 proofBlocks_)
+    function _outcome(uint256 requestId, Req storage r, uint256 pv)
         private
         view
         returns (Status outcome, bytes32 settled)
@@ -355,7 +356,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         (bytes32 winner, uint256 invalidCount, bool hasWinner) = _tally(requestId, r, bytes32(0));
         bool invalid = invalidCount >= r.quorum;
         if (r.proofMode != VerinferConstants.PROOF_NONE && !proven && !invalid) {
-            uint64 finalizeAfter = revealDeadline + proofBlocks_;
+            uint64 finalizeAfter = revealDeadline + _paramSets[pv].proofBlocks;
             if (block.number <= finalizeAfter) revert TooEarlyToFinalize(requestId, finalizeAfter);
         }
         if (invalid) return (Status.InvalidInput, VerinferConstants.INVALID_INPUT);
@@ -427,11 +428,28 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     /// @inheritdoc IInferenceMarket
+    /// @dev The callback gets all the caller's gas but REDELIVER_GAS_RESERVE (kept for the flag and the event), not
+    ///      just callbackGasLimit: a consumer that ran out of gas with its own limit would otherwise fail the same
+    ///      way on every retry. The caller pays (the deposit went to the finalizer). Reverts
+    ///      InsufficientGasForCallback(gasLeft, required) unless the consumer can get at least callbackGasLimit
+    ///      (required = callbackGasLimit * 64 / 63 + REDELIVER_GAS_RESERVE). No returndata is copied.
     function redeliver(uint256 requestId) external nonReentrant {
         Req storage r = _existing(requestId);
         if (r.flags & F_CALLBACK_FAILED == 0) revert NothingToRedeliver(requestId);
         r.flags &= ~F_CALLBACK_FAILED;
-        _callback(requestId, r, r.status, _settledHash(requestId, r));
+        bytes memory data =
+            abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, r.status, _settledHash(requestId, r)));
+        address target = r.requester;
+        uint256 required = (uint256(r.callbackGasLimit) * 64) / 63 + REDELIVER_GAS_RESERVE;
+        uint256 left = gasleft();
+        if (left < required) revert InsufficientGasForCallback(left, required);
+        uint256 g = left - REDELIVER_GAS_RESERVE; // the EVM forwards at most 63/64 of what is left at the call
+        bool success;
+        assembly {
+            success := call(g, target, 0, add(data, 0x20), mload(data), 0, 0)
+        }
+        if (!success) r.flags |= F_CALLBACK_FAILED;
+        emit CallbackResult(requestId, success);
     }
 
     // ================================================================== payments
@@ -590,7 +608,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @inheritdoc IInferenceMarket
     function totalEscrowed() external view returns (uint256) {
-        return _totalEscrowed;
+        return address(this).balance - _totalWithdrawable;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -707,10 +725,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     function _expire(uint256 requestId, Req storage r) private {
         uint256 amount = uint256(r.fee) + uint256(r.callbackGasLimit) * _paramSets[r.paramsVersion].callbackGasPrice;
         r.status = Status.Expired;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalEscrowed -= uint128(amount); // amount <= _totalEscrowed
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalWithdrawable += uint128(amount);
+        _totalWithdrawable += amount;
         _credit(r.requester, amount, requestId);
         emit Refunded(requestId, r.requester, amount);
         emit Finalized(requestId, Status.Expired, bytes32(0), 0);
@@ -768,8 +783,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
         if (rewardTotal > 0) {
             address prover = _provers[requestId];
-            // forge-lint: disable-next-line(unsafe-typecast)
-            _totalWithdrawable += uint128(rewardTotal); // <= the ether just received
+            _totalWithdrawable += rewardTotal; // the ether just received
             _credit(prover, rewardTotal, requestId);
             emit ProverRewarded(requestId, prover, rewardTotal);
         }
@@ -784,8 +798,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 amount = withdrawable[msg.sender];
         if (amount == 0) revert NothingToWithdraw();
         withdrawable[msg.sender] = 0;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalWithdrawable -= uint128(amount); // amount <= _totalWithdrawable
+        _totalWithdrawable -= amount;
         emit Withdrawn(msg.sender, to, amount);
         (bool ok,) = to.call{value: amount}("");
         if (!ok) revert TransferFailed(to, amount);

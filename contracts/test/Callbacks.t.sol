@@ -11,7 +11,8 @@ import {
     RevertingConsumer,
     GasBurnerConsumer,
     ReturnBombConsumer,
-    ReentrantConsumer
+    ReentrantConsumer,
+    HungryConsumer
 } from "./utils/Consumers.sol";
 
 contract CallbacksTest is Fixture {
@@ -128,6 +129,98 @@ contract CallbacksTest is Fixture {
         vm.assertEq(f.got(), OUT_A, "result");
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.NothingToRedeliver.selector, id2));
         market.redeliver(id2);
+    }
+
+    // ------------------------------------------------------------------ redeliver at the caller's gas (issue 9)
+
+    /// @dev A request whose consumer needs ~110k gas (5 fresh slots) but asked for a 40k callbackGasLimit.
+    function _askHungry(HungryConsumer c) internal returns (uint256 id) {
+        IInferenceMarket.RequestParams memory p = _params(3, 2);
+        p.callbackGasLimit = 40_000;
+        uint256 dep = 40_000 * market.callbackGasPrice();
+        vm.deal(address(this), FEE + dep);
+        id = c.ask{value: FEE + dep}(modelId, INPUT_HASH, p);
+    }
+
+    function test_redeliver_firstDeliveryOutOfGas_secondSucceeds() public {
+        HungryConsumer c = new HungryConsumer(market, 5);
+        uint256 id = _askHungry(c);
+        _settleAccepted(id);
+        vm.expectEmit(true, false, false, true, address(market));
+        emit CallbackResult(id, false);
+        market.finalize(id);
+        vm.assertTrue(market.getRequest(id).callbackFailed, "first delivery ran out of gas");
+        vm.assertEq(c.delivered(), 0, "nothing delivered with 40k");
+        _assertSettled(id);
+
+        vm.expectEmit(true, false, false, true, address(market));
+        emit CallbackResult(id, true);
+        market.redeliver{gas: 1_000_000}(id);
+        vm.assertEq(c.delivered(), 1, "second delivery succeeded");
+        vm.assertEq(c.got(), OUT_A, "settled output");
+        vm.assertFalse(market.getRequest(id).callbackFailed, "flag cleared");
+        // the consumer got the caller's gas, far more than its 40k limit
+        vm.assertGe(c.gasAtEntry(), 900_000, "caller's gas forwarded");
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.NothingToRedeliver.selector, id));
+        market.redeliver(id);
+    }
+
+    function test_revert_redeliver_belowCallbackGasLimit() public {
+        IInferenceMarket.RequestParams memory p = _params(3, 2);
+        p.callbackGasLimit = 200_000;
+        RevertingConsumer rc = new RevertingConsumer(market);
+        uint256 dep = 200_000 * market.callbackGasPrice();
+        vm.deal(address(this), FEE + dep);
+        uint256 id = rc.ask{value: FEE + dep}(modelId, INPUT_HASH, p);
+        _settleAccepted(id);
+        market.finalize(id);
+        vm.assertTrue(market.getRequest(id).callbackFailed, "failed");
+        uint256 required = (uint256(200_000) * 64) / 63 + market.REDELIVER_GAS_RESERVE();
+        (bool ok, bytes memory ret) =
+            address(market).call{gas: 150_000}(abi.encodeCall(IInferenceMarket.redeliver, (id)));
+        vm.assertFalse(ok, "reverted");
+        bytes4 sel;
+        assembly {
+            sel := mload(add(ret, 0x20))
+        }
+        vm.assertEq(sel, IInferenceMarket.InsufficientGasForCallback.selector, "error");
+        uint256 gasLeft;
+        uint256 req;
+        assembly {
+            gasLeft := mload(add(ret, 0x24))
+            req := mload(add(ret, 0x44))
+        }
+        vm.assertEq(req, required, "names the gas the callback needs");
+        vm.assertTrue(gasLeft < required, "names the gas that was left");
+        vm.assertGe(gasLeft, 100_000, "gas left is the caller's");
+        vm.assertTrue(market.getRequest(id).callbackFailed, "still flagged after the revert");
+    }
+
+    function test_redeliver_gasBurner_keepsReserveAndFlag() public {
+        GasBurnerConsumer c = new GasBurnerConsumer(market);
+        uint256 id = _ask(c);
+        _settleAccepted(id);
+        market.finalize(id);
+        vm.assertTrue(market.getRequest(id).callbackFailed, "failed");
+        // the consumer burns everything it gets; redeliver still finishes (reserve) and keeps the flag set
+        vm.expectEmit(true, false, false, true, address(market));
+        emit CallbackResult(id, false);
+        market.redeliver{gas: 1_000_000}(id);
+        vm.assertTrue(market.getRequest(id).callbackFailed, "still flagged");
+    }
+
+    function test_redeliver_returndataBomb_notCopied() public {
+        ReturnBombConsumer rev = new ReturnBombConsumer(market, true);
+        uint256 id = _ask(rev);
+        _settleAccepted(id);
+        market.finalize(id);
+        vm.assertTrue(market.getRequest(id).callbackFailed, "failed");
+        uint256 g = gasleft();
+        market.redeliver{gas: 2_000_000}(id);
+        uint256 used = g - gasleft();
+        // the consumer's own 200 kB memory costs ~96k; copying it back would cost as much again
+        vm.assertLe(used, 150_000, "returndata not copied");
+        vm.assertTrue(market.getRequest(id).callbackFailed, "still flagged");
     }
 
     function test_callback_burningAllGas_stillSettles() public {

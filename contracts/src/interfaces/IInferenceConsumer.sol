@@ -5,8 +5,10 @@ import {IInferenceMarket} from "./IInferenceMarket.sol";
 
 /// @title IInferenceConsumer (V2)
 /// @notice Implemented by contracts that request inference and want the settled result pushed to them.
-/// @dev Called by the market at finalize (and by redeliver) with exactly the request's callbackGasLimit, paid from
-///      the request's escrowed callback deposit; a revert or out-of-gas only emits CallbackResult(requestId, false).
+/// @dev Called by the market at finalize with exactly the request's callbackGasLimit, paid from the request's escrowed
+///      callback deposit; a revert or out-of-gas only emits CallbackResult(requestId, false) and sets callbackFailed.
+///      Anyone may then call the market's redeliver(requestId), which forwards all of ITS caller's gas (at least
+///      callbackGasLimit) minus a small reserve: a consumer that needs more than its limit can still be served.
 ///      The output CID is not passed: it lives in the market's Revealed events.
 interface IInferenceConsumer {
     /// @notice Receives the settled result of `requestId`.

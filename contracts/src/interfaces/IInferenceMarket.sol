@@ -153,7 +153,9 @@ interface IInferenceMarket {
     ///         exactly callbackGasLimit gas; the callback deposit goes to the caller of finalize.
     function finalize(uint256 requestId) external;
 
-    /// @notice Re-calls the callback of a settled request whose callback failed (anyone, own gas).
+    /// @notice Re-calls the callback of a settled request whose callback failed (anyone, own gas): the consumer gets
+    ///         all the caller's gas but a small reserve, at least the request's callbackGasLimit (else reverts
+    ///         InsufficientGasForCallback(gasLeft, required)), so a callback that ran out of gas can succeed on retry.
     function redeliver(uint256 requestId) external;
 
     /// @notice Pays msg.sender its whole withdrawable balance.

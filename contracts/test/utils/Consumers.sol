@@ -121,3 +121,25 @@ contract RejectingRequester {
         market.withdraw();
     }
 }
+
+/// @dev Needs more gas than a small callbackGasLimit: writes `slots` fresh storage slots per delivery (~22k each).
+contract HungryConsumer is ConsumerBase {
+    uint256 public immutable slots;
+    uint256 public delivered;
+    uint256 public gasAtEntry;
+    bytes32 public got;
+    mapping(uint256 => uint256) public scratch;
+
+    constructor(IInferenceMarket m, uint256 slots_) ConsumerBase(m) {
+        slots = slots_;
+    }
+
+    function onInferenceResult(uint256 requestId, IInferenceMarket.Status, bytes32 outputHash) external {
+        gasAtEntry = gasleft();
+        for (uint256 i; i < slots; ++i) {
+            scratch[requestId * 1000 + i] = i + 1;
+        }
+        got = outputHash;
+        delivered += 1;
+    }
+}
