@@ -41,7 +41,10 @@ from verinfer.chain.tx import sender_for
 def env(w3: Web3):  # type: ignore[no-untyped-def]
     gov, verifier, node = funded_account(w3), funded_account(w3), funded_account(w3)
     address = deploy_attestation_registry(w3, gov)
-    reg = lambda acct: AttestationRegistry(w3, address, sender_for(w3, acct))
+
+    def reg(acct):  # type: ignore[no-untyped-def]
+        return AttestationRegistry(w3, address, sender_for(w3, acct))
+
     reg(gov).set_verifier(verifier.address, True)
     reg(gov).set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
     return reg, gov, verifier, node, TestPKI.generate()

@@ -21,8 +21,8 @@ import pytest
 import uvicorn
 
 from verinfer.chain.protocol import Protocol
-from verinfer.devnet.network import LocalNetwork  # the one import of the dev-network helper
 from verinfer.client.inputs import digits_sample
+from verinfer.devnet.network import LocalNetwork  # the one import of the dev-network helper
 from verinfer.explorer.app import create_app
 from verinfer.explorer.db import Database
 from verinfer.explorer.service import Explorer

@@ -11,8 +11,8 @@ from verinfer.inference.runtime import (
     ExecutionError,
     ExecutionPlan,
     commitment,
-    execute,
     decide,
+    execute,
     load_model,
     profile_hash,
 )

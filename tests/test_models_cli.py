@@ -108,7 +108,7 @@ def test_inspect_and_eval(env, tmp_path):
     info = json.loads(res.stdout)
     spec = load(builtin_path("digits-mlp-large"))
     assert info["parameters"] == spec.num_parameters == 50826
-    assert [l["out"] for l in info["layers"]] == [256, 128, 10]
+    assert [layer["out"] for layer in info["layers"]] == [256, 128, 10]
     assert info["layers"][0]["output_range"] == [0, 127]  # relu + clamp 8
     assert int(info["commitment"], 16) == weights_commitment(spec)
     # a CID published to the store can be inspected by CID

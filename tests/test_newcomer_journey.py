@@ -44,7 +44,8 @@ class Journey:
         self.state = root / "devnet"
         self.env = {**os.environ, "VERINFER_HOME": str(root / "home"), "VERINFER_STORE": str(root / "store"),
                     "VERINFER_MANIFEST": str(self.state / "manifest.json"), "VERINFER_PASSWORD": PASSWORD,
-                    "COLUMNS": "200", "NO_COLOR": "1"}
+                    "COLUMNS": "200", "NO_COLOR": "1",
+                    "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         for k in ("VERINFER_RPC_URL", "IPFS_API", "VERINFER_IPFS_API", "VERINFER_TEST_PKI"):
             self.env.pop(k, None)
         self.nodes: list[subprocess.Popen[bytes]] = []
@@ -101,7 +102,7 @@ def test_newcomer_journey(journey: Journey) -> None:
     assert "textgenrnn" in helptext and "digits-mlp" in helptext
     assert "<bool>" not in helptext and "<bool>" not in j.cli("model", "publish", "--help").stdout
 
-    up = j.cli("devnet", "up", "--port", str(port), "--state-dir", str(j.state), "--block-time", "0.5")
+    up = j.cli("devnet", "up", "--port", str(port), "--state-dir", str(j.state))  # default 1 s blocks, as a newcomer
     manifest = json.loads((j.state / "manifest.json").read_text())
     assert manifest["rpc_url"].endswith(f":{port}"), (manifest["rpc_url"], up.stdout)
 
@@ -120,10 +121,10 @@ def test_newcomer_journey(journey: Journey) -> None:
     for i in range(N_OPERATORS):
         key = f"op{i}"
         out = j.cli("operator", "init", "--name", key).stdout
-        address = re.search(r"0x[0-9a-fA-F]{40}", out).group(0)  # type: ignore[union-attr]
-        j.cli("devnet", "fund", address)
+        assert re.search(r"0x[0-9a-fA-F]{40}", out), out
+        j.cli("operator", "fund", "--amount", "10", "--key", key)
         reg = j.cli("operator", "register", "--stake", "2", "--models", "digits-mlp,textgenrnn", "--key", key)
-        assert "2 model(s)" in reg.stdout + reg.stderr and "shard(s)" not in reg.stdout + reg.stderr
+        assert "2 full model(s)" in reg.stdout + reg.stderr and "shard(s)" not in reg.stdout + reg.stderr
         status = j.cli("operator", "status", "--key", key).stdout
         assert "eligible" in status
         j.start_node(key)
@@ -163,7 +164,7 @@ def test_newcomer_journey(journey: Journey) -> None:
 
     # down and up again keeps the port and the deployment
     j.cli("devnet", "down", "--state-dir", str(j.state))
-    j.cli("devnet", "up", "--state-dir", str(j.state), "--block-time", "0.5")
+    j.cli("devnet", "up", "--state-dir", str(j.state))
     again = json.loads((j.state / "manifest.json").read_text())
     assert again["rpc_url"] == manifest["rpc_url"]
     assert lm_id in j.cli("model", "list").stdout

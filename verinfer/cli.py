@@ -40,7 +40,7 @@ def _root() -> None:
 
 
 # One module per group in verinfer.commands; a module with TOP_LEVEL = True registers its own command(s).
-_GROUPS = ["devnet", "operator", "node", "model", "prover", "request", "attestation", "audit", "demo"]
+_GROUPS = ["devnet", "operator", "node", "model", "prover", "request", "attestation", "audit", "explorer", "demo"]
 _registered: set[str] = set()
 
 def _register(names: list[str]) -> None:
@@ -52,12 +52,7 @@ def _register_one(_name: str) -> None:
     if _name in _registered:
         return
     _registered.add(_name)
-    try:
-        _mod = importlib.import_module(f"verinfer.commands.{_name}")
-    except ModuleNotFoundError as exc:  # group not built yet
-        if exc.name != f"verinfer.commands.{_name}":
-            raise
-        return
+    _mod = importlib.import_module(f"verinfer.commands.{_name}")  # every group exists: a missing one is a bug
     if getattr(_mod, "TOP_LEVEL", False):
         _mod.register(app)
     else:

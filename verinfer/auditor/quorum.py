@@ -195,8 +195,9 @@ def _expired_claims(ctx: AuditContext, committee: list[str], fin_ev: object) -> 
 
 def _settlement_claim(env: AuditEnv, ctx: AuditContext, committee: list[str], revealed: dict[str, bytes],
                       winner: bytes | None, expected: Status, proven: bool) -> Claim:
-    """Who is paid (revealers of the settled hash; every in-time revealer on NoQuorum), each share, the refund,
-    who is slashed (non-revealers and dissenters, never on NoQuorum) and the prover's reward."""
+    """Who is paid (revealers of the settled hash, `fee / payees` each, the dust to the first; every in-time
+    revealer `fee / replicas` on NoQuorum), the refund, who is slashed (non-revealers and dissenters, never on
+    NoQuorum) and the prover's reward."""
     r = ctx.request
     ev = ctx.events
     market = env.protocol.market
@@ -222,7 +223,8 @@ def _settlement_claim(env: AuditEnv, ctx: AuditContext, committee: list[str], re
             problems.append(f"{short(n)}: slashed={s.slashed} but {'a' if n in penalty else 'no'} NodePenalized event")
         if s.paid and credited.get(n, 0) < share:
             problems.append(f"{short(n)}: paid but credited {credited.get(n, 0)} wei < share {share}")
-    refund_want = r.fee - share * len(want_paid)
+    # settled outcomes: the division dust goes to the first payee (committee order); NoQuorum: the rest is refunded
+    refund_want = r.fee - share * len(want_paid) if no_quorum or not want_paid else 0
     refund = sum(int(e.args["amount"]) for e in ev["Refunded"])
     if refund != refund_want:
         problems.append(f"refunded {refund} wei, the rule gives {refund_want}")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 
+from verinfer.chain.manifest import Manifest, default_manifest_path
+from verinfer.chain.protocol import Protocol
 from verinfer.errors import ConfigError
+from verinfer.storage import open_store
 
 TOP_LEVEL = True
 EXIT_FAIL = 2  # an audited claim failed (1 is reserved for user errors: bad id, unreachable RPC, …)
@@ -24,8 +29,6 @@ def _trusted_root(path: Optional[Path], manifest: Optional[Path]) -> tuple[bytes
         except OSError as exc:
             raise ConfigError(f"cannot read --trusted-root {path}: {exc.strerror or exc}") from None
         if path.suffix == ".json":  # a test-pki.json file: take its root certificate
-            import json
-
             try:
                 pem = json.loads(pem)["root"].encode()
             except (ValueError, KeyError, TypeError):
@@ -33,12 +36,8 @@ def _trusted_root(path: Optional[Path], manifest: Optional[Path]) -> tuple[bytes
         if b"BEGIN CERTIFICATE" not in pem:
             raise ConfigError(f"--trusted-root {path} holds no PEM certificate")
         return pem, f"{path}"
-    from verinfer.chain.manifest import default_manifest_path
-
     pki = (manifest or default_manifest_path()).parent / PKI_FILENAME
     if pki.exists():
-        import json
-
         try:
             return json.loads(pki.read_text())["root"].encode(), f"devnet TEST PKI root at {pki} (INSECURE)"
         except (ValueError, KeyError):
@@ -70,13 +69,9 @@ def audit(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Re-verify a request from the chain and the content store: model, input, output, quorum, proof, attestations."""
-    from rich.console import Console
-
+    # the auditor pulls the prover stack (py_ecc, circuits): loaded only when an audit runs, not for --help
     from verinfer.auditor import Auditor
     from verinfer.auditor.render import render_json, render_table
-    from verinfer.chain.manifest import Manifest
-    from verinfer.chain.protocol import Protocol
-    from verinfer.storage import open_store
 
     rid = _parse_id(request_id)
     backends = {"both": ("groth16py", "snarkjs"), "groth16py": ("groth16py",), "snarkjs": ("snarkjs",)}.get(backend)

@@ -15,7 +15,11 @@ from typing import Optional
 
 import typer
 
+from verinfer.chain.manifest import Manifest, default_manifest_path
+from verinfer.chain.protocol import Protocol
+from verinfer.commands.audit import _trusted_root
 from verinfer.errors import ConfigError
+from verinfer.storage import open_store
 
 TOP_LEVEL = True
 
@@ -45,13 +49,10 @@ def explorer(
     poll: float = typer.Option(2.0, "--poll", help="seconds between index syncs"),
 ) -> None:
     """Serve the block explorer: requests, proofs verified three ways, audit verdicts, nodes, models, sources."""
-    from verinfer.chain.manifest import Manifest, default_manifest_path
-    from verinfer.chain.protocol import Protocol
-    from verinfer.commands.audit import _trusted_root
+    # the explorer pulls fastapi/uvicorn/jinja2 and the auditor's prover stack: loaded only when it is served
     from verinfer.explorer.app import create_app
     from verinfer.explorer.db import Database
     from verinfer.explorer.service import Explorer
-    from verinfer.storage import open_store
 
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port must be 1..65535, got {port}")

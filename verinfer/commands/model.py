@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
+from verinfer.chain.devnet import dev_accounts
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.protocol import Protocol
 from verinfer.client.publish import (
@@ -36,6 +38,7 @@ from verinfer.errors import ConfigError
 from verinfer.inference.runtime import commitment, profile_hash
 from verinfer.models import reference
 from verinfer.models.digits import load_split
+from verinfer.node.keystore import unlock
 from verinfer.storage import open_store
 from verinfer.storage.unixfs import cid_of
 
@@ -88,12 +91,8 @@ def load_publisher(key: str | None, key_env: str | None, password_file: Path | N
             raise ConfigError(f"--dev-account is only allowed on the devnet (chain {DEVNET_CHAIN_ID}), this is {chain_id}")
         if not 0 <= dev_account <= 9:
             raise ConfigError(f"--dev-account must be 0..9, got {dev_account}")
-        from verinfer.chain.devnet import dev_accounts
-
         return dev_accounts(10)[dev_account]
     if key_env is not None:
-        from eth_account import Account
-
         secret = os.environ.get(key_env, "").strip()
         if not secret:
             raise ConfigError(f"environment variable {key_env} is empty or unset")
@@ -101,8 +100,6 @@ def load_publisher(key: str | None, key_env: str | None, password_file: Path | N
             return Account.from_key(secret)
         except Exception:
             raise ConfigError(f"{key_env} does not hold a valid private key") from None
-    from verinfer.node.keystore import unlock
-
     return unlock(key, password_file)  # type: ignore[arg-type]
 
 

@@ -16,8 +16,14 @@ import typer
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
 
+from verinfer.chain.devnet import dev_accounts
+from verinfer.client import Client
+from verinfer.client.inputs import prepare_input
+from verinfer.client.render import RequestProgress, committee_table, result_panel
 from verinfer.constants import DEVNET_CHAIN_ID
 from verinfer.errors import ConfigError
+from verinfer.node.keystore import unlock
+from verinfer.storage import open_store
 
 app = typer.Typer(
     help="Request inference (submit, wait, show the settled result) and withdraw refunds.",
@@ -61,22 +67,15 @@ def load_account(key: str | None, dev_account: int | None, chain_id: int) -> Loc
             )
         if not 0 <= dev_account <= 9:
             raise ConfigError(f"--dev-account must be 0..9, got {dev_account}")
-        from verinfer.chain.devnet import dev_accounts
-
         return dev_accounts(10)[dev_account]
     if key:
-        from verinfer.node.keystore import unlock
-
         return unlock(key)
     return None
 
 
 def open_client(rpc_url: str | None, manifest: Path | None, ipfs_api: str | None,
                 key: str | None = None, dev_account: int | None = None):  # noqa: ANN201
-    """A Client for the CLI options (imports deferred so `verinfer --help` stays fast)."""
-    from verinfer.client import Client
-    from verinfer.storage import open_store
-
+    """A Client for the CLI options."""
     client = Client(rpc_url, str(manifest) if manifest else None, None, open_store(ipfs_api))
     account = load_account(key, dev_account, client.chain_id)
     if account is not None:
@@ -100,8 +99,9 @@ def request(
     fee: str = typer.Option("0.01", help="fee in ether (or '…wei'), escrowed until settlement"),
     replicas: int = typer.Option(3, help="committee size"),
     quorum: int = typer.Option(2, help="matching reveals needed to accept"),
-    commit_blocks: Optional[int] = typer.Option(None, help="commit window in blocks (default 10, clamped to protocol limits)"),
-    reveal_blocks: Optional[int] = typer.Option(None, help="reveal window in blocks (default 10)"),
+    commit_blocks: Optional[int] = typer.Option(
+        None, help="commit window in blocks (default 10, 40 for a language model; at least the protocol minimum)"),
+    reveal_blocks: Optional[int] = typer.Option(None, help="reveal window in blocks (default as --commit-blocks)"),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="wait for settlement and print the result"),
     until: str = typer.Option("finalized", help="with --wait: 'finalized' or 'proven' (waits for the Groth16 proof)"),
     timeout: float = typer.Option(180.0, help="seconds to wait before giving up (the request stays live)"),
@@ -126,9 +126,6 @@ def request(
         raise ConfigError(f"--until must be 'finalized' or 'proven', got {until!r}")
     if timeout <= 0:
         raise ConfigError(f"--timeout must be positive, got {timeout:g}")
-    from verinfer.client.inputs import prepare_input
-    from verinfer.client.render import RequestProgress, committee_table, result_panel
-
     fee_wei = parse_fee(fee)
     console = Console(stderr=as_json)
     client = open_client(rpc_url, manifest, ipfs_api, key, dev_account)
@@ -136,7 +133,7 @@ def request(
         raise ConfigError("a requester account is needed: --key NAME, or --dev-account N on a local devnet")
     info = client.model_info(model, publisher)
     prepared = prepare_input(input if input is not None else f"text:{prompt}", info.spec, client.store)
-    need, _ = client.quote(info.model_id, client.params(replicas, quorum, commit_blocks, reveal_blocks))
+    need, _ = client.quote(info.model_id, client.params(replicas, quorum, commit_blocks, reveal_blocks, model=info))
     if fee_wei < need:
         raise ConfigError(f"fee {fee_wei / 10**18:g} ETH is below the market's minimum {need / 10**18:g} ETH for "
                           f"{replicas} replicas (see: verinfer request quote {model})")
@@ -166,8 +163,6 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Show a request: status, prediction, consensus, committee, proof, refunds, gas per step."""
-    from verinfer.client.render import committee_table, result_panel
-
     if request_id < 1:
         raise ConfigError(f"request ids start at 1, got {request_id}")
     client = open_client(rpc_url, manifest, ipfs_api)

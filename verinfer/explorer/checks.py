@@ -14,10 +14,12 @@ import time
 from typing import Any
 
 from verinfer.auditor import Auditor
+from verinfer.chain.protocol import Protocol
 from verinfer.explorer.db import Database, dumps
 from verinfer.prover.backends import backend_by_name
 from verinfer.prover.onchain import VERIFY_GAS, verify_onchain
 from verinfer.prover.types import Proof
+from verinfer.storage.base import ContentStore
 
 
 def _timed(fn: Any) -> tuple[Any, float, str | None]:
@@ -59,7 +61,7 @@ def three_way(auditor: Any, report: Any) -> list[dict[str, Any]]:
     return out
 
 
-def run(protocol: Any, store: Any, db: Database, request_id: int, *, trusted_root_pem: bytes | None = None,
+def run(protocol: Protocol, store: ContentStore, db: Database, request_id: int, *, trusted_root_pem: bytes | None = None,
         trusted_root_label: str = "") -> dict[str, Any]:
     """Audit `request_id` now, verify its proof three ways, cache and return {report, verify, ...}."""
     t0 = time.perf_counter()

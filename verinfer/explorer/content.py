@@ -10,6 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from verinfer.models.errors import InvalidInputError
+from verinfer.models.tensor import decode_tensor
+from verinfer.storage.base import ContentStore
+
 MAX_SHOW_BYTES = 64 * 1024
 
 
@@ -47,11 +51,8 @@ def digit_svg(pixels: list[int], cell: int = 12, vmax: int = 16) -> str:
             f'role="img" aria-label="8x8 digit input">{"".join(rects)}</svg>')
 
 
-def decode(store: Any, cid: str | None, *, vocab: dict[int, str] | None = None) -> Decoded:
+def decode(store: ContentStore, cid: str | None, *, vocab: dict[int, str] | None = None) -> Decoded:
     """Fetch `cid` (verified against it by the store) and decode a verinfer tensor, else show text."""
-    from verinfer.models.errors import InvalidInputError
-    from verinfer.models.tensor import decode_tensor
-
     d = Decoded(cid=cid)
     if not cid:
         d.error = "no CID"
@@ -80,7 +81,7 @@ def decode(store: Any, cid: str | None, *, vocab: dict[int, str] | None = None) 
     return d
 
 
-def vocabulary(store: Any, weights_cid: str | None) -> dict[int, str] | None:
+def vocabulary(store: ContentStore, weights_cid: str | None) -> dict[int, str] | None:
     """id -> token of a language model whose published spec names a vocabulary CID (else None)."""
     if not weights_cid:
         return None

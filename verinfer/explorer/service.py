@@ -20,6 +20,7 @@ from verinfer.errors import VerinferError
 from verinfer.explorer import charts, checks, content, mapping, sources
 from verinfer.explorer.db import Database, dumps
 from verinfer.explorer.indexer import Indexer
+from verinfer.storage.base import ContentStore
 
 HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 HEX20 = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -46,7 +47,7 @@ class Explorer:
 
     protocol: Protocol
     db: Database
-    store: Any
+    store: ContentStore
     trusted_root_pem: bytes | None = None
     trusted_root_label: str = ""
     solc_cache: Path | None = None
