@@ -57,7 +57,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     // ------------------------------------------------------------------ storage
 
-    /// @dev A request in three slots written by requestInference (a fourth only for a proof). Slot 0 holds all that
+    /// @dev A request in three slots written by requestInference (the proven hash only when a proof lands, in
+    ///      _provenHashes). Slot 0 holds all that
     ///      commit and reveal read and write.
     struct Req {
         // slot 0
@@ -82,8 +83,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint96 fee;
         // slot 2
         bytes32 inputHash;
-        // slot 3 (only when a proof lands)
-        bytes32 provenHash;
     }
 
     /// @dev The parameters a request snapshots (by index into _paramSets).
@@ -120,6 +119,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     /// @dev Per member (by committee index): the commitment, replaced by the output hash at reveal.
     mapping(uint256 requestId => mapping(uint256 index => bytes32)) private _values;
     mapping(uint256 requestId => address) private _provers;
+    mapping(uint256 requestId => bytes32) private _provenHashes;
     /// @dev ModelRegistry index -> model id, written by the first request for a model.
     mapping(uint32 modelIndex => bytes32) private _modelIdOf;
 
@@ -179,27 +179,29 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (model.deprecated) revert ModelDeprecated(modelId);
 
         requestId = ++_requestCount;
-        Req storage r = _requests[requestId];
-        r.requester = msg.sender;
-        r.createdBlock = uint40(block.number);
-        r.status = Status.Pending;
-        r.replicas = p.replicas;
-        r.quorum = p.quorum;
-        r.flags = model.requiresTee ? F_REQUIRES_TEE : 0;
-        r.modelIndex = model.index;
         if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
-        r.inputHash = inputHash;
+        Req storage r = _requests[requestId];
+        _writeSlot0(r, p, model, c.paramsVersion);
+        r.requester = msg.sender;
         // forge-lint: disable-next-line(unsafe-typecast)
         r.fee = uint96(fee); // checked above
-        r.callbackGasLimit = p.callbackGasLimit;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        r.commitBlocks = uint16(p.commitBlocks); // <= MAX_WINDOW_BLOCKS
-        // forge-lint: disable-next-line(unsafe-typecast)
-        r.revealBlocks = uint16(p.revealBlocks); // <= MAX_WINDOW_BLOCKS
-        r.paramsVersion = c.paramsVersion;
-        r.proofMode = model.proofMode;
+        r.inputHash = inputHash;
 
         _emitRequested(requestId, modelId, inputCid, inputHash, fee, p);
+    }
+
+    /// @dev Slot 0 of a new request in one store (field offsets as declared in Req; masks and committeeSize are 0).
+    function _writeSlot0(Req storage r, RequestParams calldata p, IModelRegistry.ModelCore memory model, uint32 pv)
+        private
+    {
+        uint256 word = uint256(uint40(block.number)) | (uint256(p.commitBlocks) << 40)
+            | (uint256(p.revealBlocks) << 56) | (uint256(uint8(Status.Pending)) << 72) | (uint256(p.replicas) << 104)
+            | (uint256(p.quorum) << 112) | (uint256(model.requiresTee ? F_REQUIRES_TEE : 0) << 120)
+            | (uint256(model.proofMode) << 128) | (uint256(p.callbackGasLimit) << 152) | (uint256(pv) << 184)
+            | (uint256(model.index) << 216);
+        assembly {
+            sstore(r.slot, word)
+        }
     }
 
     function _emitRequested(
@@ -296,7 +298,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (!_verify(r, outputHash, requestBinding(requestId, msg.sender), proof)) revert InvalidProof(requestId);
 
         r.flags |= F_PROVEN;
-        r.provenHash = outputHash;
+        _provenHashes[requestId] = outputHash;
         _provers[requestId] = msg.sender;
         emit ProofVerified(requestId, msg.sender, outputHash);
     }
@@ -360,7 +362,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             if (block.number <= finalizeAfter) revert TooEarlyToFinalize(requestId, finalizeAfter);
         }
         if (invalid) return (Status.InvalidInput, VerinferConstants.INVALID_INPUT);
-        if (proven) return (Status.Accepted, r.provenHash);
+        if (proven) return (Status.Accepted, _provenHashes[requestId]);
         if (hasWinner) return (Status.Accepted, winner);
         return (Status.NoQuorum, bytes32(0));
     }
@@ -881,7 +883,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         Status st = r.status;
         if (st == Status.InvalidInput) return VerinferConstants.INVALID_INPUT;
         if (st != Status.Accepted) return bytes32(0);
-        if (r.flags & F_PROVEN != 0) return r.provenHash;
+        if (r.flags & F_PROVEN != 0) return _provenHashes[requestId];
         uint8 paid = r.paidMask;
         for (uint256 i; i < r.committeeSize; ++i) {
             if (paid & _bit(i) != 0) return _values[requestId][i];
@@ -931,10 +933,25 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
     }
 
+    /// @dev Reads the packed words only as far as needed: member 0 is found with one (cold) word; a member split
+    ///      across two words is ruled out on its first part before the second word is read.
     function _findIndex(uint256 requestId, uint256 n, address who) private view returns (bool found, uint256 index) {
-        address[] memory committee = _loadCommittee(requestId, n);
+        mapping(uint256 => uint256) storage w = _committeeWords[requestId];
+        uint256 target = uint256(uint160(who));
         for (uint256 i; i < n; ++i) {
-            if (committee[i] == who) return (true, i);
+            uint256 b = i * 20; // first byte of member i
+            uint256 k = b >> 5;
+            uint256 o = b & 31; // its offset in word k (from the most significant byte)
+            uint256 word = w[k];
+            if (o <= 12) {
+                if ((word << (8 * o)) >> 96 == target) return (true, i);
+            } else {
+                uint256 hiBytes = 32 - o; // the address's first hiBytes bytes end word k
+                uint256 hi = word & ((uint256(1) << (8 * hiBytes)) - 1);
+                if (hi != target >> (8 * (20 - hiBytes))) continue;
+                uint256 lo = w[k + 1] >> (8 * (12 + hiBytes)); // its last 20 - hiBytes bytes start word k + 1
+                if ((hi << (8 * (20 - hiBytes))) | lo == target) return (true, i);
+            }
         }
         return (false, 0);
     }
