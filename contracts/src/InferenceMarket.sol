@@ -19,7 +19,8 @@ import {VerinferConstants} from "./lib/VerinferConstants.sol";
 ///         revealers of the settled output (every in-time revealer on NoQuorum), slashes dissenters and
 ///         no-shows only when the request settled, burns penalties except the prover's reward, and calls the
 ///         consumer back with escrowed gas. Governance is bounded; the owner can move neither stake nor escrow.
-/// @dev Invariant: address(this).balance == totalEscrowed + totalWithdrawable.
+/// @dev Invariant: address(this).balance == totalEscrowed + totalWithdrawable; totalEscrowed is derived from the two, and
+///      Invariants.t.sol checks it against the fee + deposit of the unsettled requests.
 contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ constants (bounds)
 
@@ -56,7 +57,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     // ------------------------------------------------------------------ storage
 
-    /// @dev A request in three slots written by requestInference (a fourth only for a proof). Slot 0 holds all that
+    /// @dev A request in three slots written by requestInference (the proven hash only when a proof lands, in
+    ///      _provenHashes). Slot 0 holds all that
     ///      commit and reveal read and write.
     struct Req {
         // slot 0
@@ -81,8 +83,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint96 fee;
         // slot 2
         bytes32 inputHash;
-        // slot 3 (only when a proof lands)
-        bytes32 provenHash;
     }
 
     /// @dev The parameters a request snapshots (by index into _paramSets).
@@ -107,9 +107,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     Current private _cur;
     ParamSet[] private _paramSets;
 
-    /// @dev Both totals in one slot (finalize moves value from one to the other).
-    uint128 private _totalEscrowed;
-    uint128 private _totalWithdrawable;
+    /// @dev Credited and not yet withdrawn. The escrow is not stored: it is the rest of the balance
+    ///      (totalEscrowed() == balance - totalWithdrawable), which saves a storage write per request.
+    uint256 private _totalWithdrawable;
     mapping(address account => uint256) public withdrawable;
 
     uint256 private _requestCount;
@@ -119,6 +119,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     /// @dev Per member (by committee index): the commitment, replaced by the output hash at reveal.
     mapping(uint256 requestId => mapping(uint256 index => bytes32)) private _values;
     mapping(uint256 requestId => address) private _provers;
+    mapping(uint256 requestId => bytes32) private _provenHashes;
     /// @dev ModelRegistry index -> model id, written by the first request for a model.
     mapping(uint32 modelIndex => bytes32) private _modelIdOf;
 
@@ -178,29 +179,29 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (model.deprecated) revert ModelDeprecated(modelId);
 
         requestId = ++_requestCount;
-        Req storage r = _requests[requestId];
-        r.requester = msg.sender;
-        r.createdBlock = uint40(block.number);
-        r.status = Status.Pending;
-        r.replicas = p.replicas;
-        r.quorum = p.quorum;
-        r.flags = model.requiresTee ? F_REQUIRES_TEE : 0;
-        r.modelIndex = model.index;
         if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
-        r.inputHash = inputHash;
+        Req storage r = _requests[requestId];
+        _writeSlot0(r, p, model, c.paramsVersion);
+        r.requester = msg.sender;
         // forge-lint: disable-next-line(unsafe-typecast)
         r.fee = uint96(fee); // checked above
-        r.callbackGasLimit = p.callbackGasLimit;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        r.commitBlocks = uint16(p.commitBlocks); // <= MAX_WINDOW_BLOCKS
-        // forge-lint: disable-next-line(unsafe-typecast)
-        r.revealBlocks = uint16(p.revealBlocks); // <= MAX_WINDOW_BLOCKS
-        r.paramsVersion = c.paramsVersion;
-        r.proofMode = model.proofMode;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalEscrowed += uint128(msg.value); // fee < 2^96 (checked) + deposit <= 2e15
+        r.inputHash = inputHash;
 
         _emitRequested(requestId, modelId, inputCid, inputHash, fee, p);
+    }
+
+    /// @dev Slot 0 of a new request in one store (field offsets as declared in Req; masks and committeeSize are 0).
+    function _writeSlot0(Req storage r, RequestParams calldata p, IModelRegistry.ModelCore memory model, uint32 pv)
+        private
+    {
+        uint256 word = uint256(uint40(block.number)) | (uint256(p.commitBlocks) << 40)
+            | (uint256(p.revealBlocks) << 56) | (uint256(uint8(Status.Pending)) << 72) | (uint256(p.replicas) << 104)
+            | (uint256(p.quorum) << 112) | (uint256(model.requiresTee ? F_REQUIRES_TEE : 0) << 120)
+            | (uint256(model.proofMode) << 128) | (uint256(p.callbackGasLimit) << 152) | (uint256(pv) << 184)
+            | (uint256(model.index) << 216);
+        assembly {
+            sstore(r.slot, word)
+        }
     }
 
     function _emitRequested(
@@ -297,7 +298,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (!_verify(r, outputHash, requestBinding(requestId, msg.sender), proof)) revert InvalidProof(requestId);
 
         r.flags |= F_PROVEN;
-        r.provenHash = outputHash;
+        _provenHashes[requestId] = outputHash;
         _provers[requestId] = msg.sender;
         emit ProofVerified(requestId, msg.sender, outputHash);
     }
@@ -316,19 +317,17 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
         if (st != Status.Committing) revert AlreadyFinalized(requestId);
 
-        ParamSet memory ps = _paramSets[r.paramsVersion];
-        (Status outcome, bytes32 settled) = _outcome(requestId, r, ps.proofBlocks);
+        // the parameter set is read only when needed (proof window, callback deposit, slashes): a cold slot less
+        uint256 pv = r.paramsVersion;
+        (Status outcome, bytes32 settled) = _outcome(requestId, r, pv);
         bool proverRewarded = outcome == Status.Accepted && r.flags & F_PROVEN != 0;
 
         // ---- effects: status, credits, flags
         address[] memory committee = _loadCommittee(requestId, r.committeeSize);
-        uint256 deposit = uint256(r.callbackGasLimit) * ps.callbackGasPrice;
-        uint256 escrow = uint256(r.fee) + deposit;
+        uint256 cbGas = r.callbackGasLimit;
+        uint256 deposit = cbGas == 0 ? 0 : cbGas * _paramSets[pv].callbackGasPrice;
         r.status = outcome;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalEscrowed -= uint128(escrow); // escrow <= _totalEscrowed
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalWithdrawable += uint128(escrow);
+        _totalWithdrawable += uint256(r.fee) + deposit; // the escrow becomes credits
         (uint8 slashedMask, uint256 paidCount) = _pay(requestId, r, committee, outcome, settled);
         bool callBack = r.callbackGasLimit > 0 && r.requester.code.length > 0;
         if (deposit > 0) {
@@ -339,12 +338,14 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
         // ---- interactions: the trusted registry (release seats, slash), then the bounded consumer callback
         nodeRegistry.release(committee);
-        if (slashedMask != 0) _slashAll(requestId, r, committee, slashedMask, ps.slashAmount, proverRewarded);
+        if (slashedMask != 0) {
+            _slashAll(requestId, r, committee, slashedMask, _paramSets[pv].slashAmount, proverRewarded);
+        }
         if (callBack) _callback(requestId, r, outcome, settled);
     }
 
     /// @dev Checks that the request may be settled now and returns its outcome and settled output hash.
-    function _outcome(uint256 requestId, Req storage r, uint32 proofBlocks_)
+    function _outcome(uint256 requestId, Req storage r, uint256 pv)
         private
         view
         returns (Status outcome, bytes32 settled)
@@ -357,11 +358,11 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         (bytes32 winner, uint256 invalidCount, bool hasWinner) = _tally(requestId, r, bytes32(0));
         bool invalid = invalidCount >= r.quorum;
         if (r.proofMode != VerinferConstants.PROOF_NONE && !proven && !invalid) {
-            uint64 finalizeAfter = revealDeadline + proofBlocks_;
+            uint64 finalizeAfter = revealDeadline + _paramSets[pv].proofBlocks;
             if (block.number <= finalizeAfter) revert TooEarlyToFinalize(requestId, finalizeAfter);
         }
         if (invalid) return (Status.InvalidInput, VerinferConstants.INVALID_INPUT);
-        if (proven) return (Status.Accepted, r.provenHash);
+        if (proven) return (Status.Accepted, _provenHashes[requestId]);
         if (hasWinner) return (Status.Accepted, winner);
         return (Status.NoQuorum, bytes32(0));
     }
@@ -609,7 +610,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @inheritdoc IInferenceMarket
     function totalEscrowed() external view returns (uint256) {
-        return _totalEscrowed;
+        return address(this).balance - _totalWithdrawable;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -726,10 +727,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     function _expire(uint256 requestId, Req storage r) private {
         uint256 amount = uint256(r.fee) + uint256(r.callbackGasLimit) * _paramSets[r.paramsVersion].callbackGasPrice;
         r.status = Status.Expired;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalEscrowed -= uint128(amount); // amount <= _totalEscrowed
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalWithdrawable += uint128(amount);
+        _totalWithdrawable += amount;
         _credit(r.requester, amount, requestId);
         emit Refunded(requestId, r.requester, amount);
         emit Finalized(requestId, Status.Expired, bytes32(0), 0);
@@ -787,8 +785,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
         if (rewardTotal > 0) {
             address prover = _provers[requestId];
-            // forge-lint: disable-next-line(unsafe-typecast)
-            _totalWithdrawable += uint128(rewardTotal); // <= the ether just received
+            _totalWithdrawable += rewardTotal; // the ether just received
             _credit(prover, rewardTotal, requestId);
             emit ProverRewarded(requestId, prover, rewardTotal);
         }
@@ -803,8 +800,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 amount = withdrawable[msg.sender];
         if (amount == 0) revert NothingToWithdraw();
         withdrawable[msg.sender] = 0;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _totalWithdrawable -= uint128(amount); // amount <= _totalWithdrawable
+        _totalWithdrawable -= amount;
         emit Withdrawn(msg.sender, to, amount);
         (bool ok,) = to.call{value: amount}("");
         if (!ok) revert TransferFailed(to, amount);
@@ -887,7 +883,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         Status st = r.status;
         if (st == Status.InvalidInput) return VerinferConstants.INVALID_INPUT;
         if (st != Status.Accepted) return bytes32(0);
-        if (r.flags & F_PROVEN != 0) return r.provenHash;
+        if (r.flags & F_PROVEN != 0) return _provenHashes[requestId];
         uint8 paid = r.paidMask;
         for (uint256 i; i < r.committeeSize; ++i) {
             if (paid & _bit(i) != 0) return _values[requestId][i];
@@ -937,10 +933,25 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
     }
 
+    /// @dev Reads the packed words only as far as needed: member 0 is found with one (cold) word; a member split
+    ///      across two words is ruled out on its first part before the second word is read.
     function _findIndex(uint256 requestId, uint256 n, address who) private view returns (bool found, uint256 index) {
-        address[] memory committee = _loadCommittee(requestId, n);
+        mapping(uint256 => uint256) storage w = _committeeWords[requestId];
+        uint256 target = uint256(uint160(who));
         for (uint256 i; i < n; ++i) {
-            if (committee[i] == who) return (true, i);
+            uint256 b = i * 20; // first byte of member i
+            uint256 k = b >> 5;
+            uint256 o = b & 31; // its offset in word k (from the most significant byte)
+            uint256 word = w[k];
+            if (o <= 12) {
+                if ((word << (8 * o)) >> 96 == target) return (true, i);
+            } else {
+                uint256 hiBytes = 32 - o; // the address's first hiBytes bytes end word k
+                uint256 hi = word & ((uint256(1) << (8 * hiBytes)) - 1);
+                if (hi != target >> (8 * (20 - hiBytes))) continue;
+                uint256 lo = w[k + 1] >> (8 * (12 + hiBytes)); // its last 20 - hiBytes bytes start word k + 1
+                if ((hi << (8 * (20 - hiBytes))) | lo == target) return (true, i);
+            }
         }
         return (false, 0);
     }

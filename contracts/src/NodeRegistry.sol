@@ -57,9 +57,10 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc INodeRegistry
     uint64 public immutable epochLength;
 
-    uint256 public minStake;
-    uint64 public unbondingDelay;
+    /// @dev market and minStake share a slot: every market call reads both (onlyMarket, draw, slash).
     address public market;
+    uint96 private _minStake; // <= MIN_STAKE_CEIL < 2^96
+    uint64 public unbondingDelay;
     uint256 public totalStaked;
     uint256 public totalBurned;
 
@@ -104,7 +105,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         }
         _models = IModelRegistry(modelRegistry_);
         _attestations = IAttestationRegistry(attestationRegistry_);
-        minStake = minStake_;
+        // forge-lint: disable-next-line(unsafe-typecast) -- <= MIN_STAKE_CEIL (checked above)
+        _minStake = uint96(minStake_);
         unbondingDelay = unbondingDelay_;
         epochLength = epochLength_;
     }
@@ -115,7 +117,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     function register(string calldata endpoint, ModelShard[] calldata shards) external payable {
         NodeState storage s = _state[msg.sender];
         if (s.registered) revert AlreadyRegistered(msg.sender);
-        if (msg.value < minStake) revert InsufficientStake(msg.value, minStake);
+        uint256 minStake_ = _minStake;
+        if (msg.value < minStake_) revert InsufficientStake(msg.value, minStake_);
         if (msg.value > type(uint96).max) revert StakeTooLarge(msg.value);
         _checkEndpoint(endpoint);
         s.stake = uint96(msg.value);
@@ -202,7 +205,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc INodeRegistry
     function setMinStake(uint256 value) external onlyOwner {
         if (value < MIN_STAKE_FLOOR || value > MIN_STAKE_CEIL) revert InvalidParameter("minStake", value);
-        minStake = value;
+        // forge-lint: disable-next-line(unsafe-typecast) -- <= MIN_STAKE_CEIL (checked)
+        _minStake = uint96(value);
         emit ParameterChanged("minStake", value);
     }
 
@@ -265,7 +269,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     {
         if (rewardBps > 10_000) revert InvalidParameter("rewardBps", rewardBps);
         NodeState storage s = _state[node];
-        uint256 cap = (minStake * MAX_SLASH_BPS) / 10_000;
+        uint256 cap = (uint256(_minStake) * MAX_SLASH_BPS) / 10_000;
         slashed = amount < s.stake ? amount : s.stake;
         if (slashed > cap) slashed = cap;
         if (slashed == 0) return (0, 0);
@@ -292,6 +296,11 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         returns (address[] memory committee)
     {
         return _draw(modelId, seed, epoch, replicas, requiresTee);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function minStake() external view returns (uint256) {
+        return _minStake;
     }
 
     /// @inheritdoc INodeRegistry
@@ -402,7 +411,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         uint256[] memory ex = new uint256[](maxTries);
         uint256 count;
         uint256 tries;
-        uint256 minStake_ = minStake;
+        uint256 minStake_ = _minStake;
         while (count < replicas && tries < maxTries) {
             (uint256 leaf, uint64 w) = t.pick(epoch, uint256(keccak256(abi.encode(seed, tries))), ex, tries);
             if (w == 0) break;
@@ -432,7 +441,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         NodeState storage s = _state[node];
         uint64 w = 0;
         // forge-lint: disable-next-line(unsafe-typecast) -- stake < 2^96 wei, so stake / 1 gwei < 2^67; the tree reverts WeightOverflow past 2^64
-        if (s.registered && s.unbondingSince == 0 && s.stake >= minStake) w = uint64(s.stake / WEIGHT_UNIT);
+        if (s.registered && s.unbondingSince == 0 && s.stake >= _minStake) w = uint64(s.stake / WEIGHT_UNIT);
         bytes32[] storage full = _fullModels[node];
         uint256 len = full.length;
         uint64 epoch = currentEpoch();
