@@ -1,18 +1,35 @@
 #!/usr/bin/env bash
-# README command 2: every test. Installs first, then forge (contracts) and pytest (Python, on a real anvil).
-# Slow suites (50 MB CID sweeps, big circuits, ceremonies) run with VERINFER_SLOW=1.
+# README command 2: every test. Installs first, then forge (contracts), slither, ruff + mypy, and pytest
+# (Python, on real anvil chains). Every step runs; the script fails if any step failed.
+# Slow suites (50 MB CID sweeps, big circuits, ceremonies) run with VERINFER_SLOW=1;
+# deep fuzzing/invariants with FOUNDRY_PROFILE=deep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export PATH="$PWD/.venv/bin:$PWD/node_modules/.bin:$PATH"
 
-echo "==> forge test (contracts)"
-npx forge test
+failed=()
+step() {  # step NAME CMD...: run, remember a failure, go on
+  local name="$1"; shift
+  echo "==> $name"
+  if ! "$@"; then failed+=("$name"); fi
+}
+
+step "forge test (contracts)" npx forge test
+step "slither (High/Medium findings must be triaged in contracts/slither.triage.json)" bash scripts/slither.sh
+step "ruff (verinfer/)" ruff check verinfer
+step "mypy (verinfer/)" mypy
 
 echo "==> pytest"
 set +e
 python -m pytest "$@"
 rc=$?
 set -e
-if [ $rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi
-exit $rc
+if [ $rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; rc=1; fi
+if [ $rc -ne 0 ]; then failed+=("pytest"); fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'error: failed step(s): %s\n' "${failed[*]}" >&2
+  exit 1
+fi
+echo "==> all steps passed"
