@@ -76,8 +76,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 paidMask;
         uint8 slashedMask;
         uint32 callbackGasLimit;
-        uint32 paramsVersion;
+        uint24 paramsVersion; // < 2^24 (_pushParams)
         uint32 modelIndex; // ModelRegistry index; the id is in _modelIdOf
+        uint8 sameMask; // members whose output equals the first revealer's (their own slot is cleared)
+        uint8 firstRevealer; // committee index of the first revealer (valid once revealedMask != 0)
         // slot 1
         address requester;
         uint96 fee;
@@ -198,7 +200,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             | (uint256(p.revealBlocks) << 56) | (uint256(uint8(Status.Pending)) << 72) | (uint256(p.replicas) << 104)
             | (uint256(p.quorum) << 112) | (uint256(model.requiresTee ? F_REQUIRES_TEE : 0) << 120)
             | (uint256(model.proofMode) << 128) | (uint256(p.callbackGasLimit) << 152) | (uint256(pv) << 184)
-            | (uint256(model.index) << 216);
+            | (uint256(model.index) << 208);
         assembly {
             sstore(r.slot, word)
         }
@@ -274,8 +276,17 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (keccak256(abi.encode(requestId, outputHash, salt, msg.sender)) != _values[requestId][i]) {
             revert CommitmentMismatch(requestId, msg.sender);
         }
-        r.revealedMask |= bit;
-        _values[requestId][i] = outputHash;
+        uint8 revealed = r.revealedMask;
+        if (revealed != 0 && _values[requestId][r.firstRevealer] == outputHash) {
+            // same output as the first revealer: remember that with a bit and clear the commitment (gas refund)
+            r.sameMask |= bit;
+            delete _values[requestId][i];
+        } else {
+            _values[requestId][i] = outputHash;
+            // forge-lint: disable-next-line(unsafe-typecast)
+            if (revealed == 0) r.firstRevealer = uint8(i); // i < MAX_REPLICAS
+        }
+        r.revealedMask = revealed | bit;
         emit Revealed(requestId, msg.sender, outputHash, outputCid);
     }
 
@@ -374,7 +385,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         returns (uint8 slashedMask, uint256 paidCount)
     {
         uint8 paidMask;
-        (paidMask, slashedMask, paidCount) = _masks(requestId, r.revealedMask, committee.length, outcome, settled);
+        (paidMask, slashedMask, paidCount) = _masks(requestId, r, committee.length, outcome, settled);
         r.paidMask = paidMask;
         r.slashedMask = slashedMask;
         uint256 fee = r.fee;
@@ -408,11 +419,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
     }
 
-    function _masks(uint256 requestId, uint8 revealed, uint256 size, Status outcome, bytes32 settled)
+    function _masks(uint256 requestId, Req storage r, uint256 size, Status outcome, bytes32 settled)
         private
         view
         returns (uint8 paidMask, uint8 slashedMask, uint256 paidCount)
     {
+        uint8 revealed = r.revealedMask;
         for (uint256 i; i < size; ++i) {
             bool didReveal = revealed & _bit(i) != 0;
             if (outcome == Status.NoQuorum) {
@@ -420,7 +432,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
                     paidMask |= _bit(i);
                     ++paidCount;
                 }
-            } else if (didReveal && _values[requestId][i] == settled) {
+            } else if (didReveal && _valueOf(requestId, r, i) == settled) {
                 paidMask |= _bit(i);
                 ++paidCount;
             } else {
@@ -597,7 +609,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         Req storage r = _requests[requestId];
         committed = r.committedMask & _bit(i) != 0;
         revealed = r.revealedMask & _bit(i) != 0;
-        if (revealed) outputHash = _values[requestId][i];
+        if (revealed) outputHash = _valueOf(requestId, r, i);
     }
 
     /// @inheritdoc IInferenceMarket
@@ -747,7 +759,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 n = 0;
         for (uint256 i; i < size; ++i) {
             if (revealed & _bit(i) != 0) {
-                bytes32 v = _values[requestId][i];
+                bytes32 v = _valueOf(requestId, r, i);
                 vals[n++] = v;
                 if (v == VerinferConstants.INVALID_INPUT) ++invalidCount;
             }
@@ -807,6 +819,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     function _pushParams(ParamSet memory ps) private {
+        if (_paramSets.length > type(uint24).max) revert InvalidParameter("paramsVersion", _paramSets.length);
         _paramSets.push(ps);
         // forge-lint: disable-next-line(unsafe-typecast)
         _cur.paramsVersion = uint32(_paramSets.length - 1);
@@ -860,6 +873,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         valid = ok && result == 1;
     }
 
+    /// @dev The output member i revealed (its own slot, or the first revealer's when it revealed the same).
+    function _valueOf(uint256 requestId, Req storage r, uint256 i) private view returns (bytes32) {
+        if (r.sameMask & _bit(i) != 0) return _values[requestId][r.firstRevealer];
+        return _values[requestId][i];
+    }
+
     /// @dev The committee-mask bit of member i (i < MAX_REPLICAS).
     function _bit(uint256 i) private pure returns (uint8) {
         // forge-lint: disable-next-line(incorrect-shift,unsafe-typecast)
@@ -886,7 +905,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (r.flags & F_PROVEN != 0) return _provenHashes[requestId];
         uint8 paid = r.paidMask;
         for (uint256 i; i < r.committeeSize; ++i) {
-            if (paid & _bit(i) != 0) return _values[requestId][i];
+            if (paid & _bit(i) != 0) return _valueOf(requestId, r, i);
         }
         return bytes32(0);
     }
