@@ -100,6 +100,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint32 minCommitBlocks;
         uint32 minRevealBlocks;
         uint32 paramsVersion;
+        uint64 requestCount; // here, not in a slot of its own: requestInference reads this slot anyway
     }
 
     INodeRegistry public immutable nodeRegistry;
@@ -114,7 +115,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     uint256 private _totalWithdrawable;
     mapping(address account => uint256) public withdrawable;
 
-    uint256 private _requestCount;
     mapping(uint256 requestId => Req) private _requests;
     /// @dev Committee addresses packed 20 bytes each into consecutive words.
     mapping(uint256 requestId => mapping(uint256 word => uint256)) private _committeeWords;
@@ -133,7 +133,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         nodeRegistry = INodeRegistry(nodeRegistry_);
         modelRegistry = IModelRegistry(modelRegistry_);
         _epochLength = INodeRegistry(nodeRegistry_).epochLength();
-        _cur = Current({minFee: 0.001 ether, minCommitBlocks: 10, minRevealBlocks: 10, paramsVersion: 0});
+        _cur = Current({minFee: 0.001 ether, minCommitBlocks: 10, minRevealBlocks: 10, paramsVersion: 0, requestCount: 0});
         uint256 slash0 = INodeRegistry(nodeRegistry_).minStake() / 10;
         // forge-lint: disable-next-line(unsafe-typecast) -- minStake <= 1000 ether, so minStake / 10 < 2^96
         _paramSets.push(ParamSet({slashAmount: uint96(slash0), proofBlocks: 20, callbackGasPrice: 2 gwei}));
@@ -180,7 +180,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (!model.exists) revert ModelNotFound(modelId);
         if (model.deprecated) revert ModelDeprecated(modelId);
 
-        requestId = ++_requestCount;
+        requestId = uint256(c.requestCount) + 1;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _cur.requestCount = uint64(requestId); // < 2^64 requests
         if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
         Req storage r = _requests[requestId];
         _writeSlot0(r, p, model, c.paramsVersion);
@@ -632,7 +634,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @inheritdoc IInferenceMarket
     function requestCount() external view returns (uint256) {
-        return _requestCount;
+        return _cur.requestCount;
     }
 
     /// @inheritdoc IInferenceMarket
