@@ -76,8 +76,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 paidMask;
         uint8 slashedMask;
         uint32 callbackGasLimit;
-        uint32 paramsVersion;
+        uint24 paramsVersion; // < 2^24 (_pushParams)
         uint32 modelIndex; // ModelRegistry index; the id is in _modelIdOf
+        uint8 sameMask; // members whose output equals the first revealer's (their own slot is cleared)
+        uint8 firstRevealer; // committee index of the first revealer (valid once revealedMask != 0)
         // slot 1
         address requester;
         uint96 fee;
@@ -98,6 +100,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint32 minCommitBlocks;
         uint32 minRevealBlocks;
         uint32 paramsVersion;
+        uint64 requestCount; // here, not in a slot of its own: requestInference reads this slot anyway
     }
 
     INodeRegistry public immutable nodeRegistry;
@@ -112,7 +115,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     uint256 private _totalWithdrawable;
     mapping(address account => uint256) public withdrawable;
 
-    uint256 private _requestCount;
     mapping(uint256 requestId => Req) private _requests;
     /// @dev Committee addresses packed 20 bytes each into consecutive words.
     mapping(uint256 requestId => mapping(uint256 word => uint256)) private _committeeWords;
@@ -131,7 +133,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         nodeRegistry = INodeRegistry(nodeRegistry_);
         modelRegistry = IModelRegistry(modelRegistry_);
         _epochLength = INodeRegistry(nodeRegistry_).epochLength();
-        _cur = Current({minFee: 0.001 ether, minCommitBlocks: 10, minRevealBlocks: 10, paramsVersion: 0});
+        _cur = Current({minFee: 0.001 ether, minCommitBlocks: 10, minRevealBlocks: 10, paramsVersion: 0, requestCount: 0});
         uint256 slash0 = INodeRegistry(nodeRegistry_).minStake() / 10;
         // forge-lint: disable-next-line(unsafe-typecast) -- minStake <= 1000 ether, so minStake / 10 < 2^96
         _paramSets.push(ParamSet({slashAmount: uint96(slash0), proofBlocks: 20, callbackGasPrice: 2 gwei}));
@@ -178,7 +180,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (!model.exists) revert ModelNotFound(modelId);
         if (model.deprecated) revert ModelDeprecated(modelId);
 
-        requestId = ++_requestCount;
+        requestId = uint256(c.requestCount) + 1;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _cur.requestCount = uint64(requestId); // < 2^64 requests
         if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
         Req storage r = _requests[requestId];
         _writeSlot0(r, p, model, c.paramsVersion);
@@ -198,7 +202,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             | (uint256(p.revealBlocks) << 56) | (uint256(uint8(Status.Pending)) << 72) | (uint256(p.replicas) << 104)
             | (uint256(p.quorum) << 112) | (uint256(model.requiresTee ? F_REQUIRES_TEE : 0) << 120)
             | (uint256(model.proofMode) << 128) | (uint256(p.callbackGasLimit) << 152) | (uint256(pv) << 184)
-            | (uint256(model.index) << 216);
+            | (uint256(model.index) << 208);
         assembly {
             sstore(r.slot, word)
         }
@@ -274,8 +278,17 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (keccak256(abi.encode(requestId, outputHash, salt, msg.sender)) != _values[requestId][i]) {
             revert CommitmentMismatch(requestId, msg.sender);
         }
-        r.revealedMask |= bit;
-        _values[requestId][i] = outputHash;
+        uint8 revealed = r.revealedMask;
+        if (revealed != 0 && _values[requestId][r.firstRevealer] == outputHash) {
+            // same output as the first revealer: remember that with a bit and clear the commitment (gas refund)
+            r.sameMask |= bit;
+            delete _values[requestId][i];
+        } else {
+            _values[requestId][i] = outputHash;
+            // forge-lint: disable-next-line(unsafe-typecast)
+            if (revealed == 0) r.firstRevealer = uint8(i); // i < MAX_REPLICAS
+        }
+        r.revealedMask = revealed | bit;
         emit Revealed(requestId, msg.sender, outputHash, outputCid);
     }
 
@@ -374,7 +387,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         returns (uint8 slashedMask, uint256 paidCount)
     {
         uint8 paidMask;
-        (paidMask, slashedMask, paidCount) = _masks(requestId, r.revealedMask, committee.length, outcome, settled);
+        (paidMask, slashedMask, paidCount) = _masks(requestId, r, committee.length, outcome, settled);
         r.paidMask = paidMask;
         r.slashedMask = slashedMask;
         uint256 fee = r.fee;
@@ -408,11 +421,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
     }
 
-    function _masks(uint256 requestId, uint8 revealed, uint256 size, Status outcome, bytes32 settled)
+    function _masks(uint256 requestId, Req storage r, uint256 size, Status outcome, bytes32 settled)
         private
         view
         returns (uint8 paidMask, uint8 slashedMask, uint256 paidCount)
     {
+        uint8 revealed = r.revealedMask;
         for (uint256 i; i < size; ++i) {
             bool didReveal = revealed & _bit(i) != 0;
             if (outcome == Status.NoQuorum) {
@@ -420,7 +434,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
                     paidMask |= _bit(i);
                     ++paidCount;
                 }
-            } else if (didReveal && _values[requestId][i] == settled) {
+            } else if (didReveal && _valueOf(requestId, r, i) == settled) {
                 paidMask |= _bit(i);
                 ++paidCount;
             } else {
@@ -597,7 +611,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         Req storage r = _requests[requestId];
         committed = r.committedMask & _bit(i) != 0;
         revealed = r.revealedMask & _bit(i) != 0;
-        if (revealed) outputHash = _values[requestId][i];
+        if (revealed) outputHash = _valueOf(requestId, r, i);
     }
 
     /// @inheritdoc IInferenceMarket
@@ -620,7 +634,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @inheritdoc IInferenceMarket
     function requestCount() external view returns (uint256) {
-        return _requestCount;
+        return _cur.requestCount;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -747,7 +761,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 n = 0;
         for (uint256 i; i < size; ++i) {
             if (revealed & _bit(i) != 0) {
-                bytes32 v = _values[requestId][i];
+                bytes32 v = _valueOf(requestId, r, i);
                 vals[n++] = v;
                 if (v == VerinferConstants.INVALID_INPUT) ++invalidCount;
             }
@@ -807,6 +821,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     function _pushParams(ParamSet memory ps) private {
+        if (_paramSets.length > type(uint24).max) revert InvalidParameter("paramsVersion", _paramSets.length);
         _paramSets.push(ps);
         // forge-lint: disable-next-line(unsafe-typecast)
         _cur.paramsVersion = uint32(_paramSets.length - 1);
@@ -860,6 +875,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         valid = ok && result == 1;
     }
 
+    /// @dev The output member i revealed (its own slot, or the first revealer's when it revealed the same).
+    function _valueOf(uint256 requestId, Req storage r, uint256 i) private view returns (bytes32) {
+        if (r.sameMask & _bit(i) != 0) return _values[requestId][r.firstRevealer];
+        return _values[requestId][i];
+    }
+
     /// @dev The committee-mask bit of member i (i < MAX_REPLICAS).
     function _bit(uint256 i) private pure returns (uint8) {
         // forge-lint: disable-next-line(incorrect-shift,unsafe-typecast)
@@ -886,7 +907,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (r.flags & F_PROVEN != 0) return _provenHashes[requestId];
         uint8 paid = r.paidMask;
         for (uint256 i; i < r.committeeSize; ++i) {
-            if (paid & _bit(i) != 0) return _values[requestId][i];
+            if (paid & _bit(i) != 0) return _valueOf(requestId, r, i);
         }
         return bytes32(0);
     }

@@ -22,6 +22,34 @@ contract InferenceMarketTest is Fixture {
         vm.assertEq(address(nodes).balance, nodes.totalStaked() + nodes.totalBurned(), "registry balance");
     }
 
+    // ================================================================== same-output reveals (gas round 3)
+
+    /// Reveals equal to the first revealer's output keep a bit instead of their own slot; every view and the
+    /// settlement must read as if each member's output were stored, also when the first revealer dissents.
+    function test_reveal_sameAsFirst_viewsAndSettlement() public {
+        _registerNodes(5, modelId);
+        (uint256 id, address[] memory c) = _requestDrawn(5, 3);
+        bytes32[5] memory outs = [OUT_B, OUT_A, OUT_B, OUT_A, OUT_A]; // first revealer (c[0]) is a dissenter
+        for (uint256 i; i < 5; ++i) _commit(id, c[i], outs[i]);
+        for (uint256 i; i < 5; ++i) _reveal(id, c[i], outs[i]);
+        for (uint256 i; i < 5; ++i) {
+            (bool committed, bool revealed, bytes32 out) = market.getReveal(id, c[i]);
+            vm.assertTrue(committed && revealed, "committed and revealed");
+            vm.assertEq(out, outs[i], "each member's own output");
+        }
+        market.finalize(id);
+        vm.assertEq(uint256(market.statusOf(id)), uint256(IInferenceMarket.Status.Accepted), "A has quorum 3");
+        vm.assertEq(market.getRequest(id).outputHash, OUT_A, "settled A");
+        for (uint256 i; i < 5; ++i) {
+            (bool slashed, bool paid) = market.getMemberSettlement(id, c[i]);
+            vm.assertEq(paid, outs[i] == OUT_A, "A revealers paid");
+            vm.assertEq(slashed, outs[i] == OUT_B, "B revealers slashed");
+            (,, bytes32 out) = market.getReveal(id, c[i]);
+            vm.assertEq(out, outs[i], "outputs readable after settlement");
+        }
+        _assertBalances();
+    }
+
     // ================================================================== request
 
     function test_request_storesEscrowsAndDoesNotDraw() public {
