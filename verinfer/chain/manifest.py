@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from web3 import Web3
 
+from verinfer.chain.types import ModelInfo
 from verinfer.constants import ETHER, GWEI
 from verinfer.errors import ConfigError
 
@@ -44,6 +45,30 @@ class ProtocolParams(BaseModel):
     timelock_min_delay: int = 0
 
 
+class ManifestModel(BaseModel):
+    """A model registered on this deployment, by (publisher, name, version) — so a dApp developer reads its id
+    here instead of re-computing keccak or enumerating `modelIdAt` (issue 9)."""
+
+    model_config = ConfigDict(extra="ignore")
+    publisher: str
+    name: str
+    version: int
+    model_id: str  # 0x + 32 bytes
+    proof_mode: int
+    input_bits: int
+    output_bits: int
+
+    @field_validator("publisher")
+    @classmethod
+    def _checksum(cls, v: str) -> str:
+        return Web3.to_checksum_address(v)
+
+    @classmethod
+    def of(cls, info: ModelInfo) -> "ManifestModel":
+        return cls(publisher=info.publisher, name=info.name, version=info.version, model_id=info.model_id_hex,
+                   proof_mode=info.proof_mode, input_bits=info.input_bits, output_bits=info.output_bits)
+
+
 class Manifest(BaseModel):
     """Addresses of one protocol deployment on one chain (unknown keys are ignored: forward compatible)."""
 
@@ -58,6 +83,8 @@ class Manifest(BaseModel):
     deployer: str | None = None
     #: The owner of NodeRegistry, InferenceMarket and AttestationRegistry (None: the deployer EOA).
     timelock: str | None = None
+    #: models registered through verinfer (model publish, the devnet), oldest first
+    models: list[ManifestModel] = Field(default_factory=list)
 
     @field_validator("addresses")
     @classmethod
@@ -70,6 +97,25 @@ class Manifest(BaseModel):
             return self.addresses[name]
         except KeyError:
             raise ConfigError(f"manifest has no {name} address (has: {', '.join(sorted(self.addresses))})") from None
+
+    def record_model(self, entry: ManifestModel) -> None:
+        """Add (or replace, by model id) a registered model."""
+        self.models = [m for m in self.models if m.model_id != entry.model_id] + [entry]
+
+    def model_id(self, name: str, publisher: str | None = None, version: int | None = None) -> str:
+        """The 0x model id of `name` (latest version unless given); refuses a name two publishers registered."""
+        hits = [m for m in self.models if m.name == name
+                and (publisher is None or m.publisher.lower() == publisher.lower())
+                and (version is None or m.version == version)]
+        if not hits:
+            known = ", ".join(sorted({m.name for m in self.models})) or "none"
+            raise ConfigError(f"manifest lists no model {name!r}" + (f" v{version}" if version else "")
+                              + f" (listed: {known}; all registered models: `verinfer model list`)")
+        publishers = sorted({m.publisher for m in hits})
+        if len(publishers) > 1:
+            raise ConfigError(f"model name {name!r} is registered by {len(publishers)} publishers "
+                              f"({', '.join(publishers)}): pass publisher=")
+        return max(hits, key=lambda m: m.version).model_id
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write atomically (tmp + rename) so a reader never sees half a manifest."""

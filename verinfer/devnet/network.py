@@ -19,7 +19,7 @@ from eth_account.signers.local import LocalAccount
 
 from verinfer.chain.deploy import deploy_protocol
 from verinfer.chain.devnet import Devnet, find_free_port, mine
-from verinfer.chain.manifest import Manifest, ProtocolParams
+from verinfer.chain.manifest import Manifest, ManifestModel, ProtocolParams
 from verinfer.chain.protocol import ModelShard, Protocol
 from verinfer.client.publish import Published, load_model_ref, publish_model
 from verinfer.chain.tx import sender_for
@@ -188,6 +188,9 @@ class LocalNetwork:
         spec, _ = load_model_ref(self.model_name, self.store())
         self.model = publish_model(self.protocol(0), self.store(), spec, proof_mode=mode)
         info = self.model.info
+        if self.manifest is not None:  # dApp developers read model ids from the manifest (issue 9)
+            self.manifest.record_model(ManifestModel.of(info))
+            self.manifest.save(self.manifest_path)
         self.proof_mode = info.proof_mode
         self.setup_gas.update(self.model.gas)
         self.log(f"model: {info.name} v{info.version} published as {self.model_id[:18]}… "  # type: ignore[index]
