@@ -77,7 +77,7 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
     _set_if_different(tx, m, "proofBlocks", "setProofBlocks", params.proof_blocks)
     _set_if_different(tx, m, "callbackGasPrice", "setCallbackGasPrice", params.callback_gas_price)
     if attestation_verifiers:
-        a = w3.eth.contract(address=attest, abi=artifacts.load("AttestationRegistry").abi)
+        a = w3.eth.contract(address=Web3.to_checksum_address(attest), abi=artifacts.load("AttestationRegistry").abi)
         for verifier in attestation_verifiers:
             tx.send(a.functions.setVerifier(Web3.to_checksum_address(verifier), True), contract="AttestationRegistry")
 
@@ -122,7 +122,7 @@ def hand_over(w3: Web3, tx: TxSender, contracts: dict[str, str], timelock: str) 
 
 def _timelock_self_call(w3: Web3, tx: TxSender, timelock: str, fn_name: str, *args: Any) -> None:
     """Schedule + execute a call of the timelock on itself while its delay is still 0 (deployment only)."""
-    tl = w3.eth.contract(address=timelock, abi=artifacts.load("TimelockController").abi)
+    tl = w3.eth.contract(address=Web3.to_checksum_address(timelock), abi=artifacts.load("TimelockController").abi)
     data = bytes.fromhex(getattr(tl.functions, fn_name)(*args)._encode_transaction_data()[2:])
     salt = Web3.keccak(text=f"{fn_name}:{timelock}:{args}")
     tx.send(tl.functions.schedule(timelock, 0, data, b"\x00" * 32, salt, 0), contract="TimelockController")

@@ -115,7 +115,7 @@ class DeployProfile(BaseModel):
     @field_validator("attestation_verifiers")
     @classmethod
     def _addresses(cls, v: list[str]) -> list[str]:
-        out = []
+        out: list[str] = []
         for a in v:
             if not Web3.is_address(a):
                 raise ValueError(f"{a!r} is not an address")

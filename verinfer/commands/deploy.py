@@ -66,6 +66,7 @@ def deploy(
         print(f"  {name:<20} {address}")
     print(f"  windows: commit >= {p.min_commit_blocks}, reveal >= {p.min_reveal_blocks}, proof {p.proof_blocks} blocks; "
           f"epoch {p.epoch_length}, unbonding {p.unbonding_delay} blocks")
-    print(f"  owner: {m.timelock or m.deployer + ' (no TimelockController artifact: the deployer EOA owns the protocol)'}")
+    owner = m.timelock or f"{m.deployer} (no TimelockController artifact: the deployer EOA owns the protocol)"
+    print(f"  owner: {owner}")
     print(f"manifest: {path}")
     print(f"use it:   export VERINFER_MANIFEST={path.resolve()} VERINFER_RPC_URL={rpc_url}")
