@@ -40,7 +40,7 @@ def _root() -> None:
 
 
 # One module per group in verinfer.commands; a module with TOP_LEVEL = True registers its own command(s).
-_GROUPS = ["devnet", "operator", "node", "model", "prover", "request", "attestation", "audit", "explorer", "demo"]
+_GROUPS = ["devnet", "deploy", "operator", "node", "model", "prover", "request", "attestation", "audit", "explorer", "demo"]
 _registered: set[str] = set()
 
 def _register(names: list[str]) -> None:

@@ -9,7 +9,7 @@ through `Protocol.govern` (schedule + execute).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -50,10 +50,11 @@ def has_timelock_artifact() -> bool:
 
 
 def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | None = None, *,
-                    timelock: bool = True) -> Manifest:
+                    timelock: bool = True, attestation_verifiers: Sequence[str] = ()) -> Manifest:
     """Deploy ModelRegistry, AttestationRegistry, NodeRegistry, InferenceMarket, ExampleConsumer and the timelock.
 
-    `timelock=False` (tests of owner-only paths) leaves the deployer EOA as owner.
+    `timelock=False` (tests of owner-only paths) leaves the deployer EOA as owner. `attestation_verifiers` are
+    trusted for the AttestationRegistry's path (a) while the deployer still owns it (before the handover).
     """
     params = params or ProtocolParams()
     tx = sender_for(w3, deployer)
@@ -75,14 +76,22 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
     _set_if_different(tx, m, "minRevealBlocks", "setMinRevealBlocks", params.min_reveal_blocks)
     _set_if_different(tx, m, "proofBlocks", "setProofBlocks", params.proof_blocks)
     _set_if_different(tx, m, "callbackGasPrice", "setCallbackGasPrice", params.callback_gas_price)
+    if attestation_verifiers:
+        a = w3.eth.contract(address=Web3.to_checksum_address(attest), abi=artifacts.load("AttestationRegistry").abi)
+        for verifier in attestation_verifiers:
+            tx.send(a.functions.setVerifier(Web3.to_checksum_address(verifier), True), contract="AttestationRegistry")
 
     addresses = {"NodeRegistry": nodes, "ModelRegistry": models, "InferenceMarket": market,
                  "ExampleConsumer": consumer, "AttestationRegistry": attest}
     timelock_address: str | None = None
     if timelock and has_timelock_artifact():
-        timelock_address = deploy_contract(w3, tx, "TimelockController", params.timelock_min_delay, [owner], [owner], ZERO)
+        # Created with minDelay 0 so the ownership acceptances execute now; the real delay is set last, by the
+        # timelock itself (updateDelay is only callable by the timelock), so a public deployment finishes in one run.
+        timelock_address = deploy_contract(w3, tx, "TimelockController", 0, [owner], [owner], ZERO)
         addresses["TimelockController"] = timelock_address
         hand_over(w3, tx, {k: addresses[k] for k in GOVERNED}, timelock_address)
+        if params.timelock_min_delay:
+            _timelock_self_call(w3, tx, timelock_address, "updateDelay", params.timelock_min_delay)
     return Manifest(
         chain_id=w3.eth.chain_id,
         rpc_url=rpc_url_of(w3),
@@ -109,6 +118,15 @@ def hand_over(w3: Web3, tx: TxSender, contracts: dict[str, str], timelock: str) 
         if delay > 0:
             raise ChainError(f"timelock minDelay {delay} s: execute the ownership acceptance of {name} later")
         tx.send(tl.functions.execute(address, 0, data, b"\x00" * 32, salt), contract="TimelockController")
+
+
+def _timelock_self_call(w3: Web3, tx: TxSender, timelock: str, fn_name: str, *args: Any) -> None:
+    """Schedule + execute a call of the timelock on itself while its delay is still 0 (deployment only)."""
+    tl = w3.eth.contract(address=Web3.to_checksum_address(timelock), abi=artifacts.load("TimelockController").abi)
+    data = bytes.fromhex(getattr(tl.functions, fn_name)(*args)._encode_transaction_data()[2:])
+    salt = Web3.keccak(text=f"{fn_name}:{timelock}:{args}")
+    tx.send(tl.functions.schedule(timelock, 0, data, b"\x00" * 32, salt, 0), contract="TimelockController")
+    tx.send(tl.functions.execute(timelock, 0, data, b"\x00" * 32, salt), contract="TimelockController")
 
 
 def _set_if_different(tx: TxSender, contract: Any, getter: str, setter: str, value: int) -> None:

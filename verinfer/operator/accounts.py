@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from eth_account.signers.local import LocalAccount
 from verinfer.chain.devnet import dev_accounts
 from verinfer.constants import DEVNET_CHAIN_ID
 from verinfer.errors import ConfigError
-from verinfer.node.keystore import keystore_address, unlock
+from verinfer.node.keystore import KeystoreError, keystore_address, read_password, unlock
 
 
 class WatchOnly:
@@ -54,3 +55,27 @@ def load_signer(*, key: str | None = None, key_env: str | None = None, password_
 def watch_only(key: str) -> WatchOnly:
     """The keystore's address without unlocking it (fails fast on a missing keystore)."""
     return WatchOnly(keystore_address(key))
+
+
+def keystore_file_signer(path: Path, password_file: Path | None = None) -> LocalAccount:
+    """Decrypt an encrypted keystore JSON at any path (the format `verinfer operator init` writes, or geth's/cast's).
+
+    The password comes the usual way (`--password-file`, `VERINFER_PASSWORD`, then a prompt); a wrong one is a
+    one-line error.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise KeystoreError(f"no keystore file {path}") from None
+    except (OSError, ValueError) as exc:
+        raise KeystoreError(f"cannot read keystore {path}: {exc}") from None
+    if not isinstance(data, dict) or "crypto" not in data and "Crypto" not in data:
+        raise KeystoreError(f"{path} is not an encrypted keystore")
+    password = read_password(password_file)
+    try:
+        key = Account.decrypt(data, password)
+    except ValueError:
+        raise KeystoreError(f"wrong password for keystore {path}") from None
+    except Exception as exc:  # corrupted/unsupported keystore formats
+        raise KeystoreError(f"cannot decrypt keystore {path}: {exc}") from None
+    return Account.from_key(key)
