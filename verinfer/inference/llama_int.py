@@ -338,12 +338,13 @@ class IntModel:
             self.cos, self.sin = rope_table(c.rope_base, c.head_dim, c.context_length)
 
     # -- globals (held by the requester in split inference)
-    def embed(self, ids: Sequence[int], pos0: int = 0) -> np.ndarray:
+    def embed(self, ids: Sequence[int], pos0: int = 0, branch: bool = False) -> np.ndarray:
+        """Q16 embeddings of ids at positions pos0.. (all at pos0 when `branch`)."""
         ids = np.asarray(ids, dtype=np.int64)
         q = self.emb_q[ids].reshape(len(ids), -1, QK).astype(np.int64)
         h = rshift(q * self.emb_d[ids][..., None], WF - F).reshape(len(ids), -1)
         if self.pos is not None:
-            h = h + self.pos[pos0:pos0 + len(ids)]
+            h = h + (self.pos[pos0] if branch else self.pos[pos0:pos0 + len(ids)])
         return h
 
     def logits(self, h: np.ndarray) -> np.ndarray:
@@ -353,9 +354,10 @@ class IntModel:
         return int(np.argmax(self.logits(h_last.reshape(1, -1))[0]))
 
     # -- layers
-    def _rope(self, x: np.ndarray, pos0: int) -> np.ndarray:
+    def _rope(self, x: np.ndarray, pos0: int, branch: bool = False) -> np.ndarray:
         T = x.shape[0]
-        c, s = self.cos[pos0:pos0 + T][:, None, :], self.sin[pos0:pos0 + T][:, None, :]
+        sl = slice(pos0, pos0 + 1) if branch else slice(pos0, pos0 + T)
+        c, s = self.cos[sl][:, None, :], self.sin[sl][:, None, :]
         x0, x1 = x[..., 0::2], x[..., 1::2]
         out = np.empty_like(x)
         out[..., 0::2] = rshift(x0 * c - x1 * s, TRIG_F)
@@ -367,7 +369,7 @@ class IntModel:
         r = np.maximum(bitlen(np.abs(x).max(axis=2)) - ACT_BITS, 0)  # per (token, head)
         return rshift(x, r[..., None]), r
 
-    def _block(self, i: int, h: np.ndarray, cache: IntCache, pos0: int) -> np.ndarray:
+    def _block(self, i: int, h: np.ndarray, cache: IntCache, pos0: int, branch: bool = False) -> np.ndarray:
         c, b = self.cfg, self.blocks[i]
         T, hd, H, G = h.shape[0], c.head_dim, c.n_heads, c.group
         x = b.attn_norm(h)
@@ -375,9 +377,11 @@ class IntModel:
         k = b.k(x).reshape(T, c.n_kv_heads, hd)
         v = b.v(x).reshape(T, c.n_kv_heads, hd)
         if c.arch == "llama":
-            q, k = self._rope(q, pos0), self._rope(k, pos0)
+            q, k = self._rope(q, pos0, branch), self._rope(k, pos0, branch)
         qa, qr = self._qhead(q)
         ka, kr = self._qhead(k)
+        if branch:
+            return self._branch_rest(b, h, qa, qr, ka, kr, v, cache.ka.get(i), cache.kr.get(i), cache.v.get(i))
         if i in cache.ka:
             ka, kr, v = (np.concatenate([cache.ka[i], ka]), np.concatenate([cache.kr[i], kr]),
                          np.concatenate([cache.v[i], v]))
@@ -400,6 +404,39 @@ class IntModel:
         else:
             a = igelu(b.up(x))
         return h + b.down(a)
+
+    def _branch_rest(self, b: IntBlock, h, qa, qr, ka, kr, v, cka, ckr, cv) -> np.ndarray:
+        """Attention for T alternative tokens at one position: each sees the cache and itself only."""
+        c = self.cfg
+        T, hd, H, G = h.shape[0], c.head_dim, c.n_heads, c.group
+        kfull = np.repeat(ka, G, axis=1)  # (T, H, hd)
+        self_dot = np.einsum("thd,thd->ht", qa, kfull)[:, :, None]  # (H, T, 1)
+        self_sh = (2 * F - qr.T - np.repeat(kr, G, axis=1).T)[:, :, None]
+        dots, shs, vals = [self_dot], [self_sh], [np.repeat(v, G, axis=1).transpose(1, 0, 2)[:, :, None, :]]
+        if cka is not None:
+            kk = np.repeat(cka, G, axis=1).transpose(1, 2, 0)
+            dots.insert(0, np.matmul(qa.transpose(1, 0, 2), kk))
+            shs.insert(0, 2 * F - qr.T[:, :, None] - np.repeat(ckr, G, axis=1).T[:, None, :])
+            vc = np.repeat(cv, G, axis=1).transpose(1, 0, 2)  # (H, S, hd)
+            vals.insert(0, np.broadcast_to(vc[:, None, :, :], (H, T) + vc.shape[1:]))
+        score = rshift(np.concatenate(dots, axis=2) * _inv_sqrt_q16(hd), np.concatenate(shs, axis=2))
+        e = iexp(score - score.max(axis=2, keepdims=True))
+        p = (e << PROB_F) // e.sum(axis=2, keepdims=True)  # (H, T, S+1)
+        vv = np.concatenate(vals, axis=2)  # (H, T, S+1, hd)
+        o = rshift(np.einsum("hts,htsd->htd", p, vv), PROB_F).transpose(1, 0, 2).reshape(T, H * hd)
+        h = h + b.o(o)
+        x = b.ffn_norm(h)
+        a = rshift(isilu(b.gate(x)) * b.up(x), F) if b.gate is not None else igelu(b.up(x))
+        return h + b.down(a)
+
+    def branch(self, h: np.ndarray, cache: IntCache, pos: int, upto: int | None = None) -> np.ndarray:
+        """Hidden states after layers lo..upto-1 for T alternative tokens at position `pos` (cache untouched).
+
+        Used by the vocabulary-matching attack: each row equals what `forward` would give that token.
+        """
+        for i in range(self.lo, upto if upto is not None else self.hi):
+            h = self._block(i, h, cache, pos, branch=True)
+        return h
 
     def forward(self, h: np.ndarray, cache: IntCache, pos0: int) -> np.ndarray:
         """Run layers lo..hi-1 on Q16 hidden states of positions pos0..pos0+T-1 (appends to the cache)."""
