@@ -129,3 +129,23 @@ def test_commitment_and_profile_pin_the_weights():
     assert g.shard_commitment(a, 0, 1) == g.shard_commitment(b, 0, 1)
     assert g.shard_commitment(a, 1, 2) != g.shard_commitment(b, 1, 2)
     assert math.isfinite(float(g.llm_commitment(a)))
+
+
+def test_attacks_defeat_ee_on_a_random_model():
+    """The mechanism check (the SmolLM2 recovery rates are in benchmarks/bench_lm_attacks.py)."""
+    from verinfer.inference import attacks as A
+
+    ck = g.random_model("llama", seed=5, n_layers=3, n_heads=4, n_kv_heads=2, d_model=128, d_ff=256, vocab_size=160)
+    im, fm = IntModel(ck), FloatModel(ck)
+    key = EEKey.generate(ck.config, 9)
+    enc = encrypt_model(im, key)
+    rows = A.match_embedding_rows(im, enc, key.vocab_perm)
+    assert rows.rate > 0.95
+    ids = [3, 17, 42, 5, 9, 60]
+    h = im.embed(ids)
+    c = IntCache()
+    for i in range(2):
+        h = im._block(i, h, c, 0)
+    observed = key.encrypt_hidden(h)  # what the stage serving layers 2.. receives
+    got, res = A.vocab_matching(im, fm, 2, observed, batch=64)
+    assert got == ids and res.candidates_tried > 0

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from verinfer.inference.llama_int import IntCache, IntModel
+from verinfer.inference.llama_ref import FloatCache, FloatModel
 
 
 @dataclass
@@ -85,39 +86,46 @@ def invariant(h: np.ndarray) -> np.ndarray:
     return np.sort(np.abs(h), axis=-1)
 
 
-def vocab_matching(public: IntModel, boundary: int, observed: np.ndarray, *, max_candidates: int = 512,
-                   batch: int = 64) -> tuple[list[int], AttackResult]:
-    """Recover the tokens behind `observed` (T, d): transformed hidden states entering layer `boundary`.
+def vocab_matching(public: IntModel, screen: FloatModel, boundary: int, observed: np.ndarray, *,
+                   max_candidates: int | None = None, batch: int = 256, confirm: int = 4) -> tuple[list[int], AttackResult]:
+    """Recover the tokens behind `observed` (T, d): transformed Q16 hidden states entering layer `boundary`.
 
-    `public` is the whole public model (IntModel with globals). Candidates at each position are tried
-    in order of the public model's own next-token prediction from the recovered prefix.
+    `public` (integer profile) and `screen` (float reference) are the public base model. Per position,
+    candidates in order of the public model's next-token prediction are screened in float batches by
+    the distance of their sorted |h| to the observed one; the closest few are confirmed bit-exactly
+    with the integer profile (what an honest first stage computed). -1 marks a position not recovered.
     """
     t0 = time.perf_counter()
-    cache = IntCache()
+    icache, fcache, full = IntCache(), FloatCache(), FloatCache()
     out: list[int] = []
     tried = 0
     inv_obs = invariant(observed)
     prior: np.ndarray | None = None
-    full = IntCache()
+    vocab = public.cfg.vocab_size
     for pos in range(observed.shape[0]):
-        order = np.argsort(-prior, kind="stable") if prior is not None else np.arange(public.cfg.vocab_size)
+        order = np.argsort(-prior, kind="stable") if prior is not None else np.arange(vocab)
+        target = inv_obs[pos] / 2.0**16
         found = -1
-        for s in range(0, min(max_candidates, len(order)), batch):
+        for s in range(0, min(max_candidates or vocab, vocab), batch):
             cands = order[s:s + batch]
-            hb = public.branch(public.embed(cands, pos, branch=True), cache, pos, upto=boundary)
+            hb = screen.branch(screen.embed_at(cands, pos), fcache, pos, boundary)
+            dist = np.abs(invariant(hb) - target).sum(axis=1)
+            best = cands[np.argsort(dist)[:confirm]]
             tried += len(cands)
-            hit = np.flatnonzero((invariant(hb) == inv_obs[pos]).all(axis=1))
+            exact = public.branch(public.embed(best, pos, branch=True), icache, pos, upto=boundary)
+            hit = np.flatnonzero((invariant(exact) == inv_obs[pos]).all(axis=1))
             if hit.size:
-                found = int(cands[hit[0]])
+                found = int(best[hit[0]])
                 break
         out.append(found)
         tok = found if found >= 0 else int(order[0])
-        # extend the attacker's caches with its best guess and get the prior for the next position
-        emb = public.embed([tok], pos)
-        h_b = emb
+        h = public.embed([tok], pos)  # extend the attacker's caches with its best guess
         for i in range(public.lo, boundary):
-            h_b = public._block(i, h_b, cache, pos)
-        cache.length = pos + 1
-        h_f = public.forward(emb, full, pos)
-        prior = public.logits(h_f)[0]
+            h = public._block(i, h, icache, pos)
+        icache.length = pos + 1
+        hf = screen.embed([tok], pos)
+        for i in range(screen.lo, boundary):
+            hf = screen._block(i, hf, fcache, pos)
+        fcache.length = pos + 1
+        prior = screen.logits(screen.forward(screen.embed([tok], pos), full, pos))[0]
     return out, AttackResult(0, observed.shape[0], time.perf_counter() - t0, tried)

@@ -72,9 +72,9 @@ class FloatModel:
         b = self.w.get(name + ".bias")
         return y if b is None else y + b
 
-    def _rope(self, x: np.ndarray, pos0: int) -> np.ndarray:
+    def _rope(self, x: np.ndarray, pos0: int, branch: bool = False) -> np.ndarray:
         t = x.shape[0]
-        ang = np.arange(pos0, pos0 + t, dtype=np.float64)[:, None] * self.inv_freq[None, :]
+        ang = np.arange(pos0, pos0 + (1 if branch else t), dtype=np.float64)[:, None] * self.inv_freq[None, :]
         c, s = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
         x0, x1 = x[..., 0::2].astype(np.float64), x[..., 1::2].astype(np.float64)
         out = np.empty(x.shape, dtype=np.float64)
@@ -82,7 +82,7 @@ class FloatModel:
         out[..., 1::2] = x0 * s + x1 * c
         return out.astype(np.float32)
 
-    def _block(self, i: int, h: np.ndarray, cache: FloatCache, pos0: int) -> np.ndarray:
+    def _block(self, i: int, h: np.ndarray, cache: FloatCache, pos0: int, branch: bool = False) -> np.ndarray:
         c = self.cfg
         p = f"blk.{i}."
         T, hd = h.shape[0], c.head_dim
@@ -91,7 +91,20 @@ class FloatModel:
         k = self._lin(x, p + "attn_k").reshape(T, c.n_kv_heads, hd)
         v = self._lin(x, p + "attn_v").reshape(T, c.n_kv_heads, hd)
         if c.arch == "llama":
-            q, k = self._rope(q, pos0), self._rope(k, pos0)
+            q, k = self._rope(q, pos0, branch), self._rope(k, pos0, branch)
+        if branch:  # T alternative tokens at one position: each attends to the cache and itself
+            kc = cache.k.get(i, np.zeros((0,) + k.shape[1:], np.float32))
+            vc = cache.v.get(i, np.zeros((0,) + v.shape[1:], np.float32))
+            kk = np.repeat(kc, c.group, axis=1).transpose(1, 2, 0)
+            qh = q.transpose(1, 0, 2).astype(np.float64)  # (H, T, hd)
+            ks = np.repeat(k, c.group, axis=1).transpose(1, 0, 2)
+            sc = np.concatenate([qh @ kk, (qh * ks).sum(-1, keepdims=True)], axis=2) / np.sqrt(hd)
+            sc = np.exp(sc - sc.max(-1, keepdims=True))
+            sc /= sc.sum(-1, keepdims=True)
+            vs = np.repeat(v, c.group, axis=1).transpose(1, 0, 2)
+            o = sc[..., :-1] @ np.repeat(vc, c.group, axis=1).transpose(1, 0, 2) + sc[..., -1:] * vs
+            o = o.transpose(1, 0, 2).reshape(T, c.n_heads * hd).astype(np.float32)
+            return self._mlp(i, h + self._lin(o, p + "attn_output"))
         if i in cache.k:
             k = np.concatenate([cache.k[i], k])
             v = np.concatenate([cache.v[i], v])
@@ -105,7 +118,10 @@ class FloatModel:
         sc = np.exp(sc - sc.max(-1, keepdims=True))
         sc = sc / sc.sum(-1, keepdims=True)
         o = (sc @ vv).transpose(1, 0, 2).reshape(T, c.n_heads * hd).astype(np.float32)
-        h = h + self._lin(o, p + "attn_output")
+        return self._mlp(i, h + self._lin(o, p + "attn_output"))
+
+    def _mlp(self, i: int, h: np.ndarray) -> np.ndarray:
+        c, p = self.cfg, f"blk.{i}."
         x = self._norm(h, p + "ffn_norm")
         if c.arch == "llama":
             g = self._lin(x, p + "ffn_gate").astype(np.float64)
@@ -114,6 +130,17 @@ class FloatModel:
             u = self._lin(x, p + "ffn_up").astype(np.float64)
             a = (0.5 * u * (1 + np.tanh(np.sqrt(2 / np.pi) * (u + 0.044715 * u ** 3)))).astype(np.float32)
         return h + self._lin(a, p + "ffn_down")
+
+    def embed_at(self, ids: Sequence[int], pos: int) -> np.ndarray:
+        """Embeddings of alternative tokens all at position `pos` (for `branch`)."""
+        h = self.w["token_embd.weight"][np.asarray(ids)].astype(np.float32)
+        return h + self.w["position_embd.weight"][pos] if self.cfg.arch == "gpt2" else h
+
+    def branch(self, h: np.ndarray, cache: FloatCache, pos: int, upto: int) -> np.ndarray:
+        """Hidden states after layers lo..upto-1 for alternative tokens at `pos` (cache untouched)."""
+        for i in range(self.lo, upto):
+            h = self._block(i, h, cache, pos, branch=True)
+        return h
 
     def forward(self, h: np.ndarray, cache: FloatCache, pos0: int) -> np.ndarray:
         """Run this model's layers on hidden states of positions pos0..pos0+T-1."""
