@@ -149,3 +149,19 @@ def test_attacks_defeat_ee_on_a_random_model():
     observed = key.encrypt_hidden(h)  # what the stage serving layers 2.. receives
     got, res = A.vocab_matching(im, fm, 2, observed, batch=64)
     assert got == ids and res.candidates_tried > 0
+
+
+def test_float_profile_transforms_are_exact_up_to_rounding_only():
+    """Rotations/scales/mixing (float profile): equivariant to ~1e-6, not bit-exact: no consensus on them."""
+    from verinfer.inference.ee_llm import encrypt_float
+
+    ck = g.random_model("llama", seed=2, n_layers=3, n_heads=4, n_kv_heads=2, d_model=128, d_ff=256, qkv_bias=True)
+    layers, full = FloatModel(ck, globals_=False), FloatModel(ck)
+    enc, q = encrypt_float(layers, 3)
+    h = full.embed(IDS)
+    plain = layers.forward(h, FloatCache(), 0)
+    back = enc.forward((h.astype(np.float64) @ q.T).astype(np.float32), FloatCache(), 0) @ q
+    rel = np.abs(plain - back).max() / np.abs(plain).max()
+    assert 0 < rel < 1e-4
+    with pytest.raises(g.LlmError, match="RMSNorm"):
+        encrypt_float(FloatModel(g.random_model("gpt2", seed=1, n_layers=1, d_model=64, n_heads=2, d_ff=64)), 1)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from verinfer.inference.llama_int import IntBlock, IntLinear, IntModel, IntNorm
+from verinfer.inference.llama_ref import FloatModel
 from verinfer.models.gguf import QK, LlmConfig, LlmError
 
 
@@ -212,3 +213,63 @@ def rekey_cost(model: IntModel, seed: int) -> dict[str, float]:
     mb = sum(a.nbytes for b in enc.blocks.values() for lin in (b.q, b.k, b.v, b.o, b.up, b.down, b.gate)
              if lin is not None for a in (lin.q, lin.d, lin.m) if a is not None) / 2**20
     return {"keygen_s": t1 - t0, "transform_s": t2 - t1, "weights_mb": mb, "key_kb": key.nbytes() / 1024}
+
+
+# ------------------------------------------------------------------ float-profile transforms (no consensus)
+
+def _rot(phi: np.ndarray) -> np.ndarray:
+    c, s = np.cos(phi), np.sin(phi)
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (..., 2, 2)
+
+
+def encrypt_float(model: FloatModel, seed: int) -> tuple[FloatModel, np.ndarray]:
+    """The richer transforms a float profile allows (exact up to float rounding, so no consensus).
+
+    Hidden: orthogonal mixing Q with RMSNorm gains folded into the next linear layers (Llama only);
+    attention: per-KV-group, per-RoPE-pair rotation R(phi) with reciprocal scales s (q) and 1/s (k) —
+    2-D rotations commute with RoPE's, so q'.k' = q.k; values mixed by an invertible matrix per KV group
+    and o_proj's inputs by its inverse; SwiGLU: up rows scaled by c, down inputs by 1/c.
+    Returns the transformed model and Q (the requester sends h @ Q.T and reads back h' @ Q).
+    """
+    c = model.cfg
+    if c.arch != "llama":
+        raise LlmError("float EE transforms are implemented for RMSNorm (Llama) models")
+    rng = np.random.default_rng(seed)
+    d, hd, G = c.d_model, c.head_dim, c.group
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    out = copy.copy(model)
+    w = dict(model.w)
+    f32 = np.float32
+
+    def fold(name: str, norm: str) -> np.ndarray:  # W diag(g) Q^T: the input is Q x / rms
+        return (w[name] * w[norm][None, :]) @ Q.T
+
+    for i in range(model.lo, model.hi):
+        p = f"blk.{i}."
+        q = fold(p + "attn_q.weight", p + "attn_norm.weight").reshape(c.n_heads, hd // 2, 2, d)
+        k = fold(p + "attn_k.weight", p + "attn_norm.weight").reshape(c.n_kv_heads, hd // 2, 2, d)
+        rot = _rot(rng.uniform(0, 2 * np.pi, (c.n_kv_heads, hd // 2)))
+        s = np.exp(rng.uniform(-0.5, 0.5, (c.n_kv_heads, hd // 2)))[..., None, None]
+        rq = np.repeat(rot * s, G, axis=0)  # a q head uses its KV group's rotation
+        w[p + "attn_q.weight"] = np.einsum("hpij,hpjd->hpid", rq, q).reshape(-1, d).astype(f32)
+        w[p + "attn_k.weight"] = np.einsum("hpij,hpjd->hpid", rot / s, k).reshape(-1, d).astype(f32)
+        for name, r in ((p + "attn_q.bias", rq), (p + "attn_k.bias", rot / s)):
+            if name in w:
+                w[name] = np.einsum("hpij,hpj->hpi", r, w[name].reshape(r.shape[0], hd // 2, 2)).reshape(-1).astype(f32)
+        mix = rng.normal(size=(c.n_kv_heads, hd, hd)) / np.sqrt(hd) + np.eye(hd)
+        v = fold(p + "attn_v.weight", p + "attn_norm.weight").reshape(c.n_kv_heads, hd, d)
+        w[p + "attn_v.weight"] = np.einsum("gij,gjd->gid", mix, v).reshape(-1, d).astype(f32)
+        if p + "attn_v.bias" in w:
+            w[p + "attn_v.bias"] = np.einsum("gij,gj->gi", mix, w[p + "attn_v.bias"].reshape(-1, hd)).reshape(-1).astype(f32)
+        inv = np.repeat(np.linalg.inv(mix), G, axis=0)  # (H, hd, hd)
+        o = w[p + "attn_output.weight"].reshape(d, c.n_heads, hd)
+        w[p + "attn_output.weight"] = (Q @ np.einsum("dhj,hji->dhi", o, inv).reshape(d, -1)).astype(f32)
+        scale = np.exp(rng.uniform(-0.5, 0.5, c.d_ff))
+        fp = rng.permutation(c.d_ff)
+        w[p + "ffn_gate.weight"] = fold(p + "ffn_gate.weight", p + "ffn_norm.weight")[fp].astype(f32)
+        w[p + "ffn_up.weight"] = (fold(p + "ffn_up.weight", p + "ffn_norm.weight") * scale[:, None])[fp].astype(f32)
+        w[p + "ffn_down.weight"] = (Q @ (w[p + "ffn_down.weight"] / scale[None, :])[:, fp]).astype(f32)
+        w[p + "attn_norm.weight"] = np.ones(d, f32)
+        w[p + "ffn_norm.weight"] = np.ones(d, f32)
+    out.w = w
+    return out, Q
