@@ -87,13 +87,16 @@ def invariant(h: np.ndarray) -> np.ndarray:
 
 
 def vocab_matching(public: IntModel, screen: FloatModel, boundary: int, observed: np.ndarray, *,
-                   max_candidates: int | None = None, batch: int = 256, confirm: int = 4) -> tuple[list[int], AttackResult]:
+                   max_candidates: int | None = None, batch: int = 256, confirm: int = 4,
+                   prefer: Sequence[int] = ()) -> tuple[list[int], AttackResult]:
     """Recover the tokens behind `observed` (T, d): transformed Q16 hidden states entering layer `boundary`.
 
     `public` (integer profile) and `screen` (float reference) are the public base model. Per position,
     candidates in order of the public model's next-token prediction are screened in float batches by
     the distance of their sorted |h| to the observed one; the closest few are confirmed bit-exactly
     with the integer profile (what an honest first stage computed). -1 marks a position not recovered.
+    `prefer` is tried first at every position (the public chat template's tokens); `max_candidates`
+    caps the search per position (None: the whole vocabulary).
     """
     t0 = time.perf_counter()
     icache, fcache, full = IntCache(), FloatCache(), FloatCache()
@@ -104,6 +107,9 @@ def vocab_matching(public: IntModel, screen: FloatModel, boundary: int, observed
     vocab = public.cfg.vocab_size
     for pos in range(observed.shape[0]):
         order = np.argsort(-prior, kind="stable") if prior is not None else np.arange(vocab)
+        if len(prefer):
+            pf = np.asarray(prefer, dtype=np.int64)
+            order = np.concatenate([pf, order[~np.isin(order, pf)]])
         target = inv_obs[pos] / 2.0**16
         found = -1
         for s in range(0, min(max_candidates or vocab, vocab), batch):
