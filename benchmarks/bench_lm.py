@@ -15,26 +15,26 @@ import os
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
-import argparse  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from verinfer.inference import attacks as A  # noqa: E402
-from verinfer.inference.ee_llm import EEKey, encrypt_model, rekey_cost  # noqa: E402
-from verinfer.inference.llama_int import IntCache, IntModel  # noqa: E402
-from verinfer.inference.llama_ref import FloatModel  # noqa: E402
-from verinfer.inference.pipeline import run_pipeline, shard_bytes  # noqa: E402
-from verinfer.models import gguf as g  # noqa: E402
+from verinfer.inference import attacks as A
+from verinfer.inference.ee_llm import EEKey, encrypt_model, rekey_cost
+from verinfer.inference.llama_int import IntCache, IntModel
+from verinfer.inference.llama_ref import FloatModel
+from verinfer.inference.pipeline import run_pipeline, shard_bytes
+from verinfer.models import gguf as g
 
 SPLIT = [(0, 10), (10, 20), (20, 30)]
 SUBJECTS = ["the moon", "bread", "rivers", "a bicycle", "honey bees", "volcanoes", "chess", "the ocean", "coffee",

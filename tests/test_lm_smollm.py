@@ -13,16 +13,20 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from verinfer.inference.ee_llm import EEKey, encrypt_model
 from verinfer.inference.llama_int import IntCache, IntModel
 from verinfer.inference.llama_ref import FloatModel
-from verinfer.inference.pipeline import StageServer, load_shard, run_pipeline, run_request, shard_bytes
+from verinfer.inference.pipeline import (
+    StageServer,
+    load_shard,
+    run_pipeline,
+    run_request,
+    shard_bytes,
+)
 from verinfer.models import gguf as g
 from verinfer.models.errors import InvalidInputError
 from verinfer.storage import EmbeddedStore

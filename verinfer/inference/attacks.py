@@ -18,8 +18,8 @@ Privacy is claimed only as far as these fail (docs/lm.md has the measured table)
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

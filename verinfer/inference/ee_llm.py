@@ -80,7 +80,7 @@ class EEKey:
     layers: dict[int, LayerKey]
 
     @staticmethod
-    def generate(cfg: LlmConfig, seed: int | None = None, *, layers: tuple[int, int] | None = None) -> "EEKey":
+    def generate(cfg: LlmConfig, seed: int | None = None, *, layers: tuple[int, int] | None = None) -> EEKey:
         rng = np.random.default_rng(seed)
         signs = cfg.arch == "llama"  # LayerNorm is not sign-invariant
         hd, G = cfg.head_dim, cfg.group

@@ -20,14 +20,22 @@ Every tensor here is int64 fixed point (hidden states Q16 = value·2^16, weight 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, getcontext, localcontext
-from functools import lru_cache
-from typing import Sequence
+from decimal import Decimal, localcontext
+from functools import cache, lru_cache
 
 import numpy as np
 
-from verinfer.models.gguf import QK, Checkpoint, LlmConfig, LlmError, RawTensor, decode_q4_1, decode_q8_0
+from verinfer.models.gguf import (
+    QK,
+    Checkpoint,
+    LlmConfig,
+    LlmError,
+    RawTensor,
+    decode_q4_1,
+    decode_q8_0,
+)
 
 F = 16  # hidden-state fractional bits
 WF = 24  # weight-scale fractional bits (exact for every fp16 value)
@@ -80,7 +88,7 @@ def _fix(value: Decimal, bits: int) -> int:
     return int((value * (1 << bits)).to_integral_value())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _exp2_table() -> np.ndarray:
     with localcontext() as ctx:
         ctx.prec = 50
@@ -89,7 +97,7 @@ def _exp2_table() -> np.ndarray:
     return np.array(vals, dtype=np.int64)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _log2e_q30() -> int:
     with localcontext() as ctx:
         ctx.prec = 50
@@ -119,7 +127,7 @@ def isilu(x: np.ndarray) -> np.ndarray:
     return rshift(x * isigmoid(x), 30)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gelu_consts() -> tuple[int, int]:
     with localcontext() as ctx:
         ctx.prec = 50
@@ -136,7 +144,7 @@ def igelu(x: np.ndarray) -> np.ndarray:
     return rshift(x * isigmoid(z), 30)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _inv_sqrt_q16(hd: int) -> int:
     with localcontext() as ctx:
         ctx.prec = 50

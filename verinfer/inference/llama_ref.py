@@ -8,8 +8,8 @@ bias) and GPT-2 (LayerNorm with bias, learned positions, GELU-tanh, biases), tie
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -24,13 +24,20 @@ import struct
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from verinfer.errors import VerinferError
-from verinfer.inference.llama_int import IntCache, IntModel, IntNorm, IntBlock, IntLinear
+from verinfer.inference.llama_int import (
+    IntBlock,
+    IntCache,
+    IntLinear,
+    IntModel,
+    IntNorm,
+)
 from verinfer.models.gguf import LlmConfig, LlmError
 
 MAGIC = b"VI"
@@ -125,11 +132,10 @@ def load_shard(data: bytes) -> IntModel:
             return None
         q = z[f"{i}.{name}.q"]
         qf = q.astype(np.float64) if q.dtype == np.int8 else q.astype(np.float32)
-        return IntLinear(qf, z[f"{i}.{name}.d"], z[f"{i}.{name}.m"] if f"{i}.{name}.m" in z else None,
-                         z[f"{i}.{name}.bias"] if f"{i}.{name}.bias" in z else None)
+        return IntLinear(qf, z[f"{i}.{name}.d"], z.get(f"{i}.{name}.m"), z.get(f"{i}.{name}.bias"))
 
     def norm(i: int, name: str) -> IntNorm:
-        b = z[f"{i}.{name}.b"] if f"{i}.{name}.b" in z else None
+        b = z.get(f"{i}.{name}.b")
         return IntNorm(z[f"{i}.{name}.g"], b, int(z[f"{i}.{name}.eps"][0]), b is not None)
 
     for i in range(model.lo, model.hi):
@@ -234,7 +240,7 @@ class StageServer:
         out = self._misbehave(out)
         send_frame(sock, HIDDEN, [HID.pack(us, *out.shape), np.ascontiguousarray(out, dtype="<i8").tobytes()])
 
-    def start(self) -> "StageServer":
+    def start(self) -> StageServer:
         self.thread = threading.Thread(target=self.tcp.serve_forever, daemon=True)
         self.thread.start()
         return self
@@ -263,7 +269,7 @@ class StageConn:
         try:
             send_frame(self.sock, kind, payload)
             return recv_frame(self.sock)
-        except socket.timeout:
+        except TimeoutError:
             raise StageFault("stall", f"{self.endpoint} did not answer in time") from None
         except (ConnectionError, OSError) as exc:
             raise StageFault("down", f"{self.endpoint}: {exc}") from None

@@ -14,11 +14,12 @@ with the same block formats, so exactness tests cover other architectures with t
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass, field
 import importlib.util
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from eth_utils import keccak
@@ -184,7 +185,7 @@ def smollm_path() -> Path:
     found = importlib.util.find_spec(SMOLLM_PACKAGE)
     if found is None or not found.submodule_search_locations:
         raise LlmError(INSTALL_HINT)
-    path = Path(list(found.submodule_search_locations)[0]) / SMOLLM_FILE
+    path = Path(next(iter(found.submodule_search_locations))) / SMOLLM_FILE
     if not path.is_file():
         raise LlmError(INSTALL_HINT)
     return path
