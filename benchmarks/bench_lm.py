@@ -2,7 +2,7 @@
 
     python benchmarks/bench_lm.py pipeline --prompts 100 --tokens 16   # agreement, hops, throughput, EE, RSS
     python benchmarks/bench_lm.py attacks                               # recovery rates + a defence's cost
-    python benchmarks/bench_lm.py netns                                 # 3 stages in network namespaces, netem RTT sweep (root)
+    python benchmarks/bench_lm.py netns                                 # 3 stages in network namespaces + added RTT sweep (root)
 
 Medians from one run, ratios side by side; stage servers are separate processes (peak RSS from
 /proc/<pid>/status VmHWM). numpy only (no torch). Single-threaded BLAS is pinned for every process.
@@ -229,6 +229,67 @@ def bench_attacks(args: argparse.Namespace) -> None:
            ["requester memory for embedding + head", f"{client_mb:.0f} MB"]])
 
 
+class DelayLine:
+    """TCP relay adding `rtt_ms` per round trip (rtt/2 each way, a delay line: chunks keep their spacing).
+
+    Used because `tc qdisc ... netem` is unavailable in this kernel ("Specified qdisc kind is unknown").
+    """
+
+    def __init__(self, upstream: str, rtt_ms: float, port: int | None = None) -> None:
+        import asyncio
+        import threading
+
+        self.delay = rtt_ms / 2000
+        self.host, uport = upstream.rsplit(":", 1)
+        self.uport = int(uport)
+        self.loop = asyncio.new_event_loop()
+        self.port = port or free_port()
+        ready = threading.Event()
+
+        async def pipe(reader, writer):
+            q: asyncio.Queue = asyncio.Queue()
+
+            async def pump():
+                while True:
+                    t, data = await q.get()
+                    if data is None:
+                        writer.close()
+                        return
+                    wait = t + self.delay - self.loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    writer.write(data)
+                    await writer.drain()
+
+            task = asyncio.ensure_future(pump())
+            while True:
+                data = await reader.read(1 << 20)
+                await q.put((self.loop.time(), data or None))
+                if not data:
+                    break
+            await task
+
+        async def handle(r1, w1):
+            import socket as _s
+
+            w1.get_extra_info("socket").setsockopt(_s.IPPROTO_TCP, _s.TCP_NODELAY, 1)
+            r2, w2 = await asyncio.open_connection(self.host, self.uport)
+            w2.get_extra_info("socket").setsockopt(_s.IPPROTO_TCP, _s.TCP_NODELAY, 1)
+            await asyncio.gather(pipe(r1, w2), pipe(r2, w1), return_exceptions=True)
+
+        async def serve():
+            await asyncio.start_server(handle, "127.0.0.1", self.port)
+            ready.set()
+
+        threading.Thread(target=lambda: (self.loop.run_until_complete(serve()), self.loop.run_forever()),
+                         daemon=True).start()
+        ready.wait()
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
 def _sh(cmd: str) -> None:
     subprocess.run(cmd, shell=True, check=True)
 
@@ -252,21 +313,26 @@ def bench_netns(args: argparse.Namespace) -> None:
             procs, eps = start_stages(shards, Path(tmpd), ns=ns, ports=[8810, 8811, 8812])
             try:
                 for rtt in args.rtts:
-                    for i, n in enumerate(ns):  # the whole RTT on the stage side of each veth (egress)
-                        op = "replace" if rtt else "del"
-                        cmd = f"ip netns exec {n} tc qdisc {op} dev vilm{i}s root"
-                        _sh(cmd + (f" netem delay {rtt}ms" if rtt else " 2>/dev/null || true"))
+                    # stages in their netns over veth; the RTT is added by relay processes (netem is unavailable)
+                    rports = [free_port() for _ in eps]
+                    relays = [subprocess.Popen([sys.executable, __file__, "relay", "--upstream", e, "--rtt", str(rtt),
+                                                "--port", str(rp)], stdout=subprocess.PIPE, text=True)
+                              for e, rp in zip(eps, rports)]
+                    for rl in relays:
+                        rl.stdout.readline()
                     ttft, per_tok = [], []
                     for text in prompts(args.prompts):
-                        r = run_pipeline(head, tok.chat(text), [[e] for e in eps], args.tokens, timeout=120)
+                        r = run_pipeline(head, tok.chat(text), [[f"127.0.0.1:{rp}"] for rp in rports], args.tokens,
+                                         timeout=120)
                         ttft.append(r.ttft_s)
                         per_tok.append((r.total_s - r.ttft_s) / (args.tokens - 1))
+                    stop(relays)
                     rows.append([rtt, f"{statistics.median(ttft) * 1e3:.0f}", f"{statistics.median(per_tok) * 1e3:.0f}"])
                     print(f"rtt {rtt} ms done", file=sys.stderr, flush=True)
             finally:
                 stop(procs)
         base = float(rows[0][2])
-        table(f"3 stages in network namespaces, netem RTT per hop ({args.prompts} prompts x {args.tokens} tokens)",
+        table(f"3 stages in network namespaces (veth), added RTT per hop ({args.prompts} prompts x {args.tokens} tokens)",
               ["RTT ms", "TTFT ms", "per-token ms", "per-token vs 0 ms"],
               [r + [f"{float(r[2]) / base:.2f}x"] for r in rows])
     finally:
@@ -289,8 +355,19 @@ def main() -> None:
     n.add_argument("--prompts", type=int, default=2)
     n.add_argument("--tokens", type=int, default=8)
     n.add_argument("--rtts", type=int, nargs="+", default=[0, 1, 5, 20])
+    r = sub.add_parser("relay")
+    r.add_argument("--upstream", required=True)
+    r.add_argument("--rtt", type=float, required=True)
+    r.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns}[args.cmd](args)
+    {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns, "relay": relay}[args.cmd](args)
+
+
+def relay(args: argparse.Namespace) -> None:
+    DelayLine(args.upstream, args.rtt, args.port)
+    print("relay ready", flush=True)
+    while True:
+        time.sleep(3600)
 
 
 if __name__ == "__main__":
