@@ -165,3 +165,28 @@ def test_float_profile_transforms_are_exact_up_to_rounding_only():
     assert 0 < rel < 1e-4
     with pytest.raises(g.LlmError, match="RMSNorm"):
         encrypt_float(FloatModel(g.random_model("gpt2", seed=1, n_layers=1, d_model=64, n_heads=2, d_ff=64)), 1)
+
+
+def test_pipeline_faults_stall_garbage_and_exhaustion():
+    """Stalling / wrong-shape stages are replaced (same tokens); with no endpoint left the request fails fast."""
+    from verinfer.inference.pipeline import PipelineError, StageServer, run_pipeline
+
+    ck = g.random_model("llama", seed=4, n_layers=3, n_heads=4, n_kv_heads=2, d_model=64, d_ff=128)
+    head = IntModel(ck)
+    want = head.generate(IDS, 4)
+    part = [IntModel(ck, (i, i + 1), globals_=False) for i in range(3)]
+    servers = [StageServer(p).start() for p in part]
+    bad = [StageServer(part[1], adversary="stall:2").start(), StageServer(part[1], adversary="garbage:1").start()]
+    ep = [f"127.0.0.1:{s.port}" for s in servers]
+    try:
+        for b, kind in zip(bad, ["stall", "garbage"]):
+            res = run_pipeline(head, IDS, [[ep[0]], [f"127.0.0.1:{b.port}", ep[1]], [ep[2]]], 4, timeout=1.0)
+            assert res.tokens == want
+            assert [(f.stage, f.kind) for f in res.faults] == [(1, kind)]
+        with pytest.raises(PipelineError, match="stage 1: every endpoint failed"):
+            run_pipeline(head, IDS, [[ep[0]], [f"127.0.0.1:{bad[1].port}"], [ep[2]]], 4, timeout=1.0)
+        with pytest.raises(PipelineError, match="no reachable endpoint"):
+            run_pipeline(head, IDS, [[ep[0]], ["127.0.0.1:1"], [ep[2]]], 4, timeout=1.0)
+    finally:
+        for s in servers + bad:
+            s.close()
