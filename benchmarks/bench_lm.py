@@ -178,6 +178,31 @@ def bench_pipeline(args: argparse.Namespace) -> None:
           [[i, f"{lo}:{hi}", f"{rss_p[i]:.0f}", f"{rss_e[i]:.0f}"] for i, (lo, hi) in enumerate(SPLIT)])
 
 
+def bench_hop(args: argparse.Namespace) -> None:
+    """Transport cost alone: a stage process serving zero layers, one 576-wide decode frame per call."""
+    from verinfer.inference.pipeline import StageConn
+
+    ck = g.random_model("llama", seed=0, n_layers=1, d_model=576, n_heads=9, n_kv_heads=3, d_ff=64,
+                        context_length=4096)
+    with tempfile.TemporaryDirectory() as tmpd:
+        procs, eps = start_stages([shard_bytes(IntModel(ck, (0, 0), globals_=False))], Path(tmpd))
+        try:
+            conn = StageConn(eps[0], 10)
+            h = np.arange(576, dtype=np.int64)[None, :]
+            sid = os.urandom(16)
+            rtt = []
+            for i in range(args.calls):
+                t0 = time.perf_counter()
+                conn.forward(sid, i, h)
+                rtt.append((time.perf_counter() - t0) * 1e6)
+            conn.close()
+        finally:
+            stop(procs)
+    table(f"Loopback hop, transport only ({args.calls} decode frames of 576 int64 to a separate process)",
+          ["p50 ms", "p90 ms", "p99 ms"],
+          [[f"{np.percentile(rtt, q) / 1e3:.3f}" for q in (50, 90, 99)]])
+
+
 def bench_attacks(args: argparse.Namespace) -> None:
     ck = g.read_gguf()
     tok = g.BpeTokenizer(ck.tokenizer)
@@ -355,12 +380,14 @@ def main() -> None:
     n.add_argument("--prompts", type=int, default=2)
     n.add_argument("--tokens", type=int, default=8)
     n.add_argument("--rtts", type=int, nargs="+", default=[0, 1, 5, 20])
+    hp = sub.add_parser("hop")
+    hp.add_argument("--calls", type=int, default=2000)
     r = sub.add_parser("relay")
     r.add_argument("--upstream", required=True)
     r.add_argument("--rtt", type=float, required=True)
     r.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns, "relay": relay}[args.cmd](args)
+    {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns, "relay": relay, "hop": bench_hop}[args.cmd](args)
 
 
 def relay(args: argparse.Namespace) -> None:
