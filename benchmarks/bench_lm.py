@@ -345,6 +345,7 @@ def bench_netns(args: argparse.Namespace) -> None:
                               for e, rp in zip(eps, rports)]
                     for rl in relays:
                         rl.stdout.readline()
+                    run_pipeline(head, tok.chat("Hi"), [[f"127.0.0.1:{rp}"] for rp in rports], 2, timeout=120)  # warm-up
                     ttft, per_tok = [], []
                     for text in prompts(args.prompts):
                         r = run_pipeline(head, tok.chat(text), [[f"127.0.0.1:{rp}"] for rp in rports], args.tokens,
