@@ -239,7 +239,7 @@ def bench_attacks(args: argparse.Namespace) -> None:
     client_mb = (im.emb_q.nbytes + im.emb_d.nbytes + im.head.q.nbytes + im.head.d.nbytes) / 2**20
     table("Attack recovery rates on SmolLM2-135M (adversary holds the public base model)",
           ["deployment / attack", "recovered", "rate", "time"],
-          [["int EE (vocab perm + block hidden perm + signs): embedding-row matching by sorted |values|",
+          [["int EE (vocab perm + block hidden perm + signs): embedding-row matching by sorted absolute values",
             f"{rows.recovered}/{rows.total}", f"{rows.rate * 100:.2f}%", f"{rows.seconds:.1f} s"],
            ["float EE with orthogonal hidden mixing: norms + Procrustes + nearest neighbour",
             f"{orth.recovered}/{orth.total}", f"{orth.rate * 100:.2f}%", f"{orth.seconds:.1f} s"],
