@@ -337,30 +337,35 @@ def bench_netns(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as tmpd:
             procs, eps = start_stages(shards, Path(tmpd), ns=ns, ports=[8810, 8811, 8812])
             try:
+                acc: dict[int, tuple[list[float], list[float]]] = {r: ([], []) for r in args.rtts}
+                for rep in range(args.reps):  # RTTs interleaved, so load drift hits all of them alike
+                    for rtt in args.rtts:
+                        ttft, per_tok = acc[rtt]
+                        # stages in their netns over veth; the RTT is added by relay processes (no netem here)
+                        rports = [free_port() for _ in eps]
+                        relays = [subprocess.Popen([sys.executable, __file__, "relay", "--upstream", e, "--rtt",
+                                                    str(rtt), "--port", str(rp)], stdout=subprocess.PIPE, text=True)
+                                  for e, rp in zip(eps, rports)]
+                        for rl in relays:
+                            rl.stdout.readline()
+                        stages = [[f"127.0.0.1:{rp}"] for rp in rports]
+                        run_pipeline(head, tok.chat("Hi"), stages, 2, timeout=120)  # warm-up
+                        for text in prompts(args.prompts):
+                            r = run_pipeline(head, tok.chat(text), stages, args.tokens, timeout=120)
+                            ttft.append(r.ttft_s)
+                            per_tok.append((r.total_s - r.ttft_s) / (args.tokens - 1))
+                        stop(relays)
+                        print(f"rep {rep} rtt {rtt} ms done", file=sys.stderr, flush=True)
                 for rtt in args.rtts:
-                    # stages in their netns over veth; the RTT is added by relay processes (netem is unavailable)
-                    rports = [free_port() for _ in eps]
-                    relays = [subprocess.Popen([sys.executable, __file__, "relay", "--upstream", e, "--rtt", str(rtt),
-                                                "--port", str(rp)], stdout=subprocess.PIPE, text=True)
-                              for e, rp in zip(eps, rports)]
-                    for rl in relays:
-                        rl.stdout.readline()
-                    run_pipeline(head, tok.chat("Hi"), [[f"127.0.0.1:{rp}"] for rp in rports], 2, timeout=120)  # warm-up
-                    ttft, per_tok = [], []
-                    for text in prompts(args.prompts):
-                        r = run_pipeline(head, tok.chat(text), [[f"127.0.0.1:{rp}"] for rp in rports], args.tokens,
-                                         timeout=120)
-                        ttft.append(r.ttft_s)
-                        per_tok.append((r.total_s - r.ttft_s) / (args.tokens - 1))
-                    stop(relays)
+                    ttft, per_tok = acc[rtt]
                     rows.append([rtt, f"{statistics.median(ttft) * 1e3:.0f}", f"{statistics.median(per_tok) * 1e3:.0f}"])
-                    print(f"rtt {rtt} ms done", file=sys.stderr, flush=True)
             finally:
                 stop(procs)
         base = float(rows[0][2])
-        table(f"3 stages in network namespaces (veth), added RTT per hop ({args.prompts} prompts x {args.tokens} tokens)",
-              ["RTT ms", "TTFT ms", "per-token ms", "per-token vs 0 ms"],
-              [r + [f"{float(r[2]) / base:.2f}x"] for r in rows])
+        table(f"3 stages in network namespaces (veth), added RTT per hop ({args.reps} interleaved sweeps x "
+              f"{args.prompts} prompts x {args.tokens} tokens; medians)",
+              ["RTT ms", "TTFT ms", "per-token ms", "per-token vs 0 ms", "star lower bound: + 3 x RTT"],
+              [r + [f"{float(r[2]) / base:.2f}x", f"{base + 3 * r[0]:.0f} ms"] for r in rows])
     finally:
         for i, n in enumerate(ns):
             subprocess.run(f"ip link del vilm{i}h 2>/dev/null; ip netns del {n} 2>/dev/null", shell=True)
@@ -381,6 +386,7 @@ def main() -> None:
     n.add_argument("--prompts", type=int, default=2)
     n.add_argument("--tokens", type=int, default=8)
     n.add_argument("--rtts", type=int, nargs="+", default=[0, 1, 5, 20])
+    n.add_argument("--reps", type=int, default=3)
     hp = sub.add_parser("hop")
     hp.add_argument("--calls", type=int, default=2000)
     r = sub.add_parser("relay")
