@@ -202,7 +202,10 @@ def _field(reader: Any, key: str, default: Any = None) -> Any:
 
 def read_gguf(path: str | Path | None = None) -> Checkpoint:
     """Parse a llama-architecture GGUF (Q4_1/Q8_0/F32 tensors, GPT-2 BPE tokenizer)."""
-    import gguf  # the `smollm` extra; imported here so the package imports without it
+    try:  # the `smollm` extra; imported here so the package imports without it
+        import gguf
+    except ModuleNotFoundError:
+        raise LlmError(INSTALL_HINT) from None  # not a fallback: the one-line instruction to install it
 
     path = Path(path) if path is not None else smollm_path()
     try:
@@ -465,7 +468,10 @@ class BpeTokenizer:
     """Byte-level BPE as the GGUF's `gpt2`/`smollm` tokenizer: control tokens, single digits, GPT-2 split."""
 
     def __init__(self, tables: Mapping[str, Any]) -> None:
-        import regex  # the `smollm` extra (\\p{L} classes)
+        try:  # the `smollm` extra (\\p{L} classes)
+            import regex
+        except ModuleNotFoundError:
+            raise LlmError(INSTALL_HINT) from None
 
         if tables.get("model") != "gpt2":
             raise LlmError(f"unsupported tokenizer model {tables.get('model')!r}")
