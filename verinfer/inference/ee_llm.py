@@ -273,3 +273,24 @@ def encrypt_float(model: FloatModel, seed: int) -> tuple[FloatModel, np.ndarray]
         w[p + "ffn_norm.weight"] = np.ones(d, f32)
     out.w = w
     return out, Q
+
+
+# ------------------------------------------------------------------ what to tell the user (CLI / demo)
+
+ADVERSARY_LINES = {
+    "plain": "no privacy: every stage operator sees activations in clear",
+    "split": "split: stages never see token ids or the embedding; a stage holding the public model still "
+             "recovers the tokens by vocabulary matching (docs/lm.md)",
+    "split+ee": "split + EE: hides activations from passive observers without the base model only; a stage "
+                "holding the public model recovers the tokens (measured, docs/lm.md)",
+    "ee-full": "EE with embedding at the node: the vocabulary permutation is recovered from the weights in "
+               "seconds (99.98% of ids, docs/lm.md): no privacy against the node",
+}
+
+
+def adversary_line(deployment: str) -> str:
+    """One line for CLI/demo output: which adversary a deployment resists and which it does not."""
+    try:
+        return ADVERSARY_LINES[deployment]
+    except KeyError:
+        raise LlmError(f"unknown deployment {deployment!r} (one of {', '.join(ADVERSARY_LINES)})") from None
