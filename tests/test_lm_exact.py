@@ -190,3 +190,12 @@ def test_pipeline_faults_stall_garbage_and_exhaustion():
     finally:
         for s in servers + bad:
             s.close()
+
+
+def test_adversary_lines_are_honest():
+    from verinfer.inference.ee_llm import adversary_line
+
+    assert "recovers the tokens" in adversary_line("split+ee")
+    assert "no privacy" in adversary_line("ee-full")
+    with pytest.raises(g.LlmError, match="unknown deployment"):
+        adversary_line("homomorphic")
