@@ -178,6 +178,23 @@ def bench_pipeline(args: argparse.Namespace) -> None:
           [[i, f"{lo}:{hi}", f"{rss_p[i]:.0f}", f"{rss_e[i]:.0f}"] for i, (lo, hi) in enumerate(SPLIT)])
 
 
+def bench_agree(args: argparse.Namespace) -> None:
+    """Float reference vs integer profile only (one process), prompts [start, prompts): one line per prompt."""
+    ck = g.read_gguf()
+    tok = g.BpeTokenizer(ck.tokenizer)
+    im, fm = IntModel(ck), FloatModel(ck)
+    same_seq = same_tok = done = 0
+    for i, text in enumerate(prompts(args.prompts)[args.start:], start=args.start):
+        ids = tok.chat(text)
+        a, b = fm.generate(ids, args.tokens), im.generate(ids, args.tokens)
+        done += 1
+        same_seq += a == b
+        same_tok += sum(x == y for x, y in zip(a, b))
+        print(f"prompt {i}: float == int: {a == b} ({sum(x == y for x, y in zip(a, b))}/{args.tokens})", flush=True)
+    table(f"Float reference vs integer profile, prompts {args.start}..{args.start + done - 1} x {args.tokens} tokens",
+          ["identical sequences", "identical tokens"], [[f"{same_seq}/{done}", f"{same_tok}/{done * args.tokens}"]])
+
+
 def bench_hop(args: argparse.Namespace) -> None:
     """Transport cost alone: a stage process serving zero layers, one 576-wide decode frame per call."""
     from verinfer.inference.pipeline import StageConn
@@ -387,6 +404,10 @@ def main() -> None:
     n.add_argument("--tokens", type=int, default=8)
     n.add_argument("--rtts", type=int, nargs="+", default=[0, 1, 5, 20])
     n.add_argument("--reps", type=int, default=3)
+    ag = sub.add_parser("agree")
+    ag.add_argument("--start", type=int, default=20)
+    ag.add_argument("--prompts", type=int, default=100)
+    ag.add_argument("--tokens", type=int, default=16)
     hp = sub.add_parser("hop")
     hp.add_argument("--calls", type=int, default=2000)
     r = sub.add_parser("relay")
@@ -394,7 +415,8 @@ def main() -> None:
     r.add_argument("--rtt", type=float, required=True)
     r.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns, "relay": relay, "hop": bench_hop}[args.cmd](args)
+    {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns, "relay": relay, "hop": bench_hop,
+     "agree": bench_agree}[args.cmd](args)
 
 
 def relay(args: argparse.Namespace) -> None:
