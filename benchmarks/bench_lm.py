@@ -1,6 +1,8 @@
 """SmolLM2-135M sharded / encrypted inference benchmarks (docs/lm.md has the committed tables).
 
     python benchmarks/bench_lm.py pipeline --prompts 100 --tokens 16   # agreement, hops, throughput, EE, RSS
+    python benchmarks/bench_lm.py agree --start 20 --prompts 100     # float vs integer only, one line per prompt
+    python benchmarks/bench_lm.py hop                                   # transport-only loopback hop
     python benchmarks/bench_lm.py attacks                               # recovery rates + a defence's cost
     python benchmarks/bench_lm.py netns                                 # 3 stages in network namespaces + added RTT sweep (root)
 
