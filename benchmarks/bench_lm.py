@@ -1,0 +1,432 @@
+"""SmolLM2-135M sharded / encrypted inference benchmarks (docs/lm.md has the committed tables).
+
+    python benchmarks/bench_lm.py pipeline --prompts 100 --tokens 16   # agreement, hops, throughput, EE, RSS
+    python benchmarks/bench_lm.py agree --start 20 --prompts 100     # float vs integer only, one line per prompt
+    python benchmarks/bench_lm.py hop                                   # transport-only loopback hop
+    python benchmarks/bench_lm.py attacks                               # recovery rates + a defence's cost
+    python benchmarks/bench_lm.py netns                                 # 3 stages in network namespaces + added RTT sweep (root)
+
+Medians from one run, ratios side by side; stage servers are separate processes (peak RSS from
+/proc/<pid>/status VmHWM). numpy only (no torch). Single-threaded BLAS is pinned for every process.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from verinfer.inference import attacks as A
+from verinfer.inference.ee_llm import EEKey, encrypt_model, rekey_cost
+from verinfer.inference.llama_int import IntCache, IntModel
+from verinfer.inference.llama_ref import FloatModel
+from verinfer.inference.pipeline import run_pipeline, shard_bytes
+from verinfer.models import gguf as g
+
+SPLIT = [(0, 10), (10, 20), (20, 30)]
+SUBJECTS = ["the moon", "bread", "rivers", "a bicycle", "honey bees", "volcanoes", "chess", "the ocean", "coffee",
+            "trains", "snow", "a library", "music", "gravity", "forests", "the internet", "clocks", "rain", "cats",
+            "mountains"]
+TEMPLATES = ["What is {}?", "Write one sentence about {}.", "Give me a fun fact about {}.",
+             "Why do people like {}?", "Describe {} to a child."]
+
+
+def prompts(n: int) -> list[str]:
+    return [t.format(s) for t in TEMPLATES for s in SUBJECTS][:n]
+
+
+def table(title: str, head: list[str], rows: list[list[object]]) -> None:
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(x) for x in r) + " |")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_stages(shards: list[bytes], tmp: Path, host: str = "127.0.0.1", ns: list[str] | None = None,
+                 ports: list[int] | None = None) -> tuple[list[subprocess.Popen], list[str]]:
+    procs, eps = [], []
+    for i, data in enumerate(shards):
+        f = tmp / f"stage{i}.npz"
+        f.write_bytes(data)
+        port = ports[i] if ports else free_port()
+        h = host if ns is None else f"10.77.{i}.2"
+        cmd = [sys.executable, "-m", "verinfer.inference.pipeline", "--shard", str(f), "--host", h, "--port", str(port)]
+        if ns is not None:
+            cmd = ["ip", "netns", "exec", ns[i]] + cmd
+        p = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+        procs.append(p)
+        eps.append(f"{h}:{port}")
+    for p in procs:
+        if "listening" not in (p.stdout.readline() if p.stdout else ""):
+            raise RuntimeError("a stage did not start")
+    return procs, eps
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def decode_tps(res, n: int) -> float:
+    return (n - 1) / max(res.total_s - res.ttft_s, 1e-9)
+
+
+def bench_pipeline(args: argparse.Namespace) -> None:
+    ck = g.read_gguf()
+    tok = g.BpeTokenizer(ck.tokenizer)
+    head = IntModel(ck)
+    ref = FloatModel(ck)
+    texts = prompts(args.prompts)
+    n = args.tokens
+    key = EEKey.generate(ck.config, seed=42)
+    parts = [IntModel(ck, r, globals_=False) for r in SPLIT]
+    t0 = time.perf_counter()
+    enc_parts = [encrypt_model(p, key) for p in parts]
+    rekey_s = time.perf_counter() - t0
+    rk = rekey_cost(parts[1], 7)
+    plain_sh = [shard_bytes(p) for p in parts]
+    enc_sh = [shard_bytes(p) for p in enc_parts]
+    del parts, enc_parts
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        (tmp / "p").mkdir()
+        (tmp / "e").mkdir()
+        pp, peps = start_stages(plain_sh, tmp / "p")
+        ep, eeps = start_stages(enc_sh, tmp / "e")
+        rows = {"float": [], "single": [], "stage3": [], "stage3ee": []}
+        t_single, t_s3, t_ee, hops, ttft = [], [], [], [], {"single": [], "stage3": [], "stage3ee": []}
+        try:
+            for i, text in enumerate(texts):
+                ids = tok.chat(text)
+                rows["float"].append(ref.generate(ids, n))
+                ts = time.perf_counter()
+                c = IntCache()
+                h = head.forward(head.embed(ids), c, 0)
+                ttft["single"].append(time.perf_counter() - ts)
+                out, pos = [], len(ids)
+                td = time.perf_counter()
+                for k in range(n):
+                    out.append(head.next_token(h[-1]))
+                    if k < n - 1:
+                        h = head.forward(head.embed([out[-1]], pos), c, pos)
+                        pos += 1
+                t_single.append((n - 1) / (time.perf_counter() - td))
+                rows["single"].append(out)
+                r3 = run_pipeline(head, ids, [[e] for e in peps], n)
+                re_ = run_pipeline(head, ids, [[e] for e in eeps], n, key=key)
+                rows["stage3"].append(r3.tokens)
+                rows["stage3ee"].append(re_.tokens)
+                t_s3.append(decode_tps(r3, n))
+                t_ee.append(decode_tps(re_, n))
+                ttft["stage3"].append(r3.ttft_s)
+                ttft["stage3ee"].append(re_.ttft_s)
+                hops += r3.hop_overhead_us()
+                print(f"prompt {i + 1}/{len(texts)}: {tok.decode(out)[:60]!r}", file=sys.stderr, flush=True)
+            rss_p = [peak_rss_mb(p.pid) for p in pp]
+            rss_e = [peak_rss_mb(p.pid) for p in ep]
+        finally:
+            stop(pp + ep)
+    base = rows["single"]
+    agree = {k: sum(a == b for a, b in zip(v, base)) for k, v in rows.items()}
+    tokeq = {k: sum(x == y for a, b in zip(v, base) for x, y in zip(a, b)) for k, v in rows.items()}
+    table(f"Greedy tokens vs the integer single process ({len(texts)} prompts x {n} tokens)",
+          ["run", "identical sequences", "identical tokens"],
+          [[k, f"{agree[k]}/{len(texts)}", f"{tokeq[k]}/{len(texts) * n}"] for k in rows])
+    med = statistics.median
+    table("Decode throughput and latency (medians over prompts)",
+          ["run", "decode tok/s", "ratio vs single", "TTFT s"],
+          [["single process (int)", f"{med(t_single):.2f}", "1.00", f"{med(ttft['single']):.2f}"],
+           ["3 stages (int)", f"{med(t_s3):.2f}", f"{med(t_s3) / med(t_single):.2f}", f"{med(ttft['stage3']):.2f}"],
+           ["3 stages + EE (int)", f"{med(t_ee):.2f}", f"{med(t_ee) / med(t_single):.2f}", f"{med(ttft['stage3ee']):.2f}"]])
+    table("Per-hop overhead on loopback (decode steps; round trip minus stage compute)",
+          ["hops", "p50 ms", "p90 ms"],
+          [[len(hops), f"{np.percentile(hops, 50) / 1e3:.3f}", f"{np.percentile(hops, 90) / 1e3:.3f}"]])
+    table("EE cost", ["what", "value"],
+          [["runtime overhead (3 stages + EE vs 3 stages, decode tok/s)", f"{(med(t_s3) / med(t_ee) - 1) * 100:+.2f}%"],
+           ["one-time transform of all 30 layers", f"{rekey_s:.1f} s"],
+           ["re-key one 10-layer shard: keygen / transform / weights", f"{rk['keygen_s']:.3f} s / {rk['transform_s']:.1f} s / {rk['weights_mb']:.0f} MB"],
+           ["key size (whole model)", f"{key.nbytes() / 1024:.0f} KiB"]])
+    table("Peak RSS per stage process (MB)", ["stage", "layers", "plain", "EE"],
+          [[i, f"{lo}:{hi}", f"{rss_p[i]:.0f}", f"{rss_e[i]:.0f}"] for i, (lo, hi) in enumerate(SPLIT)])
+
+
+def bench_agree(args: argparse.Namespace) -> None:
+    """Float reference vs integer profile only (one process), prompts [start, prompts): one line per prompt."""
+    ck = g.read_gguf()
+    tok = g.BpeTokenizer(ck.tokenizer)
+    im, fm = IntModel(ck), FloatModel(ck)
+    same_seq = same_tok = done = 0
+    for i, text in enumerate(prompts(args.prompts)[args.start:], start=args.start):
+        ids = tok.chat(text)
+        a, b = fm.generate(ids, args.tokens), im.generate(ids, args.tokens)
+        done += 1
+        same_seq += a == b
+        same_tok += sum(x == y for x, y in zip(a, b))
+        print(f"prompt {i}: float == int: {a == b} ({sum(x == y for x, y in zip(a, b))}/{args.tokens})", flush=True)
+    table(f"Float reference vs integer profile, prompts {args.start}..{args.start + done - 1} x {args.tokens} tokens",
+          ["identical sequences", "identical tokens"], [[f"{same_seq}/{done}", f"{same_tok}/{done * args.tokens}"]])
+
+
+def bench_hop(args: argparse.Namespace) -> None:
+    """Transport cost alone: a stage process serving zero layers, one 576-wide decode frame per call."""
+    from verinfer.inference.pipeline import StageConn
+
+    ck = g.random_model("llama", seed=0, n_layers=1, d_model=576, n_heads=9, n_kv_heads=3, d_ff=64,
+                        context_length=4096)
+    with tempfile.TemporaryDirectory() as tmpd:
+        procs, eps = start_stages([shard_bytes(IntModel(ck, (0, 0), globals_=False))], Path(tmpd))
+        try:
+            conn = StageConn(eps[0], 10)
+            h = np.arange(576, dtype=np.int64)[None, :]
+            sid = os.urandom(16)
+            rtt = []
+            for i in range(args.calls):
+                t0 = time.perf_counter()
+                conn.forward(sid, i, h)
+                rtt.append((time.perf_counter() - t0) * 1e6)
+            conn.close()
+        finally:
+            stop(procs)
+    table(f"Loopback hop, transport only ({args.calls} decode frames of 576 int64 to a separate process)",
+          ["p50 ms", "p90 ms", "p99 ms"],
+          [[f"{np.percentile(rtt, q) / 1e3:.3f}" for q in (50, 90, 99)]])
+
+
+def bench_attacks(args: argparse.Namespace) -> None:
+    ck = g.read_gguf()
+    tok = g.BpeTokenizer(ck.tokenizer)
+    im, fm = IntModel(ck), FloatModel(ck)
+    key = EEKey.generate(ck.config, seed=42)
+    enc = encrypt_model(im, key)
+    rows = A.match_embedding_rows(im, enc, key.vocab_perm)
+    base = A._dequant_emb(im) / 2**24
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(ck.config.d_model, ck.config.d_model)))
+    vp = rng.permutation(ck.config.vocab_size)
+    orth = A.match_embedding_orthogonal(base, base[vp] @ q, vp)
+    vm_rows = []
+    template = sorted(set(tok.chat("")))  # the public chat template's tokens: tried first at every position
+    for text in prompts(100)[::7][:args.prompts]:
+        ids = tok.chat(text)
+        h = im.embed(ids)
+        c = IntCache()
+        for i in range(args.boundary):
+            h = im._block(i, h, c, 0)
+        got, res = A.vocab_matching(im, fm, args.boundary, key.encrypt_hidden(h), batch=args.batch,
+                                    max_candidates=args.max_candidates, prefer=template)
+        vm_rows.append((sum(a == b for a, b in zip(got, ids)), len(ids), res.seconds, res.candidates_tried))
+    rec = sum(r[0] for r in vm_rows)
+    tot = sum(r[1] for r in vm_rows)
+    # defence: embedding + head stay with the requester (split inference); its cost per token
+    ids = tok.chat(prompts(1)[0])
+    h = im.forward(im.embed(ids), IntCache(), 0)
+    t0 = time.perf_counter()
+    for _ in range(10):
+        im.next_token(h[-1])
+        im.embed([5], len(ids))
+    client_ms = (time.perf_counter() - t0) / 10 * 1e3
+    client_mb = (im.emb_q.nbytes + im.emb_d.nbytes + im.head.q.nbytes + im.head.d.nbytes) / 2**20
+    table("Attack recovery rates on SmolLM2-135M (adversary holds the public base model)",
+          ["deployment / attack", "recovered", "rate", "time"],
+          [["int EE (vocab perm + block hidden perm + signs): embedding-row matching by sorted absolute values",
+            f"{rows.recovered}/{rows.total}", f"{rows.rate * 100:.2f}%", f"{rows.seconds:.1f} s"],
+           ["float EE with orthogonal hidden mixing: norms + Procrustes + nearest neighbour",
+            f"{orth.recovered}/{orth.total}", f"{orth.rate * 100:.2f}%", f"{orth.seconds:.1f} s"],
+           [f"int EE, split inference: vocabulary matching on the hidden states entering layer {args.boundary} "
+            f"({len(vm_rows)} prompts, <= {args.max_candidates} candidates per position, prior-ranked)", f"{rec}/{tot}", f"{rec / tot * 100:.2f}%",
+            f"{statistics.median(r[2] / r[1] for r in vm_rows):.1f} s/token"]])
+    table("Defence: keep embedding and head with the requester (stages never see token ids or the embedding)",
+          ["what", "value"],
+          [["embedding-row matching possible", "no (stages hold no embedding)"],
+           ["vocabulary matching on a middle stage", f"still {rec / tot * 100:.2f}% (defence does not help)"],
+           ["requester cost per token (embed + final norm + head)", f"{client_ms:.1f} ms"],
+           ["requester memory for embedding + head", f"{client_mb:.0f} MB"]])
+
+
+class DelayLine:
+    """TCP relay adding `rtt_ms` per round trip (rtt/2 each way, a delay line: chunks keep their spacing).
+
+    Used because `tc qdisc ... netem` is unavailable in this kernel ("Specified qdisc kind is unknown").
+    """
+
+    def __init__(self, upstream: str, rtt_ms: float, port: int | None = None) -> None:
+        import asyncio
+        import threading
+
+        self.delay = rtt_ms / 2000
+        self.host, uport = upstream.rsplit(":", 1)
+        self.uport = int(uport)
+        self.loop = asyncio.new_event_loop()
+        self.port = port or free_port()
+        ready = threading.Event()
+
+        async def pipe(reader, writer):
+            q: asyncio.Queue = asyncio.Queue()
+
+            async def pump():
+                while True:
+                    t, data = await q.get()
+                    if data is None:
+                        writer.close()
+                        return
+                    wait = t + self.delay - self.loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    writer.write(data)
+                    await writer.drain()
+
+            task = asyncio.ensure_future(pump())
+            while True:
+                data = await reader.read(1 << 20)
+                await q.put((self.loop.time(), data or None))
+                if not data:
+                    break
+            await task
+
+        async def handle(r1, w1):
+            import socket as _s
+
+            w1.get_extra_info("socket").setsockopt(_s.IPPROTO_TCP, _s.TCP_NODELAY, 1)
+            r2, w2 = await asyncio.open_connection(self.host, self.uport)
+            w2.get_extra_info("socket").setsockopt(_s.IPPROTO_TCP, _s.TCP_NODELAY, 1)
+            await asyncio.gather(pipe(r1, w2), pipe(r2, w1), return_exceptions=True)
+
+        async def serve():
+            await asyncio.start_server(handle, "127.0.0.1", self.port)
+            ready.set()
+
+        threading.Thread(target=lambda: (self.loop.run_until_complete(serve()), self.loop.run_forever()),
+                         daemon=True).start()
+        ready.wait()
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _sh(cmd: str) -> None:
+    subprocess.run(cmd, shell=True, check=True)
+
+
+def bench_netns(args: argparse.Namespace) -> None:
+    ck = g.read_gguf()
+    tok = g.BpeTokenizer(ck.tokenizer)
+    head = IntModel(ck)
+    shards = [shard_bytes(IntModel(ck, r, globals_=False)) for r in SPLIT]
+    ns = [f"vilm{i}" for i in range(3)]
+    try:
+        for i, n in enumerate(ns):
+            _sh(f"ip netns add {n}")
+            _sh(f"ip link add vilm{i}h type veth peer name vilm{i}s")
+            _sh(f"ip link set vilm{i}s netns {n}")
+            _sh(f"ip addr add 10.77.{i}.1/24 dev vilm{i}h && ip link set vilm{i}h up")
+            _sh(f"ip netns exec {n} ip addr add 10.77.{i}.2/24 dev vilm{i}s")
+            _sh(f"ip netns exec {n} ip link set vilm{i}s up && ip netns exec {n} ip link set lo up")
+        rows = []
+        with tempfile.TemporaryDirectory() as tmpd:
+            procs, eps = start_stages(shards, Path(tmpd), ns=ns, ports=[8810, 8811, 8812])
+            try:
+                acc: dict[int, tuple[list[float], list[float]]] = {r: ([], []) for r in args.rtts}
+                for rep in range(args.reps):  # RTTs interleaved, so load drift hits all of them alike
+                    for rtt in args.rtts:
+                        ttft, per_tok = acc[rtt]
+                        # stages in their netns over veth; the RTT is added by relay processes (no netem here)
+                        rports = [free_port() for _ in eps]
+                        relays = [subprocess.Popen([sys.executable, __file__, "relay", "--upstream", e, "--rtt",
+                                                    str(rtt), "--port", str(rp)], stdout=subprocess.PIPE, text=True)
+                                  for e, rp in zip(eps, rports)]
+                        for rl in relays:
+                            rl.stdout.readline()
+                        stages = [[f"127.0.0.1:{rp}"] for rp in rports]
+                        run_pipeline(head, tok.chat("Hi"), stages, 2, timeout=120)  # warm-up
+                        for text in prompts(args.prompts):
+                            r = run_pipeline(head, tok.chat(text), stages, args.tokens, timeout=120)
+                            ttft.append(r.ttft_s)
+                            per_tok.append((r.total_s - r.ttft_s) / (args.tokens - 1))
+                        stop(relays)
+                        print(f"rep {rep} rtt {rtt} ms done", file=sys.stderr, flush=True)
+                for rtt in args.rtts:
+                    ttft, per_tok = acc[rtt]
+                    rows.append([rtt, f"{statistics.median(ttft) * 1e3:.0f}", f"{statistics.median(per_tok) * 1e3:.0f}"])
+            finally:
+                stop(procs)
+        base = float(rows[0][2])
+        table(f"3 stages in network namespaces (veth), added RTT per hop ({args.reps} interleaved sweeps x "
+              f"{args.prompts} prompts x {args.tokens} tokens; medians)",
+              ["RTT ms", "TTFT ms", "per-token ms", "per-token vs 0 ms", "star lower bound: + 3 x RTT"],
+              [r + [f"{float(r[2]) / base:.2f}x", f"{base + 3 * r[0]:.0f} ms"] for r in rows])
+    finally:
+        for i, n in enumerate(ns):
+            subprocess.run(f"ip link del vilm{i}h 2>/dev/null; ip netns del {n} 2>/dev/null", shell=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pipeline")
+    p.add_argument("--prompts", type=int, default=100)
+    p.add_argument("--tokens", type=int, default=16)
+    a = sub.add_parser("attacks")
+    a.add_argument("--prompts", type=int, default=3)
+    a.add_argument("--boundary", type=int, default=10)
+    a.add_argument("--batch", type=int, default=128)
+    a.add_argument("--max-candidates", type=int, default=1024)
+    n = sub.add_parser("netns")
+    n.add_argument("--prompts", type=int, default=2)
+    n.add_argument("--tokens", type=int, default=8)
+    n.add_argument("--rtts", type=int, nargs="+", default=[0, 1, 5, 20])
+    n.add_argument("--reps", type=int, default=3)
+    ag = sub.add_parser("agree")
+    ag.add_argument("--start", type=int, default=20)
+    ag.add_argument("--prompts", type=int, default=100)
+    ag.add_argument("--tokens", type=int, default=16)
+    hp = sub.add_parser("hop")
+    hp.add_argument("--calls", type=int, default=2000)
+    r = sub.add_parser("relay")
+    r.add_argument("--upstream", required=True)
+    r.add_argument("--rtt", type=float, required=True)
+    r.add_argument("--port", type=int, required=True)
+    args = ap.parse_args()
+    {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns, "relay": relay, "hop": bench_hop,
+     "agree": bench_agree}[args.cmd](args)
+
+
+def relay(args: argparse.Namespace) -> None:
+    DelayLine(args.upstream, args.rtt, args.port)
+    print("relay ready", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

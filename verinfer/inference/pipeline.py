@@ -1,0 +1,509 @@
+"""Sharded (split) inference: stage servers hold layer ranges; the requester drives them in a star.
+
+Why a star: the accountable head (the requester, or the committee node that owns the request) keeps
+the embedding and head (stages never see token ids), sends each stage its input and reads its
+output, so it (a) can compare replicas of a stage bit for bit (the integer profile makes honest
+replicas identical), (b) holds every stage's input history, so a replacement stage rebuilds its KV
+cache by replaying the prefix (as Petals does), and (c) measures every hop.
+
+Wire format (TCP, `TCP_NODELAY`): frame = b"VI" | type u8 | 0 | length u32 (big-endian) | payload.
+HELLO → JSON {layers, d_model, profile, shard}; FORWARD = session 16 B | pos u32 | T u32 | d u32 |
+int64 LE (T·d) → HIDDEN = compute µs u64 | T u32 | d u32 | int64 data; END = session; ERR = UTF-8.
+A FORWARD at pos 0 (re)starts the session; any other pos must continue its cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import socketserver
+import struct
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from verinfer.errors import VerinferError
+from verinfer.inference.llama_int import (
+    IntBlock,
+    IntCache,
+    IntLinear,
+    IntModel,
+    IntNorm,
+)
+from verinfer.models.gguf import LlmConfig, LlmError
+
+MAGIC = b"VI"
+HDR = struct.Struct(">2sBxI")
+HELLO, FORWARD, END, OK, HIDDEN, ERR = 1, 2, 3, 0x81, 0x82, 0xFF
+MAX_FRAME = 64 << 20
+FWD = struct.Struct(">16sIII")
+HID = struct.Struct(">QII")
+
+
+class PipelineError(VerinferError):
+    """A sharded request could not complete (every replacement for a stage failed)."""
+
+
+class StageFault(Exception):
+    """One stage endpoint misbehaved: kind is down | stall | garbage | error | lie."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+
+
+# ------------------------------------------------------------------ framing
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise ConnectionError("peer closed the connection")
+        got += k
+    return bytes(buf)
+
+
+def send_frame(sock: socket.socket, kind: int, payload: bytes | Sequence[bytes]) -> None:
+    parts = [payload] if isinstance(payload, (bytes, bytearray, memoryview)) else list(payload)
+    size = sum(len(p) for p in parts)
+    sock.sendall(b"".join([HDR.pack(MAGIC, kind, size), *parts]))
+
+
+def recv_frame(sock: socket.socket) -> tuple[int, bytes]:
+    magic, kind, size = HDR.unpack(_recv_exact(sock, HDR.size))
+    if magic != MAGIC:
+        raise ConnectionError("bad frame magic")
+    if size > MAX_FRAME:
+        raise ConnectionError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+    return kind, _recv_exact(sock, size)
+
+
+# ------------------------------------------------------------------ shards on disk / in the store
+
+def shard_bytes(model: IntModel) -> bytes:
+    """A stage's (possibly EE-transformed) prepared layers as one .npz: what a stage node loads."""
+    arrays: dict[str, np.ndarray] = {"config": np.frombuffer(json.dumps(
+        {"cfg": model.cfg.to_json(), "lo": model.lo, "hi": model.hi}).encode(), dtype=np.uint8)}
+    for i, b in model.blocks.items():
+        for name in ("attn_norm", "ffn_norm"):
+            n: IntNorm = getattr(b, name)
+            arrays[f"{i}.{name}.g"] = n.g
+            arrays[f"{i}.{name}.eps"] = np.array([n.eps_q60], dtype=np.int64)
+            if n.b is not None:
+                arrays[f"{i}.{name}.b"] = n.b
+        for name in ("q", "k", "v", "o", "up", "down", "gate"):
+            lin: IntLinear | None = getattr(b, name)
+            if lin is None:
+                continue
+            q = lin.q.astype(np.int8) if lin.q.dtype == np.float64 else lin.q.astype(np.uint8)
+            arrays[f"{i}.{name}.q"] = q
+            arrays[f"{i}.{name}.d"] = lin.d
+            if lin.m is not None:
+                arrays[f"{i}.{name}.m"] = lin.m
+            if lin.bias is not None:
+                arrays[f"{i}.{name}.bias"] = lin.bias
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def load_shard(data: bytes) -> IntModel:
+    """Inverse of `shard_bytes` (no pickles): an IntModel holding only layers lo..hi-1."""
+    z = np.load(io.BytesIO(data), allow_pickle=False)
+    meta = json.loads(bytes(z["config"]).decode())
+    cfg = LlmConfig(**meta["cfg"])
+    model = IntModel.__new__(IntModel)
+    model.cfg, model.lo, model.hi, model.has_globals = cfg, meta["lo"], meta["hi"], False
+    model.blocks = {}
+
+    def lin(i: int, name: str) -> IntLinear | None:
+        if f"{i}.{name}.q" not in z:
+            return None
+        q = z[f"{i}.{name}.q"]
+        qf = q.astype(np.float64) if q.dtype == np.int8 else q.astype(np.float32)
+        return IntLinear(qf, z[f"{i}.{name}.d"], z.get(f"{i}.{name}.m"), z.get(f"{i}.{name}.bias"))
+
+    def norm(i: int, name: str) -> IntNorm:
+        b = z.get(f"{i}.{name}.b")
+        return IntNorm(z[f"{i}.{name}.g"], b, int(z[f"{i}.{name}.eps"][0]), b is not None)
+
+    for i in range(model.lo, model.hi):
+        model.blocks[i] = IntBlock(norm(i, "attn_norm"), norm(i, "ffn_norm"), *(lin(i, n) for n in
+                                   ("q", "k", "v", "o", "up", "down", "gate")))
+    if cfg.arch == "llama" and model.blocks:
+        from verinfer.inference.llama_int import rope_table
+        model.cos, model.sin = rope_table(cfg.rope_base, cfg.head_dim, cfg.context_length)
+    return model
+
+
+# ------------------------------------------------------------------ stage server
+
+class StageServer:
+    """Serves one layer range over TCP; a per-session KV cache (LRU-bounded).
+
+    `adversary` turns this into a misbehaving stage for tests and benchmarks (an honest node never sets
+    it): "lie:N" corrupts outputs from the N-th FORWARD on, "garbage:N" returns a wrong shape,
+    "stall:N" stops answering, "die:N" exits the process.
+    """
+
+    def __init__(self, model: IntModel, host: str = "127.0.0.1", port: int = 0, *, max_sessions: int = 16,
+                 adversary: str | None = None, info: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.sessions: OrderedDict[bytes, IntCache] = OrderedDict()
+        self.max_sessions = max_sessions
+        self.lock = threading.Lock()
+        self.forwards = 0
+        self.adversary = adversary
+        self.info = {"layers": [model.lo, model.hi], "d_model": model.cfg.d_model, **(info or {})}
+        server = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    while True:
+                        kind, payload = recv_frame(self.request)
+                        server._serve(self.request, kind, payload)
+                except (ConnectionError, OSError, struct.error):
+                    return
+
+        class TCP(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.tcp = TCP((host, port), Handler)
+        self.port = self.tcp.server_address[1]
+        self.thread: threading.Thread | None = None
+
+    def _misbehave(self, out: np.ndarray) -> np.ndarray | None:
+        if not self.adversary:
+            return out
+        what, _, n = self.adversary.partition(":")
+        if self.forwards < int(n or 0):
+            return out
+        if what == "lie":
+            bad = out.copy()
+            bad[-1, 0] += 1 << 16
+            return bad
+        if what == "garbage":
+            return out[:, :-1]
+        if what == "stall":
+            time.sleep(3600)
+        if what == "die":
+            os._exit(3)
+        return out
+
+    def _serve(self, sock: socket.socket, kind: int, payload: bytes) -> None:
+        if kind == HELLO:
+            send_frame(sock, OK, json.dumps(self.info).encode())
+            return
+        if kind == END:
+            with self.lock:
+                self.sessions.pop(payload[:16], None)
+            send_frame(sock, OK, b"{}")
+            return
+        if kind != FORWARD or len(payload) < FWD.size:
+            send_frame(sock, ERR, b"unknown or short frame")
+            return
+        sid, pos, T, d = FWD.unpack_from(payload)
+        if d != self.model.cfg.d_model or T < 1 or len(payload) != FWD.size + 8 * T * d:
+            send_frame(sock, ERR, f"bad FORWARD shape T={T} d={d}".encode())
+            return
+        h = np.frombuffer(payload, dtype="<i8", offset=FWD.size).reshape(T, d).astype(np.int64)
+        with self.lock:
+            cache = self.sessions.get(sid)
+            if pos == 0 or cache is None:
+                cache = IntCache()
+                self.sessions[sid] = cache
+                while len(self.sessions) > self.max_sessions:
+                    self.sessions.popitem(last=False)
+            self.sessions.move_to_end(sid)
+        t0 = time.perf_counter()
+        try:
+            out = self.model.forward(h, cache, pos)
+        except LlmError as exc:
+            send_frame(sock, ERR, str(exc).encode())
+            return
+        us = int((time.perf_counter() - t0) * 1e6)
+        self.forwards += 1
+        out = self._misbehave(out)
+        send_frame(sock, HIDDEN, [HID.pack(us, *out.shape), np.ascontiguousarray(out, dtype="<i8").tobytes()])
+
+    def start(self) -> StageServer:
+        self.thread = threading.Thread(target=self.tcp.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.tcp.shutdown()
+        self.tcp.server_close()
+
+
+# ------------------------------------------------------------------ the head (requester) side
+
+class StageConn:
+    """One TCP connection to a stage endpoint "host:port"."""
+
+    def __init__(self, endpoint: str, timeout: float) -> None:
+        self.endpoint = endpoint
+        host, _, port = endpoint.rpartition(":")
+        try:
+            self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        except OSError as exc:
+            raise StageFault("down", f"{endpoint}: {exc}") from None
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(timeout)
+
+    def call(self, kind: int, payload: bytes | Sequence[bytes]) -> tuple[int, bytes]:
+        try:
+            send_frame(self.sock, kind, payload)
+            return recv_frame(self.sock)
+        except TimeoutError:
+            raise StageFault("stall", f"{self.endpoint} did not answer in time") from None
+        except (ConnectionError, OSError) as exc:
+            raise StageFault("down", f"{self.endpoint}: {exc}") from None
+
+    def hello(self) -> dict[str, Any]:
+        kind, body = self.call(HELLO, b"")
+        if kind != OK:
+            raise StageFault("error", f"{self.endpoint}: {body[:200]!r}")
+        return json.loads(body)
+
+    def forward(self, sid: bytes, pos: int, h: np.ndarray) -> tuple[np.ndarray, int]:
+        T, d = h.shape
+        kind, body = self.call(FORWARD, [FWD.pack(sid, pos, T, d), np.ascontiguousarray(h, dtype="<i8").tobytes()])
+        if kind == ERR:
+            raise StageFault("error", f"{self.endpoint}: {body.decode(errors='replace')[:200]}")
+        if kind != HIDDEN or len(body) < HID.size:
+            raise StageFault("garbage", f"{self.endpoint}: unexpected frame {kind}")
+        us, t2, d2 = HID.unpack_from(body)
+        if (t2, d2) != (T, d) or len(body) != HID.size + 8 * t2 * d2:
+            raise StageFault("garbage", f"{self.endpoint}: answered shape ({t2}, {d2}) for ({T}, {d})")
+        return np.frombuffer(body, dtype="<i8", offset=HID.size).reshape(T, d).astype(np.int64), us
+
+    def end(self, sid: bytes) -> None:
+        try:
+            self.call(END, sid)
+        except StageFault:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+@dataclass
+class Fault:
+    """Evidence for the market: which endpoint of which stage misbehaved, how, and at which step."""
+
+    stage: int
+    endpoint: str
+    kind: str
+    step: int
+    detail: str = ""
+
+
+@dataclass
+class RunResult:
+    tokens: list[int]
+    faults: list[Fault] = field(default_factory=list)
+    hop_rtt_us: list[int] = field(default_factory=list)  # decode-step round trips (all stages)
+    hop_compute_us: list[int] = field(default_factory=list)
+    ttft_s: float = 0.0
+    total_s: float = 0.0
+    recoveries_s: list[float] = field(default_factory=list)
+
+    def hop_overhead_us(self) -> list[int]:
+        return [r - c for r, c in zip(self.hop_rtt_us, self.hop_compute_us)]
+
+
+class _Stage:
+    """The head's view of one stage: active replicas, spares, and the input history for replay."""
+
+    def __init__(self, index: int, endpoints: Sequence[str], replicas: int, timeout: float) -> None:
+        self.index, self.timeout = index, timeout
+        self.queue = list(endpoints)
+        self.active: list[StageConn] = []
+        self.inputs: list[np.ndarray] = []  # every input sent, in order (positions 0..n)
+        self.outputs: list[np.ndarray] = []
+        self.replicas = replicas
+
+    def next_conn(self) -> StageConn | None:
+        while self.queue:
+            ep = self.queue.pop(0)
+            try:
+                return StageConn(ep, self.timeout)
+            except StageFault:
+                continue
+        return None
+
+
+def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Sequence[str]], max_new_tokens: int,
+                 *, key: Any = None, replicas: int = 1, timeout: float = 30.0, session: bytes | None = None,
+                 stop_at_eos: bool = False) -> RunResult:
+    """Greedy decoding with layers on remote stages; the head holds embedding, final norm and head.
+
+    `stages[i]` lists endpoints for stage i: the first `replicas` are compared at every step (any
+    difference is a lie: honest integer-profile replicas are bit-identical; with 2 replicas a spare
+    breaks the tie), the rest are spares for failover. `key` (ee_llm.EEKey) encrypts the hidden
+    states sent to stages whose weights were transformed with it.
+    """
+    sid = session or os.urandom(16)
+    st = [_Stage(i, eps, replicas, timeout) for i, eps in enumerate(stages)]
+    res = RunResult(tokens=[])
+    t_start = time.perf_counter()
+    for s in st:
+        while len(s.active) < replicas and s.queue:  # fewer endpoints than replicas: compare what there is
+            c = s.next_conn()
+            if c is not None:
+                s.active.append(c)
+        if not s.active:
+            raise PipelineError(f"stage {s.index}: no reachable endpoint")
+    step = 0
+
+    def replay(s: _Stage, conn: StageConn) -> None:
+        """Rebuild a replacement's cache from the recorded inputs; its answers must match the record."""
+        if not s.inputs:
+            return
+        out, _ = conn.forward(sid, 0, np.concatenate(s.inputs))
+        if not np.array_equal(out, np.concatenate(s.outputs)):
+            raise StageFault("lie", f"{conn.endpoint}: replayed prefix differs")
+
+    def replace(s: _Stage, bad: StageConn, kind: str, detail: str) -> StageConn:
+        res.faults.append(Fault(s.index, bad.endpoint, kind, step, detail))
+        bad.close()
+        t0 = time.perf_counter()
+        while True:
+            c = s.next_conn()
+            if c is None:
+                raise PipelineError(f"stage {s.index}: every endpoint failed (last: {kind}: {detail})")
+            try:
+                replay(s, c)
+            except StageFault as exc:
+                res.faults.append(Fault(s.index, c.endpoint, exc.kind, step, str(exc)))
+                c.close()
+                continue
+            res.recoveries_s.append(time.perf_counter() - t0)
+            return c
+
+    def call_stage(s: _Stage, pos: int, h: np.ndarray, decode: bool) -> np.ndarray:
+        answers: list[tuple[StageConn, np.ndarray]] = []
+        for j in range(len(s.active)):
+            while True:
+                conn = s.active[j]
+                try:
+                    t0 = time.perf_counter()
+                    out, us = conn.forward(sid, pos, h)
+                    if decode:
+                        res.hop_rtt_us.append(int((time.perf_counter() - t0) * 1e6))
+                        res.hop_compute_us.append(us)
+                    answers.append((conn, out))
+                    break
+                except StageFault as exc:
+                    s.active[j] = replace(s, conn, exc.kind, str(exc))
+        ref = answers[0][1]
+        if all(np.array_equal(a, ref) for _, a in answers):
+            s.inputs.append(h)
+            s.outputs.append(ref)
+            return ref
+        # replicas disagree: get a tie-breaker if needed, majority wins, minority is reported as lying
+        if len(answers) == 2:
+            extra = s.next_conn()
+            if extra is None:
+                raise PipelineError(f"stage {s.index}: replicas disagree and no spare can break the tie")
+            replay(s, extra)
+            out, _ = extra.forward(sid, pos, h)
+            s.active.append(extra)
+            answers.append((extra, out))
+        keyed = [a.tobytes() for _, a in answers]
+        best = max(set(keyed), key=keyed.count)
+        if keyed.count(best) * 2 <= len(answers):
+            raise PipelineError(f"stage {s.index}: no majority among {len(answers)} replicas")
+        good = answers[keyed.index(best)][1]
+        keep = []
+        for (conn, _), kb in zip(answers, keyed):
+            if kb != best:
+                res.faults.append(Fault(s.index, conn.endpoint, "lie", step, "output differs from the majority"))
+                conn.close()
+            else:
+                keep.append(conn)
+        s.active = keep[:max(replicas, 1)]
+        s.inputs.append(h)
+        s.outputs.append(good)
+        return good
+
+    def through(h: np.ndarray, pos: int, decode: bool) -> np.ndarray:
+        x = key.encrypt_hidden(h) if key is not None else h
+        for s in st:
+            x = call_stage(s, pos, x, decode)
+        return key.decrypt_hidden(x) if key is not None else x
+
+    try:
+        ids = [int(i) for i in prompt_ids]
+        h = through(head.embed(ids, 0), 0, False)
+        pos = len(ids)
+        for step in range(max_new_tokens):
+            tok = head.next_token(h[-1])
+            if step == 0:
+                res.ttft_s = time.perf_counter() - t_start
+            res.tokens.append(tok)
+            if step == max_new_tokens - 1 or (stop_at_eos and tok == head.cfg.eos_id):
+                break
+            h = through(head.embed([tok], pos), pos, True)
+            pos += 1
+    finally:
+        for s in st:
+            for c in s.active:
+                c.end(sid)
+                c.close()
+    res.total_s = time.perf_counter() - t_start
+    return res
+
+
+def run_request(spec: Any, head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Sequence[str]],
+                max_new_tokens: int, **kw: Any) -> RunResult:
+    """What a node calls: validate the prompt (InvalidInputError → INVALID_INPUT), then run the pipeline."""
+    spec.check_prompt(list(prompt_ids), max_new_tokens)
+    return run_pipeline(head, prompt_ids, stages, max_new_tokens, **kw)
+
+
+def tokens_hash(tokens: Sequence[int]) -> int:
+    """The output hash consensus compares for an LM request (the same one the textgenrnn path uses)."""
+    from verinfer.models.hashing import hash_vector
+
+    return hash_vector([int(t) for t in tokens], 32)
+
+
+# ------------------------------------------------------------------ stage process entry point
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m verinfer.inference.pipeline --shard FILE --port P`: serve one stage until killed."""
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--shard", required=True, help=".npz written by shard_bytes")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--adversary", default=None, help="test/benchmark only: lie:N | garbage:N | stall:N | die:N")
+    a = ap.parse_args(argv)
+    with open(a.shard, "rb") as f:
+        model = load_shard(f.read())
+    srv = StageServer(model, a.host, a.port, adversary=a.adversary)
+    print(f"stage layers {model.lo}:{model.hi} listening on {a.host}:{srv.port}", flush=True)
+    srv.tcp.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
