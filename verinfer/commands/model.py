@@ -260,6 +260,8 @@ def publish(
             result["notice"] = p.notice
     if pub.insecure_keys:
         result["warning"] = "verifier keys from an INSECURE development setup: whoever ran it can forge proofs"
+    if "notice" in result:
+        err.print(f"notice: {result['notice']}", soft_wrap=True)
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -272,8 +274,6 @@ def publish(
         p = result["profile"]
         print(f"  {'profile':24} {p['method']} threads={p['threads']} batch={p['batch']} for {p['hardware_class']}"
               f" (document {p['document_cid']})")
-    if "notice" in result:
-        err.print(f"notice: {result['notice']}")
     if "warning" in result:
         err.print(f"[yellow]warning:[/yellow] {result['warning']}")
 
