@@ -233,7 +233,7 @@ def publish(
     pub = publish_model(protocol, store, model, proof_mode=proof_mode, setup=setup, requires_tee=requires_tee,
                         cuts=cuts, profile=profile, hardware_class=hardware_class)
     info = pub.info
-    result = {
+    result: dict[str, Any] = {
         "model_id": info.model_id_hex,
         "name": info.name,
         "version": info.version,
@@ -252,12 +252,12 @@ def publish(
         result["artifacts_cid"] = pub.artifacts_cid
         result["artifacts_tx"] = pub.artifacts_tx
     if pub.profile is not None:
-        p = pub.profile
-        result["profile"] = {"method": p.method, "threads": p.threads, "batch": p.batch,
-                             "hardware_class": p.hardware_class, "document_cid": p.cid, "anchored": p.anchored,
-                             "document": p.document}
-        if p.notice:
-            result["notice"] = p.notice
+        chosen = pub.profile
+        result["profile"] = {"method": chosen.method, "threads": chosen.threads, "batch": chosen.batch,
+                             "hardware_class": chosen.hardware_class, "document_cid": chosen.cid,
+                             "anchored": chosen.anchored, "document": chosen.document}
+        if chosen.notice:
+            result["notice"] = chosen.notice
     if pub.insecure_keys:
         result["warning"] = "verifier keys from an INSECURE development setup: whoever ran it can forge proofs"
     if "notice" in result:
@@ -270,10 +270,10 @@ def publish(
               "block"):
         if k in result:
             print(f"  {k:24} {result[k]}")
-    if "profile" in result:
-        p = result["profile"]
-        print(f"  {'profile':24} {p['method']} threads={p['threads']} batch={p['batch']} for {p['hardware_class']}"
-              f" (document {p['document_cid']})")
+    if pub.profile is not None:
+        p = pub.profile
+        print(f"  {'profile':24} {p.method} threads={p.threads} batch={p.batch} for {p.hardware_class}"
+              f" (document {p.cid})")
     if "warning" in result:
         err.print(f"[yellow]warning:[/yellow] {result['warning']}")
 

@@ -96,13 +96,14 @@ def bench_cmd(
                       run=parse_method(exec_method) if exec_method else None, threads=threads, batch=batch,
                       hardware_class=hardware_class)
     plan = rep.plan
-    doc = {"profile_hash": "0x" + rep.registered_hash.hex(), "profile": rep.profile,
+    profile_hash = "0x" + rep.registered_hash.hex()
+    doc = {"profile_hash": profile_hash, "profile": rep.profile,
            "run": plan.candidate.method if plan else None, "local_choice": bool(plan and plan.local),
            "notice": plan.notice if plan else None, "refused": rep.refused, "candidates": rep.rows}
     if as_json:
         print(json.dumps(doc, indent=2, default=str))
         return
-    table = Table(title=f"execution methods (registered profile {doc['profile_hash'][:18]}…)")
+    table = Table(title=f"execution methods (registered profile {profile_hash[:18]}…)")
     for col in ("method", "predicted / torch_fp32", "output-preserving", "who chooses", "why"):
         table.add_column(col)
     for r in rep.rows:
