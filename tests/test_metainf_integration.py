@@ -22,10 +22,14 @@ from web3 import Web3
 
 from verinfer.chain.protocol import Protocol
 from verinfer.devnet.cluster import NodeCluster
+from verinfer.devnet.processes import wait_for
+from verinfer.devnet.samples import sample_input
 from verinfer.inference.lm import lm_profile_hash
 from verinfer.metainf import consensus
 from verinfer.metainf.consensus import Candidate
+from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import reference_profile_hash
+from verinfer.models.tensor import encode_tensor
 from verinfer.node.profile import check_model, parse_method
 from verinfer.storage import open_store
 
@@ -160,5 +164,11 @@ def test_a_node_whose_run_would_change_the_hash_refuses_the_model(tmp_path: Path
         assert any("refusing model" in line and "ort_int8" in line for line in bad.log().splitlines())
         served = {p["model_id"]: p for p in good.health()["profiles"]}[mid]
         assert served["serving"] and served["run"] == "numpy_int64"
+        # a request for the model: the reference node commits, the refusing node never even records it
+        x = sample_input(3)
+        rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=10, reveal_blocks=10)
+        wait_for(lambda: protocol.market.get_reveal(rid, good.address).committed, 60, what="the serving node to commit")
+        assert f"request {rid}" not in bad.log()
+        assert not protocol.market.get_reveal(rid, bad.address).committed
     finally:
         c.stop_all()

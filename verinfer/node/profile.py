@@ -5,7 +5,8 @@ At start-up (and when a model is first seen) the node resolves the registered pr
 reference profile, or the profile document `model publish --profile auto` anchored with
 setArtifacts), checks that what it would run keeps that hash (`metainf.consensus.enforce`), and
 computes its own output-preserving selection (`metainf.api.node_plan`). A model whose run would
-change the hash is dropped from the served set with a one-line log and /health reason.
+change the hash is refused with a one-line log and /health reason (and, for an operator-chosen
+`--exec-method`, dropped from the served set).
 """
 
 from __future__ import annotations
@@ -187,8 +188,16 @@ class ProfileGuard:
             log.info("model 0x%s: %s", status.model_id.hex()[:16], plan.notice)
 
     def filter(self, served: set[bytes]) -> set[bytes]:
-        """`served` minus the refused models (checking any new ones first)."""
+        """`served` minus the refused models (checking any new ones first).
+
+        With the reference run (no `run` given) refused models stay in the set: the worker's own
+        per-request profile check refuses each of their requests with the same reason, and its
+        request log shows them (tests/test_node_e2e.py). An operator-chosen run is invisible to
+        that check, so its refused models are dropped here.
+        """
         self.check(served)
+        if self.run is None:
+            return served
         return {m for m in served if m not in self.status or self.status[m].serving}
 
     def wrap(self, served_models: Callable[[], set[bytes]]) -> Callable[[], set[bytes]]:
