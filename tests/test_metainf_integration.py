@@ -172,3 +172,30 @@ def test_a_node_whose_run_would_change_the_hash_refuses_the_model(tmp_path: Path
         assert not protocol.market.get_reveal(rid, bad.address).committed
     finally:
         c.stop_all()
+
+
+def test_profile_documents_are_verified_against_the_registered_hash() -> None:
+    from verinfer.client.publish import load_model_ref
+    from verinfer.metainf.profiles import base_profile, profile_document
+    from verinfer.storage.errors import ContentNotFoundError
+
+    spec, _ = load_model_ref("textgenrnn")
+    chosen = consensus.publisher_profile(base_profile(spec), Candidate("ort_fp32"), MEASURED)
+    doc = profile_document(chosen)
+    reg = keccak(doc)
+    mid = b"\x03" * 32
+    # the anchored document names the registered profile: the reference run would change it -> refused
+    st, profile = check_model(mid, spec, reg, lambda: doc)
+    assert profile is None and not st.serving and "would change the registered profile hash" in st.reason
+    # ...and running the registered method itself keeps the hash
+    ok, profile = check_model(mid, spec, reg, lambda: doc, Candidate("ort_fp32"))
+    assert ok.serving and profile == chosen
+    # a document that is not the registered one, or not canonical: refused with one line
+    for bad in (profile_document({**chosen, "threads": 2}), json.dumps(chosen, indent=1).encode(), b"not json"):
+        st, _ = check_model(mid, spec, reg, lambda bad=bad: bad, Candidate("ort_fp32"))
+        assert not st.serving and "\n" not in st.reason
+    # a document that cannot be fetched yet is no verdict: the caller retries
+    def missing() -> bytes:
+        raise ContentNotFoundError("not yet")
+    with pytest.raises(ContentNotFoundError):
+        check_model(mid, spec, reg, missing)

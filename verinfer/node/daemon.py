@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verinfer.chain.manifest import Manifest
+from verinfer.chain.tx import TRANSPORT_ERRORS
 from verinfer.errors import ConfigError, VerinferError
 from verinfer.node.chainio import NodeChain
 from verinfer.node.keystore import unlock, verinfer_home
@@ -128,8 +129,8 @@ def run_node(opts: NodeOptions) -> None:
     served = chain.served_models
     try:
         guard.check(served())
-    except VerinferError as exc:
-        logging.getLogger("verinfer.node").warning("start-up profile check deferred: %s", exc)
+    except (VerinferError, *TRANSPORT_ERRORS) as exc:  # the RPC may be down at start: checked on first use
+        logging.getLogger("verinfer.node").warning("start-up profile check deferred: %s", str(exc).splitlines()[0])
     chain.served_models = guard.wrap(served)  # type: ignore[method-assign]
     try:
         server = StatusServer(metrics, lambda: {**worker.health(), "profiles": guard.health()},

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from verinfer.chain.tx import TRANSPORT_ERRORS
 from verinfer.errors import ConfigError, VerinferError
 from verinfer.metainf import api, consensus
 from verinfer.metainf.consensus import Candidate, ProfileChangeRefused
@@ -52,7 +53,10 @@ def registered_profile(spec: Any, registered_hash: bytes, load_doc: DocLoader) -
     if doc is None:
         raise ProfileChangeRefused("registered execution profile is not this model's reference profile and "
                                    "no profile document is anchored")
-    profile = parse_profile_document(doc)
+    try:
+        profile = parse_profile_document(doc)
+    except VerinferError as exc:  # a bad document is a verdict, not a transient failure
+        raise ProfileChangeRefused(str(exc)) from None
     consensus.check_registered(profile, registered_hash)
     return profile
 
@@ -85,12 +89,15 @@ class ProfileStatus:
 
 def check_model(model_id: bytes, spec: Any, registered_hash: bytes, load_doc: DocLoader,
                 run: Candidate | None = None) -> tuple[ProfileStatus, dict[str, Any] | None]:
-    """Would running `run` (default: the node's reference run) keep the registered hash? Never raises."""
+    """Would running `run` (default: the node's reference run) keep the registered hash?
+
+    Raises only what `load_doc` raises (a document that cannot be fetched yet is no verdict).
+    """
     cand = run or node_run(spec)
     try:
         profile = registered_profile(spec, registered_hash, load_doc)
         consensus.enforce(profile, registered_hash, cand, _acc_bound(spec))
-    except VerinferError as exc:
+    except ProfileChangeRefused as exc:
         return ProfileStatus(model_id, False, cand.method, f"refusing model 0x{model_id.hex()[:16]}…: {exc}"), None
     return ProfileStatus(model_id, True, cand.method, "runs under the registered execution profile"), profile
 
@@ -159,10 +166,11 @@ class ProfileGuard:
             try:
                 info = self.chain.model(mid)
                 spec = self.models.get(info.weights_cid)
-            except VerinferError as exc:
+                status, profile = check_model(mid, spec, bytes(info.execution_profile_hash), self._doc_loader(mid),
+                                              self.run)
+            except (VerinferError, *TRANSPORT_ERRORS) as exc:  # unreachable model or document: retried later
                 log.debug("profile check of 0x%s deferred: %s", mid.hex()[:16], exc)
                 continue
-            status, profile = check_model(mid, spec, bytes(info.execution_profile_hash), self._doc_loader(mid), self.run)
             with self._lock:
                 self.status[mid] = status
             if not status.serving:
