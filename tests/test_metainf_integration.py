@@ -27,6 +27,8 @@ from verinfer.devnet.samples import sample_input
 from verinfer.inference.lm import lm_profile_hash
 from verinfer.metainf import consensus
 from verinfer.metainf.consensus import Candidate
+from verinfer.metainf.profiles import base_profile
+from verinfer.metainf.zoo import acc_bound
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import reference_profile_hash
 from verinfer.models.tensor import encode_tensor
@@ -157,13 +159,18 @@ def test_a_node_whose_run_would_change_the_hash_refuses_the_model(tmp_path: Path
                                                                   protocol_manifest_path: Path) -> None:
     c = NodeCluster(tmp_path, w3, protocol, protocol_manifest_path, n_nodes=2)
     try:
-        bad, good = c.start_many({0: ["--exec-method", "ort_int8"], 1: []})
+        bad, good = c.start_many({0: ["--exec-method", "ort_int8"], 1: ["--hardware-class", MEASURED]})
         mid = "0x" + bytes(c.model_id).hex()
         refused = {p["model_id"]: p for p in bad.health()["profiles"]}[mid]
         assert not refused["serving"] and "would change the registered profile hash" in refused["reason"]
         assert any("refusing model" in line and "ort_int8" in line for line in bad.log().splitlines())
         served = {p["model_id"]: p for p in good.health()["profiles"]}[mid]
         assert served["serving"] and served["run"] == "numpy_int64"
+        # the serving node's own selection (computed in the background) is output-preserving
+        selected = wait_for(lambda: {p["model_id"]: p for p in good.health()["profiles"]}[mid]["selected"], 60,
+                            what="the node's MetaInf selection")
+        int_profile = base_profile(c.spec)
+        assert consensus.output_preserving(int_profile, Candidate(selected), acc_bound(c.spec)).preserving
         # a request for the model: the reference node commits, the refusing node never even records it
         x = sample_input(3)
         rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=10, reveal_blocks=10)
@@ -176,7 +183,7 @@ def test_a_node_whose_run_would_change_the_hash_refuses_the_model(tmp_path: Path
 
 def test_profile_documents_are_verified_against_the_registered_hash() -> None:
     from verinfer.client.publish import load_model_ref
-    from verinfer.metainf.profiles import base_profile, profile_document
+    from verinfer.metainf.profiles import profile_document
     from verinfer.storage.errors import ContentNotFoundError
 
     spec, _ = load_model_ref("textgenrnn")
