@@ -20,6 +20,7 @@ from verinfer.chain.tx import TRANSPORT_ERRORS
 from verinfer.errors import ConfigError, VerinferError
 from verinfer.metainf import api, consensus
 from verinfer.metainf.consensus import Candidate, ProfileChangeRefused
+from verinfer.metainf.hardware import cpu_info
 from verinfer.metainf.methods import METHODS
 from verinfer.metainf.profiles import MAX_PROFILE_BYTES, base_profile, parse_profile_document
 
@@ -138,6 +139,14 @@ def bench(spec: Any, registered_hash: bytes | None = None, load_doc: DocLoader =
     return BenchReport(rows, plan, refused, profile, reg)
 
 
+def measured_hardware_classes(table: str | None = None) -> set[str]:
+    """Hardware classes in the raw table (a CSV read, no training)."""
+    import csv
+
+    with open(table or api.DEFAULT_TABLE, newline="") as f:
+        return {row["hardware_class"] for row in csv.DictReader(f) if row.get("hardware_class")}
+
+
 class ProfileGuard:
     """Wraps a node's served-model lookup: models whose run would change the registered hash are dropped.
 
@@ -185,6 +194,12 @@ class ProfileGuard:
                     self._select(*args)
 
     def _select(self, status: ProfileStatus, spec: Any, profile: dict[str, Any], registered_hash: bytes) -> None:
+        hw = self.hardware_class or cpu_info().hardware_class
+        if hw not in measured_hardware_classes():
+            # no training (seconds of CPU next to the worker) when the selector would fall back anyway
+            status.selected = consensus.registered_candidate(profile).method
+            status.selection_note = f"metainf: hardware class {hw} was never measured; running the registered profile"
+            return
         try:
             plan = select(spec, profile, registered_hash, hardware_class=self.hardware_class)
         except Exception as exc:  # a selection failure must never stop serving under the registered profile
