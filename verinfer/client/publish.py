@@ -7,7 +7,7 @@ tests and the devnet must do it in-process, and the CLI must only parse and rend
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,6 +19,7 @@ from verinfer.constants import PROOF_MODES, PROOF_NONE
 from verinfer.errors import ConfigError, VerinferError
 from verinfer.inference.lm import BUILTIN_LMS, LanguageModelSpec, with_content_ids
 from verinfer.inference.runtime import Model, commitment, load_model, profile_hash
+from verinfer.metainf.profiles import base_profile, document_hash, profile_document
 from verinfer.models.spec import BUILTIN_MODELS, MAX_SPEC_BYTES, builtin_path
 from verinfer.storage.base import ContentStore
 from verinfer.storage.errors import InvalidCidError
@@ -26,6 +27,8 @@ from verinfer.storage.unixfs import cid_of, parse_cid
 
 #: every model shipped with the package, by the name `verinfer model …` and `verinfer request --model` accept
 BUILTIN_NAMES: tuple[str, ...] = (*BUILTIN_MODELS, *BUILTIN_LMS)
+#: `--profile`: default = the reference profile; auto = MetaInf's choice for a hardware class
+PROFILES = ("default", "auto")
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
@@ -43,6 +46,41 @@ class Published:
     insecure_keys: bool = False
     #: gas per publishing transaction ("deploy verifier", "register model", "set artifacts")
     gas: dict[str, int] = field(default_factory=dict)
+    #: `--profile auto`: the profile registered, its stored document's CID, and how it was chosen
+    profile: ExecutionProfile | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionProfile:
+    """The execution profile `--profile auto` registered (keccak(document) == executionProfileHash)."""
+
+    document: dict[str, Any]
+    cid: str
+    profile_hash: bytes
+    method: str
+    threads: int
+    batch: int
+    hardware_class: str
+    anchored: bool  # recorded with ModelRegistry.setArtifacts (models without a prover bundle)
+    notice: str | None = None
+
+
+def choose_profile(model: Model, store: ContentStore, *, hardware_class: str | None = None,
+                   table: str | None = None, threads: int = 1, batch: int = 1) -> ExecutionProfile:
+    """MetaInf's profile for `model` on `hardware_class`, its document stored in `store` (not yet on chain).
+
+    Unknown hardware or a model without features falls back to the reference profile (`notice` says why).
+    """
+    from verinfer.metainf.api import select_publish_profile
+
+    choice = select_publish_profile(model, base_profile(model), threads=threads, batch=batch,
+                                    hardware_class=hardware_class, table=table)
+    doc = profile_document(choice.profile)
+    if document_hash(doc) != choice.profile_hash:
+        raise VerinferError("profile document does not hash to the selected profile hash")
+    return ExecutionProfile(choice.profile, store.add(doc), choice.profile_hash, choice.candidate.method,
+                            choice.candidate.threads, choice.candidate.batch, choice.hardware_class, False,
+                            choice.notice)
 
 
 class _CidOnly:
@@ -103,17 +141,25 @@ def num_layers_of(model: Model) -> int:
 
 def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proof_mode: str = "none",
                   setup: str = "dev", requires_tee: bool = False, cuts: Sequence[int] = (),
-                  name: str | None = None) -> Published:
+                  name: str | None = None, profile: str = "default", hardware_class: str | None = None,
+                  profile_table: str | None = None) -> Published:
     """Store the canonical spec (and an LM's files, and a prover bundle) and register it in ModelRegistry.
 
     A proof mode builds/loads the Groth16 keys (`setup`), deploys the verifier and records the
     prover bundle's CID with setArtifacts: the verifier is fixed at registration (protocol V2).
+    `profile="auto"` registers MetaInf's execution profile for `hardware_class` (default: this CPU's)
+    and stores its document; without a prover bundle the document's CID is anchored with setArtifacts.
     """
     if proof_mode not in PROOF_MODES:
         raise ConfigError(f"proof mode must be one of {', '.join(PROOF_MODES)}, got {proof_mode!r}")
+    if profile not in PROFILES:
+        raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     if isinstance(model, LanguageModelSpec) and proof_mode != "none":
         raise ConfigError("language models have no circuit: use --proof-mode none")
     layers = num_layers_of(model)
+    chosen = choose_profile(model, store, hardware_class=hardware_class, table=profile_table) if profile == "auto" else None
+    if chosen is not None and proof_mode != "none" and chosen.profile_hash != profile_hash(model):
+        raise ConfigError("a proof mode fixes the reference profile: publish with --profile default")
     model = published_form(model, store)
     cid = store.add(model.canonical_json())
     verifier, bundle_cid, value, insecure = ZERO_ADDRESS, "", commitment(model), False
@@ -135,7 +181,7 @@ def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proo
         insecure = setup == "dev"
     receipt, model_id = protocol.models.register_model(ModelInput(
         name=name or model.name, weights_cid=cid, commitment=value, verifier=verifier, proof_mode=PROOF_MODES[proof_mode],
-        execution_profile_hash=profile_hash(model), shard_layout_hash=shard_layout_hash(cuts, layers),
+        execution_profile_hash=chosen.profile_hash if chosen else profile_hash(model), shard_layout_hash=shard_layout_hash(cuts, layers),
         num_layers=layers, input_bits=model.input_bits, output_bits=model.output_bits, requires_tee=requires_tee,
     ))
     gas["register model"] = int(receipt["gasUsed"])
@@ -144,9 +190,15 @@ def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proo
         art_receipt = protocol.models.set_artifacts(model_id, bundle_cid)
         artifacts_tx = "0x" + bytes(art_receipt["transactionHash"]).hex()
         gas["set artifacts"] = int(art_receipt["gasUsed"])
+    elif chosen is not None:
+        # no prover bundle: the artifacts slot holds the profile document, so nodes find it by model id
+        art_receipt = protocol.models.set_artifacts(model_id, chosen.cid)
+        artifacts_tx, bundle_cid = "0x" + bytes(art_receipt["transactionHash"]).hex(), chosen.cid
+        gas["set profile"] = int(art_receipt["gasUsed"])
+        chosen = replace(chosen, anchored=True)
     info = ModelInfo.from_record(protocol.models.get_model(model_id), spec=model)
     return Published(bytes(model_id), info, cid, "0x" + bytes(receipt["transactionHash"]).hex(),
-                     int(receipt["blockNumber"]), bundle_cid, artifacts_tx, insecure, gas)
+                     int(receipt["blockNumber"]), bundle_cid, artifacts_tx, insecure, gas, chosen)
 
 
 def _creation_gas(protocol: Protocol, block: int, address: str) -> int:

@@ -25,6 +25,7 @@ from verinfer.chain.manifest import Manifest
 from verinfer.chain.protocol import Protocol
 from verinfer.client.publish import (
     BUILTIN_NAMES,
+    PROFILES,
     builtin_names_help,
     list_models,
     load_model_ref,
@@ -208,11 +209,17 @@ def publish(
     setup: str = typer.Option("dev", "--setup", help="Groth16 keys for proof modes: dev (INSECURE) | ceremony | shipped"),
     requires_tee: bool = typer.Option(False, "--requires-tee", help="only attested nodes may serve it"),
     split: Optional[str] = typer.Option(None, "--split", help="split-inference cut points, e.g. 1 or 1,2"),
+    profile: str = typer.Option("default", "--profile",
+                                help="execution profile: default (reference) | auto (MetaInf's choice, docs/metainf.md)"),
+    hardware_class: Optional[str] = typer.Option(None, "--hardware-class",
+                                                 help="--profile auto: hardware class to choose for (default: this CPU's)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Store the spec content-addressed and register it (and its verifier) in ModelRegistry."""
     if proof_mode not in PROOF_MODES:
         raise ConfigError(f"--proof-mode must be one of {', '.join(PROOF_MODES)}, got {proof_mode!r}")
+    if profile not in PROFILES:
+        raise ConfigError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     if setup not in SETUPS:
         raise ConfigError(f"--setup must be one of {', '.join(SETUPS)}, got {setup!r}")
     store = open_store(ipfs_api)
@@ -224,9 +231,9 @@ def publish(
     account = load_publisher(key, key_env, password_file, dev_account, man.chain_id)
     protocol = Protocol.connect(rpc_url or man.rpc_url, manifest, account)
     pub = publish_model(protocol, store, model, proof_mode=proof_mode, setup=setup, requires_tee=requires_tee,
-                        cuts=cuts)
+                        cuts=cuts, profile=profile, hardware_class=hardware_class)
     info = pub.info
-    result = {
+    result: dict[str, Any] = {
         "model_id": info.model_id_hex,
         "name": info.name,
         "version": info.version,
@@ -244,8 +251,17 @@ def publish(
     if pub.artifacts_tx:
         result["artifacts_cid"] = pub.artifacts_cid
         result["artifacts_tx"] = pub.artifacts_tx
+    if pub.profile is not None:
+        chosen = pub.profile
+        result["profile"] = {"method": chosen.method, "threads": chosen.threads, "batch": chosen.batch,
+                             "hardware_class": chosen.hardware_class, "document_cid": chosen.cid,
+                             "anchored": chosen.anchored, "document": chosen.document}
+        if chosen.notice:
+            result["notice"] = chosen.notice
     if pub.insecure_keys:
         result["warning"] = "verifier keys from an INSECURE development setup: whoever ran it can forge proofs"
+    if "notice" in result:
+        err.print(f"notice: {result['notice']}", soft_wrap=True)
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -254,6 +270,10 @@ def publish(
               "block"):
         if k in result:
             print(f"  {k:24} {result[k]}")
+    if pub.profile is not None:
+        p = pub.profile
+        print(f"  {'profile':24} {p.method} threads={p.threads} batch={p.batch} for {p.hardware_class}"
+              f" (document {p.cid})")
     if "warning" in result:
         err.print(f"[yellow]warning:[/yellow] {result['warning']}")
 

@@ -54,6 +54,10 @@ def run(
     provers: int = typer.Option(1, "--provers", help="Proving threads (separate from commits and reveals)."),
     block_time: Optional[float] = typer.Option(None, "--block-time", help="Seconds per block (default: measured)."),
     log_level: str = typer.Option("info", "--log-level", help="debug | info | warning."),
+    exec_method: Optional[str] = typer.Option(
+        None, "--exec-method", help="METHOD[:THREADS[:BATCH]] to run; a model whose registered profile it would change is refused."
+    ),
+    hardware_class: Optional[str] = typer.Option(None, "--hardware-class", help="For the MetaInf selection (default: this CPU's)."),
 ) -> None:
     """Run the worker until SIGTERM/SIGINT (same as `python -m verinfer.node`). Prints one JSON line on start."""
     from verinfer.node.daemon import NodeOptions, run_node
@@ -63,8 +67,56 @@ def run(
         poll_interval=poll_interval, fault=fault, password_file=password_file, ipfs_api=ipfs_api,
         auto_withdraw=auto_withdraw, withdraw_threshold_wei=_eth(withdraw_threshold, "--withdraw-threshold"),
         fetch_timeout=fetch_timeout, start_block=start_block, prove=prove, prover_setup=prover_setup, provers=provers,
-        parallel=parallel, block_time=block_time, log_level=log_level,
+        parallel=parallel, block_time=block_time, log_level=log_level, exec_method=exec_method,
+        hardware_class=hardware_class,
     ))
+
+
+@app.command("bench")
+def bench_cmd(
+    model_ref: str = typer.Option(..., "--model", help="built-in name, spec file, weights CID, or registered 0x model id"),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL", help="For a 0x model id."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", envvar="VERINFER_MANIFEST", help="Deployment manifest."),
+    ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", envvar="VERINFER_IPFS_API", help="Kubo RPC URL."),
+    exec_method: Optional[str] = typer.Option(None, "--exec-method", help="METHOD[:THREADS[:BATCH]] the node would run."),
+    threads: int = typer.Option(1, "--threads", help="Intra-op threads of the workload."),
+    batch: int = typer.Option(1, "--batch", help="Batch size of the workload."),
+    hardware_class: Optional[str] = typer.Option(None, "--hardware-class", help="Default: this CPU's."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """What this node would run for a model under its registered profile, and why (MetaInf, docs/metainf.md)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from verinfer.node.profile import bench_model, parse_method
+
+    if threads < 1 or batch < 1:
+        raise ConfigError("--threads and --batch must be >= 1")
+    rep = bench_model(model_ref, rpc_url=rpc_url, manifest=manifest, ipfs_api=ipfs_api,
+                      run=parse_method(exec_method) if exec_method else None, threads=threads, batch=batch,
+                      hardware_class=hardware_class)
+    plan = rep.plan
+    profile_hash = "0x" + rep.registered_hash.hex()
+    doc = {"profile_hash": profile_hash, "profile": rep.profile,
+           "run": plan.candidate.method if plan else None, "local_choice": bool(plan and plan.local),
+           "notice": plan.notice if plan else None, "refused": rep.refused, "candidates": rep.rows}
+    if as_json:
+        print(json.dumps(doc, indent=2, default=str))
+        return
+    table = Table(title=f"execution methods (registered profile {profile_hash[:18]}…)")
+    for col in ("method", "predicted / torch_fp32", "output-preserving", "who chooses", "why"):
+        table.add_column(col)
+    for r in rep.rows:
+        ratio = r["predicted_ratio"]
+        table.add_row(r["method"], "-" if ratio != ratio else f"{ratio:.3f}", "yes" if r["preserving"] else "no",
+                      r["scope"], r["reason"] or "")
+    out = Console(width=160)
+    out.print(table)
+    print(f"node would run: {doc['run']} ({'its own output-preserving choice' if doc['local_choice'] else 'the registered profile'})")
+    if doc["notice"]:
+        print(f"notice: {doc['notice']}")
+    if rep.refused:
+        print(f"refused: {rep.refused}")
 
 
 @app.command("state")

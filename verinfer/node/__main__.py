@@ -42,13 +42,15 @@ def parse(argv: list[str]) -> NodeOptions:
     p.add_argument("--parallel", type=int, default=64, help="requests handled concurrently")
     p.add_argument("--block-time", type=float, default=None, help="seconds per block (default: measured)")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--exec-method", default=None, help="METHOD[:THREADS[:BATCH]] to run (default: the reference run)")
+    p.add_argument("--hardware-class", default=None, help="hardware class for the MetaInf selection (default: this CPU's)")
     a = p.parse_args(argv)
     return NodeOptions(
         key=a.key, rpc_url=a.rpc_url, manifest=a.manifest, state_dir=a.state_dir, metrics_port=a.metrics_port,
         poll_interval=a.poll_interval, fault=a.fault, password_file=a.password_file, ipfs_api=a.ipfs_api,
         auto_withdraw=a.auto_withdraw, withdraw_threshold_wei=a.withdraw_threshold, fetch_timeout=a.fetch_timeout,
         start_block=a.start_block, prove=a.prove, prover_setup=a.prover_setup, provers=a.provers, parallel=a.parallel,
-        block_time=a.block_time, log_level=a.log_level,
+        block_time=a.block_time, log_level=a.log_level, exec_method=a.exec_method, hardware_class=a.hardware_class,
     )
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verinfer.chain.manifest import Manifest
-from verinfer.errors import ConfigError
+from verinfer.chain.tx import TRANSPORT_ERRORS
+from verinfer.errors import ConfigError, VerinferError
 from verinfer.node.chainio import NodeChain
 from verinfer.node.keystore import unlock, verinfer_home
 from verinfer.node.metrics import NodeMetrics, StatusServer
+from verinfer.node.profile import ProfileGuard, parse_method
 from verinfer.node.provekeys import SETUPS
 from verinfer.node.state import NodeState
 from verinfer.node.worker import FAULTS, Worker, WorkerConfig
@@ -49,6 +51,8 @@ class NodeOptions:
     parallel: int = 64
     block_time: float | None = None
     log_level: str = "info"
+    exec_method: str | None = None  # METHOD[:THREADS[:BATCH]] the operator wants to run (None: the reference run)
+    hardware_class: str | None = None  # for the node's own MetaInf selection (None: this CPU's)
 
     def check(self) -> None:
         """One-line errors for bad flags, before anything is unlocked or opened."""
@@ -70,6 +74,8 @@ class NodeOptions:
             raise ConfigError(f"--fetch-timeout must be positive, got {self.fetch_timeout}")
         if self.block_time is not None and self.block_time <= 0:
             raise ConfigError(f"--block-time must be positive, got {self.block_time}")
+        if self.exec_method is not None:
+            parse_method(self.exec_method)
 
 
 class _UtcFormatter(logging.Formatter):
@@ -117,8 +123,18 @@ def run_node(opts: NodeOptions) -> None:
         block_time_s=opts.block_time,
     )
     worker = Worker(chain, store, state, cfg, metrics)
+    # apply each served model's registered execution profile; models this node would run differently are dropped
+    guard = ProfileGuard(chain, worker.models, store, parse_method(opts.exec_method) if opts.exec_method else None,
+                         opts.hardware_class)
+    served = chain.served_models
     try:
-        server = StatusServer(metrics, worker.health, opts.metrics_port).start()
+        guard.check(served())
+    except (VerinferError, *TRANSPORT_ERRORS) as exc:  # the RPC may be down at start: checked on first use
+        logging.getLogger("verinfer.node").warning("start-up profile check deferred: %s", str(exc).splitlines()[0])
+    chain.served_models = guard.wrap(served)  # type: ignore[method-assign]
+    try:
+        server = StatusServer(metrics, lambda: {**worker.health(), "profiles": guard.health()},
+                              opts.metrics_port).start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on 127.0.0.1:{opts.metrics_port}: {exc.strerror}") from None
     info = {
