@@ -78,7 +78,7 @@ def test_publish_language_model(env, protocol):
     rows = json.loads(listing.stdout)
     assert any(r["model_id"] == json.loads(res.stdout)["model_id"] and r["name"] == "textgenrnn"
                for r in rows["registered"])
-    assert rows["builtin"] == ["digits-mlp", "digits-mlp-large", "textgenrnn"]
+    assert rows["builtin"] == ["digits-mlp", "digits-mlp-large", "digits-cnn", "textgenrnn"]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_publish_language_model(env, protocol):
         (["publish", "digits-mlp", "--key-env", "PUBLISHER_KEY", "--split", "2"], "--split"),
         (["publish", "missing/spec.json", "--key-env", "PUBLISHER_KEY"], "does not exist"),
         # a mistyped built-in name names the built-ins, not a CID alphabet
-        (["publish", "textgen", "--key-env", "PUBLISHER_KEY"], "built-in model (digits-mlp, digits-mlp-large, textgenrnn)"),
+        (["publish", "textgen", "--key-env", "PUBLISHER_KEY"], "built-in model (digits-mlp, digits-mlp-large, digits-cnn, textgenrnn)"),
         (["inspect", "0x" + "ab" * 32], "is not registered on this deployment"),
     ],
 )
