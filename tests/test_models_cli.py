@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -61,6 +62,10 @@ def test_publish_language_model(env, protocol):
     assert res.exit_code == 0, res.output
     view = protocol.models.get_model(json.loads(res.stdout)["model_id"])
     assert view.name == "textgenrnn" and view.output_bits == 32 and view.proof_mode == 0
+    # issue 9: the manifest lists the model id by (publisher, name, version)
+    from verinfer.chain.manifest import Manifest
+    listed = Manifest.load(os.environ["VERINFER_MANIFEST"])
+    assert listed.model_id("textgenrnn", publisher=env["account"].address) == json.loads(res.stdout)["model_id"]
     store = open_store(None, env["store"])
     published = json.loads(store.cat(view.weights_cid))
     assert published["format"] == "verinfer.lm.v1"

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from verinfer.chain.devnet import dev_accounts
-from verinfer.chain.manifest import Manifest
+from verinfer.chain.manifest import Manifest, ManifestModel, default_manifest_path
 from verinfer.chain.protocol import Protocol
 from verinfer.client.publish import (
     BUILTIN_NAMES,
@@ -233,6 +233,8 @@ def publish(
     pub = publish_model(protocol, store, model, proof_mode=proof_mode, setup=setup, requires_tee=requires_tee,
                         cuts=cuts, profile=profile, hardware_class=hardware_class)
     info = pub.info
+    man.record_model(ManifestModel.of(info))  # dApps read model ids from the manifest (issue 9)
+    man.save(manifest or default_manifest_path())
     result: dict[str, Any] = {
         "model_id": info.model_id_hex,
         "name": info.name,
