@@ -10,17 +10,14 @@ wasm, vk, verifier source, transcript) and records its CID with ModelRegistry.se
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
-from verinfer.chain.devnet import dev_accounts
 from verinfer.chain.manifest import Manifest, ManifestModel, default_manifest_path
 from verinfer.chain.protocol import Protocol
 from verinfer.client.publish import (
@@ -34,12 +31,12 @@ from verinfer.client.publish import (
     published_form,
     registered_model,
 )
-from verinfer.constants import DEVNET_CHAIN_ID, PROOF_MODE_NAMES, PROOF_MODES
+from verinfer.constants import PROOF_MODE_NAMES, PROOF_MODES
 from verinfer.errors import ConfigError
 from verinfer.inference.runtime import commitment, profile_hash
 from verinfer.models import reference
 from verinfer.models.digits import load_split
-from verinfer.node.keystore import unlock
+from verinfer.operator.accounts import load_signer
 from verinfer.storage import open_store
 from verinfer.storage.unixfs import cid_of
 
@@ -84,24 +81,8 @@ def parse_cuts(text: str | None, num_layers: int) -> list[int]:
 def load_publisher(key: str | None, key_env: str | None, password_file: Path | None,
                    dev_account: int | None, chain_id: int) -> Any:
     """The publisher account: keystore, private key in an env var, or an anvil key (chain 31337 only)."""
-    given = [n for n, v in (("--key", key), ("--key-env", key_env), ("--dev-account", dev_account)) if v is not None]
-    if len(given) != 1:
-        raise ConfigError("pass exactly one of --key NAME, --key-env VAR or --dev-account N to sign")
-    if dev_account is not None:
-        if chain_id != DEVNET_CHAIN_ID:
-            raise ConfigError(f"--dev-account is only allowed on the devnet (chain {DEVNET_CHAIN_ID}), this is {chain_id}")
-        if not 0 <= dev_account <= 9:
-            raise ConfigError(f"--dev-account must be 0..9, got {dev_account}")
-        return dev_accounts(10)[dev_account]
-    if key_env is not None:
-        secret = os.environ.get(key_env, "").strip()
-        if not secret:
-            raise ConfigError(f"environment variable {key_env} is empty or unset")
-        try:
-            return Account.from_key(secret)
-        except Exception:
-            raise ConfigError(f"{key_env} does not hold a valid private key") from None
-    return unlock(key, password_file)  # type: ignore[arg-type]
+    return load_signer(key=key, key_env=key_env, password_file=password_file, dev_account=dev_account,
+                       chain_id=chain_id)
 
 
 def _summary(model: Any, raw: bytes) -> dict[str, Any]:
