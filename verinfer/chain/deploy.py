@@ -18,12 +18,17 @@ from verinfer.chain import artifacts
 from verinfer.chain.errors import ChainError
 from verinfer.chain.manifest import Manifest, ProtocolParams
 from verinfer.chain.tx import TxSender, name_contract, rpc_url_of, sender_for
+from verinfer.constants import DEVNET_CHAIN_ID
+from verinfer.errors import ConfigError
 
 __all__ = ["ProtocolParams", "deploy_contract", "deploy_protocol", "is_deployed"]
 
 ZERO = "0x0000000000000000000000000000000000000000"
 #: Contracts owned by the timelock after deployment (ModelRegistry has no owner; ExampleConsumer is a dApp).
 GOVERNED = ("NodeRegistry", "InferenceMarket", "AttestationRegistry")
+#: Seconds per block assumed when comparing the timelock delay (seconds) with the unbonding delay (blocks):
+#: Ethereum's 12 s slot; chains with faster blocks finish unbonding sooner, so the bound still holds there.
+MAX_BLOCK_SECONDS = 12
 
 
 def _sender(w3: Web3, sender: LocalAccount | TxSender) -> TxSender:
@@ -56,6 +61,12 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
     `timelock=False` (tests of owner-only paths) leaves the deployer EOA as owner.
     """
     params = params or ProtocolParams()
+    chain_id = w3.eth.chain_id
+    unbonding_s = params.unbonding_delay * MAX_BLOCK_SECONDS
+    if timelock and chain_id != DEVNET_CHAIN_ID and params.timelock_min_delay < unbonding_s:
+        raise ConfigError(f"timelock_min_delay {params.timelock_min_delay} s must be >= the unbonding delay "
+                          f"({params.unbonding_delay} blocks x {MAX_BLOCK_SECONDS} s = {unbonding_s} s) on chain "
+                          f"{chain_id}; a shorter delay is allowed only on the devnet (chain {DEVNET_CHAIN_ID})")
     tx = sender_for(w3, deployer)
     owner = deployer.address
     deploy_block = w3.eth.block_number + 1
@@ -84,7 +95,7 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
         addresses["TimelockController"] = timelock_address
         hand_over(w3, tx, {k: addresses[k] for k in GOVERNED}, timelock_address)
     return Manifest(
-        chain_id=w3.eth.chain_id,
+        chain_id=chain_id,
         rpc_url=rpc_url_of(w3),
         deploy_block=deploy_block,
         addresses=addresses,
