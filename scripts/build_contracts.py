@@ -26,6 +26,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = REPO / "verinfer" / "chain" / "artifacts"
 PROTOCOL = ("NodeRegistry", "ModelRegistry", "InferenceMarket", "ExampleConsumer", "AttestationRegistry")
+#: Library contracts emitted unchanged, by name and source (compiled because contracts/src imports them).
+LIBRARY = {"TimelockController": "@openzeppelin/contracts/governance/TimelockController.sol"}
 VERIFIER_DIR = "contracts/src/verifiers"
 VERIFIER_PREFIX = "Groth16Verifier"
 
@@ -106,7 +108,7 @@ def _artifact(name: str, src: str, forge_json: Path) -> dict[str, Any]:
 
 
 def collect(out_dir: Path) -> dict[str, dict[str, Any]]:
-    """Artifacts to commit: the protocol contracts plus every Groth16Verifier* in contracts/src/verifiers."""
+    """Artifacts to commit: the protocol contracts, LIBRARY (the governance timelock), plus every Groth16Verifier* in contracts/src/verifiers."""
     targets = _targets(out_dir)
     result: dict[str, dict[str, Any]] = {}
     for name in PROTOCOL:
@@ -115,6 +117,12 @@ def collect(out_dir: Path) -> dict[str, dict[str, Any]]:
             raise BuildError(f"contract {name} not found in contracts/src")
         if len(matches) > 1:
             raise BuildError(f"contract {name} defined more than once: {[m[0] for m in matches]}")
+        src, f = matches[0]
+        result[name] = _artifact(name, src, f)
+    for name, lib_src in LIBRARY.items():
+        matches = [(src, f) for (src, n), f in targets.items() if n == name and src.endswith(lib_src.split("/", 2)[2])]
+        if not matches:
+            raise BuildError(f"contract {name} ({lib_src}) not compiled: nothing in contracts/src imports it")
         src, f = matches[0]
         result[name] = _artifact(name, src, f)
     verifiers = sorted(

@@ -32,7 +32,7 @@ def setup(protocol, w3, tmp_path_factory, protocol_manifest_path):  # type: igno
     manifest = tmp / "manifest.json"
     manifest.write_bytes(Path(protocol_manifest_path).read_bytes())  # the test PKI lives beside it
     verifier = funded_account(w3)
-    configure_devnet(registry_of(protocol), verifier.address)  # owner (account 0; no timelock artifact)
+    configure_devnet(protocol, verifier.address)  # through the timelock (account 0 proposes and executes)
     node = funded_account(w3)
     return node, verifier, store, manifest
 
@@ -48,13 +48,13 @@ def test_recorded_node_reverifies_and_revoked_measurement_fails(protocol, setup)
     ok = check_record(protocol, node.address, store, root)
     assert ok.ok, ok.reason
     # governance removes the measurement: the record no longer counts (chain and re-verification agree)
-    registry.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, False)
+    protocol.govern(registry, "setMeasurementAllowed", MOCK_WORKER_MR_ENCLAVE, False)
     try:
         assert not registry.is_attested(node.address)
         bad = check_record(protocol, node.address, store, root)
         assert not bad.ok and "not eligible now" in bad.reason
     finally:
-        registry.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
+        protocol.govern(registry, "setMeasurementAllowed", MOCK_WORKER_MR_ENCLAVE, True)
     # evidence checked against another root fails at the chain of trust
     other = check_record(protocol, node.address, store, devnet_pki(protocol.w3, manifest.parent / "other.json").root_der)
     assert not other.ok

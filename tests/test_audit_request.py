@@ -77,7 +77,7 @@ def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
     pki_path = root / "test-pki.json"
     pki.save(pki_path)
     verifier_acct = funded_account(w3)
-    configure_devnet(_registry(protocol), verifier_acct.address)  # owner (account 0): name a verifier, allow-list
+    configure_devnet(protocol, verifier_acct.address)  # timelock (account 0 proposes): name a verifier, allow-list
     attest_devnet(_registry(protocol, verifier_acct), c.addresses[0], pki, c.store.add)
     quote = b""
     c.start_many({0: [], 1: [], 2: ["--fault", "wrong-output"]})

@@ -11,7 +11,7 @@ from web3 import Web3
 
 from verinfer.attestation.testpki import TestPKI
 from verinfer.auditor import Auditor, Verdict
-from verinfer.chain.attestation_registry import AttestationRegistry, attest_devnet, configure_devnet
+from verinfer.chain.attestation_registry import AttestationRegistry, attest_devnet, configure_devnet, registry_of
 from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.protocol import (
     ModelInput,
@@ -39,9 +39,9 @@ def test_tee_model_requires_every_agreeing_node_to_pass(w3: Web3, protocol: Prot
     spec = load_builtin("digits-mlp")
     store = open_store(root=tmp_path / "store")
     pki = TestPKI.generate()
-    gov = AttestationRegistry(w3, protocol.manifest.address("AttestationRegistry"), protocol.sender)  # owner
+    gov = registry_of(protocol)
     publisher, node, requester, verifier = _funded(w3), _funded(w3), _funded(w3), _funded(w3)
-    configure_devnet(gov, verifier.address)
+    configure_devnet(protocol, verifier.address)  # through the timelock
     _, model_id = protocol.as_account(publisher).models.register_model(ModelInput(
         name=f"digits-tee-{secrets.token_hex(4)}", weights_cid=store.add(spec.canonical_json()),
         commitment=weights_commitment(spec), execution_profile_hash=reference_profile_hash(),

@@ -279,15 +279,63 @@ def test_deploy_with_custom_params_and_govern(automine_devnet) -> None:
     assert (p.nodes.min_stake(), p.nodes.unbonding_delay(), p.nodes.epoch_length()) == (3 * ETHER, 30, 10)
     assert (p.market.min_fee(), p.market.slash_amount(), p.market.proof_blocks()) == (5, ETHER // 2, 30)
     assert (p.market.min_commit_blocks(), p.market.min_reveal_blocks()) == (12, 600)
-    if has_timelock_artifact():
-        assert m.timelock and p.market.owner() == m.timelock and isinstance(p.timelock, TimelockController)
-        with pytest.raises(ContractError):  # the deployer EOA no longer owns the market
-            p.market.set_min_fee(7)
+    assert has_timelock_artifact()
+    assert m.timelock and p.market.owner() == m.timelock and isinstance(p.timelock, TimelockController)
+    with pytest.raises(ContractError):  # the deployer EOA no longer owns the market
+        p.market.set_min_fee(7)
     p.govern(p.market, "setMinFee", 7)  # schedule + execute through the timelock (minDelay 0 on the devnet)
     assert p.market.min_fee() == 7
     with pytest.raises(ContractError) as ei:  # governance is bounded by the contract
         p.govern(p.market, "setProofBlocks", 5)
     assert ei.value.error_name in ("InvalidParameter", "FailedCall", "TimelockUnexpectedOperationState")
+
+
+def test_timelock_owns_governed_contracts(protocol: Protocol, protocol_manifest: Manifest, accounts) -> None:
+    """issue 7: NodeRegistry, InferenceMarket and AttestationRegistry are owned by the TimelockController; the
+    deployer EOA's direct owner call reverts (OwnableUnauthorizedAccount), the same call through govern succeeds."""
+    from verinfer.chain.attestation_registry import registry_of
+
+    tl = protocol_manifest.timelock
+    assert tl is not None and protocol.timelock is not None and protocol.timelock.address == tl
+    registry = registry_of(protocol)
+    assert protocol.nodes.owner() == tl and protocol.market.owner() == tl and registry.owner() == tl
+    assert protocol.timelock.get_min_delay() == 0  # devnet only (docs/chain.md)
+    deployer = accounts[0].address
+    assert protocol.account.address == deployer
+    for call in (lambda: protocol.nodes.set_min_stake(2 * ETHER),
+                 lambda: protocol.market.set_slash_amount(ETHER // 20),
+                 lambda: registry.set_measurement_allowed(b"\x07" * 32, True)):
+        with pytest.raises(ContractError) as ei:
+            call()
+        assert ei.value.error_name == "OwnableUnauthorizedAccount"
+    old_stake, old_slash = protocol.nodes.min_stake(), protocol.market.slash_amount()
+    try:
+        protocol.govern(protocol.nodes, "setMinStake", 2 * ETHER)
+        protocol.govern(protocol.market, "setSlashAmount", ETHER // 20)
+        protocol.govern(registry, "setMeasurementAllowed", b"\x07" * 32, True)
+        assert protocol.nodes.min_stake() == 2 * ETHER and protocol.market.slash_amount() == ETHER // 20
+        assert registry.measurement_allowed(b"\x07" * 32)
+    finally:
+        protocol.govern(protocol.nodes, "setMinStake", old_stake)
+        protocol.govern(protocol.market, "setSlashAmount", old_slash)
+        protocol.govern(registry, "setMeasurementAllowed", b"\x07" * 32, False)
+    assert protocol.nodes.min_stake() == old_stake and protocol.market.slash_amount() == old_slash
+
+
+def test_deploy_refuses_short_timelock_off_the_devnet(automine_devnet) -> None:
+    """A zero timelock delay is allowed only on chain 31337 (the deploy profile, which knows the block time,
+    requires delay > unbonding delay: tests/test_deploy_profile.py)."""
+    from verinfer.chain.deploy import deploy_protocol
+
+    w3 = automine_devnet.w3
+    w3.provider.make_request("anvil_setChainId", [1337])
+    try:
+        assert w3.eth.chain_id == 1337
+        with pytest.raises(ConfigError, match="needs a timelock delay longer than the unbonding delay"):
+            deploy_protocol(w3, automine_devnet.accounts[0], ProtocolParams(unbonding_delay=20))
+    finally:
+        w3.provider.make_request("anvil_setChainId", [31337])
+    assert w3.eth.chain_id == 31337
 
 
 def test_cursor_decodes_committee_drawn(protocol: Protocol, new_account, w3: Web3) -> None:

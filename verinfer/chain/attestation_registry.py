@@ -302,14 +302,24 @@ def attest_devnet(verifier: AttestationRegistry, node: str, pki: TestPKI, store_
     return verify_and_record(verifier, node, quote, collateral, anchor, quote_cid=cid, root_ca_der=pki.root_der)
 
 
-def configure_devnet(governance: AttestationRegistry, verifier: str) -> None:
+def configure_devnet(governance: Protocol | AttestationRegistry, verifier: str) -> None:
     """Devnet defaults (chain id 31337 only): name `verifier` and allow-list the simulated SGX enclave and TDX VM
-    that the INSECURE test PKI attests, so `attest_devnet` works out of the box."""
+    that the INSECURE test PKI attests, so `attest_devnet` works out of the box.
+
+    A Protocol (bound to the timelock's proposer) sends through `Protocol.govern` (the timelock owns the deployed
+    registry); a bare AttestationRegistry is called directly (a registry its signer owns)."""
     if governance.w3.eth.chain_id != DEVNET_CHAIN_ID:
         raise AttestationError("trust: devnet defaults (test-PKI measurements) only on chain id 31337")
+    measurements = (MOCK_WORKER_MR_ENCLAVE, tdx_measurement(MOCK_TD_MRTD, MOCK_TD_RTMRS))
+    if isinstance(governance, Protocol):
+        registry = registry_of(governance)
+        governance.govern(registry, "setVerifier", Web3.to_checksum_address(verifier), True)
+        for m in measurements:
+            governance.govern(registry, "setMeasurementAllowed", to_bytes32(m), True)
+        return
     governance.set_verifier(verifier, True)
-    governance.set_measurement_allowed(MOCK_WORKER_MR_ENCLAVE, True)
-    governance.set_measurement_allowed(tdx_measurement(MOCK_TD_MRTD, MOCK_TD_RTMRS), True)
+    for m in measurements:
+        governance.set_measurement_allowed(m, True)
 
 
 # ---------------------------------------------------------------- operator / CLI orchestration (store + chain)

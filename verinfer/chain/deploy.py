@@ -18,6 +18,8 @@ from verinfer.chain import artifacts
 from verinfer.chain.errors import ChainError
 from verinfer.chain.manifest import Manifest, ProtocolParams
 from verinfer.chain.tx import TxSender, name_contract, rpc_url_of, sender_for
+from verinfer.constants import DEVNET_CHAIN_ID
+from verinfer.errors import ConfigError
 
 __all__ = ["ProtocolParams", "deploy_contract", "deploy_protocol", "is_deployed"]
 
@@ -57,6 +59,13 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
     trusted for the AttestationRegistry's path (a) while the deployer still owns it (before the handover).
     """
     params = params or ProtocolParams()
+    chain_id = w3.eth.chain_id
+    # The deploy profile (chain/profile.py) knows the block time and requires delay > unbonding delay in
+    # seconds; here, without a block time, a chain other than the devnet must at least have a delay.
+    if timelock and chain_id != DEVNET_CHAIN_ID and params.timelock_min_delay <= 0:
+        raise ConfigError(f"chain {chain_id} needs a timelock delay longer than the unbonding delay "
+                          f"(timelock_min_delay_seconds in the deploy profile); 0 is allowed only on the devnet "
+                          f"(chain {DEVNET_CHAIN_ID})")
     tx = sender_for(w3, deployer)
     owner = deployer.address
     deploy_block = w3.eth.block_number + 1
@@ -93,7 +102,7 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
         if params.timelock_min_delay:
             _timelock_self_call(w3, tx, timelock_address, "updateDelay", params.timelock_min_delay)
     return Manifest(
-        chain_id=w3.eth.chain_id,
+        chain_id=chain_id,
         rpc_url=rpc_url_of(w3),
         deploy_block=deploy_block,
         addresses=addresses,
