@@ -290,6 +290,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
         r.revealedMask = revealed | bit;
         emit Revealed(requestId, msg.sender, outputHash, outputCid);
+        // the capacity seat is free once the work is revealed; the withdrawal lock stays until finalize
+        address[] memory me = new address[](1);
+        me[0] = msg.sender;
+        nodeRegistry.release(me);
     }
 
     // ================================================================== proofs
@@ -350,11 +354,17 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         emit Finalized(requestId, outcome, settled, paidCount);
 
         // ---- interactions: the trusted registry (release seats, slash), then the bounded consumer callback
-        nodeRegistry.release(committee);
+        _unlock(r, committee);
         if (slashedMask != 0) {
             _slashAll(requestId, r, committee, slashedMask, _paramSets[pv].slashAmount, proverRewarded);
         }
         if (callBack) _callback(requestId, r, outcome, settled);
+    }
+
+    /// @dev Finalize's registry call: every member's withdrawal lock goes; non-revealers also free their seat
+    ///      (revealers freed theirs at reveal).
+    function _unlock(Req storage r, address[] memory committee) private {
+        nodeRegistry.unlock(committee, _fullMask(r.committeeSize) & ~r.revealedMask);
     }
 
     /// @dev Checks that the request may be settled now and returns its outcome and settled output hash.

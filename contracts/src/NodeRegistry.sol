@@ -41,14 +41,18 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     /// @notice Tree weights are stake in gwei.
     uint256 public constant WEIGHT_UNIT = 1 gwei;
 
-    /// @dev Hot per-node state in one slot.
+    /// @dev Hot per-node state in one slot. Two counters (issue 7 attack 13): `inFlight` is the capacity seat,
+    ///      held from the draw until the member reveals (or until finalize if it never reveals); `openAssignments`
+    ///      is the withdrawal lock, held from the draw until finalize. capacity <= MAX_CAPACITY (64) and
+    ///      inFlight <= capacity, so both fit 8 bits.
     struct NodeState {
         uint96 stake;
         uint40 unbondingSince;
         uint40 availableAt;
         uint40 assignedUntil;
-        uint16 capacity;
-        uint16 inFlight;
+        uint8 capacity;
+        uint8 inFlight;
+        uint16 openAssignments;
         bool registered;
     }
 
@@ -124,7 +128,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         s.stake = uint96(msg.value);
         s.unbondingSince = 0;
         s.availableAt = 0;
-        s.capacity = DEFAULT_CAPACITY;
+        // forge-lint: disable-next-line(unsafe-typecast) -- DEFAULT_CAPACITY (4) <= MAX_CAPACITY (64)
+        s.capacity = uint8(DEFAULT_CAPACITY);
         s.registered = true;
         _endpoints[msg.sender] = endpoint;
         totalStaked += msg.value;
@@ -167,7 +172,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc INodeRegistry
     function setCapacity(uint16 capacity) external onlyRegistered {
         if (capacity == 0 || capacity > MAX_CAPACITY) revert InvalidCapacity(capacity);
-        _state[msg.sender].capacity = capacity;
+        // forge-lint: disable-next-line(unsafe-typecast) -- <= MAX_CAPACITY (64), checked
+        _state[msg.sender].capacity = uint8(capacity);
         emit CapacitySet(msg.sender, capacity);
     }
 
@@ -188,7 +194,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         NodeState storage s = _state[msg.sender];
         if (s.unbondingSince == 0) revert NotUnbonding(msg.sender);
         if (block.number < s.availableAt) revert UnbondingNotElapsed(block.number, s.availableAt);
-        if (s.inFlight != 0) revert StillAssigned(msg.sender, s.assignedUntil);
+        if (s.openAssignments != 0) revert StillAssigned(msg.sender, s.assignedUntil);
         uint256 amount = s.stake;
         // effects (weights are already 0 since requestUnbond)
         totalStaked -= amount;
@@ -242,8 +248,9 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         uint256 len = committee.length;
         for (uint256 i; i < len; ++i) {
             NodeState storage s = _state[committee[i]];
-            // the market's CommitteeDrawn event records the assignment
+            // the market's CommitteeDrawn event records the assignment: a capacity seat and a withdrawal lock
             s.inFlight += 1;
+            s.openAssignments += 1;
             // forge-lint: disable-next-line(unsafe-typecast) -- block numbers fit 40 bits
             if (s.assignedUntil < untilBlock) s.assignedUntil = uint40(untilBlock);
         }
@@ -254,9 +261,26 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         uint256 len = list.length;
         for (uint256 i; i < len; ++i) {
             NodeState storage s = _state[list[i]];
-            uint16 inFlight = s.inFlight;
+            uint8 inFlight = s.inFlight;
             if (inFlight == 0) revert NotAssigned(list[i]);
-            s.inFlight = inFlight - 1; // the market's Finalized event records the release
+            s.inFlight = inFlight - 1; // the market's Revealed / Finalized event records the release
+        }
+    }
+
+    /// @inheritdoc INodeRegistry
+    function unlock(address[] calldata list, uint256 seatMask) external onlyMarket {
+        uint256 len = list.length;
+        for (uint256 i; i < len; ++i) {
+            NodeState storage s = _state[list[i]];
+            uint16 open = s.openAssignments;
+            if (open == 0) revert NotAssigned(list[i]);
+            s.openAssignments = open - 1;
+            // forge-lint: disable-next-line(incorrect-shift) -- bit i of the mask: member i
+            if (seatMask & (1 << i) != 0) {
+                uint8 inFlight = s.inFlight;
+                if (inFlight == 0) revert NotAssigned(list[i]);
+                s.inFlight = inFlight - 1; // the market's Finalized event records the release
+            }
         }
     }
 
@@ -372,6 +396,11 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc INodeRegistry
+    function openAssignments(address node) external view returns (uint256) {
+        return _state[node].openAssignments;
+    }
+
+    /// @inheritdoc INodeRegistry
     function withdrawableAt(address node) external view returns (uint256) {
         return _state[node].availableAt;
     }
@@ -421,6 +450,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
             NodeState storage s = _state[node];
             if (
                 s.registered && s.unbondingSince == 0 && s.stake >= minStake_ && s.inFlight < s.capacity
+                    && s.openAssignments != type(uint16).max
                     && t.leafWeight(leaf) > 0 && (!requiresTee || _attested(node))
             ) {
                 committee[count++] = node;

@@ -112,7 +112,7 @@ contract Handler is TestBase {
     function withdrawStake(uint256 who) external {
         address n = nodeAt(who);
         INodeRegistry.Node memory node = nodes.getNode(n);
-        if (!node.registered || node.unbondingSince == 0 || node.inFlight != 0) return;
+        if (!node.registered || node.unbondingSince == 0 || nodes.openAssignments(n) != 0) return;
         if (block.number < node.availableAt) return;
         uint256 before = n.balance;
         vm.prank(n);
@@ -336,19 +336,31 @@ contract InvariantsTest is TestBase {
         vm.assertEq(open, market.totalEscrowed(), "escrow == fee + deposit of unsettled requests");
     }
 
-    /// @notice Seats held == committee seats of drawn, unsettled requests.
+    /// @notice Withdrawal locks == committee seats of drawn, unsettled requests; capacity seats == those of them
+    ///         whose member has not revealed (a reveal frees the seat, finalize the lock).
     function invariant_seatsMatchOpenCommittees() public view {
         uint256 seats;
+        uint256 unrevealed;
         uint256 count = market.requestCount();
         for (uint256 id = 1; id <= count; ++id) {
             IInferenceMarket.Status st = market.statusOf(id);
             if (st == IInferenceMarket.Status.Committing || st == IInferenceMarket.Status.Revealing) {
-                seats += market.getCommittee(id).length;
+                address[] memory c = market.getCommittee(id);
+                seats += c.length;
+                for (uint256 i; i < c.length; ++i) {
+                    (, bool revealed,) = market.getReveal(id, c[i]);
+                    if (!revealed) ++unrevealed;
+                }
             }
         }
         uint256 held;
-        for (uint256 i; i < handler.N_NODES(); ++i) held += nodes.getNode(handler.nodeAt(i)).inFlight;
-        vm.assertEq(held, seats, "inFlight sum == open committee seats");
+        uint256 locked;
+        for (uint256 i; i < handler.N_NODES(); ++i) {
+            held += nodes.getNode(handler.nodeAt(i)).inFlight;
+            locked += nodes.openAssignments(handler.nodeAt(i));
+        }
+        vm.assertEq(locked, seats, "openAssignments sum == open committee seats");
+        vm.assertEq(held, unrevealed, "inFlight sum == open seats not yet revealed");
     }
 
     /// @notice Nothing is both paid and slashed (or paid and refunded beyond the fee) for one request.

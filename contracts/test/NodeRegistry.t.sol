@@ -299,11 +299,16 @@ contract NodeRegistryTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotMarket.selector, address(0xBAD)));
         nodes.release(one);
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotMarket.selector, address(0xBAD)));
+        nodes.unlock(one, 1);
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotMarket.selector, address(0xBAD)));
         nodes.drawAndAssign(modelId, 1, e, 1, false, 1000);
         vm.stopPrank();
         vm.prank(address(market));
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotAssigned.selector, n0));
         nodes.release(one);
+        vm.prank(address(market));
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotAssigned.selector, n0));
+        nodes.unlock(one, 0);
     }
 
     function test_slash_cappedAtQuarterMinStake_burned_treeUpdated() public {

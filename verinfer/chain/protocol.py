@@ -495,6 +495,9 @@ class NodeRegistry(_ContractWrapper, _Constants):
     def release(self, nodes: Sequence[str]) -> TxReceipt:
         return self._send(self.contract.functions.release([_cs(n) for n in nodes]))
 
+    def unlock(self, nodes: Sequence[str], seat_mask: int) -> TxReceipt:
+        return self._send(self.contract.functions.unlock([_cs(n) for n in nodes], seat_mask))
+
     def slash(self, node: str, amount: int, request_id: int, reward_bps: int = 0) -> TxReceipt:
         return self._send(self.contract.functions.slash(_cs(node), amount, request_id, reward_bps))
 
@@ -539,6 +542,10 @@ class NodeRegistry(_ContractWrapper, _Constants):
     def assigned_until(self, node: str) -> int:
         """Latest block until which `node` holds a committee seat (0 = none)."""
         return self._call(self.contract.functions.assignedUntil(_cs(node)))
+
+    def open_assignments(self, node: str) -> int:
+        """Unsettled requests `node` was drawn for; withdraw_stake needs 0 (a reveal frees the seat, not this)."""
+        return self._call(self.contract.functions.openAssignments(_cs(node)))
 
     def withdrawable_at(self, node: str) -> int:
         """First block at which withdraw_stake may succeed (0 if not unbonding)."""

@@ -132,8 +132,8 @@ def withdraw(protocol: Protocol, what: str = "all") -> tuple[list[str], list[str
             head = protocol.w3.eth.block_number
             if head + 1 < available:
                 notes.append(f"stake is unbonding: {available - head - 1} more block(s) until block {available}")
-            elif node.in_flight:
-                notes.append(f"still assigned to {node.in_flight} unsettled request(s) until block "
+            elif (open_ := protocol.nodes.open_assignments(me)):
+                notes.append(f"still assigned to {open_} unsettled request(s) until block "
                              f"{protocol.nodes.assigned_until(me)}")
             else:
                 r = protocol.nodes.withdraw_stake()

@@ -20,7 +20,7 @@ interface INodeRegistry {
         uint64 unbondingSince; // block number of requestUnbond; 0 = active
         bool registered;
         uint16 capacity; // max in-flight committee seats
-        uint16 inFlight; // committee seats not yet settled
+        uint16 inFlight; // capacity seats held: drawn, neither revealed nor settled
         uint64 availableAt; // first block withdrawStake may succeed (0 = not unbonding)
     }
 
@@ -84,7 +84,8 @@ interface INodeRegistry {
     ///         (snapshotted now) once every assigned request settled.
     function requestUnbond() external;
 
-    /// @notice Pays the remaining stake to the caller and deregisters it (block >= availableAt, inFlight == 0).
+    /// @notice Pays the remaining stake to the caller and deregisters it (block >= availableAt and
+    ///         openAssignments == 0: every request it was drawn for is finalized).
     function withdrawStake() external;
 
     /// @notice Owner: minimum stake for registration and eligibility, in [MIN_STAKE_FLOOR, MIN_STAKE_CEIL].
@@ -106,8 +107,8 @@ interface INodeRegistry {
         view
         returns (address[] memory committee);
 
-    /// @notice Market only: drawCommittee, then one seat assigned to each drawn node (inFlight++ and
-    ///         assignedUntil = max(assignedUntil, untilBlock)) when the draw is complete.
+    /// @notice Market only: drawCommittee, then one seat assigned to each drawn node (inFlight++, a withdrawal
+    ///         lock openAssignments++, assignedUntil = max(assignedUntil, untilBlock)) when the draw is complete.
     function drawAndAssign(
         bytes32 modelId,
         uint256 seed,
@@ -117,8 +118,13 @@ interface INodeRegistry {
         uint64 untilBlock
     ) external returns (address[] memory committee);
 
-    /// @notice Market only: frees one seat of each node (inFlight--).
+    /// @notice Market only: frees one capacity seat of each node (inFlight--); the market calls it when a member
+    ///         reveals, so the node can be drawn again before the request settles.
     function release(address[] calldata nodes) external;
+
+    /// @notice Market only, at finalize: removes one withdrawal lock of each node (openAssignments--) and, for
+    ///         each index i with bit i of `seatMask` set (members that never revealed), its capacity seat too.
+    function unlock(address[] calldata nodes, uint256 seatMask) external;
 
     /// @notice Market only: removes min(amount, stake, minStake * MAX_SLASH_BPS / 10000) from `node`'s stake and
     ///         weight; `rewardBps` of it is sent to the market (prover reward), the rest is burned (kept locked).
@@ -145,7 +151,9 @@ interface INodeRegistry {
     function nodeCountForModel(bytes32 modelId) external view returns (uint256);
     function nodeForModelAt(bytes32 modelId, uint256 index) external view returns (address);
     function assignedUntil(address node) external view returns (uint64);
-    /// @notice First block at which withdrawStake may succeed (0 if not unbonding); inFlight must also be 0.
+    /// @notice Unsettled requests `node` was drawn for (withdrawStake needs 0; a reveal does not lower it).
+    function openAssignments(address node) external view returns (uint256);
+    /// @notice First block at which withdrawStake may succeed (0 if not unbonding); openAssignments must be 0.
     function withdrawableAt(address node) external view returns (uint256);
     function totalStaked() external view returns (uint256);
     function totalBurned() external view returns (uint256);

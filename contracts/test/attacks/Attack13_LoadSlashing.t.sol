@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Fixture} from "../utils/Fixture.sol";
 import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
+import {INodeRegistry} from "../../src/interfaces/INodeRegistry.sol";
 
 /// @notice Issue 7 attack 13 (load; network benchmark: benchmarks/, port helper). On-chain part: nobody is given
 ///         more seats than its declared capacity, requests beyond the network's capacity expire with a refund
@@ -42,5 +43,59 @@ contract Attack13LoadSlashingTest is Fixture {
         (uint256 id, address[] memory c) = _requestDrawn(3, 2);
         vm.assertEq(c.length, 3, "drawn");
         id;
+    }
+
+    /// @notice The capacity seat is released at reveal, the withdrawal lock only at finalize: a node at capacity
+    ///         that revealed is drawn for a new request before the first one settles, but cannot withdraw until
+    ///         every request it sat on is finalized.
+    function test_attack13_seatFreedAtReveal_withdrawLockedUntilFinalize() public {
+        address[] memory list = _registerNodes(3, modelId);
+        for (uint256 i; i < 3; ++i) {
+            vm.prank(list[i]);
+            nodes.setCapacity(1);
+        }
+        uint256 a = _request(requester, FEE, _params(3, 2), modelId);
+        uint256 b = _request(requester, FEE, _params(3, 2), modelId);
+        address[] memory c = _draw(a);
+        vm.assertEq(c.length, 3, "first request drawn");
+        for (uint256 i; i < 3; ++i) {
+            vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 1, "at capacity");
+            vm.assertEq(nodes.openAssignments(c[i]), 1, "locked");
+        }
+        vm.assertTrue(market.previewCommittee(b).length < 3, "at capacity: not drawable before the reveal");
+        bytes32 out = keccak256("out");
+        _commitAll(a, c, out);
+        _revealAll(a, c, out);
+        for (uint256 i; i < 3; ++i) {
+            vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 0, "seat freed at reveal");
+            vm.assertEq(nodes.openAssignments(c[i]), 1, "still locked until finalize");
+        }
+        vm.assertEq(uint256(market.statusOf(a)), uint256(IInferenceMarket.Status.Revealing), "a not finalized");
+        market.draw(b);
+        vm.assertEq(uint256(market.statusOf(b)), uint256(IInferenceMarket.Status.Committing), "b drawn, not expired");
+        vm.assertEq(market.getCommittee(b).length, 3, "same nodes drawn again");
+        for (uint256 i; i < 3; ++i) vm.assertEq(nodes.openAssignments(c[i]), 2, "two open assignments");
+
+        // the withdrawal lock holds until both requests are finalized
+        vm.prank(c[0]);
+        nodes.requestUnbond();
+        vm.roll(nodes.withdrawableAt(c[0]) + 1000);
+        uint64 until = nodes.assignedUntil(c[0]);
+        vm.prank(c[0]);
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.StillAssigned.selector, c[0], until));
+        nodes.withdrawStake();
+        market.finalize(a);
+        vm.assertEq(uint256(market.statusOf(a)), uint256(IInferenceMarket.Status.Accepted), "a accepted");
+        vm.assertEq(nodes.openAssignments(c[0]), 1, "b still open");
+        vm.prank(c[0]);
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.StillAssigned.selector, c[0], until));
+        nodes.withdrawStake();
+        market.finalize(b); // nobody revealed b: NoQuorum, nobody slashed; lock and seat released here
+        vm.assertEq(nodes.openAssignments(c[0]), 0, "unlocked");
+        vm.assertEq(uint256(nodes.getNode(c[1]).inFlight), 0, "non-revealer's seat released at finalize");
+        uint256 before = c[0].balance;
+        vm.prank(c[0]);
+        nodes.withdrawStake();
+        vm.assertEq(c[0].balance - before, STAKE, "withdrawn after settlement");
     }
 }
