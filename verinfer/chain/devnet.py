@@ -24,7 +24,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from verinfer.chain.errors import ChainError
-from verinfer.constants import DEVNET_CHAIN_ID
+from verinfer.constants import DEVNET_CHAIN_ID, ETHER
 
 #: anvil's well-known development mnemonic (public: never use these keys on a real network).
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
@@ -95,7 +95,7 @@ def set_balance(w3: Web3, address: str, wei: int) -> None:
     w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(address), hex(wei)])
 
 
-def funded_account(w3: Web3, wei: int = 100 * 10**18) -> LocalAccount:
+def funded_account(w3: Web3, wei: int = 100 * ETHER) -> LocalAccount:
     """A brand-new random key holding `wei` on this devnet (isolates callers sharing one chain)."""
     acct = Account.from_key(secrets.token_bytes(32))
     set_balance(w3, acct.address, wei)

@@ -195,7 +195,7 @@ class TxSender:
             data, msg = revert_data_from_exception(exc)
             if data or (msg and "revert" in msg.lower()):
                 raise decode_revert(data, name, function=fn_label, message=msg) from None
-            raise ChainError(f"{name}.{fn_label} rejected by the node: {msg}") from None
+            raise ChainError(f"the RPC endpoint refused {name}.{fn_label}: {msg}") from None
 
     def _fees(self) -> dict[str, int]:
         """EIP-1559 fee fields from the latest block, cached for FEE_CACHE_S (many threads send at once)."""
@@ -264,7 +264,7 @@ class TxSender:
                     # Our earlier (lost-answer) broadcast may be the tx that used the nonce.
                     return "sent" if self._tx_known(tx_hash) else "conflict"
                 self.resync_nonce()  # the nonce was not consumed
-                raise ChainError(f"transaction rejected by the node: {getattr(exc, 'message', exc)}") from None
+                raise ChainError(f"the RPC endpoint refused the transaction: {getattr(exc, 'message', exc)}") from None
         if self._tx_known(tx_hash):
             return "sent"
         self.resync_nonce()
