@@ -107,7 +107,7 @@ def normalize(value: Any, abi_input: dict[str, Any], *, hex_bytes: bool = True) 
         if isinstance(value, Mapping):
             value = [value[c["name"]] for c in comps]
         return {
-            c.get("name") or str(i): normalize(v, c, hex_bytes=hex_bytes) for i, (c, v) in enumerate(zip(comps, value))
+            c.get("name") or str(i): normalize(v, c, hex_bytes=hex_bytes) for i, (c, v) in enumerate(zip(comps, value, strict=True))
         }
     if t == "address":
         return to_checksum_address(value)
@@ -186,7 +186,7 @@ def decode_revert(
             values = abi_decode([_abi_type(i) for i in inputs], body)
         except Exception:
             continue
-        args = {(i.get("name") or f"arg{n}"): normalize(v, i) for n, (i, v) in enumerate(zip(inputs, values))}
+        args = {(i.get("name") or f"arg{n}"): normalize(v, i) for n, (i, v) in enumerate(zip(inputs, values, strict=True))}
         return ContractError(contract, entry["name"], args, **kw)
     return ContractError(contract, "UnknownError", {"selector": "0x" + sel.hex(), "data": "0x" + body.hex()}, **kw)
 

@@ -360,7 +360,7 @@ class _ContractWrapper:
         out = self._outputs[fn_name]
         if len(out) == 1:
             return normalize(value, out[0], hex_bytes=False)
-        return {o["name"]: normalize(v, o, hex_bytes=False) for o, v in zip(out, value)}
+        return {o["name"]: normalize(v, o, hex_bytes=False) for o, v in zip(out, value, strict=True)}
 
     def _event_from(self, receipt: TxReceipt, event: str) -> dict[str, Any]:
         logs = self.contract.events[event]().process_receipt(receipt, errors=DISCARD)

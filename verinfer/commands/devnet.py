@@ -160,7 +160,7 @@ def fund(
         raise ConfigError(f"no devnet running from {state_dir} (`verinfer devnet up` first)")
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 10}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # reachability probe
     except Exception:
         raise ConfigError(f"cannot reach the devnet at {rpc} (`verinfer devnet up` first)") from None
     new = fund_account(w3, address, wei)

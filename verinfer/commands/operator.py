@@ -267,7 +267,7 @@ def fund(
     m = Manifest.load(manifest)
     w3 = Web3(Web3.HTTPProvider(rpc_url or m.rpc_url, request_kwargs={"timeout": 10}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # reachability probe
     except Exception:
         raise ConfigError(f"cannot reach RPC at {rpc_url or m.rpc_url}") from None
     new = fund_account(w3, target, value)

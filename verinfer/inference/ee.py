@@ -78,7 +78,7 @@ class EEKey:
         """Fresh random permutations (from `secrets` unless a seed is given for reproducible tests)."""
         rng = random.Random(seed if seed is not None else secrets.randbits(128))
         perms: list[tuple[int, ...]] = []
-        for (n, _), tied in zip(_boundaries(spec), _tied(spec)):
+        for (n, _), tied in zip(_boundaries(spec), _tied(spec), strict=True):
             if tied:
                 perms.append(perms[-1])
                 continue

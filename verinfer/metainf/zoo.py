@@ -95,7 +95,7 @@ def int_mlp_module(spec: ModelSpec):
                 self.ops.append((2.0 ** -layer.shift, layer.relu, layer.clamp_bits))
 
         def forward(self, x):
-            for lin, (scale, relu, clamp) in zip(self.linears, self.ops):
+            for lin, (scale, relu, clamp) in zip(self.linears, self.ops, strict=True):
                 x = lin(x)
                 if scale != 1.0:
                     x = torch.floor(x * scale)
@@ -113,7 +113,7 @@ def random_int_spec(name: str, sizes: list[int], seed: int, w_std: float = 40.0)
     """A valid random integer MLP spec (int8 weights, 8-bit clamped hidden layers)."""
     rng = np.random.default_rng(seed)
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         w = np.clip(np.rint(rng.normal(0, w_std, size=(n_out, n_in))), -127, 127).astype(int)
         b = rng.integers(-1000, 1000, size=n_out)
         last = i == len(sizes) - 2

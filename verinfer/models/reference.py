@@ -107,7 +107,7 @@ def trace(spec: ModelSpec, x: Sequence[int]) -> list[LayerTrace]:
     """Every layer's accumulator and output for one input (the circuit witness's values)."""
     arr = check_input(spec, np.asarray(x).reshape(-1))
     traces = []
-    for i, (layer, (w, b)) in enumerate(zip(spec.layers, spec.arrays())):
+    for i, (layer, (w, b)) in enumerate(zip(spec.layers, spec.arrays(), strict=True)):
         acc, arr = _apply(layer, w, b, arr)
         traces.append(LayerTrace(i, [int(v) for v in acc], [int(v) for v in arr]))
     return traces

@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Sequence, Union
 
-from eth_utils import keccak
 import numpy as np
+from eth_utils import keccak
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -98,7 +98,7 @@ class DenseLayer(BaseModel):
     def output_range(self, lo: int, hi: int) -> tuple[int, int]:
         """Worst-case [min, max] of the outputs for inputs in [lo, hi] (static overflow analysis)."""
         acc_lo = acc_hi = None
-        for row, b in zip(self.weight, self.bias):
+        for row, b in zip(self.weight, self.bias, strict=True):
             r_lo = r_hi = b
             for w in row:
                 a, c = w * lo, w * hi

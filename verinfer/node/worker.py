@@ -33,10 +33,10 @@ from typing import Any, Callable
 from web3 import Web3
 
 from verinfer.chain.errors import ContractError, RpcError
+from verinfer.chain.protocol import Status
 from verinfer.chain.tx import TRANSPORT_ERRORS
 from verinfer.constants import FIELD, INVALID_INPUT_HASH, PROOF_NONE, commitment_hash
 from verinfer.errors import ConfigError, VerinferError
-from verinfer.chain.protocol import Status
 from verinfer.node.chainio import FINAL_STATUSES, ModelInfo, NodeChain
 from verinfer.node.compute import ModelCache, Outcome, compute, profile_hash
 from verinfer.node.metrics import NodeMetrics

@@ -164,7 +164,7 @@ def poseidon(cs: CS, inputs: list[Any], prefix: str | None = None) -> Any:
         out, sig, rec = poseidon_r1cs.trace([int(v) % P for v in inputs], record=cs.named is not None and prefix is not None)
         cs.alloc(len(sig), sig)
         if rec:
-            cs.named.update(zip(_prefixed_names(prefix, t), rec))
+            cs.named.update(zip(_prefixed_names(prefix, t), rec, strict=True))
         return out
     c, s, m, pm = poseidon_r1cs.constants(t)
     n_p = poseidon_r1cs.N_ROUNDS_P[t - 2]
@@ -337,7 +337,7 @@ def _bounds_public(layer: Any, lo_hi: list[tuple[int, int]]) -> list[tuple[int, 
     a, b = w * xlo, w * xhi
     lo = np.minimum(a, b).sum(axis=1) + np.array(layer.bias, dtype=object)
     hi = np.maximum(a, b).sum(axis=1) + np.array(layer.bias, dtype=object)
-    return [(int(x), int(y)) for x, y in zip(lo, hi)]
+    return [(int(x), int(y)) for x, y in zip(lo, hi, strict=True)]
 
 
 def _bounds_private(layer: Any, lo_hi: list[tuple[int, int]]) -> tuple[int, int]:
@@ -505,7 +505,7 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
                 groups = (layer.n_out + g - 1) // g
                 lo_vec = [lo for lo, _ in lo_hi]
                 u = (wm + 128).tolist()
-                xcol = [int(v) - lo for v, lo in zip(cur.tolist(), lo_vec)]
+                xcol = [int(v) - lo for v, lo in zip(cur.tolist(), lo_vec, strict=True)]
                 cp = []
                 for j in range(layer.n_in):
                     for gi in range(groups):

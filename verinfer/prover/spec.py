@@ -194,8 +194,8 @@ def run_layers(sv: SpecView, x: Sequence[int]) -> list[list[int]]:
     cur = list(x)
     for layer in sv.layers:
         nxt = []
-        for row, b in zip(layer.weight, layer.bias):
-            nxt.append(requant(b + sum(w * v for w, v in zip(row, cur)), layer))
+        for row, b in zip(layer.weight, layer.bias, strict=True):
+            nxt.append(requant(b + sum(w * v for w, v in zip(row, cur, strict=True)), layer))
         acts.append(nxt)
         cur = nxt
     return acts
