@@ -22,6 +22,7 @@ from typing import IO, Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from verinfer.chain.errors import ChainError
 from verinfer.constants import DEVNET_CHAIN_ID, ETHER
@@ -92,7 +93,7 @@ def dev_accounts(n: int = 10) -> list[LocalAccount]:
 
 def set_balance(w3: Web3, address: str, wei: int) -> None:
     """Give `address` exactly `wei` (anvil_setBalance): devnet funding without a faucet transaction."""
-    w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(address), hex(wei)])
+    w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [Web3.to_checksum_address(address), hex(wei)])
 
 
 def funded_account(w3: Web3, wei: int = 100 * ETHER) -> LocalAccount:
@@ -104,7 +105,7 @@ def funded_account(w3: Web3, wei: int = 100 * ETHER) -> LocalAccount:
 
 def mine(w3: Web3, blocks: int = 1) -> int:
     """Mine `blocks` blocks now (anvil_mine), to close commit/reveal windows without waiting."""
-    w3.provider.make_request("anvil_mine", [hex(blocks)])
+    w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(blocks)])
     return w3.eth.block_number
 
 

@@ -356,7 +356,8 @@ class _ContractWrapper:
         except TRANSPORT_ERRORS:
             raise RpcError(f"cannot reach RPC at {rpc_url_of(self.w3)}") from None
 
-    def _struct(self, fn_name: str, value: Any) -> dict[str, Any]:
+    def _struct(self, fn_name: str, value: Any) -> Any:
+        """A decoded output: a dict for one struct/tuple, a list of them for an array output."""
         out = self._outputs[fn_name]
         if len(out) == 1:
             return normalize(value, out[0], hex_bytes=False)
@@ -832,7 +833,7 @@ class Protocol:
         manifest = Manifest.load(manifest_path)
         if manifest.chain_id != chain_id:
             raise ConfigError(f"manifest is for chain {manifest.chain_id} but {rpc_url} is chain {chain_id}")
-        if not w3.eth.get_code(manifest.address("InferenceMarket")):
+        if not w3.eth.get_code(Web3.to_checksum_address(manifest.address("InferenceMarket"))):
             raise ConfigError(f"no InferenceMarket code at {manifest.address('InferenceMarket')} on {rpc_url} (stale manifest?)")
         return cls(w3, manifest, account)
 
