@@ -38,6 +38,13 @@ class Layer:
     fixed: bool = False                            # weights are architecture constants (pooling)
 
     @property
+    def kernel(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """(flat kernel, per-channel bias): a conv layer's private inputs; None for dense and pooling layers."""
+        if self.params is None or self.channel_bias is None:
+            return None
+        return self.params, self.channel_bias
+
+    @property
     def bias_channel(self) -> tuple[int, ...]:
         """Output index -> conv output channel."""
         per = self.n_out // len(self.channel_bias or (0,))
