@@ -9,6 +9,10 @@ export PATH="$PWD/.venv/bin:$PWD/node_modules/.bin:$PATH"
 echo "==> forge test (contracts)"
 npx forge test
 
+echo "==> ruff + mypy (verinfer/, config in pyproject.toml)"
+ruff check verinfer
+mypy
+
 echo "==> pytest"
 set +e
 python -m pytest "$@"
