@@ -28,7 +28,7 @@ from verinfer.chain.errors import ChainError, RpcError, decode_revert, normalize
 from verinfer.chain.events import CursorStore, DecodedEvent, EventCursor, get_events
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.tx import TRANSPORT_ERRORS, TxSender, name_contract, rpc_url_of, sender_for
-from verinfer.chain.types import FINAL_STATUSES, ConsumerResult
+from verinfer.chain.types import FINAL_STATUSES, ConsumerResult, ModelInfo
 from verinfer.chain.types import RequestStatus as Status
 from verinfer.constants import (  # noqa: F401  (re-exported: the chain layer's public names)
     FIELD,
@@ -158,26 +158,6 @@ class NodeView:
     capacity: int = 0
     in_flight: int = 0
     available_at: int = 0
-
-
-@dataclass(frozen=True)
-class ModelView:
-    model_id: bytes
-    publisher: str
-    name: str
-    version: int
-    weights_cid: str
-    commitment: int
-    verifier: str
-    proof_mode: int
-    execution_profile_hash: bytes
-    shard_layout_hash: bytes
-    num_layers: int
-    input_bits: int
-    output_bits: int
-    requires_tee: bool
-    deprecated: bool
-    registered_at: int
 
 
 @dataclass(frozen=True)
@@ -572,10 +552,11 @@ class ModelRegistry(_ContractWrapper, _Constants):
     def deprecate(self, model_id: bytes | str) -> TxReceipt:
         return self._send(self.contract.functions.deprecate(to_bytes32(model_id)))
 
-    def get_model(self, model_id: bytes | str) -> ModelView:
+    def get_model(self, model_id: bytes | str) -> ModelInfo:
+        """The registry record as the chain layer's one `ModelInfo` (spec None: nothing fetched here)."""
         mid = to_bytes32(model_id)
         raw = self._call(self.contract.functions.getModel(mid))
-        return _view(ModelView, self._struct("getModel", raw), model_id=mid)
+        return _view(ModelInfo, self._struct("getModel", raw), model_id=mid)
 
     def get_model_core(self, model_id: bytes | str) -> ModelCore:
         raw = self._call(self.contract.functions.getModelCore(to_bytes32(model_id)))
