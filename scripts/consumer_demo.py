@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from verinfer.constants import ETHER
 from verinfer.errors import VerinferError
 
 
@@ -59,7 +60,7 @@ def main() -> int:
     ap.add_argument("--fee", type=float, default=0.01, help="fee in ether")
     args = ap.parse_args()
     console = Console()
-    fee = int(args.fee * 10**18)
+    fee = int(args.fee * ETHER)
     try:
         if args.manifest is not None:
             from verinfer.commands.request import open_client
