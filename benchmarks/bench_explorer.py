@@ -37,6 +37,7 @@ from verinfer.chain.deploy import deploy_protocol  # noqa: E402
 from verinfer.chain.devnet import Devnet, find_free_port, funded_account  # noqa: E402
 from verinfer.chain.manifest import ProtocolParams  # noqa: E402
 from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, RequestParams, commitment_hash, to_bytes32  # noqa: E402
+from verinfer.constants import ETHER  # noqa: E402
 from verinfer.explorer.app import create_app  # noqa: E402
 from verinfer.explorer.db import Database  # noqa: E402
 from verinfer.explorer.service import Explorer  # noqa: E402
@@ -45,8 +46,6 @@ from verinfer.models import spec as model_spec  # noqa: E402
 from verinfer.models.hashing import hash_vector  # noqa: E402
 from verinfer.models.tensor import encode_output, encode_tensor  # noqa: E402
 from verinfer.storage import open_store  # noqa: E402
-
-ETHER = 10**18
 
 
 def percentile(xs: list[float], q: float) -> float:

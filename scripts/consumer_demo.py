@@ -16,11 +16,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from verinfer.constants import ETHER
 from verinfer.errors import VerinferError
 
 
 def run(client, model: str, sample: int, fee: int, console: Console) -> int:  # noqa: ANN001
     """Ask through the consumer contract, wait for settlement, print what the contract received."""
+    from verinfer.chain.types import RequestStatus
     from verinfer.client.consumer import ExampleConsumerApp
     from verinfer.client.inputs import digits_sample
     from verinfer.client.render import RequestProgress, hex32
@@ -38,14 +40,14 @@ def run(client, model: str, sample: int, fee: int, console: Console) -> int:  # 
     t.add_column("field")
     t.add_column("value")
     t.add_row("received", str(cb.received))
-    t.add_row("status", cb.status)
+    t.add_row("status", cb.status.label)
     t.add_row("outputHash", hex32(cb.output_hash))
-    t.add_row("outputCid", cb.output_cid or "—")
+    t.add_row("outputCid (from the market's events; the consumer stores no CID)", res.output_cid or "—")
     t.add_row("prediction (output fetched by CID, re-hashed)", "—" if res.prediction is None else str(res.prediction))
     t.add_row("true label", str(label))
-    t.add_row("matches settled request", str(cb.output_hash == (res.output_hash or 0) and cb.output_cid == res.output_cid))
+    t.add_row("matches settled request", str(cb.output_hash == (res.output_hash or 0)))
     console.print(t)
-    return 0 if cb.received and cb.status == "Accepted" else 1
+    return 0 if cb.received and cb.status == RequestStatus.ACCEPTED else 1
 
 
 def main() -> int:
@@ -58,7 +60,7 @@ def main() -> int:
     ap.add_argument("--fee", type=float, default=0.01, help="fee in ether")
     args = ap.parse_args()
     console = Console()
-    fee = int(args.fee * 10**18)
+    fee = int(args.fee * ETHER)
     try:
         if args.manifest is not None:
             from verinfer.commands.request import open_client

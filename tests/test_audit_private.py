@@ -15,6 +15,7 @@ from verinfer.auditor import Auditor, Verdict
 from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, RequestParams, Status, commitment_hash
+from verinfer.constants import ETHER
 from verinfer.devnet.samples import random_spec
 from verinfer.models import reference
 from verinfer.models.hashing import hash_vector
@@ -23,8 +24,6 @@ from verinfer.models.spec import reference_profile_hash
 from verinfer.models.tensor import encode_output, encode_tensor
 from verinfer.prover import pipeline
 from verinfer.storage import open_store
-
-ETHER = 10**18
 
 
 def _funded(w3: Web3):

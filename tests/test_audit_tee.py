@@ -21,14 +21,13 @@ from verinfer.chain.protocol import (
     Status,
     commitment_hash,
 )
+from verinfer.constants import ETHER
 from verinfer.devnet.samples import sample_input
 from verinfer.models import reference
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import load_builtin, reference_profile_hash, weights_commitment
 from verinfer.models.tensor import encode_output, encode_tensor
 from verinfer.storage import open_store
-
-ETHER = 10**18
 
 
 def _funded(w3: Web3):

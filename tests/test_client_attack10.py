@@ -19,6 +19,7 @@ from web3 import Web3
 from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, commitment_hash
 from verinfer.client import Client, RequestTimeout
+from verinfer.constants import ETHER
 from verinfer.devnet.samples import random_spec
 from verinfer.models import reference
 from verinfer.models.hashing import hash_vector
@@ -28,7 +29,6 @@ from verinfer.models.tensor import encode_output
 from verinfer.prover import pipeline
 from verinfer.storage import open_store
 
-ETHER = 10**18
 FEE = 3 * 10**16
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import Status
-from verinfer.constants import INVALID_INPUT_HASH, commitment_hash
 from verinfer.chain.types import ModelInfo
+from verinfer.constants import INVALID_INPUT_HASH, commitment_hash
 from verinfer.node.compute import Outcome
 from verinfer.node.state import NodeState, Phase
 from verinfer.node.worker import BlockClock, Worker, WorkerConfig
@@ -123,7 +123,7 @@ class FakeChain:
 
     def get_request(self, rid: int) -> Any:
         r = self.requests[rid]
-        status = r.status if (r.drawn or r.status.is_final) else Status.PENDING
+        status = r.status if (r.drawn or r.status.final) else Status.PENDING
         return SimpleNamespace(status=status, draw_deadline=r.draw_deadline or r.commit_deadline, commit_count=len(r.commits), reveal_count=len(r.reveals),
                                reveal_deadline=r.reveal_deadline, finalize_after=r.finalize_after, proven=r.proven,
                                output_hash=r.output.to_bytes(32, "big"))
@@ -158,7 +158,7 @@ class FakeChain:
 
     def commit(self, rid: int, c: bytes) -> str:
         r = self.requests[rid]
-        if r.status.is_final:
+        if r.status.final:
             raise self._err("AlreadyFinalized")
         if self.block > r.commit_deadline:
             raise self._err("CommitPhaseOver")
@@ -188,7 +188,7 @@ class FakeChain:
 
     def finalize(self, rid: int) -> str:
         r = self.requests[rid]
-        if r.status.is_final:
+        if r.status.final:
             raise self._err("AlreadyFinalized")
         all_in = len(r.reveals) == len(r.committee)
         if not (all_in or self.block > r.reveal_deadline):
@@ -202,7 +202,7 @@ class FakeChain:
 
     def submit_proof(self, rid: int, out: int, proof: list[int]) -> str:
         r = self.requests[rid]
-        if r.status.is_final:
+        if r.status.final:
             raise self._err("AlreadyFinalized")
         r.proven = True
         self.sent.append(("proof", rid))

@@ -9,7 +9,8 @@ from typing import Any
 
 from web3 import Web3
 
-from verinfer.chain.protocol import ModelView, Protocol, RequestView
+from verinfer.chain.protocol import Protocol, RequestView
+from verinfer.chain.types import ModelInfo
 from verinfer.constants import PROOF_PRIVATE_WEIGHTS, PROOF_PUBLIC_WEIGHTS
 from verinfer.errors import VerinferError
 from verinfer.storage.base import ContentStore
@@ -52,7 +53,7 @@ class AuditContext:
     """Values re-derived while auditing (later checks build on earlier ones; tests inspect them)."""
 
     request: RequestView
-    model: ModelView
+    model: ModelInfo
     chain_id: int
     spec: Any = None
     outcome: Any = None

@@ -76,8 +76,8 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
     market = deploy_contract(w3, tx, "InferenceMarket", owner, nodes, models)
     consumer = deploy_contract(w3, tx, "ExampleConsumer", market)
 
-    n = w3.eth.contract(address=nodes, abi=artifacts.load("NodeRegistry").abi)
-    m = w3.eth.contract(address=market, abi=artifacts.load("InferenceMarket").abi)
+    n = w3.eth.contract(address=Web3.to_checksum_address(nodes), abi=artifacts.load("NodeRegistry").abi)
+    m = w3.eth.contract(address=Web3.to_checksum_address(market), abi=artifacts.load("InferenceMarket").abi)
     tx.send(n.functions.setMarket(market))
     _set_if_different(tx, m, "minFee", "setMinFee", params.min_fee)
     _set_if_different(tx, m, "slashAmount", "setSlashAmount", params.slash_amount)
@@ -114,10 +114,10 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
 
 def hand_over(w3: Web3, tx: TxSender, contracts: dict[str, str], timelock: str) -> None:
     """Ownable2Step handover to the timelock: transferOwnership, then the timelock accepts (schedule + execute)."""
-    tl = w3.eth.contract(address=timelock, abi=artifacts.load("TimelockController").abi)
+    tl = w3.eth.contract(address=Web3.to_checksum_address(timelock), abi=artifacts.load("TimelockController").abi)
     delay = tl.functions.getMinDelay().call()
     for name, address in contracts.items():
-        c = w3.eth.contract(address=address, abi=artifacts.load(name).abi)
+        c = w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifacts.load(name).abi)
         tx.send(c.functions.transferOwnership(timelock), contract=name)
         if not any(e.get("name") == "acceptOwnership" for e in c.abi):
             continue
@@ -148,6 +148,6 @@ def is_deployed(w3: Web3, manifest: Manifest) -> bool:
     try:
         if w3.eth.chain_id != manifest.chain_id:
             return False
-        return all(len(w3.eth.get_code(a)) > 0 for a in manifest.addresses.values())
+        return all(len(w3.eth.get_code(Web3.to_checksum_address(a))) > 0 for a in manifest.addresses.values())
     except Exception:
         return False

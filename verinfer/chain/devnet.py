@@ -22,9 +22,10 @@ from typing import IO, Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from verinfer.chain.errors import ChainError
-from verinfer.constants import DEVNET_CHAIN_ID
+from verinfer.constants import DEVNET_CHAIN_ID, ETHER
 
 #: anvil's well-known development mnemonic (public: never use these keys on a real network).
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
@@ -92,10 +93,10 @@ def dev_accounts(n: int = 10) -> list[LocalAccount]:
 
 def set_balance(w3: Web3, address: str, wei: int) -> None:
     """Give `address` exactly `wei` (anvil_setBalance): devnet funding without a faucet transaction."""
-    w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(address), hex(wei)])
+    w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [Web3.to_checksum_address(address), hex(wei)])
 
 
-def funded_account(w3: Web3, wei: int = 100 * 10**18) -> LocalAccount:
+def funded_account(w3: Web3, wei: int = 100 * ETHER) -> LocalAccount:
     """A brand-new random key holding `wei` on this devnet (isolates callers sharing one chain)."""
     acct = Account.from_key(secrets.token_bytes(32))
     set_balance(w3, acct.address, wei)
@@ -104,7 +105,7 @@ def funded_account(w3: Web3, wei: int = 100 * 10**18) -> LocalAccount:
 
 def mine(w3: Web3, blocks: int = 1) -> int:
     """Mine `blocks` blocks now (anvil_mine), to close commit/reveal windows without waiting."""
-    w3.provider.make_request("anvil_mine", [hex(blocks)])
+    w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(blocks)])
     return w3.eth.block_number
 
 

@@ -107,7 +107,7 @@ def normalize(value: Any, abi_input: dict[str, Any], *, hex_bytes: bool = True) 
         if isinstance(value, Mapping):
             value = [value[c["name"]] for c in comps]
         return {
-            c.get("name") or str(i): normalize(v, c, hex_bytes=hex_bytes) for i, (c, v) in enumerate(zip(comps, value))
+            c.get("name") or str(i): normalize(v, c, hex_bytes=hex_bytes) for i, (c, v) in enumerate(zip(comps, value, strict=True))
         }
     if t == "address":
         return to_checksum_address(value)
@@ -156,25 +156,30 @@ def decode_revert(
     message: str | None = None,
 ) -> ContractError:
     """Turn raw revert data into a ContractError naming the error and its arguments."""
+    raw: bytes
     if isinstance(data, str):
         h = data[2:] if data.startswith("0x") else data
         try:
-            data = bytes.fromhex(h)
+            raw = bytes.fromhex(h)
         except ValueError:
-            data = b""
-    data = data or b""
-    kw = dict(data=data, tx_hash=tx_hash, function=function)
-    if len(data) < 4:
-        args = {"reason": message} if message and message != "execution reverted" else {}
-        return ContractError(contract, "Revert" if not args else "Error", args, **kw)
-    sel, body = data[:4], data[4:]
+            raw = b""
+    else:
+        raw = data or b""
+
+    def error(name: str, args: dict[str, Any]) -> ContractError:
+        return ContractError(contract, name, args, data=raw, tx_hash=tx_hash, function=function)
+
+    if len(raw) < 4:
+        args: dict[str, Any] = {"reason": message} if message and message != "execution reverted" else {}
+        return error("Revert" if not args else "Error", args)
+    sel, body = raw[:4], raw[4:]
     try:
         if sel == ERROR_STRING_SELECTOR:
             (reason,) = abi_decode(["string"], body)
-            return ContractError(contract, "Error", {"reason": reason}, **kw)
+            return error("Error", {"reason": reason})
         if sel == PANIC_SELECTOR:
             (code,) = abi_decode(["uint256"], body)
-            return ContractError(contract, "Panic", {"code": code, "reason": PANIC_REASONS.get(code, "unknown panic")}, **kw)
+            return error("Panic", {"code": code, "reason": PANIC_REASONS.get(code, "unknown panic")})
     except Exception:  # malformed standard error: fall through to the unknown case
         pass
     candidates = _error_table().get(sel, [])
@@ -186,9 +191,9 @@ def decode_revert(
             values = abi_decode([_abi_type(i) for i in inputs], body)
         except Exception:
             continue
-        args = {(i.get("name") or f"arg{n}"): normalize(v, i) for n, (i, v) in enumerate(zip(inputs, values))}
-        return ContractError(contract, entry["name"], args, **kw)
-    return ContractError(contract, "UnknownError", {"selector": "0x" + sel.hex(), "data": "0x" + body.hex()}, **kw)
+        args = {(i.get("name") or f"arg{n}"): normalize(v, i) for n, (i, v) in enumerate(zip(inputs, values, strict=True))}
+        return error(entry["name"], args)
+    return error("UnknownError", {"selector": "0x" + sel.hex(), "data": "0x" + body.hex()})
 
 
 def revert_data_from_exception(exc: BaseException) -> tuple[bytes | None, str | None]:

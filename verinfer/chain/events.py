@@ -12,8 +12,9 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
+from eth_typing import ABIEvent, Hash32
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 from web3.contract import Contract
@@ -93,13 +94,14 @@ class FileCursorStore:
 
 
 def _event_abis(contract: Contract, names: list[str] | None) -> dict[bytes, dict[str, Any]]:
-    abis = {e["name"]: e for e in contract.abi if e.get("type") == "event"}
+    # web3 types an ABI entry as a union of TypedDicts; an entry of type "event" is an ABIEvent
+    abis = {str(e.get("name")): cast(ABIEvent, e) for e in contract.abi if e.get("type") == "event"}
     if names is not None:
         unknown = [n for n in names if n not in abis]
         if unknown:
             raise ValueError(f"unknown events {unknown}; contract has {sorted(abis)}")
         abis = {n: abis[n] for n in names}
-    return {event_abi_to_log_topic(a): a for a in abis.values()}
+    return {event_abi_to_log_topic(a): cast(dict[str, Any], a) for a in abis.values()}
 
 
 def decode_log(contract: Contract, log: Any, event_abi: dict[str, Any]) -> DecodedEvent:
@@ -137,7 +139,7 @@ def get_events(
         end = min(int(to_block), start + size - 1)
         try:
             logs = w3.eth.get_logs(
-                {"address": contract.address, "fromBlock": start, "toBlock": end, "topics": [list(topics)]}
+                {"address": contract.address, "fromBlock": start, "toBlock": end, "topics": [[Hash32(t) for t in topics]]}
             )
         except Web3RPCError as exc:
             if size > 1 and any(s in str(exc).lower() for s in ("too many", "limit", "range", "exceed")):

@@ -9,10 +9,9 @@ dataclasses so callers never index into ABI tuples. Pure helpers reproduce on-ch
 from __future__ import annotations
 
 import re
-from secrets import token_bytes as secrets_token
 from dataclasses import dataclass, fields
-from enum import IntEnum
 from pathlib import Path
+from secrets import token_bytes as secrets_token
 from typing import Any, ClassVar, Sequence, TypeVar
 
 from eth_abi import encode as abi_encode
@@ -29,6 +28,8 @@ from verinfer.chain.errors import ChainError, RpcError, decode_revert, normalize
 from verinfer.chain.events import CursorStore, DecodedEvent, EventCursor, get_events
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.tx import TRANSPORT_ERRORS, TxSender, name_contract, rpc_url_of, sender_for
+from verinfer.chain.types import FINAL_STATUSES, ConsumerResult, ModelInfo
+from verinfer.chain.types import RequestStatus as Status
 from verinfer.constants import (  # noqa: F401  (re-exported: the chain layer's public names)
     FIELD,
     INVALID_INPUT,
@@ -49,27 +50,6 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 TEE_NONE, TEE_SGX, TEE_TDX, TEE_SEV_SNP, TEE_MOCK = 0, 1, 2, 3, 255
 VERIFIED_NONE, VERIFIED_OFFCHAIN_DCAP, VERIFIED_ONCHAIN, VERIFIED_MOCK_PKI = 0, 1, 2, 255
-
-
-class Status(IntEnum):
-    """InferenceMarket.Status (V2). REVEALING is derived by the contract's views; the stored status stays COMMITTING."""
-
-    NONE = 0
-    PENDING = 1
-    COMMITTING = 2
-    REVEALING = 3
-    ACCEPTED = 4
-    INVALID_INPUT = 5
-    NO_QUORUM = 6
-    EXPIRED = 7
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
-
-
-#: Settled for good: nothing can change the outcome any more.
-FINAL_STATUSES = frozenset({Status.ACCEPTED, Status.INVALID_INPUT, Status.NO_QUORUM, Status.EXPIRED})
 
 
 def model_id_for(publisher: str, name: str, version: int) -> bytes:
@@ -181,26 +161,6 @@ class NodeView:
 
 
 @dataclass(frozen=True)
-class ModelView:
-    model_id: bytes
-    publisher: str
-    name: str
-    version: int
-    weights_cid: str
-    commitment: int
-    verifier: str
-    proof_mode: int
-    execution_profile_hash: bytes
-    shard_layout_hash: bytes
-    num_layers: int
-    input_bits: int
-    output_bits: int
-    requires_tee: bool
-    deprecated: bool
-    registered_at: int
-
-
-@dataclass(frozen=True)
 class ModelCore:
     """ModelRegistry.ModelCore: the fields the market reads on every request (all zero if absent)."""
 
@@ -260,13 +220,6 @@ class RevealView:
 class MemberSettlement:
     slashed: bool
     paid: bool
-
-
-@dataclass(frozen=True)
-class ConsumerResult:
-    status: Status
-    output_hash: bytes
-    received: bool
 
 
 # ------------------------------------------------------------------ typed event decoders
@@ -383,11 +336,12 @@ class _ContractWrapper:
         except TRANSPORT_ERRORS:
             raise RpcError(f"cannot reach RPC at {rpc_url_of(self.w3)}") from None
 
-    def _struct(self, fn_name: str, value: Any) -> dict[str, Any]:
+    def _struct(self, fn_name: str, value: Any) -> Any:
+        """A decoded output: a dict for one struct/tuple, a list of them for an array output."""
         out = self._outputs[fn_name]
         if len(out) == 1:
             return normalize(value, out[0], hex_bytes=False)
-        return {o["name"]: normalize(v, o, hex_bytes=False) for o, v in zip(out, value)}
+        return {o["name"]: normalize(v, o, hex_bytes=False) for o, v in zip(out, value, strict=True)}
 
     def _event_from(self, receipt: TxReceipt, event: str) -> dict[str, Any]:
         logs = self.contract.events[event]().process_receipt(receipt, errors=DISCARD)
@@ -510,8 +464,11 @@ class NodeRegistry(_ContractWrapper, _Constants):
         raw = self._call(self.contract.functions.getShards(_cs(node)))
         return [_view(ModelShard, s) for s in self._struct("getShards", raw)]
 
-    def draw_committee(self, model_id: bytes | str, seed: int, epoch: int, replicas: int, requires_tee: bool = False) -> list[str]:
-        return list(self._call(self.contract.functions.drawCommittee(to_bytes32(model_id), seed, epoch, replicas, requires_tee)))
+    def draw_committee(self, model_id: bytes | str, seed: int, epoch: int, replicas: int, requires_tee: bool = False,
+                       block: int | str = "latest") -> list[str]:
+        """The draw as the contract computes it at `block` (an auditor replays it at the block before CommitteeDrawn)."""
+        fn = self.contract.functions.drawCommittee(to_bytes32(model_id), seed, epoch, replicas, requires_tee)
+        return list(self._call(fn, block))
 
     def nodes_for_model(self, model_id: bytes | str) -> list[str]:
         """Explorers only: every registered node declaring any shard of the model (never used by the draw)."""
@@ -602,10 +559,11 @@ class ModelRegistry(_ContractWrapper, _Constants):
     def deprecate(self, model_id: bytes | str) -> TxReceipt:
         return self._send(self.contract.functions.deprecate(to_bytes32(model_id)))
 
-    def get_model(self, model_id: bytes | str) -> ModelView:
+    def get_model(self, model_id: bytes | str) -> ModelInfo:
+        """The registry record as the chain layer's one `ModelInfo` (spec None: nothing fetched here)."""
         mid = to_bytes32(model_id)
         raw = self._call(self.contract.functions.getModel(mid))
-        return _view(ModelView, self._struct("getModel", raw), model_id=mid)
+        return _view(ModelInfo, self._struct("getModel", raw), model_id=mid)
 
     def get_model_core(self, model_id: bytes | str) -> ModelCore:
         raw = self._call(self.contract.functions.getModelCore(to_bytes32(model_id)))
@@ -654,8 +612,9 @@ class InferenceMarket(_ContractWrapper, _Constants):
     def reveal(self, request_id: int, output_hash: bytes | str | int, salt: bytes | str | int, output_cid: str) -> TxReceipt:
         return self._send(self.contract.functions.reveal(request_id, to_bytes32(output_hash), to_bytes32(salt), output_cid))
 
-    def finalize(self, request_id: int) -> TxReceipt:
-        return self._send(self.contract.functions.finalize(request_id))
+    def finalize(self, request_id: int, gas: int | None = None) -> TxReceipt:
+        """`gas`: explicit limit (a client adds the callback's gas; estimation may undershoot it)."""
+        return self._send(self.contract.functions.finalize(request_id), gas=gas)
 
     def redeliver(self, request_id: int) -> TxReceipt:
         return self._send(self.contract.functions.redeliver(request_id))
@@ -787,8 +746,10 @@ class ExampleConsumer(_ContractWrapper, _Constants):
         return self._send(self.contract.functions.onInferenceResult(request_id, int(status), to_bytes32(output_hash)))
 
     def results(self, request_id: int) -> ConsumerResult:
+        """What the market's callback stored for `request_id` (chain.types.ConsumerResult: hash as an int)."""
         d = self._struct("results", self._call(self.contract.functions.results(request_id)))
-        return _view(ConsumerResult, d, status=Status(d["status"]), output_hash=bytes(d["outputHash"]))
+        return ConsumerResult(request_id, Status(int(d["status"])), int.from_bytes(bytes(d["outputHash"]), "big"),
+                              bool(d["received"]))
 
     def withdraw_refunds(self) -> TxReceipt:
         return self._send(self.contract.functions.withdrawRefunds())
@@ -860,7 +821,7 @@ class Protocol:
         manifest = Manifest.load(manifest_path)
         if manifest.chain_id != chain_id:
             raise ConfigError(f"manifest is for chain {manifest.chain_id} but {rpc_url} is chain {chain_id}")
-        if not w3.eth.get_code(manifest.address("InferenceMarket")):
+        if not w3.eth.get_code(Web3.to_checksum_address(manifest.address("InferenceMarket"))):
             raise ConfigError(f"no InferenceMarket code at {manifest.address('InferenceMarket')} on {rpc_url} (stale manifest?)")
         return cls(w3, manifest, account)
 

@@ -12,10 +12,11 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import requests
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
@@ -24,7 +25,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import TxReceipt
+from web3.types import RPCEndpoint, TxParams, TxReceipt
 
 from verinfer.chain import artifacts
 from verinfer.chain.errors import (
@@ -46,6 +47,8 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     ProviderConnectionError,
     OSError,
 )
+#: An RPC that cannot be reached (RpcError after retries, or a lost request): back off and retry later.
+RPC_FAILURES: tuple[type[BaseException], ...] = (RpcError, *TRANSPORT_ERRORS)
 
 _ALREADY_KNOWN = ("already known", "already imported", "known transaction", "already exists", "alreadyknown")
 _NONCE_CONFLICT = ("nonce too low", "nonce has already been used", "underpriced", "nonce too high", "old nonce")
@@ -195,7 +198,7 @@ class TxSender:
             data, msg = revert_data_from_exception(exc)
             if data or (msg and "revert" in msg.lower()):
                 raise decode_revert(data, name, function=fn_label, message=msg) from None
-            raise ChainError(f"{name}.{fn_label} rejected by the node: {msg}") from None
+            raise ChainError(f"the RPC endpoint refused {name}.{fn_label}: {msg}") from None
 
     def _fees(self) -> dict[str, int]:
         """EIP-1559 fee fields from the latest block, cached for FEE_CACHE_S (many threads send at once)."""
@@ -239,7 +242,7 @@ class TxSender:
 
     def _tx_known(self, tx_hash: str) -> bool:
         try:
-            self._rpc(lambda: self.w3.eth.get_transaction(tx_hash))
+            self._rpc(lambda: self.w3.eth.get_transaction(HexStr(tx_hash)))
             return True
         except TransactionNotFound:
             return False
@@ -264,7 +267,7 @@ class TxSender:
                     # Our earlier (lost-answer) broadcast may be the tx that used the nonce.
                     return "sent" if self._tx_known(tx_hash) else "conflict"
                 self.resync_nonce()  # the nonce was not consumed
-                raise ChainError(f"transaction rejected by the node: {getattr(exc, 'message', exc)}") from None
+                raise ChainError(f"the RPC endpoint refused the transaction: {getattr(exc, 'message', exc)}") from None
         if self._tx_known(tx_hash):
             return "sent"
         self.resync_nonce()
@@ -274,7 +277,7 @@ class TxSender:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return self.w3.eth.get_transaction_receipt(tx_hash)
+                return self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
             except TransactionNotFound:
                 pass
             except TRANSPORT_ERRORS:
@@ -296,7 +299,7 @@ class TxSender:
         data: bytes | None = None
         msg: str | None = None
         try:
-            trace = self.w3.provider.make_request("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
+            trace = self.w3.provider.make_request(RPCEndpoint("debug_traceTransaction"), [tx_hash, {"tracer": "callTracer"}])
             result = trace.get("result") or {}
             out = result.get("output")
             if isinstance(out, str) and len(out) >= 10:
@@ -307,7 +310,7 @@ class TxSender:
         if data is None:
             call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
             try:
-                self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
+                self.w3.eth.call(cast(TxParams, call), block_identifier=receipt["blockNumber"] - 1)
             except (ContractLogicError, Web3RPCError) as exc:
                 data, msg = revert_data_from_exception(exc)
             except Exception:

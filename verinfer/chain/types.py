@@ -88,7 +88,7 @@ class ModelInfo:
 
     @classmethod
     def from_record(cls, record: Any, spec: Any = None) -> "ModelInfo":
-        """From any object with the getModel fields as snake_case attributes (e.g. protocol.ModelView)."""
+        """From any object with the getModel fields as snake_case attributes (e.g. another ModelInfo or a test double)."""
         kw = {f.name: getattr(record, f.name) for f in fields(cls) if f.name != "spec"}
         kw["model_id"] = bytes(kw["model_id"])
         return cls(**kw, spec=spec)

@@ -12,7 +12,7 @@ import time
 from typing import Sequence
 
 from verinfer.chain.protocol import ExampleConsumer
-from verinfer.chain.types import ConsumerResult, RequestStatus
+from verinfer.chain.types import ConsumerResult
 from verinfer.client.sdk import Client
 from verinfer.errors import ConfigError
 
@@ -65,9 +65,7 @@ class ExampleConsumerApp:
 
     def stored_result(self, request_id: int) -> ConsumerResult:
         """Read `results[requestId]` from the consumer contract's storage."""
-        r = self.consumer.results(request_id)
-        return ConsumerResult(request_id, RequestStatus(int(r.status)), int.from_bytes(bytes(r.output_hash), "big"),
-                              bool(r.received))
+        return self.consumer.results(request_id)
 
     def wait_callback(self, request_id: int, timeout: float = 30.0) -> ConsumerResult:
         """Wait until the market's callback has landed in the consumer (it runs inside finalize)."""

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from verinfer.client.result import GAS_STEPS, RequestResult, WaitUpdate
+from verinfer.constants import ETHER
 
 STATUS_STYLE = {
     "Proven": "bold green",
@@ -36,7 +37,7 @@ def hex32(x: int | None) -> str:
 
 
 def ether(wei: int) -> str:
-    return f"{wei / 10**18:.6g} ETH"
+    return f"{wei / ETHER:.6g} ETH"
 
 
 class RequestProgress:

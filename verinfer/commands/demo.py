@@ -17,6 +17,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from verinfer.constants import ETHER
 from verinfer.errors import VerinferError
 
 TOP_LEVEL = True
@@ -178,5 +179,5 @@ def _operators_table(net: Any, client: Any, console: Console) -> None:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for node in net.nodes:
         stake = client.protocol.nodes.stake_of(node.address)
-        t.add_row(node.name, short(node.address, 10), f"{stake / 10**18:g}", f"{client.withdrawable(node.address) / 10**18:.6g}")
+        t.add_row(node.name, short(node.address, 10), f"{stake / ETHER:g}", f"{client.withdrawable(node.address) / ETHER:.6g}")
     console.print(t)

@@ -97,9 +97,10 @@ def up(
         dev.state_file.unlink(missing_ok=True)
         manifest_path.unlink(missing_ok=True)
     dev.start(detach=not foreground)
+    pid = dev.process.pid if dev.process else None
     try:
         (state_dir / INFO_FILE).write_text(json.dumps({
-            "pid": dev.process.pid if dev.process else None, "port": port, "rpc_url": dev.rpc_url,
+            "pid": pid, "port": port, "rpc_url": dev.rpc_url,
             "block_time": block_time, "started_at": time.time(), "foreground": foreground,
         }))
         manifest, deployed_now = _ensure_deployed(dev, manifest_path)
@@ -110,7 +111,7 @@ def up(
         raise
     _print_manifest(manifest, dev, manifest_path, deployed_now)
     if not foreground:
-        console.print(f"devnet running in the background (pid {dev.process.pid}); stop it with `verinfer devnet down`")
+        console.print(f"devnet running in the background (pid {pid}); stop it with `verinfer devnet down`")
         return
     console.print("devnet running in the foreground; Ctrl-C to stop")
     try:
@@ -160,7 +161,7 @@ def fund(
         raise ConfigError(f"no devnet running from {state_dir} (`verinfer devnet up` first)")
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 10}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # reachability probe
     except Exception:
         raise ConfigError(f"cannot reach the devnet at {rpc} (`verinfer devnet up` first)") from None
     new = fund_account(w3, address, wei)
@@ -169,6 +170,8 @@ def fund(
 
 def _ensure_deployed(dev: Devnet, manifest_path: Path) -> tuple[Manifest, bool]:
     """Reuse a manifest whose contracts are live on this chain; otherwise deploy and save one."""
+    from web3.types import RPCEndpoint
+
     from verinfer.chain.deploy import deploy_protocol, is_deployed
     from verinfer.chain.manifest import Manifest
 
@@ -184,15 +187,15 @@ def _ensure_deployed(dev: Devnet, manifest_path: Path) -> tuple[Manifest, bool]:
             return existing, False
     # Deploy with automine (seconds instead of one block time per tx), then restore interval mining
     # (anvil's evm_setIntervalMining takes whole seconds, so fractional block times deploy as they are).
-    bt = dev.block_time
+    bt = dev.block_time or 0.0
     toggle = bool(bt) and not dev.mixed_mining and float(bt).is_integer()
     if toggle:
-        dev.w3.provider.make_request("evm_setAutomine", [True])
+        dev.w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
     try:
         manifest = deploy_protocol(dev.w3, dev.accounts[0])
     finally:
         if toggle:
-            dev.w3.provider.make_request("evm_setIntervalMining", [int(bt)])
+            dev.w3.provider.make_request(RPCEndpoint("evm_setIntervalMining"), [int(bt)])
     manifest.save(manifest_path)
     return manifest, True
 

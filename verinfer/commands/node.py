@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 
+from verinfer.constants import ETHER
 from verinfer.errors import ConfigError
 
 app = typer.Typer(help="Run a worker node (watch → infer → commit → reveal → prove → finalize).", no_args_is_help=True)
@@ -25,7 +26,7 @@ def _eth(value: str, what: str) -> int:
         raise ConfigError(f"{what} must be an amount in ether like 0.05, got {value!r}") from None
     if not d.is_finite() or d < 0:
         raise ConfigError(f"{what} must be a non-negative amount in ether, got {value!r}")
-    return int(d * 10**18)
+    return int(d * ETHER)
 
 
 @app.command("run")

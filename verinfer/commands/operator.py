@@ -82,17 +82,20 @@ def parse_shard(text: str) -> tuple[str, int, int]:
 def _connect(rpc_url: Optional[str], manifest: Optional[Path], key: str, password_file: Optional[Path], *,
              unlock: bool = True) -> Any:
     """Protocol bound to the operator's key (unlocked) — or, for read-only commands, a watch-only view."""
+    from eth_account.signers.local import LocalAccount
+
     from verinfer.chain.errors import RpcError
     from verinfer.chain.manifest import Manifest
     from verinfer.chain.protocol import Protocol
     from verinfer.node.keystore import unlock as unlock_key
-    from verinfer.operator.accounts import watch_only
+    from verinfer.operator.accounts import WatchOnly, watch_only
 
     m = Manifest.load(manifest)
-    account = watch_only(key)  # fails fast on a missing keystore, before any prompt
+    account: LocalAccount | WatchOnly = watch_only(key)  # fails fast on a missing keystore, before any prompt
     if unlock:
         account = unlock_key(key, password_file)
     try:
+        # a WatchOnly stands in for an account in read-only flows (it has an address and never signs)
         return Protocol.connect(rpc_url or m.rpc_url, manifest, account)  # type: ignore[arg-type]
     except RpcError:
         raise ConfigError(f"cannot reach RPC at {rpc_url or m.rpc_url}") from None
@@ -267,7 +270,7 @@ def fund(
     m = Manifest.load(manifest)
     w3 = Web3(Web3.HTTPProvider(rpc_url or m.rpc_url, request_kwargs={"timeout": 10}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # reachability probe
     except Exception:
         raise ConfigError(f"cannot reach RPC at {rpc_url or m.rpc_url}") from None
     new = fund_account(w3, target, value)

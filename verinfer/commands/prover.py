@@ -180,7 +180,7 @@ def prove_cmd(
     t0 = time.perf_counter()
     proof = pipeline.prove_for_request(arts, s, _read_input(input_path), request_id, prover_address, be)
     dt = time.perf_counter() - t0
-    sig = dict(zip(arts.public_signal_names, proof.public_signals))
+    sig = dict(zip(arts.public_signal_names, proof.public_signals, strict=True))
     doc = {"proof": proof.to_snarkjs()[0], "publicSignals": [str(v) for v in proof.public_signals],
            "publicSignalNames": list(arts.public_signal_names), "calldata": [str(v) for v in proof.to_calldata()],
            "insecure": arts.insecure, "circuit_hash": arts.circuit_hash}

@@ -20,7 +20,7 @@ from verinfer.chain.devnet import dev_accounts
 from verinfer.client import Client
 from verinfer.client.inputs import prepare_input
 from verinfer.client.render import RequestProgress, committee_table, result_panel
-from verinfer.constants import DEVNET_CHAIN_ID
+from verinfer.constants import DEVNET_CHAIN_ID, ETHER
 from verinfer.errors import ConfigError
 from verinfer.node.keystore import unlock
 from verinfer.storage import open_store
@@ -44,7 +44,7 @@ def parse_fee(text: str) -> int:
             wei = int(t[:-3])
         else:
             d = Decimal(t.removesuffix("eth"))
-            wei_d = d * 10**18
+            wei_d = d * ETHER
             if wei_d != wei_d.to_integral_value():
                 raise ConfigError(f"fee {text} has more than 18 decimals")
             wei = int(wei_d)
@@ -135,10 +135,10 @@ def request(
     prepared = prepare_input(input if input is not None else f"text:{prompt}", info.spec, client.store)
     need, _ = client.quote(info.model_id, client.params(replicas, quorum, commit_blocks, reveal_blocks, model=info))
     if fee_wei < need:
-        raise ConfigError(f"fee {fee_wei / 10**18:g} ETH is below the market's minimum {need / 10**18:g} ETH for "
+        raise ConfigError(f"fee {fee_wei / ETHER:g} ETH is below the market's minimum {need / ETHER:g} ETH for "
                           f"{replicas} replicas (see: verinfer request quote {model})")
     rid = client.submit(info.model_id, prepared.payload, fee_wei, replicas, quorum, commit_blocks, reveal_blocks)
-    console.print(f"request [bold]{rid}[/] submitted: model {info.name} v{info.version}, fee {fee_wei / 10**18:g} ETH, "
+    console.print(f"request [bold]{rid}[/] submitted: model {info.name} v{info.version}, fee {fee_wei / ETHER:g} ETH, "
                   f"committee {replicas} (quorum {quorum})")
     if not wait:
         if as_json:
@@ -187,7 +187,7 @@ def withdraw(
     if client.account is None:
         raise ConfigError("pass --key NAME or --dev-account N")
     amount = client.withdraw_refunds()
-    Console().print(f"withdrew {amount / 10**18:g} ETH to {client.address}" if amount else "nothing to withdraw")
+    Console().print(f"withdrew {amount / ETHER:g} ETH to {client.address}" if amount else "nothing to withdraw")
 
 
 @app.command("quote")
@@ -211,5 +211,5 @@ def quote(
     if as_json:
         print(json.dumps(doc, indent=2))
         return
-    Console().print(f"minimum fee {fee / 10**18:g} ETH ({fee} wei) + callback deposit {deposit / 10**18:g} ETH "
-                    f"({deposit} wei) = {(fee + deposit) / 10**18:g} ETH for model 0x{mid.hex()}")
+    Console().print(f"minimum fee {fee / ETHER:g} ETH ({fee} wei) + callback deposit {deposit / ETHER:g} ETH "
+                    f"({deposit} wei) = {(fee + deposit) / ETHER:g} ETH for model 0x{mid.hex()}")

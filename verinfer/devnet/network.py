@@ -21,8 +21,8 @@ from verinfer.chain.deploy import deploy_protocol
 from verinfer.chain.devnet import Devnet, find_free_port, mine
 from verinfer.chain.manifest import Manifest, ManifestModel, ProtocolParams
 from verinfer.chain.protocol import ModelShard, Protocol
-from verinfer.client.publish import Published, load_model_ref, publish_model
 from verinfer.chain.tx import sender_for
+from verinfer.client.publish import Published, load_model_ref, publish_model
 from verinfer.constants import ETHER, PROOF_MODE_NAMES
 from verinfer.devnet.processes import NodeProcess, launch_node
 from verinfer.devnet.samples import prover_available

@@ -31,12 +31,13 @@ def random_spec(seed: int = 0, sizes: tuple[int, ...] = (6, 5, 4, 3), input_bits
     """
     rng = random.Random(seed)
     n_layers = len(sizes) - 1
-    kinds = layer_kinds or [
+    variants: list[dict[str, Any]] = [
         {"shift": 3, "relu": True, "clamp_bits": 8},
         {"shift": 2, "relu": False, "clamp_bits": 6},
         {"shift": 1, "relu": False, "clamp_bits": None},
         {"shift": 4, "relu": True, "clamp_bits": None},
-    ][: n_layers - 1]
+    ]
+    kinds = layer_kinds or variants[: n_layers - 1]
     kinds = list(kinds) + [{"shift": 0, "relu": False, "clamp_bits": None}]
     layers = []
     for i in range(n_layers):

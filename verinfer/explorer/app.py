@@ -23,7 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from verinfer.explorer.service import ETHER, PROOF_MODES, Explorer, NotFound, eth
+from verinfer.constants import ETHER, PROOF_MODE_NAMES
+from verinfer.explorer.service import Explorer, NotFound, eth
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -50,7 +51,7 @@ def templates() -> Jinja2Templates:
     env.filters.update(short=_short, eth=eth, when=_when, tojson_pretty=lambda v: json.dumps(v, indent=2, sort_keys=True))
     env.tests.update(address=lambda v: isinstance(v, str) and bool(_ADDR.match(v)),
                      hex32=lambda v: isinstance(v, str) and bool(_H32.match(v)))
-    env.globals.update(PROOF_MODES=PROOF_MODES, ETHER=ETHER)
+    env.globals.update(PROOF_MODES=PROOF_MODE_NAMES, ETHER=ETHER)
     return t
 
 

@@ -16,6 +16,7 @@ from web3.types import RPCEndpoint
 from verinfer.chain import artifacts
 from verinfer.chain.attestation_registry import registry_of
 from verinfer.chain.protocol import Protocol
+from verinfer.constants import ETHER, PROOF_MODE_NAMES
 from verinfer.errors import VerinferError
 from verinfer.explorer import charts, checks, content, mapping, sources
 from verinfer.explorer.db import Database, dumps
@@ -24,10 +25,8 @@ from verinfer.storage.base import ContentStore
 
 HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 HEX20 = re.compile(r"^0x[0-9a-fA-F]{40}$")
-PROOF_MODES = {0: "none (consensus only)", 1: "public weights (Groth16)", 2: "private weights (Groth16)"}
 TEE_TYPES = {0: "none", 1: "SGX", 2: "TDX", 3: "SEV-SNP", 255: "mock (test PKI)"}
 VERIFIED_BY = {0: "none", 1: "off-chain DCAP", 2: "on-chain", 255: "mock PKI (INSECURE)"}
-ETHER = 10**18
 
 
 class NotFound(Exception):
@@ -235,7 +234,7 @@ class Explorer:
             spec = None
         reqs = self.db.query("SELECT id, status, proven, created_block FROM requests WHERE model_id = ? ORDER BY id DESC "
                              "LIMIT 50", (m["model_id"],))
-        return {"model": m, "live": live, "proof_mode_name": PROOF_MODES.get(int(live.get("proof_mode", m.get("proof_mode")) or 0), "?"),
+        return {"model": m, "live": live, "proof_mode_name": PROOF_MODE_NAMES.get(int(live.get("proof_mode", m.get("proof_mode")) or 0), "?"),
                 "bundle": bundle, "accuracy": accuracy, "requests": reqs,
                 "snippet": consumer_snippet(m, self.manifest.address("InferenceMarket"))}
 

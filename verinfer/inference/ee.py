@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from verinfer.errors import VerinferError
-from verinfer.models.spec import ModelSpec
+from verinfer.models.spec import AvgPool2dLayer, Conv2dLayer, ModelSpec
 
 EE_KEY_FORMAT = "verinfer.ee-key.v1"
 
@@ -41,9 +41,9 @@ def _boundaries(spec: ModelSpec) -> list[tuple[int, int]]:
     permute channels only, because a convolution is equivariant to channel permutations but not to
     moving pixels. An MLP's key is therefore exactly the per-element key it always was.
     """
-    first = spec.layers[0]
-    if getattr(first, "in_shape", None) is not None:
-        c, h, w = first.in_shape
+    in_shape = getattr(spec.layers[0], "in_shape", None)
+    if in_shape is not None:
+        c, h, w = in_shape
         out = [(c, h * w)]
     else:
         out = [(spec.input_size, 1)]
@@ -78,7 +78,7 @@ class EEKey:
         """Fresh random permutations (from `secrets` unless a seed is given for reproducible tests)."""
         rng = random.Random(seed if seed is not None else secrets.randbits(128))
         perms: list[tuple[int, ...]] = []
-        for (n, _), tied in zip(_boundaries(spec), _tied(spec)):
+        for (n, _), tied in zip(_boundaries(spec), _tied(spec), strict=True):
             if tied:
                 perms.append(perms[-1])
                 continue
@@ -135,13 +135,12 @@ def encrypt_model(spec: ModelSpec, key: EEKey) -> ModelSpec:
     layers = []
     for i, layer in enumerate(spec.layers):
         obj = layer.model_dump(by_alias=True)
-        t = getattr(layer, "type", "dense")
-        if t == "avgpool2d":
+        if isinstance(layer, AvgPool2dLayer):
             layers.append(obj)  # per-channel: commutes with the (tied) channel permutation
             continue
-        if t == "conv2d":
-            p_in, p_out = key.perms[i], key.perms[i + 1]
-            obj.update(weight=[_permute(layer.weight[o], p_in) for o in p_out], bias=_permute(layer.bias, p_out))
+        if isinstance(layer, Conv2dLayer):
+            p_out = key.perms[i + 1]
+            obj.update(weight=[_permute(layer.weight[o], key.perms[i]) for o in p_out], bias=_permute(layer.bias, p_out))
             layers.append(obj)
             continue
         p_in, p_out = key.element_perm(spec, i), key.perms[i + 1]

@@ -38,7 +38,8 @@ class CpuInfo:
 
 def parse_cpuinfo(text: str, machine: str | None = None) -> CpuInfo:
     """CpuInfo from /proc/cpuinfo text (first processor block; flags as a set)."""
-    model, flags, cache_kb, count = "unknown", frozenset(), 0, 0
+    model, cache_kb, count = "unknown", 0, 0
+    flags: frozenset[str] = frozenset()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key, value = key.strip(), value.strip()

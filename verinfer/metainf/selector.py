@@ -165,7 +165,7 @@ class MetaInfSelector:
 
     def predict_many(self, facts: Sequence[Mapping[str, Any]], hardware: Sequence[str]) -> list[dict[str, float]]:
         """`predict` for many tasks at once (one sklearn call per method)."""
-        x = np.array([F.handcrafted(f, h) for f, h in zip(facts, hardware)])
+        x = np.array([F.handcrafted(f, h) for f, h in zip(facts, hardware, strict=True)])
         if self.pooled:
             cols = {m: np.exp(self.pooled_model.predict(np.hstack([x, np.tile(self._onehot(m), (len(x), 1))])))
                     for m in self.methods}
@@ -293,7 +293,8 @@ def leave_one_model_out(
                 continue
             best = t.oracle(allowed)
 
-            def score(policy: str, method: str) -> None:
+            # defaults bind this iteration's task (the closure is called only inside the iteration)
+            def score(policy: str, method: str, t: TaskRecord = t, allowed: list[str] = allowed, best: str = best) -> None:
                 reg = t.regret(method, allowed)
                 results[policy].add(reg, float(method == best), float(reg <= 0.05), str(t.facts["family"]))
 

@@ -20,12 +20,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from verinfer.models.spec import ModelSpec, load_builtin
+from verinfer.models.spec import DenseLayer, ModelSpec, ModelSpecError, load_builtin
 from verinfer.models.spec import load as load_spec
 
 
-def _torch():
-    import torch
+def _torch() -> Any:
+    import torch  # torch loads only when a torch subject is built
 
     return torch
 
@@ -57,6 +57,16 @@ class Subject:
 # ----------------------------------------------------------------------------- integer MLPs
 
 
+def _dense_layers(spec: ModelSpec) -> list[DenseLayer]:
+    """The layers of an integer MLP (these subjects are dense-only: a conv spec is refused by name)."""
+    out = []
+    for i, layer in enumerate(spec.layers):
+        if not isinstance(layer, DenseLayer):
+            raise ModelSpecError(f"{spec.name}: layer {i} is {layer.type}; integer MLP subjects take dense layers only")
+        out.append(layer)
+    return out
+
+
 def acc_bound(spec: ModelSpec) -> int:
     """Largest |partial sum| any layer's accumulator can reach (interval analysis, like the spec's).
 
@@ -65,7 +75,7 @@ def acc_bound(spec: ModelSpec) -> int:
     """
     lo, hi = -(1 << (spec.input_bits - 1)), (1 << (spec.input_bits - 1)) - 1
     worst = 0
-    for layer in spec.layers:
+    for layer in _dense_layers(spec):
         m = max(-lo, hi)
         w = np.abs(np.asarray(layer.weight, dtype=np.int64)).sum(axis=1)
         b = np.abs(np.asarray(layer.bias, dtype=np.int64))
@@ -81,13 +91,14 @@ def int_mlp_module(spec: ModelSpec):
     float32 represents, and scaling by a power of two is exact.
     """
     torch = _torch()
+    Module: Any = torch.nn.Module  # subclassed below; torch has no static types here
 
-    class IntMLP(torch.nn.Module):
+    class IntMLP(Module):
         def __init__(self) -> None:
             super().__init__()
             self.linears = torch.nn.ModuleList()
             self.ops: list[tuple[float, bool, int | None]] = []
-            for layer in spec.layers:
+            for layer in _dense_layers(spec):
                 lin = torch.nn.Linear(layer.in_, layer.out)
                 lin.weight.data = torch.tensor(layer.weight, dtype=torch.float32)
                 lin.bias.data = torch.tensor(layer.bias, dtype=torch.float32)
@@ -95,7 +106,7 @@ def int_mlp_module(spec: ModelSpec):
                 self.ops.append((2.0 ** -layer.shift, layer.relu, layer.clamp_bits))
 
         def forward(self, x):
-            for lin, (scale, relu, clamp) in zip(self.linears, self.ops):
+            for lin, (scale, relu, clamp) in zip(self.linears, self.ops, strict=True):
                 x = lin(x)
                 if scale != 1.0:
                     x = torch.floor(x * scale)
@@ -113,7 +124,7 @@ def random_int_spec(name: str, sizes: list[int], seed: int, w_std: float = 40.0)
     """A valid random integer MLP spec (int8 weights, 8-bit clamped hidden layers)."""
     rng = np.random.default_rng(seed)
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         w = np.clip(np.rint(rng.normal(0, w_std, size=(n_out, n_in))), -127, 127).astype(int)
         b = rng.integers(-1000, 1000, size=n_out)
         last = i == len(sizes) - 2
@@ -174,9 +185,10 @@ def float_mlp(name: str, n_in: int, width: int, depth: int, classes: int, seed: 
 def lstm_lm(name: str, vocab: int, emb: int, hidden: int, layers: int, seed: int) -> Subject:
     """A random-init LSTM language model; its (h, c) state is the cache (`kv`)."""
     torch = _torch()
+    Module: Any = torch.nn.Module  # subclassed below; torch has no static types here
     torch.manual_seed(seed)
 
-    class LSTMLM(torch.nn.Module):
+    class LSTMLM(Module):
         def __init__(self) -> None:
             super().__init__()
             self.emb = torch.nn.Embedding(vocab, emb)
@@ -206,10 +218,11 @@ def lstm_lm(name: str, vocab: int, emb: int, hidden: int, layers: int, seed: int
 def gpt_lm(name: str, vocab: int, d: int, layers: int, heads: int, seed: int, max_pos: int = 1024) -> Subject:
     """A random-init GPT-style decoder (pre-LN, causal attention, GELU MLP) with a KV cache."""
     torch = _torch()
+    Module: Any = torch.nn.Module  # subclassed below; torch has no static types here
     torch.manual_seed(seed)
     hd = d // heads
 
-    class Block(torch.nn.Module):
+    class Block(Module):
         def __init__(self) -> None:
             super().__init__()
             self.ln1 = torch.nn.LayerNorm(d)
@@ -236,7 +249,7 @@ def gpt_lm(name: str, vocab: int, d: int, layers: int, heads: int, seed: int, ma
             x = x + self.out(torch.nn.functional.gelu(self.fc(self.ln2(x))))
             return x, k, v
 
-    class GPT(torch.nn.Module):
+    class GPT(Module):
         def __init__(self) -> None:
             super().__init__()
             self.tok = torch.nn.Embedding(vocab, d)
@@ -282,11 +295,12 @@ def textgenrnn_subject(spec: Any = "textgenrnn", base: Any = None) -> Subject:
     so no state cache can reproduce it: `kv` is False.
     """
     torch = _torch()
+    Module: Any = torch.nn.Module  # subclassed below; torch has no static types here
     from verinfer.inference.lm import _KERAS_EPSILON, load_lm
 
     lm = load_lm(spec, base)
 
-    class CharLSTM(torch.nn.Module):
+    class CharLSTM(Module):
         def __init__(self) -> None:
             super().__init__()
             self.embedding = lm.embedding

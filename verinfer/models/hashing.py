@@ -123,7 +123,7 @@ def poseidon(inputs: Sequence[int]) -> int:
             state = [pow(s, 5, p) for s in state]
         else:
             state[0] = pow(state[0], 5, p)
-        state = [sum(m * s for m, s in zip(row, state)) % p for row in mds]
+        state = [sum(m * s for m, s in zip(row, state, strict=True)) % p for row in mds]
     return state[0]
 
 

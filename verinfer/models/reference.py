@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from verinfer.models.errors import InvalidInputError
-from verinfer.models.spec import DenseLayer, ModelSpec
+from verinfer.models.spec import AvgPool2dLayer, Conv2dLayer, DenseLayer, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def check_input(spec: ModelSpec, x: Sequence[int] | np.ndarray, bits: int | None
     return arr
 
 
-def _apply(layer: DenseLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _apply(layer: DenseLayer | Conv2dLayer | AvgPool2dLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     acc = x @ w.T + b
     out = acc >> layer.shift if layer.shift else acc
     if layer.relu:
@@ -107,7 +107,7 @@ def trace(spec: ModelSpec, x: Sequence[int]) -> list[LayerTrace]:
     """Every layer's accumulator and output for one input (the circuit witness's values)."""
     arr = check_input(spec, np.asarray(x).reshape(-1))
     traces = []
-    for i, (layer, (w, b)) in enumerate(zip(spec.layers, spec.arrays())):
+    for i, (layer, (w, b)) in enumerate(zip(spec.layers, spec.arrays(), strict=True)):
         acc, arr = _apply(layer, w, b, arr)
         traces.append(LayerTrace(i, [int(v) for v in acc], [int(v) for v in arr]))
     return traces

@@ -12,10 +12,10 @@ import math
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Sequence, Union
+from typing import Annotated, Any, Final, Literal, Mapping, Sequence, Union
 
-from eth_utils import keccak
 import numpy as np
+from eth_utils import keccak
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,8 +33,8 @@ from verinfer.errors import VerinferError
 from verinfer.models.errors import InvalidInputError
 from verinfer.models.hashing import hash_vector, poseidon
 
-MODEL_FORMAT = "verinfer.model.v1"
-LM_FORMAT = "verinfer.lm.v1"  # language models: verinfer.inference.lm
+MODEL_FORMAT: Final = "verinfer.model.v1"
+LM_FORMAT: Final = "verinfer.lm.v1"  # language models: verinfer.inference.lm
 INT8_MIN, INT8_MAX = -(1 << 7), (1 << 7) - 1
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 _ACC_LIMIT = 1 << 62  # accumulators stay well inside int64 (numpy executor) and the field
@@ -98,7 +98,7 @@ class DenseLayer(BaseModel):
     def output_range(self, lo: int, hi: int) -> tuple[int, int]:
         """Worst-case [min, max] of the outputs for inputs in [lo, hi] (static overflow analysis)."""
         acc_lo = acc_hi = None
-        for row, b in zip(self.weight, self.bias):
+        for row, b in zip(self.weight, self.bias, strict=True):
             r_lo = r_hi = b
             for w in row:
                 a, c = w * lo, w * hi
@@ -368,8 +368,8 @@ class ModelSpec(BaseModel):
             )
         shapes = [list(self.input_shape)] + [getattr(layer, "out_shape", None) for layer in self.layers]
         for i, layer in enumerate(self.layers):
-            want = getattr(layer, "in_shape", None)
-            if want is not None and shapes[i] is not None and list(want) != list(shapes[i]) and (
+            want, got = getattr(layer, "in_shape", None), shapes[i]
+            if want is not None and got is not None and list(want) != list(got) and (
                     i > 0 or len(self.input_shape) == 3):
                 raise ValueError(f"layer {i} ({layer.type}) takes shape {list(want)}, gets {shapes[i]}")
         for i in range(1, len(self.layers)):

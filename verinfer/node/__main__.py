@@ -7,6 +7,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from verinfer.constants import ETHER
 from verinfer.errors import VerinferError
 from verinfer.node.daemon import NodeOptions, run_node
 
@@ -18,7 +19,7 @@ def _ether(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an amount in ether like 0.05, got {text!r}") from None
     if not d.is_finite() or d < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative amount in ether, got {text!r}")
-    return int(d * 10**18)
+    return int(d * ETHER)
 
 
 def parse(argv: list[str]) -> NodeOptions:

@@ -20,7 +20,7 @@ from verinfer.chain.errors import RpcError
 from verinfer.chain.events import CursorStore, EventCursor
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.protocol import FINAL_STATUSES, FULL_MODEL_END, Protocol, RequestView, RevealView
-from verinfer.chain.tx import TRANSPORT_ERRORS, rpc_url_of
+from verinfer.chain.tx import RPC_FAILURES, rpc_url_of
 from verinfer.chain.types import ModelInfo
 from verinfer.operator.status import eligibility
 
@@ -64,7 +64,7 @@ class NodeChain:
         for attempt in range(self.read_retries):
             try:
                 return call()
-            except (RpcError, *TRANSPORT_ERRORS) as exc:
+            except RPC_FAILURES as exc:
                 if attempt == self.read_retries - 1:
                     if isinstance(exc, RpcError):
                         raise
@@ -82,7 +82,7 @@ class NodeChain:
         return int(self.read(lambda: self.w3.eth.block_number))
 
     def balance(self, address: str | None = None) -> int:
-        return int(self.read(lambda: self.w3.eth.get_balance(address or self.address)))
+        return int(self.read(lambda: self.w3.eth.get_balance(Web3.to_checksum_address(address or self.address))))
 
     def get_request(self, request_id: int) -> RequestView:
         return self.read(lambda: self.p.market.get_request(request_id))

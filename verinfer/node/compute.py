@@ -19,7 +19,7 @@ from verinfer.constants import INVALID_INPUT_HASH
 from verinfer.inference import runtime
 from verinfer.models import spec as model_spec
 from verinfer.models.hashing import hash_vector
-from verinfer.models.tensor import InvalidInputError, decode_input, encode_output
+from verinfer.models.tensor import encode_output
 from verinfer.storage.errors import ContentMismatchError, ContentNotFoundError, ContentTooLargeError, InvalidCidError
 
 log = logging.getLogger("verinfer.node")
@@ -135,7 +135,10 @@ def compute(
     corrupt_output: bool = False,
     lm_files: Path | None = None,
 ) -> Outcome:
-    """Fetch, validate, execute, store the output payload; any input defect → INVALID_INPUT outcome.
+    """Fetch, then `runtime.decide` (the one input→outcome rule), then store the output payload.
+
+    Defects found before a payload exists (not found, too large, CID mismatch) are INVALID_INPUT here;
+    every other defect is decided by `runtime.decide`, the function the auditor re-runs.
 
     `corrupt_output` is the `--fault wrong-output` injector: the node computes honestly, then
     perturbs one logit before hashing, like a buggy or lazy node would.
@@ -151,49 +154,18 @@ def compute(
         return _invalid(f"input {input_cid} content does not match its CID")
     except (InvalidCidError, ValueError) as exc:  # malformed CID string
         return _invalid(f"input CID {input_cid!r} is malformed: {exc}")
-    try:
-        x = decode_input(payload, spec)
-    except InvalidInputError as exc:
-        return _invalid(f"input payload rejected: {exc}")
-    flat = [int(v) for v in _flatten(x)]
-    try:
-        actual = hash_vector(flat, spec.input_bits)
-    except ValueError as exc:
-        return _invalid(f"input values rejected: {exc}")
-    if actual != input_hash:
-        return _invalid(f"input hash mismatch: payload hashes to {actual:#066x}, chain says {input_hash:#066x}")
-    t0 = time.perf_counter()
-    try:
-        outputs = [int(v) for v in _flatten(_execute(spec, x, lm_files))]
-    except InvalidInputError as exc:  # e.g. a token id outside an LM's vocabulary
-        return _invalid(f"input rejected by the model: {exc}")
-    seconds = time.perf_counter() - t0
+    outcome = runtime.decide(spec, lm_files, payload, input_hash)
+    if outcome.is_invalid:
+        return _invalid(outcome.invalid_reason or "input rejected")
+    outputs = list(outcome.outputs or [])
+    out_hash, out_payload = outcome.output_hash, outcome.output_payload
     if corrupt_output:
         outputs[0] = outputs[0] + 1 if outputs[0] < (1 << (spec.output_bits - 1)) - 1 else outputs[0] - 1
-    out_hash = hash_vector(outputs, spec.output_bits)
-    cid = store.add(encode_output(outputs, spec.output_bits))
-    return Outcome(output_hash=out_hash, output_cid=cid, outputs=outputs, inference_seconds=seconds)
-
-
-def _execute(spec: Any, x: list[int], lm_files: Path | None) -> Any:
-    """The pinned execution profile (no fallback: a silent switch of execution path would fork consensus)."""
-    return runtime.execute(spec, x, None, lm_files)
+        out_hash, out_payload = hash_vector(outputs, spec.output_bits), encode_output(outputs, spec.output_bits)
+    assert out_payload is not None  # a valid outcome always carries its encoded output
+    cid = store.add(out_payload)
+    return Outcome(output_hash=out_hash, output_cid=cid, outputs=outputs, inference_seconds=outcome.inference_seconds)
 
 
 def _invalid(reason: str) -> Outcome:
     return Outcome(output_hash=INVALID_INPUT_HASH, output_cid="", invalid_reason=reason)
-
-
-def _flatten(x: Any) -> list[Any]:
-    """Row-major flatten of a numpy array or nested lists (the runtime may return either)."""
-    if hasattr(x, "reshape") and hasattr(x, "tolist"):
-        return list(x.reshape(-1).tolist())
-    out: list[Any] = []
-    stack = [x]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, (list, tuple)):
-            stack.extend(reversed(v))
-        else:
-            out.append(v)
-    return out

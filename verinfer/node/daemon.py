@@ -81,14 +81,12 @@ class NodeOptions:
 class _UtcFormatter(logging.Formatter):
     """`2026-11-25T21:03:04.123Z INFO node=0xAbCd… message` — grep-able, one event per line."""
 
-    converter = time.gmtime
-
     def __init__(self, node: str) -> None:
         super().__init__()
         self.node = node
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created)) + f".{int(record.msecs):03d}Z"
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
         line = f"{ts} {record.levelname:<7} node={self.node} {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

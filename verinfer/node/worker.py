@@ -32,17 +32,20 @@ from typing import Any, Callable
 
 from web3 import Web3
 
-from verinfer.chain.errors import ContractError, RpcError
-from verinfer.chain.tx import TRANSPORT_ERRORS
+from verinfer.chain.errors import ContractError
+from verinfer.chain.protocol import Status
+from verinfer.chain.tx import RPC_FAILURES, TRANSPORT_ERRORS
 from verinfer.constants import FIELD, INVALID_INPUT_HASH, PROOF_NONE, commitment_hash
 from verinfer.errors import ConfigError, VerinferError
-from verinfer.chain.protocol import Status
 from verinfer.node.chainio import FINAL_STATUSES, ModelInfo, NodeChain
 from verinfer.node.compute import ModelCache, Outcome, compute, profile_hash
 from verinfer.node.metrics import NodeMetrics
 from verinfer.node.state import NodeState, Phase, RequestRecord
 
 log = logging.getLogger("verinfer.node")
+
+#: a verinfer error or a lost RPC request: the loop logs it and carries on
+_ERRORS_OR_TRANSPORT: tuple[type[BaseException], ...] = (VerinferError, *TRANSPORT_ERRORS)
 
 FAULTS = ("wrong-output", "no-reveal", "crash-after-commit")
 
@@ -193,7 +196,7 @@ class Worker:
                         self.chain.resync_nonce()
                 backoff = 0.0
                 self._stop.wait(self.cfg.poll_interval)
-            except (RpcError, *TRANSPORT_ERRORS) as exc:
+            except RPC_FAILURES as exc:
                 self._rpc_down = True
                 backoff = min(max(backoff * 2, 0.5), 15.0)
                 self.metrics.errors.labels("rpc").inc()
@@ -263,7 +266,7 @@ class Worker:
         while not self._stop.wait(10.0):
             try:
                 self.refresh_status()
-            except (VerinferError, *TRANSPORT_ERRORS) as exc:
+            except _ERRORS_OR_TRANSPORT as exc:
                 log.debug("status refresh failed: %s", _one_line(exc))
 
     def discover(self) -> None:
@@ -345,7 +348,7 @@ class Worker:
     def _task(self, request_id: int) -> None:
         try:
             self.advance(request_id)
-        except (RpcError, *TRANSPORT_ERRORS) as exc:
+        except RPC_FAILURES as exc:
             self.last_error = f"rpc: {_one_line(exc)}"
             log.warning("request %d: rpc unavailable (%s); retried on the next pass", request_id, _one_line(exc))
         except Exception:
@@ -390,7 +393,7 @@ class Worker:
             self.metrics.errors.labels("revert").inc()
             self.state.record_error(request_id, str(exc))
             log.warning("request %d: %s", request_id, _one_line(exc))
-        except (RpcError, *TRANSPORT_ERRORS):
+        except RPC_FAILURES:
             raise
         except VerinferError as exc:  # chain (non-RPC), storage or model errors: retried on the next pass
             self.metrics.errors.labels(type(exc).__name__).inc()
@@ -633,7 +636,7 @@ class Worker:
             try:
                 if not self.prove_pending(self.chain.block_number(), limit=1):
                     self._stop.wait(self.cfg.poll_interval)
-            except (RpcError, *TRANSPORT_ERRORS) as exc:
+            except RPC_FAILURES as exc:
                 log.warning("prover: rpc unavailable (%s)", _one_line(exc))
                 self._stop.wait(1.0)
             except Exception:

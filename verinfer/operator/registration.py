@@ -64,7 +64,7 @@ def register(protocol: Protocol, stake: int, shards: Sequence[ModelShard], *, en
     balance = protocol.w3.eth.get_balance(me)
     if balance < stake:
         raise ConfigError(f"balance {fmt_eth(balance)} of {me} cannot cover --stake {fmt_eth(stake)}")
-    txs = [Web3.to_hex(nodes.register(endpoint, list(shards), stake)["transactionHash"])]
+    txs: list[str] = [Web3.to_hex(nodes.register(endpoint, list(shards), stake)["transactionHash"])]
     cap = nodes.get_node(me).capacity
     if capacity is not None and capacity != cap:
         txs.append(set_capacity(protocol, capacity))

@@ -40,15 +40,17 @@ def eligibility(protocol: Protocol, address: str) -> Eligibility:
     node = nodes.get_node(address)
     if not node.registered:
         return Eligibility(address, False, False, "not registered (run `verinfer operator register`)")
-    base = dict(address=address, registered=True, stake=int(node.stake), capacity=int(node.capacity),
-                in_flight=int(node.in_flight))
+
+    def result(eligible: bool, reason: str, models: list[ModelEligibility] | None = None) -> Eligibility:
+        return Eligibility(address, True, eligible, reason, int(node.stake), int(node.capacity), int(node.in_flight),
+                           models if models is not None else [])
+
     if node.unbonding_since:
-        return Eligibility(**base, eligible=False, reason=f"unbonding since block {node.unbonding_since}")
+        return result(False, f"unbonding since block {node.unbonding_since}")
     min_stake = nodes.min_stake()
     if node.stake < min_stake:
-        return Eligibility(**base, eligible=False,
-                           reason=f"stake {Web3.from_wei(node.stake, 'ether')} ETH is below the minimum "
-                                  f"{Web3.from_wei(min_stake, 'ether')} ETH (top up)")
+        return result(False, f"stake {Web3.from_wei(node.stake, 'ether')} ETH is below the minimum "
+                             f"{Web3.from_wei(min_stake, 'ether')} ETH (top up)")
     per_model: list[ModelEligibility] = []
     for sh in nodes.get_shards(address):
         model = protocol.models.get_model(sh.model_id)
@@ -74,14 +76,14 @@ def eligibility(protocol: Protocol, address: str) -> Eligibility:
             continue
         per_model.append(ModelEligibility(mid, True, True, ""))
     if not per_model:
-        return Eligibility(**base, eligible=False, reason="serves no model (no shards)", models=per_model)
+        return result(False, "serves no model (no shards)", per_model)
     ok = [m for m in per_model if m.eligible]
     if not ok:
-        return Eligibility(**base, eligible=False, reason=per_model[0].reason, models=per_model)
+        return result(False, per_model[0].reason, per_model)
     if node.capacity and node.in_flight >= node.capacity:
-        return Eligibility(**base, eligible=True, reason=f"at capacity ({node.in_flight}/{node.capacity} seats): skipped "
-                           "by draws until a request settles", models=per_model)
-    return Eligibility(**base, eligible=True, reason="", models=per_model)
+        return result(True, f"at capacity ({node.in_flight}/{node.capacity} seats): skipped "
+                            "by draws until a request settles", per_model)
+    return result(True, "", per_model)
 
 
 def _attested(protocol: Protocol, address: str) -> bool:

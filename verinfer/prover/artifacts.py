@@ -20,7 +20,7 @@ from typing import Any
 
 from verinfer.prover import toolchain
 from verinfer.prover.circuitgen import GeneratedCircuit, generate
-from verinfer.prover.errors import ArtifactError, ProverError
+from verinfer.prover.errors import ArtifactError
 from verinfer.prover.spec import SpecView, spec_hash, view
 
 LIB_FILES = ("vector_hash.circom", "gadgets.circom", "commitment.circom")

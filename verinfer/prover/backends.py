@@ -28,6 +28,8 @@ class ProverBackend(Protocol):
 
     def verify(self, vk: dict[str, Any], proof: Proof) -> bool: ...
 
+    def prove_wtns(self, artifacts: CircuitArtifacts, wtns: Path) -> Proof: ...
+
 
 class Groth16pyBackend:
     """arkworks prover (groth16py): proves from a dev key or an imported ceremony zkey."""

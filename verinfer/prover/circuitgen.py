@@ -106,9 +106,9 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
         for li, layer in enumerate(sv.layers):
             if layer.fixed:
                 continue
-            if layer.params is not None:
-                emit(f"    signal input w{li}[{len(layer.params)}];")
-                emit(f"    signal input b{li}[{len(layer.channel_bias)}];")
+            if layer.kernel is not None:
+                emit(f"    signal input w{li}[{len(layer.kernel[0])}];")
+                emit(f"    signal input b{li}[{len(layer.kernel[1])}];")
                 continue
             emit(f"    signal input w{li}[{layer.n_out}][{layer.n_in}];")
             emit(f"    signal input b{li}[{layer.n_out}];")
@@ -154,7 +154,7 @@ def generate(spec: Any, mode: str = "public") -> GeneratedCircuit:
         new_bounds = []
         conv_bounds = _conv_bounds(layer, lo_hi) if conv else None
         for i in range(layer.n_out):
-            if conv:
+            if conv_bounds is not None:  # conv
                 lo, hi = conv_bounds[i]
                 terms = [f"b{li}[{layer.bias_channel[i]}]"] + [f"p{li}[{t}]" for t in _conv_slots(layer)[i]]
                 if layer.residual_shift is not None:

@@ -47,8 +47,8 @@ def circom_block(sv: SpecView) -> str:
         if layer.fixed:
             flat, bias = layer_weights(layer)
             lines.append(f"    component lc{li} = LayerCommitConst({hash_vector(flat, 8)}, {hash_vector(bias, 32)}, {tail});")
-        elif layer.params is not None:
-            lines.append(f"    component lc{li} = LayerCommitFlat({len(layer.params)}, {len(layer.channel_bias)}, {tail});")
+        elif layer.kernel is not None:
+            lines.append(f"    component lc{li} = LayerCommitFlat({len(layer.kernel[0])}, {len(layer.kernel[1])}, {tail});")
             lines.append(f"    lc{li}.w <== w{li};")
             lines.append(f"    lc{li}.b <== b{li};")
         else:

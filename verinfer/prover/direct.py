@@ -163,8 +163,8 @@ def poseidon(cs: CS, inputs: list[Any], prefix: str | None = None) -> Any:
     if cs.witness:
         out, sig, rec = poseidon_r1cs.trace([int(v) % P for v in inputs], record=cs.named is not None and prefix is not None)
         cs.alloc(len(sig), sig)
-        if rec:
-            cs.named.update(zip(_prefixed_names(prefix, t), rec))
+        if rec and cs.named is not None and prefix is not None:  # rec is non-empty only when both are set
+            cs.named.update(zip(_prefixed_names(prefix, t), rec, strict=True))
         return out
     c, s, m, pm = poseidon_r1cs.constants(t)
     n_p = poseidon_r1cs.N_ROUNDS_P[t - 2]
@@ -212,7 +212,7 @@ def _pack(vals: list[Any], bits: int, witness: bool) -> list[Any]:
     """§1.1 words: u_i = v_i + 2^(bits-1), floor(248/bits) per word, little-endian."""
     per = 248 // bits
     half = 1 << (bits - 1)
-    words = []
+    words: list[Any] = []  # field elements (witness) or linear combinations (build)
     for s in range(0, len(vals), per):
         if witness:
             wv = 0
@@ -308,23 +308,23 @@ def requant(cs: CS, acc: Any, k: int, shift: int, relu: bool, clamp: int, prefix
     s_lc = {w: c * inv_top % P for w, c in top_lc.items() if c}
     cs.bool_lcs.append(s_lc)
     if not clamp:
-        q = {start + i: 1 << (i - shift) for i in range(shift, k)}
+        ql = {start + i: 1 << (i - shift) for i in range(shift, k)}
         if relu:
-            return cs.mul(s_lc, q)
+            return cs.mul(s_lc, ql)
         hiw = 1 << (k - shift) if k >= shift else 0
-        return _lc((1, q), (hiw, s_lc), const=-hiw)
+        return _lc((1, ql), (hiw, s_lc), const=-hiw)
     top = (1 << m) - 1
     low_end = min(shift + m, k)
-    v = {start + i: 1 << (i - shift) for i in range(shift, low_end)}
+    vl = {start + i: 1 << (i - shift) for i in range(shift, low_end)}
     if low_end < k:
-        hs = {start + i: 1 for i in range(low_end, k)}
+        hsl = {start + i: 1 for i in range(low_end, k)}
         inv = cs.one()
-        nz = cs.mul(hs, inv)
-        cs.cons.append((hs, _lc((-1, nz), const=1), {}))
-        t = cs.mul(nz, _lc((-1, v), const=top))
-        o = cs.mul(s_lc, _lc((1, v), (1, t)))
+        nz = cs.mul(hsl, inv)
+        cs.cons.append((hsl, _lc((-1, nz), const=1), {}))
+        t = cs.mul(nz, _lc((-1, vl), const=top))
+        o = cs.mul(s_lc, _lc((1, vl), (1, t)))
     else:
-        o = cs.mul(s_lc, v)
+        o = cs.mul(s_lc, vl)
     return _lc((1, o), const=-half)
 
 
@@ -337,7 +337,7 @@ def _bounds_public(layer: Any, lo_hi: list[tuple[int, int]]) -> list[tuple[int, 
     a, b = w * xlo, w * xhi
     lo = np.minimum(a, b).sum(axis=1) + np.array(layer.bias, dtype=object)
     hi = np.maximum(a, b).sum(axis=1) + np.array(layer.bias, dtype=object)
-    return [(int(x), int(y)) for x, y in zip(lo, hi)]
+    return [(int(x), int(y)) for x, y in zip(lo, hi, strict=True)]
 
 
 def _bounds_private(layer: Any, lo_hi: list[tuple[int, int]]) -> tuple[int, int]:
@@ -369,13 +369,14 @@ def _bounds_conv(layer: Any, lo_hi: list[tuple[int, int]]) -> list[tuple[int, in
 def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, binding: int = 0) -> dict[str, Any]:
     """The whole circuit, in build or witness mode (identical wire order). Returns layout facts."""
     private = mode == "private"
+    xin: Sequence[int] = x if x is not None else ()  # the input (witness mode only)
     names = PUBLIC_SIGNALS[mode]
     n_out_sig = len(names) - 1
     wit = cs.witness
     pub_start = cs.alloc(n_out_sig + 1, [0] * n_out_sig + [binding % P] if wit else None)
     pub = {n: pub_start + i for i, n in enumerate(names)}
     # private inputs: x, then w<l>, b<l> (circom's order)
-    x_start = cs.alloc(sv.input_len, [v % P for v in x] if wit else None)
+    x_start = cs.alloc(sv.input_len, [v % P for v in xin] if wit else None)
     wb: list[tuple[int, int]] = []
     if private:
         for layer in sv.layers:
@@ -390,16 +391,16 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
     nm = cs.named
     if nm is not None:
         nm["requestBinding"] = binding % P
-        for i, v in enumerate(x):
+        for i, v in enumerate(xin):
             nm[f"x[{i}]"] = v % P
         if private:
             for li, layer in enumerate(sv.layers):
                 if layer.fixed:
                     continue
-                if layer.params is not None:
-                    for k, v in enumerate(layer.params):
+                if layer.kernel is not None:
+                    for k, v in enumerate(layer.kernel[0]):
                         nm[f"w{li}[{k}]"] = v % P
-                    for k, v in enumerate(layer.channel_bias):
+                    for k, v in enumerate(layer.kernel[1]):
                         nm[f"b{li}[{k}]"] = v % P
                     continue
                 for i, row in enumerate(layer.weight):
@@ -409,8 +410,9 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
                     nm[f"b{li}[{i}]"] = v % P
 
     half_in = 1 << (sv.input_bits - 1)
+    xs: list[Any]  # input values (witness) or their wires as linear combinations (build)
     if wit:
-        xs = list(x)
+        xs = list(xin)
         range_bits(cs, np.array(xs, dtype=np.int64), sv.input_bits, half_in, "inHash.b")
         in_hash = chain_hash(cs, xs, sv.input_bits, "inHash.h")
     else:
@@ -420,6 +422,8 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
     results: dict[str, Any] = {"inputHash": in_hash}
 
     wmat: list[np.ndarray] = []
+    hw: Any  # a layer's weight/bias hashes: field elements (witness) or linear combinations (build)
+    hb: Any
     if private:
         c = _commitment.header(sv)
         for li, layer in enumerate(sv.layers):
@@ -433,9 +437,9 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
                 if not wit:
                     hw, hb = {0: hw} if hw else {}, {0: hb}
             elif wit:
-                flat = np.array(flat_l, dtype=np.int64)
-                range_bits(cs, flat, WEIGHT_BITS, 1 << (WEIGHT_BITS - 1), f"{pre}.hw.b")
-                hw = chain_hash(cs, flat.tolist(), WEIGHT_BITS, f"{pre}.hw.h")
+                flat_arr = np.array(flat_l, dtype=np.int64)
+                range_bits(cs, flat_arr, WEIGHT_BITS, 1 << (WEIGHT_BITS - 1), f"{pre}.hw.b")
+                hw = chain_hash(cs, flat_arr.tolist(), WEIGHT_BITS, f"{pre}.hw.h")
                 bias = np.array(bias_l, dtype=np.int64)
                 range_bits(cs, bias, BIAS_BITS, 1 << (BIAS_BITS - 1), f"{pre}.hb.b")
                 hb = chain_hash(cs, bias.tolist(), BIAS_BITS, f"{pre}.hb.h")
@@ -463,6 +467,7 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
         ws, bs = wb[li] if private else (0, 0)
         needs = _needs_requant(layer)
         conv = private and layer.params is not None
+        kernel, uses = layer.params or (), layer.uses or ()  # set for conv layers (the only readers below)
         lp = private and not layer.fixed and not conv  # private dense
         packing = _column_packing(sv, layer, lo_hi) if lp and needs else None
         if conv:
@@ -475,7 +480,7 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
         ks = [requant_window_bits(lo, hi, layer) if needs else 0 for lo, hi in bounds]
         # accumulators
         if wit and conv:
-            prods = [layer.params[p] * int(cur[j]) for pairs in layer.uses for j, p in pairs]
+            prods = [kernel[p] * int(cur[j]) for pairs in uses for j, p in pairs]
             cs.alloc(len(prods), [v % P for v in prods])
             if nm is not None:
                 for t, v in enumerate(prods):
@@ -485,10 +490,10 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
             acc_list = accs.tolist()
         elif conv:
             acc_list = []
-            p0 = cs.alloc(sum(len(pairs) for pairs in layer.uses))
+            p0 = cs.alloc(sum(len(pairs) for pairs in uses))
             chan = layer.bias_channel
             t = 0
-            for i, pairs in enumerate(layer.uses):
+            for i, pairs in enumerate(uses):
                 a = {bs + chan[i]: 1}
                 for j, p in pairs:
                     cs.cons.append(({ws + p: 1}, cur[j], {p0 + t: 1}))
@@ -505,7 +510,7 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
                 groups = (layer.n_out + g - 1) // g
                 lo_vec = [lo for lo, _ in lo_hi]
                 u = (wm + 128).tolist()
-                xcol = [int(v) - lo for v, lo in zip(cur.tolist(), lo_vec)]
+                xcol = [int(v) - lo for v, lo in zip(cur.tolist(), lo_vec, strict=True)]
                 cp = []
                 for j in range(layer.n_in):
                     for gi in range(groups):
@@ -542,13 +547,13 @@ def walk(sv: SpecView, mode: str, cs: CS, x: Sequence[int] | None = None, bindin
                 for j in range(layer.n_in):
                     xj = _lc((1, cur[j]), const=-lo_vec[j])
                     for gi in range(groups):
-                        word: dict[int, int] = {}
+                        word_lc: dict[int, int] = {}
                         for r in range(g):
                             i = gi * g + r
                             if i < layer.n_out:
-                                _lc_add(word, {ws + i * layer.n_in + j: 1}, 1 << (b_bits * r))
-                                _lc_add(word, {0: 128}, 1 << (b_bits * r))
-                        cs.cons.append((word, xj, {cp0 + j * groups + gi: 1}))
+                                _lc_add(word_lc, {ws + i * layer.n_in + j: 1}, 1 << (b_bits * r))
+                                _lc_add(word_lc, {0: 128}, 1 << (b_bits * r))
+                        cs.cons.append((word_lc, xj, {cp0 + j * groups + gi: 1}))
                 sumx: dict[int, int] = {}
                 for j in range(layer.n_in):
                     _lc_add(sumx, cur[j])

@@ -145,7 +145,7 @@ def prove_for_request(artifacts: CircuitArtifacts, spec: Any, x: Sequence[int], 
     with tempfile.TemporaryDirectory(prefix="verinfer-wtns-") as tmp:
         proof = be.prove_wtns(artifacts, _direct.write_wtns(values, Path(tmp) / "w.wtns"))
     names = artifacts.public_signal_names
-    got = dict(zip(names, proof.public_signals))
+    got = dict(zip(names, proof.public_signals, strict=True))
     if got.get("requestBinding") != binding:
         raise ProverError("proof's requestBinding does not match the request (wrong circuit?)")
     if "modelCommitment" in got and got["modelCommitment"] != artifacts.commitment:
@@ -157,7 +157,7 @@ def prove_request(artifacts: CircuitArtifacts, spec: Any, x: Sequence[int], requ
                   prover_address: str, backend: ProverBackend | None = None) -> tuple[bytes, list[int]]:
     """(outputHash as bytes32, proof as the 8 calldata words) for InferenceMarket.submitProof."""
     proof = prove_for_request(artifacts, spec, x, request_id, prover_address, backend)
-    out_hash = dict(zip(artifacts.public_signal_names, proof.public_signals))["outputHash"]
+    out_hash = dict(zip(artifacts.public_signal_names, proof.public_signals, strict=True))["outputHash"]
     return out_hash.to_bytes(32, "big"), proof.to_calldata()
 
 

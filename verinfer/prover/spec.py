@@ -38,6 +38,13 @@ class Layer:
     fixed: bool = False                            # weights are architecture constants (pooling)
 
     @property
+    def kernel(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """(flat kernel, per-channel bias): a conv layer's private inputs; None for dense and pooling layers."""
+        if self.params is None or self.channel_bias is None:
+            return None
+        return self.params, self.channel_bias
+
+    @property
     def bias_channel(self) -> tuple[int, ...]:
         """Output index -> conv output channel."""
         per = self.n_out // len(self.channel_bias or (0,))
@@ -194,8 +201,8 @@ def run_layers(sv: SpecView, x: Sequence[int]) -> list[list[int]]:
     cur = list(x)
     for layer in sv.layers:
         nxt = []
-        for row, b in zip(layer.weight, layer.bias):
-            nxt.append(requant(b + sum(w * v for w, v in zip(row, cur)), layer))
+        for row, b in zip(layer.weight, layer.bias, strict=True):
+            nxt.append(requant(b + sum(w * v for w, v in zip(row, cur, strict=True)), layer))
         acts.append(nxt)
         cur = nxt
     return acts

@@ -30,11 +30,12 @@ def circuit_inputs(sv: SpecView, mode: str, x: Sequence[int], request_binding: i
         for li, layer in enumerate(sv.layers):
             if layer.fixed:  # pooling: no private weights
                 continue
-            if layer.params is not None:  # conv2d: flat kernel, per-channel bias
-                check_vector(layer.params, len(layer.params), WEIGHT_BITS, f"layer {li} kernel")
-                check_vector(layer.channel_bias, len(layer.channel_bias), BIAS_BITS, f"layer {li} bias")
-                inputs[f"w{li}"] = [_fe(w) for w in layer.params]
-                inputs[f"b{li}"] = [_fe(b) for b in layer.channel_bias]
+            if layer.kernel is not None:  # conv2d: flat kernel, per-channel bias
+                kernel, channel_bias = layer.kernel
+                check_vector(kernel, len(kernel), WEIGHT_BITS, f"layer {li} kernel")
+                check_vector(channel_bias, len(channel_bias), BIAS_BITS, f"layer {li} bias")
+                inputs[f"w{li}"] = [_fe(w) for w in kernel]
+                inputs[f"b{li}"] = [_fe(b) for b in channel_bias]
                 continue
             for r, row in enumerate(layer.weight):
                 check_vector(row, layer.n_in, WEIGHT_BITS, f"layer {li} weight row {r}")
@@ -47,12 +48,13 @@ def circuit_inputs(sv: SpecView, mode: str, x: Sequence[int], request_binding: i
 def compute_witnesses(cc: CompiledCircuit, inputs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     """One .wtns per input assignment, computed by a single node process."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [{"input": inp, "wtns": str(out_dir / f"w{i}.wtns")} for i, inp in enumerate(inputs)]
+    paths = [out_dir / f"w{i}.wtns" for i in range(len(inputs))]
+    jobs = [{"input": inp, "wtns": str(p)} for inp, p in zip(inputs, paths, strict=True)]
     jobs_path = out_dir / "jobs.json"
     jobs_path.write_text(json.dumps(jobs))
     toolchain.run([toolchain.node_binary(), str(toolchain.DATA_DIR / "witness.js"), str(cc.witness_calculator),
                    str(cc.wasm_path), str(jobs_path)], what="witness calculation")
-    return [Path(j["wtns"]) for j in jobs]
+    return paths
 
 
 def compute_witness(cc: CompiledCircuit, inputs: dict[str, Any], path: Path | None = None) -> Path:
