@@ -20,10 +20,6 @@ step "slither (High/Medium findings must be triaged in contracts/slither.triage.
 step "ruff (verinfer/)" ruff check verinfer
 step "mypy (verinfer/)" mypy
 
-echo "==> ruff + mypy (verinfer/, config in pyproject.toml)"
-ruff check verinfer
-mypy
-
 echo "==> pytest"
 set +e
 python -m pytest "$@"
