@@ -68,7 +68,7 @@ def rshift(x: np.ndarray, s: np.ndarray | int) -> np.ndarray:
     return np.where(x < 0, -r, r)
 
 
-def rdiv(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def rdiv(num: np.ndarray, den: np.ndarray | np.int64) -> np.ndarray:
     """num / den (den > 0) rounded half away from zero."""
     a = np.abs(num)
     r = (a + den // 2) // den
@@ -173,9 +173,9 @@ def rope_table(base: float, head_dim: int, n_pos: int) -> tuple[np.ndarray, np.n
         lnb = Decimal(repr(float(base))).ln()
         for i in range(half):
             th = (-(lnb * 2 * i) / head_dim).exp()
-            s, c = _dec_sin_cos(th)
-            cs.append(_fix(c, 120))
-            ss.append(_fix(s, 120))
+            sin_th, cos_th = _dec_sin_cos(th)
+            cs.append(_fix(cos_th, 120))
+            ss.append(_fix(sin_th, 120))
     cos = np.zeros((n_pos, half), dtype=np.int64)
     sin = np.zeros((n_pos, half), dtype=np.int64)
     shift = 120 - TRIG_F
@@ -346,13 +346,13 @@ class IntModel:
             self.cos, self.sin = rope_table(c.rope_base, c.head_dim, c.context_length)
 
     # -- globals (held by the requester in split inference)
-    def embed(self, ids: Sequence[int], pos0: int = 0, branch: bool = False) -> np.ndarray:
+    def embed(self, ids: Sequence[int] | np.ndarray, pos0: int = 0, branch: bool = False) -> np.ndarray:
         """Q16 embeddings of ids at positions pos0.. (all at pos0 when `branch`)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        q = self.emb_q[ids].reshape(len(ids), -1, QK).astype(np.int64)
-        h = rshift(q * self.emb_d[ids][..., None], WF - F).reshape(len(ids), -1)
+        idx = np.asarray(ids, dtype=np.int64)
+        q = self.emb_q[idx].reshape(len(idx), -1, QK).astype(np.int64)
+        h = rshift(q * self.emb_d[idx][..., None], WF - F).reshape(len(idx), -1)
         if self.pos is not None:
-            h = h + (self.pos[pos0] if branch else self.pos[pos0:pos0 + len(ids)])
+            h = h + (self.pos[pos0] if branch else self.pos[pos0:pos0 + len(idx)])
         return h
 
     def logits(self, h: np.ndarray) -> np.ndarray:

@@ -25,11 +25,6 @@ class FloatCache:
     length: int = 0
 
 
-def _w(ck: Checkpoint, name: str) -> np.ndarray | None:
-    t = ck.tensors.get(name)
-    return None if t is None else dequantize(t)
-
-
 class FloatModel:
     """Layers lo..hi-1 of a checkpoint (and embedding/head when `globals_`), in float32."""
 
@@ -37,12 +32,12 @@ class FloatModel:
         self.cfg: LlmConfig = ck.config
         self.lo, self.hi = layers if layers is not None else (0, ck.config.n_layers)
         self.w: dict[str, np.ndarray] = {}
-        for name in ck.tensors:
+        for name, t in ck.tensors.items():
             if name.startswith("blk."):
                 if self.lo <= int(name.split(".")[1]) < self.hi:
-                    self.w[name] = _w(ck, name)
+                    self.w[name] = dequantize(t)
             elif globals_:
-                self.w[name] = _w(ck, name)
+                self.w[name] = dequantize(t)
         if globals_ and "output.weight" not in self.w:
             self.w["output.weight"] = self.w["token_embd.weight"]
         c = self.cfg
@@ -131,7 +126,7 @@ class FloatModel:
             a = (0.5 * u * (1 + np.tanh(np.sqrt(2 / np.pi) * (u + 0.044715 * u ** 3)))).astype(np.float32)
         return h + self._lin(a, p + "ffn_down")
 
-    def embed_at(self, ids: Sequence[int], pos: int) -> np.ndarray:
+    def embed_at(self, ids: Sequence[int] | np.ndarray, pos: int) -> np.ndarray:
         """Embeddings of alternative tokens all at position `pos` (for `branch`)."""
         h = self.w["token_embd.weight"][np.asarray(ids)].astype(np.float32)
         return h + self.w["position_embd.weight"][pos] if self.cfg.arch == "gpt2" else h

@@ -114,7 +114,7 @@ def shard_bytes(model: IntModel) -> bytes:
             if lin.bias is not None:
                 arrays[f"{i}.{name}.bias"] = lin.bias
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, allow_pickle=False, **arrays)
     return buf.getvalue()
 
 
@@ -127,9 +127,7 @@ def load_shard(data: bytes) -> IntModel:
     model.cfg, model.lo, model.hi, model.has_globals = cfg, meta["lo"], meta["hi"], False
     model.blocks = {}
 
-    def lin(i: int, name: str) -> IntLinear | None:
-        if f"{i}.{name}.q" not in z:
-            return None
+    def lin(i: int, name: str) -> IntLinear:
         q = z[f"{i}.{name}.q"]
         qf = q.astype(np.float64) if q.dtype == np.int8 else q.astype(np.float32)
         return IntLinear(qf, z[f"{i}.{name}.d"], z.get(f"{i}.{name}.m"), z.get(f"{i}.{name}.bias"))
@@ -139,8 +137,9 @@ def load_shard(data: bytes) -> IntModel:
         return IntNorm(z[f"{i}.{name}.g"], b, int(z[f"{i}.{name}.eps"][0]), b is not None)
 
     for i in range(model.lo, model.hi):
-        model.blocks[i] = IntBlock(norm(i, "attn_norm"), norm(i, "ffn_norm"), *(lin(i, n) for n in
-                                   ("q", "k", "v", "o", "up", "down", "gate")))
+        model.blocks[i] = IntBlock(norm(i, "attn_norm"), norm(i, "ffn_norm"), lin(i, "q"), lin(i, "k"), lin(i, "v"),
+                                   lin(i, "o"), lin(i, "up"), lin(i, "down"),
+                                   lin(i, "gate") if f"{i}.gate.q" in z else None)
     if cfg.arch == "llama" and model.blocks:
         from verinfer.inference.llama_int import rope_table
         model.cos, model.sin = rope_table(cfg.rope_base, cfg.head_dim, cfg.context_length)
@@ -186,7 +185,7 @@ class StageServer:
         self.port = self.tcp.server_address[1]
         self.thread: threading.Thread | None = None
 
-    def _misbehave(self, out: np.ndarray) -> np.ndarray | None:
+    def _misbehave(self, out: np.ndarray) -> np.ndarray:
         if not self.adversary:
             return out
         what, _, n = self.adversary.partition(":")
@@ -327,7 +326,7 @@ class RunResult:
     recoveries_s: list[float] = field(default_factory=list)
 
     def hop_overhead_us(self) -> list[int]:
-        return [r - c for r, c in zip(self.hop_rtt_us, self.hop_compute_us)]
+        return [r - c for r, c in zip(self.hop_rtt_us, self.hop_compute_us, strict=True)]
 
 
 class _Stage:
@@ -434,7 +433,7 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
             raise PipelineError(f"stage {s.index}: no majority among {len(answers)} replicas")
         good = answers[keyed.index(best)][1]
         keep = []
-        for (conn, _), kb in zip(answers, keyed):
+        for (conn, _), kb in zip(answers, keyed, strict=True):
             if kb != best:
                 res.faults.append(Fault(s.index, conn.endpoint, "lie", step, "output differs from the majority"))
                 conn.close()

