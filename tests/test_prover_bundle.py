@@ -236,7 +236,7 @@ def test_node_proves_with_the_published_bundle(tmp_path_factory: pytest.TempPath
         monkeypatch.setenv("VERINFER_CIRCUIT_CACHE", str(tmp_path_factory.mktemp("empty-circuit-cache")))
         nodes = c.start_many({i: [] for i in range(3)})
         x = sample_input(3)
-        rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=90, reveal_blocks=5)
+        rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=90, reveal_blocks=10)
         assert c.wait_final(rid).status == Status.ACCEPTED
         wait_for(lambda: c.requester.market.get_request(rid).proven, 120, what="a ProofVerified")
         ev = [e for e in c.requester.market.events("ProofVerified") if int(e.args["requestId"]) == rid]
