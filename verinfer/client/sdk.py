@@ -193,10 +193,29 @@ class Client:
         """Store the input payload, escrow `fee` wei, return the new request id."""
         info, payload, input_hash = self.prepare(model_id, data)
         cid = self.store.add(payload)
+        self.await_snapshot(info, replicas)
         return self.submit_raw(
             info.model_id, cid, input_hash, fee,
             self.params(replicas, quorum, commit_blocks, reveal_blocks, callback_gas_limit, info),
         )
+
+    def await_snapshot(self, info: ModelInfo, replicas: int, poll: float = 0.5) -> bool:
+        """Wait, at most into the next epoch, until this epoch's stake snapshot can seat `replicas` nodes.
+
+        Stake registered in the current epoch counts only from the next one (the draw reads the snapshot at
+        the start of the request's epoch, issue 7 attack 7), so a request sent right after operators register
+        would end Expired (refunded). True when the snapshot seats a committee; False when it still does not
+        after one epoch change — the request is sent anyway and the contract decides.
+        """
+        nodes = self.protocol.nodes
+        first = nodes.current_epoch()
+        while True:
+            epoch = nodes.current_epoch()
+            if len(nodes.draw_committee(info.model_id, 1, epoch, replicas, info.requires_tee)) >= replicas:
+                return True
+            if epoch > first:
+                return False
+            time.sleep(poll)
 
     def quote(self, model: str | bytes, params: RequestParams | None = None) -> tuple[int, int]:
         """(minimum fee, callback deposit) in wei that a request with `params` needs now (the market's `quote`)."""
