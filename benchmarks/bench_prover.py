@@ -100,11 +100,11 @@ def find_ptau(ptau_dir: Path, needed: int) -> Path | None:
 
 
 def bench_one(model: str, mode: str, args: argparse.Namespace, chain: Any, log) -> dict[str, Any]:
+    from verinfer.chain.verifier import deploy_verifier, verify_gas, verify_onchain
     from verinfer.models.spec import load_builtin
     from verinfer.prover import keys, pipeline, toolchain
     from verinfer.prover.artifacts import compile_circuit
     from verinfer.prover.backends import Groth16pyBackend
-    from verinfer.prover.onchain import deploy_verifier, verify_gas, verify_onchain
     from verinfer.prover.types import Proof
     from verinfer.prover.witness import circuit_inputs, compute_witness, public_signals
 

@@ -15,6 +15,7 @@ from verinfer.auditor import Auditor, Verdict
 from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, RequestParams, Status, commitment_hash
+from verinfer.chain.verifier import deploy_verifier
 from verinfer.constants import ETHER
 from verinfer.devnet.samples import random_spec
 from verinfer.models import reference
@@ -35,7 +36,7 @@ def test_private_mode_request_audits_with_the_verifier_matched_vk(w3: Web3, prot
     spec = load_spec(spec_obj)
     arts = pipeline.prepare(spec_obj, "private", setup="dev")
     publisher, node, requester = _funded(w3), _funded(w3), _funded(w3)
-    verifier = pipeline.deploy_verifier(w3, publisher, arts)
+    verifier = deploy_verifier(w3, publisher, arts)
     store = open_store(root=tmp_path / "store")
     _, model_id = protocol.as_account(publisher).models.register_model(ModelInput(
         name=f"tiny-private-{secrets.token_hex(4)}", weights_cid=store.add(spec.canonical_json()),

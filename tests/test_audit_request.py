@@ -65,12 +65,13 @@ def _registry(protocol: Protocol, account=None) -> AttestationRegistry:  # type:
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
         protocol_manifest_path: Path) -> Iterator[Net]:
+    from verinfer.chain.verifier import deploy_verifier
     from verinfer.models.spec import load_builtin
     from verinfer.prover import pipeline
 
     root = tmp_path_factory.mktemp("audit")
     arts = pipeline.prepare(load_builtin("digits-mlp"), "public", setup="shipped")
-    verifier = pipeline.deploy_verifier(w3, protocol.account, arts)
+    verifier = deploy_verifier(w3, protocol.account, arts)
     c = NodeCluster(root, w3, protocol, protocol_manifest_path, verifier=verifier, proof_mode=1,
                     commitment=int(arts.commitment))
     pki = TestPKI.generate()

@@ -18,6 +18,7 @@ from web3 import Web3
 
 from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.protocol import ModelInput, ModelShard, Protocol, commitment_hash
+from verinfer.chain.verifier import deploy_verifier
 from verinfer.client import Client, RequestTimeout
 from verinfer.constants import ETHER
 from verinfer.devnet.samples import random_spec
@@ -40,7 +41,7 @@ def test_wrong_majority_never_settles_through_the_sdk(w3: Web3, protocol: Protoc
     publisher, requester = funded_account(w3), funded_account(w3)
     nodes = [funded_account(w3) for _ in range(3)]
     store = open_store(root=tmp_path / "store")
-    verifier = pipeline.deploy_verifier(w3, publisher, arts)
+    verifier = deploy_verifier(w3, publisher, arts)
     _, model_id = protocol.as_account(publisher).models.register_model(ModelInput(
         name=f"tiny-attack10-{secrets.token_hex(4)}", weights_cid=store.add(spec.canonical_json()),
         commitment=arts.commitment, verifier=verifier, proof_mode=2, execution_profile_hash=reference_profile_hash(),

@@ -9,23 +9,24 @@ import pytest
 from web3 import Web3
 
 from verinfer.chain.protocol import Protocol, Status
+from verinfer.devnet.cluster import NodeCluster
+from verinfer.devnet.processes import wait_for
+from verinfer.devnet.samples import sample_input
 from verinfer.models import spec as model_spec
 from verinfer.models.hashing import hash_vector
 from verinfer.models.reference import run as reference_run
 from verinfer.models.tensor import encode_tensor
-from verinfer.devnet.cluster import NodeCluster
-from verinfer.devnet.processes import wait_for
-from verinfer.devnet.samples import sample_input
 
 
 @pytest.fixture(scope="module")
 def proven_cluster(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
                    protocol_manifest_path: Path) -> Iterator[NodeCluster]:
+    from verinfer.chain.verifier import deploy_verifier
     from verinfer.prover import pipeline
 
     spec = model_spec.load_builtin("digits-mlp")
     arts = pipeline.prepare(spec, "public", setup="dev")  # cached per circuit: the nodes find the same key
-    verifier = pipeline.deploy_verifier(w3, protocol.account, arts)
+    verifier = deploy_verifier(w3, protocol.account, arts)
     c = NodeCluster(tmp_path_factory.mktemp("node-prover"), w3, protocol, protocol_manifest_path,
                     verifier=verifier, proof_mode=1, commitment=int(arts.commitment))
     yield c

@@ -18,6 +18,7 @@ from web3 import Web3
 
 from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import ModelInput, Protocol
+from verinfer.chain.verifier import deploy_verifier
 from verinfer.errors import VerinferError
 from verinfer.models.reference import check_input, run as reference_run
 from verinfer.models.spec import load, load_builtin
@@ -165,7 +166,7 @@ def test_artifacts_cid_on_chain(digits, store: EmbeddedStore, w3: Web3, protocol
     spec, arts = digits
     publisher = funded_account(w3, 10**20)
     p = protocol.as_account(publisher)
-    verifier = pipeline.deploy_verifier(w3, publisher, arts)
+    verifier = deploy_verifier(w3, publisher, arts)
     _, model_id = p.models.register_model(ModelInput(
         name=f"digits-bundle-{secrets.token_hex(4)}", weights_cid="bafkreidigitsbundletest",
         commitment=arts.commitment, verifier=verifier, proof_mode=1, num_layers=spec.num_layers,
@@ -226,7 +227,7 @@ def test_node_proves_with_the_published_bundle(tmp_path_factory: pytest.TempPath
             return acct
 
     spec, arts = digits
-    verifier = pipeline.deploy_verifier(w3, protocol.account, arts)
+    verifier = deploy_verifier(w3, protocol.account, arts)
     c = Cluster(tmp_path_factory.mktemp("node-bundle"), w3, protocol, protocol_manifest_path,
                 verifier=verifier, proof_mode=1, commitment=int(arts.commitment))
     try:

@@ -15,13 +15,13 @@ from typing import Iterator
 
 import pytest
 
+from verinfer.chain.verifier import deploy_verifier, verify_onchain
+from verinfer.devnet.samples import random_spec
 from verinfer.models.spec import load
 from verinfer.prover import keys, pipeline, toolchain
 from verinfer.prover.artifacts import compile_circuit
 from verinfer.prover.backends import Groth16pyBackend, SnarkjsBackend
 from verinfer.prover.errors import ArtifactError, CeremonyError
-from verinfer.prover.onchain import deploy_verifier, verify_onchain
-from verinfer.devnet.samples import random_spec
 
 PTAU_DIR = Path(keys.__file__).parent / "data" / "ptau"
 PTAU = PTAU_DIR / "INSECURE_test_phase1_bn128_2e10.ptau"

@@ -20,6 +20,7 @@ from verinfer.chain.protocol import (
     Status,
     commitment_hash,
 )
+from verinfer.chain.verifier import deploy_verifier, verify_onchain
 from verinfer.models import reference
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import load_builtin
@@ -36,7 +37,7 @@ def test_request_proven_through_the_market_and_replay_rejected(w3: Web3, protoco
     spec = load_builtin("digits-mlp")
     arts = pipeline.prepare(spec, "public", setup="shipped")
     publisher, node, requester, thief = (_funded(w3) for _ in range(4))
-    verifier = pipeline.deploy_verifier(w3, publisher, arts)
+    verifier = deploy_verifier(w3, publisher, arts)
     _, model_id = protocol.as_account(publisher).models.register_model(ModelInput(
         name=f"digits-prover-{secrets.token_hex(4)}", weights_cid="bafkreidigitsproverintegrationtest",
         commitment=arts.commitment, verifier=verifier, proof_mode=1, num_layers=spec.num_layers,
@@ -85,9 +86,7 @@ def test_request_proven_through_the_market_and_replay_rejected(w3: Web3, protoco
     assert market.request_binding(rid, node.address) == pipeline.request_binding(rid, node.address)
     # the auditor's view: everything rebuilt from public data
     out = reference.run(spec, x)
-    audit = pipeline.check_request_proof(arts, spec, x, out, rid, node.address, calldata, w3=w3,
-                                         verifier_address=verifier)
-    assert audit["local"] and audit["onchain"]
-    audit = pipeline.check_request_proof(arts, spec, x, out, rid, thief.address, calldata, w3=w3,
-                                         verifier_address=verifier)
-    assert not audit["local"] and audit["onchain"] is False
+    audit = pipeline.check_request_proof(arts, spec, x, out, rid, node.address, calldata)
+    assert audit["local"] and verify_onchain(w3, verifier, audit["proof"])
+    audit = pipeline.check_request_proof(arts, spec, x, out, rid, thief.address, calldata)
+    assert not audit["local"] and not verify_onchain(w3, verifier, audit["proof"])

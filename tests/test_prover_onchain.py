@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from verinfer.chain.verifier import deploy_verifier, verify_gas, verify_onchain
 from verinfer.models import reference
 from verinfer.models.hashing import FIELD, hash_vector
 from verinfer.models.spec import load_builtin
 from verinfer.prover import pipeline
 from verinfer.prover.backends import Groth16pyBackend, SnarkjsBackend, best_backend
 from verinfer.prover.errors import ArtifactError, ProverError
-from verinfer.prover.onchain import deploy_verifier, verify_gas, verify_onchain
 from verinfer.prover.types import Proof
 
 SAMPLES = Path(reference.__file__).parent / "data" / "digits-samples.json"
@@ -133,7 +133,7 @@ def test_shipped_digits_keys_match_the_committed_verifier(w3, accounts) -> None:
     spec = load_builtin("digits-mlp")
     arts = pipeline.prepare(spec, "public", setup="shipped")
     assert arts.insecure and arts.zkey_path is not None
-    committed = pipeline.VERIFIERS_DIR / "DigitsMlpVerifier.sol"
+    committed = Path(__file__).resolve().parents[1] / "contracts" / "src" / "verifiers" / "DigitsMlpVerifier.sol"
     assert committed.read_text() == arts.verifier_sol.read_text()
     assert "contract Groth16VerifierDigitsMlp {" in committed.read_text()
     x = json.loads(SAMPLES.read_text())["samples"][3]["pixels"]

@@ -9,10 +9,10 @@ from web3 import Web3
 from verinfer.auditor.claims import Claim, Verdict
 from verinfer.auditor.context import AuditContext, AuditEnv, short
 from verinfer.chain.protocol import ZERO_ADDRESS, Status
+from verinfer.chain.verifier import VERIFY_GAS, verify_onchain
 from verinfer.constants import FIELD, PROOF_NONE, PROOF_PUBLIC_WEIGHTS, request_binding
 from verinfer.errors import VerinferError
 from verinfer.prover.backends import backend_by_name
-from verinfer.prover.onchain import VERIFY_GAS, verify_onchain
 from verinfer.prover.types import Proof
 
 

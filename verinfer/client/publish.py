@@ -167,8 +167,9 @@ def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proo
     artifacts: Any = None
     if PROOF_MODES[proof_mode] != PROOF_NONE:
         # the prover pulls in circom/snarkjs tooling: loaded only when a proof mode is asked for
+        from verinfer.chain.verifier import deploy_verifier
         from verinfer.prover.bundle import publish_bundle
-        from verinfer.prover.pipeline import deploy_verifier, prepare
+        from verinfer.prover.pipeline import prepare
 
         artifacts = prepare(model, mode=proof_mode, setup=setup)
         value = artifacts.commitment

@@ -24,6 +24,18 @@ _SPEC = typer.Option(None, "--spec", help="path to a model spec JSON (§1.4)")
 _MODE = typer.Option("public", "--mode", help="proof mode: public (weights as constants) | private")
 
 
+def _install(arts: Any) -> Path:
+    """Copy the exported verifier (in the prover cache) into the checkout the command runs in."""
+    import shutil
+
+    dest_dir = Path.cwd() / "contracts" / "src" / "verifiers"
+    if not dest_dir.is_dir():
+        raise ConfigError(f"--install: {dest_dir} does not exist; run from the repository root")
+    dest = dest_dir / f"{arts.verifier_contract.removeprefix('Groth16Verifier')}Verifier.sol"
+    shutil.copyfile(arts.verifier_sol, dest)
+    return dest
+
+
 def _spec(model: Optional[str], spec: Optional[Path]) -> Any:
     from verinfer.models import spec as specs
 
@@ -64,7 +76,7 @@ def setup_cmd(
     mode: str = _MODE,
     dev: bool = typer.Option(False, "--dev", help="INSECURE single-party key via groth16py (seconds)"),
     force: bool = typer.Option(False, "--force", help="make a new dev key even if one is cached"),
-    install: bool = typer.Option(False, "--install", help="copy the verifier into contracts/src/verifiers"),
+    install: bool = typer.Option(False, "--install", help="copy the verifier into ./contracts/src/verifiers (run from the repository root)"),
 ) -> None:
     """Development setup (`--dev`); production keys come from `verinfer prover ceremony …`."""
     from verinfer.prover import keys, pipeline
@@ -83,7 +95,7 @@ def setup_cmd(
     typer.echo(f"commitment:  {arts.commitment}")
     typer.echo(f"verifier:    {arts.verifier_sol} (contract {arts.verifier_contract}, INSECURE dev key)")
     if install:
-        typer.echo(f"installed:   {pipeline.install_verifier(arts)}")
+        typer.echo(f"installed:   {_install(arts)}")
 
 
 @ceremony_app.command("new-ptau")
@@ -135,7 +147,7 @@ def verify_ceremony(model: Optional[str] = _MODEL, spec: Optional[Path] = _SPEC,
 
 @ceremony_app.command("finalize")
 def finalize(model: Optional[str] = _MODEL, spec: Optional[Path] = _SPEC, mode: str = _MODE,
-             install: bool = typer.Option(False, "--install", help="copy the verifier into contracts/src/verifiers")) -> None:
+             install: bool = typer.Option(False, "--install", help="copy the verifier into ./contracts/src/verifiers (run from the repository root)")) -> None:
     """Verify, export the verification key and the Solidity verifier."""
     from verinfer.prover import keys, pipeline
 
@@ -146,7 +158,7 @@ def finalize(model: Optional[str] = _MODEL, spec: Optional[Path] = _SPEC, mode: 
     typer.echo(f"commitment:  {arts.commitment}")
     typer.echo(f"verifier:    {arts.verifier_sol} (contract {arts.verifier_contract})")
     if install:
-        typer.echo(f"installed:   {pipeline.install_verifier(arts)}")
+        typer.echo(f"installed:   {_install(arts)}")
 
 
 def _read_input(path: Path) -> list[int]:

@@ -15,9 +15,9 @@ from typing import Any
 
 from verinfer.auditor import Auditor
 from verinfer.chain.protocol import Protocol
+from verinfer.chain.verifier import VERIFY_GAS, verify_onchain
 from verinfer.explorer.db import Database, dumps
 from verinfer.prover.backends import backend_by_name
-from verinfer.prover.onchain import VERIFY_GAS, verify_onchain
 from verinfer.prover.types import Proof
 from verinfer.storage.base import ContentStore
 

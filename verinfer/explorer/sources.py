@@ -2,7 +2,7 @@
 
 The protocol contracts are recompiled from the repository's committed sources (contracts/src, imports
 resolved through foundry.toml's remappings, the same settings forge used) and a model's verifier
-from the `verifier_sol` of its published prover bundle (the settings `verinfer.prover.onchain`
+from the `verifier_sol` of its published prover bundle (the settings `verinfer.prover.solidity`
 compiles with), all with solc-js standard JSON through `scripts/solc`. The comparison is Sourcify's:
 immutable slots are zeroed, then
 
@@ -205,7 +205,7 @@ def verify_protocol(w3: Any, addresses: dict[str, str], artifact_sources: dict[s
 
 def verify_single(w3: Any, name: str, address: str, file_name: str, source: str, contract: str,
                   cache_dir: Path | None = None, origin: str = "") -> Verification:
-    """Verify one self-contained source (a snarkjs verifier) compiled as `verinfer.prover.onchain` does."""
+    """Verify one self-contained source (a snarkjs verifier) compiled as `verinfer.prover.solidity` does."""
     std = standard_json({file_name: source}, {file_name: contract}, remappings=[], runs=200)
     std["settings"].pop("remappings")
     std["settings"].pop("libraries")

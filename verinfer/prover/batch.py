@@ -109,25 +109,3 @@ def digits_batch_artifacts(n: int = 16) -> tuple[str, str]:
                                 note=f"digits-mlp public; vk sha256 {arts.keys.record.get('vk_sha256', '')}",
                                 insecure=arts.insecure)
     return ver, render_fixture("DigitsBatchFixture", proofs, note)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write the digits batch verifier and its fixture into the repository (`python -m verinfer.prover.batch`)."""
-    import argparse
-
-    from verinfer.prover import toolchain
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("-n", type=int, default=16)
-    a = ap.parse_args(argv)
-    ver, fix = digits_batch_artifacts(a.n)
-    root = toolchain.REPO_ROOT / "contracts"
-    (root / "src" / "verifiers" / "BatchGroth16VerifierDigitsMlp.sol").write_text(ver)
-    (root / "test" / "fixtures" / "batch").mkdir(parents=True, exist_ok=True)
-    (root / "test" / "fixtures" / "batch" / "DigitsBatchFixture.sol").write_text(fix)
-    print("wrote BatchGroth16VerifierDigitsMlp.sol and fixtures/batch/DigitsBatchFixture.sol (INSECURE keys)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

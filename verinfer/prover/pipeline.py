@@ -1,7 +1,7 @@
-"""One-call flows: prepare a model's circuit + keys + verifier, deploy it, prove a request.
+"""One-call flows: prepare a model's circuit + keys + verifier source, prove a request.
 
     arts = prepare(spec, mode="public", setup="dev")       # compile (cached), keys, verifier .sol
-    addr = deploy_verifier(w3, sender, arts)               # on-chain verifier
+    addr = deploy_verifier(w3, sender, arts)               # chain layer (chain/verifier.py)
     out_hash, calldata8 = prove_request(arts, spec, x, request_id, prover_address)
     market.submitProof(request_id, out_hash, calldata8)
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,14 +24,12 @@ from verinfer.prover import toolchain
 from verinfer.prover.artifacts import CompiledCircuit, compile_circuit
 from verinfer.prover.backends import ProverBackend, best_backend
 from verinfer.prover.errors import ArtifactError, ProverError
-from verinfer.prover.onchain import deploy_verifier as _deploy_verifier
 from verinfer.prover.spec import view
 from verinfer.prover.types import CircuitArtifacts, Proof
 from verinfer.prover.witness import circuit_inputs
 
 SETUPS = ("dev", "ceremony", "shipped")
 SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "keys"
-VERIFIERS_DIR = toolchain.REPO_ROOT / "contracts" / "src" / "verifiers"
 
 
 def vk_commitment(vk: dict[str, Any]) -> int:
@@ -126,11 +123,6 @@ def prepare(spec: Any, mode: str = "public", setup: str = "dev", circuit: str = 
     return CircuitArtifacts(cc, km, value, sol, contract, extra={"setup": setup})
 
 
-def deploy_verifier(w3: Any, sender: Any, artifacts: CircuitArtifacts) -> str:
-    """Deploy the artifacts' verifier contract; returns its address."""
-    return _deploy_verifier(w3, sender, artifacts)
-
-
 def prove_for_request(artifacts: CircuitArtifacts, spec: Any, x: Sequence[int], request_id: int,
                       prover_address: str, backend: ProverBackend | None = None) -> Proof:
     """The full proof (with public signals) for request `request_id` submitted by `prover_address`."""
@@ -176,26 +168,13 @@ def expected_public_signals(artifacts: CircuitArtifacts, spec: Any, x: Sequence[
     return [values[n] for n in artifacts.public_signal_names]
 
 
-def install_verifier(artifacts: CircuitArtifacts, filename: str | None = None) -> Path:
-    """Copy the exported verifier into contracts/src/verifiers (what the protocol build compiles)."""
-    VERIFIERS_DIR.mkdir(parents=True, exist_ok=True)
-    dest = VERIFIERS_DIR / (filename or f"{artifacts.verifier_contract.removeprefix('Groth16Verifier')}Verifier.sol")
-    shutil.copyfile(artifacts.verifier_sol, dest)
-    return dest
-
-
 def check_request_proof(artifacts: CircuitArtifacts, spec: Any, x: Sequence[int], output: Sequence[int],
-                        request_id: int, prover_address: str, calldata8: Sequence[int], *, w3: Any = None,
-                        verifier_address: str | None = None, backend: ProverBackend | None = None) -> dict[str, Any]:
+                        request_id: int, prover_address: str, calldata8: Sequence[int], *,
+                        backend: ProverBackend | None = None) -> dict[str, Any]:
     """What an auditor checks for a submitted proof: rebuild the public signals from public data
-    (commitment, input, output, request id, prover), verify locally and, given `w3` + the
-    registered verifier, with an eth_call (explicit gas). Returns {"public_signals", "local", "onchain"}."""
-    from verinfer.prover.onchain import verify_onchain
-
+    (commitment, input, output, request id, prover) and verify locally. Returns {"public_signals",
+    "local", "proof"}; the eth_call against the registered verifier is the chain layer's
+    `verify_onchain(w3, verifier, result["proof"])` (chain/verifier.py)."""
     pub = expected_public_signals(artifacts, spec, x, output, request_id, prover_address)
     proof = Proof.from_calldata(calldata8, pub)
-    result: dict[str, Any] = {"public_signals": pub, "local": (backend or best_backend()).verify(artifacts.vk, proof),
-                              "onchain": None}
-    if w3 is not None and verifier_address:
-        result["onchain"] = verify_onchain(w3, verifier_address, proof)
-    return result
+    return {"public_signals": pub, "local": (backend or best_backend()).verify(artifacts.vk, proof), "proof": proof}

@@ -1,69 +1,35 @@
-"""The snarkjs Solidity verifier on chain: compile (solc-js shim), deploy, verify with explicit gas.
+"""A model's snarkjs Groth16 verifier on chain: deploy it, verify proofs with explicit gas.
 
-Why explicit gas: a snarkjs verifier whose precompile call runs out of gas returns `false` instead
-of reverting, so `eth_estimateGas` under-reports (~38k). Every call here passes VERIFY_GAS.
+The Solidity source and its compilation stay in the prover library (`verinfer.prover.solidity`);
+this module is the chain half. Why explicit gas: a snarkjs verifier whose precompile call runs out
+of gas returns `false` instead of reverting, so `eth_estimateGas` under-reports (~38k). Every call
+here passes VERIFY_GAS.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 
-from verinfer.prover import toolchain
-from verinfer.prover.errors import ProverError
+from verinfer.chain.errors import ChainError
+from verinfer.chain.tx import TxSender, name_contract, sender_for
+from verinfer.prover.solidity import compile_verifier
 from verinfer.prover.types import CircuitArtifacts, Proof
 
 VERIFY_GAS = 600_000
-SOLC_SHIM = toolchain.REPO_ROOT / "scripts" / "solc"
 VERIFIER_ABI_FN = "verifyProof"
-
-
-def compile_verifier(sol_path: Path, contract_name: str) -> dict[str, Any]:
-    """{"abi", "bytecode"} of `contract_name` in `sol_path` (cached in the artifact cache by source sha256)."""
-    sol_path = Path(sol_path)
-    digest = toolchain.sha256_file(sol_path)
-    cache = toolchain.cache_root() / "solc" / f"{contract_name}.{digest[:16]}.json"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    if cache.exists():
-        return json.loads(cache.read_text())
-    std = {
-        "language": "Solidity",
-        "sources": {sol_path.name: {"content": sol_path.read_text()}},
-        "settings": {
-            "optimizer": {"enabled": True, "runs": 200},
-            "evmVersion": "cancun",
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
-        },
-    }
-    out = toolchain.run([toolchain.node_binary(), str(SOLC_SHIM), "--standard-json"], what="solc (verifier)",
-                        input_text=json.dumps(std))
-    res = json.loads(out.stdout)
-    errors = [e for e in res.get("errors", []) if e.get("severity") == "error"]
-    if errors:
-        raise ProverError(f"verifier does not compile: {errors[0].get('formattedMessage', errors[0])}")
-    try:
-        c = res["contracts"][sol_path.name][contract_name]
-    except KeyError:
-        raise ProverError(f"{sol_path.name} has no contract {contract_name}") from None
-    art = {"abi": c["abi"], "bytecode": "0x" + c["evm"]["bytecode"]["object"], "contract": contract_name}
-    cache.write_text(json.dumps(art))
-    return art
 
 
 def deploy_verifier(w3: Web3, sender: Any, artifacts: CircuitArtifacts) -> str:
     """Compile the artifacts' exported verifier and deploy it; returns the checksummed address."""
-    from verinfer.chain.tx import TxSender, name_contract, sender_for
-
     art = compile_verifier(artifacts.verifier_sol, artifacts.verifier_contract)
     tx = sender if isinstance(sender, TxSender) else sender_for(w3, sender)
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     receipt = tx.send(factory.constructor(), contract=artifacts.verifier_contract)
     address = receipt.get("contractAddress")
     if not address:
-        raise ProverError("verifier deployment produced no contract address")
+        raise ChainError("verifier deployment produced no contract address")
     address = Web3.to_checksum_address(address)
     name_contract(address, artifacts.verifier_contract)
     return address
@@ -97,8 +63,6 @@ def verify_onchain(w3: Web3, address: str, proof: Proof, *, gas: int = VERIFY_GA
 
 def verify_gas(w3: Web3, sender: Any, address: str, proof: Proof, *, gas: int = VERIFY_GAS) -> int:
     """gasUsed of a verifyProof *transaction* (the per-proof on-chain cost, intrinsic gas included)."""
-    from verinfer.chain.tx import TxSender, sender_for
-
     tx = sender if isinstance(sender, TxSender) else sender_for(w3, sender)
     fn = _verifier(w3, address, len(proof.public_signals)).functions.verifyProof(*_args(proof))
     receipt = tx.send(fn, gas=gas, contract="Groth16Verifier")
