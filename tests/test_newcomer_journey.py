@@ -153,7 +153,7 @@ def test_newcomer_journey(journey: Journey) -> None:
 
     # the mistakes, each one clear line
     j.error("model", "publish", "textgen", "--dev-account", "0",
-            needle="built-in model (digits-mlp, digits-mlp-large, textgenrnn)")
+            needle="built-in model (digits-mlp, digits-mlp-large, digits-cnn, textgenrnn)")
     j.error("model", "inspect", "0x" + "ab" * 32, needle="is not registered on this deployment")
     j.error("request", "--model", "textgen", "--input", "digits-sample:1", "--dev-account", "1",
             needle="no registered model named 'textgen'")
