@@ -193,7 +193,7 @@ def fetch_lm_files(spec: LanguageModelSpec, store: Any, directory: Path) -> Path
 def _import_torch():
     try:
         import torch
-    except ImportError:
+    except ModuleNotFoundError:  # not a fallback: the one-line instruction to install the extra
         raise LanguageModelError("the language-model runtime needs torch: pip install 'verinfer[lm]'") from None
     return torch
 
@@ -216,7 +216,7 @@ class TextgenRNN:
         torch = _import_torch()
         try:
             import h5py
-        except ImportError:
+        except ModuleNotFoundError:  # not a fallback: the one-line instruction to install the extra
             raise LanguageModelError("loading textgenrnn weights needs h5py: pip install 'verinfer[lm]'") from None
         import numpy as np
 
