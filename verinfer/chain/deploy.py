@@ -21,7 +21,7 @@ from verinfer.chain.tx import TxSender, name_contract, rpc_url_of, sender_for
 from verinfer.constants import DEVNET_CHAIN_ID
 from verinfer.errors import ConfigError
 
-__all__ = ["ProtocolParams", "deploy_contract", "deploy_protocol", "is_deployed"]
+__all__ = ["ProtocolParams", "deploy_artifact", "deploy_contract", "deploy_protocol", "is_deployed"]
 
 ZERO = "0x0000000000000000000000000000000000000000"
 #: Contracts owned by the timelock after deployment (ModelRegistry has no owner; ExampleConsumer is a dApp).
@@ -32,19 +32,24 @@ def _sender(w3: Web3, sender: LocalAccount | TxSender) -> TxSender:
     return sender if isinstance(sender, TxSender) else sender_for(w3, sender)
 
 
-def deploy_contract(w3: Web3, sender: LocalAccount | TxSender, artifact_name: str, *ctor_args: Any) -> str:
-    """Deploy the committed artifact `artifact_name`; returns its checksummed address."""
-    art = artifacts.load(artifact_name)
+def deploy_artifact(w3: Web3, sender: LocalAccount | TxSender, art: artifacts.Artifact, name: str,
+                    *ctor_args: Any) -> tuple[str, Any]:
+    """Deploy `art` (labelled `name` in error messages); returns (checksummed address, receipt)."""
     if not art.bytecode or art.bytecode == "0x":
-        raise ChainError(f"artifact {artifact_name} has no bytecode (abstract contract or interface?)")
+        raise ChainError(f"artifact {name} has no bytecode (abstract contract or interface?)")
     factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    receipt = _sender(w3, sender).send(factory.constructor(*ctor_args), contract=artifact_name)
+    receipt = _sender(w3, sender).send(factory.constructor(*ctor_args), contract=name)
     address = receipt.get("contractAddress")
     if not address:
-        raise ChainError(f"deploying {artifact_name} produced no contract address (tx {receipt['transactionHash'].hex()})")
+        raise ChainError(f"deploying {name} produced no contract address (tx {receipt['transactionHash'].hex()})")
     address = Web3.to_checksum_address(address)
-    name_contract(address, artifact_name)
-    return address
+    name_contract(address, name)
+    return address, receipt
+
+
+def deploy_contract(w3: Web3, sender: LocalAccount | TxSender, artifact_name: str, *ctor_args: Any) -> str:
+    """Deploy the committed artifact `artifact_name`; returns its checksummed address."""
+    return deploy_artifact(w3, sender, artifacts.load(artifact_name), artifact_name, *ctor_args)[0]
 
 
 def has_timelock_artifact() -> bool:

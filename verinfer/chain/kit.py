@@ -15,8 +15,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from verinfer.chain import artifacts
+from verinfer.chain.deploy import deploy_artifact
 from verinfer.chain.errors import ChainError
-from verinfer.chain.tx import TxSender, name_contract, sender_for
+from verinfer.chain.tx import TxSender, sender_for
 from verinfer.errors import ConfigError
 from verinfer.models.errors import InvalidInputError
 from verinfer.models.hashing import from_bytes32, hash_vector
@@ -76,16 +77,7 @@ def _sender(w3: Web3, sender: LocalAccount | TxSender) -> TxSender:
 
 def deploy(w3: Web3, sender: LocalAccount | TxSender, name: str, *args: Any, gas: dict[str, int] | None = None) -> str:
     """Deploy kit contract `name` (from abi/) and return its checksummed address; `gas[name]` gets the gas used."""
-    art = artifact(name)
-    if not art.bytecode or art.bytecode == "0x":
-        raise ConfigError(f"kit artifact {name} has no bytecode (abstract or interface)")
-    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    receipt = _sender(w3, sender).send(factory.constructor(*args), contract=name)
-    address = receipt.get("contractAddress")
-    if not address:
-        raise ChainError(f"deploying {name} produced no contract address")
-    address = Web3.to_checksum_address(address)
-    name_contract(address, name)
+    address, receipt = deploy_artifact(w3, sender, artifact(name), name, *args)
     if gas is not None:
         gas[name] = int(receipt["gasUsed"])
     return address
