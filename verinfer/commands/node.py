@@ -7,13 +7,12 @@ flags and both call `verinfer.node.daemon.run_node` (documented in docs/node.md)
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from verinfer.constants import ETHER
+from verinfer.amounts import AmountError, parse_amount
 from verinfer.errors import ConfigError
 
 app = typer.Typer(help="Run a worker node (watch → infer → commit → reveal → prove → finalize).", no_args_is_help=True)
@@ -21,12 +20,9 @@ app = typer.Typer(help="Run a worker node (watch → infer → commit → reveal
 
 def _eth(value: str, what: str) -> int:
     try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise ConfigError(f"{what} must be an amount in ether like 0.05, got {value!r}") from None
-    if not d.is_finite() or d < 0:
-        raise ConfigError(f"{what} must be a non-negative amount in ether, got {value!r}")
-    return int(d * ETHER)
+        return parse_amount(value, what)
+    except AmountError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @app.command("run")

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from verinfer.constants import ETHER
+from verinfer.amounts import AmountError, parse_amount
 from verinfer.errors import VerinferError
 from verinfer.node.daemon import NodeOptions, run_node
 
 
 def _ether(text: str) -> int:
     try:
-        d = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"expected an amount in ether like 0.05, got {text!r}") from None
-    if not d.is_finite() or d < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative amount in ether, got {text!r}")
-    return int(d * ETHER)
+        return parse_amount(text, "--withdraw-threshold")
+    except AmountError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse(argv: list[str]) -> NodeOptions:
