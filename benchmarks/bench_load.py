@@ -60,11 +60,13 @@ def main() -> None:
     ap.add_argument("--no-proof", action="store_true")
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--markdown", type=Path, default=None, help="append the result table to this markdown file")
+    ap.add_argument("--root", type=Path, default=None,
+                    help="keep the devnet here (node logs <root>/<operator>.log); default: a temp dir, removed")
     args = ap.parse_args()
     console = Console()
     params = RequestParams(replicas=3, quorum=2, commit_blocks=10, reveal_blocks=10)  # the SDK's defaults
 
-    with LocalNetwork(n_nodes=args.nodes, block_time=args.block_time, proof=not args.no_proof, capacity=args.capacity,
+    with LocalNetwork(args.root, n_nodes=args.nodes, block_time=args.block_time, proof=not args.no_proof, capacity=args.capacity,
                       log=lambda m: console.print(f"[dim]{m}[/dim]")) as net:
         assert net.model is not None
         model_id = net.model.model_id

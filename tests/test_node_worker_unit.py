@@ -217,6 +217,27 @@ class FakeChain:
     def resync_nonce(self) -> None:
         pass
 
+    # non-blocking writes: this fake mines at once, so the worker's first receipt look-up finds the receipt
+    def _pending(self, kind: str, apply: Any) -> Any:
+        tx_hash = apply()
+        return SimpleNamespace(tx_hash=tx_hash, sent_at=time.monotonic(), kind=kind,
+                               receipt={"transactionHash": bytes.fromhex("ab" * 32), "blockNumber": self.block, "status": 1})
+
+    def send_commit(self, rid: int, c: bytes) -> Any:
+        return self._pending("commit", lambda: self.commit(rid, c))
+
+    def send_reveal(self, rid: int, out: int, salt: bytes, cid: str) -> Any:
+        return self._pending("reveal", lambda: self.reveal(rid, out, salt, cid))
+
+    def send_finalize(self, rid: int) -> Any:
+        return self._pending("finalize", lambda: self.finalize(rid))
+
+    def poll_tx(self, pending: Any) -> Any:
+        return pending.receipt
+
+    def tx_known(self, pending: Any) -> bool:
+        return True
+
 
 class FakeModels:
     def get(self, cid: str) -> Any:
@@ -262,7 +283,7 @@ def test_full_lifecycle_consensus_only(tmp_path: Path) -> None:
     assert phase(w, 1) == Phase.SEEN and chain.sent == []
     chain.mine(2)
     w.step(chain.block)  # preview says member → compute → commit → (all committed) reveal → finalize (all revealed)
-    assert [k for k, _ in chain.sent] == ["draw", "commit", "reveal", "finalize"]  # first member draws at once
+    assert [k for k, _ in chain.sent] == ["commit", "reveal", "finalize"]  # the commit draws: no separate draw tx
     assert phase(w, 1) == Phase.DONE
     rec = w.state.get_request(1)
     assert rec.committee == [ME] and rec.output_hash == 42 and set(rec.txs) == {"commit", "reveal", "finalize"}
@@ -299,7 +320,7 @@ def test_incomplete_preview_waits_instead_of_drawing(tmp_path: Path) -> None:
     chain.drawable = 7
     chain.mine()
     w.step(chain.block)
-    assert phase(w, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
+    assert phase(w, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["commit"]
 
 
 def test_unserved_models_are_ignored(tmp_path: Path) -> None:
@@ -352,7 +373,7 @@ def test_restart_after_commit_recovers_without_double_commit(tmp_path: Path) -> 
     assert rec is not None and rec.salt is not None
     w2 = make_worker(tmp_path, chain)
     w2.step(chain.block)
-    assert phase(w2, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
+    assert phase(w2, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["commit"]
     # B never commits; after the commit deadline we reveal alone, then finalize after the reveal window
     chain.block = chain.requests[1].commit_deadline + 1
     w2.step(chain.block)

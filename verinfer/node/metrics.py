@@ -39,6 +39,15 @@ class NodeMetrics:
             buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
             registry=r,
         )
+        self.txs_sent = Counter("verinfer_node_txs_sent", "Transactions broadcast by kind", ["kind"], registry=r)
+        self.tx_seconds = Histogram(
+            "verinfer_node_tx_seconds", "Broadcast → receipt seen, by kind", ["kind"],
+            buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32), registry=r,
+        )
+        self.task_wait_seconds = Histogram(
+            "verinfer_node_task_wait_seconds", "Request task queued → started (pool saturation)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8), registry=r,
+        )
         self.proof_seconds = Histogram(
             "verinfer_node_proof_seconds", "Proof generation time", buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 120), registry=r
         )

@@ -37,7 +37,7 @@ from verinfer.chain.protocol import Status
 from verinfer.chain.tx import RPC_FAILURES, TRANSPORT_ERRORS
 from verinfer.constants import FIELD, INVALID_INPUT_HASH, PROOF_NONE, commitment_hash
 from verinfer.errors import ConfigError, VerinferError
-from verinfer.node.chainio import FINAL_STATUSES, ModelInfo, NodeChain
+from verinfer.node.chainio import FINAL_STATUSES, ModelInfo, NodeChain, PendingTx
 from verinfer.node.compute import ModelCache, Outcome, compute, profile_hash
 from verinfer.node.metrics import NodeMetrics
 from verinfer.node.state import NodeState, Phase, RequestRecord
@@ -53,6 +53,9 @@ FAULTS = ("wrong-output", "no-reveal", "crash-after-commit")
 _COMMIT_OVER = ("CommitPhaseOver", "CommitWindowClosed", "AlreadyFinalized", "RequestExpired", "DrawExpired", "WrongStatus")
 _REVEAL_OVER = ("RevealPhaseOver", "RevealWindowClosed", "AlreadyFinalized", "NotCommitted", "WrongStatus")
 _NOT_MEMBER = ("NotCommitteeMember", "NotMember", "NotInCommittee")
+
+#: A broadcast transaction neither mined nor known to the RPC node this many blocks later was dropped: send again.
+TX_LOST_BLOCKS = 6
 
 
 @dataclass
@@ -74,6 +77,8 @@ class WorkerConfig:
     parallel: int = 64
     block_time_s: float | None = None  # None: measured from the chain's progress
     tx_margin_blocks: int = 2  # blocks kept free at the end of a window for the tx to be mined
+    prover_nice: int = 5  # the proving thread's (and its witness / prover threads') niceness above the node's
+    prove_max_pending: int = 0  # prove only while at most this many requests wait to commit or reveal
 
 
 class BlockClock:
@@ -153,6 +158,7 @@ class Worker:
         self._prove_seconds = 3.0
         self._backoff = 0.0
         self._rpc_down = False
+        self._inflight: dict[tuple[int, str], tuple[PendingTx, int]] = {}  # (request, kind) → (tx, block sent)
         self._pool = ThreadPoolExecutor(max_workers=max(1, config.parallel), thread_name_prefix="request")
         start = config.start_block if config.start_block is not None else chain.manifest.deploy_block
         self.cursor = chain.event_cursor(["InferenceRequested", "CommitteeDrawn"], state, start, key="market-v2")
@@ -342,10 +348,11 @@ class Worker:
                 if rec.request_id in self._running:
                     continue
                 self._running.add(rec.request_id)
-            self._pool.submit(self._task, rec.request_id)
+            self._pool.submit(self._task, rec.request_id, time.monotonic())
         self._maybe_withdraw(block)
 
-    def _task(self, request_id: int) -> None:
+    def _task(self, request_id: int, queued_at: float) -> None:
+        self.metrics.task_wait_seconds.observe(time.monotonic() - queued_at)
         try:
             self.advance(request_id)
         except RPC_FAILURES as exc:
@@ -457,10 +464,10 @@ class Worker:
         if r.status != Status.PENDING:
             return
         draw_left = (r.draw_deadline - block - self.cfg.tx_margin_blocks) * self.clock.seconds_per_block
-        first = bool(rec.committee) and rec.committee[0] == self.address
-        # The first member of the previewed committee draws at once: the seats (and capacity) are fixed before
-        # anyone fetches, so later previews match the draw. Others draw only when the window is at risk.
-        if not first and draw_left >= budget:
+        # Our commit draws when we are first; a separate draw transaction only when a worst-case fetch could end after
+        # the draw window (an extra tx + receipt on the critical path of every request cost a block or more per
+        # request under a burst, issue 7 attack 13).
+        if draw_left >= budget:
             return
         try:
             tx = self.chain.draw(rec.request_id)
@@ -504,13 +511,44 @@ class Worker:
                                      output_cid=outcome.output_cid, salt=self.chain.salt_for(rec.request_id),
                                      invalid_reason=outcome.invalid_reason)
 
+    def _tx(self, rec: RequestRecord, kind: str, send: Callable[[], PendingTx], block: int) -> Any | None:
+        """Broadcast once, then look for the receipt on each later pass: the receipt once mined, None before.
+
+        Why not wait: under a burst a node has hundreds of commits and reveals in flight; a thread parked on each
+        receipt starved the pool (requests were first computed 2-21 blocks after they were seen, issue 7 attack
+        13). Reverts, pre-flight or mined, raise ContractError; a transaction the RPC node dropped is sent again.
+        """
+        key = (rec.request_id, kind)
+        entry = self._inflight.get(key)
+        if entry is None:
+            pending = send()
+            entry = self._inflight[key] = (pending, block)
+            self.state.record_tx(rec.request_id, kind, pending.tx_hash)
+            self.metrics.txs_sent.labels(kind).inc()
+        pending, sent_block = entry
+        try:
+            receipt = self.chain.poll_tx(pending)
+        except ContractError:
+            self._inflight.pop(key, None)
+            raise
+        if receipt is None:
+            if block > sent_block + TX_LOST_BLOCKS and not self.chain.tx_known(pending):
+                log.warning("request %d: %s tx %s was dropped by the RPC node; sending it again", rec.request_id, kind,
+                            pending.tx_hash)
+                self._inflight.pop(key, None)
+                self.chain.resync_nonce()
+            return None
+        self._inflight.pop(key, None)
+        self.metrics.tx_seconds.labels(kind).observe(time.monotonic() - pending.sent_at)
+        return receipt
+
     def _commit(self, rec: RequestRecord, block: int) -> RequestRecord | None:
-        if block > rec.commit_deadline:
+        if (rec.request_id, "commit") not in self._inflight and block > rec.commit_deadline:
             return self._miss(rec, f"commit window closed at block {rec.commit_deadline}")
         assert rec.output_hash is not None and rec.salt is not None
         c = commitment_hash(rec.request_id, rec.output_hash, rec.salt, self.address)
         try:
-            tx = self.chain.commit(rec.request_id, c)
+            receipt = self._tx(rec, "commit", lambda: self.chain.send_commit(rec.request_id, c), block)
         except ContractError as exc:
             if exc.error_name == "AlreadyCommitted":
                 log.info("request %d: commitment already on-chain (recovered)", rec.request_id)
@@ -522,9 +560,11 @@ class Worker:
             if exc.error_name in _COMMIT_OVER:
                 return self._miss(rec, str(exc))
             raise
-        self.state.record_tx(rec.request_id, "commit", tx)
+        if receipt is None:
+            return None
         self.metrics.requests_committed.inc()
-        log.info("request %d: committed (tx %s)", rec.request_id, tx)
+        log.info("request %d: committed (tx %s, %d block(s) after the request)", rec.request_id,
+                 Web3.to_hex(receipt["transactionHash"]), int(receipt["blockNumber"]) - rec.seen_block)
         if self.cfg.fault == "crash-after-commit":
             log.warning("request %d: fault crash-after-commit: SIGKILL self before recording the phase", rec.request_id)
             logging.shutdown()
@@ -534,11 +574,12 @@ class Worker:
     def _reveal(self, rec: RequestRecord, block: int) -> RequestRecord | None:
         if self.cfg.fault == "no-reveal":
             return self._miss(rec, "fault no-reveal: withheld the reveal") if block > rec.reveal_deadline else None
-        if block > rec.reveal_deadline:
+        sent = (rec.request_id, "reveal") in self._inflight
+        if block > rec.reveal_deadline and not sent:
             if self.chain.get_reveal(rec.request_id).revealed:
                 return self._revealed(rec)
             return self._miss(rec, f"reveal window closed at block {rec.reveal_deadline}")
-        if block <= rec.commit_deadline:
+        if block <= rec.commit_deadline and not sent:
             r = self.chain.get_request(rec.request_id)
             if r.status in FINAL_STATUSES:
                 return self._gone(rec, r.status)
@@ -546,7 +587,8 @@ class Worker:
                 return None  # the reveal window opens when all committed or at the commit deadline
         assert rec.output_hash is not None and rec.salt is not None
         try:
-            tx = self.chain.reveal(rec.request_id, rec.output_hash, rec.salt, rec.output_cid or "")
+            receipt = self._tx(rec, "reveal", lambda: self.chain.send_reveal(rec.request_id, rec.output_hash or 0,
+                                                                             rec.salt or b"", rec.output_cid or ""), block)
         except ContractError as exc:
             if exc.error_name == "AlreadyRevealed":
                 return self._revealed(rec)
@@ -557,9 +599,12 @@ class Worker:
             if exc.error_name in _REVEAL_OVER:
                 return self._miss(rec, str(exc))
             raise
-        self.state.record_tx(rec.request_id, "reveal", tx)
+        if receipt is None:
+            return None
         self.metrics.requests_revealed.inc()
-        log.info("request %d: revealed %s (tx %s)", rec.request_id, rec.output_hash_hex[:14], tx)
+        log.info("request %d: revealed %s (tx %s, %d block(s) after the request)", rec.request_id,
+                 rec.output_hash_hex[:14], Web3.to_hex(receipt["transactionHash"]),
+                 int(receipt["blockNumber"]) - rec.seen_block)
         return self._revealed(rec)
 
     def _revealed(self, rec: RequestRecord) -> RequestRecord | None:
@@ -570,28 +615,32 @@ class Worker:
 
     def _settle(self, rec: RequestRecord, block: int) -> None:
         """Finalize once allowed (after finalizeAfter for proven models unless proven); anyone may, so do we."""
-        r = self.chain.get_request(rec.request_id)
-        if r.status in FINAL_STATUSES:
-            self._settled(rec, r)
-            return
-        model = self.chain.model(rec.model_id)
-        all_revealed = r.reveal_count >= rec.replicas
-        window_done = all_revealed or block > r.reveal_deadline
-        proof_done = model.proof_mode == PROOF_NONE or r.proven or block > r.finalize_after
-        invalid_all = all_revealed and rec.output_hash == INVALID_INPUT_HASH  # the contract decides; a preflight is free
-        if not (window_done and (proof_done or invalid_all)):
-            if window_done and not r.proven:  # only a proof or the end of the proof window can change this
-                self._wake[rec.request_id] = min(r.finalize_after + 1, block + 2)
-            return
-        # Stagger by committee position so usually one member pays for the finalize.
-        since = self._finalizable_since.setdefault(rec.request_id, block)
-        idx = rec.committee.index(self.address) if self.address in rec.committee else 0
-        if block < since + idx:
-            return
+        if (rec.request_id, "finalize") not in self._inflight:
+            r = self.chain.get_request(rec.request_id)
+            if r.status in FINAL_STATUSES:
+                self._settled(rec, r)
+                return
+            model = self.chain.model(rec.model_id)
+            all_revealed = r.reveal_count >= rec.replicas
+            window_done = all_revealed or block > r.reveal_deadline
+            proof_done = model.proof_mode == PROOF_NONE or r.proven or block > r.finalize_after
+            invalid_all = all_revealed and rec.output_hash == INVALID_INPUT_HASH  # the contract decides; a preflight is free
+            if not (window_done and (proof_done or invalid_all)):
+                if window_done and not r.proven:  # only a proof or the end of the proof window can change this
+                    self._wake[rec.request_id] = min(r.finalize_after + 1, block + 2)
+                elif not window_done:  # the last reveal or the reveal deadline: look every other block
+                    self._wake[rec.request_id] = min(r.reveal_deadline + 1, block + 2)
+                return
+            # Stagger by committee position so usually one member pays for the finalize.
+            since = self._finalizable_since.setdefault(rec.request_id, block)
+            idx = rec.committee.index(self.address) if self.address in rec.committee else 0
+            if block < since + idx:
+                return
         try:
-            tx = self.chain.finalize(rec.request_id)
-            self.state.record_tx(rec.request_id, "finalize", tx)
-            log.info("request %d: finalize sent (tx %s)", rec.request_id, tx)
+            receipt = self._tx(rec, "finalize", lambda: self.chain.send_finalize(rec.request_id), block)
+            if receipt is None:
+                return
+            log.info("request %d: finalized (tx %s)", rec.request_id, Web3.to_hex(receipt["transactionHash"]))
         except ContractError as exc:
             if exc.error_name in ("TooEarlyToFinalize", "TooEarly", "ProofWindowOpen", "NotFinalizable"):
                 return
@@ -632,8 +681,18 @@ class Worker:
         self.state.update(rec.request_id, proof="queued")
 
     def _prover_loop(self) -> None:
+        """Proofs are optional work: a lower CPU priority, and none while requests wait to commit or reveal."""
+        if self.cfg.prover_nice > 0:
+            try:  # Linux: per-thread; the witness subprocess and the prover's own threads inherit it
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0)
+                                                                                + self.cfg.prover_nice))
+            except OSError as exc:
+                log.warning("prover: cannot lower its priority (%s)", exc)
         while not self._stop.is_set():
             try:
+                if self._request_work_pending() > self.cfg.prove_max_pending:
+                    self._stop.wait(self.cfg.poll_interval)
+                    continue
                 if not self.prove_pending(self.chain.block_number(), limit=1):
                     self._stop.wait(self.cfg.poll_interval)
             except RPC_FAILURES as exc:
@@ -642,6 +701,11 @@ class Worker:
             except Exception:
                 log.exception("prover: unexpected error")
                 self._stop.wait(1.0)
+
+    def _request_work_pending(self) -> int:
+        """Requests that still need a commit or reveal from us (proving waits for them: issue 7 attack 13)."""
+        phases = self.state.count_by_phase()
+        return sum(phases.get(p.value, 0) for p in (Phase.SEEN, Phase.READY, Phase.COMMITTED))
 
     def prove_pending(self, block: int, limit: int | None = None) -> int:
         """Prove queued requests whose turn has come (earliest first); returns how many were handled."""
