@@ -262,7 +262,8 @@ def make_worker(tmp_path: Path, chain: FakeChain, *, outcome: Outcome | None = N
         return rec.output_hash, [0] * 8
 
     w = Worker(chain, store=None, state=NodeState(tmp_path / "node.db"),
-               config=WorkerConfig(state_dir=tmp_path, block_time_s=0.5, **cfg), compute_fn=fake_compute, prove_fn=fake_prove)
+               config=WorkerConfig(state_dir=tmp_path, block_time_s=0.5, **{"receipt_after_blocks": 0, "follow_events": False, **cfg}),
+               compute_fn=fake_compute, prove_fn=fake_prove)
     w.models = FakeModels()  # type: ignore[assignment]
     return w
 
