@@ -171,8 +171,13 @@ class TxSender:
         *,
         contract: str | None = None,
         preflight: bool = True,
+        state: str = "pending",
     ) -> PendingTx:
         """Pre-flight, sign with the next local nonce and broadcast; do not wait (see `poll`).
+
+        `state`: the block the pre-flight runs against. "pending" sees this key's own unmined transactions; a
+        caller that only acts on mined state (a node) passes "latest": anvil builds the pending block by
+        executing its whole pool for every pending-state call, which under a burst costs more than the call.
 
         Why: a caller with many transactions in flight (a node under a burst) must not park one thread per
         transaction on receipt polling; nonces are handed out locally, so any number of transactions from
@@ -183,10 +188,10 @@ class TxSender:
         fn_label = getattr(contract_fn, "fn_name", None) or "constructor"
         base = {"from": self.address, "value": value}
         if gas is None:
-            est = self._preflight(lambda: contract_fn.estimate_gas(base, block_identifier="pending"), name, fn_label)
+            est = self._preflight(lambda: contract_fn.estimate_gas(base, block_identifier=state), name, fn_label)
             gas = int(est * self.gas_multiplier) + 10_000
         elif preflight and hasattr(contract_fn, "call"):
-            self._preflight(lambda: contract_fn.call(dict(base, gas=gas), block_identifier="pending"), name, fn_label)
+            self._preflight(lambda: contract_fn.call(dict(base, gas=gas), block_identifier=state), name, fn_label)
 
         def build(fields: dict[str, Any]) -> dict[str, Any]:
             return dict(contract_fn.build_transaction(dict(base, gas=gas, **fields)))

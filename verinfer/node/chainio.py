@@ -162,7 +162,7 @@ class NodeChain:
 
     def _submit(self, fn: Any) -> PendingTx:
         assert self.p.sender is not None
-        return self.p.sender.submit(fn, contract="InferenceMarket")
+        return self.p.sender.submit(fn, contract="InferenceMarket", state="latest")  # the node acts on mined state
 
     # --- blocking writes (each returns the tx hash; reverts raise ContractError) -----------------------
 

@@ -502,6 +502,10 @@ class Worker:
             if len(committee) < rec.replicas:
                 # Too few drawable nodes right now (e.g. all at capacity): drawing now would expire the request.
                 # Wait and preview again; seats free up as other requests settle (until the draw window closes).
+                why = f"waiting for seats: a draw now finds {len(committee)} of {rec.replicas} members"
+                if rec.last_error != why:
+                    log.info("request %d: %s", rec.request_id, why)
+                    self.state.record_error(rec.request_id, why)
                 return None
             if self.address not in committee:
                 return self.state.transition(rec.request_id, Phase.NOT_MEMBER, expect=Phase.SEEN, committee=committee)
