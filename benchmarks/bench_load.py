@@ -7,7 +7,8 @@
 
 Setup: fresh anvil (0.5 s blocks), protocol V2 devnet defaults, digits-mlp published with proof mode
 public (Groth16 verifier deployed before registerModel), 3 `python -m verinfer.node` processes with
-capacity 64, SDK default windows (commit 10, reveal 10 blocks; proof window 20 blocks).
+capacity 64, the SDK's default windows for this chain (`Client.params`: 15 s of blocks, at least 10; 30 at
+0.5 s blocks) unless --commit-blocks / --reveal-blocks are given; proof window 20 blocks.
 Requests are spread evenly over `--spread` seconds from 4 requester accounts. Then the script waits
 until every request settled (or `--timeout`), and reports: settled / Accepted / InvalidInput /
 NoQuorum / Expired, penalties by reason (no-show, dissent), p50/p95 request→settled latency,
@@ -36,7 +37,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from verinfer.chain.errors import ContractError  # noqa: E402
-from verinfer.chain.protocol import FINAL_STATUSES, RequestParams, Status  # noqa: E402
+from verinfer.chain.protocol import FINAL_STATUSES, Status  # noqa: E402
 from verinfer.devnet.network import LocalNetwork  # noqa: E402
 from verinfer.devnet.samples import sample_input  # noqa: E402
 from verinfer.models.hashing import hash_vector  # noqa: E402
@@ -62,14 +63,18 @@ def main() -> None:
     ap.add_argument("--markdown", type=Path, default=None, help="append the result table to this markdown file")
     ap.add_argument("--root", type=Path, default=None,
                     help="keep the devnet here (node logs <root>/<operator>.log); default: a temp dir, removed")
+    ap.add_argument("--commit-blocks", type=int, default=None, help="default: the SDK's default for this chain")
+    ap.add_argument("--reveal-blocks", type=int, default=None, help="default: the SDK's default for this chain")
     args = ap.parse_args()
     console = Console()
-    params = RequestParams(replicas=3, quorum=2, commit_blocks=10, reveal_blocks=10)  # the SDK's defaults
 
     with LocalNetwork(args.root, n_nodes=args.nodes, block_time=args.block_time, proof=not args.no_proof, capacity=args.capacity,
                       log=lambda m: console.print(f"[dim]{m}[/dim]")) as net:
         assert net.model is not None
         model_id = net.model.model_id
+        # the SDK's default windows on this chain (Client.params), unless given
+        params = net.client(1).params(3, 2, args.commit_blocks, args.reveal_blocks)
+        console.print(f"windows: commit {params.commit_blocks}, reveal {params.reveal_blocks} blocks")
         requesters = [net.protocol(i) for i in (1, 2, 3, 4)]
         for r in requesters:  # the load generator must not eat the nodes' CPU polling receipts every 50 ms
             assert r.sender is not None
@@ -229,8 +234,10 @@ def main() -> None:
         md = [f"\n### Load: {args.requests} requests in {args.spread:g} s, {args.nodes} nodes, proofs "
               f"{'off' if args.no_proof else 'on'} — {when}\n",
               f"Machine: {machine}. Command: `python benchmarks/bench_load.py --requests {args.requests} --spread "
-              f"{args.spread:g} --block-time {args.block_time:g}{' --no-proof' if args.no_proof else ''}`. Windows: commit 10, reveal 10 blocks "
-              f"(SDK defaults), proof window 20 blocks, {args.block_time:g} s blocks, node capacity {args.capacity}. "
+              f"{args.spread:g} --block-time {args.block_time:g}{' --no-proof' if args.no_proof else ''}`. Windows: commit "
+              f"{params.commit_blocks}, reveal {params.reveal_blocks} blocks "
+              f"({'SDK defaults' if args.commit_blocks is None else 'given'}), proof window {proof_blocks} blocks, "
+              f"{args.block_time:g} s blocks, node capacity {args.capacity}. "
               f"Load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n",
               "| metric | value |", "|---|---:|"]
         md += [f"| {k} | {v} |" for k, v in rows]
