@@ -16,15 +16,13 @@ from typing import Iterator
 
 import pytest
 
-from verinfer.chain.protocol import FINAL_STATUSES, RequestParams, Status
+from verinfer.chain.protocol import FINAL_STATUSES, Status
 from verinfer.devnet.load import submit_burst
 from verinfer.devnet.network import LocalNetwork
 from verinfer.devnet.samples import prover_available, sample_input
 from verinfer.models.hashing import hash_vector
 from verinfer.models.tensor import encode_tensor
 
-#: the SDK's default windows
-WINDOWS = RequestParams(replicas=3, quorum=2, commit_blocks=10, reveal_blocks=10)
 BURST = 30
 
 pytestmark = pytest.mark.skipif(not prover_available(), reason="needs the circom/snarkjs toolchain (npm ci)")
@@ -39,6 +37,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
 
 def test_burst_at_half_second_blocks_settles_everything_without_honest_penalty(net: LocalNetwork) -> None:
     assert net.model is not None
+    windows = net.client(4).params()  # the SDK's default windows on this chain: what a dApp gets without tuning
     requesters = [net.protocol(i) for i in (4, 5, 6)]
     reader = net.protocol()
     stakes = [reader.nodes.stake_of(a.address) for a in net.operator_accounts]
@@ -48,7 +47,7 @@ def test_burst_at_half_second_blocks_settles_everything_without_honest_penalty(n
     for i in range(BURST):
         x = sample_input(i)
         items.append((store.add(encode_tensor(x, "int8", [64])), hash_vector(x, 8)))
-    sent = submit_burst(requesters, net.model.model_id, items, WINDOWS, threads=8)
+    sent = submit_burst(requesters, net.model.model_id, items, windows, threads=8)
     rids = {s.request_id: s.mined_block for s in sent}
 
     # nodes finalize what was drawn; a request nobody could draw is expired by its requester (what Client.wait does)
@@ -61,7 +60,7 @@ def test_burst_at_half_second_blocks_settles_everything_without_honest_penalty(n
             pending.discard(int(e.args["requestId"]))
         for rid in sorted(pending):
             created = rids[rid]
-            if head > created + 1 + WINDOWS.commit_blocks + WINDOWS.reveal_blocks + proof_blocks + 4:
+            if head > created + 1 + windows.commit_blocks + windows.reveal_blocks + proof_blocks + 4:
                 try:
                     requesters[0].market.finalize(rid)
                 except Exception:  # noqa: BLE001 - not finalizable yet / already finalized: looked at again
@@ -73,7 +72,7 @@ def test_burst_at_half_second_blocks_settles_everything_without_honest_penalty(n
     counts: dict[str, int] = {}
     for r in finals.values():
         counts[r.status.name] = counts.get(r.status.name, 0) + 1
-    print(f"burst of {BURST} at 0.5 s blocks: {counts}")
+    print(f"burst of {BURST} at 0.5 s blocks, windows {windows.commit_blocks}/{windows.reveal_blocks}: {counts}")
     assert all(r.status in FINAL_STATUSES for r in finals.values())
     penalties = [dict(e.args) for e in reader.events("NodePenalized", from_block=start)]
     assert penalties == [], f"honest nodes penalized under the burst: {penalties} (outcomes {counts})"
@@ -83,8 +82,8 @@ def test_burst_at_half_second_blocks_settles_everything_without_honest_penalty(n
     # the network still serves: one more request is Accepted
     x = sample_input(99)
     _, after = requesters[0].market.request_inference(net.model.model_id, store.add(encode_tensor(x, "int8", [64])),
-                                                      hash_vector(x, 8), WINDOWS,
-                                                      reader.market.quote(net.model.model_id, WINDOWS)[0])
+                                                      hash_vector(x, 8), windows,
+                                                      reader.market.quote(net.model.model_id, windows)[0])
     t0 = time.monotonic()
     while (r := reader.market.get_request(after)).status not in FINAL_STATUSES and time.monotonic() - t0 < 90:
         time.sleep(0.5)
