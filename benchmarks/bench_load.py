@@ -44,6 +44,15 @@ from verinfer.models.hashing import hash_vector  # noqa: E402
 from verinfer.models.tensor import encode_tensor  # noqa: E402
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc; 0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     s = sorted(values)
@@ -90,6 +99,10 @@ def main() -> None:
         start_block = reader.block_number()
         console.print(f"submitting {args.requests} requests over {args.spread:g}s "
                       f"({args.nodes} nodes, proofs {'off' if args.no_proof else 'on'}, capacity {args.capacity})")
+        cpu0 = [cpu_seconds(n.proc.pid) for n in net.nodes]
+        anvil_pid = next((p for p in net.pids() if p not in {n.proc.pid for n in net.nodes}), 0)
+        anvil_cpu0 = cpu_seconds(anvil_pid) if anvil_pid else 0.0
+        bench_cpu0 = time.process_time()
         t0 = time.time()
         sent_at: dict[int, float] = {}
         created: dict[int, int] = {}
@@ -184,6 +197,9 @@ def main() -> None:
         last_fin = max(fin_block.values(), default=start_block)
         span_min = (stamp(last_fin) - stamp(start_block)) / 60 if fin_block else float("nan")
         stakes1 = [reader.nodes.stake_of(a.address) for a in net.operator_accounts]
+        node_cpu = [cpu_seconds(n.proc.pid) - c for n, c in zip(net.nodes, cpu0, strict=True)]
+        anvil_cpu = cpu_seconds(anvil_pid) - anvil_cpu0 if anvil_pid else 0.0
+        bench_cpu = time.process_time() - bench_cpu0
 
         # does the network still accept work?
         x = sample_input(999)
@@ -218,6 +234,8 @@ def main() -> None:
         ("reveal lag p50 / p95 (blocks after the request)",
          f"{statistics.median(lags['Revealed']):.0f} / {pct(lags['Revealed'], 95):.0f}" if lags["Revealed"] else "-"),
         ("accepted / min", f"{accepted / span_min:.0f}" if accepted else "0"),
+        ("CPU s during the run: nodes (each) / anvil / this script",
+         f"{' + '.join(f'{c:.0f}' for c in node_cpu)} / {anvil_cpu:.0f} / {bench_cpu:.0f}"),
         ("request after the burst", still),
         ("wall time (submit → last settled)", f"{end - t0:.0f} s"),
     ]
