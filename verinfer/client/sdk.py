@@ -48,6 +48,8 @@ DEFAULT_REVEAL_BLOCKS = 10
 #: 200-request burst (commit p95 > 10 blocks after the request, docs/benchmarks-network.md, issue 7 attack 13).
 #: Longer windows cost nothing when every member answers: the reveal phase opens when all committed.
 DEFAULT_WINDOW_SECONDS = 15.0
+#: …but never more than this many blocks from the time rule (a devnet that just mined blocks instantly looks fast).
+MAX_TIMED_WINDOW_BLOCKS = 64
 #: A language model's first request on a node loads torch and the weights and decodes token by token
 #: (6.7 s measured on the 2-core box for textgenrnn, more than 10 blocks at 0.5 s): its default windows are wider.
 LM_DEFAULT_WINDOW_BLOCKS = 40
@@ -193,7 +195,7 @@ class Client:
         lm = model is not None and getattr(model.spec, "kind", "") == "lm"
         dc, dr = (LM_DEFAULT_WINDOW_BLOCKS, LM_DEFAULT_WINDOW_BLOCKS) if lm else (DEFAULT_COMMIT_BLOCKS, DEFAULT_REVEAL_BLOCKS)
         if commit_blocks is None or reveal_blocks is None:
-            timed = math.ceil(DEFAULT_WINDOW_SECONDS / self.seconds_per_block())
+            timed = min(MAX_TIMED_WINDOW_BLOCKS, math.ceil(DEFAULT_WINDOW_SECONDS / self.seconds_per_block()))
             dc, dr = max(dc, timed), max(dr, timed)
         cb = commit_blocks if commit_blocks is not None else max(dc, market.min_commit_blocks())
         rb = reveal_blocks if reveal_blocks is not None else max(dr, market.min_reveal_blocks())
