@@ -20,7 +20,7 @@ from verinfer.chain.tx import TRANSPORT_ERRORS
 from verinfer.errors import ConfigError, VerinferError
 from verinfer.node.chainio import NodeChain
 from verinfer.node.keystore import unlock, verinfer_home
-from verinfer.node.metrics import NodeMetrics, StatusServer
+from verinfer.node.metrics import NodeMetrics, StackSampler, StatusServer
 from verinfer.node.profile import ProfileGuard, parse_method
 from verinfer.node.provekeys import SETUPS
 from verinfer.node.state import NodeState
@@ -153,8 +153,12 @@ def run_node(opts: NodeOptions) -> None:
     print(json.dumps(info), flush=True)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
+    sampler = StackSampler(os.environ["VERINFER_NODE_SAMPLE"] + f".{account.address[:10]}").start() \
+        if os.environ.get("VERINFER_NODE_SAMPLE") else None
     try:
         worker.run()
     finally:
+        if sampler is not None:
+            sampler.stop()
         server.stop()
         state.close()
