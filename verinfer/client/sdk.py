@@ -171,7 +171,7 @@ class Client:
         """RequestParams; default windows are 10 blocks (40 for a language model) or the deployment's minimum,
         whichever is longer."""
         market = self.protocol.market
-        lm = model is not None and getattr(model.spec, "kind", "") == "lm"
+        lm = model is not None and getattr(model.spec, "kind", "") in ("lm", "llm")
         dc, dr = (LM_DEFAULT_WINDOW_BLOCKS, LM_DEFAULT_WINDOW_BLOCKS) if lm else (DEFAULT_COMMIT_BLOCKS, DEFAULT_REVEAL_BLOCKS)
         cb = commit_blocks if commit_blocks is not None else max(dc, market.min_commit_blocks())
         rb = reveal_blocks if reveal_blocks is not None else max(dr, market.min_reveal_blocks())
@@ -409,7 +409,7 @@ class Client:
             gas=gas,
             finalized_block=finalized_block,
             error=error,
-            model_kind="lm" if getattr(info.spec, "kind", "") == "lm" else "mlp",
+            model_kind="lm" if getattr(info.spec, "kind", "") in ("lm", "llm") else "mlp",
             text=text,
         )
 
@@ -467,6 +467,10 @@ def _interpret(info: ModelInfo, output: list[int] | None, store: ContentStore) -
     """A verified output for people: the argmax class of a classifier, the decoded text of a language model."""
     if output is None:
         return None, None
+    if getattr(info.spec, "kind", "") == "llm":  # sharded transformer LM: its BPE tokenizer, by CID
+        from verinfer.client.llm import decode_text
+
+        return None, decode_text(info.spec, output, store)
     if getattr(info.spec, "kind", "") == "lm":
         return None, decode_tokens(info.spec, output, store)
     if len(output) > 1:

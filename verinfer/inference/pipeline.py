@@ -152,7 +152,8 @@ class StageServer:
     """Serves one layer range over TCP; a per-session KV cache (LRU-bounded).
 
     `adversary` turns this into a misbehaving stage for tests and benchmarks (an honest node never sets
-    it): "lie:N" corrupts outputs from the N-th FORWARD on, "garbage:N" returns a wrong shape,
+    it): "lie:N" corrupts outputs from the N-th FORWARD on (one coordinate +1.0), "swap:N" reverses the last
+    position's hidden vector (changes the tokens), "garbage:N" returns a wrong shape,
     "stall:N" stops answering, "die:N" exits the process.
     """
 
@@ -194,6 +195,10 @@ class StageServer:
         if what == "lie":
             bad = out.copy()
             bad[-1, 0] += 1 << 16
+            return bad
+        if what == "swap":  # a plausible-looking lie that changes the tokens: the last position's vector reversed
+            bad = out.copy()
+            bad[-1] = bad[-1, ::-1]
             return bad
         if what == "garbage":
             return out[:, :-1]
