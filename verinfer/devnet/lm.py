@@ -8,6 +8,8 @@ draws them) and run the pipeline through the stages they discover in NodeRegistr
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +158,13 @@ class LmNetwork:
         return next(n for n in self.nodes if n.name == name)
 
     def stop(self) -> None:
+        """SIGTERM every node at once (each exits in parallel), then wait / SIGKILL one by one."""
+        for n in self.nodes:
+            if n.proc is not None and n.proc.alive():
+                try:
+                    os.killpg(n.proc.proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         for n in self.nodes:
             if n.proc is not None:
                 n.proc.terminate(10.0)
