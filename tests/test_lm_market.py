@@ -125,3 +125,24 @@ def test_prompt_over_the_context_limit_settles_invalid_input_with_the_committee_
     res = client.wait(rid, timeout=120)
     assert res.status == "InvalidInput"
     assert all(m.revealed and m.paid and not m.slashed for m in res.committee)
+
+
+def test_stage_flags_fail_with_one_line_errors():
+    from verinfer.errors import ConfigError
+    from verinfer.node import lmstage
+
+    assert lmstage.parse_stage("smollm2-135m-instruct:10:20") == ("smollm2-135m-instruct", 10, 20)
+    assert lmstage.parse_endpoint("tcp://127.0.0.1:7001") == ("127.0.0.1", 7001)
+    assert lmstage.parse_stage_fault("swap") == "swap:0"
+    for call, msg in [
+        (lambda: lmstage.parse_stage("smollm2:20"), "MODEL:LO:HI"),
+        (lambda: lmstage.parse_stage("smollm2:20:10"), "empty"),
+        (lambda: lmstage.parse_stage("smollm2:a:10"), "integers"),
+        (lambda: lmstage.parse_endpoint("http://127.0.0.1:7001"), "tcp://HOST:PORT"),
+        (lambda: lmstage.parse_stage_fault("explode:1"), "KIND"),
+        (lambda: lmstage.check_options(None, "lie:0", 2, 20.0), "needs --stage"),
+        (lambda: lmstage.check_options(None, None, 0, 20.0), "--lm-replicas"),
+    ]:
+        with pytest.raises(ConfigError, match=msg) as exc:
+            call()
+        assert "\n" not in str(exc.value)
