@@ -101,7 +101,9 @@ def _run(net: Any, console: Console, requests: int, timeout: float, keep: bool, 
     finally:
         lmnet = getattr(net, "lm_network", None)  # set by verinfer.devnet.lm.start_on, even on a failure half-way
         if lmnet is not None and not (keep and completed):
+            n_lm = sum(1 for n in lmnet.nodes if n.proc is not None)
             lmnet.stop()
+            console.print(f"stopped {n_lm} language-model node processes")
         if keep and completed:  # an interrupted or failed --keep run is cleaned up like any other
             console.print(f"\n[bold]--keep:[/] network left running (pids {', '.join(map(str, net.pids()))})")
             console.print(f"  export VERINFER_MANIFEST={net.manifest_path} VERINFER_STORE={net.store_dir} "

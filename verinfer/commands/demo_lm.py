@@ -42,6 +42,7 @@ def run_lm_request(net: Any, console: Console, prompt: str, n_tokens: int, timeo
     t.add_column("")
     t.add_row("prompt", prompt)
     t.add_row("text", f"[bold]{res.text}[/]" if res.text else f"[red]{res.error or 'no text'}[/]")
+    assert lm.published is not None
     for a, b in lm.published.layout.layer_ranges:
         eps = [f"{n.name} {n.endpoint} ({short(n.address)})" for n in lm.nodes if n.stage == (a, b)]
         t.add_row(f"stage {a}:{b}", "\n".join(eps))
@@ -49,7 +50,7 @@ def run_lm_request(net: Any, console: Console, prompt: str, n_tokens: int, timeo
     t.add_row("consensus", f"{res.display_status}: {agree}/{len(res.committee)} heads revealed the same tokens hash "
               f"{hex(res.output_hash or 0)[:18]}…" + (" (output re-hashed ✓)" if res.output_verified else ""))
     t.add_row("heads", ", ".join(f"{n.name} {short(n.address)}" for n in lm.heads()))
-    t.add_row("gas", "  ".join(f"{k} {kgas(v)}" for k, v in res.gas.items())
+    t.add_row("gas (k)", "  ".join(f"{k} {kgas(v)}k" for k, v in res.gas.items())
               + "  |  publish: " + ", ".join(f"{k} {v / 1000:.0f}k" for k, v in lm.gas.items()))
     t.add_row("privacy", adversary_line("split"))
     console.print(t)
