@@ -10,6 +10,8 @@ every head tries it first) answers with a corrupted hidden state.
   around it, record the fault as evidence and reveal the honest tokens;
 * head3 runs with `--lm-replicas 1` (trusts the first endpoint): it reveals the liar's tokens and
   the market slashes it as the minority — the head is the accountable party (docs/lm.md);
+* a stage-0 node ("staller", registered first) answers one FORWARD and then stalls: every head
+  times out on it once and fails over to the other 0:10 node (replaying the prefix);
 * a prompt over the context limit settles INVALID_INPUT with the committee paid.
 """
 
@@ -23,7 +25,7 @@ from verinfer.chain.devnet import funded_account
 from verinfer.client import Client
 from verinfer.client.inputs import prepare_input
 from verinfer.constants import ETHER
-from verinfer.devnet.lm import LmNetwork, default_nodes
+from verinfer.devnet.lm import LmNetwork, LmNode, default_nodes
 from verinfer.inference.llama_int import IntModel
 from verinfer.models import gguf
 from verinfer.models.hashing import hash_vector
@@ -32,6 +34,8 @@ from verinfer.models.tensor import encode_tensor
 PROMPT = "What is the capital of France?"
 N_NEW = 4
 FEE = ETHER // 50
+#: heads' per-call stage timeout: a stalled stage costs this once, then the head fails over
+STALL_TIMEOUT_S = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +48,12 @@ def ck():
 
 @pytest.fixture(scope="module")
 def lmnet(devnet, protocol_manifest_path, tmp_path_factory, ck):
-    nodes = default_nodes(lying_stage=True)
+    # registered first, so every head tries it first: answers one FORWARD, then never again
+    nodes = [LmNode("staller", stage=(0, 10), stage_fault="stall:2"), *default_nodes(lying_stage=True)]
     next(n for n in nodes if n.name == "head3").args = ["--lm-replicas", "1"]
     net = LmNetwork(tmp_path_factory.mktemp("lmnet"), devnet.w3, protocol_manifest_path,
-                    funded_account(devnet.w3, 1000 * ETHER), nodes, max_new_tokens=N_NEW, checkpoint=ck)
+                    funded_account(devnet.w3, 1000 * ETHER), nodes, max_new_tokens=N_NEW, checkpoint=ck,
+                    stage_timeout_s=STALL_TIMEOUT_S)
     try:
         net.publish()
         net.onboard()
@@ -108,6 +114,8 @@ def test_lying_stage_is_routed_around_and_the_trusting_head_is_slashed(lmnet, de
             evidence = [json.loads(line) for line in (n.proc.state_dir / "lm-faults.jsonl").read_text().splitlines()]
             lies = [e for e in evidence if e["request_id"] == rid and e["kind"] == "lie"]
             assert [(e["stage"], e["operator"]) for e in lies] == [(1, lmnet.by_name("liar").address)]
+            stalls = [e for e in evidence if e["request_id"] == rid and e["kind"] == "stall"]
+            assert (0, lmnet.by_name("staller").address) in [(e["stage"], e["operator"]) for e in stalls]
     # the lying stage itself is not slashable on-chain (no fraud proof for transformer layers): stake unchanged
     liar = lmnet.by_name("liar")
     assert p.nodes.stake_of(liar.address) == stake_before["liar"]

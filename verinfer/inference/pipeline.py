@@ -405,19 +405,25 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
 
     def call_stage(s: _Stage, pos: int, h: np.ndarray, decode: bool) -> np.ndarray:
         answers: list[tuple[StageConn, np.ndarray]] = []
-        for j in range(len(s.active)):
-            while True:
-                conn = s.active[j]
+        j = 0
+        while j < len(s.active):
+            conn = s.active[j]
+            try:
+                t0 = time.perf_counter()
+                out, us = conn.forward(sid, pos, h)
+                if decode:
+                    res.hop_rtt_us.append(int((time.perf_counter() - t0) * 1e6))
+                    res.hop_compute_us.append(us)
+                answers.append((conn, out))
+                j += 1
+            except StageFault as exc:
                 try:
-                    t0 = time.perf_counter()
-                    out, us = conn.forward(sid, pos, h)
-                    if decode:
-                        res.hop_rtt_us.append(int((time.perf_counter() - t0) * 1e6))
-                        res.hop_compute_us.append(us)
-                    answers.append((conn, out))
-                    break
-                except StageFault as exc:
                     s.active[j] = replace(s, conn, exc.kind, str(exc))
+                except PipelineError:
+                    if len(s.active) == 1:
+                        raise
+                    # no spare left but another replica answers: continue with fewer (the fault is recorded)
+                    s.active.pop(j)
         ref = answers[0][1]
         if all(np.array_equal(a, ref) for _, a in answers):
             s.inputs.append(h)

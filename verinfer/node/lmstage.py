@@ -208,9 +208,10 @@ class LlmHead:
         if corrupt_output:  # `--fault wrong-output`: a head that reveals other tokens than it computed
             tokens[0] = (tokens[0] + 1) % int(spec.config["vocab_size"])
         out_payload = encode_output(tokens, spec.output_bits)
-        log.info("request %s: %d token(s) through %d stage(s) (%s) in %.2fs, %d stage fault(s), %d failover(s)",
+        log.info("request %s: %d token(s) through %d stage(s) (%s) in %.2fs, %d stage fault(s), %d failover(s)%s",
                  request_id, len(tokens), len(stages), ", ".join(f"{a}:{b}" for a, b in layout.layer_ranges), seconds,
-                 len(res.faults), len(res.recoveries_s))
+                 len(res.faults), len(res.recoveries_s),
+                 f" (prefix replayed in {', '.join(f'{r:.2f}s' for r in res.recoveries_s)})" if res.recoveries_s else "")
         return Outcome(output_hash=pipeline.tokens_hash(tokens), output_cid=store.add(out_payload), outputs=tokens,
                        inference_seconds=seconds)
 
