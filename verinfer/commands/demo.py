@@ -109,7 +109,11 @@ def _run(net: Any, console: Console, requests: int, timeout: float, keep: bool, 
             console.print(f"  export VERINFER_MANIFEST={net.manifest_path} VERINFER_STORE={net.store_dir} "
                           f"VERINFER_HOME={net.home}")
             console.print(f"  verinfer request --model {net.model_name} --input digits-sample:5 --dev-account 1")
-            console.print(f"  stop: kill {' '.join(map(str, net.pids()))}")
+            lm_pids = [n.proc.proc.pid for n in getattr(getattr(net, "lm_network", None), "nodes", []) if n.proc]
+            if lm_pids:
+                console.print("  verinfer request --model smollm2-135m-instruct --prompt 'Name a color.' --dev-account 1 --wait"
+                              f"   (language-model nodes: pids {', '.join(map(str, lm_pids))})")
+            console.print(f"  stop: kill {' '.join(map(str, [*net.pids(), *lm_pids]))}")
         else:
             if not started:
                 started[:] = net.pids()

@@ -505,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--shard", required=True, help=".npz written by shard_bytes")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--adversary", default=None, help="test/benchmark only: lie:N | garbage:N | stall:N | die:N")
+    ap.add_argument("--adversary", default=None, help="test/benchmark only: lie:N | swap:N | garbage:N | stall:N | die:N")
     a = ap.parse_args(argv)
     with open(a.shard, "rb") as f:
         model = load_shard(f.read())
