@@ -172,15 +172,11 @@ def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None,
     return acts
 
 
-def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int) -> Outcome:
-    """THE consensus rule: input payload -> INVALID_INPUT or (output hash, output payload).
+def admit(model: Model, payload: bytes, input_hash: int) -> list[int] | Outcome:
+    """The input half of `decide`: the decoded input vector, or the INVALID_INPUT outcome with the reason.
 
-    Nodes commit what this returns and auditors re-derive it; it is the only place the rule lives.
-    Any defect of the payload (not a tensor, wrong dtype/shape, values out of range, hash differing
-    from the on-chain `input_hash`, rejected by the model such as a token id outside the vocabulary)
-    gives INVALID_INPUT. `weights`: directory with an LM's weight files (None: MLPs / shipped files).
-    Defects found before a payload exists (not retrievable, too large, CID mismatch) are the caller's:
-    it reports them with `Outcome.invalid`.
+    Also what a sharded LLM's head applies before driving its stages (`verinfer.node.lmstage`), so every
+    model kind shares one input rule.
     """
     profile = profile_hash(model)
     try:
@@ -193,6 +189,25 @@ def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int) 
             f"input hash mismatch: payload hashes to {got_hash:#066x}, on-chain inputHash is {input_hash:#066x}",
             profile, got_hash,
         )
+    return x
+
+
+def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int) -> Outcome:
+    """THE consensus rule: input payload -> INVALID_INPUT or (output hash, output payload).
+
+    Nodes commit what this returns and auditors re-derive it; it is the only place the rule lives.
+    Any defect of the payload (not a tensor, wrong dtype/shape, values out of range, hash differing
+    from the on-chain `input_hash`, rejected by the model such as a token id outside the vocabulary)
+    gives INVALID_INPUT. `weights`: directory with an LM's weight files (None: MLPs / shipped files).
+    Defects found before a payload exists (not retrievable, too large, CID mismatch) are the caller's:
+    it reports them with `Outcome.invalid`.
+    """
+    profile = profile_hash(model)
+    admitted = admit(model, payload, input_hash)
+    if isinstance(admitted, Outcome):
+        return admitted
+    x = admitted
+    got_hash = hash_vector(x, model.input_bits)
     t0 = time.perf_counter()
     try:
         outputs = [int(v) for v in execute(model, x, None, weights)]

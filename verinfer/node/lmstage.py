@@ -33,14 +33,12 @@ from typing import Any, Callable
 from verinfer.chain.types import resolve_model_id
 from verinfer.constants import INVALID_INPUT_HASH
 from verinfer.errors import ConfigError, VerinferError
-from verinfer.inference import pipeline
+from verinfer.inference import pipeline, runtime
 from verinfer.inference.llama_int import IntModel
 from verinfer.models import gguf
-from verinfer.models.errors import InvalidInputError
 from verinfer.models.gguf import ShardLayout
-from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import MAX_SPEC_BYTES
-from verinfer.models.tensor import decode_input, encode_output
+from verinfer.models.tensor import encode_output
 from verinfer.node.chainio import NodeChain
 from verinfer.node.compute import Outcome, compute, fetch_input
 from verinfer.storage.errors import ContentMismatchError, ContentNotFoundError, ContentTooLargeError, InvalidCidError
@@ -191,13 +189,11 @@ class LlmHead:
             return _invalid(f"input {input_cid} content does not match its CID")
         except (InvalidCidError, ValueError) as exc:
             return _invalid(f"input CID {input_cid!r} is malformed: {exc}")
-        try:  # the consensus rule for LLM inputs: [n] int32 ids, in the vocabulary, prompt + new tokens fit the context
-            ids = decode_input(payload, spec)
-            got = hash_vector(ids, spec.input_bits)
-        except (InvalidInputError, ValueError) as exc:
-            return _invalid(f"input payload rejected: {exc}")
-        if got != input_hash:
-            return _invalid(f"input hash mismatch: payload hashes to {got:#066x}, on-chain inputHash is {input_hash:#066x}")
+        # the one input rule (runtime.admit): [n] int32 ids in the vocabulary, prompt + new tokens within the context
+        admitted = runtime.admit(spec, payload, input_hash)
+        if isinstance(admitted, runtime.Outcome):
+            return _invalid(admitted.invalid_reason or "input rejected")
+        ids = admitted
         stages, layout = self.stages(model_id, spec, store)
         t0 = time.perf_counter()
         res = pipeline.run_request(spec, self.head(model_id, spec, store), ids, stages, spec.max_new_tokens,
