@@ -83,6 +83,7 @@ def test_publish_registers_commitment_profile_and_shard_layout(lmnet):
     assert [(s.layer_start, s.layer_end) for s in shards] == [(10, 20)]
     assert p.nodes.get_node(liar.address).endpoint == liar.endpoint
     assert liar.proc is not None and liar.proc.info["stage"]["endpoint"] == liar.endpoint
+    assert liar.proc.health()["lm_stage"]["layers"] == [10, 20]
     with pytest.raises(gguf.LayoutError, match="shardLayoutHash"):
         gguf.parse_layout(layout.document(), b"\x00" * 32)
 

@@ -143,7 +143,7 @@ def run_node(opts: NodeOptions) -> None:
         logging.getLogger("verinfer.node").warning("start-up profile check deferred: %s", str(exc).splitlines()[0])
     chain.served_models = guard.wrap(served)  # type: ignore[method-assign]
     try:
-        server = StatusServer(metrics, lambda: {**worker.health(), "profiles": guard.health()},
+        server = StatusServer(metrics, lambda: {**worker.health(), "profiles": guard.health(), **head.health(stage)},
                               opts.metrics_port).start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on 127.0.0.1:{opts.metrics_port}: {exc.strerror}") from None

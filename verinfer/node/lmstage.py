@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from verinfer.chain.types import resolve_model_id
 from verinfer.constants import INVALID_INPUT_HASH
@@ -167,13 +167,14 @@ class LlmHead:
         self.faults_seen = 0
         self._operators: dict[str, str] = {}  # stage endpoint -> operator address (for the evidence)
 
-    def compute_fn(self) -> Callable[..., Outcome]:
-        """A drop-in for `verinfer.node.compute.compute`: LLM specs here, every other model as before."""
-        return self.compute
+    def health(self, stage: StageService | None) -> dict[str, Any]:
+        """The LLM part of /health: the stage this node serves (if any) and the stage faults it saw as a head."""
+        return {"lm_stage": stage.describe() if stage else None, "lm_stage_faults_seen": self.faults_seen}
 
     def compute(self, store: Any, spec: Any, input_cid: str, input_hash: int, *, fetch_timeout_s: float = 10.0,
                 corrupt_output: bool = False, lm_files: Path | None = None, model_id: bytes | None = None,
                 request_id: int | None = None) -> Outcome:
+        """A drop-in for `verinfer.node.compute.compute`: LLM specs here, every other model as before."""
         if not isinstance(spec, gguf.LlmSpec):
             return compute(store, spec, input_cid, input_hash, fetch_timeout_s=fetch_timeout_s,
                            corrupt_output=corrupt_output, lm_files=lm_files)
