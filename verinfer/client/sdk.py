@@ -192,7 +192,7 @@ class Client:
         """RequestParams; default windows are the longest of 10 blocks (40 for a language model),
         DEFAULT_WINDOW_SECONDS of blocks at the chain's block time, and the deployment's minimum."""
         market = self.protocol.market
-        lm = model is not None and getattr(model.spec, "kind", "") == "lm"
+        lm = model is not None and getattr(model.spec, "kind", "") in ("lm", "llm")
         dc, dr = (LM_DEFAULT_WINDOW_BLOCKS, LM_DEFAULT_WINDOW_BLOCKS) if lm else (DEFAULT_COMMIT_BLOCKS, DEFAULT_REVEAL_BLOCKS)
         if commit_blocks is None or reveal_blocks is None:
             timed = min(MAX_TIMED_WINDOW_BLOCKS, math.ceil(DEFAULT_WINDOW_SECONDS / self.seconds_per_block()))
@@ -433,7 +433,7 @@ class Client:
             gas=gas,
             finalized_block=finalized_block,
             error=error,
-            model_kind="lm" if getattr(info.spec, "kind", "") == "lm" else "mlp",
+            model_kind="lm" if getattr(info.spec, "kind", "") in ("lm", "llm") else "mlp",
             text=text,
         )
 
@@ -491,6 +491,10 @@ def _interpret(info: ModelInfo, output: list[int] | None, store: ContentStore) -
     """A verified output for people: the argmax class of a classifier, the decoded text of a language model."""
     if output is None:
         return None, None
+    if getattr(info.spec, "kind", "") == "llm":  # sharded transformer LM: its BPE tokenizer, by CID
+        from verinfer.client.llm import decode_text
+
+        return None, decode_text(info.spec, output, store)
     if getattr(info.spec, "kind", "") == "lm":
         return None, decode_tokens(info.spec, output, store)
     if len(output) > 1:

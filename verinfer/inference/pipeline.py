@@ -152,7 +152,8 @@ class StageServer:
     """Serves one layer range over TCP; a per-session KV cache (LRU-bounded).
 
     `adversary` turns this into a misbehaving stage for tests and benchmarks (an honest node never sets
-    it): "lie:N" corrupts outputs from the N-th FORWARD on, "garbage:N" returns a wrong shape,
+    it): "lie:N" corrupts outputs from the N-th FORWARD on (one coordinate +1.0), "swap:N" reverses the last
+    position's hidden vector (changes the tokens), "garbage:N" returns a wrong shape,
     "stall:N" stops answering, "die:N" exits the process.
     """
 
@@ -194,6 +195,10 @@ class StageServer:
         if what == "lie":
             bad = out.copy()
             bad[-1, 0] += 1 << 16
+            return bad
+        if what == "swap":  # a plausible-looking lie that changes the tokens: the last position's vector reversed
+            bad = out.copy()
+            bad[-1] = bad[-1, ::-1]
             return bad
         if what == "garbage":
             return out[:, :-1]
@@ -400,19 +405,25 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
 
     def call_stage(s: _Stage, pos: int, h: np.ndarray, decode: bool) -> np.ndarray:
         answers: list[tuple[StageConn, np.ndarray]] = []
-        for j in range(len(s.active)):
-            while True:
-                conn = s.active[j]
+        j = 0
+        while j < len(s.active):
+            conn = s.active[j]
+            try:
+                t0 = time.perf_counter()
+                out, us = conn.forward(sid, pos, h)
+                if decode:
+                    res.hop_rtt_us.append(int((time.perf_counter() - t0) * 1e6))
+                    res.hop_compute_us.append(us)
+                answers.append((conn, out))
+                j += 1
+            except StageFault as exc:
                 try:
-                    t0 = time.perf_counter()
-                    out, us = conn.forward(sid, pos, h)
-                    if decode:
-                        res.hop_rtt_us.append(int((time.perf_counter() - t0) * 1e6))
-                        res.hop_compute_us.append(us)
-                    answers.append((conn, out))
-                    break
-                except StageFault as exc:
                     s.active[j] = replace(s, conn, exc.kind, str(exc))
+                except PipelineError:
+                    if len(s.active) == 1:
+                        raise
+                    # no spare left but another replica answers: continue with fewer (the fault is recorded)
+                    s.active.pop(j)
         ref = answers[0][1]
         if all(np.array_equal(a, ref) for _, a in answers):
             s.inputs.append(h)
@@ -494,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--shard", required=True, help=".npz written by shard_bytes")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--adversary", default=None, help="test/benchmark only: lie:N | garbage:N | stall:N | die:N")
+    ap.add_argument("--adversary", default=None, help="test/benchmark only: lie:N | swap:N | garbage:N | stall:N | die:N")
     a = ap.parse_args(argv)
     with open(a.shard, "rb") as f:
         model = load_shard(f.read())

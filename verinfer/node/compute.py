@@ -134,11 +134,16 @@ def compute(
     fetch_timeout_s: float = 10.0,
     corrupt_output: bool = False,
     lm_files: Path | None = None,
+    model_id: bytes | None = None,
+    request_id: int | None = None,
 ) -> Outcome:
     """Fetch, then `runtime.decide` (the one input→outcome rule), then store the output payload.
 
     Defects found before a payload exists (not found, too large, CID mismatch) are INVALID_INPUT here;
     every other defect is decided by `runtime.decide`, the function the auditor re-runs.
+
+    `model_id` / `request_id` are unused here: `verinfer.node.lmstage.LlmHead.compute`, which wraps this
+    function, needs them to find an LLM's stage nodes on-chain and to label stage-fault evidence.
 
     `corrupt_output` is the `--fault wrong-output` injector: the node computes honestly, then
     perturbs one logit before hashing, like a buggy or lazy node would.

@@ -563,7 +563,8 @@ class Worker:
         budget = self.fetch_budget(rec, block)
         self._draw_if_late(rec, block, budget)
         outcome = self._compute_fn(self.store, spec, rec.input_cid, rec.input_hash, fetch_timeout_s=budget,
-                                   corrupt_output=self.cfg.fault == "wrong-output", lm_files=lm_files)
+                                   corrupt_output=self.cfg.fault == "wrong-output", lm_files=lm_files,
+                                   model_id=rec.model_id, request_id=rec.request_id)  # ids: LLM stage discovery (lmstage)
         if outcome.is_invalid:
             self.metrics.invalid_inputs.inc()
             log.info("request %d: INVALID_INPUT (%s)", rec.request_id, outcome.invalid_reason)
