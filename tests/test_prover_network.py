@@ -38,7 +38,7 @@ from verinfer.errors import VerinferError
 from verinfer.inference import ee
 from verinfer.models import reference
 from verinfer.models.digits import load_split
-from verinfer.models.spec import ModelSpec, load_builtin
+from verinfer.models.spec import ModelSpec, load_builtin, weights_commitment
 from verinfer.node.keystore import create_keystore
 from verinfer.operator.registration import register
 from verinfer.prover import pipeline
@@ -67,10 +67,11 @@ class Net:
 
 
 def _models_for_run() -> list[str]:
-    """The CNN and the encrypted MLP always; the encrypted CNN (another ~30 s circom compile) behind VERINFER_SLOW."""
+    """The CNN and the encrypted MLP always; behind VERINFER_SLOW the encrypted CNN (another ~30 s circom
+    compile) and the CNN in private-weights mode (`:private`, a ~90 s circom compile on a 2-core box)."""
     names = ["digits-cnn", "digits-mlp", "digits-mlp.ee"]
     if os.environ.get("VERINFER_SLOW") == "1":
-        names.append("digits-cnn.ee")
+        names += ["digits-cnn.ee", "digits-cnn:private"]
     return names
 
 
@@ -86,13 +87,15 @@ def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
     specs: dict[str, ModelSpec] = {}
     keys: dict[str, ee.EEKey] = {}
     for name in _models_for_run():
-        plain = load_builtin(name.removesuffix(".ee"))
+        base, _, mode = name.partition(":")
+        plain = load_builtin(base.removesuffix(".ee"))
         specs[name] = plain
-        if name.endswith(".ee"):  # a fresh secret key: only the requester (this test) holds it
-            models[name], keys[name] = publish_encrypted(publisher, store, plain, proof_mode="public", setup="dev",
-                                                         name=f"{name}-{tag}")
+        label = f"{base}-{mode or 'public'}-{tag}"
+        if base.endswith(".ee"):  # a fresh secret key: only the requester (this test) holds it
+            models[name], keys[name] = publish_encrypted(publisher, store, plain, proof_mode=mode or "public",
+                                                         setup="dev", name=label)
         else:
-            models[name] = publish_model(publisher, store, plain, proof_mode="public", setup="dev", name=f"{name}-{tag}")
+            models[name] = publish_model(publisher, store, plain, proof_mode=mode or "public", setup="dev", name=label)
     home = root / "home"
     accts = [funded_account(w3, 100 * ETHER) for _ in range(3)]
     shards = [ModelShard(p.model_id) for p in models.values()]
@@ -172,18 +175,22 @@ def _audit_passes(n: Net, rid: int) -> None:
     assert report.ok, [c.to_json() for c in report.failures]
 
 
-def test_cnn_published_requested_proven_and_audited(net: Net) -> None:
+@pytest.mark.parametrize("name,mode,constraints", [("digits-cnn", 1, 8249),
+                                                    pytest.param("digits-cnn:private", 2, 28724, marks=pytest.mark.slow)])
+def test_cnn_published_requested_proven_and_audited(net: Net, name: str, mode: int, constraints: int) -> None:
     """digits-cnn: its own verifier and bundle, a held-out digit through the SDK, a node's proof, a clean audit."""
-    pub = net.models["digits-cnn"]
-    assert pub.info.proof_mode == 1 and pub.artifacts_cid and pub.insecure_keys
+    pub = net.models[name]
+    assert pub.info.proof_mode == mode and pub.artifacts_cid and pub.insecure_keys
     assert net.client.protocol.models.artifacts_cid(pub.model_id) == pub.artifacts_cid
+    if mode == 2:  # private weights: the registry holds the weights commitment the circuit recomputes
+        assert pub.info.commitment == weights_commitment(net.specs[name])
     split = load_split()
     x, label = [int(v) for v in split.x_test[5]], int(split.y_test[5])
-    rid, res = _request_and_prove(net, "digits-cnn", x)
-    assert res.output_verified and res.output == reference.run(net.specs["digits-cnn"], x)
+    rid, res = _request_and_prove(net, name, x)
+    assert res.output_verified and res.output == reference.run(net.specs[name], x)
     assert res.prediction == label
-    cost = _proof_cost(net, "digits-cnn", rid, net.specs["digits-cnn"], x)
-    assert cost["constraints"] == 8249  # circom --O2, docs/prover.md section 1b
+    cost = _proof_cost(net, name, rid, net.specs[name], x)
+    assert cost["constraints"] == constraints  # circom --O2, docs/prover.md section 1b
     _audit_passes(net, rid)
 
 
