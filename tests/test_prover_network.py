@@ -97,18 +97,20 @@ def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
         else:
             models[name] = publish_model(publisher, store, plain, proof_mode=mode or "public", setup="dev", name=label)
     home = root / "home"
-    accts = [funded_account(w3, 100 * ETHER) for _ in range(3)]
-    shards = [ModelShard(p.model_id) for p in models.values()]
+    ids = [p.model_id for p in models.values()]
+    per_node = int(protocol.nodes.max_shards())  # NodeRegistry reverts TooManyShards above it
+    groups = [ids[i:i + per_node] for i in range(0, len(ids), per_node)]
+    accts = [funded_account(w3, 100 * ETHER) for _ in range(3 * len(groups))]
     for i, a in enumerate(accts):
         create_keystore(f"node{i}", PASSWORD, home=home, private_key=a.key, scrypt_n=2**14, force=True)
-        register(protocol.as_account(a), 2 * ETHER, shards, capacity=16)
+        register(protocol.as_account(a), 2 * ETHER, [ModelShard(m) for m in groups[i // 3]], capacity=16)
     epoch = protocol.nodes.epoch_length()
     mine(w3, epoch - w3.eth.block_number % epoch)  # stake counts from the next epoch's snapshot
     node_cache = root / "node-circuit-cache"  # empty: the nodes can only prove with the published bundles
     launched = [launch_node(f"node{i}", rpc_url=str(w3.provider.endpoint_uri),  # type: ignore[attr-defined]
                             manifest=protocol_manifest_path, state_dir=root / f"state-{i}", home=home,
                             password=PASSWORD, store_dir=store_dir,
-                            env={"VERINFER_CIRCUIT_CACHE": str(node_cache)}) for i in range(3)]
+                            env={"VERINFER_CIRCUIT_CACHE": str(node_cache)}) for i in range(len(accts))]
     nodes = [p.wait_ready() for p in launched]
     client = Client(str(w3.provider.endpoint_uri), protocol_manifest_path,  # type: ignore[attr-defined]
                     account=funded_account(w3, 100 * ETHER), store=open_store(root=store_dir))
