@@ -8,7 +8,10 @@ ids from return values/events rather than guessing them.
 from __future__ import annotations
 
 import os
+import resource
 import sys
+import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -25,9 +28,7 @@ from verinfer.chain.deploy import deploy_protocol  # noqa: E402
 from verinfer.chain.devnet import Devnet, find_free_port, funded_account  # noqa: E402
 from verinfer.chain.manifest import Manifest  # noqa: E402
 from verinfer.chain.protocol import Protocol  # noqa: E402
-
 from verinfer.constants import ETHER  # noqa: E402
-
 
 # ---------------------------------------------------------------- slow marker
 
@@ -46,6 +47,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# ---------------------------------------------------------------- time report
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--time-report", action="store_true", default=False,
+                     help="print wall and CPU seconds per test file (CPU = this process + reaped children: "
+                          "anvil, node processes, CLIs); on a shared, loaded box compare CPU, not wall")
+
+
+def _cpu_seconds() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+_FILE_TIMES: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """With --time-report: charge setup + call + teardown (module fixtures included) to the test's file."""
+    if not item.config.getoption("time_report"):
+        return (yield)
+    wall, cpu = time.monotonic(), _cpu_seconds()
+    try:
+        return (yield)
+    finally:
+        acc = _FILE_TIMES[item.nodeid.split("::")[0]]
+        acc[0] += time.monotonic() - wall
+        acc[1] += _cpu_seconds() - cpu
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if not config.getoption("time_report") or not _FILE_TIMES:
+        return
+    tr = terminalreporter
+    tr.section("wall and CPU seconds per file (--time-report)")
+    rows = sorted(_FILE_TIMES.items(), key=lambda kv: -kv[1][0])
+    for path, (wall, cpu) in rows:
+        tr.write_line(f"{wall:8.1f} s wall {cpu:8.1f} s CPU  {path}")
+    tr.write_line(f"{sum(v[0] for _, v in rows):8.1f} s wall {sum(v[1] for _, v in rows):8.1f} s CPU  total "
+                  f"({os.cpu_count()} cores visible)")
 
 
 # ---------------------------------------------------------------- chain
