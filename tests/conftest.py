@@ -79,6 +79,21 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         acc[1] += _cpu_seconds() - cpu
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist a worker hands its per-file times to the controller (pytest_testnodedown)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and _FILE_TIMES:
+        workeroutput["file_times"] = {k: list(v) for k, v in _FILE_TIMES.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """(pytest-xdist controller) add a finished worker's per-file times to the report."""
+    for path, (wall, cpu) in getattr(node, "workeroutput", {}).get("file_times", {}).items():
+        _FILE_TIMES[path][0] += wall
+        _FILE_TIMES[path][1] += cpu
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     if not config.getoption("time_report") or not _FILE_TIMES:
         return
