@@ -8,7 +8,10 @@ ids from return values/events rather than guessing them.
 from __future__ import annotations
 
 import os
+import resource
 import sys
+import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -25,9 +28,7 @@ from verinfer.chain.deploy import deploy_protocol  # noqa: E402
 from verinfer.chain.devnet import Devnet, find_free_port, funded_account  # noqa: E402
 from verinfer.chain.manifest import Manifest  # noqa: E402
 from verinfer.chain.protocol import Protocol  # noqa: E402
-
 from verinfer.constants import ETHER  # noqa: E402
-
 
 # ---------------------------------------------------------------- slow marker
 
@@ -38,14 +39,95 @@ def _slow_enabled(config: pytest.Config) -> bool:
     return "slow" in expr and "not slow" not in expr
 
 
+#: The longest files (wall on 2 cores, measured with --time-report), longest first. They are collected first so
+#: that `pytest -n 2 --dist loadfile` (scripts/test.sh) starts them at once and the many short files fill the
+#: gaps, instead of one long file starting last and running alone. Order only: nothing is skipped or added.
+LONG_FILES = (
+    "test_newcomer_journey.py",
+    "test_attacks_network.py",
+    "test_explorer_network.py",
+    "test_kit_guide.py",
+    "test_deploy_hardhat.py",
+    "test_requests_faults_network.py",
+    "test_lm_smollm.py",
+    "test_e2e_demo.py",
+    "test_inference_lm.py",
+    "test_kit_hardhat.py",
+)
+
+
+def _long_first(item: pytest.Item) -> int:
+    name = item.path.name
+    return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip `@pytest.mark.slow` tests unless asked for; `-ra` (in addopts) prints the reason."""
+    """Long files first (stable: each file keeps its own order); skip `@pytest.mark.slow` tests unless asked for
+    (`-ra` in addopts prints the reason)."""
+    items.sort(key=_long_first)
     if _slow_enabled(config):
         return
     skip = pytest.mark.skip(reason="slow test: run with VERINFER_SLOW=1 or -m slow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# ---------------------------------------------------------------- time report
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--time-report", action="store_true", default=False,
+                     help="print wall and CPU seconds per test file (CPU = this process + reaped children: "
+                          "anvil, node processes, CLIs); on a shared, loaded box compare CPU, not wall")
+
+
+def _cpu_seconds() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+_FILE_TIMES: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """With --time-report: charge setup + call + teardown (module fixtures included) to the test's file."""
+    if not item.config.getoption("time_report"):
+        return (yield)
+    wall, cpu = time.monotonic(), _cpu_seconds()
+    try:
+        return (yield)
+    finally:
+        acc = _FILE_TIMES[item.nodeid.split("::")[0]]
+        acc[0] += time.monotonic() - wall
+        acc[1] += _cpu_seconds() - cpu
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist a worker hands its per-file times to the controller (pytest_testnodedown)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and _FILE_TIMES:
+        workeroutput["file_times"] = {k: list(v) for k, v in _FILE_TIMES.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """(pytest-xdist controller) add a finished worker's per-file times to the report."""
+    for path, (wall, cpu) in getattr(node, "workeroutput", {}).get("file_times", {}).items():
+        _FILE_TIMES[path][0] += wall
+        _FILE_TIMES[path][1] += cpu
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if not config.getoption("time_report") or not _FILE_TIMES:
+        return
+    tr = terminalreporter
+    tr.section("wall and CPU seconds per file (--time-report)")
+    rows = sorted(_FILE_TIMES.items(), key=lambda kv: -kv[1][0])
+    for path, (wall, cpu) in rows:
+        tr.write_line(f"{wall:8.1f} s wall {cpu:8.1f} s CPU  {path}")
+    tr.write_line(f"{sum(v[0] for _, v in rows):8.1f} s wall {sum(v[1] for _, v in rows):8.1f} s CPU  total "
+                  f"({os.cpu_count()} cores visible)")
 
 
 # ---------------------------------------------------------------- chain
