@@ -36,6 +36,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     uint16 public constant PROVER_REWARD_BPS = 5_000;
     /// @notice Gas given to the verifier staticcall.
     uint256 public constant PROOF_VERIFY_GAS = 400_000;
+    /// @notice Gas a unanimous last reveal needs left (base + per member) to settle the request itself.
+    uint256 public constant AUTO_SETTLE_GAS_BASE = 40_000;
+    uint256 public constant AUTO_SETTLE_GAS_PER_MEMBER = 35_000;
     /// @notice Gas kept back on top of the forwarded gas so the call can really get it and we can finish.
     uint256 public constant CALLBACK_GAS_RESERVE = 15_000;
     uint256 public constant PROOF_GAS_RESERVE = 5_000;
@@ -260,7 +263,15 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     /// @inheritdoc IInferenceMarket
-    function reveal(uint256 requestId, bytes32 outputHash, bytes32 salt, string calldata outputCid) external {
+    /// @dev The last reveal settles the request in the same transaction (saving the finalize transaction) when
+    ///      the outcome is already fixed and cheap: every member revealed the same output, the model has no proof
+    ///      window and no callback is due. Then nobody is slashed and finalize could only be called with the same
+    ///      result in the same block anyway. It does so only with enough gas left (AUTO_SETTLE_GAS_BASE +
+    ///      AUTO_SETTLE_GAS_PER_MEMBER per member); with less, the reveal stands and finalize settles later.
+    function reveal(uint256 requestId, bytes32 outputHash, bytes32 salt, string calldata outputCid)
+        external
+        nonReentrant
+    {
         Req storage r = _existing(requestId);
         if (r.status != Status.Committing) revert AlreadyFinalized(requestId);
         uint256 cidLen = bytes(outputCid).length;
@@ -279,17 +290,29 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             revert CommitmentMismatch(requestId, msg.sender);
         }
         uint8 revealed = r.revealedMask;
+        uint8 same = r.sameMask;
         if (revealed != 0 && _values[requestId][r.firstRevealer] == outputHash) {
             // same output as the first revealer: remember that with a bit and clear the commitment (gas refund)
-            r.sameMask |= bit;
+            same |= bit;
+            r.sameMask = same;
             delete _values[requestId][i];
         } else {
             _values[requestId][i] = outputHash;
             // forge-lint: disable-next-line(unsafe-typecast)
             if (revealed == 0) r.firstRevealer = uint8(i); // i < MAX_REPLICAS
         }
-        r.revealedMask = revealed | bit;
+        revealed |= bit;
+        r.revealedMask = revealed;
         emit Revealed(requestId, msg.sender, outputHash, outputCid);
+        uint8 full = _fullMask(r.committeeSize);
+        if (
+            revealed == full && (same | _bit(r.firstRevealer)) == full && r.proofMode == VerinferConstants.PROOF_NONE
+                && r.callbackGasLimit == 0
+                && gasleft() >= AUTO_SETTLE_GAS_BASE + AUTO_SETTLE_GAS_PER_MEMBER * uint256(r.committeeSize)
+        ) {
+            _settle(requestId, r, bit); // unanimous, no proof window, no callback: settle now (finalize frees this seat)
+            return;
+        }
         // the capacity seat is free once the work is revealed; the withdrawal lock stays until finalize
         address[] memory me = new address[](1);
         me[0] = msg.sender;
@@ -333,7 +356,13 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             return;
         }
         if (st != Status.Committing) revert AlreadyFinalized(requestId);
+        _settle(requestId, r, 0);
+    }
 
+    /// @dev Settlement of a drawn request (finalize, or the last reveal of a unanimous request without proof
+    ///      window or callback). Members that did not reveal free their capacity seat here, and so does the
+    ///      settling revealer (`seatMask`: its reveal skipped the separate release).
+    function _settle(uint256 requestId, Req storage r, uint8 seatMask) private {
         // the parameter set is read only when needed (proof window, callback deposit, slashes): a cold slot less
         uint256 pv = r.paramsVersion;
         (Status outcome, bytes32 settled) = _outcome(requestId, r, pv);
@@ -354,7 +383,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         emit Finalized(requestId, outcome, settled, paidCount);
 
         // ---- interactions: the trusted registry (release seats, slash), then the bounded consumer callback
-        _unlock(r, committee);
+        _unlock(r, committee, seatMask);
         if (slashedMask != 0) {
             _slashAll(requestId, r, committee, slashedMask, _paramSets[pv].slashAmount, proverRewarded);
         }
@@ -363,8 +392,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @dev Finalize's registry call: every member's withdrawal lock goes; non-revealers also free their seat
     ///      (revealers freed theirs at reveal).
-    function _unlock(Req storage r, address[] memory committee) private {
-        nodeRegistry.unlock(committee, _fullMask(r.committeeSize) & ~r.revealedMask);
+    function _unlock(Req storage r, address[] memory committee, uint8 seatMask) private {
+        nodeRegistry.unlock(committee, (_fullMask(r.committeeSize) & ~r.revealedMask) | seatMask);
     }
 
     /// @dev Checks that the request may be settled now and returns its outcome and settled output hash.

@@ -589,6 +589,9 @@ class InferenceMarket(_ContractWrapper, _Constants):
 
     #: Gas for submitProof: pairing check (~250k) plus storage, events and slashing contradicting revealers.
     PROOF_TX_GAS = 700_000
+    #: Gas limit of a reveal: ~60k for the reveal, and a settling last reveal needs AUTO_SETTLE_GAS_BASE +
+    #: AUTO_SETTLE_GAS_PER_MEMBER * committee size (285k at 7) left at its check; unused gas is not charged.
+    REVEAL_TX_GAS = 400_000
 
     def request_inference(
         self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams,
@@ -610,7 +613,10 @@ class InferenceMarket(_ContractWrapper, _Constants):
         return self._send(self.contract.functions.commit(request_id, to_bytes32(commitment)))
 
     def reveal(self, request_id: int, output_hash: bytes | str | int, salt: bytes | str | int, output_cid: str) -> TxReceipt:
-        return self._send(self.contract.functions.reveal(request_id, to_bytes32(output_hash), to_bytes32(salt), output_cid))
+        """Explicit gas: the last reveal of a unanimous request without proof window or callback settles it when
+        it has enough gas, and an estimate made before the other reveals landed would not include that."""
+        fn = self.contract.functions.reveal(request_id, to_bytes32(output_hash), to_bytes32(salt), output_cid)
+        return self._send(fn, gas=self.REVEAL_TX_GAS)
 
     def finalize(self, request_id: int, gas: int | None = None) -> TxReceipt:
         """`gas`: explicit limit (a client adds the callback's gas; estimation may undershoot it)."""
