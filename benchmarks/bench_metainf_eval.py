@@ -142,13 +142,22 @@ def retest(table: Path, earlier: Path) -> str:
     out = [f"### Test-retest: `{earlier.name}` (earlier run) vs this table, on the tasks both measured\n",
            "| objective | common tasks | same oracle method | mean regret of the earlier oracle's pick | "
            "p90 | within 5% |", "|---|---|---|---|---|---|"]
+    rows_now, rows_then = read_table(table), read_table(earlier)
+
+    def task_key(r: dict) -> tuple:
+        return tuple(r[k] for k in S.TASK_FIELDS)
+
+    # a task counts only if it was measured again (rows copied from the earlier run share its run_id)
+    run_now = {task_key(r): str(r.get("run_id") or "") for r in rows_now}
+    run_then = {task_key(r): str(r.get("run_id") or "earlier") for r in rows_then}
     for objective in ("wall", "cpu"):
-        now = {(t.model, *(t.facts[k] for k in S.TASK_FIELDS[1:])): t for t in S.tasks_from_rows(read_table(table), objective)}
-        then = {(t.model, *(t.facts[k] for k in S.TASK_FIELDS[1:])): t
-                for t in S.tasks_from_rows(read_table(earlier), objective)}
+        now = {(t.model, *(t.facts[k] for k in S.TASK_FIELDS[1:])): t for t in S.tasks_from_rows(rows_now, objective)}
+        then = {(t.model, *(t.facts[k] for k in S.TASK_FIELDS[1:])): t for t in S.tasks_from_rows(rows_then, objective)}
         same, regs = [], []
-        for key in sorted(now.keys() & then.keys(), key=str):
-            a, b = then[key], now[key]
+        for k in sorted(now.keys() & then.keys(), key=str):
+            if run_now.get(k) == run_then.get(k):
+                continue
+            a, b = then[k], now[k]
             allowed = [m for m in b.allowed() if m in a.allowed()]
             if not allowed:
                 continue
