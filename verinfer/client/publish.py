@@ -21,7 +21,7 @@ from verinfer.inference.ee import EEKey, encrypt_model
 from verinfer.inference.lm import BUILTIN_LMS, LanguageModelSpec, with_content_ids
 from verinfer.inference.runtime import Model, commitment, load_model, profile_hash
 from verinfer.metainf.profiles import base_profile, document_hash, profile_document
-from verinfer.models.spec import BUILTIN_MODELS, MAX_SPEC_BYTES, builtin_path
+from verinfer.models.spec import BUILTIN_MODELS, MAX_SPEC_BYTES, ModelSpec, builtin_path
 from verinfer.storage.base import ContentStore
 from verinfer.storage.errors import InvalidCidError
 from verinfer.storage.unixfs import cid_of, parse_cid
@@ -218,7 +218,7 @@ def publish_encrypted(protocol: Protocol, store: ContentStore, model: Model, *, 
     input with `ee.encrypt_input_for` and un-permutes the proven output with `ee.decrypt_output`.
     A fresh random key is drawn unless one is given.
     """
-    if isinstance(model, LanguageModelSpec):
+    if not isinstance(model, ModelSpec):
         raise ConfigError("equivariant encryption applies to integer MLPs and CNNs, not language models")
     key = key if key is not None else EEKey.generate(model)
     encrypted = encrypt_model(model, key)

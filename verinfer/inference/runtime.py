@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 
 from verinfer.errors import VerinferError
 from verinfer.inference.lm import LanguageModelSpec, generate, lm_commitment, lm_profile_hash, load_lm_spec
@@ -192,7 +192,8 @@ def admit(model: Model, payload: bytes, input_hash: int) -> list[int] | Outcome:
     return x
 
 
-def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int) -> Outcome:
+def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int, *,
+           run: Callable[[Sequence[int]], Sequence[int]] | None = None) -> Outcome:
     """THE consensus rule: input payload -> INVALID_INPUT or (output hash, output payload).
 
     Nodes commit what this returns and auditors re-derive it; it is the only place the rule lives.
@@ -200,7 +201,8 @@ def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int) 
     from the on-chain `input_hash`, rejected by the model such as a token id outside the vocabulary)
     gives INVALID_INPUT. `weights`: directory with an LM's weight files (None: MLPs / shipped files).
     Defects found before a payload exists (not retrievable, too large, CID mismatch) are the caller's:
-    it reports them with `Outcome.invalid`.
+    it reports them with `Outcome.invalid`. `run`: an output-preserving executor for `model` (a node's
+    MetaInf selection, `verinfer.node.profile`) used instead of the reference `execute`.
     """
     profile = profile_hash(model)
     admitted = admit(model, payload, input_hash)
@@ -210,7 +212,7 @@ def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int) 
     got_hash = hash_vector(x, model.input_bits)
     t0 = time.perf_counter()
     try:
-        outputs = [int(v) for v in execute(model, x, None, weights)]
+        outputs = [int(v) for v in (run(x) if run is not None else execute(model, x, None, weights))]
     except InvalidInputError as exc:
         return Outcome.invalid(f"input rejected by the model: {exc}", profile, got_hash)
     seconds = time.perf_counter() - t0
