@@ -110,7 +110,8 @@ def _artifact(name: str, src: str, forge_json: Path) -> dict[str, Any]:
 
 
 def collect(out_dir: Path) -> dict[str, dict[str, Any]]:
-    """Artifacts to commit: the protocol contracts, LIBRARY (the governance timelock), plus every Groth16Verifier* and concrete BatchGroth16Verifier* in contracts/src/verifiers."""
+    """Artifacts to commit: the protocol contracts, LIBRARY (the governance timelock), plus every
+    Groth16Verifier* and concrete BatchGroth16Verifier* in contracts/src/verifiers."""
     targets = _targets(out_dir)
     result: dict[str, dict[str, Any]] = {}
     for name in PROTOCOL:

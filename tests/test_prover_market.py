@@ -9,9 +9,9 @@ import secrets
 import pytest
 from web3 import Web3
 
-from verinfer.chain.devnet import mine
+from verinfer.chain.deploy import deploy_contract
+from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.errors import ContractError
-from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import (
     ModelInput,
     ModelShard,
@@ -20,14 +20,12 @@ from verinfer.chain.protocol import (
     Status,
     commitment_hash,
 )
-from verinfer.chain.deploy import deploy_contract
 from verinfer.chain.verifier import deploy_verifier, verify_onchain
+from verinfer.constants import ETHER
 from verinfer.models import reference
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import load_builtin
 from verinfer.prover import pipeline
-
-from verinfer.constants import ETHER
 
 
 def _funded(w3: Web3):
@@ -131,7 +129,7 @@ def test_batch_of_real_proofs_settles_in_one_transaction(w3: Web3, protocol: Pro
     assert receipt["status"] == 1
     verified = market.contract.events.ProofVerified().process_receipt(receipt)
     assert sorted(int(e["args"]["requestId"]) for e in verified) == sorted(rids)
-    for rid, out in zip(rids, outs, strict=True):
+    for rid in rids:
         r = market.get_request(rid)
         assert r.proven and r.status != Status.ACCEPTED
     # the proven output settles each request once its window is over (no member revealed: NoQuorum would refund)
