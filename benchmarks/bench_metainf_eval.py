@@ -142,7 +142,9 @@ def retest(table: Path, earlier: Path) -> str:
     out = [f"### Test-retest: `{earlier.name}` (earlier run) vs this table, on the tasks both measured\n",
            "| objective | common tasks | same oracle method | mean regret of the earlier oracle's pick | "
            "p90 | within 5% | best fixed (ranked on the earlier run): mean regret |", "|---|---|---|---|---|---|---|"]
-    rows_now, rows_then = read_table(table), read_table(earlier)
+    rows_then = read_table(earlier)
+    earlier_runs = {str(r.get("run_id") or "") for r in rows_then}
+    rows_now = [r for r in read_table(table) if str(r.get("run_id") or "") not in earlier_runs]  # re-measured only
 
     def task_key(r: dict) -> tuple:
         return tuple(r[k] for k in S.TASK_FIELDS)
