@@ -6,8 +6,9 @@
    timed alone (median wall and process-CPU milliseconds).
 2. groth16py's `prove_wtns` alone on public-weight circuits of growing size (INSECURE dev keys on the
    direct r1cs), single-threaded and with the default pool (each in its own process, RAYON_NUM_THREADS),
-   with a least-squares fit `cpu = fixed + per_constraint * n`: the fixed part is what no circuit
-   change can remove.
+   with a least-squares fit `cpu = fixed + per_constraint * n`, and again with a witness of zeros
+   (wire 0 = 1): what is left then does not depend on the witness values (the H-polynomial MSM over
+   the FFT domain, the FFTs, the proof's randomisers).
 """
 
 from __future__ import annotations
@@ -102,8 +103,20 @@ for name, spec in [("random 4-3-2", load(random_spec(1, sizes=(4, 3, 2), name="p
         groth16py.prove_wtns(pk, str(w))
         walls.append(time.perf_counter() - w0); cpus.append(time.process_time() - c0)
     bits = sum(1 for v in vals if v in (0, 1))
+    # the same key with a witness of zeros (wire 0 = 1): the witness-dependent MSMs (A, B, C) have nothing
+    # to add, so what remains is the work that does not depend on the witness values
+    z = Path(sys.argv[2]) / "zero.wtns"
+    direct.write_wtns([1] + [0] * (len(vals) - 1), z)
+    zc = []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        groth16py.prove_wtns(pk, str(z))
+        zc.append(time.process_time() - c0)
+    need = dc.n_constraints + len(dc.public_signal_names) + 1
+    domain = 1 << (need - 1).bit_length()
     rows.append({"model": name, "constraints": dc.n_constraints, "wires": dc.n_wires, "bit_wires": bits,
-                 "wall_ms": statistics.median(walls) * 1e3, "cpu_ms": statistics.median(cpus) * 1e3})
+                 "domain": domain, "wall_ms": statistics.median(walls) * 1e3, "cpu_ms": statistics.median(cpus) * 1e3,
+                 "zero_witness_cpu_ms": statistics.median(zc) * 1e3})
 print(json.dumps(rows))
 """
 
@@ -144,10 +157,12 @@ def main() -> None:
         rows = scaling(a.repeats, threads)
         report["scaling"][label] = rows
         print(f"\ngroth16py.prove_wtns alone, {label} (RAYON_NUM_THREADS={threads or 'unset'})\n"
-              "| circuit | constraints | wires | 0/1 wires | wall ms | CPU ms |\n|---|---|---|---|---|---|")
+              "| circuit | constraints | wires | 0/1 wires | FFT domain | wall ms | CPU ms | CPU ms, zero witness |"
+              " zero-witness CPU per domain element |\n|---|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['model']} | {r['constraints']:,} | {r['wires']:,} | {r['bit_wires']:,} | "
-                  f"{r['wall_ms']:.1f} | {r['cpu_ms']:.1f} |")
+            print(f"| {r['model']} | {r['constraints']:,} | {r['wires']:,} | {r['bit_wires']:,} | {r['domain']:,} | "
+                  f"{r['wall_ms']:.1f} | {r['cpu_ms']:.1f} | {r['zero_witness_cpu_ms']:.1f} | "
+                  f"{r['zero_witness_cpu_ms'] / r['domain'] * 1e3:.1f} us |")
         fa, fb = fit(rows, "cpu_ms")
         wa, wb = fit(rows, "wall_ms")
         report["scaling"][label + " fit"] = {"cpu_fixed_ms": fa, "cpu_us_per_constraint": fb,

@@ -18,6 +18,8 @@ import json
 import os
 import secrets
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,7 @@ from verinfer.prover.types import Proof
 from verinfer.storage import open_store
 
 PASSWORD = "verinfer-dev"
+REPO = Path(__file__).resolve().parent.parent
 PROOF_CLAIMS = ("model.commitment", "model.verifier", "input", "output.payload", "output.reexecution",
                 "quorum.outcome", "proof.tx", "proof.local", "proof.onchain", "proof.output")
 
@@ -57,6 +60,7 @@ class Net:
     protocol: Protocol
     root: Path
     store_dir: Path
+    manifest_path: Path
     client: Client
     models: dict[str, Published]
     specs: dict[str, ModelSpec]
@@ -114,7 +118,7 @@ def net(tmp_path_factory: pytest.TempPathFactory, w3: Web3, protocol: Protocol,
     nodes = [p.wait_ready() for p in launched]
     client = Client(str(w3.provider.endpoint_uri), protocol_manifest_path,  # type: ignore[attr-defined]
                     account=funded_account(w3, 100 * ETHER), store=open_store(root=store_dir))
-    n = Net(w3, protocol, root, store_dir, client, models, specs, keys, nodes, [a.address for a in accts])
+    n = Net(w3, protocol, root, store_dir, protocol_manifest_path, client, models, specs, keys, nodes, [a.address for a in accts])
     try:
         yield n
     finally:
@@ -194,6 +198,16 @@ def test_cnn_published_requested_proven_and_audited(net: Net, name: str, mode: i
     cost = _proof_cost(net, name, rid, net.specs[name], x)
     assert cost["constraints"] == constraints  # circom --O2, docs/prover.md section 1b
     _audit_passes(net, rid)
+    # the same audit as a user runs it: `verinfer audit <id> --json` in its own process
+    r = subprocess.run([sys.executable, "-m", "verinfer.cli", "audit", str(rid), "--rpc-url", net.client.rpc_url,
+                        "--manifest", str(net.manifest_path), "--store", str(net.store_dir), "--json"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is True and doc["status"] == "ACCEPTED" and doc["counts"]["FAIL"] == 0
+    by = {c["name"]: c for c in doc["claims"]}
+    assert by["proof.onchain"]["verdict"] == "PASS" and by["output.reexecution"]["verdict"] == "PASS"
+    assert "prover bundle" in by["proof.local"]["detail"]  # the vk came from the publisher's bundle
 
 
 @pytest.mark.parametrize("name", ["digits-mlp.ee", pytest.param("digits-cnn.ee", marks=pytest.mark.slow)])
