@@ -60,9 +60,14 @@ def _request(net: LocalNetwork, p: Protocol, i: int, *, cid: str | None = None, 
     return rid
 
 
-def _wait_final(p: Protocol, rid: int, timeout: float = 120.0) -> RequestView:
-    return wait_for(lambda: (r := p.market.get_request(rid)).status in FINAL_STATUSES and r, timeout,
-                    what=f"request {rid} to settle")
+def _wait_final(p: Protocol, rid: int, timeout: float = 120.0, net: LocalNetwork | None = None) -> RequestView:
+    """Wait for settlement; on timeout the error carries the request's state and the nodes' last log lines."""
+    try:
+        return wait_for(lambda: (r := p.market.get_request(rid)).status in FINAL_STATUSES and r, timeout,
+                        what=f"request {rid} to settle")
+    except TimeoutError as exc:
+        logs = "".join(f"\n--- {n.name}:\n{n.log_tail(8)}" for n in net.nodes) if net is not None else ""
+        raise TimeoutError(f"{exc}; request now: {p.market.get_request(rid)}{logs}") from None
 
 
 def _stakes(net: LocalNetwork) -> list[int]:
@@ -174,7 +179,7 @@ def test_attack13_load_burst_no_honest_penalty_and_network_keeps_accepting(net: 
     submit_s = time.monotonic() - t0
     assert submit_s < 8, f"submitting took {submit_s:.1f}s"
     rids = [s.request_id for s in sent]
-    finals = [_wait_final(p, rid, timeout=240) for rid in rids]
+    finals = [_wait_final(p, rid, timeout=240, net=net) for rid in rids]
     by_status: dict[str, int] = {}
     for r in finals:
         by_status[r.status.name] = by_status.get(r.status.name, 0) + 1
