@@ -376,12 +376,16 @@ class Worker:
         if self.address in committee:
             if rec.phase == Phase.NOT_MEMBER:
                 log.info("request %d: drawn into the committee after all (preview differed)", rid)
+                if self.cfg.follow_events:  # the draw comes before any commit: a fresh view sees them all
+                    self._views.setdefault(rid, ChainView())
                 self.state.transition(rid, Phase.SEEN, expect=Phase.NOT_MEMBER, committee=committee)
             elif rec.committee != committee:
                 self.state.update(rid, committee=committee)
-        elif rec.phase in (Phase.SEEN, Phase.READY):
-            log.info("request %d: the drawn committee does not include us", rid)
-            self.state.transition(rid, Phase.NOT_MEMBER, expect=(Phase.SEEN, Phase.READY), committee=committee)
+        else:
+            self._views.pop(rid, None)  # not ours: stop following its events
+            if rec.phase in (Phase.SEEN, Phase.READY):
+                log.info("request %d: the drawn committee does not include us", rid)
+                self.state.transition(rid, Phase.NOT_MEMBER, expect=(Phase.SEEN, Phase.READY), committee=committee)
 
     # --- scheduling --------------------------------------------------------------------------
 
