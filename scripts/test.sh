@@ -20,9 +20,14 @@ step "slither (High/Medium findings must be triaged in contracts/slither.triage.
 step "ruff (verinfer/)" ruff check verinfer
 step "mypy (verinfer/)" mypy
 
-echo "==> pytest"
+# Two workers (pytest-xdist; CI has 2 cores): much of a network test is waiting for blocks, so a second file runs
+# in that time. --dist loadfile keeps each file on one worker (its module fixtures start once); the longest files
+# are collected first (tests/conftest.py LONG_FILES) and --no-loadscope-reorder keeps that order (xdist would
+# otherwise start files with many tests first). VERINFER_TEST_WORKERS=0 runs everything in one process.
+workers="${VERINFER_TEST_WORKERS:-2}"
+echo "==> pytest (-n $workers)"
 set +e
-python -m pytest "$@"
+python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder --durations=15 "$@"
 rc=$?
 set -e
 if [ $rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; rc=1; fi

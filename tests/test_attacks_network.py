@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -22,7 +21,7 @@ from verinfer.chain.protocol import FINAL_STATUSES, Protocol, RequestParams, Req
 from verinfer.constants import PROOF_PUBLIC_WEIGHTS
 from verinfer.devnet.load import submit_burst
 from verinfer.devnet.network import LocalNetwork
-from verinfer.devnet.processes import NodeProcess, launch_node, wait_for
+from verinfer.devnet.processes import launch_node, wait_for
 from verinfer.devnet.samples import prover_available, sample_input
 from verinfer.inference import runtime
 from verinfer.models.hashing import hash_vector
@@ -61,9 +60,14 @@ def _request(net: LocalNetwork, p: Protocol, i: int, *, cid: str | None = None, 
     return rid
 
 
-def _wait_final(p: Protocol, rid: int, timeout: float = 120.0) -> RequestView:
-    return wait_for(lambda: (r := p.market.get_request(rid)).status in FINAL_STATUSES and r, timeout,
-                    what=f"request {rid} to settle")
+def _wait_final(p: Protocol, rid: int, timeout: float = 120.0, net: LocalNetwork | None = None) -> RequestView:
+    """Wait for settlement; on timeout the error carries the request's state and the nodes' last log lines."""
+    try:
+        return wait_for(lambda: (r := p.market.get_request(rid)).status in FINAL_STATUSES and r, timeout,
+                        what=f"request {rid} to settle")
+    except TimeoutError as exc:
+        logs = "".join(f"\n--- {n.name}:\n{n.log_tail(8)}" for n in net.nodes) if net is not None else ""
+        raise TimeoutError(f"{exc}; request now: {p.market.get_request(rid)}{logs}") from None
 
 
 def _stakes(net: LocalNetwork) -> list[int]:
@@ -75,15 +79,17 @@ def _penalties(p: Protocol, from_block: int) -> list[dict]:
     return [dict(e.args) for e in p.events("NodePenalized", from_block=from_block)]
 
 
-def _restart(net: LocalNetwork, i: int, *flags: str) -> NodeProcess:
-    """Replace node i's process (same key and state) with one started with `flags`."""
-    old = net.nodes[i]
-    old.terminate(10.0)
-    proc = launch_node(old.key, rpc_url=net.rpc_url, manifest=net.manifest_path, state_dir=old.state_dir,
-                       home=net.home, password="verinfer-localnet", store_dir=net.store_dir, extra_args=list(flags),
-                       log_path=old.log_path).wait_ready(60)
-    net.nodes[i] = proc
-    return proc
+def _restart(net: LocalNetwork, nodes: list[int], *flags: str) -> None:
+    """Replace these nodes' processes (same keys and state) with ones started with `flags`: stop all, start all,
+    then wait for all (the start-ups overlap instead of queueing)."""
+    for i in nodes:
+        net.nodes[i].terminate(10.0)
+    launched = {i: launch_node(net.nodes[i].key, rpc_url=net.rpc_url, manifest=net.manifest_path,
+                               state_dir=net.nodes[i].state_dir, home=net.home, password="verinfer-localnet",
+                               store_dir=net.store_dir, extra_args=list(flags), log_path=net.nodes[i].log_path)
+                for i in nodes}
+    for i, proc in launched.items():
+        net.nodes[i] = proc.wait_ready(60)
 
 
 def test_attack10_wrong_majority_loses_to_the_honest_proof(net: LocalNetwork) -> None:
@@ -91,8 +97,7 @@ def test_attack10_wrong_majority_loses_to_the_honest_proof(net: LocalNetwork) ->
     node's proof settles the request on the true output, the liars are slashed and the prover rewarded."""
     p = _requester(net)
     liars = [0, 1]
-    for i in liars:
-        _restart(net, i, "--fault", "wrong-output")
+    _restart(net, liars, "--fault", "wrong-output")
     try:
         start = net.devnet.w3.eth.block_number  # type: ignore[union-attr]
         rid = _request(net, p, 3)
@@ -104,8 +109,7 @@ def test_attack10_wrong_majority_loses_to_the_honest_proof(net: LocalNetwork) ->
             assert ei.value.error_name == "TooEarlyToFinalize"
         r = _wait_final(p, rid)
     finally:
-        for i in liars:
-            _restart(net, i)
+        _restart(net, liars)
     spec = runtime.load_model(net.store().cat(net.model.weights_cid))  # type: ignore[union-attr]
     truth = hash_vector([int(v) for v in runtime.execute(spec, sample_input(3), None, None)], spec.output_bits)
     assert r.status == Status.ACCEPTED and r.proven
@@ -152,7 +156,8 @@ def test_attack12_web3_gas_estimate_suffices_under_traffic(net: LocalNetwork) ->
         fn = p.market.contract.functions.requestInference(net.model.model_id, cid, h.to_bytes(32, "big"),  # type: ignore[union-attr]
                                                           WINDOWS.to_abi())
         est = fn.estimate_gas({"from": p.address, "value": fee})
-        time.sleep(1.0)  # blocks (and draws of the previous requests) happen between estimate and inclusion
+        at = w3.eth.block_number  # a block (and draws of the previous requests) happens between estimate and inclusion
+        wait_for(lambda at=at: w3.eth.block_number > at, 30, interval=0.05, what="the next block")
         receipt, rid = p.market.request_inference(net.model.model_id, cid, h, WINDOWS, fee, gas=est)  # type: ignore[union-attr]
         assert receipt["status"] == 1 and receipt["gasUsed"] <= est
         rids.append(rid)
@@ -174,7 +179,7 @@ def test_attack13_load_burst_no_honest_penalty_and_network_keeps_accepting(net: 
     submit_s = time.monotonic() - t0
     assert submit_s < 8, f"submitting took {submit_s:.1f}s"
     rids = [s.request_id for s in sent]
-    finals = [_wait_final(p, rid, timeout=240) for rid in rids]
+    finals = [_wait_final(p, rid, timeout=240, net=net) for rid in rids]
     by_status: dict[str, int] = {}
     for r in finals:
         by_status[r.status.name] = by_status.get(r.status.name, 0) + 1

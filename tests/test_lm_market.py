@@ -122,18 +122,21 @@ def test_lying_stage_is_routed_around_and_the_trusting_head_is_slashed(lmnet, de
     assert p.nodes.stake_of(liar.address) == stake_before["liar"]
 
 
-def test_prompt_over_the_context_limit_settles_invalid_input_with_the_committee_paid(lmnet, devnet,
-                                                                                    protocol_manifest_path):
+def test_prompt_over_the_context_limit_or_unknown_ids_settle_invalid_input_with_the_committee_paid(
+        lmnet, devnet, protocol_manifest_path):
     client = _client(devnet, protocol_manifest_path, lmnet)
     spec = client.model_info(lmnet.model_id).spec
-    ids = [1] * spec.max_context  # + max_new_tokens > max_context
-    payload = encode_tensor(ids, "int32", [len(ids)])
-    cid = client.store.add(payload)
+    over_context = [1] * spec.max_context  # + max_new_tokens > max_context
+    unknown_id = [1, 4093, int(spec.config["vocab_size"])]
     params = client.params(3, 2, 60, 60)
-    rid = client.submit_raw(lmnet.model_id, cid, hash_vector(ids, 32), FEE, params)
-    res = client.wait(rid, timeout=120)
-    assert res.status == "InvalidInput"
-    assert all(m.revealed and m.paid and not m.slashed for m in res.committee)
+    rids = []
+    for ids in (over_context, unknown_id):  # the SDK would refuse both (fee saved): sent raw, as a buggy client would
+        cid = client.store.add(encode_tensor(ids, "int32", [len(ids)]))
+        rids.append(client.submit_raw(lmnet.model_id, cid, hash_vector(ids, 32), FEE, params))
+    for rid in rids:
+        res = client.wait(rid, timeout=120)
+        assert res.status == "InvalidInput"
+        assert all(m.revealed and m.paid and not m.slashed for m in res.committee)
 
 
 def test_stage_flags_fail_with_one_line_errors():

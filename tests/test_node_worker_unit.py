@@ -223,6 +223,9 @@ class FakeChain:
         return SimpleNamespace(tx_hash=tx_hash, sent_at=time.monotonic(), kind=kind,
                                receipt={"transactionHash": bytes.fromhex("ab" * 32), "blockNumber": self.block, "status": 1})
 
+    def send_draw(self, rid: int) -> Any:
+        return self._pending("draw", lambda: self.draw(rid))
+
     def send_commit(self, rid: int, c: bytes) -> Any:
         return self._pending("commit", lambda: self.commit(rid, c))
 
@@ -491,6 +494,8 @@ class MiningChain(FakeChain):
         apply()
         p = SimpleNamespace(tx_hash=f"0x{kind}", sent_at=time.monotonic(), kind=kind, block=self.block, dropped=False)
         rid = self.sent[-1][1]
+        if kind == "draw":
+            return p
         name = {"commit": "Committed", "reveal": "Revealed", "finalize": "Finalized"}[kind]
         args: dict[str, Any] = {"requestId": rid, "node": ME}
         if kind == "finalize":
@@ -565,3 +570,21 @@ def test_a_dropped_transaction_is_sent_again(tmp_path: Path) -> None:
     w.discover()
     w.step(chain.block)
     assert phase(w, 1) in (Phase.COMMITTED, Phase.REVEALED, Phase.DONE)
+
+
+def test_first_member_draws_at_once_when_the_draw_window_ends_before_the_commit_window(tmp_path: Path) -> None:
+    """Epoch-limited draw window (commit window 90 blocks): blocks can outrun the clock (automine), so the first
+    previewed member draws before fetching; the others and a draw window that ends with the commit window do not."""
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    r1 = chain.request(1, [ME, B], commit_blocks=90)
+    r1.draw_deadline = r1.draw_block + 30
+    r2 = chain.request(2, [B, ME], commit_blocks=90)
+    r2.draw_deadline = r2.draw_block + 30
+    chain.request(3, [ME, B], commit_blocks=90)
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert chain.sent.index(("draw", 1)) < chain.sent.index(("commit", 1))
+    assert ("draw", 2) not in chain.sent and ("commit", 2) in chain.sent
+    assert ("draw", 3) not in chain.sent and ("commit", 3) in chain.sent

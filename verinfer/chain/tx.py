@@ -176,8 +176,9 @@ class TxSender:
         """Pre-flight, sign with the next local nonce and broadcast; do not wait (see `poll`).
 
         `state`: the block the pre-flight runs against. "pending" sees this key's own unmined transactions; a
-        caller that only acts on mined state (a node) passes "latest": anvil builds the pending block by
-        executing its whole pool for every pending-state call, which under a burst costs more than the call.
+        caller that only acts on mined state (a node: it commits after the request's events, reveals after
+        the commits' events) passes "latest", which anvil answers without its pending pool (measured: an
+        estimate costs ~20 % more against "pending" with 200-600 transactions in the pool).
 
         Why: a caller with many transactions in flight (a node under a burst) must not park one thread per
         transaction on receipt polling; nonces are handed out locally, so any number of transactions from

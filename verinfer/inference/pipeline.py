@@ -24,7 +24,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -462,18 +462,11 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
         return key.decrypt_hidden(x) if key is not None else x
 
     try:
-        ids = [int(i) for i in prompt_ids]
-        h = through(head.embed(ids, 0), 0, False)
-        pos = len(ids)
-        for step in range(max_new_tokens):
-            tok = head.next_token(h[-1])
+        # `step` (read by the fault records above) is the index of the last token emitted when a stage is called
+        for step, tok in enumerate(greedy_tokens(head, prompt_ids, max_new_tokens, through, stop_at_eos)):
             if step == 0:
                 res.ttft_s = time.perf_counter() - t_start
             res.tokens.append(tok)
-            if step == max_new_tokens - 1 or (stop_at_eos and tok == head.cfg.eos_id):
-                break
-            h = through(head.embed([tok], pos), pos, True)
-            pos += 1
     finally:
         for s in st:
             for c in s.active:
@@ -481,6 +474,36 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
                 c.close()
     res.total_s = time.perf_counter() - t_start
     return res
+
+
+def greedy_tokens(head: IntModel, prompt_ids: Sequence[int], max_new_tokens: int,
+                  through: Callable[[np.ndarray, int, bool], np.ndarray], stop_at_eos: bool) -> Iterator[int]:
+    """THE decoding loop (greedy, integer profile), whoever runs the layers: `through(h, pos, decode)` maps the
+    embedded positions pos.. through every layer (remote stages in `run_pipeline`, one process in `run_local`),
+    so the sharded run and an auditor's single-process re-run cannot decode differently. Stops after
+    `max_new_tokens` or, with `stop_at_eos`, after emitting EOS (the EOS id is part of the output)."""
+    ids = [int(i) for i in prompt_ids]
+    h = through(head.embed(ids, 0), 0, False)
+    pos = len(ids)
+    for step in range(max_new_tokens):
+        tok = head.next_token(h[-1])
+        yield tok
+        if step == max_new_tokens - 1 or (stop_at_eos and tok == head.cfg.eos_id):
+            return
+        h = through(head.embed([tok], pos), pos, True)
+        pos += 1
+
+
+def run_local(spec: Any, model: IntModel, prompt_ids: Sequence[int]) -> list[int]:
+    """A market request's tokens in one process (every layer in `model`): what the committee heads' sharded
+    `run_request(..., stop_at_eos=True)` gives, bit for bit (the integer profile does not depend on where a
+    layer runs). The auditor re-executes LLM requests with it. InvalidInputError as `run_request`."""
+    if model.lo != 0 or model.hi != model.cfg.n_layers or not model.has_globals:
+        raise PipelineError(f"run_local needs every layer and the globals, got layers {model.lo}:{model.hi}")
+    spec.check_prompt(list(prompt_ids), spec.max_new_tokens)
+    cache = IntCache()
+    return list(greedy_tokens(model, prompt_ids, spec.max_new_tokens,
+                              lambda h, pos, decode: model.forward(h, cache, pos), stop_at_eos=True))
 
 
 def run_request(spec: Any, head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Sequence[str]],

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 from verinfer.errors import VerinferError
 from verinfer.inference.lm import LanguageModelSpec, generate, lm_commitment, lm_profile_hash, load_lm_spec
+from verinfer.inference.pipeline import tokens_hash
 from verinfer.models import reference
 from verinfer.models.errors import InvalidInputError
 from verinfer.models.gguf import LLM_FORMAT, LlmSpec, llm_commitment, llm_profile_hash
@@ -202,7 +203,8 @@ def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int, 
     gives INVALID_INPUT. `weights`: directory with an LM's weight files (None: MLPs / shipped files).
     Defects found before a payload exists (not retrievable, too large, CID mismatch) are the caller's:
     it reports them with `Outcome.invalid`. `run`: an output-preserving executor for `model` (a node's
-    MetaInf selection, `verinfer.node.profile`) used instead of the reference `execute`.
+    MetaInf selection, `verinfer.node.profile`; for a sharded LLM, which `execute` cannot run, the
+    auditor's single-process `pipeline.run_local`) used instead of the reference `execute`.
     """
     profile = profile_hash(model)
     admitted = admit(model, payload, input_hash)
@@ -216,5 +218,13 @@ def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int, 
     except InvalidInputError as exc:
         return Outcome.invalid(f"input rejected by the model: {exc}", profile, got_hash)
     seconds = time.perf_counter() - t0
-    return Outcome(hash_vector(outputs, model.output_bits), encode_output(outputs, model.output_bits), outputs,
+    return Outcome(output_hash(model, outputs), encode_output(outputs, model.output_bits), outputs,
                    got_hash, profile, None, seconds)
+
+
+def output_hash(model: Model, outputs: Sequence[int]) -> int:
+    """The hash a committee reveals for `outputs`: a sharded LLM's is `pipeline.tokens_hash` (what its heads
+    reveal), every other model's `hash_vector(outputs, output_bits)`."""
+    if isinstance(model, LlmSpec):
+        return tokens_hash(outputs)
+    return hash_vector(outputs, model.output_bits)

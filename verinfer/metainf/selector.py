@@ -65,7 +65,7 @@ def tasks_from_rows(rows: Iterable[Mapping[str, Any]], objective: str = "wall") 
     for row in rows:
         if row.get("suite", "grid") not in ("grid", "") or row["method"] in EXCLUDED or row["status"] != "ok":
             continue
-        key = tuple(row[k] for k in TASK_FIELDS)
+        key = (*(row[k] for k in TASK_FIELDS), row.get("hardware_class"))  # one task per hardware class
         rec = tasks.get(key)
         if rec is None:
             facts = {k: row[k] for k in (*F.FACT_KEYS, *F.TASK_KEYS)}

@@ -145,6 +145,10 @@ class NodeChain:
     def send_reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> PendingTx:  # noqa: D102
         return self._submit(self.market.functions.reveal(request_id, to_bytes32(output_hash), to_bytes32(salt), output_cid))
 
+    def send_draw(self, request_id: int) -> PendingTx:
+        """Broadcast a draw; nobody waits for it (the commit that follows draws anyway if it is not mined first)."""
+        return self._submit(self.market.functions.draw(request_id))
+
     def send_finalize(self, request_id: int) -> PendingTx:  # noqa: D102
         return self._submit(self.market.functions.finalize(request_id))
 

@@ -521,25 +521,26 @@ class Worker:
         return max(0.2, min(self.cfg.fetch_timeout_s, left))
 
     def _draw_if_late(self, rec: RequestRecord, block: int, budget: float) -> None:
-        """Draw before fetching when we are the previewed committee's first member, or a worst-case fetch could end
-        after the draw window (otherwise the first commit draws).
+        """Send `draw()` before fetching (without waiting for it) when our commit might come after the draw window.
 
-        The draw must happen by drawDeadline (at most about one epoch after the request) or the request
-        expires; a commit normally draws, but a slow or missing input could push our commit past it.
+        The first commit draws, and a commit can only count before the commit deadline, so when the draw window
+        ends with the commit window no separate draw is needed (an extra tx per request on the critical path
+        cost a block or more per request under a burst, issue 7 attack 13). The draw window can end earlier
+        (the snapshot epoch's end, the blockhash horizon): then the previewed committee's first member draws at
+        once, and anyone does when a worst-case fetch could end after it (blocks may come faster than the
+        clock says, e.g. automine, so the first member does not wait for the clock to say so).
         """
         r = self.chain.get_request(rec.request_id)
         if r.status != Status.PENDING:
             return
         draw_left = (r.draw_deadline - block - self.cfg.tx_margin_blocks) * self.clock.seconds_per_block
-        # Our commit draws when we are first; a separate draw transaction only when a worst-case fetch could end after
-        # the draw window (an extra tx + receipt on the critical path of every request cost a block or more per
-        # request under a burst, issue 7 attack 13).
-        if draw_left >= budget:
+        first = bool(rec.committee) and rec.committee[0] == self.address
+        if draw_left >= budget and (r.draw_deadline >= rec.commit_deadline or not first):
             return
         try:
-            tx = self.chain.draw(rec.request_id)
-            log.info("request %d: drew the committee early (draw window closes at block %d; tx %s)",
-                     rec.request_id, r.draw_deadline, tx)
+            pending = self.chain.send_draw(rec.request_id)
+            log.info("request %d: drawing the committee now (draw window closes at block %d, commit window at %d; "
+                     "tx %s)", rec.request_id, r.draw_deadline, rec.commit_deadline, pending.tx_hash)
         except ContractError as exc:
             if exc.error_name not in ("AlreadyDrawn", "AlreadyFinalized", "DrawWindowOver"):
                 raise
