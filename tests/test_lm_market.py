@@ -211,6 +211,8 @@ def test_audit_reruns_the_llm_request_and_names_the_head_that_revealed_wrong_tok
     from verinfer.auditor.llm import STAGE_FAULTS_NOTE
 
     report = _auditor(lmnet).audit(lying_request.rid)
+    for c in report.claims:  # shown with -rP: the numbers docs/audit.md quotes
+        print(f"{c.verdict.value:4} {c.name}: {c.detail}")
     assert report.ok, [f"{c.name}: {c.detail}" for c in report.failures]
     for name in LLM_CLAIMS:
         assert report.claim(name).verdict is Verdict.PASS, report.claim(name)
@@ -228,18 +230,21 @@ def test_audit_reruns_the_llm_request_and_names_the_head_that_revealed_wrong_tok
     assert STAGE_FAULTS_NOTE in report.notes  # stage faults live only in node logs
 
 
-def test_audit_of_invalid_llm_inputs_via_the_cli(lmnet, invalid_requests, devnet, protocol_manifest_path):
-    for rid, why in zip(invalid_requests, ("context limit", "outside the vocabulary"), strict=True):
-        proc = subprocess.run(
-            [sys.executable, "-m", "verinfer.cli", "audit", str(rid), "--rpc-url", devnet.rpc_url,
-             "--manifest", str(protocol_manifest_path), "--store", str(lmnet.store_dir), "--json"],
-            capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-        doc = json.loads(proc.stdout)
+def test_audit_of_invalid_llm_inputs_one_through_the_cli(lmnet, invalid_requests, devnet, protocol_manifest_path):
+    over_context, unknown_id = invalid_requests
+    proc = subprocess.run(
+        [sys.executable, "-m", "verinfer.cli", "audit", str(over_context), "--rpc-url", devnet.rpc_url,
+         "--manifest", str(protocol_manifest_path), "--store", str(lmnet.store_dir), "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    docs = [doc, _auditor(lmnet).audit(unknown_id).to_json()]
+    for doc, why in zip(docs, ("context limit", "outside the vocabulary"), strict=True):
         claims = {c["name"]: c for c in doc["claims"]}
-        assert doc["status"] == "INVALID_INPUT" and doc["counts"]["FAIL"] == 0
+        assert doc["status"] == "INVALID_INPUT" and doc["counts"]["FAIL"] == 0, doc
         assert claims["input"]["verdict"] == "PASS" and why in claims["input"]["detail"]
         assert claims["model.tensors"]["verdict"] == "PASS" and claims["model.layout"]["verdict"] == "PASS"
+        assert claims["output.reexecution"]["verdict"] == "N/A"
         assert claims["output.reveals"]["detail"].count("revealed INVALID_INPUT = re-executed: right (paid)") == 3
 
 
