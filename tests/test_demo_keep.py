@@ -46,6 +46,8 @@ def test_demo_keep_leaves_anvil_and_nodes_serving(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=200, env={**env, **exports}, cwd=tmp_path)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         assert "Accepted" in r.stdout, r.stdout[-3000:]
+        # (without the fix the nodes exit a few seconds after the demo; the request above then expires undrawn)
+        assert [pid for pid in pids if not pid_alive(pid)] == []
     finally:
         for pid in pids:  # the demo's own "stop: kill …" line
             try:
