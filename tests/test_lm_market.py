@@ -18,6 +18,13 @@ every head tries it first) answers with a corrupted hidden state.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,17 +95,32 @@ def test_publish_registers_commitment_profile_and_shard_layout(lmnet):
         gguf.parse_layout(layout.document(), b"\x00" * 32)
 
 
-def test_lying_stage_is_routed_around_and_the_trusting_head_is_slashed(lmnet, devnet, protocol_manifest_path, ck):
+@dataclass
+class Settled:
+    """The request the lying stage and the trusting head took part in (shared by the market and audit tests)."""
+
+    rid: int
+    res: Any
+    want: list[int]
+    stake_before: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def lying_request(lmnet, devnet, protocol_manifest_path, ck) -> Settled:
     client = _client(devnet, protocol_manifest_path, lmnet)
     info = client.model_info(lmnet.model_id)
     prepared = prepare_input(PROMPT, info.spec, lmnet.store())
     p = lmnet.protocol(lmnet.funder)
-    head3 = lmnet.by_name("head3")
     stake_before = {n.name: p.nodes.stake_of(n.address) for n in lmnet.nodes}
-
     rid = client.submit(lmnet.model_id, prepared.payload, FEE, replicas=3, quorum=2, commit_blocks=300, reveal_blocks=100)
     want = IntModel(ck).generate(prepared.vector, N_NEW)  # single process, all 30 layers (while the nodes work)
-    res = client.wait(rid, timeout=400)
+    return Settled(rid, client.wait(rid, timeout=400), want, stake_before)
+
+
+def test_lying_stage_is_routed_around_and_the_trusting_head_is_slashed(lmnet, lying_request, ck):
+    rid, res, want, stake_before = lying_request.rid, lying_request.res, lying_request.want, lying_request.stake_before
+    p = lmnet.protocol(lmnet.funder)
+    head3 = lmnet.by_name("head3")
 
     assert res.status == "Accepted", (res, [n.proc.log_tail(8) for n in lmnet.heads() if n.proc])
     assert res.output == want and res.output_verified
@@ -122,8 +144,9 @@ def test_lying_stage_is_routed_around_and_the_trusting_head_is_slashed(lmnet, de
     assert p.nodes.stake_of(liar.address) == stake_before["liar"]
 
 
-def test_prompt_over_the_context_limit_or_unknown_ids_settle_invalid_input_with_the_committee_paid(
-        lmnet, devnet, protocol_manifest_path):
+@pytest.fixture(scope="module")
+def invalid_requests(lmnet, devnet, protocol_manifest_path) -> list[int]:
+    """A prompt over the context limit and one with an unknown token id, sent raw (as a buggy client would)."""
     client = _client(devnet, protocol_manifest_path, lmnet)
     spec = client.model_info(lmnet.model_id).spec
     over_context = [1] * spec.max_context  # + max_new_tokens > max_context
@@ -134,7 +157,15 @@ def test_prompt_over_the_context_limit_or_unknown_ids_settle_invalid_input_with_
         cid = client.store.add(encode_tensor(ids, "int32", [len(ids)]))
         rids.append(client.submit_raw(lmnet.model_id, cid, hash_vector(ids, 32), FEE, params))
     for rid in rids:
-        res = client.wait(rid, timeout=120)
+        client.wait(rid, timeout=120)
+    return rids
+
+
+def test_prompt_over_the_context_limit_or_unknown_ids_settle_invalid_input_with_the_committee_paid(
+        lmnet, devnet, protocol_manifest_path, invalid_requests):
+    client = _client(devnet, protocol_manifest_path, lmnet)
+    for rid in invalid_requests:
+        res = client.result(rid)
         assert res.status == "InvalidInput"
         assert all(m.revealed and m.paid and not m.slashed for m in res.committee)
 
@@ -158,3 +189,84 @@ def test_stage_flags_fail_with_one_line_errors():
         with pytest.raises(ConfigError, match=msg) as exc:
             call()
         assert "\n" not in str(exc.value)
+
+
+# ------------------------------------------------------------------ the auditor re-verifies LLM requests (docs/audit.md)
+
+LLM_CLAIMS = ("model.weights", "model.commitment", "model.profile", "model.layout", "model.tensors", "input",
+              "output.payload", "output.reexecution", "output.reveals", "quorum.committee", "quorum.reveals",
+              "quorum.outcome", "quorum.settlement")
+
+
+def _auditor(lmnet: LmNetwork, store_dir: Path | None = None):  # noqa: ANN202
+    from verinfer.auditor import Auditor
+    from verinfer.storage import open_store
+
+    return Auditor(lmnet.protocol(lmnet.funder), open_store(root=store_dir or lmnet.store_dir))
+
+
+def test_audit_reruns_the_llm_request_and_names_the_head_that_revealed_wrong_tokens(lmnet, lying_request):
+    from verinfer.auditor import Verdict
+    from verinfer.auditor.context import short
+    from verinfer.auditor.llm import STAGE_FAULTS_NOTE
+
+    report = _auditor(lmnet).audit(lying_request.rid)
+    for c in report.claims:  # shown with -rP: the numbers docs/audit.md quotes
+        print(f"{c.verdict.value:4} {c.name}: {c.detail}")
+    assert report.ok, [f"{c.name}: {c.detail}" for c in report.failures]
+    for name in LLM_CLAIMS:
+        assert report.claim(name).verdict is Verdict.PASS, report.claim(name)
+    # one process, all 30 layers, the nodes' own rule (decide + tokens_hash) = the sharded heads' settled tokens
+    assert report.context.reference_output == lying_request.want
+    assert "re-executed all 30 layers in one process" in report.claim("output.reexecution").detail
+    # which head revealed what: head3 (trusted the lying stage) wrong and slashed; head1/head2 right and paid
+    reveals = report.claim("output.reveals").detail
+    for n in lmnet.heads():
+        row = next(r for r in reveals.split("; ") if r.startswith(short(n.address)))
+        if n.name == "head3":
+            assert "WRONG (slashed)" in row and "differs at token" in row, row
+        else:
+            assert "= re-executed: right (paid)" in row, row
+    assert STAGE_FAULTS_NOTE in report.notes  # stage faults live only in node logs
+
+
+def test_audit_of_invalid_llm_inputs_one_through_the_cli(lmnet, invalid_requests, devnet, protocol_manifest_path):
+    over_context, unknown_id = invalid_requests
+    proc = subprocess.run(
+        [sys.executable, "-m", "verinfer.cli", "audit", str(over_context), "--rpc-url", devnet.rpc_url,
+         "--manifest", str(protocol_manifest_path), "--store", str(lmnet.store_dir), "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    docs = [doc, _auditor(lmnet).audit(unknown_id).to_json()]
+    for doc, why in zip(docs, ("context limit", "outside the vocabulary"), strict=True):
+        claims = {c["name"]: c for c in doc["claims"]}
+        assert doc["status"] == "INVALID_INPUT" and doc["counts"]["FAIL"] == 0, doc
+        assert claims["input"]["verdict"] == "PASS" and why in claims["input"]["detail"]
+        assert claims["model.tensors"]["verdict"] == "PASS" and claims["model.layout"]["verdict"] == "PASS"
+        assert claims["output.reexecution"]["verdict"] == "N/A"
+        assert claims["output.reveals"]["detail"].count("revealed INVALID_INPUT = re-executed: right (paid)") == 3
+
+
+def test_audit_fails_the_model_claim_on_a_tampered_tensor(lmnet, lying_request, tmp_path):
+    from verinfer.auditor import Verdict
+    from verinfer.storage import open_store
+
+    # a hard-linked copy of the store (cheap), with one tensor's block replaced by different bytes
+    copy = tmp_path / "store"
+    shutil.copytree(lmnet.store_dir, copy, copy_function=os.link)
+    entry = next(e for e in lmnet.published.spec.tensors if e.name == "blk.7.attn_norm.weight")
+    block = open_store(root=copy).block_path(entry.cid)
+    raw = bytearray(block.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    block.unlink()  # a new file: the original store (a hard link) keeps its bytes
+    block.write_bytes(bytes(raw))
+
+    report = _auditor(lmnet, copy).audit(lying_request.rid)
+    assert not report.ok
+    c = report.claim("model.tensors")
+    assert c.verdict is Verdict.FAIL and "blk.7.attn_norm.weight" in c.detail and entry.cid in c.detail
+    assert "does not match" in c.detail and "\n" not in c.detail
+    assert [f.name for f in report.failures] == ["model.tensors"]
+    assert report.claim("output.reexecution").verdict is Verdict.NA  # nothing re-run on unverified weights
+    assert report.claim("model.commitment").verdict is Verdict.PASS  # the spec itself is intact

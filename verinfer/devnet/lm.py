@@ -74,7 +74,7 @@ class LmNetwork:
     def __init__(self, root: Path, w3: Web3, manifest_path: Path, funder: LocalAccount, nodes: Sequence[LmNode], *,
                  max_new_tokens: int = 4, stake: int = 2 * ETHER, store_dir: Path | None = None,
                  checkpoint: gguf.Checkpoint | None = None, log: Callable[[str], None] | None = None,
-                 stage_timeout_s: float = 120.0) -> None:
+                 stage_timeout_s: float = 120.0, detach: bool = False) -> None:
         self.root = Path(root)
         self.w3 = w3
         self.manifest_path = manifest_path
@@ -88,6 +88,7 @@ class LmNetwork:
         self.checkpoint = checkpoint
         self.log = log or (lambda msg: None)
         self.stage_timeout_s = stage_timeout_s
+        self.detach = detach  # node processes outlive this process (`demo --keep`)
         self.published: PublishedLlm | None = None
         self.gas: dict[str, int] = {}
 
@@ -144,7 +145,7 @@ class LmNetwork:
             n.proc = launch_node(n.name, rpc_url=rpc_url, manifest=self.manifest_path,
                                  state_dir=self.home / "nodes" / n.name, home=self.home, password=PASSWORD,
                                  store_dir=self.store_dir, extra_args=extra + ["--no-prove"],
-                                 log_path=self.root / f"{n.name}.log", env=dict(BLAS_ONE_THREAD))
+                                 log_path=self.root / f"{n.name}.log", env=dict(BLAS_ONE_THREAD), detach=self.detach)
             procs.append(n.proc)
         for p in procs:
             p.wait_ready(timeout)
@@ -178,7 +179,7 @@ def start_on(net: Any, *, max_new_tokens: int, log: Callable[[str], None] | None
     The caller stops it (`LmNetwork.stop`), also when this raises half-way."""
     lm = LmNetwork(net.root / "lm", net.devnet.w3, net.manifest_path, net.dev_accounts[0],
                    list(nodes) if nodes is not None else default_nodes(), max_new_tokens=max_new_tokens,
-                   store_dir=net.store_dir, log=log)
+                   store_dir=net.store_dir, log=log, detach=bool(getattr(net, "detach", False)))
     net.lm_network = lm  # so a failure half-way is still stopped by whoever holds `net`
     lm.publish()
     lm.onboard()

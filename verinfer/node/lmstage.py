@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from verinfer.chain.errors import ContractError
+from verinfer.chain.protocol import Status
 from verinfer.chain.types import resolve_model_id
 from verinfer.constants import INVALID_INPUT_HASH
 from verinfer.errors import ConfigError, VerinferError
@@ -195,6 +197,8 @@ class LlmHead:
         if isinstance(admitted, runtime.Outcome):
             return _invalid(admitted.invalid_reason or "input rejected")
         ids = admitted
+        if request_id is not None:
+            self.draw_before_generation(request_id)
         stages, layout = self.stages(model_id, spec, store)
         t0 = time.perf_counter()
         res = pipeline.run_request(spec, self.head(model_id, spec, store), ids, stages, spec.max_new_tokens,
@@ -211,6 +215,18 @@ class LlmHead:
                  f" (prefix replayed in {', '.join(f'{r:.2f}s' for r in res.recoveries_s)})" if res.recoveries_s else "")
         return Outcome(output_hash=pipeline.tokens_hash(tokens), output_cid=store.add(out_payload), outputs=tokens,
                        inference_seconds=seconds)
+
+    def draw_before_generation(self, request_id: int) -> None:
+        """Draw the committee now if nobody has: a sharded generation (tens of seconds, plus a stage timeout per
+        stalled stage) can outlast the draw window (drawDeadline: at most the end of the epoch after the
+        request's, 40 blocks on the devnet), and the first commit, which would draw, comes only after it."""
+        try:
+            if self.chain.get_request(request_id).status == Status.PENDING:
+                self.chain.draw(request_id)
+                log.info("request %d: drew the committee before the sharded generation", request_id)
+        except ContractError as exc:
+            if exc.error_name not in ("AlreadyDrawn", "AlreadyFinalized", "DrawWindowOver", "DrawNotReady"):
+                raise
 
     def head(self, model_id: bytes, spec: gguf.LlmSpec, store: Any) -> IntModel:
         """Embedding, final norm and LM head of the model (cached): the head never holds a layer."""
