@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """MetaInf harness: measure the (model, workload, method, threads, batch) grid, write the raw table.
 
-    nice -n 10 python benchmarks/bench_metainf.py                 # default grid -> benchmarks/data/metainf_raw.csv
+    nice -n 10 python benchmarks/bench_metainf.py --nice 0        # default grid -> benchmarks/data/metainf_raw.csv
+                                                                  # (rows of other hardware classes are kept)
     python benchmarks/bench_metainf.py --grid tiny --out /tmp/t.csv
     python benchmarks/bench_metainf.py --models digits-mlp,gpt-64x2
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import os
 import sys
 import time
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lm-threads", help="comma-separated thread counts for language models (default 1,2)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "data" / "metainf_raw.csv")
     ap.add_argument("--nice", type=int, default=10, help="niceness increment for this process (shared machine)")
+    ap.add_argument("--replace", action="store_true",
+                    help="drop the --out table's rows of other hardware classes (default: keep them, pooled)")
     args = ap.parse_args(argv)
     if args.nice:
         os.nice(args.nice)
@@ -52,7 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     load0 = os.getloadavg()[0]
     log = lambda s: print(f"[{time.time() - t0:7.1f} s] {s}", file=sys.stderr, flush=True)  # noqa: E731
-    n = harness.write_table(harness.run_grid(grid, log), args.out)
+    from verinfer.metainf.hardware import cpu_info
+
+    here = cpu_info().hardware_class
+    kept = [] if args.replace or not args.out.is_file() else [
+        r for r in harness.read_table(args.out) if str(r.get("hardware_class")) != here]
+    if kept:
+        log(f"keeping {len(kept)} rows of other hardware classes from {args.out} (--replace drops them)")
+    n = harness.write_table(itertools.chain(kept, harness.run_grid(grid, log)), args.out)
     print(f"{n} rows -> {args.out} in {time.time() - t0:.0f} s (load average {load0:.2f} -> {os.getloadavg()[0]:.2f})")
     return 0
 

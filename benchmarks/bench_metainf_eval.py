@@ -42,6 +42,30 @@ def node_local_rule():
     return rule
 
 
+def compile_table(rows: list[dict]) -> str:
+    """The torch.compile side table: eager vs compiled p50 on the same hardware class, break-even requests."""
+    out: list[str] = []
+    comp = [r for r in rows if r["method"] == "torch_compile"]
+    if comp:
+        out.append("### torch.compile (not a selector candidate: compile time counted)\n")
+        out.append("| model | hardware class | batch | eager p50 | compiled p50 | compile time | break-even requests | "
+                   "agreement |\n|---|---|---|---|---|---|---|---|")
+        for r in comp:
+            eager = next((e for e in rows if e["model"] == r["model"] and e["method"] == "torch_fp32"
+                          and e["batch"] == r["batch"] and e["threads"] == 1 and e.get("suite") == r.get("suite")
+                          and e.get("hardware_class") == r.get("hardware_class")), None)
+            if r["status"] != "ok" or eager is None:
+                out.append(f"| {r['model']} | {r['hardware_class']} | {r['batch']} | — | — | — | — | "
+                           f"{r['status']}: {r['reason']} |")
+                continue
+            gain = float(eager["p50_ms"]) - float(r["p50_ms"])
+            be = f"{math.ceil(float(r['build_s']) * 1000 / gain):,}" if gain > 0 else "never (not faster)"
+            out.append(f"| {r['model']} | {r['hardware_class']} | {r['batch']} | {float(eager['p50_ms']):.4f} ms | "
+                       f"{float(r['p50_ms']):.4f} ms | {float(r['build_s']):.1f} s | {be} | {r['agreement']} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def evaluate(table: Path) -> str:
     from verinfer.metainf import selector as S
     from verinfer.metainf.harness import read_table
@@ -97,22 +121,7 @@ def evaluate(table: Path) -> str:
         out.append(S.render_table(S.summarize(res_n)) + "\n")
 
     # 3. torch.compile side table
-    comp = [r for r in rows if r["method"] == "torch_compile"]
-    if comp:
-        out.append("### torch.compile (not a selector candidate: compile time counted)\n")
-        out.append("| model | batch | eager p50 | compiled p50 | compile time | break-even requests | agreement |\n"
-                   "|---|---|---|---|---|---|---|")
-        for r in comp:
-            eager = next((e for e in rows if e["model"] == r["model"] and e["method"] == "torch_fp32"
-                          and e["batch"] == r["batch"] and e["threads"] == 1 and e.get("suite") == r.get("suite")), None)
-            if r["status"] != "ok" or eager is None:
-                out.append(f"| {r['model']} | {r['batch']} | — | — | — | — | {r['status']}: {r['reason']} |")
-                continue
-            gain = float(eager["p50_ms"]) - float(r["p50_ms"])
-            be = f"{math.ceil(float(r['build_s']) * 1000 / gain):,}" if gain > 0 else "never (not faster)"
-            out.append(f"| {r['model']} | {r['batch']} | {float(eager['p50_ms']):.4f} ms | {float(r['p50_ms']):.4f} ms | "
-                       f"{float(r['build_s']):.1f} s | {be} | {r['agreement']} |")
-        out.append("")
+    out.append(compile_table(rows))
 
     # 4. noise and validity facts
     ok = [r for r in rows if r["status"] == "ok" and r["p50_ms"] not in ("", 0)]

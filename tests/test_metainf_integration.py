@@ -165,12 +165,16 @@ def test_a_node_whose_run_would_change_the_hash_refuses_the_model(tmp_path: Path
         assert not refused["serving"] and "would change the registered profile hash" in refused["reason"]
         assert any("refusing model" in line and "ort_int8" in line for line in bad.log().splitlines())
         served = {p["model_id"]: p for p in good.health()["profiles"]}[mid]
-        assert served["serving"] and served["run"] == "numpy_int64"
-        # the serving node's own selection (computed in the background) is output-preserving
+        assert served["serving"]
+        # the serving node's own selection (computed in the background) is output-preserving, and executed
         selected = wait_for(lambda: {p["model_id"]: p for p in good.health()["profiles"]}[mid]["selected"], 60,
                             what="the node's MetaInf selection")
         int_profile = base_profile(c.spec)
         assert consensus.output_preserving(int_profile, Candidate(selected), acc_bound(c.spec)).preserving
+        wait_for(lambda: {p["model_id"]: p for p in good.health()["profiles"]}[mid]["run"] == selected, 120,
+                 what="the node to execute its selection")
+        if selected != "numpy_int64":
+            assert any("executing the node's selection " + selected in line for line in good.log().splitlines())
         # a request for the model: the reference node commits, the refusing node never even records it
         x = sample_input(3)
         rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=10, reveal_blocks=10)

@@ -1,10 +1,12 @@
 """The meta-learner and its leave-one-model-out evaluation against the baselines and the oracle.
 
 MetaInf here = one gradient-boosted regressor on (hand-crafted task features, method one-hot)
-(`features.handcrafted`), predicting log(latency / torch_fp32 eager latency); the selector picks
-the method with the lowest prediction among the *allowed* methods, but keeps the training set's
-best fixed method unless another is predicted to be more than `DEFAULT_MARGIN` (10%) faster:
-timings on a shared machine are noisy, and small predicted gains are mostly noise. Which methods
+(`features.handcrafted`), predicting a log latency ratio (vs torch_fp32 eager, or vs the training
+set's best fixed method: the `prior` target); the selector picks the method with the lowest
+prediction among the *allowed* methods, but keeps the best fixed method unless another is
+predicted to be more than a margin faster: timings on a shared machine are noisy, and small
+predicted gains are mostly noise. Target and margin are tuned by model-grouped CV inside each
+training set (`tune`), never on the held-out model. Which methods
 are allowed is not learned: a method is allowed when it passed the agreement check (a publisher
 runs that check before registering a profile) and, for a node's local choice, when the consensus
 rule says it is output-preserving (`verinfer.metainf.consensus`).
