@@ -74,7 +74,7 @@ class AuditContext:
     #: sharded LLMs (auditor/llm.py): the fetched checkpoint, why re-execution is impossible, re-run seconds
     llm_checkpoint: Any = None
     llm_unavailable: str | None = None
-    llm_seconds: float | None = None
+    llm_timing: tuple[float, float, int] | None = None  # (model build s, prompt + generation s, prompt tokens)
     notes: list[str] = field(default_factory=list)
 
 

@@ -102,8 +102,10 @@ def runner(ctx: AuditContext) -> Callable[[Sequence[int]], Sequence[int]] | None
 
     def run(ids: Sequence[int]) -> list[int]:
         t0 = time.perf_counter()
-        tokens = run_local(spec, IntModel(ck), ids)
-        ctx.llm_seconds = time.perf_counter() - t0
+        model = IntModel(ck)
+        t1 = time.perf_counter()
+        tokens = run_local(spec, model, ids)
+        ctx.llm_timing = (t1 - t0, time.perf_counter() - t1, len(ids))
         return tokens
 
     return run

@@ -87,7 +87,8 @@ def _reexec_claim(env: AuditEnv, ctx: AuditContext) -> Claim:
     if getattr(ctx.spec, "kind", "") == "lm":
         what = f"{len(ref)} generated token id(s)"
     elif llm.is_llm(ctx.spec):
-        took = f" in {ctx.llm_seconds:.1f}s" if ctx.llm_seconds is not None else ""
+        t = ctx.llm_timing
+        took = f" (model built in {t[0]:.1f}s; {t[2]} prompt + {len(ref)} new tokens in {t[1]:.1f}s)" if t else ""
         return Claim("output", "output.reexecution", Verdict.PASS,
                      f"re-executed all {ctx.spec.num_layers} layers in one process (integer profile, bit-exact "
                      f"with the stages){took}: tokens_hash = settled {short(want)}; {llm.describe_tokens(ctx, ref)}")
