@@ -210,7 +210,8 @@ def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proo
 
 
 def publish_encrypted(protocol: Protocol, store: ContentStore, model: Model, *, key: EEKey | None = None,
-                      proof_mode: str = "public", setup: str = "dev", name: str | None = None) -> tuple[Published, EEKey]:
+                      proof_mode: str = "public", setup: str = "dev", name: str | None = None,
+                      requires_tee: bool = False) -> tuple[Published, EEKey]:
     """Publish an equivariantly encrypted copy of `model` (its own circuit, verifier and prover bundle).
 
     Why a separate entry point: the registry, the nodes and the verifier only ever see the permuted
@@ -223,7 +224,7 @@ def publish_encrypted(protocol: Protocol, store: ContentStore, model: Model, *, 
     key = key if key is not None else EEKey.generate(model)
     encrypted = encrypt_model(model, key)
     return publish_model(protocol, store, encrypted, proof_mode=proof_mode, setup=setup,
-                         name=name or encrypted.name), key
+                         name=name or encrypted.name, requires_tee=requires_tee), key
 
 
 def _creation_gas(protocol: Protocol, block: int, address: str) -> int:

@@ -94,8 +94,12 @@ def result_panel(res: RequestResult, label: int | None = None) -> Panel:
         extra = ""
         if label is not None:
             extra = "  [green](correct)[/]" if label == res.prediction else f"  [red](true label {label})[/]"
-        t.add_row("prediction", f"[bold]{res.prediction}[/]{extra}")
-    elif label is not None:
+        decrypted = " (decrypted with the EE key)" if res.output_space == "decrypted" else ""
+        t.add_row("prediction", f"[bold]{res.prediction}[/]{extra}{decrypted}")
+    elif res.output_space == "permuted" and res.output is not None:
+        t.add_row("prediction", "[yellow]unknown: encrypted model, the output is in the permuted class order "
+                  "(pass --ee-key KEYFILE to decrypt)[/]")
+    if res.prediction is None and label is not None:
         t.add_row("true label", str(label))
     t.add_row("consensus", f"{res.consensus} agreeing"
               + (f", {len(res.dissenting)} dissenting" if res.dissenting else "")
@@ -109,7 +113,8 @@ def result_panel(res: RequestResult, label: int | None = None) -> Panel:
         t.add_row("text", f"[bold]{res.text!r}[/]")
         t.add_row("token ids", " ".join(str(v) for v in (res.output or [])))
     elif res.output is not None:
-        t.add_row("logits", " ".join(str(v) for v in res.output))
+        name = {"permuted": "logits (permuted)", "decrypted": "logits (decrypted)"}.get(res.output_space, "logits")
+        t.add_row(name, " ".join(str(v) for v in res.output))
     proof = "proven on-chain" if res.proven else ("no verifier for this model" if res.proof_mode == 0 else "not proven")
     if res.proof_contradicted:
         proof += " [red](proof contradicts settlement)[/]"
@@ -164,7 +169,7 @@ def results_table(rows: Iterable[tuple[RequestResult, str, int | None]], title: 
     t.add_column("kgas req/com/rev/fin/proof", justify="right")
     for res, source, label in rows:
         style = STATUS_STYLE.get(res.display_status, "")
-        pred = "—" if res.prediction is None else str(res.prediction)
+        pred = ("permuted" if res.output_space == "permuted" else "—") if res.prediction is None else str(res.prediction)
         if res.prediction is not None and label is not None and res.prediction != label:
             pred = f"[red]{pred}[/]"
         gas = "/".join(kgas(res.gas.get(s)) for s in ("request", "commit", "reveal", "finalize", "submitProof"))

@@ -20,6 +20,13 @@ FINAL_STATUSES = frozenset(s.label for s in _FINAL)
 GAS_STEPS = ("request", "commit", "reveal", "finalize", "submitProof", "withdraw")
 
 
+def predicted_class(output: list[int] | None) -> int | None:
+    """A classifier's answer: the index of the largest logit (first on ties); none for a single output."""
+    if output is None or len(output) < 2:
+        return None
+    return max(range(len(output)), key=lambda i: output[i])
+
+
 def status_name(code: int) -> str:
     """Map the on-chain enum value to its Solidity name (unknown values stay visible, not hidden)."""
     return status_label(code)
@@ -70,6 +77,11 @@ class RequestResult:
     #: "mlp" (classifier: `prediction` is the argmax) or "lm" (language model: `text` is the decoded output)
     model_kind: str = "mlp"
     text: str | None = None
+    #: "plain"; "permuted" (an encrypted model's output, no key given: `prediction` is None, the class
+    #: order is secret); "decrypted" (un-permuted with the owner's EE key, see client.ee)
+    output_space: str = "plain"
+    #: with output_space "decrypted": the settled output as the chain and the store hold it
+    permuted_output: list[int] | None = None
 
     @property
     def final(self) -> bool:
@@ -134,6 +146,8 @@ class RequestResult:
             "prediction": self.prediction,
             "text": self.text,
             "modelKind": self.model_kind,
+            "outputSpace": self.output_space,
+            "permutedOutput": self.permuted_output,
             "consensus": self.consensus,
             "committee": [
                 {

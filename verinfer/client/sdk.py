@@ -29,10 +29,12 @@ from verinfer.client.result import (
     MemberResult,
     RequestResult,
     WaitUpdate,
+    predicted_class,
     status_name,
 )
 from verinfer.constants import ETHER, FIELD, INVALID_INPUT_HASH
 from verinfer.errors import ConfigError, VerinferError
+from verinfer.inference.ee import is_encrypted_spec
 from verinfer.inference.runtime import load_model
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import MAX_SPEC_BYTES
@@ -435,6 +437,7 @@ class Client:
             error=error,
             model_kind="lm" if getattr(info.spec, "kind", "") in ("lm", "llm") else "mlp",
             text=text,
+            output_space="permuted" if is_encrypted_spec(info.spec) else "plain",
         )
 
     def _fetch_output(self, cid: str, expected: int, bits: int) -> tuple[list[int], bool]:
@@ -497,9 +500,9 @@ def _interpret(info: ModelInfo, output: list[int] | None, store: ContentStore) -
         return None, decode_text(info.spec, output, store)
     if getattr(info.spec, "kind", "") == "lm":
         return None, decode_tokens(info.spec, output, store)
-    if len(output) > 1:
-        return max(range(len(output)), key=lambda i: output[i]), None
-    return None, None
+    if is_encrypted_spec(info.spec):
+        return None, None  # permuted class order: only the key holder can name the class (client.ee)
+    return predicted_class(output), None
 
 
 __all__ = ["Client", "ModelInfo", "RequestTimeout", "ResultError", "FIELD", "ETHER"]

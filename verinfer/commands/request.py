@@ -18,6 +18,7 @@ from rich.console import Console
 from verinfer.amounts import AmountError, parse_amount
 from verinfer.chain.devnet import dev_accounts
 from verinfer.client import Client
+from verinfer.client.ee import decrypt_result, encrypt_prepared, key_for, read_key_file
 from verinfer.client.inputs import prepare_input
 from verinfer.client.render import RequestProgress, committee_table, result_panel
 from verinfer.constants import DEVNET_CHAIN_ID, ETHER
@@ -101,6 +102,9 @@ def request(
     rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL", help=RPC_HELP),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help=IPFS_HELP),
+    ee_key: Optional[Path] = typer.Option(
+        None, "--ee-key", help="EE key file of an encrypted model (from model publish --encrypt --key-out): "
+        "permutes the input before it is stored and decrypts the output to the real prediction"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON instead of a summary"),
 ) -> None:
     """Submit an inference request (store input, escrow fee) and, with --wait, show the settled result."""
@@ -122,6 +126,9 @@ def request(
         raise ConfigError("a requester account is needed: --key NAME, or --dev-account N on a local devnet")
     info = client.model_info(model, publisher)
     prepared = prepare_input(input if input is not None else f"text:{prompt}", info.spec, client.store)
+    perm_key = key_for(read_key_file(ee_key), info) if ee_key is not None else None
+    if perm_key is not None:
+        prepared = encrypt_prepared(prepared, info, perm_key)
     need, _ = client.quote(info.model_id, client.params(replicas, quorum, commit_blocks, reveal_blocks, model=info))
     if fee_wei < need:
         raise ConfigError(f"fee {fee_wei / ETHER:g} ETH is below the market's minimum {need / ETHER:g} ETH for "
@@ -136,6 +143,8 @@ def request(
     with RequestProgress(console) as progress:
         progress.add(rid, f"request {rid}")
         res = client.wait(rid, timeout=timeout, until=until, progress=progress.update)
+    if perm_key is not None:
+        res = decrypt_result(res, perm_key)
     if as_json:
         print(json.dumps(res.to_json(), indent=2))
         return
@@ -149,13 +158,18 @@ def show(
     rpc_url: Optional[str] = typer.Option(None, "--rpc-url", envvar="VERINFER_RPC_URL", help=RPC_HELP),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help=IPFS_HELP),
+    ee_key: Optional[Path] = typer.Option(
+        None, "--ee-key", help="EE key file of the request's encrypted model: show the decrypted prediction"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Show a request: status, prediction, consensus, committee, proof, refunds, gas per step."""
     if request_id < 1:
         raise ConfigError(f"request ids start at 1, got {request_id}")
     client = open_client(rpc_url, manifest, ipfs_api)
+    kf = read_key_file(ee_key) if ee_key is not None else None  # a bad file fails before any chain read
     res = client.result(request_id)
+    if kf is not None:
+        res = decrypt_result(res, key_for(kf, client.model_info(res.model_id)))
     if as_json:
         print(json.dumps(res.to_json(), indent=2))
         return

@@ -28,6 +28,8 @@ from verinfer.errors import VerinferError
 from verinfer.models.spec import AvgPool2dLayer, Conv2dLayer, ModelSpec
 
 EE_KEY_FORMAT = "verinfer.ee-key.v1"
+#: the name suffix `encrypt_model` gives an encrypted spec: how a requester tells its output is permuted
+EE_NAME_SUFFIX = ".ee"
 
 
 class EEKeyError(VerinferError):
@@ -148,8 +150,13 @@ def encrypt_model(spec: ModelSpec, key: EEKey) -> ModelSpec:
         obj.update(weight=weight, bias=_permute(layer.bias, p_out))
         layers.append(obj)
     data = spec.model_dump(by_alias=True)
-    data.update(name=f"{spec.name}.ee"[:128], layers=layers)
+    data.update(name=(spec.name[:128 - len(EE_NAME_SUFFIX)] + EE_NAME_SUFFIX), layers=layers)
     return ModelSpec.model_validate(data)
+
+
+def is_encrypted_spec(spec: object) -> bool:
+    """The spec is an `encrypt_model` output (its name carries the suffix; the stored spec is what nodes run)."""
+    return isinstance(spec, ModelSpec) and spec.name.endswith(EE_NAME_SUFFIX)
 
 
 def encrypt_input(x: Sequence[int], key: EEKey) -> list[int]:
