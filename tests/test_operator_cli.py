@@ -138,6 +138,10 @@ def test_register_status_topup_unbond_withdraw(w3: Web3, protocol_manifest_path:
     st = json.loads(run_inproc("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
     assert st["registered"] is False and st["eligible"] is False and "not registered" in st["reason"]
 
+    # register at the start of an epoch (20 blocks = 20 s of headroom): the "not yet eligible" status below must be
+    # read before the next epoch starts, even when CLI start-ups are slow on a loaded machine
+    epoch = 20
+    mine(w3, epoch - w3.eth.block_number % epoch)
     res = run_cli("operator", "register", "--key", "op", "--stake", "1.5", "--models", model_name, "--capacity", "8", *c,
                   home=home)
     assert res.returncode == 0, res.stderr
@@ -150,7 +154,6 @@ def test_register_status_topup_unbond_withdraw(w3: Web3, protocol_manifest_path:
     assert st["stake_wei"] == 15 * ETHER // 10
     # V2: stake counts for draws from the next epoch's snapshot, and status says so
     assert st["eligible"] is False and "from epoch" in st["reason"]
-    epoch = 20
     mine(w3, epoch - w3.eth.block_number % epoch)
     st = json.loads(run_inproc("operator", "status", "--key", "op", "--json", *c, home=home).stdout)
     assert st["eligible"] is True and st["reason"] == ""
