@@ -7,7 +7,8 @@
 
 Setup: fresh anvil (0.5 s blocks), protocol V2 devnet defaults, digits-mlp published with proof mode
 public (Groth16 verifier deployed before registerModel), 3 `python -m verinfer.node` processes with
-capacity 64, SDK default windows (commit 10, reveal 10 blocks; proof window 20 blocks).
+capacity 64, the SDK's default windows for this chain (`Client.params`: 15 s of blocks, at least 10; 30 at
+0.5 s blocks) unless --commit-blocks / --reveal-blocks are given; proof window 20 blocks.
 Requests are spread evenly over `--spread` seconds from 4 requester accounts. Then the script waits
 until every request settled (or `--timeout`), and reports: settled / Accepted / InvalidInput /
 NoQuorum / Expired, penalties by reason (no-show, dissent), p50/p95 request→settled latency,
@@ -36,11 +37,20 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from verinfer.chain.errors import ContractError  # noqa: E402
-from verinfer.chain.protocol import FINAL_STATUSES, RequestParams, Status  # noqa: E402
+from verinfer.chain.protocol import FINAL_STATUSES, Status  # noqa: E402
 from verinfer.devnet.network import LocalNetwork  # noqa: E402
 from verinfer.devnet.samples import sample_input  # noqa: E402
 from verinfer.models.hashing import hash_vector  # noqa: E402
 from verinfer.models.tensor import encode_tensor  # noqa: E402
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc; 0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -60,15 +70,24 @@ def main() -> None:
     ap.add_argument("--no-proof", action="store_true")
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--markdown", type=Path, default=None, help="append the result table to this markdown file")
+    ap.add_argument("--root", type=Path, default=None,
+                    help="keep the devnet here (node logs <root>/<operator>.log); default: a temp dir, removed")
+    ap.add_argument("--commit-blocks", type=int, default=None, help="default: the SDK's default for this chain")
+    ap.add_argument("--reveal-blocks", type=int, default=None, help="default: the SDK's default for this chain")
     args = ap.parse_args()
     console = Console()
-    params = RequestParams(replicas=3, quorum=2, commit_blocks=10, reveal_blocks=10)  # the SDK's defaults
 
-    with LocalNetwork(n_nodes=args.nodes, block_time=args.block_time, proof=not args.no_proof, capacity=args.capacity,
+    with LocalNetwork(args.root, n_nodes=args.nodes, block_time=args.block_time, proof=not args.no_proof, capacity=args.capacity,
                       log=lambda m: console.print(f"[dim]{m}[/dim]")) as net:
         assert net.model is not None
         model_id = net.model.model_id
+        # the SDK's default windows on this chain (Client.params), unless given
+        params = net.client(1).params(3, 2, args.commit_blocks, args.reveal_blocks)
+        console.print(f"windows: commit {params.commit_blocks}, reveal {params.reveal_blocks} blocks")
         requesters = [net.protocol(i) for i in (1, 2, 3, 4)]
+        for r in requesters:  # the load generator must not eat the nodes' CPU polling receipts every 50 ms
+            assert r.sender is not None
+            r.sender.poll_interval = 0.25
         reader = net.protocol()
         stakes0 = [reader.nodes.stake_of(a.address) for a in net.operator_accounts]
         store = net.store()
@@ -80,8 +99,13 @@ def main() -> None:
         start_block = reader.block_number()
         console.print(f"submitting {args.requests} requests over {args.spread:g}s "
                       f"({args.nodes} nodes, proofs {'off' if args.no_proof else 'on'}, capacity {args.capacity})")
+        cpu0 = [cpu_seconds(n.proc.pid) for n in net.nodes]
+        anvil_pid = next((p for p in net.pids() if p not in {n.proc.pid for n in net.nodes}), 0)
+        anvil_cpu0 = cpu_seconds(anvil_pid) if anvil_pid else 0.0
+        bench_cpu0 = time.process_time()
         t0 = time.time()
         sent_at: dict[int, float] = {}
+        created: dict[int, int] = {}
 
         def submit(i: int) -> int:
             delay = t0 + args.spread * i / max(1, args.requests) - time.time()
@@ -89,8 +113,9 @@ def main() -> None:
                 time.sleep(delay)
             p = requesters[i % len(requesters)]
             t = time.time()
-            _, rid = p.market.request_inference(model_id, items[i][0], items[i][1], params, fee)
+            receipt, rid = p.market.request_inference(model_id, items[i][0], items[i][1], params, fee)
             sent_at[rid] = t
+            created[rid] = int(receipt["blockNumber"])
             return rid
 
         with ThreadPoolExecutor(max_workers=32) as pool:
@@ -102,23 +127,36 @@ def main() -> None:
         final: dict[int, Any] = {}
         deadline = time.time() + args.timeout
         finalizer = requesters[0]
-        while len(final) < len(rids) and time.time() < deadline:
+        proof_blocks = reader.market.proof_blocks()
+        pending = set(rids)
+        cursor = start_block
+        tried: dict[int, int] = {}
+        # follow Finalized events (one eth_getLogs per pass) instead of reading 200 requests every half second
+        while pending and time.time() < deadline:
             head = reader.block_number()
-            for rid in rids:
-                if rid in final:
-                    continue
-                r = reader.market.get_request(rid)
-                if r.status in FINAL_STATUSES:
-                    final[rid] = r
+            for e in reader.events("Finalized", from_block=cursor, to_block=head):
+                rid = int(e.args["requestId"])
+                if rid in pending:
+                    pending.discard(rid)
                     settled_at[rid] = time.time()
-                elif (r.status == Status.PENDING and head > r.draw_deadline) or head > r.finalize_after + 2:
-                    # what the SDK's `wait` does: a request nobody settles is finalized by the requester
-                    # (never drawn → Expired, full refund; nodes finalize everything else themselves)
+            cursor = head + 1
+            for rid in sorted(pending):
+                # what the SDK's `wait` does: a request nobody settles is finalized by the requester (never drawn →
+                # Expired, full refund; nodes finalize everything else themselves); at most once every 4 blocks
+                c = created[rid]
+                if head > c + 1 + params.commit_blocks + params.reveal_blocks + proof_blocks + 2 or \
+                        (head > c + 1 + params.commit_blocks and tried.get(rid, 0) == 0):
+                    if head - tried.get(rid, -100) < 4:
+                        continue
+                    tried[rid] = head
                     try:
                         finalizer.market.finalize(rid)
                     except ContractError:
                         pass
             time.sleep(0.5)
+        for rid in rids:
+            if rid not in pending:
+                final[rid] = reader.market.get_request(rid)
         end = time.time()
 
         counts = {s.name: 0 for s in (Status.ACCEPTED, Status.INVALID_INPUT, Status.NO_QUORUM, Status.EXPIRED)}
@@ -133,6 +171,16 @@ def main() -> None:
             slashed_wei += int(e.args["slashed"])
             reveal = reader.market.get_reveal(rid, node)
             penalties["dissent" if reveal.revealed else "no-show"] += 1
+        # where the time goes: blocks from the request to each member's commit and reveal (chain events)
+        lags: dict[str, list[float]] = {"Committed": [], "Revealed": []}
+        for e in reader.events("Committed", from_block=start_block):
+            rid = int(e.args["requestId"])
+            if rid in created:
+                lags["Committed"].append(float(e.block_number - created[rid]))
+        for e in reader.events("Revealed", from_block=start_block):
+            rid = int(e.args["requestId"])
+            if rid in created:
+                lags["Revealed"].append(float(e.block_number - created[rid]))
         # latency from the chain itself (request block → Finalized block timestamps), not from this loop's polling
         fin_block = {int(e.args["requestId"]): e.block_number for e in reader.events("Finalized", from_block=start_block)}
         ts: dict[int, int] = {}
@@ -149,6 +197,9 @@ def main() -> None:
         last_fin = max(fin_block.values(), default=start_block)
         span_min = (stamp(last_fin) - stamp(start_block)) / 60 if fin_block else float("nan")
         stakes1 = [reader.nodes.stake_of(a.address) for a in net.operator_accounts]
+        node_cpu = [cpu_seconds(n.proc.pid) - c for n, c in zip(net.nodes, cpu0, strict=True)]
+        anvil_cpu = cpu_seconds(anvil_pid) - anvil_cpu0 if anvil_pid else 0.0
+        bench_cpu = time.process_time() - bench_cpu0
 
         # does the network still accept work?
         x = sample_input(999)
@@ -177,7 +228,14 @@ def main() -> None:
         ("latency p95 (all)", f"{pct(latencies, 95):.0f} s" if latencies else "-"),
         ("latency p50 / p95 (Accepted only)",
          f"{statistics.median(accepted_lat):.0f} / {pct(accepted_lat, 95):.0f} s" if accepted_lat else "-"),
+        ("commits / reveals on-chain", f"{len(lags['Committed'])} / {len(lags['Revealed'])}"),
+        ("commit lag p50 / p95 (blocks after the request)",
+         f"{statistics.median(lags['Committed']):.0f} / {pct(lags['Committed'], 95):.0f}" if lags["Committed"] else "-"),
+        ("reveal lag p50 / p95 (blocks after the request)",
+         f"{statistics.median(lags['Revealed']):.0f} / {pct(lags['Revealed'], 95):.0f}" if lags["Revealed"] else "-"),
         ("accepted / min", f"{accepted / span_min:.0f}" if accepted else "0"),
+        ("CPU s during the run: nodes (each) / anvil / this script",
+         f"{' + '.join(f'{c:.0f}' for c in node_cpu)} / {anvil_cpu:.0f} / {bench_cpu:.0f}"),
         ("request after the burst", still),
         ("wall time (submit → last settled)", f"{end - t0:.0f} s"),
     ]
@@ -194,8 +252,10 @@ def main() -> None:
         md = [f"\n### Load: {args.requests} requests in {args.spread:g} s, {args.nodes} nodes, proofs "
               f"{'off' if args.no_proof else 'on'} — {when}\n",
               f"Machine: {machine}. Command: `python benchmarks/bench_load.py --requests {args.requests} --spread "
-              f"{args.spread:g} --block-time {args.block_time:g}{' --no-proof' if args.no_proof else ''}`. Windows: commit 10, reveal 10 blocks "
-              f"(SDK defaults), proof window 20 blocks, {args.block_time:g} s blocks, node capacity {args.capacity}. "
+              f"{args.spread:g} --block-time {args.block_time:g}{' --no-proof' if args.no_proof else ''}`. Windows: commit "
+              f"{params.commit_blocks}, reveal {params.reveal_blocks} blocks "
+              f"({'SDK defaults' if args.commit_blocks is None else 'given'}), proof window {proof_blocks} blocks, "
+              f"{args.block_time:g} s blocks, node capacity {args.capacity}. "
               f"Load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n",
               "| metric | value |", "|---|---:|"]
         md += [f"| {k} | {v} |" for k, v in rows]

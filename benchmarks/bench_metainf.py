@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", choices=["default", "tiny"], default="default")
     ap.add_argument("--models", help="comma-separated subset of: " + ",".join(zoo.ZOO))
     ap.add_argument("--reps", type=int, help="timed runs per method (default 30; tiny 5)")
+    ap.add_argument("--lm-threads", help="comma-separated thread counts for language models (default 1,2)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "data" / "metainf_raw.csv")
     ap.add_argument("--nice", type=int, default=10, help="niceness increment for this process (shared machine)")
     args = ap.parse_args(argv)
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unknown model(s) {', '.join(unknown)}", file=sys.stderr)
             return 2
         grid = dataclasses.replace(grid, models=tuple(args.models.split(",")))
+    if args.lm_threads:
+        grid = dataclasses.replace(grid, lm_threads=tuple(int(t) for t in args.lm_threads.split(",")))
     if args.reps:
         grid = dataclasses.replace(grid, reps=args.reps)
     warnings.filterwarnings("ignore")

@@ -58,7 +58,9 @@ def evaluate(table: Path) -> str:
     titles = {"wall": "p50 wall-clock latency", "cpu": "p50 CPU time per request (contention-robust)"}
     for objective in objectives:
         tasks = S.tasks_from_rows(rows, objective)
-        res = S.leave_one_model_out(tasks)
+        cache: dict = {}  # fits shared by the two scopes of this objective
+        chosen: list = []
+        res = S.leave_one_model_out(tasks, cache=cache, chosen=chosen)
         summ = S.summarize(res)
         out.append(f"### Objective: {titles[objective]} — publisher scope (all methods that keep agreement), "
                    "leave-one-model-out\n")
@@ -70,14 +72,17 @@ def evaluate(table: Path) -> str:
             verdict.append(f"{k.replace('_', ' ')} {100 * m[k]:.1f}% (target {'≥' if k == 'gap_closed' else '≤'} "
                            f"{100 * target:.0f}%): {'met' if ok else 'NOT met'}")
         out.append("Targets for `metainf`: " + "; ".join(verdict) + ".\n")
+        picks = Counter(f"{tg} target, margin {100 * mg:.0f}%" for _, tg, mg in chosen)
+        out.append("`metainf`'s (target, margin), tuned by grouped CV inside each training set, over the "
+                   f"{len(chosen)} folds: " + ", ".join(f"{k} ×{v}" for k, v in picks.most_common()) + ".\n")
         out.append("Per family (mean regret, leave-one-model-out; oracle method counts):\n")
         out.append("| family | tasks | metainf | best-fixed | gb-raw | oracle picks |\n|---|---|---|---|---|---|")
         fams = sorted({str(t.facts["family"]) for t in tasks})
         for fam in fams:
             sub = [t for t in tasks if t.facts["family"] == fam]
 
-            def mean_of(policy: str, fam: str = fam) -> float:
-                vals = [r for r, f in zip(res[policy].regrets, res[policy].families) if f == fam]
+            def mean_of(policy: str, fam: str = fam, res: dict = res) -> float:
+                vals = [r for r, f in zip(res[policy].regrets, res[policy].families, strict=True) if f == fam]
                 return 100 * statistics.mean(vals)
 
             picks = Counter(t.oracle(t.allowed()) for t in sub)
@@ -85,7 +90,8 @@ def evaluate(table: Path) -> str:
                        f"{mean_of('gb-raw'):.1f}% | " + ", ".join(f"{k} {v}" for k, v in picks.most_common()) + " |")
         out.append("")
         rule = node_local_rule()
-        res_n = S.leave_one_model_out(tasks, allowed_rule=rule, test_filter=lambda t: len(t.allowed(rule)) >= 2)
+        res_n = S.leave_one_model_out(tasks, allowed_rule=rule, test_filter=lambda t, rule=rule: len(t.allowed(rule)) >= 2,
+                                      cache=cache)
         out.append(f"### Objective: {titles[objective]} — node-local scope (only output-preserving methods: "
                    "integer models), leave-one-model-out\n")
         out.append(S.render_table(S.summarize(res_n)) + "\n")
@@ -124,15 +130,66 @@ def evaluate(table: Path) -> str:
     return "\n".join(out)
 
 
+def retest(table: Path, earlier: Path) -> str:
+    """Test-retest: the same tasks measured twice. How often do the two runs' oracles agree, and what
+    regret does the first run's oracle choice have on the second run's latencies? That regret is
+    the noise floor: no selector can be expected to beat it on the second run."""
+    import numpy as np
+
+    from verinfer.metainf import selector as S
+    from verinfer.metainf.harness import read_table
+
+    out = [f"### Test-retest: `{earlier.name}` (earlier run) vs this table, on the tasks both measured\n",
+           "| objective | common tasks | same oracle method | mean regret of the earlier oracle's pick | "
+           "p90 | within 5% | best fixed (ranked on the earlier run): mean regret |", "|---|---|---|---|---|---|---|"]
+    rows_then = read_table(earlier)
+    earlier_runs = {str(r.get("run_id") or "") for r in rows_then}
+    rows_now = [r for r in read_table(table) if str(r.get("run_id") or "") not in earlier_runs]  # re-measured only
+
+    def task_key(r: dict) -> tuple:
+        return tuple(r[k] for k in S.TASK_FIELDS)
+
+    # a task counts only if it was measured again (rows copied from the earlier run share its run_id)
+    run_now = {task_key(r): str(r.get("run_id") or "") for r in rows_now}
+    run_then = {task_key(r): str(r.get("run_id") or "earlier") for r in rows_then}
+    for objective in ("wall", "cpu"):
+        now = {(t.model, *(t.facts[k] for k in S.TASK_FIELDS[1:])): t for t in S.tasks_from_rows(rows_now, objective)}
+        then = {(t.model, *(t.facts[k] for k in S.TASK_FIELDS[1:])): t for t in S.tasks_from_rows(rows_then, objective)}
+        ranking = S.best_fixed_ranking(list(then.values()))
+        same, regs, fixed = [], [], []
+        for k in sorted(now.keys() & then.keys(), key=str):
+            if run_now.get(k) == run_then.get(k):
+                continue
+            a, b = then[k], now[k]
+            allowed = [m for m in b.allowed() if m in a.allowed()]
+            if not allowed:
+                continue
+            pick = a.oracle(allowed)
+            same.append(pick == b.oracle(allowed))
+            regs.append(b.regret(pick, allowed))
+            fixed.append(b.regret(next(m for m in ranking + allowed if m in allowed), allowed))
+        if regs:
+            r = np.array(regs)
+            out.append(f"| {objective} | {len(regs)} | {100 * np.mean(same):.0f}% | {100 * r.mean():.1f}% | "
+                       f"{100 * np.percentile(r, 90):.1f}% | {100 * np.mean(r <= 0.05):.0f}% | "
+                       f"{100 * np.mean(fixed):.1f}% |")
+    out.append("")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", type=Path, default=ROOT / "benchmarks" / "data" / "metainf_raw.csv")
+    ap.add_argument("--retest", type=Path, default=ROOT / "benchmarks" / "data" / "metainf_raw_run1.csv",
+                    help="an earlier measurement of the same grid: adds the test-retest (noise floor) table")
     ap.add_argument("--write-docs", action="store_true", help="replace the generated block in docs/metainf.md")
     args = ap.parse_args(argv)
     if not args.table.is_file():
         print(f"error: no raw table at {args.table} (run benchmarks/bench_metainf.py)", file=sys.stderr)
         return 2
     text = evaluate(args.table.resolve())
+    if args.retest and args.retest.is_file():
+        text += "\n" + retest(args.table.resolve(), args.retest.resolve())
     print(text)
     if args.write_docs:
         doc = ROOT / "docs" / "metainf.md"

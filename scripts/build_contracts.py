@@ -30,6 +30,8 @@ PROTOCOL = ("NodeRegistry", "ModelRegistry", "InferenceMarket", "ExampleConsumer
 LIBRARY = {"TimelockController": "@openzeppelin/contracts/governance/TimelockController.sol"}
 VERIFIER_DIR = "contracts/src/verifiers"
 VERIFIER_PREFIX = "Groth16Verifier"
+#: Concrete batch verifiers (BatchGroth16Verifier<Model>); the abstract base itself has no bytecode.
+BATCH_VERIFIER_PREFIX = "BatchGroth16Verifier"
 
 
 class BuildError(Exception):
@@ -108,7 +110,8 @@ def _artifact(name: str, src: str, forge_json: Path) -> dict[str, Any]:
 
 
 def collect(out_dir: Path) -> dict[str, dict[str, Any]]:
-    """Artifacts to commit: the protocol contracts, LIBRARY (the governance timelock), plus every Groth16Verifier* in contracts/src/verifiers."""
+    """Artifacts to commit: the protocol contracts, LIBRARY (the governance timelock), plus every
+    Groth16Verifier* and concrete BatchGroth16Verifier* in contracts/src/verifiers."""
     targets = _targets(out_dir)
     result: dict[str, dict[str, Any]] = {}
     for name in PROTOCOL:
@@ -127,7 +130,8 @@ def collect(out_dir: Path) -> dict[str, dict[str, Any]]:
         result[name] = _artifact(name, src, f)
     verifiers = sorted(
         (src, n, f) for (src, n), f in targets.items()
-        if src.startswith(VERIFIER_DIR + "/") and n.startswith(VERIFIER_PREFIX)
+        if src.startswith(VERIFIER_DIR + "/")
+        and (n.startswith(VERIFIER_PREFIX) or (n.startswith(BATCH_VERIFIER_PREFIX) and n != BATCH_VERIFIER_PREFIX))
     )
     counts: dict[str, int] = {}
     for _, n, _ in verifiers:

@@ -12,8 +12,8 @@ from web3 import Web3
 
 from verinfer.chain.deploy import is_deployed
 from verinfer.chain.devnet import mine
-from verinfer.chain.events import MemoryCursorStore
 from verinfer.chain.errors import ContractError
+from verinfer.chain.events import MemoryCursorStore
 from verinfer.chain.manifest import Manifest, ProtocolParams
 from verinfer.chain.protocol import (
     FIELD,
@@ -29,9 +29,8 @@ from verinfer.chain.protocol import (
     model_id_for,
     request_binding,
 )
-from verinfer.errors import ConfigError
-
 from verinfer.constants import ETHER
+from verinfer.errors import ConfigError
 
 
 def _register_model(protocol: Protocol, publisher, name: str | None = None) -> bytes:
@@ -136,6 +135,7 @@ def test_full_request_lifecycle(protocol: Protocol, new_account, w3: Web3) -> No
         protocol.as_account(op).market.commit(rid, commitment_hash(rid, output_hash, salts[op.address], op.address))
     assert sorted(protocol.market.get_committee(rid)) == sorted(preview)
     assert protocol.nodes.get_node(operators[0].address).in_flight == 1
+    escrow_before = protocol.market.total_escrowed()
     for op in operators:
         protocol.as_account(op).market.reveal(rid, output_hash, salts[op.address], "bafyoutput")
         rv = protocol.market.get_reveal(rid, op.address)
@@ -143,8 +143,10 @@ def test_full_request_lifecycle(protocol: Protocol, new_account, w3: Web3) -> No
     revealed = [decode_event(e) for e in protocol.events("Revealed", from_block=req.created_block)]
     assert {(r.node, r.output_cid) for r in revealed if r.request_id == rid} == {(o.address, "bafyoutput") for o in operators}
 
-    escrow_before = protocol.market.total_escrowed()
-    protocol.as_account(requester).market.finalize(rid)  # consensus-only model, everyone revealed: no proof window
+    # consensus-only model, no callback, all three agree: the last reveal settled it (no finalize transaction)
+    with pytest.raises(ContractError) as ei:
+        protocol.as_account(requester).market.finalize(rid)
+    assert ei.value.error_name == "AlreadyFinalized"
     req = protocol.market.get_request(rid)
     assert req.status == Status.ACCEPTED and req.output_hash == output_hash.to_bytes(32, "big")
     assert protocol.market.total_escrowed() == escrow_before - fee
@@ -176,8 +178,7 @@ def test_invalid_input_consensus_pays_the_committee(protocol: Protocol, new_acco
     for op in operators:
         protocol.as_account(op).market.commit(rid, commitment_hash(rid, INVALID_INPUT, b"\x01" * 32, op.address))
     for op in operators:
-        protocol.as_account(op).market.reveal(rid, INVALID_INPUT, b"\x01" * 32, "")
-    protocol.market.finalize(rid)
+        protocol.as_account(op).market.reveal(rid, INVALID_INPUT, b"\x01" * 32, "")  # the last one settles
     assert protocol.market.get_request(rid).status == Status.INVALID_INPUT
     # V2: the requester pays the committee for the check
     assert protocol.market.withdrawable(requester.address) == 0

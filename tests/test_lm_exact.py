@@ -179,7 +179,7 @@ def test_pipeline_faults_stall_garbage_and_exhaustion():
     bad = [StageServer(part[1], adversary="stall:2").start(), StageServer(part[1], adversary="garbage:1").start()]
     ep = [f"127.0.0.1:{s.port}" for s in servers]
     try:
-        for b, kind in zip(bad, ["stall", "garbage"]):
+        for b, kind in zip(bad, ["stall", "garbage"], strict=True):
             res = run_pipeline(head, IDS, [[ep[0]], [f"127.0.0.1:{b.port}", ep[1]], [ep[2]]], 4, timeout=1.0)
             assert res.tokens == want
             assert [(f.stage, f.kind) for f in res.faults] == [(1, kind)]

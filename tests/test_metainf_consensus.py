@@ -6,10 +6,11 @@ import itertools
 
 import pytest
 
-from verinfer.inference.lm import load_lm_spec, lm_profile, lm_profile_hash
+from verinfer.inference.lm import lm_profile, lm_profile_hash, load_lm_spec
 from verinfer.metainf import api, consensus, harness
 from verinfer.metainf.consensus import Candidate, ProfileChangeRefused
 from verinfer.metainf.methods import METHODS
+from verinfer.metainf.zoo import acc_bound
 from verinfer.models.spec import (
     REFERENCE_KERNELS,
     REFERENCE_RUNTIME,
@@ -17,7 +18,6 @@ from verinfer.models.spec import (
     load_builtin,
     reference_profile_hash,
 )
-from verinfer.metainf.zoo import acc_bound
 
 INT_PROFILE = execution_profile("mlp", REFERENCE_RUNTIME, REFERENCE_KERNELS)
 LM_SPEC = load_lm_spec("textgenrnn")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from verinfer.metainf import features as F
-from verinfer.metainf import harness, selector as S
+from verinfer.metainf import harness
+from verinfer.metainf import selector as S
 from verinfer.metainf.hardware import parse_cpuinfo
 
 HW = "x86_64-avx2"
@@ -54,8 +55,15 @@ def test_tasks_group_rows_and_keep_agreement_verdicts(tasks):
     assert t.regret(t.oracle(t.allowed()), t.allowed()) == 0.0
 
 
-def test_leave_one_model_out_learns_the_law_and_beats_the_baselines(tasks):
-    summary = S.summarize(S.leave_one_model_out(tasks))
+@pytest.fixture(scope="module")
+def fits():
+    """Fitted selectors shared by the tests below (keyed by training models and target)."""
+    return {}
+
+
+def test_leave_one_model_out_learns_the_law_and_beats_the_baselines(tasks, fits):
+    chosen: list = []
+    summary = S.summarize(S.leave_one_model_out(tasks, cache=fits, chosen=chosen))
     assert summary["oracle"]["mean_regret"] == 0.0 and summary["oracle"]["top1"] == 1.0
     meta, fixed, rand = summary["metainf"], summary["best-fixed"], summary["random"]
     assert fixed["mean_regret"] > 0.2  # no single method is right for both small and big models
@@ -65,11 +73,33 @@ def test_leave_one_model_out_learns_the_law_and_beats_the_baselines(tasks):
     assert summary["gb-raw"]["tasks"] == meta["tasks"] == len(tasks)
     table = S.render_table(summary)
     assert table.count("\n") == 2 + len(summary) - 1 and "| metainf |" in table
+    # the nested tuning chose (target, margin) once per held-out model, from the training models only
+    assert sorted(c[0] for c in chosen) == sorted({t.model for t in tasks})
+    assert all(tg in S.TARGETS and mg in S.MARGINS for _, tg, mg in chosen)
 
 
-def test_allowed_rule_restricts_every_policy(tasks):
+def test_tuning_never_sees_the_held_out_model(tasks, fits):
+    """Poisoning the held-out model's latencies cannot change what was tuned for it (no leak)."""
+    poisoned = [S.TaskRecord(t.model, t.facts, t.hardware_class, {m: 1e3 * (i + 1) for i, m in enumerate(t.lat)},
+                             t.valid) if t.model == "m0" else t for t in tasks]
+    only_m0 = lambda t: t.model == "m0"  # noqa: E731  (one outer fold: m0 held out)
+    clean_choice: list = []
+    poisoned_choice: list = []
+    S.leave_one_model_out(tasks, test_filter=only_m0, cache=fits, chosen=clean_choice)
+    S.leave_one_model_out(poisoned, test_filter=only_m0, chosen=poisoned_choice)
+    assert len(clean_choice) == 1 and clean_choice == poisoned_choice
+
+
+def test_prior_target_reads_as_ratio_to_torch_fp32(tasks, fits):
+    sel = S.MetaInfSelector(target="prior").fit(tasks)
+    pred = sel.predict(tasks[0].facts, HW)
+    assert pred["torch_fp32"] == 1.0 and set(pred) == {"torch_fp32", "ort_fp32", "torch_int8dyn", "ort_int8"}
+    assert pred["ort_fp32"] < 1.0  # ort_fp32 removes the fixed overhead on every synthetic task
+
+
+def test_allowed_rule_restricts_every_policy(tasks, fits):
     no_ort = lambda t, m: not m.startswith("ort")  # noqa: E731
-    res = S.leave_one_model_out(tasks, allowed_rule=no_ort)
+    res = S.leave_one_model_out(tasks, allowed_rule=no_ort, cache=fits)
     # with ort_fp32 excluded the choice is torch_fp32 vs torch_int8dyn; regrets are computed in that set
     assert all(r >= 0 for r in res["metainf"].regrets)
     assert S.summarize(res)["oracle"]["mean_regret"] == 0.0
@@ -99,7 +129,7 @@ def test_generation_features_count_the_cache_saving():
     lm = {"arch": "transformer", "params": 10**6, "width": 128, "depth": 2, "in_features": 128,
           "out_features": 512, "task": "generate", "prompt_len": 16, "gen_len": 8, "batch": 1, "threads": 1,
           "kv_capable": 1, "window": 0}
-    f = dict(zip(F.HANDCRAFTED, F.handcrafted(lm, HW)))
+    f = dict(zip(F.HANDCRAFTED, F.handcrafted(lm, HW), strict=True))
     full = sum(16 + i for i in range(8))
     assert f["log2_tokens_full"] == pytest.approx(math.log2(full))
     assert f["log2_cache_saving"] == pytest.approx(math.log2(full / (16 + 7)))

@@ -217,6 +217,30 @@ class FakeChain:
     def resync_nonce(self) -> None:
         pass
 
+    # non-blocking writes: this fake mines at once, so the worker's first receipt look-up finds the receipt
+    def _pending(self, kind: str, apply: Any) -> Any:
+        tx_hash = apply()
+        return SimpleNamespace(tx_hash=tx_hash, sent_at=time.monotonic(), kind=kind,
+                               receipt={"transactionHash": bytes.fromhex("ab" * 32), "blockNumber": self.block, "status": 1})
+
+    def send_draw(self, rid: int) -> Any:
+        return self._pending("draw", lambda: self.draw(rid))
+
+    def send_commit(self, rid: int, c: bytes) -> Any:
+        return self._pending("commit", lambda: self.commit(rid, c))
+
+    def send_reveal(self, rid: int, out: int, salt: bytes, cid: str) -> Any:
+        return self._pending("reveal", lambda: self.reveal(rid, out, salt, cid))
+
+    def send_finalize(self, rid: int) -> Any:
+        return self._pending("finalize", lambda: self.finalize(rid))
+
+    def poll_tx(self, pending: Any) -> Any:
+        return pending.receipt
+
+    def tx_known(self, pending: Any) -> bool:
+        return True
+
 
 class FakeModels:
     def get(self, cid: str) -> Any:
@@ -241,7 +265,8 @@ def make_worker(tmp_path: Path, chain: FakeChain, *, outcome: Outcome | None = N
         return rec.output_hash, [0] * 8
 
     w = Worker(chain, store=None, state=NodeState(tmp_path / "node.db"),
-               config=WorkerConfig(state_dir=tmp_path, block_time_s=0.5, **cfg), compute_fn=fake_compute, prove_fn=fake_prove)
+               config=WorkerConfig(state_dir=tmp_path, block_time_s=0.5, **{"receipt_after_blocks": 0, "follow_events": False, **cfg}),
+               compute_fn=fake_compute, prove_fn=fake_prove)
     w.models = FakeModels()  # type: ignore[assignment]
     return w
 
@@ -262,7 +287,7 @@ def test_full_lifecycle_consensus_only(tmp_path: Path) -> None:
     assert phase(w, 1) == Phase.SEEN and chain.sent == []
     chain.mine(2)
     w.step(chain.block)  # preview says member → compute → commit → (all committed) reveal → finalize (all revealed)
-    assert [k for k, _ in chain.sent] == ["draw", "commit", "reveal", "finalize"]  # first member draws at once
+    assert [k for k, _ in chain.sent] == ["commit", "reveal", "finalize"]  # the commit draws: no separate draw tx
     assert phase(w, 1) == Phase.DONE
     rec = w.state.get_request(1)
     assert rec.committee == [ME] and rec.output_hash == 42 and set(rec.txs) == {"commit", "reveal", "finalize"}
@@ -299,7 +324,7 @@ def test_incomplete_preview_waits_instead_of_drawing(tmp_path: Path) -> None:
     chain.drawable = 7
     chain.mine()
     w.step(chain.block)
-    assert phase(w, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
+    assert phase(w, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["commit"]
 
 
 def test_unserved_models_are_ignored(tmp_path: Path) -> None:
@@ -352,7 +377,7 @@ def test_restart_after_commit_recovers_without_double_commit(tmp_path: Path) -> 
     assert rec is not None and rec.salt is not None
     w2 = make_worker(tmp_path, chain)
     w2.step(chain.block)
-    assert phase(w2, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["draw", "commit"]
+    assert phase(w2, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["commit"]
     # B never commits; after the commit deadline we reveal alone, then finalize after the reveal window
     chain.block = chain.requests[1].commit_deadline + 1
     w2.step(chain.block)
@@ -447,3 +472,119 @@ def test_block_clock_measures_seconds_per_block() -> None:
         clock.observe(100 + i, t + 0.5 * i)
     assert clock.seconds_per_block == pytest.approx(0.5)
     assert BlockClock(fixed=2.0).seconds_per_block == 2.0
+
+
+class MiningChain(FakeChain):
+    """Transactions are mined one block after they are sent (receipt and event only then); counts reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.polls = 0
+        self.reads = 0
+        self.drop_next = False
+
+    def get_request(self, rid: int) -> Any:
+        self.reads += 1
+        return super().get_request(rid)
+
+    def _pending(self, kind: str, apply: Any) -> Any:
+        if self.drop_next:  # the RPC node accepted the tx, then lost it: never mined, unknown later
+            self.drop_next = False
+            return SimpleNamespace(tx_hash="0xdead", sent_at=time.monotonic(), kind=kind, block=self.block, dropped=True)
+        apply()
+        p = SimpleNamespace(tx_hash=f"0x{kind}", sent_at=time.monotonic(), kind=kind, block=self.block, dropped=False)
+        rid = self.sent[-1][1]
+        if kind == "draw":
+            return p
+        name = {"commit": "Committed", "reveal": "Revealed", "finalize": "Finalized"}[kind]
+        args: dict[str, Any] = {"requestId": rid, "node": ME}
+        if kind == "finalize":
+            args = {"requestId": rid, "status": int(Status.ACCEPTED), "outputHash": (42).to_bytes(32, "big")}
+        self.events.append(SimpleNamespace(name=name, block_number=self.block + 1, args=args, tx_hash=p.tx_hash))
+        return p
+
+    def peer(self, name: str, rid: int, who: str) -> None:
+        """Another member's commit / reveal, mined in the next block."""
+        r = self.requests[rid]
+        (r.commits if name == "Committed" else r.reveals)[who] = b"x" if name == "Committed" else 42
+        self.events.append(SimpleNamespace(name=name, block_number=self.block + 1, args={"requestId": rid, "node": who},
+                                           tx_hash="0xpeer"))
+
+    def poll_tx(self, pending: Any) -> Any:
+        self.polls += 1
+        if pending.dropped or self.block <= pending.block:
+            return None
+        return {"transactionHash": pending.tx_hash, "blockNumber": pending.block + 1, "status": 1}
+
+    def tx_known(self, pending: Any) -> bool:
+        return not pending.dropped
+
+
+def test_events_confirm_txs_and_drive_the_request_without_reads_or_receipt_polls(tmp_path: Path) -> None:
+    """Issue 7 attack 13: a sent tx does not park the task, its event confirms it, peers' events move the request."""
+    chain = MiningChain()
+    w = make_worker(tmp_path, chain, follow_events=True, receipt_after_blocks=1)
+    chain.request(1, [ME, B, C])
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.READY and [k for k, _ in chain.sent] == ["commit"]  # sent, not waited for
+    reads_after_commit = chain.reads
+    chain.peer("Committed", 1, B)
+    chain.peer("Committed", 1, C)
+    chain.mine()
+    w.discover()
+    w.step(chain.block)  # our Committed event confirms the commit; all three committed → reveal sent at once
+    assert phase(w, 1) == Phase.COMMITTED and [k for k, _ in chain.sent] == ["commit", "reveal"]
+    chain.peer("Revealed", 1, B)
+    chain.peer("Revealed", 1, C)
+    chain.mine()
+    w.discover()
+    w.step(chain.block)  # reveal confirmed by its event; all revealed (consensus-only model) → finalize sent
+    assert [k for k, _ in chain.sent] == ["commit", "reveal", "finalize"]
+    chain.mine()
+    w.discover()
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.DONE
+    assert chain.polls == 0  # every tx was confirmed by its event
+    assert chain.reads - reads_after_commit <= 1  # at most the draw-window check; no per-block getRequest polling
+
+
+def test_a_dropped_transaction_is_sent_again(tmp_path: Path) -> None:
+    chain = MiningChain()
+    w = make_worker(tmp_path, chain, follow_events=True, receipt_after_blocks=1)
+    chain.request(1, [ME])
+    chain.mine(2)
+    w.discover()
+    chain.drop_next = True
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.READY and chain.sent == []
+    chain.mine(3)
+    w.step(chain.block)
+    assert phase(w, 1) == Phase.READY and chain.sent == []  # still pending: not yet given up on
+    chain.mine(5)
+    w.step(chain.block)  # unknown to the RPC node 8 blocks later: forgotten
+    w.step(chain.block)  # … and sent again
+    assert [k for k, _ in chain.sent] == ["commit"]
+    chain.mine()
+    w.discover()
+    w.step(chain.block)
+    assert phase(w, 1) in (Phase.COMMITTED, Phase.REVEALED, Phase.DONE)
+
+
+def test_first_member_draws_at_once_when_the_draw_window_ends_before_the_commit_window(tmp_path: Path) -> None:
+    """Epoch-limited draw window (commit window 90 blocks): blocks can outrun the clock (automine), so the first
+    previewed member draws before fetching; the others and a draw window that ends with the commit window do not."""
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    r1 = chain.request(1, [ME, B], commit_blocks=90)
+    r1.draw_deadline = r1.draw_block + 30
+    r2 = chain.request(2, [B, ME], commit_blocks=90)
+    r2.draw_deadline = r2.draw_block + 30
+    chain.request(3, [ME, B], commit_blocks=90)
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    assert chain.sent.index(("draw", 1)) < chain.sent.index(("commit", 1))
+    assert ("draw", 2) not in chain.sent and ("commit", 2) in chain.sent
+    assert ("draw", 3) not in chain.sent and ("commit", 3) in chain.sent

@@ -127,3 +127,15 @@ def test_tampered_transcript_fails_verification(ceremony: dict) -> None:
             keys.verify_ceremony(ceremony["cc"], fresh=False)  # snarkjs output of finalize, same files
     finally:
         tp.write_text(original)
+
+
+def test_ptau_too_small_for_the_circuit_is_one_line(tmp_path: Path) -> None:
+    """import-ptau refuses a ptau smaller than the circuit needs, naming both powers, before snarkjs runs."""
+    spec = load(random_spec(12, sizes=(40, 30, 10), name="too-big-for-2e10"))
+    cc = compile_circuit(spec, "public")  # 40 x 8 input range bits + 30 requants + two hashes
+    assert cc.n_constraints > 1024
+    with pytest.raises(CeremonyError) as ei:
+        keys.import_ptau(cc, PTAU, expected_sha256=PTAU_SHA)
+    msg = str(ei.value)
+    assert "needs a 2^11 ptau" in msg and "is 2^10" in msg and "\n" not in msg, msg
+    assert not (cc.dir / "keys" / "ceremony").exists()  # nothing half-made

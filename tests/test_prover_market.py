@@ -9,9 +9,9 @@ import secrets
 import pytest
 from web3 import Web3
 
-from verinfer.chain.devnet import mine
+from verinfer.chain.deploy import deploy_contract
+from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.errors import ContractError
-from verinfer.chain.devnet import funded_account
 from verinfer.chain.protocol import (
     ModelInput,
     ModelShard,
@@ -21,12 +21,11 @@ from verinfer.chain.protocol import (
     commitment_hash,
 )
 from verinfer.chain.verifier import deploy_verifier, verify_onchain
+from verinfer.constants import ETHER
 from verinfer.models import reference
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import load_builtin
 from verinfer.prover import pipeline
-
-from verinfer.constants import ETHER
 
 
 def _funded(w3: Web3):
@@ -90,3 +89,53 @@ def test_request_proven_through_the_market_and_replay_rejected(w3: Web3, protoco
     assert audit["local"] and verify_onchain(w3, verifier, audit["proof"])
     audit = pipeline.check_request_proof(arts, spec, x, out, rid, thief.address, calldata)
     assert not audit["local"] and not verify_onchain(w3, verifier, audit["proof"])
+
+
+def test_batch_of_real_proofs_settles_in_one_transaction(w3: Web3, protocol: Protocol) -> None:
+    """Three groth16py proofs of three requests in one submitProofBatch through the model version's batch verifier
+    (fixed at registration); a batch with one tampered proof names it and accepts nothing."""
+    spec = load_builtin("digits-mlp")
+    arts = pipeline.prepare(spec, "public", setup="shipped")
+    publisher, node, requester, prover = (_funded(w3) for _ in range(4))
+    verifier = deploy_contract(w3, publisher, "BatchGroth16VerifierDigitsMlp")
+    _, model_id = protocol.as_account(publisher).models.register_model(ModelInput(
+        name=f"digits-batch-{secrets.token_hex(4)}", weights_cid="bafkreidigitsbatchintegrationtest",
+        commitment=arts.commitment, verifier=verifier, proof_mode=1, num_layers=spec.num_layers,
+        input_bits=spec.input_bits, output_bits=spec.output_bits))
+    protocol.as_account(node).nodes.register("http://127.0.0.1", [ModelShard(model_id)], 2 * ETHER)
+    epoch = protocol.nodes.epoch_length()
+    mine(w3, epoch - w3.eth.block_number % epoch)
+
+    market = protocol.as_account(requester).market
+    params = RequestParams(replicas=1, quorum=1, commit_blocks=20, reveal_blocks=20)
+    fee = market.quote(model_id, params)[0]
+    xs = [[int(v) for v in reference.check_input(spec, [(i * k) % 17 for i in range(64)])] for k in (3, 5, 7)]
+    rids = [market.request_inference(model_id, "bafkreiinput", hash_vector(x, 8), params, fee)[1] for x in xs]
+    mine(w3, 2)
+    for rid in rids:
+        market.draw(rid)
+    proven = [pipeline.prove_request(arts, spec, x, rid, prover.address) for x, rid in zip(xs, rids, strict=True)]
+    outs, proofs = [o for o, _ in proven], [list(p) for _, p in proven]
+
+    pm = protocol.as_account(prover).market
+    bad = [list(p) for p in proofs]
+    bad[1][7] ^= 1
+    with pytest.raises(ContractError) as ei:
+        pm.submit_proof_batch(rids, outs, bad)
+    assert ei.value.error_name == "InvalidProofAt" and ei.value.error_args["index"] == 1
+    assert not any(market.get_request(r).proven for r in rids)
+
+    receipt = pm.submit_proof_batch(rids, outs, proofs)
+    assert receipt["status"] == 1
+    verified = market.contract.events.ProofVerified().process_receipt(receipt)
+    assert sorted(int(e["args"]["requestId"]) for e in verified) == sorted(rids)
+    for rid in rids:
+        r = market.get_request(rid)
+        assert r.proven and r.status != Status.ACCEPTED
+    # the proven output settles each request once its window is over (no member revealed: NoQuorum would refund)
+    last = max(market.get_request(r).finalize_after for r in rids)
+    mine(w3, last + 1 - w3.eth.block_number)
+    for rid, out in zip(rids, outs, strict=True):
+        market.finalize(rid)
+        r = market.get_request(rid)
+        assert r.status == Status.ACCEPTED and r.output_hash == out

@@ -9,6 +9,7 @@ import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {IGroth16Verifier3} from "./interfaces/IGroth16Verifier3.sol";
 import {IGroth16Verifier4} from "./interfaces/IGroth16Verifier4.sol";
+import {IBatchGroth16Verifier} from "./interfaces/IBatchGroth16Verifier.sol";
 import {VerinferConstants} from "./lib/VerinferConstants.sol";
 
 /// @title InferenceMarket (V2)
@@ -24,30 +25,37 @@ import {VerinferConstants} from "./lib/VerinferConstants.sol";
 contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ constants (bounds)
 
-    /// @notice Largest committee.
-    uint8 public constant MAX_REPLICAS = 7;
-    /// @notice Longest input or output CID accepted (bytes).
-    uint256 public constant MAX_CID_BYTES = 128;
-    /// @notice Longest commit or reveal window a request may ask for (blocks).
-    uint32 public constant MAX_WINDOW_BLOCKS = 10_000;
-    /// @notice Largest callbackGasLimit a request may ask for.
-    uint32 public constant MAX_CALLBACK_GAS = 2_000_000;
-    /// @notice Share (bps) of the slashes of members contradicted by a proof that goes to the prover.
-    uint16 public constant PROVER_REWARD_BPS = 5_000;
+    /// @dev Largest committee.
+    uint8 internal constant MAX_REPLICAS = 7;
+    /// @dev Longest input or output CID accepted (bytes).
+    uint256 internal constant MAX_CID_BYTES = 128;
+    /// @dev Longest commit or reveal window a request may ask for (blocks).
+    uint32 internal constant MAX_WINDOW_BLOCKS = 10_000;
+    /// @dev Largest callbackGasLimit a request may ask for.
+    uint32 internal constant MAX_CALLBACK_GAS = 2_000_000;
+    /// @dev Share (bps) of the slashes of members contradicted by a proof that goes to the prover.
+    uint16 internal constant PROVER_REWARD_BPS = 5_000;
     /// @notice Gas given to the verifier staticcall.
     uint256 public constant PROOF_VERIFY_GAS = 400_000;
-    /// @notice Gas kept back on top of the forwarded gas so the call can really get it and we can finish.
-    uint256 public constant CALLBACK_GAS_RESERVE = 15_000;
-    uint256 public constant PROOF_GAS_RESERVE = 5_000;
+    /// @dev Gas a unanimous last reveal needs left (base + per member) to settle the request itself.
+    uint256 internal constant AUTO_SETTLE_GAS_BASE = 40_000;
+    uint256 internal constant AUTO_SETTLE_GAS_PER_MEMBER = 35_000;
+    /// @dev Gas submitProofBatch needs at its start (base + per proof): enough for the batch check and, when
+    ///         it fails, the verifier's proof-by-proof re-check that names the bad one.
+    uint256 internal constant BATCH_GAS_BASE = 150_000;
+    uint256 internal constant BATCH_GAS_PER_PROOF = 250_000;
+    /// @dev Gas kept back on top of the forwarded gas so the call can really get it and we can finish.
+    uint256 internal constant CALLBACK_GAS_RESERVE = 15_000;
+    uint256 internal constant PROOF_GAS_RESERVE = 5_000;
     /// @notice Gas redeliver keeps back from the caller's gas for the flag and the event after the callback.
     uint256 public constant REDELIVER_GAS_RESERVE = 10_000;
-    /// @notice Governance bounds.
-    uint256 public constant MAX_MIN_FEE = 1 ether;
-    uint32 public constant MIN_WINDOW_FLOOR = 10;
-    uint32 public constant MIN_WINDOW_CEIL = 1_000;
-    uint32 public constant MIN_PROOF_BLOCKS = 10;
-    uint32 public constant MAX_PROOF_BLOCKS = 1_000;
-    uint256 public constant MAX_CALLBACK_GAS_PRICE = 1_000 gwei;
+    /// @dev Governance bounds.
+    uint256 internal constant MAX_MIN_FEE = 1 ether;
+    uint32 internal constant MIN_WINDOW_FLOOR = 10;
+    uint32 internal constant MIN_WINDOW_CEIL = 1_000;
+    uint32 internal constant MIN_PROOF_BLOCKS = 10;
+    uint32 internal constant MAX_PROOF_BLOCKS = 1_000;
+    uint256 internal constant MAX_CALLBACK_GAS_PRICE = 1_000 gwei;
     /// @notice Blocks whose hash the EVM still returns.
     uint64 private constant BLOCKHASH_WINDOW = 256;
 
@@ -260,7 +268,15 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     /// @inheritdoc IInferenceMarket
-    function reveal(uint256 requestId, bytes32 outputHash, bytes32 salt, string calldata outputCid) external {
+    /// @dev The last reveal settles the request in the same transaction (saving the finalize transaction) when
+    ///      the outcome is already fixed and cheap: every member revealed the same output, the model has no proof
+    ///      window and no callback is due. Then nobody is slashed and finalize could only be called with the same
+    ///      result in the same block anyway. It does so only with enough gas left (AUTO_SETTLE_GAS_BASE +
+    ///      AUTO_SETTLE_GAS_PER_MEMBER per member); with less, the reveal stands and finalize settles later.
+    function reveal(uint256 requestId, bytes32 outputHash, bytes32 salt, string calldata outputCid)
+        external
+        nonReentrant
+    {
         Req storage r = _existing(requestId);
         if (r.status != Status.Committing) revert AlreadyFinalized(requestId);
         uint256 cidLen = bytes(outputCid).length;
@@ -279,17 +295,29 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             revert CommitmentMismatch(requestId, msg.sender);
         }
         uint8 revealed = r.revealedMask;
+        uint8 same = r.sameMask;
         if (revealed != 0 && _values[requestId][r.firstRevealer] == outputHash) {
             // same output as the first revealer: remember that with a bit and clear the commitment (gas refund)
-            r.sameMask |= bit;
+            same |= bit;
+            r.sameMask = same;
             delete _values[requestId][i];
         } else {
             _values[requestId][i] = outputHash;
             // forge-lint: disable-next-line(unsafe-typecast)
             if (revealed == 0) r.firstRevealer = uint8(i); // i < MAX_REPLICAS
         }
-        r.revealedMask = revealed | bit;
+        revealed |= bit;
+        r.revealedMask = revealed;
         emit Revealed(requestId, msg.sender, outputHash, outputCid);
+        uint8 full = _fullMask(r.committeeSize);
+        if (
+            revealed == full && (same | _bit(r.firstRevealer)) == full && r.proofMode == VerinferConstants.PROOF_NONE
+                && r.callbackGasLimit == 0
+                && gasleft() >= AUTO_SETTLE_GAS_BASE + AUTO_SETTLE_GAS_PER_MEMBER * uint256(r.committeeSize)
+        ) {
+            _settle(requestId, r, bit); // unanimous, no proof window, no callback: settle now (finalize frees this seat)
+            return;
+        }
         // the capacity seat is free once the work is revealed; the withdrawal lock stays until finalize
         address[] memory me = new address[](1);
         me[0] = msg.sender;
@@ -300,7 +328,70 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @inheritdoc IInferenceMarket
     function submitProof(uint256 requestId, bytes32 outputHash, uint256[8] calldata proof) external nonReentrant {
-        Req storage r = _existing(requestId);
+        Req storage r = _provable(requestId, outputHash);
+        if (!_verify(r, outputHash, requestBinding(requestId, msg.sender), proof)) revert InvalidProof(requestId);
+        _markProven(requestId, r, outputHash);
+    }
+
+    /// @inheritdoc IInferenceMarket
+    /// @dev The requests are marked proven first and the whole transaction reverts unless the model's verifier
+    ///      (a view, fixed at registration) accepts every proof: nothing of a batch with a bad proof remains.
+    function submitProofBatch(
+        uint256[] calldata requestIds,
+        bytes32[] calldata outputHashes,
+        uint256[8][] calldata proofs
+    ) external nonReentrant {
+        uint256 n = requestIds.length;
+        if (n == 0 || outputHashes.length != n || proofs.length != n) {
+            revert BatchShape(n, outputHashes.length, proofs.length);
+        }
+        uint256 required = BATCH_GAS_BASE + BATCH_GAS_PER_PROOF * n; // a starved check must not name a good proof
+        if (gasleft() < required) revert InsufficientGasForProof(gasleft(), required);
+        bytes32 modelId = _modelIdOf[_requests[requestIds[0]].modelIndex];
+        uint256[] memory signals = _batchSignals(requestIds, outputHashes, modelId);
+        // low-level, read back by hand: a plain bool[] decoder would not fit the 24 KB code limit
+        (bool success, bytes memory ret) = modelRegistry.getModelCore(modelId).verifier.staticcall(
+            abi.encodeCall(IBatchGroth16Verifier.checkEach, (proofs, signals))
+        );
+        if (!success || ret.length != 64 + 32 * n) revert BatchUnsupported(modelId); // [offset, n, ok_0..ok_n-1]
+        for (uint256 i; i < n; ++i) {
+            uint256 okI;
+            assembly {
+                okI := mload(add(ret, add(0x60, mul(i, 0x20))))
+            }
+            if (okI != 1) revert InvalidProofAt(i, requestIds[i]);
+        }
+    }
+
+    /// @dev Checks and marks every request of a batch proven (one model version), returning the public signals
+    ///      (the model commitment for private-weights circuits, inputHash, outputHash, binding) per proof.
+    function _batchSignals(uint256[] calldata requestIds, bytes32[] calldata outputHashes, bytes32 modelId)
+        private
+        returns (uint256[] memory signals)
+    {
+        Req storage r0 = _requests[requestIds[0]];
+        uint32 mi = r0.modelIndex;
+        bool pub = r0.proofMode == VerinferConstants.PROOF_PUBLIC_WEIGHTS;
+        uint256 k = pub ? 3 : 4;
+        signals = new uint256[](requestIds.length * k);
+        uint256 commitment = pub ? 0 : modelRegistry.getModel(modelId).commitment;
+        for (uint256 i; i < requestIds.length; ++i) {
+            uint256 id = requestIds[i];
+            Req storage r = _provable(id, outputHashes[i]);
+            if (r.modelIndex != mi) revert BatchModelMismatch(i, id);
+            uint256 o = i * k;
+            if (!pub) signals[o++] = commitment;
+            signals[o] = uint256(r.inputHash);
+            signals[o + 1] = uint256(outputHashes[i]);
+            signals[o + 2] = requestBinding(id, msg.sender);
+            _markProven(id, r, outputHashes[i]); // a duplicate id fails _provable (AlreadyProven)
+        }
+    }
+
+    /// @dev submitProof's checks: drawn, not settled, a proven model, not proven yet, output in the field, and
+    ///      no INVALID_INPUT quorum (that consensus stands).
+    function _provable(uint256 requestId, bytes32 outputHash) private view returns (Req storage r) {
+        r = _existing(requestId);
         Status st = r.status;
         if (st != Status.Committing) {
             if (st == Status.Pending) revert NothingToProve(requestId);
@@ -311,9 +402,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (uint256(outputHash) >= VerinferConstants.FIELD) revert OutputHashNotInField(outputHash);
         (, uint256 invalidCount,) = _tally(requestId, r, bytes32(0));
         if (invalidCount >= r.quorum) revert NothingToProve(requestId); // INVALID_INPUT consensus stands
+    }
 
-        if (!_verify(r, outputHash, requestBinding(requestId, msg.sender), proof)) revert InvalidProof(requestId);
-
+    function _markProven(uint256 requestId, Req storage r, bytes32 outputHash) private {
         r.flags |= F_PROVEN;
         _provenHashes[requestId] = outputHash;
         _provers[requestId] = msg.sender;
@@ -333,7 +424,13 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             return;
         }
         if (st != Status.Committing) revert AlreadyFinalized(requestId);
+        _settle(requestId, r, 0);
+    }
 
+    /// @dev Settlement of a drawn request (finalize, or the last reveal of a unanimous request without proof
+    ///      window or callback). Members that did not reveal free their capacity seat here, and so does the
+    ///      settling revealer (`seatMask`: its reveal skipped the separate release).
+    function _settle(uint256 requestId, Req storage r, uint8 seatMask) private {
         // the parameter set is read only when needed (proof window, callback deposit, slashes): a cold slot less
         uint256 pv = r.paramsVersion;
         (Status outcome, bytes32 settled) = _outcome(requestId, r, pv);
@@ -354,7 +451,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         emit Finalized(requestId, outcome, settled, paidCount);
 
         // ---- interactions: the trusted registry (release seats, slash), then the bounded consumer callback
-        _unlock(r, committee);
+        _unlock(r, committee, seatMask);
         if (slashedMask != 0) {
             _slashAll(requestId, r, committee, slashedMask, _paramSets[pv].slashAmount, proverRewarded);
         }
@@ -363,8 +460,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @dev Finalize's registry call: every member's withdrawal lock goes; non-revealers also free their seat
     ///      (revealers freed theirs at reveal).
-    function _unlock(Req storage r, address[] memory committee) private {
-        nodeRegistry.unlock(committee, _fullMask(r.committeeSize) & ~r.revealedMask);
+    function _unlock(Req storage r, address[] memory committee, uint8 seatMask) private {
+        nodeRegistry.unlock(committee, (_fullMask(r.committeeSize) & ~r.revealedMask) | seatMask);
     }
 
     /// @dev Checks that the request may be settled now and returns its outcome and settled output hash.

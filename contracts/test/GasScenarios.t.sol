@@ -10,7 +10,8 @@ import {INodeRegistry} from "../src/interfaces/INodeRegistry.sol";
 ///         (`bash contracts/gas-report.sh`). Run with --isolate: every call is its own transaction (cold storage,
 ///         21,000 intrinsic gas and calldata included, refunds applied), as a node or client pays it. Steady state:
 ///         one request was served before, so counters and the nodes' withdrawable balances are non-zero.
-///         The first commit draws the committee (lazy draw), so it carries the draw's gas.
+///         The first commit draws the committee (lazy draw), so it carries the draw's gas; the last reveal of this
+///         unanimous, proof-less, callback-less request settles it, so there is no finalize transaction.
 contract GasScenariosTest is Fixture {
     string internal constant IN_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
     string internal constant OUT_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
@@ -35,8 +36,8 @@ contract GasScenariosTest is Fixture {
         // warm-up request (the market's counters and the nodes' balances become non-zero)
         (uint256 w, address[] memory cw) = _requestDrawn(3, 2);
         _commitAll(w, cw, OUT_A);
-        _revealAll(w, cw, OUT_A);
-        market.finalize(w);
+        _revealAll(w, cw, OUT_A); // unanimous, no proof, no callback: the last reveal settles
+        vm.assertEq(uint256(market.statusOf(w)), uint256(IInferenceMarket.Status.Accepted), "warm-up settled");
         _nextEpoch();
 
         uint256[4] memory txg; // request, commits, reveals, finalize
@@ -64,13 +65,18 @@ contract GasScenariosTest is Fixture {
             txg[2] += _used();
             exg[2] += _exec(_used(), abi.encodeCall(market.reveal, (id, OUT_A, salt, OUT_CID)));
         }
-        market.finalize(id);
-        txg[3] = _used();
-        exg[3] = _exec(txg[3], abi.encodeCall(market.finalize, (id)));
+        uint256 lastReveal = _used();
+        // the last reveal of a unanimous request without proof window or callback settles it: no finalize tx
+        if (market.statusOf(id) != IInferenceMarket.Status.Accepted) {
+            market.finalize(id);
+            txg[3] = _used();
+            exg[3] = _exec(txg[3], abi.encodeCall(market.finalize, (id)));
+        }
         vm.assertEq(uint256(market.statusOf(id)), uint256(IInferenceMarket.Status.Accepted), "settled");
         console.log(string.concat("gas.", tag, ".tx.requestInference"), txg[0]);
         console.log(string.concat("gas.", tag, ".tx.commit_first_with_draw"), firstCommit);
         console.log(string.concat("gas.", tag, ".tx.commit_x3"), txg[1]);
+        console.log(string.concat("gas.", tag, ".tx.reveal_last_settles"), lastReveal);
         console.log(string.concat("gas.", tag, ".tx.reveal_x3"), txg[2]);
         console.log(string.concat("gas.", tag, ".tx.finalize"), txg[3]);
         console.log(string.concat("gas.", tag, ".tx.lifecycle"), txg[0] + txg[1] + txg[2] + txg[3]);

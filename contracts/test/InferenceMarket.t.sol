@@ -22,6 +22,77 @@ contract InferenceMarketTest is Fixture {
         vm.assertEq(address(nodes).balance, nodes.totalStaked() + nodes.totalBurned(), "registry balance");
     }
 
+    // ================================================================== the last unanimous reveal settles (gas round 4)
+
+    /// A unanimous request without proof window or callback is settled by its last reveal: the same outcome,
+    /// payments, seat and lock releases as a finalize in that block, and no finalize transaction.
+    function test_reveal_lastUnanimousRevealSettles() public {
+        _registerNodes(3, modelId);
+        (uint256 id, address[] memory c) = _requestDrawn(3, 2);
+        _commitAll(id, c, OUT_A);
+        _reveal(id, c[0], OUT_A);
+        _reveal(id, c[1], OUT_A);
+        vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Revealing), "open until the last reveal");
+        vm.assertEq(uint256(nodes.getNode(c[0]).inFlight), 0, "a revealer's seat is freed at once");
+        vm.assertEq(uint256(nodes.getNode(c[2]).inFlight), 1, "the last member still holds its seat");
+        _reveal(id, c[2], OUT_A);
+        vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Accepted), "settled by the last reveal");
+        IInferenceMarket.Request memory r = market.getRequest(id);
+        vm.assertEq(r.outputHash, OUT_A, "settled output");
+        for (uint256 i; i < 3; ++i) {
+            vm.assertGe(market.withdrawable(c[i]), FEE / 3, "every revealer paid");
+            vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 0, "seat released");
+            vm.assertEq(nodes.openAssignments(c[i]), 0, "lock released");
+            (bool slashed, bool paid) = market.getMemberSettlement(id, c[i]);
+            vm.assertTrue(paid && !slashed, "paid, not slashed");
+            vm.assertEq(nodes.stakeOf(c[i]), STAKE, "stake intact");
+        }
+        vm.assertEq(market.totalEscrowed(), 0, "nothing left in escrow");
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.AlreadyFinalized.selector, id));
+        market.finalize(id);
+        _assertBalances();
+    }
+
+    /// A dissenting reveal (someone is to be slashed) never settles in a reveal: finalize does, as before.
+    function test_reveal_dissentLeavesSettlementToFinalize() public {
+        _registerNodes(3, modelId);
+        (uint256 id, address[] memory c) = _requestDrawn(3, 2);
+        _commit(id, c[0], OUT_A);
+        _commit(id, c[1], OUT_A);
+        _commit(id, c[2], OUT_B);
+        _reveal(id, c[0], OUT_A);
+        _reveal(id, c[1], OUT_A);
+        _reveal(id, c[2], OUT_B);
+        vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Revealing), "not settled by a reveal");
+        vm.assertEq(uint256(nodes.getNode(c[2]).inFlight), 0, "the dissenter's seat is freed at its reveal");
+        market.finalize(id);
+        vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Accepted), "finalize settles");
+        (bool slashed,) = market.getMemberSettlement(id, c[2]);
+        vm.assertTrue(slashed, "dissenter slashed at finalize");
+        _assertBalances();
+    }
+
+    /// With too little gas for the settlement the last reveal still counts (the settlement waits for finalize), so
+    /// a node whose gas estimate predates the other reveals is never failed by it.
+    function test_reveal_lastRevealWithLittleGasStillCounts() public {
+        _registerNodes(3, modelId);
+        (uint256 id, address[] memory c) = _requestDrawn(3, 2);
+        _commitAll(id, c, OUT_A);
+        _reveal(id, c[0], OUT_A);
+        _reveal(id, c[1], OUT_A);
+        bytes32 salt = _salt(id, c[2]);
+        vm.prank(c[2]);
+        market.reveal{gas: 100_000}(id, OUT_A, salt, "cid");
+        (, bool revealed,) = market.getReveal(id, c[2]);
+        vm.assertTrue(revealed, "the reveal counts");
+        vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Revealing), "settlement left to finalize");
+        vm.assertEq(uint256(nodes.getNode(c[2]).inFlight), 0, "seat released by the reveal");
+        market.finalize(id);
+        vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Accepted), "finalize settles");
+        for (uint256 i; i < 3; ++i) vm.assertEq(nodes.openAssignments(c[i]), 0, "locks released");
+        _assertBalances();
+    }
+
     // ================================================================== same-output reveals (gas round 3)
 
     /// Reveals equal to the first revealer's output keep a bit instead of their own slot; every view and the
@@ -397,8 +468,8 @@ contract InferenceMarketTest is Fixture {
         _registerNodes(3, modelId);
         (uint256 id, address[] memory c) = _requestDrawn(3, 2);
         _commitAll(id, c, INVALID);
-        _revealAll(id, c, INVALID);
-        market.finalize(id);
+        _revealAll(id, c, INVALID); // unanimous: the last reveal settles
+        _finalize(id);
         vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.InvalidInput), "invalid");
         vm.assertEq(market.getRequest(id).outputHash, INVALID, "hash");
         vm.assertEq(market.withdrawable(requester), 0, "requester pays for the check");
@@ -443,7 +514,7 @@ contract InferenceMarketTest is Fixture {
         (uint256 id, address[] memory c) = _requestDrawn(3, 2);
         _commitAll(id, c, OUT_A);
         _revealAll(id, c, OUT_A);
-        market.finalize(id);
+        _finalize(id);
         uint256 amount = market.withdrawable(c[0]);
         address payable dest = payable(address(0xDE57));
         vm.prank(c[0]);

@@ -49,7 +49,7 @@ contract TeeDrawTest is Fixture {
             for (uint256 j; j < 3; ++j) vm.assertTrue(attestations.isAttested(c[j]), "attested only");
             _commitAll(id, c, OUT_A);
             _revealAll(id, c, OUT_A);
-            market.finalize(id);
+            _finalize(id);
         }
         vm.prank(list[0]);
         attestations.revokeAttestation();

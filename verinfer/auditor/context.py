@@ -71,6 +71,11 @@ class AuditContext:
     proof_words: list[int] | None = None
     proven_hash: bytes | None = None
     prover: str | None = None
+    #: sharded LLMs (auditor/llm.py): the fetched checkpoint, why re-execution is impossible, re-run seconds
+    llm_checkpoint: Any = None
+    llm_unavailable: str | None = None
+    llm_seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def hex32(b: bytes | int) -> str:

@@ -74,6 +74,7 @@ class Auditor:
                                    if bytes(e.args["outputHash"]) == bytes(req.output_hash) and e.args["outputCid"]), "")
         for section in _SECTIONS:
             report.claims += section(self.env, ctx)
+        report.notes += ctx.notes
         if ctx.vk is not None and ctx.vk.insecure:
             report.notes.append(f"verification key ({ctx.vk.source}) is from an INSECURE setup: "
                                 "whoever ran it can forge proofs; a proof PASS shows consistency, not soundness")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from verinfer.auditor import llm
 from verinfer.auditor.claims import Claim, Verdict
 from verinfer.auditor.context import MAX_INPUT_BYTES, AuditContext, AuditEnv, short
 from verinfer.chain.protocol import Status
 from verinfer.inference.lm import fetch_lm_files
-from verinfer.inference.runtime import decide, is_lm
+from verinfer.inference.runtime import Outcome, admit, decide, is_lm
 from verinfer.storage.errors import ContentMismatchError, ContentNotFoundError, ContentTooLargeError, InvalidCidError
 
 
@@ -30,7 +31,16 @@ def _input_defect(env: AuditEnv, ctx: AuditContext) -> str | None:
     except (InvalidCidError, ValueError) as exc:
         return f"input CID {ctx.input_cid!r} is malformed: {exc}"
     want = int.from_bytes(bytes(r.input_hash), "big")
-    if is_lm(ctx.spec):
+    if llm.is_llm(ctx.spec):  # sharded LLM: the whole model in one process (bit-exact with the heads' stages)
+        run = llm.runner(ctx)
+        if run is None:  # tensors unavailable: the input can still be judged, the output not re-derived
+            admitted = admit(ctx.spec, payload, want)
+            if isinstance(admitted, Outcome):
+                ctx.outcome = admitted
+                return admitted.invalid_reason or "invalid input"
+            return None
+        outcome = decide(ctx.spec, None, payload, want, run=run)
+    elif is_lm(ctx.spec):
 
         with tempfile.TemporaryDirectory(prefix="verinfer-audit-lm-") as tmp:
             outcome = decide(ctx.spec, fetch_lm_files(ctx.spec, env.store, Path(tmp)), payload, want)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from web3 import Web3
 
+from verinfer.auditor import llm
 from verinfer.auditor.claims import Claim, Verdict
 from verinfer.auditor.context import (
     _MODE_NAMES,
@@ -66,12 +67,22 @@ def check_model(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
     out.append(_commitment_claim(env, ctx))
     out.append(_verifier_claim(env, ctx))
     out.append(_profile_claim(env, ctx))
+    if llm.is_llm(ctx.spec):
+        out += llm.check_llm_model(env, ctx)
     return out
 
 
 def _commitment_claim(env: AuditEnv, ctx: AuditContext) -> Claim:
 
     m = ctx.model
+    if llm.is_llm(ctx.spec):  # no proof mode: the commitment is what pins the tensors' sha256 on-chain
+        got = runtime_commitment(ctx.spec)
+        if got == m.commitment:
+            return Claim("model", "model.commitment", Verdict.PASS,
+                         f"llm_commitment(spec) = {short(got)} = on-chain commitment (keccak of the spec, "
+                         f"which pins all {len(ctx.spec.tensors)} tensors' sha256)")
+        return Claim("model", "model.commitment", Verdict.FAIL,
+                     f"llm_commitment(spec) = {short(got)} but the registry says {short(m.commitment)}")
     if m.proof_mode == PROOF_NONE:
         try:
             same = runtime_commitment(ctx.spec) == m.commitment

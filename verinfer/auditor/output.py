@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from verinfer.auditor import llm
 from verinfer.auditor.claims import Claim, Verdict
 from verinfer.auditor.context import MAX_OUTPUT_BYTES, AuditContext, AuditEnv, short
 from verinfer.chain.protocol import Status
@@ -19,13 +20,18 @@ def check_output(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
         return [Claim("output", "output.payload", Verdict.PASS if ok else Verdict.FAIL,
                       "INVALID_INPUT outcome 0xff…ff: no output payload" if ok else
                       f"INVALID_INPUT but outputHash {short(r.output_hash)}"),
-                Claim("output", "output.reexecution", Verdict.NA, "invalid input: nothing to execute")]
+                Claim("output", "output.reexecution", Verdict.NA, "invalid input: nothing to execute")] \
+            + ([llm.check_reveals(env, ctx)] if llm.is_llm(ctx.spec) else [])
     if r.status != Status.ACCEPTED:
         why = {Status.NO_QUORUM: "no quorum: no settled output",
                Status.EXPIRED: "expired: never drawn, nothing computed"}.get(r.status, f"not settled yet ({r.status.name})")
         return [Claim("output", "output.payload", Verdict.NA, why),
-                Claim("output", "output.reexecution", Verdict.NA, why)]
-    return [_payload_claim(env, ctx), _reexec_claim(env, ctx)]
+                Claim("output", "output.reexecution", Verdict.NA, why)] \
+            + ([llm.check_reveals(env, ctx)] if llm.is_llm(ctx.spec) and r.status == Status.NO_QUORUM else [])
+    claims = [_payload_claim(env, ctx), _reexec_claim(env, ctx)]
+    if llm.is_llm(ctx.spec):
+        claims.append(llm.check_reveals(env, ctx))
+    return claims
 
 
 def _payload_claim(env: AuditEnv, ctx: AuditContext) -> Claim:
@@ -59,7 +65,8 @@ def _reexec_claim(env: AuditEnv, ctx: AuditContext) -> Claim:
 
     r = ctx.request
     if ctx.reference_output is None:
-        return Claim("output", "output.reexecution", Verdict.NA, "no valid input to execute (see input)")
+        return Claim("output", "output.reexecution", Verdict.NA,
+                     ctx.llm_unavailable or "no valid input to execute (see input)")
     want = int.from_bytes(bytes(r.output_hash), "big")
     h = hash_vector(ctx.reference_output, ctx.model.output_bits)
     if h != want:
@@ -79,6 +86,11 @@ def _reexec_claim(env: AuditEnv, ctx: AuditContext) -> Claim:
         return Claim("output", "output.reexecution", Verdict.PASS, "re-executed: identical (empty) output")
     if getattr(ctx.spec, "kind", "") == "lm":
         what = f"{len(ref)} generated token id(s)"
+    elif llm.is_llm(ctx.spec):
+        took = f" in {ctx.llm_seconds:.1f}s" if ctx.llm_seconds is not None else ""
+        return Claim("output", "output.reexecution", Verdict.PASS,
+                     f"re-executed all {ctx.spec.num_layers} layers in one process (integer profile, bit-exact "
+                     f"with the stages){took}: tokens_hash = settled {short(want)}; {llm.describe_tokens(ctx, ref)}")
     else:
         what = f"{len(ref)} logits, class {max(range(len(ref)), key=ref.__getitem__)}"
     return Claim("output", "output.reexecution", Verdict.PASS,

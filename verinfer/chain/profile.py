@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from web3 import Web3
 
+from verinfer.amounts import parse_amount
 from verinfer.chain.deploy import deploy_protocol
 from verinfer.chain.errors import RpcError
 from verinfer.chain.manifest import Manifest, ProtocolParams
@@ -41,32 +41,6 @@ MAX_CALLBACK_GAS_PRICE = 1_000 * GWEI
 #: (tests/test_deploy_hardhat.py prints it), plus room for the timelock; the balance check multiplies it by the fee per gas.
 DEPLOY_GAS_BUDGET = 16_000_000
 
-_UNITS = {"wei": 1, "gwei": GWEI, "ether": ETHER, "eth": ETHER}
-_AMOUNT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]+)?\s*$")
-
-
-def parse_amount(value: int | str) -> int:
-    """Wei from an integer or a string with a unit ("0.1 ether", "2 gwei", "1000 wei")."""
-    if isinstance(value, bool):
-        raise ValueError("an amount, not a boolean")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError("must not be negative")
-        return value
-    m = _AMOUNT_RE.match(str(value))
-    if not m:
-        raise ValueError(f"{value!r} is not an amount (e.g. '0.1 ether', '2 gwei' or wei as an integer)")
-    number, unit = m.group(1), (m.group(2) or "wei").lower()
-    if unit not in _UNITS:
-        raise ValueError(f"unknown unit {unit!r} (use wei, gwei or ether)")
-    whole, _, frac = number.partition(".")
-    scale = _UNITS[unit]
-    digits = len(str(scale)) - 1
-    if len(frac) > digits:
-        raise ValueError(f"{value!r} has more decimals than a {unit} amount can hold")
-    return int(whole) * scale + (int(frac.ljust(digits, "0")) if frac else 0)
-
-
 class GasPolicy(BaseModel):
     """How deployment transactions are priced: EIP-1559 tip and a ceiling that refuses to overpay."""
 
@@ -80,7 +54,7 @@ class GasPolicy(BaseModel):
     @field_validator("priority_fee", "max_fee_per_gas", mode="before")
     @classmethod
     def _amount(cls, v: Any) -> int | None:
-        return None if v is None else parse_amount(v)
+        return None if v is None else parse_amount(v, default_unit="wei")
 
 
 class DeployProfile(BaseModel):
@@ -110,7 +84,7 @@ class DeployProfile(BaseModel):
     @field_validator("min_stake", "slash_amount", "min_fee", "callback_gas_price", mode="before")
     @classmethod
     def _amount(cls, v: Any) -> int:
-        return parse_amount(v)
+        return parse_amount(v, default_unit="wei")
 
     @field_validator("attestation_verifiers")
     @classmethod

@@ -589,6 +589,12 @@ class InferenceMarket(_ContractWrapper, _Constants):
 
     #: Gas for submitProof: pairing check (~250k) plus storage, events and slashing contradicting revealers.
     PROOF_TX_GAS = 700_000
+    #: Gas limit of a reveal: ~60k for the reveal, and a settling last reveal needs AUTO_SETTLE_GAS_BASE +
+    #: AUTO_SETTLE_GAS_PER_MEMBER * committee size (285k at 7) left at its check; unused gas is not charged.
+    REVEAL_TX_GAS = 400_000
+    #: InferenceMarket's BATCH_GAS_BASE / BATCH_GAS_PER_PROOF (internal constants there): gas a batch needs left.
+    BATCH_GAS_BASE = 150_000
+    BATCH_GAS_PER_PROOF = 250_000
 
     def request_inference(
         self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams,
@@ -610,7 +616,10 @@ class InferenceMarket(_ContractWrapper, _Constants):
         return self._send(self.contract.functions.commit(request_id, to_bytes32(commitment)))
 
     def reveal(self, request_id: int, output_hash: bytes | str | int, salt: bytes | str | int, output_cid: str) -> TxReceipt:
-        return self._send(self.contract.functions.reveal(request_id, to_bytes32(output_hash), to_bytes32(salt), output_cid))
+        """Explicit gas: the last reveal of a unanimous request without proof window or callback settles it when
+        it has enough gas, and an estimate made before the other reveals landed would not include that."""
+        fn = self.contract.functions.reveal(request_id, to_bytes32(output_hash), to_bytes32(salt), output_cid)
+        return self._send(fn, gas=self.REVEAL_TX_GAS)
 
     def finalize(self, request_id: int, gas: int | None = None) -> TxReceipt:
         """`gas`: explicit limit (a client adds the callback's gas; estimation may undershoot it)."""
@@ -627,6 +636,24 @@ class InferenceMarket(_ContractWrapper, _Constants):
             raise ValueError(f"a Groth16 proof is 8 uint256 words, got {len(proof)}")
         fn = self.contract.functions.submitProof(request_id, to_bytes32(output_hash), [int(x) for x in proof])
         return self._send(fn, gas=gas or self.PROOF_TX_GAS)
+
+    def submit_proof_batch(
+        self, request_ids: Sequence[int], output_hashes: Sequence[bytes | str | int], proofs: Sequence[Sequence[int]],
+        gas: int | None = None,
+    ) -> TxReceipt:
+        """Proofs of one model version in one transaction (its registered verifier must be a
+        BatchGroth16Verifier). Atomic: a bad proof reverts InvalidProofAt(index, requestId) and none is
+        accepted (resubmit the others). Explicit gas: the market requires BATCH_GAS_BASE + BATCH_GAS_PER_PROOF
+        per proof at its start, so that a failing batch can be re-checked proof by proof to name the bad one."""
+        n = len(request_ids)
+        if n == 0 or len(output_hashes) != n or len(proofs) != n:
+            raise ValueError(f"a batch needs as many output hashes and proofs as request ids, got "
+                             f"{n}/{len(output_hashes)}/{len(proofs)}")
+        if any(len(p) != 8 for p in proofs):
+            raise ValueError("a Groth16 proof is 8 uint256 words")
+        fn = self.contract.functions.submitProofBatch(
+            [int(r) for r in request_ids], [to_bytes32(h) for h in output_hashes], [[int(x) for x in p] for p in proofs])
+        return self._send(fn, gas=gas or self.BATCH_GAS_BASE + self.BATCH_GAS_PER_PROOF * n + 100_000)
 
     def withdraw(self) -> TxReceipt:
         return self._send(self.contract.functions.withdraw())

@@ -19,6 +19,7 @@ from verinfer.errors import ConfigError, VerinferError
 from verinfer.inference.lm import LanguageModelSpec, lm_files
 from verinfer.inference.runtime import Model
 from verinfer.models.errors import InvalidInputError
+from verinfer.models.gguf import LlmSpec
 from verinfer.models.tensor import decode_input, encode_tensor
 from verinfer.storage.base import ContentStore
 
@@ -61,9 +62,16 @@ def digits_sample(index: int) -> tuple[list[int], int | None]:
     return list(s["input"]), s["label"]
 
 
+def _ids_or_file(text: str) -> bool:
+    """`--input` names a file or raw ids rather than prompt text."""
+    if text.startswith("text:"):
+        return False
+    return text.endswith(".json") or Path(text).is_file() or bool(re.fullmatch(r"[\s\d,\[\]]+", text.strip() or "x"))
+
+
 def encode_payload(vector: Sequence[int], spec: Model) -> bytes:
     """The verinfer.tensor.v1 payload of an input vector for `spec` (§1.3); an LM prompt is [n] int32 ids."""
-    shape = [len(vector)] if isinstance(spec, LanguageModelSpec) else spec.input_shape
+    shape = [len(vector)] if isinstance(spec, (LanguageModelSpec, LlmSpec)) else spec.input_shape
     try:
         return encode_tensor(list(vector), spec.input_dtype, shape)
     except (ValueError, TypeError) as exc:
@@ -127,6 +135,14 @@ def decode_tokens(spec: LanguageModelSpec, ids: Sequence[int], store: ContentSto
 def prepare_input(text: str, spec: Model, store: ContentStore | None = None) -> PreparedInput:
     """Parse `--input`: a JSON file (a tensor payload or a plain list), `digits-sample:N`, raw ints,
     or — for a language model — `text:PROMPT` / any other text as the prompt."""
+    if isinstance(spec, LlmSpec) and not _ids_or_file(text):
+        from verinfer.client.llm import encode_prompt as encode_llm_prompt
+
+        if store is None:
+            raise ConfigError(f"model {spec.name}: the tokenizer is read from the content store; none was given")
+        prompt = text[5:] if text.startswith("text:") else text
+        ids = encode_llm_prompt(prompt, spec, store)
+        return PreparedInput(ids, encode_payload(ids, spec), None, f"prompt {prompt!r}")
     if isinstance(spec, LanguageModelSpec):
         prompt = text[5:] if text.startswith("text:") else text
         if not text.startswith("text:") and (text.endswith(".json") or Path(text).is_file()):

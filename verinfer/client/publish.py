@@ -17,10 +17,11 @@ from verinfer.chain.protocol import ModelInput, Protocol
 from verinfer.chain.types import ModelInfo
 from verinfer.constants import PROOF_MODES, PROOF_NONE
 from verinfer.errors import ConfigError, VerinferError
+from verinfer.inference.ee import EEKey, encrypt_model
 from verinfer.inference.lm import BUILTIN_LMS, LanguageModelSpec, with_content_ids
 from verinfer.inference.runtime import Model, commitment, load_model, profile_hash
 from verinfer.metainf.profiles import base_profile, document_hash, profile_document
-from verinfer.models.spec import BUILTIN_MODELS, MAX_SPEC_BYTES, builtin_path
+from verinfer.models.spec import BUILTIN_MODELS, MAX_SPEC_BYTES, ModelSpec, builtin_path
 from verinfer.storage.base import ContentStore
 from verinfer.storage.errors import InvalidCidError
 from verinfer.storage.unixfs import cid_of, parse_cid
@@ -142,13 +143,15 @@ def num_layers_of(model: Model) -> int:
 def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proof_mode: str = "none",
                   setup: str = "dev", requires_tee: bool = False, cuts: Sequence[int] = (),
                   name: str | None = None, profile: str = "default", hardware_class: str | None = None,
-                  profile_table: str | None = None) -> Published:
+                  profile_table: str | None = None, ptau: Path | str | None = None) -> Published:
     """Store the canonical spec (and an LM's files, and a prover bundle) and register it in ModelRegistry.
 
     A proof mode builds/loads the Groth16 keys (`setup`), deploys the verifier and records the
     prover bundle's CID with setArtifacts: the verifier is fixed at registration (protocol V2).
     `profile="auto"` registers MetaInf's execution profile for `hardware_class` (default: this CPU's)
     and stores its document; without a prover bundle the document's CID is anchored with setArtifacts.
+    A model the prover cannot serve (unsupported layer; a circuit larger than `ptau` allows) is refused
+    in one line before anything is stored or sent.
     """
     if proof_mode not in PROOF_MODES:
         raise ConfigError(f"proof mode must be one of {', '.join(PROOF_MODES)}, got {proof_mode!r}")
@@ -156,6 +159,10 @@ def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proo
         raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     if isinstance(model, LanguageModelSpec) and proof_mode != "none":
         raise ConfigError("language models have no circuit: use --proof-mode none")
+    if PROOF_MODES[proof_mode] != PROOF_NONE:
+        from verinfer.prover.pipeline import check_publishable
+
+        check_publishable(model, proof_mode, ptau)  # one-line refusal before anything is stored or sent
     layers = num_layers_of(model)
     chosen = choose_profile(model, store, hardware_class=hardware_class, table=profile_table) if profile == "auto" else None
     if chosen is not None and proof_mode != "none" and chosen.profile_hash != profile_hash(model):
@@ -200,6 +207,23 @@ def publish_model(protocol: Protocol, store: ContentStore, model: Model, *, proo
     info = ModelInfo.from_record(protocol.models.get_model(model_id), spec=model)
     return Published(bytes(model_id), info, cid, "0x" + bytes(receipt["transactionHash"]).hex(),
                      int(receipt["blockNumber"]), bundle_cid, artifacts_tx, insecure, gas, chosen)
+
+
+def publish_encrypted(protocol: Protocol, store: ContentStore, model: Model, *, key: EEKey | None = None,
+                      proof_mode: str = "public", setup: str = "dev", name: str | None = None) -> tuple[Published, EEKey]:
+    """Publish an equivariantly encrypted copy of `model` (its own circuit, verifier and prover bundle).
+
+    Why a separate entry point: the registry, the nodes and the verifier only ever see the permuted
+    weights; the key (every layer boundary's permutation) stays with the caller, who permutes each
+    input with `ee.encrypt_input_for` and un-permutes the proven output with `ee.decrypt_output`.
+    A fresh random key is drawn unless one is given.
+    """
+    if not isinstance(model, ModelSpec):
+        raise ConfigError("equivariant encryption applies to integer MLPs and CNNs, not language models")
+    key = key if key is not None else EEKey.generate(model)
+    encrypted = encrypt_model(model, key)
+    return publish_model(protocol, store, encrypted, proof_mode=proof_mode, setup=setup,
+                         name=name or encrypted.name), key
 
 
 def _creation_gas(protocol: Protocol, block: int, address: str) -> int:

@@ -14,8 +14,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from verinfer.amounts import format_ether
 from verinfer.client.result import GAS_STEPS, RequestResult, WaitUpdate
-from verinfer.constants import ETHER
 
 STATUS_STYLE = {
     "Proven": "bold green",
@@ -34,10 +34,6 @@ def hex32(x: int | None) -> str:
     if x is None:
         return "—"
     return "0x" + x.to_bytes(32, "big").hex()
-
-
-def ether(wei: int) -> str:
-    return f"{wei / ETHER:.6g} ETH"
 
 
 class RequestProgress:
@@ -118,9 +114,9 @@ def result_panel(res: RequestResult, label: int | None = None) -> Panel:
     if res.proof_contradicted:
         proof += " [red](proof contradicts settlement)[/]"
     t.add_row("proof", proof)
-    t.add_row("fee", ether(res.fee) + (f", refunded {ether(res.refunded)}" if res.refunded else ""))
+    t.add_row("fee", format_ether(res.fee) + (f", refunded {format_ether(res.refunded)}" if res.refunded else ""))
     if res.slashed_total:
-        t.add_row("slashed", ether(res.slashed_total))
+        t.add_row("slashed", format_ether(res.slashed_total))
     t.add_row("gas", gas_line(res))
     if res.error:
         t.add_row("note", f"[yellow]{res.error}[/]")

@@ -8,6 +8,7 @@ so a result never trusts the node that produced it.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -41,6 +42,14 @@ from verinfer.storage.base import ContentStore
 
 DEFAULT_COMMIT_BLOCKS = 10
 DEFAULT_REVEAL_BLOCKS = 10
+#: Default windows are also at least this long in wall time (converted with the chain's measured block time).
+#: Why: a window is what a live node has to see, fetch, compute and get its transaction mined, which takes seconds,
+#: not blocks. 10 blocks are 2 min on a 12 s chain but 5 s at 0.5 s blocks, below what 3 nodes needed under a
+#: 200-request burst (commit p95 > 10 blocks after the request, docs/benchmarks-network.md, issue 7 attack 13).
+#: Longer windows cost nothing when every member answers: the reveal phase opens when all committed.
+DEFAULT_WINDOW_SECONDS = 15.0
+#: …but never more than this many blocks from the time rule (a devnet that just mined blocks instantly looks fast).
+MAX_TIMED_WINDOW_BLOCKS = 64
 #: A language model's first request on a node loads torch and the weights and decodes token by token
 #: (6.7 s measured on the 2-core box for textgenrnn, more than 10 blocks at 0.5 s): its default windows are wider.
 LM_DEFAULT_WINDOW_BLOCKS = 40
@@ -101,6 +110,7 @@ class Client:
         self.store: ContentStore = store if store is not None else open_store()
         self.poll_interval = poll_interval
         self._model_cache: dict[bytes, ModelInfo] = {}
+        self._spb: float | None = None
         #: gas of steps this client itself sent, by request id (withdraw has no request id: kept apart)
         self.own_gas: dict[int, dict[str, list[int]]] = {}
         self.withdraw_gas: list[int] = []
@@ -129,6 +139,17 @@ class Client:
     @property
     def address(self) -> str | None:
         return self.account.address if self.account is not None else None
+
+    def seconds_per_block(self, sample: int = 20) -> float:
+        """The chain's block time from the last `sample` block timestamps (read once per client; 1 s if too young)."""
+        if self._spb is None:
+            head = self.w3.eth.get_block("latest")
+            n = min(sample, int(head["number"]))
+            if n < 2:
+                return 1.0
+            old = self.w3.eth.get_block(int(head["number"]) - n)
+            self._spb = max(0.1, (int(head["timestamp"]) - int(old["timestamp"])) / n)
+        return self._spb
 
     # ---- models ----------------------------------------------------------------------------
 
@@ -168,11 +189,14 @@ class Client:
         callback_gas_limit: int = 0,
         model: ModelInfo | None = None,
     ) -> RequestParams:
-        """RequestParams; default windows are 10 blocks (40 for a language model) or the deployment's minimum,
-        whichever is longer."""
+        """RequestParams; default windows are the longest of 10 blocks (40 for a language model),
+        DEFAULT_WINDOW_SECONDS of blocks at the chain's block time, and the deployment's minimum."""
         market = self.protocol.market
-        lm = model is not None and getattr(model.spec, "kind", "") == "lm"
+        lm = model is not None and getattr(model.spec, "kind", "") in ("lm", "llm")
         dc, dr = (LM_DEFAULT_WINDOW_BLOCKS, LM_DEFAULT_WINDOW_BLOCKS) if lm else (DEFAULT_COMMIT_BLOCKS, DEFAULT_REVEAL_BLOCKS)
+        if commit_blocks is None or reveal_blocks is None:
+            timed = min(MAX_TIMED_WINDOW_BLOCKS, math.ceil(DEFAULT_WINDOW_SECONDS / self.seconds_per_block()))
+            dc, dr = max(dc, timed), max(dr, timed)
         cb = commit_blocks if commit_blocks is not None else max(dc, market.min_commit_blocks())
         rb = reveal_blocks if reveal_blocks is not None else max(dr, market.min_reveal_blocks())
         if not 1 <= quorum <= replicas:
@@ -409,7 +433,7 @@ class Client:
             gas=gas,
             finalized_block=finalized_block,
             error=error,
-            model_kind="lm" if getattr(info.spec, "kind", "") == "lm" else "mlp",
+            model_kind="lm" if getattr(info.spec, "kind", "") in ("lm", "llm") else "mlp",
             text=text,
         )
 
@@ -467,6 +491,10 @@ def _interpret(info: ModelInfo, output: list[int] | None, store: ContentStore) -
     """A verified output for people: the argmax class of a classifier, the decoded text of a language model."""
     if output is None:
         return None, None
+    if getattr(info.spec, "kind", "") == "llm":  # sharded transformer LM: its BPE tokenizer, by CID
+        from verinfer.client.llm import decode_text
+
+        return None, decode_text(info.spec, output, store)
     if getattr(info.spec, "kind", "") == "lm":
         return None, decode_tokens(info.spec, output, store)
     if len(output) > 1:

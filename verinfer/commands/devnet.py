@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from verinfer.amounts import AmountError, parse_amount
 from verinfer.constants import ETHER
 from verinfer.errors import ConfigError
 
@@ -142,16 +143,15 @@ def fund(
     state_dir: Path = typer.Option(DEFAULT_STATE_DIR, help="State dir of the running devnet."),
 ) -> None:
     """Add ether to any account on the running devnet (anvil_setBalance; devnet only)."""
-    from decimal import Decimal, InvalidOperation
 
     from web3 import Web3
 
     from verinfer.operator.funding import fund as fund_account
 
     try:
-        wei = int(Decimal(amount) * ETHER)
-    except InvalidOperation:
-        raise ConfigError(f"--amount must be an amount in ether like 100, got {amount!r}") from None
+        wei = parse_amount(amount, "--amount", positive=True)
+    except AmountError as exc:
+        raise ConfigError(str(exc)) from None
     if not Web3.is_address(address):
         raise ConfigError(f"not a 0x address: {address!r}")
     info = _info(state_dir) or {}

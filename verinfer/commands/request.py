@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Optional
 
@@ -16,6 +15,7 @@ import typer
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
 
+from verinfer.amounts import AmountError, parse_amount
 from verinfer.chain.devnet import dev_accounts
 from verinfer.client import Client
 from verinfer.client.inputs import prepare_input
@@ -38,21 +38,10 @@ IPFS_HELP = "Kubo RPC API URL for the content store (default: $IPFS_API, else th
 
 def parse_fee(text: str) -> int:
     """`0.01` (ether) or `12345wei` → wei; rejects negatives and sub-wei fractions."""
-    t = text.strip().lower()
     try:
-        if t.endswith("wei"):
-            wei = int(t[:-3])
-        else:
-            d = Decimal(t.removesuffix("eth"))
-            wei_d = d * ETHER
-            if wei_d != wei_d.to_integral_value():
-                raise ConfigError(f"fee {text} has more than 18 decimals")
-            wei = int(wei_d)
-    except (InvalidOperation, ValueError):
-        raise ConfigError(f"fee {text!r} is not a number of ether (e.g. 0.01) or wei (e.g. 1000wei)") from None
-    if wei <= 0:
-        raise ConfigError(f"fee must be positive, got {text}")
-    return wei
+        return parse_amount(text, "fee", positive=True)
+    except AmountError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_account(key: str | None, dev_account: int | None, chain_id: int) -> LocalAccount | None:

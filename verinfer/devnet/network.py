@@ -71,7 +71,7 @@ class LocalNetwork:
         self.node_faults = node_faults or {}
         self.node_args = node_args or []
         self.capacity = capacity
-        self.detach = detach
+        self.detach = detach  # anvil and the node processes outlive this process (`demo --keep`)
         self.params = params or ProtocolParams()
         self.port = port
         self.log = log or (lambda msg: None)
@@ -233,7 +233,7 @@ class LocalNetwork:
             self.nodes.append(launch_node(
                 name, rpc_url=self.rpc_url, manifest=self.manifest_path, state_dir=self.home / "nodes" / name,
                 home=self.home, password=PASSWORD, store_dir=self.store_dir, extra_args=extra,
-                log_path=self.root / f"{name}.log",
+                log_path=self.root / f"{name}.log", detach=self.detach,
             ))
         for node in self.nodes:
             try:

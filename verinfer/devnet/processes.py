@@ -115,6 +115,11 @@ def _child_setup() -> None:
         pass
 
 
+def _child_setup_detached() -> None:
+    """Own session and process group, and no death signal: the node outlives its launcher (`demo --keep`)."""
+    os.setsid()
+
+
 def launch_node(
     key: str,
     *,
@@ -129,8 +134,11 @@ def launch_node(
     poll_interval: float = 0.25,
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
+    detach: bool = False,
 ) -> NodeProcess:
-    """Start `python -m verinfer.node` without waiting (call `.wait_ready()`; lets several nodes boot in parallel)."""
+    """Start `python -m verinfer.node` without waiting (call `.wait_ready()`; lets several nodes boot in parallel).
+
+    By default the node gets SIGTERM when the launching process dies; `detach` leaves it running (`demo --keep`)."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_path or state_dir / "node.log"
@@ -154,7 +162,7 @@ def launch_node(
     (state_dir / "node.json").unlink(missing_ok=True)
     with open(log_path, "ab") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env,
-                                preexec_fn=_child_setup)
+                                preexec_fn=_child_setup_detached if detach else _child_setup)
     return NodeProcess(key=key, state_dir=state_dir, log_path=log_path, proc=proc)
 
 

@@ -24,7 +24,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,7 +152,8 @@ class StageServer:
     """Serves one layer range over TCP; a per-session KV cache (LRU-bounded).
 
     `adversary` turns this into a misbehaving stage for tests and benchmarks (an honest node never sets
-    it): "lie:N" corrupts outputs from the N-th FORWARD on, "garbage:N" returns a wrong shape,
+    it): "lie:N" corrupts outputs from the N-th FORWARD on (one coordinate +1.0), "swap:N" reverses the last
+    position's hidden vector (changes the tokens), "garbage:N" returns a wrong shape,
     "stall:N" stops answering, "die:N" exits the process.
     """
 
@@ -194,6 +195,10 @@ class StageServer:
         if what == "lie":
             bad = out.copy()
             bad[-1, 0] += 1 << 16
+            return bad
+        if what == "swap":  # a plausible-looking lie that changes the tokens: the last position's vector reversed
+            bad = out.copy()
+            bad[-1] = bad[-1, ::-1]
             return bad
         if what == "garbage":
             return out[:, :-1]
@@ -400,19 +405,25 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
 
     def call_stage(s: _Stage, pos: int, h: np.ndarray, decode: bool) -> np.ndarray:
         answers: list[tuple[StageConn, np.ndarray]] = []
-        for j in range(len(s.active)):
-            while True:
-                conn = s.active[j]
+        j = 0
+        while j < len(s.active):
+            conn = s.active[j]
+            try:
+                t0 = time.perf_counter()
+                out, us = conn.forward(sid, pos, h)
+                if decode:
+                    res.hop_rtt_us.append(int((time.perf_counter() - t0) * 1e6))
+                    res.hop_compute_us.append(us)
+                answers.append((conn, out))
+                j += 1
+            except StageFault as exc:
                 try:
-                    t0 = time.perf_counter()
-                    out, us = conn.forward(sid, pos, h)
-                    if decode:
-                        res.hop_rtt_us.append(int((time.perf_counter() - t0) * 1e6))
-                        res.hop_compute_us.append(us)
-                    answers.append((conn, out))
-                    break
-                except StageFault as exc:
                     s.active[j] = replace(s, conn, exc.kind, str(exc))
+                except PipelineError:
+                    if len(s.active) == 1:
+                        raise
+                    # no spare left but another replica answers: continue with fewer (the fault is recorded)
+                    s.active.pop(j)
         ref = answers[0][1]
         if all(np.array_equal(a, ref) for _, a in answers):
             s.inputs.append(h)
@@ -451,18 +462,11 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
         return key.decrypt_hidden(x) if key is not None else x
 
     try:
-        ids = [int(i) for i in prompt_ids]
-        h = through(head.embed(ids, 0), 0, False)
-        pos = len(ids)
-        for step in range(max_new_tokens):
-            tok = head.next_token(h[-1])
+        # `step` (read by the fault records above) is the index of the last token emitted when a stage is called
+        for step, tok in enumerate(greedy_tokens(head, prompt_ids, max_new_tokens, through, stop_at_eos)):
             if step == 0:
                 res.ttft_s = time.perf_counter() - t_start
             res.tokens.append(tok)
-            if step == max_new_tokens - 1 or (stop_at_eos and tok == head.cfg.eos_id):
-                break
-            h = through(head.embed([tok], pos), pos, True)
-            pos += 1
     finally:
         for s in st:
             for c in s.active:
@@ -470,6 +474,36 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
                 c.close()
     res.total_s = time.perf_counter() - t_start
     return res
+
+
+def greedy_tokens(head: IntModel, prompt_ids: Sequence[int], max_new_tokens: int,
+                  through: Callable[[np.ndarray, int, bool], np.ndarray], stop_at_eos: bool) -> Iterator[int]:
+    """THE decoding loop (greedy, integer profile), whoever runs the layers: `through(h, pos, decode)` maps the
+    embedded positions pos.. through every layer (remote stages in `run_pipeline`, one process in `run_local`),
+    so the sharded run and an auditor's single-process re-run cannot decode differently. Stops after
+    `max_new_tokens` or, with `stop_at_eos`, after emitting EOS (the EOS id is part of the output)."""
+    ids = [int(i) for i in prompt_ids]
+    h = through(head.embed(ids, 0), 0, False)
+    pos = len(ids)
+    for step in range(max_new_tokens):
+        tok = head.next_token(h[-1])
+        yield tok
+        if step == max_new_tokens - 1 or (stop_at_eos and tok == head.cfg.eos_id):
+            return
+        h = through(head.embed([tok], pos), pos, True)
+        pos += 1
+
+
+def run_local(spec: Any, model: IntModel, prompt_ids: Sequence[int]) -> list[int]:
+    """A market request's tokens in one process (every layer in `model`): what the committee heads' sharded
+    `run_request(..., stop_at_eos=True)` gives, bit for bit (the integer profile does not depend on where a
+    layer runs). The auditor re-executes LLM requests with it. InvalidInputError as `run_request`."""
+    if model.lo != 0 or model.hi != model.cfg.n_layers or not model.has_globals:
+        raise PipelineError(f"run_local needs every layer and the globals, got layers {model.lo}:{model.hi}")
+    spec.check_prompt(list(prompt_ids), spec.max_new_tokens)
+    cache = IntCache()
+    return list(greedy_tokens(model, prompt_ids, spec.max_new_tokens,
+                              lambda h, pos, decode: model.forward(h, cache, pos), stop_at_eos=True))
 
 
 def run_request(spec: Any, head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Sequence[str]],
@@ -494,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--shard", required=True, help=".npz written by shard_bytes")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--adversary", default=None, help="test/benchmark only: lie:N | garbage:N | stall:N | die:N")
+    ap.add_argument("--adversary", default=None, help="test/benchmark only: lie:N | swap:N | garbage:N | stall:N | die:N")
     a = ap.parse_args(argv)
     with open(a.shard, "rb") as f:
         model = load_shard(f.read())

@@ -15,12 +15,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 
 from verinfer.errors import VerinferError
 from verinfer.inference.lm import LanguageModelSpec, generate, lm_commitment, lm_profile_hash, load_lm_spec
+from verinfer.inference.pipeline import tokens_hash
 from verinfer.models import reference
 from verinfer.models.errors import InvalidInputError
+from verinfer.models.gguf import LLM_FORMAT, LlmSpec, llm_commitment, llm_profile_hash
+from verinfer.models.gguf import load_spec as load_llm_spec
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
 from verinfer.models.spec import (
     LM_FORMAT,
@@ -34,7 +37,7 @@ from verinfer.models.spec import (
 from verinfer.models.spec import load as load_spec
 from verinfer.models.tensor import decode_input, encode_output
 
-Model = Union[ModelSpec, LanguageModelSpec]
+Model = Union[ModelSpec, LanguageModelSpec, LlmSpec]
 
 
 class ExecutionError(VerinferError):
@@ -113,8 +116,10 @@ def load_model(source: str | Path | bytes | Mapping[str, Any]) -> Model:
     fmt = obj.get("format") if isinstance(obj, Mapping) else None
     if fmt == LM_FORMAT:
         return load_lm_spec(obj)
+    if fmt == LLM_FORMAT:  # sharded transformer LMs: executed through verinfer.inference.pipeline stages
+        return load_llm_spec(obj)
     if fmt != MODEL_FORMAT:
-        raise ModelSpecError(f"unknown model format {fmt!r} (expected {MODEL_FORMAT!r} or {LM_FORMAT!r})")
+        raise ModelSpecError(f"unknown model format {fmt!r} (expected {MODEL_FORMAT!r}, {LM_FORMAT!r} or {LLM_FORMAT!r})")
     return load_spec(obj)
 
 
@@ -126,6 +131,8 @@ def profile_hash(model: Model) -> bytes:
     """The bytes32 execution profile registered with the model."""
     if is_lm(model):
         return lm_profile_hash(model)  # type: ignore[arg-type]
+    if isinstance(model, LlmSpec):
+        return llm_profile_hash(model)
     return reference_profile_hash()
 
 
@@ -133,6 +140,8 @@ def commitment(model: Model) -> int:
     """The registry commitment: Poseidon weights commitment for MLPs, keccak-based for LMs."""
     if is_lm(model):
         return lm_commitment(model)  # type: ignore[arg-type]
+    if isinstance(model, LlmSpec):
+        return llm_commitment(model)
     return weights_commitment(model)  # type: ignore[arg-type]
 
 
@@ -147,6 +156,9 @@ def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None,
 
     `lm_files`: directory holding an LM's weight files (see `lm.fetch_lm_files`); default: shipped.
     """
+    if isinstance(model, LlmSpec):
+        raise ExecutionError(f"{model.name} is a sharded LLM: its layers run on stage nodes "
+                             "(verinfer.inference.pipeline.run_request, driven by verinfer.node.lmstage)")
     if is_lm(model):
         if plan is not None:
             raise ExecutionError("language models run as one stage")
@@ -161,15 +173,11 @@ def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None,
     return acts
 
 
-def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int) -> Outcome:
-    """THE consensus rule: input payload -> INVALID_INPUT or (output hash, output payload).
+def admit(model: Model, payload: bytes, input_hash: int) -> list[int] | Outcome:
+    """The input half of `decide`: the decoded input vector, or the INVALID_INPUT outcome with the reason.
 
-    Nodes commit what this returns and auditors re-derive it; it is the only place the rule lives.
-    Any defect of the payload (not a tensor, wrong dtype/shape, values out of range, hash differing
-    from the on-chain `input_hash`, rejected by the model such as a token id outside the vocabulary)
-    gives INVALID_INPUT. `weights`: directory with an LM's weight files (None: MLPs / shipped files).
-    Defects found before a payload exists (not retrievable, too large, CID mismatch) are the caller's:
-    it reports them with `Outcome.invalid`.
+    Also what a sharded LLM's head applies before driving its stages (`verinfer.node.lmstage`), so every
+    model kind shares one input rule.
     """
     profile = profile_hash(model)
     try:
@@ -182,11 +190,41 @@ def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int) 
             f"input hash mismatch: payload hashes to {got_hash:#066x}, on-chain inputHash is {input_hash:#066x}",
             profile, got_hash,
         )
+    return x
+
+
+def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int, *,
+           run: Callable[[Sequence[int]], Sequence[int]] | None = None) -> Outcome:
+    """THE consensus rule: input payload -> INVALID_INPUT or (output hash, output payload).
+
+    Nodes commit what this returns and auditors re-derive it; it is the only place the rule lives.
+    Any defect of the payload (not a tensor, wrong dtype/shape, values out of range, hash differing
+    from the on-chain `input_hash`, rejected by the model such as a token id outside the vocabulary)
+    gives INVALID_INPUT. `weights`: directory with an LM's weight files (None: MLPs / shipped files).
+    Defects found before a payload exists (not retrievable, too large, CID mismatch) are the caller's:
+    it reports them with `Outcome.invalid`. `run`: an output-preserving executor for `model` (a node's
+    MetaInf selection, `verinfer.node.profile`; for a sharded LLM, which `execute` cannot run, the
+    auditor's single-process `pipeline.run_local`) used instead of the reference `execute`.
+    """
+    profile = profile_hash(model)
+    admitted = admit(model, payload, input_hash)
+    if isinstance(admitted, Outcome):
+        return admitted
+    x = admitted
+    got_hash = hash_vector(x, model.input_bits)
     t0 = time.perf_counter()
     try:
-        outputs = [int(v) for v in execute(model, x, None, weights)]
+        outputs = [int(v) for v in (run(x) if run is not None else execute(model, x, None, weights))]
     except InvalidInputError as exc:
         return Outcome.invalid(f"input rejected by the model: {exc}", profile, got_hash)
     seconds = time.perf_counter() - t0
-    return Outcome(hash_vector(outputs, model.output_bits), encode_output(outputs, model.output_bits), outputs,
+    return Outcome(output_hash(model, outputs), encode_output(outputs, model.output_bits), outputs,
                    got_hash, profile, None, seconds)
+
+
+def output_hash(model: Model, outputs: Sequence[int]) -> int:
+    """The hash a committee reveals for `outputs`: a sharded LLM's is `pipeline.tokens_hash` (what its heads
+    reveal), every other model's `hash_vector(outputs, output_bits)`."""
+    if isinstance(model, LlmSpec):
+        return tokens_hash(outputs)
+    return hash_vector(outputs, model.output_bits)

@@ -25,15 +25,19 @@ from verinfer.metainf import consensus, features
 from verinfer.metainf.consensus import Candidate, NodePlan
 from verinfer.metainf.hardware import cpu_info
 from verinfer.metainf.harness import AGREEMENT_MIN, read_table
-from verinfer.metainf.selector import BASELINE, MetaInfSelector, tasks_from_rows
+from verinfer.metainf.selector import BASELINE, MetaInfSelector, tasks_from_rows, tuned_selector
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "metainf_raw.csv"
 
 
 @lru_cache(maxsize=4)
 def trained_selector(table: str | None = None, objective: str = "wall") -> MetaInfSelector:
-    """The selector trained on every task of the raw table (cached per process; objective wall|cpu)."""
-    return MetaInfSelector().fit(tasks_from_rows(read_table(Path(table) if table else DEFAULT_TABLE), objective))
+    """The selector trained on every task of the raw table (cached per process; objective wall|cpu).
+
+    Its regression target and switching margin are tuned by model-grouped CV on the table
+    (`selector.tuned_selector`), the same procedure the leave-one-model-out evaluation runs per fold.
+    """
+    return tuned_selector(tasks_from_rows(read_table(Path(table) if table else DEFAULT_TABLE), objective))
 
 
 def task_facts(model: Any, *, batch: int = 1, threads: int = 1, prompt_len: int = 16, gen_len: int = 16) -> dict | None:

@@ -4,7 +4,9 @@ A *task* is a model's structural facts plus a workload (prompt/generation length
 threads the node gives it, on a hardware class. The hand-crafted features encode what decides
 which method wins on a CPU: the work per runtime call (tiny calls are dominated by framework
 overhead, where ONNX Runtime wins), the number of calls per request, how much a state cache
-saves, whether the weights fit in cache, and the SIMD level (int8 kernels need VNNI/AMX to shine).
+saves, whether the weights fit in cache, the arithmetic intensity (tokens per call: each call
+streams the weights once), the sequential steps inside a call (LSTM recurrence), the total work
+per request with and without a cache, and the SIMD level (int8 kernels need VNNI/AMX to shine).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ HANDCRAFTED = (
     "integer", "generate", "log2_batch", "threads", "log2_prompt", "log2_gen", "kv_capable", "windowed",
     "log2_calls", "log2_tokens_full", "log2_tokens_kv", "log2_cache_saving", "log2_flops_per_call",
     "log2_weight_bytes_over_cache", "log2_flops_per_call_per_thread",
+    "log2_weight_bytes", "log2_tokens_per_call", "log2_context_per_call", "log2_flops_per_request",
+    "log2_flops_per_request_kv",
     "cpu_avx2", "cpu_avx512", "cpu_vnni", "cpu_amx",
 )
 RAW = ("params", "width", "depth", "in_features", "out_features", "arch_code", "integer", "task_code",
@@ -82,6 +86,12 @@ def handcrafted(task: Mapping[str, Any], hardware_class: str, cache_kb: int = 51
         "log2_tokens_kv": lg(kv), "log2_cache_saving": math.log2(full / kv), "log2_flops_per_call": lg(flops_call),
         "log2_weight_bytes_over_cache": math.log2(4.0 * params / (1024.0 * max(cache_kb, 1))),
         "log2_flops_per_call_per_thread": lg(flops_call / float(task["threads"])),
+        # memory traffic vs arithmetic intensity: every call streams the weights once (4 bytes each) and
+        # does 2 flops per weight per token in the call, so flops/byte = tokens per call / 2
+        "log2_weight_bytes": lg(4.0 * params), "log2_tokens_per_call": lg(full / calls),
+        # sequential steps inside one call (an LSTM walks its context one token at a time)
+        "log2_context_per_call": lg(full / calls / float(task["batch"])),
+        "log2_flops_per_request": lg(2.0 * params * full), "log2_flops_per_request_kv": lg(2.0 * params * kv),
         **flags_from_class(hardware_class),
     }
     return np.array([f[k] for k in HANDCRAFTED], dtype=np.float64)

@@ -36,7 +36,7 @@ COLUMNS = [
     "suite", "model", "family", "arch", "origin", "integer", "params", "width", "depth", "in_features", "out_features",
     "kv_capable", "window", "acc_bound", "task", "prompt_len", "gen_len", "batch", "threads", "method", "status",
     "reason", "reps", "p50_ms", "p10_ms", "p90_ms", "cpu_p50_ms", "build_s", "rss_delta_mb", "peak_rss_mb", "agreement",
-    "agree_n", "rule", "valid", "cpu_model", "hardware_class", "torch", "onnxruntime",
+    "agree_n", "rule", "valid", "cpu_model", "hardware_class", "torch", "onnxruntime", "run_id",
 ]
 
 
@@ -48,7 +48,7 @@ class Grid:
     batches: tuple[int, ...] = (1, 4, 16)
     threads: tuple[int, ...] = (1, 2)
     lm_batches: tuple[int, ...] = (1, 4)
-    lm_threads: tuple[int, ...] = (1,)
+    lm_threads: tuple[int, ...] = (1, 2)
     lm_workloads: tuple[tuple[int, int], ...] = ((16, 1), (128, 1), (16, 8))
     methods: tuple[str, ...] = tuple(m for m in METHODS if m != "torch_compile")
     compile_tasks: tuple[tuple[str, int], ...] = ()  # (model, batch) measured with torch_compile, 1 thread
@@ -226,7 +226,8 @@ def run_grid(grid: Grid, log: Callable[[str], None] = lambda s: None) -> Iterato
 
     cpu = cpu_info()
     env = {"cpu_model": cpu.model, "hardware_class": cpu.hardware_class, "torch": torch.__version__,
-           "onnxruntime": onnxruntime.__version__}
+           "onnxruntime": onnxruntime.__version__,
+           "run_id": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())}  # which invocation measured the row
     if onnxruntime.__version__ != ORT_VERSION:
         log(f"note: onnxruntime {onnxruntime.__version__} is not the pinned {ORT_VERSION}")
     for name in grid.models:

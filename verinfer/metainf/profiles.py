@@ -25,6 +25,10 @@ def base_profile(model: Any) -> dict[str, Any]:
         from verinfer.inference.lm import lm_profile
 
         return lm_profile(model)
+    if getattr(model, "kind", None) == "llm":  # sharded LLM: the integer profile (docs/lm.md)
+        from verinfer.models.gguf import llm_profile
+
+        return llm_profile(model)
     return execution_profile("mlp", REFERENCE_RUNTIME, REFERENCE_KERNELS)
 
 

@@ -65,7 +65,7 @@ def tasks_from_rows(rows: Iterable[Mapping[str, Any]], objective: str = "wall") 
     for row in rows:
         if row.get("suite", "grid") not in ("grid", "") or row["method"] in EXCLUDED or row["status"] != "ok":
             continue
-        key = tuple(row[k] for k in TASK_FIELDS)
+        key = (*(row[k] for k in TASK_FIELDS), row.get("hardware_class"))  # one task per hardware class
         rec = tasks.get(key)
         if rec is None:
             facts = {k: row[k] for k in (*F.FACT_KEYS, *F.TASK_KEYS)}
@@ -145,17 +145,22 @@ class MetaInfSelector:
 
     def _fit_pooled(self, tasks: Sequence[TaskRecord]) -> "MetaInfSelector":
         self.ranking = best_fixed_ranking(tasks)
-        self.methods = sorted({m for t in tasks for m in t.lat if m != BASELINE})
+        prior = self.ranking[0] if self.ranking else BASELINE
+        relative = self.target == "prior"  # cost-sensitive: log(lat / the best fixed method's lat)
+        self.methods = sorted({m for t in tasks for m in t.lat if relative or m != BASELINE})
         xs, ys = [], []
         for t in tasks:
             self.hardware_classes.add(t.hardware_class)
             x = F.handcrafted(t.facts, t.hardware_class)
-            ref = t.lat[BASELINE] if self.target == "baseline" else min(t.lat.values())
+            if relative:
+                ref = t.lat.get(prior, t.lat[BASELINE])
+            else:
+                ref = t.lat[BASELINE] if self.target == "baseline" else min(t.lat.values())
             base = math.log(t.lat[BASELINE] / ref)
             for m, lat in t.lat.items():
-                if m != BASELINE:
+                if relative or m != BASELINE:
                     xs.append(np.concatenate([x, self._onehot(m)]))
-                    # predictions are always read as log(lat / torch_fp32): subtract the baseline's target
+                    # "oracle" predictions are read as log(lat / torch_fp32): subtract the baseline's target
                     ys.append(math.log(lat / ref) - (base if self.target == "oracle" else 0.0))
         self.pooled_model = _gbr(pooled=True).fit(np.array(xs), np.array(ys))
         return self
@@ -171,7 +176,8 @@ class MetaInfSelector:
                     for m in self.methods}
         else:
             cols = {m: np.exp(model.predict(x)) for m, model in self.models.items()}
-        return [{BASELINE: 1.0, **{m: float(v[i]) for m, v in cols.items()}} for i in range(len(x))]
+        norm = cols.pop(BASELINE, np.ones(len(x)))  # "prior" target: rescale so torch_fp32 reads 1.0
+        return [{BASELINE: 1.0, **{m: float(v[i] / norm[i]) for m, v in cols.items()}} for i in range(len(x))]
 
     def choose(self, facts: Mapping[str, Any], hardware_class: str, allowed: Sequence[str],
                predicted: Mapping[str, float] | None = None) -> Choice:
@@ -261,29 +267,96 @@ class PolicyResult:
         return out
 
 
+#: what the nested tuning chooses between: regression target and switching margin
+TARGETS = ("baseline", "prior")
+MARGINS = (0.0, 0.05, 0.10, 0.20)
+INNER_FOLDS = 3
+FitCache = dict  # (training models, target) -> fitted MetaInfSelector, shared across scopes of one run
+
+
+def _fitted(train: Sequence[TaskRecord], target: str, cache: FitCache | None) -> MetaInfSelector:
+    key = (tuple(sorted({t.model for t in train})), target)
+    if cache is not None and key in cache:
+        return cache[key]
+    sel = MetaInfSelector(target=target).fit(train)
+    if cache is not None:
+        cache[key] = sel
+    return sel
+
+
+def tune(train: Sequence[TaskRecord], allowed_rule: Callable[[TaskRecord, str], bool] | None = None,
+         cache: FitCache | None = None, folds: int = INNER_FOLDS) -> tuple[str, float]:
+    """(target, margin) with the lowest mean regret in model-grouped K-fold CV on `train` only.
+
+    Why: the margin and the target were first picked by looking at leave-one-model-out results;
+    choosing them inside each training set keeps the held-out model out of every decision.
+    Ties go to the earlier entry of TARGETS x MARGINS.
+    """
+    models = sorted({t.model for t in train})
+    groups = [models[i::folds] for i in range(min(folds, len(models)))]
+    regrets: dict[tuple[str, float], list[float]] = {(tg, mg): [] for tg in TARGETS for mg in MARGINS}
+    for group in groups:
+        inner_train = [t for t in train if t.model not in group]
+        inner_test = [t for t in train if t.model in group]
+        if not inner_train or not inner_test:
+            continue
+        for tg in TARGETS:
+            sel = _fitted(inner_train, tg, cache)
+            preds = sel.predict_many([t.facts for t in inner_test], [t.hardware_class for t in inner_test])
+            for t, pred in zip(inner_test, preds, strict=True):
+                allowed = t.allowed(allowed_rule)
+                if not allowed:
+                    continue
+                for mg in MARGINS:
+                    sel.margin = mg
+                    regrets[(tg, mg)].append(t.regret(sel.choose(t.facts, t.hardware_class, allowed, pred).method,
+                                                      allowed))
+            sel.margin = DEFAULT_MARGIN
+    order = list(regrets)
+    return min(order, key=lambda k: (float(np.mean(regrets[k])) if regrets[k] else math.inf, order.index(k)))
+
+
+def tuned_selector(tasks: Sequence[TaskRecord], cache: FitCache | None = None) -> MetaInfSelector:
+    """The deployed selector: (target, margin) tuned by grouped CV over all measured models, then fitted on all."""
+    target, margin = tune(tasks, cache=cache)
+    sel = _fitted(tasks, target, cache)
+    sel.margin = margin
+    return sel
+
+
 def leave_one_model_out(
     tasks: Sequence[TaskRecord],
     allowed_rule: Callable[[TaskRecord, str], bool] | None = None,
     test_filter: Callable[[TaskRecord], bool] | None = None,
     pooled: bool = True,
+    cache: FitCache | None = None,
+    chosen: list[tuple[str, str, float]] | None = None,
 ) -> dict[str, PolicyResult]:
     """Train on all models but one, test on that one's tasks; every model held out once.
 
     `allowed_rule` narrows the candidates (e.g. to output-preserving methods for a node's local
     choice); `test_filter` keeps only some held-out tasks (e.g. tasks with at least two choices).
+    `metainf` tunes (target, margin) inside each training set (`tune`); `metainf v1` is the first
+    design (baseline target, fixed 10% margin). `chosen` collects (held-out model, target, margin).
     """
-    names = ("random", "best-fixed", "gb-raw", "gb-handcrafted", "metainf (margin 0)", "metainf", "oracle")
+    names = ("random", "best-fixed", "gb-raw", "gb-handcrafted", "metainf v1 (margin 10%)", "metainf", "oracle")
     results = {n: PolicyResult(n) for n in names}
     models = sorted({t.model for t in tasks})
+    cache = {} if cache is None else cache
     for held in models:
         train = [t for t in tasks if t.model != held]
         test = [t for t in tasks if t.model == held and (test_filter is None or test_filter(t))]
         if not test or not train:
             continue
-        meta = MetaInfSelector(pooled).fit(train)
+        v1 = _fitted(train, "baseline", cache) if pooled else MetaInfSelector(pooled).fit(train)
+        target, margin = tune(train, allowed_rule, cache) if pooled else ("baseline", DEFAULT_MARGIN)
+        if chosen is not None:
+            chosen.append((held, target, margin))
+        meta = _fitted(train, target, cache) if pooled else v1
         gb_raw = LabelClassifier(lambda t: F.raw(t.facts)).fit(train)
         gb_hc = LabelClassifier(lambda t: F.handcrafted(t.facts, t.hardware_class)).fit(train)
         ranking = best_fixed_ranking(train)
+        v1_preds = v1.predict_many([t.facts for t in test], [t.hardware_class for t in test])
         preds = meta.predict_many([t.facts for t in test], [t.hardware_class for t in test])
         raw_choice = gb_raw.choose_many(test)
         hc_choice = gb_hc.choose_many(test)
@@ -304,9 +377,10 @@ def leave_one_model_out(
             score("best-fixed", next((m for m in ranking if m in allowed), allowed[0]))
             score("gb-raw", raw_choice[i](allowed))
             score("gb-handcrafted", hc_choice[i](allowed))
+            v1.margin = DEFAULT_MARGIN
+            score("metainf v1 (margin 10%)", v1.choose(t.facts, t.hardware_class, allowed, v1_preds[i]).method)
+            meta.margin = margin
             score("metainf", meta.choose(t.facts, t.hardware_class, allowed, preds[i]).method)
-            meta.margin = 0.0
-            score("metainf (margin 0)", meta.choose(t.facts, t.hardware_class, allowed, preds[i]).method)
             meta.margin = DEFAULT_MARGIN
             score("oracle", best)
     return results

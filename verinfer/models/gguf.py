@@ -342,6 +342,36 @@ class LlmSpec(BaseModel):
     def llm_config(self) -> LlmConfig:
         return LlmConfig(**self.config)
 
+    # --- the input contract of the market path (the same one `verinfer.lm.v1` models follow) ---
+    @property
+    def input_bits(self) -> int:
+        """A prompt is hashed as 32-bit token ids (`hash_vector(ids, 32)`)."""
+        return 32
+
+    @property
+    def output_bits(self) -> int:
+        """The settled output is the generated token ids (`pipeline.tokens_hash`)."""
+        return 32
+
+    @property
+    def input_dtype(self) -> str:
+        return "int32"
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.config["n_layers"])
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        """Longest prompt that leaves room for `max_new_tokens` in the context."""
+        return self.max_context - self.max_new_tokens
+
+    def check_input_tensor(self, shape: list[int], data: list[int]) -> None:
+        """A request payload is [n] token ids; every defect (including over-context) is INVALID_INPUT."""
+        if list(shape) != [len(data)]:
+            raise InvalidInputError(f"prompt shape must be [{len(data)}], got {list(shape)}")
+        self.check_prompt(data, self.max_new_tokens)
+
     def canonical_json(self) -> bytes:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
 
@@ -450,6 +480,76 @@ def load_spec(source: str | Path | bytes | Mapping[str, Any]) -> LlmSpec:
         return LlmSpec.model_validate_json(source)
     except (OSError, ValueError) as exc:
         raise LlmError(f"invalid LLM spec: {str(exc).splitlines()[0]}") from None
+
+
+# ------------------------------------------------------------------ shard layout (registered as shardLayoutHash)
+
+LAYOUT_FORMAT: Final = "verinfer.llm.layout.v1"
+MAX_LAYOUT_BYTES = 1 << 16
+
+
+class LayoutError(LlmError):
+    """The shard layout document is missing, malformed, or does not match the on-chain hash / the spec."""
+
+
+@dataclass(frozen=True)
+class ShardLayout:
+    """Layer ranges of the stages and each range's shard commitment (hex)."""
+
+    layer_ranges: tuple[tuple[int, int], ...]
+    shards: tuple[str, ...]
+
+    def document(self) -> bytes:
+        """Canonical bytes: keccak256 of these is the model's `shardLayoutHash`."""
+        return json.dumps({"format": LAYOUT_FORMAT, "layer_ranges": [list(r) for r in self.layer_ranges],
+                           "shards": list(self.shards)}, sort_keys=True, separators=(",", ":")).encode()
+
+    @property
+    def layout_hash(self) -> bytes:
+        return keccak(self.document())
+
+    def commitment_of(self, lo: int, hi: int) -> str:
+        try:
+            return self.shards[self.layer_ranges.index((lo, hi))]
+        except ValueError:
+            raise LayoutError(f"layers {lo}:{hi} are not a shard of this layout {list(self.layer_ranges)}") from None
+
+
+def make_layout(spec: LlmSpec, ranges: Sequence[tuple[int, int]]) -> ShardLayout:
+    """The layout for `ranges` (contiguous, covering every layer) with each range's shard commitment."""
+    n = spec.num_layers
+    expected = 0
+    for lo, hi in ranges:
+        if lo != expected or hi <= lo:
+            raise LlmError(f"shard layout {list(ranges)} is not a contiguous cover of layers 0..{n}")
+        expected = hi
+    if expected != n:
+        raise LlmError(f"shard layout covers layers 0..{expected}, the model has {n}")
+    return ShardLayout(tuple((int(a), int(b)) for a, b in ranges),
+                       tuple("0x" + shard_commitment(spec, a, b).hex() for a, b in ranges))
+
+
+def registered_layout(cid: str, store: Any, expected_hash: bytes, spec: LlmSpec | None = None) -> ShardLayout:
+    """The layout a model registered: its document by `cid` (ModelRegistry.artifactsCid), checked against the hash."""
+    if not cid:
+        raise LayoutError("the model has no shard layout document (setArtifacts was never called)")
+    return parse_layout(store.cat(cid, max_bytes=MAX_LAYOUT_BYTES), expected_hash, spec)
+
+
+def parse_layout(doc: bytes, expected_hash: bytes, spec: LlmSpec | None = None) -> ShardLayout:
+    """A layout from its stored bytes; LayoutError unless it hashes to `expected_hash` (and matches `spec`)."""
+    if keccak(doc) != bytes(expected_hash):
+        raise LayoutError("shard layout document does not hash to the model's on-chain shardLayoutHash")
+    try:
+        obj = json.loads(doc)
+        if obj.get("format") != LAYOUT_FORMAT:
+            raise ValueError(f"format {obj.get('format')!r}")
+        layout = ShardLayout(tuple((int(a), int(b)) for a, b in obj["layer_ranges"]), tuple(str(s) for s in obj["shards"]))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LayoutError(f"shard layout document is malformed: {exc}") from None
+    if spec is not None and make_layout(spec, layout.layer_ranges) != layout:
+        raise LayoutError("shard layout's per-shard commitments do not match the model spec's tensors")
+    return layout
 
 
 # ------------------------------------------------------------------ tokenizer

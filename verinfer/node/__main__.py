@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from verinfer.constants import ETHER
+from verinfer.amounts import AmountError, parse_amount
 from verinfer.errors import VerinferError
 from verinfer.node.daemon import NodeOptions, run_node
 
 
 def _ether(text: str) -> int:
     try:
-        d = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"expected an amount in ether like 0.05, got {text!r}") from None
-    if not d.is_finite() or d < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative amount in ether, got {text!r}")
-    return int(d * ETHER)
+        return parse_amount(text, "--withdraw-threshold")
+    except AmountError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse(argv: list[str]) -> NodeOptions:
@@ -45,6 +41,10 @@ def parse(argv: list[str]) -> NodeOptions:
     p.add_argument("--log-level", default="info")
     p.add_argument("--exec-method", default=None, help="METHOD[:THREADS[:BATCH]] to run (default: the reference run)")
     p.add_argument("--hardware-class", default=None, help="hardware class for the MetaInf selection (default: this CPU's)")
+    p.add_argument("--stage", default=None, help="MODEL:LO:HI: serve this registered LLM layer range on the registered tcp:// endpoint")
+    p.add_argument("--stage-fault", default=None, help="TEST/DEMO ONLY: misbehaving stage, KIND[:N] (lie | swap | garbage | stall | die)")
+    p.add_argument("--lm-replicas", type=int, default=2, help="LLM head: stage endpoints compared per step (default 2)")
+    p.add_argument("--lm-stage-timeout", type=float, default=20.0, help="LLM head: seconds per stage call before failover")
     a = p.parse_args(argv)
     return NodeOptions(
         key=a.key, rpc_url=a.rpc_url, manifest=a.manifest, state_dir=a.state_dir, metrics_port=a.metrics_port,
@@ -52,6 +52,7 @@ def parse(argv: list[str]) -> NodeOptions:
         auto_withdraw=a.auto_withdraw, withdraw_threshold_wei=a.withdraw_threshold, fetch_timeout=a.fetch_timeout,
         start_block=a.start_block, prove=a.prove, prover_setup=a.prover_setup, provers=a.provers, parallel=a.parallel,
         block_time=a.block_time, log_level=a.log_level, exec_method=a.exec_method, hardware_class=a.hardware_class,
+        stage=a.stage, stage_fault=a.stage_fault, lm_replicas=a.lm_replicas, lm_stage_timeout=a.lm_stage_timeout,
     )
 
 

@@ -20,8 +20,9 @@ from verinfer.chain.errors import RpcError
 from verinfer.chain.events import CursorStore, EventCursor
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.protocol import FINAL_STATUSES, FULL_MODEL_END, Protocol, RequestView, RevealView
-from verinfer.chain.tx import RPC_FAILURES, rpc_url_of
+from verinfer.chain.tx import RPC_FAILURES, PendingTx, rpc_url_of
 from verinfer.chain.types import ModelInfo
+from verinfer.constants import to_bytes32
 from verinfer.operator.status import eligibility
 
 log = logging.getLogger("verinfer.node")
@@ -30,7 +31,7 @@ T = TypeVar("T")
 #: Receipt polling interval of the node's TxSender (seconds).
 RECEIPT_POLL_S = 0.2
 
-__all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain"]  # ModelInfo: chain.types (one definition)
+__all__ = ["FINAL_STATUSES", "ModelInfo", "NodeChain", "PendingTx"]  # ModelInfo: chain.types (one definition)
 
 
 class NodeChain:
@@ -135,7 +136,39 @@ class NodeChain:
     def withdrawable(self) -> int:
         return int(self.read(lambda: self.p.market.withdrawable(self.address)))
 
-    # --- writes (each returns the tx hash; reverts raise ContractError) -----------------------
+    # --- non-blocking writes (the request path: broadcast now, look for the receipt next block) ---
+
+    def send_commit(self, request_id: int, commitment: bytes) -> PendingTx:
+        """Pre-flight + broadcast a commit (which draws when we are first); a revert raises ContractError."""
+        return self._submit(self.market.functions.commit(request_id, to_bytes32(commitment)))
+
+    def send_reveal(self, request_id: int, output_hash: int, salt: bytes, output_cid: str) -> PendingTx:  # noqa: D102
+        return self._submit(self.market.functions.reveal(request_id, to_bytes32(output_hash), to_bytes32(salt), output_cid))
+
+    def send_draw(self, request_id: int) -> PendingTx:
+        """Broadcast a draw; nobody waits for it (the commit that follows draws anyway if it is not mined first)."""
+        return self._submit(self.market.functions.draw(request_id))
+
+    def send_finalize(self, request_id: int) -> PendingTx:  # noqa: D102
+        return self._submit(self.market.functions.finalize(request_id))
+
+    def poll_tx(self, pending: PendingTx) -> Any | None:
+        """The receipt once mined (ContractError if it reverted), None before; transport errors as RpcError."""
+        assert self.p.sender is not None
+        sender = self.p.sender
+        return self.read(lambda: sender.poll(pending))
+
+    def tx_known(self, pending: PendingTx) -> bool:
+        """False when the RPC node no longer has the transaction (dropped): the caller sends it again."""
+        assert self.p.sender is not None
+        sender = self.p.sender
+        return bool(self.read(lambda: sender.known(pending)))
+
+    def _submit(self, fn: Any) -> PendingTx:
+        assert self.p.sender is not None
+        return self.p.sender.submit(fn, contract="InferenceMarket", state="latest")  # the node acts on mined state
+
+    # --- blocking writes (each returns the tx hash; reverts raise ContractError) -----------------------
 
     def commit(self, request_id: int, commitment: bytes) -> str:
         """Commits (and draws, when we are the first committer)."""

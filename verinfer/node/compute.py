@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from verinfer.constants import INVALID_INPUT_HASH
 from verinfer.inference import runtime
@@ -104,6 +104,18 @@ def profile_hash(model: Any) -> bytes:
     return runtime.profile_hash(model)
 
 
+#: id(spec) -> (spec, run): the node's output-preserving MetaInf selection (installed by verinfer.node.profile)
+_LOCAL_RUNS: dict[int, tuple[Any, Callable[[Sequence[int]], Sequence[int]]]] = {}
+
+
+def use_local_run(spec: Any, run: Callable[[Sequence[int]], Sequence[int]] | None) -> None:
+    """Execute `spec` with `run` (proved output-preserving by the caller); None: back to the reference."""
+    if run is None:
+        _LOCAL_RUNS.pop(id(spec), None)
+    else:
+        _LOCAL_RUNS[id(spec)] = (spec, run)  # holding spec keeps its id from being reused
+
+
 def _safe(cid: str) -> str:
     return "".join(c for c in cid if c.isalnum())[:128] or "cid"
 
@@ -134,11 +146,16 @@ def compute(
     fetch_timeout_s: float = 10.0,
     corrupt_output: bool = False,
     lm_files: Path | None = None,
+    model_id: bytes | None = None,
+    request_id: int | None = None,
 ) -> Outcome:
     """Fetch, then `runtime.decide` (the one input→outcome rule), then store the output payload.
 
     Defects found before a payload exists (not found, too large, CID mismatch) are INVALID_INPUT here;
     every other defect is decided by `runtime.decide`, the function the auditor re-runs.
+
+    `model_id` / `request_id` are unused here: `verinfer.node.lmstage.LlmHead.compute`, which wraps this
+    function, needs them to find an LLM's stage nodes on-chain and to label stage-fault evidence.
 
     `corrupt_output` is the `--fault wrong-output` injector: the node computes honestly, then
     perturbs one logit before hashing, like a buggy or lazy node would.
@@ -154,7 +171,8 @@ def compute(
         return _invalid(f"input {input_cid} content does not match its CID")
     except (InvalidCidError, ValueError) as exc:  # malformed CID string
         return _invalid(f"input CID {input_cid!r} is malformed: {exc}")
-    outcome = runtime.decide(spec, lm_files, payload, input_hash)
+    local = _LOCAL_RUNS.get(id(spec))
+    outcome = runtime.decide(spec, lm_files, payload, input_hash, run=local[1] if local and local[0] is spec else None)
     if outcome.is_invalid:
         return _invalid(outcome.invalid_reason or "input rejected")
     outputs = list(outcome.outputs or [])

@@ -18,9 +18,10 @@ from pathlib import Path
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.tx import TRANSPORT_ERRORS
 from verinfer.errors import ConfigError, VerinferError
+from verinfer.node import lmstage
 from verinfer.node.chainio import NodeChain
 from verinfer.node.keystore import unlock, verinfer_home
-from verinfer.node.metrics import NodeMetrics, StatusServer
+from verinfer.node.metrics import NodeMetrics, StackSampler, StatusServer
 from verinfer.node.profile import ProfileGuard, parse_method
 from verinfer.node.provekeys import SETUPS
 from verinfer.node.state import NodeState
@@ -56,6 +57,10 @@ class NodeOptions:
     log_level: str = "info"
     exec_method: str | None = None  # METHOD[:THREADS[:BATCH]] the operator wants to run (None: the reference run)
     hardware_class: str | None = None  # for the node's own MetaInf selection (None: this CPU's)
+    stage: str | None = None  # MODEL:LO:HI: serve this registered LLM layer range (verinfer.node.lmstage)
+    stage_fault: str | None = None  # TEST/DEMO ONLY: KIND[:N] misbehaving stage (lmstage.STAGE_FAULTS)
+    lm_replicas: int = 2  # as an LLM committee head: stage endpoints compared bit for bit per step
+    lm_stage_timeout: float = 20.0  # seconds a stage may take per call before failover
 
     def check(self) -> None:
         """One-line errors for bad flags, before anything is unlocked or opened."""
@@ -79,6 +84,7 @@ class NodeOptions:
             raise ConfigError(f"--block-time must be positive, got {self.block_time}")
         if self.exec_method is not None:
             parse_method(self.exec_method)
+        lmstage.check_options(self.stage, self.stage_fault, self.lm_replicas, self.lm_stage_timeout)
 
 
 class _UtcFormatter(logging.Formatter):
@@ -123,7 +129,10 @@ def run_node(opts: NodeOptions) -> None:
         prover_setup=opts.prover_setup, provers=opts.provers, parallel=opts.parallel, start_block=opts.start_block,
         block_time_s=opts.block_time,
     )
-    worker = Worker(chain, store, state, cfg, metrics)
+    # LLM requests run through stage nodes (verinfer.node.lmstage); every other model as before
+    head = lmstage.LlmHead(chain, state_dir, replicas=opts.lm_replicas, timeout_s=opts.lm_stage_timeout)
+    stage = lmstage.start_stage(chain, store, opts.stage, opts.stage_fault) if opts.stage else None
+    worker = Worker(chain, store, state, cfg, metrics, compute_fn=head.compute)
     # apply each served model's registered execution profile; models this node would run differently are dropped
     guard = ProfileGuard(chain, worker.models, store, parse_method(opts.exec_method) if opts.exec_method else None,
                          opts.hardware_class)
@@ -134,7 +143,7 @@ def run_node(opts: NodeOptions) -> None:
         logging.getLogger("verinfer.node").warning("start-up profile check deferred: %s", str(exc).splitlines()[0])
     chain.served_models = guard.wrap(served)  # type: ignore[method-assign]
     try:
-        server = StatusServer(metrics, lambda: {**worker.health(), "profiles": guard.health()},
+        server = StatusServer(metrics, lambda: {**worker.health(), "profiles": guard.health(), **head.health(stage)},
                               opts.metrics_port).start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on 127.0.0.1:{opts.metrics_port}: {exc.strerror}") from None
@@ -146,6 +155,7 @@ def run_node(opts: NodeOptions) -> None:
         "state_dir": str(state_dir),
         "pid": os.getpid(),
         "fault": opts.fault,
+        "stage": stage.describe() if stage else None,
     }
     tmp = state_dir / "node.json.tmp"
     tmp.write_text(json.dumps(info) + "\n")
@@ -153,8 +163,14 @@ def run_node(opts: NodeOptions) -> None:
     print(json.dumps(info), flush=True)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
+    sampler = StackSampler(os.environ["VERINFER_NODE_SAMPLE"] + f".{account.address[:10]}").start() \
+        if os.environ.get("VERINFER_NODE_SAMPLE") else None
     try:
         worker.run()
     finally:
+        if sampler is not None:
+            sampler.stop()
         server.stop()
+        if stage is not None:
+            stage.close()
         state.close()

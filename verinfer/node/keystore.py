@@ -129,21 +129,26 @@ def _read(path: Path) -> dict:
         raise KeystoreError(f"no keystore {path} (create one with: verinfer operator init --name {path.stem})") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise KeystoreError(f"cannot read keystore {path}: {exc}") from None
-    if not isinstance(data, dict) or "crypto" not in data:
+    if not isinstance(data, dict) or ("crypto" not in data and "Crypto" not in data):
         raise KeystoreError(f"{path} is not an encrypted keystore")
     return data
 
 
 def load_account(name: str, password: str, home: Path | None = None) -> LocalAccount:
     """Decrypt key `name`; a wrong password is a one-line user error, not a traceback."""
-    path = keystore_path(name, home)
-    data = _read(path)
+    return decrypt_file(keystore_path(name, home), password, label=repr(name))
+
+
+def decrypt_file(path: Path, password: str, *, label: str | None = None) -> LocalAccount:
+    """Decrypt an encrypted keystore JSON at any path (ours, geth's or cast's: `crypto` or `Crypto`)."""
+    data = _read(Path(path))
+    what = label or str(path)
     try:
         key = Account.decrypt(data, password)
     except ValueError:
-        raise KeystoreError(f"wrong password for keystore {name!r}") from None
+        raise KeystoreError(f"wrong password for keystore {what}") from None
     except Exception as exc:  # corrupted/unsupported keystore formats
-        raise KeystoreError(f"cannot decrypt keystore {name!r}: {exc}") from None
+        raise KeystoreError(f"cannot decrypt keystore {what}: {exc}") from None
     return Account.from_key(key)
 
 

@@ -39,6 +39,15 @@ class NodeMetrics:
             buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
             registry=r,
         )
+        self.txs_sent = Counter("verinfer_node_txs_sent", "Transactions broadcast by kind", ["kind"], registry=r)
+        self.tx_seconds = Histogram(
+            "verinfer_node_tx_seconds", "Broadcast → receipt seen, by kind", ["kind"],
+            buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32), registry=r,
+        )
+        self.task_wait_seconds = Histogram(
+            "verinfer_node_task_wait_seconds", "Request task queued → started (pool saturation)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8), registry=r,
+        )
         self.proof_seconds = Histogram(
             "verinfer_node_proof_seconds", "Proof generation time", buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 120), registry=r
         )
@@ -91,3 +100,56 @@ class StatusServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class StackSampler:
+    """Where the node's threads spend wall time: samples every thread's stack and counts call sites.
+
+    Enabled by `VERINFER_NODE_SAMPLE=<file>` (a diagnosis aid for load runs, not for production): every
+    `interval` s each thread's innermost frame and its nearest verinfer caller are counted; `stop()` writes
+    the top sites, so a load benchmark can show whether requests wait on RPCs, locks or the CPU.
+    """
+
+    def __init__(self, path: str, interval: float = 0.01) -> None:
+        self.path = path
+        self.interval = interval
+        self.counts: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
+
+    def start(self) -> "StackSampler":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import sys  # noqa: PLC0415
+
+        me = threading.get_ident()
+        names = {}
+        while not self._stop.wait(self.interval):
+            names = {t.ident: t.name for t in threading.enumerate()}
+            self.samples += 1
+            for ident, frame in sys._current_frames().items():
+                if ident == me:
+                    continue
+                leaf = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_code.co_name}"
+                f: Any = frame
+                ours = ""
+                while f is not None:
+                    if "/verinfer/" in f.f_code.co_filename:
+                        ours = f"{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_code.co_name}:{f.f_lineno}"
+                        break
+                    f = f.f_back
+                group = names.get(ident, "?").split("_")[0].rstrip("0123456789-")
+                key = f"{group} | {ours} | {leaf}"
+                self.counts[key] = self.counts.get(key, 0) + 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])[:60]
+        with open(self.path, "w") as fh:
+            fh.write(f"samples {self.samples} every {self.interval}s\n")
+            for k, n in top:
+                fh.write(f"{n:8d}  {k}\n")

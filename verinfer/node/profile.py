@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from verinfer.chain.tx import TRANSPORT_ERRORS
 from verinfer.errors import ConfigError, VerinferError
@@ -23,6 +25,7 @@ from verinfer.metainf.consensus import Candidate, ProfileChangeRefused
 from verinfer.metainf.hardware import cpu_info
 from verinfer.metainf.methods import METHODS
 from verinfer.metainf.profiles import MAX_PROFILE_BYTES, base_profile, parse_profile_document
+from verinfer.node.compute import use_local_run
 
 log = logging.getLogger("verinfer.node.profile")
 #: A model or document that cannot be checked now (project error or lost RPC): retried later.
@@ -109,6 +112,51 @@ def select(spec: Any, profile: dict[str, Any], registered_hash: bytes, *, hardwa
            table: str | None = None) -> consensus.NodePlan:
     """The node's own choice: output-preserving only; the plan's hash is the registered one."""
     return api.node_plan(spec, profile, registered_hash, hardware_class=hardware_class, table=table)
+
+
+LocalRun = Callable[[Sequence[int]], list[int]]
+SELF_CHECK_INPUTS = 64
+
+
+def local_executor(spec: Any, profile: dict[str, Any], plan: consensus.NodePlan) -> tuple[LocalRun | None, str | None]:
+    """The executor for a node's own output-preserving choice, or (None, one-line notice) for the reference.
+
+    Applied only when `consensus.output_preserving` proves the method bit-exact for the registered
+    profile (re-checked here, not trusted from the plan) and a self-check on random in-range inputs
+    matches the reference executor; anything else keeps the registered profile's run.
+    """
+    from verinfer.metainf import zoo
+    from verinfer.metainf.methods import Builder, MethodUnavailable
+    from verinfer.models import reference
+    from verinfer.models.spec import ModelSpec, ModelSpecError
+
+    cand = plan.candidate
+    if not plan.local:
+        return None, plan.notice
+    verdict = consensus.output_preserving(profile, cand, _acc_bound(spec))
+    if not verdict.preserving:
+        return None, f"metainf: {cand.method} is not applied ({verdict.reason}); running the registered profile"
+    if not isinstance(spec, ModelSpec) or cand.method == "numpy_int64":
+        return None, None  # the reference executor is the registered run itself
+    try:
+        subject = zoo.subject_for(spec)
+        runner = Builder(subject).build(cand.method, cand.threads) if subject is not None else None
+    except (ModelSpecError, MethodUnavailable) as exc:
+        return None, f"metainf: cannot build {cand.method} ({exc}); running the registered profile"
+    if runner is None:
+        return None, f"metainf: no executor for {spec.name}; running the registered profile"
+    run_batch = runner.run
+
+    def run(x: Sequence[int]) -> list[int]:
+        arr = reference.check_input(spec, np.asarray(x).reshape(-1))  # same input rule as the reference
+        return [int(v) for v in run_batch(arr[None, :])[0]]
+
+    lo, hi = -(1 << (spec.input_bits - 1)), (1 << (spec.input_bits - 1))
+    xs = np.random.default_rng(0).integers(lo, hi, size=(SELF_CHECK_INPUTS, spec.input_size))
+    xs[0], xs[1] = lo, hi - 1  # the extremes the accumulator bound is computed from
+    if any(run(x) != reference.run(spec, x) for x in xs):
+        return None, f"metainf: {cand.method} failed the self-check against the reference; running the registered profile"
+    return run, None
 
 
 @dataclass
@@ -209,8 +257,20 @@ class ProfileGuard:
             return
         status.selected = plan.candidate.method
         status.selection_note = plan.notice
-        if plan.notice:
-            log.info("model 0x%s: %s", status.model_id.hex()[:16], plan.notice)
+        if self.run is None:  # an operator's --exec-method is checked, not overridden
+            try:
+                fn, note = local_executor(spec, profile, plan)
+            except Exception as exc:  # never stop serving under the registered profile
+                fn, note = None, f"metainf: local run not applied: {type(exc).__name__}: {exc}".splitlines()[0]
+            use_local_run(spec, fn)
+            if fn is not None:
+                status.run = plan.candidate.method
+            status.selection_note = note or plan.notice
+        if status.selection_note:
+            log.info("model 0x%s: %s", status.model_id.hex()[:16], status.selection_note)
+        if status.run == plan.candidate.method and plan.local:
+            log.info("model 0x%s: executing the node's selection %s (threads %d) under the registered hash",
+                     status.model_id.hex()[:16], plan.candidate.method, plan.candidate.threads)
 
     def filter(self, served: set[bytes]) -> set[bytes]:
         """`served` minus the refused models (checking any new ones first).

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,10 +37,10 @@ from verinfer.chain.protocol import Status
 from verinfer.chain.tx import RPC_FAILURES, TRANSPORT_ERRORS
 from verinfer.constants import FIELD, INVALID_INPUT_HASH, PROOF_NONE, commitment_hash
 from verinfer.errors import ConfigError, VerinferError
-from verinfer.node.chainio import FINAL_STATUSES, ModelInfo, NodeChain
+from verinfer.node.chainio import FINAL_STATUSES, ModelInfo, NodeChain, PendingTx
 from verinfer.node.compute import ModelCache, Outcome, compute, profile_hash
 from verinfer.node.metrics import NodeMetrics
-from verinfer.node.state import NodeState, Phase, RequestRecord
+from verinfer.node.state import TERMINAL, NodeState, Phase, RequestRecord
 
 log = logging.getLogger("verinfer.node")
 
@@ -53,6 +53,9 @@ FAULTS = ("wrong-output", "no-reveal", "crash-after-commit")
 _COMMIT_OVER = ("CommitPhaseOver", "CommitWindowClosed", "AlreadyFinalized", "RequestExpired", "DrawExpired", "WrongStatus")
 _REVEAL_OVER = ("RevealPhaseOver", "RevealWindowClosed", "AlreadyFinalized", "NotCommitted", "WrongStatus")
 _NOT_MEMBER = ("NotCommitteeMember", "NotMember", "NotInCommittee")
+
+#: A broadcast transaction neither mined nor known to the RPC node this many blocks later was dropped: send again.
+TX_LOST_BLOCKS = 6
 
 
 @dataclass
@@ -74,6 +77,27 @@ class WorkerConfig:
     parallel: int = 64
     block_time_s: float | None = None  # None: measured from the chain's progress
     tx_margin_blocks: int = 2  # blocks kept free at the end of a window for the tx to be mined
+    prover_nice: int = 5  # the proving thread's (and its witness / prover threads') niceness above the node's
+    prove_max_pending: int = 0  # prove only while at most this many requests wait to commit or reveal
+    receipt_after_blocks: int = 1  # blocks after a broadcast before its receipt is looked up (events usually confirm first)
+    follow_events: bool = True  # commits / reveals / proofs / settlement from events (False: read the request each time)
+
+
+@dataclass
+class ChainView:
+    """What the market's events told this process about one request (so the request path needs no polling).
+
+    Filled by discovery from Committed / Revealed / ProofVerified / Finalized; absent for requests first seen
+    before a restart, which fall back to reading the request.
+    """
+
+    commits: set[str] = field(default_factory=set)
+    reveals: set[str] = field(default_factory=set)
+    proven: bool = False
+    final: Any = None  # Status once Finalized
+    output_hash: bytes = b""
+    mined: dict[str, tuple[str, int]] = field(default_factory=dict)  # our tx kind → (tx hash, block) seen in an event
+    finalize_after: int | None = None
 
 
 class BlockClock:
@@ -153,9 +177,13 @@ class Worker:
         self._prove_seconds = 3.0
         self._backoff = 0.0
         self._rpc_down = False
+        self._kicked: set[int] = set()  # requests an event touched since their task last started: run them now
+        self._views: dict[int, ChainView] = {}  # request id → what events said (discovery writes, tasks read)
+        self._inflight: dict[tuple[int, str], tuple[PendingTx, int]] = {}  # (request, kind) → (tx, block sent)
         self._pool = ThreadPoolExecutor(max_workers=max(1, config.parallel), thread_name_prefix="request")
         start = config.start_block if config.start_block is not None else chain.manifest.deploy_block
-        self.cursor = chain.event_cursor(["InferenceRequested", "CommitteeDrawn"], state, start, key="market-v2")
+        self.cursor = chain.event_cursor(["InferenceRequested", "CommitteeDrawn", "Committed", "Revealed", "ProofVerified",
+                                          "Finalized"], state, start, key="market-v2")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -282,6 +310,8 @@ class Worker:
                     self._on_request(ev, served)
                 elif ev.name == "CommitteeDrawn":
                     self._on_drawn(ev)
+                else:
+                    self._on_progress(ev)
             self.cursor.commit()
             if self.cursor.next_block > head:
                 return
@@ -307,10 +337,35 @@ class Worker:
             reveal_deadline=int(a["revealDeadline"]),
             seen_block=ev.block_number,
         )
+        if self.cfg.follow_events:
+            self._views.setdefault(rec.request_id, ChainView())
         if self.state.add_request(rec):
             self.metrics.requests_seen.inc()
             log.info("request %d seen: model=%s input=%s draw@%d commit<=%d reveal<=%d", rec.request_id,
                      model_id.hex()[:8], rec.input_cid, rec.draw_block, rec.commit_deadline, rec.reveal_deadline)
+
+    def _on_progress(self, ev: Any) -> None:
+        """Committed / Revealed / ProofVerified / Finalized of a request we follow: note it, wake its task now."""
+        rid = int(ev.args["requestId"])
+        view = self._views.get(rid)
+        if view is None:
+            return
+        ours = Web3.to_checksum_address(ev.args["node"]) == self.address if "node" in ev.args else False
+        if ev.name == "Committed":
+            view.commits.add(ev.args["node"])
+            if ours:
+                view.mined["commit"] = (ev.tx_hash, ev.block_number)
+        elif ev.name == "Revealed":
+            view.reveals.add(ev.args["node"])
+            if ours:
+                view.mined["reveal"] = (ev.tx_hash, ev.block_number)
+        elif ev.name == "ProofVerified":
+            view.proven = True
+        elif ev.name == "Finalized":
+            view.final = Status(int(ev.args["status"]))
+            view.output_hash = bytes(ev.args["outputHash"])
+            view.mined["finalize"] = (ev.tx_hash, ev.block_number)
+        self._kicked.add(rid)
 
     def _on_drawn(self, ev: Any) -> None:
         rid = int(ev.args["requestId"])
@@ -321,12 +376,16 @@ class Worker:
         if self.address in committee:
             if rec.phase == Phase.NOT_MEMBER:
                 log.info("request %d: drawn into the committee after all (preview differed)", rid)
+                if self.cfg.follow_events:  # the draw comes before any commit: a fresh view sees them all
+                    self._views.setdefault(rid, ChainView())
                 self.state.transition(rid, Phase.SEEN, expect=Phase.NOT_MEMBER, committee=committee)
             elif rec.committee != committee:
                 self.state.update(rid, committee=committee)
-        elif rec.phase in (Phase.SEEN, Phase.READY):
-            log.info("request %d: the drawn committee does not include us", rid)
-            self.state.transition(rid, Phase.NOT_MEMBER, expect=(Phase.SEEN, Phase.READY), committee=committee)
+        else:
+            self._views.pop(rid, None)  # not ours: stop following its events
+            if rec.phase in (Phase.SEEN, Phase.READY):
+                log.info("request %d: the drawn committee does not include us", rid)
+                self.state.transition(rid, Phase.NOT_MEMBER, expect=(Phase.SEEN, Phase.READY), committee=committee)
 
     # --- scheduling --------------------------------------------------------------------------
 
@@ -336,16 +395,17 @@ class Worker:
         block = self.chain.block_number()
         self._observe(block)
         for rec in self.state.active():
-            if self._wake.get(rec.request_id, 0) > block:
+            if self._wake.get(rec.request_id, 0) > block and rec.request_id not in self._kicked:
                 continue  # nothing can change for it before that block: no RPCs spent on it
             with self._running_lock:
                 if rec.request_id in self._running:
                     continue
                 self._running.add(rec.request_id)
-            self._pool.submit(self._task, rec.request_id)
+            self._pool.submit(self._task, rec.request_id, time.monotonic())
         self._maybe_withdraw(block)
 
-    def _task(self, request_id: int) -> None:
+    def _task(self, request_id: int, queued_at: float) -> None:
+        self.metrics.task_wait_seconds.observe(time.monotonic() - queued_at)
         try:
             self.advance(request_id)
         except RPC_FAILURES as exc:
@@ -380,6 +440,18 @@ class Worker:
             return
         before = rec.phase
         self._wake.pop(request_id, None)
+        self._kicked.discard(request_id)
+        view = self._views.get(request_id)
+        if (view is not None and view.final is not None and rec.phase in (Phase.SEEN, Phase.READY, Phase.COMMITTED)
+                and not any((request_id, k) in self._inflight for k in ("commit", "reveal"))):
+            # settled (or expired) before we got to it: nothing left to do, no read needed
+            if rec.phase == Phase.SEEN:
+                self.state.transition(request_id, Phase.DONE, expect=Phase.SEEN,
+                                      error=f"settled as {view.final.name} before we were drawn")
+            else:
+                self._gone(rec, view.final)
+            self._views.pop(request_id, None)
+            return
         try:
             if rec is not None and rec.phase == Phase.SEEN:
                 rec = self._seen(rec, self._head(block))
@@ -400,6 +472,8 @@ class Worker:
             self.state.record_error(request_id, str(exc))
             log.warning("request %d: %s", request_id, _one_line(exc))
         after = self.state.get_request(request_id)
+        if after is not None and after.phase in TERMINAL:
+            self._views.pop(request_id, None)
         if after is not None and after.phase == before and request_id not in self._wake and self.last_block is not None:
             self._wake[request_id] = self.last_block + 1  # no progress: look again next block, not every poll
 
@@ -432,6 +506,10 @@ class Worker:
             if len(committee) < rec.replicas:
                 # Too few drawable nodes right now (e.g. all at capacity): drawing now would expire the request.
                 # Wait and preview again; seats free up as other requests settle (until the draw window closes).
+                why = f"waiting for seats: a draw now finds {len(committee)} of {rec.replicas} members"
+                if rec.last_error != why:
+                    log.info("request %d: %s", rec.request_id, why)
+                    self.state.record_error(rec.request_id, why)
                 return None
             if self.address not in committee:
                 return self.state.transition(rec.request_id, Phase.NOT_MEMBER, expect=Phase.SEEN, committee=committee)
@@ -447,25 +525,26 @@ class Worker:
         return max(0.2, min(self.cfg.fetch_timeout_s, left))
 
     def _draw_if_late(self, rec: RequestRecord, block: int, budget: float) -> None:
-        """Draw before fetching when we are the previewed committee's first member, or a worst-case fetch could end
-        after the draw window (otherwise the first commit draws).
+        """Send `draw()` before fetching (without waiting for it) when our commit might come after the draw window.
 
-        The draw must happen by drawDeadline (at most about one epoch after the request) or the request
-        expires; a commit normally draws, but a slow or missing input could push our commit past it.
+        The first commit draws, and a commit can only count before the commit deadline, so when the draw window
+        ends with the commit window no separate draw is needed (an extra tx per request on the critical path
+        cost a block or more per request under a burst, issue 7 attack 13). The draw window can end earlier
+        (the snapshot epoch's end, the blockhash horizon): then the previewed committee's first member draws at
+        once, and anyone does when a worst-case fetch could end after it (blocks may come faster than the
+        clock says, e.g. automine, so the first member does not wait for the clock to say so).
         """
         r = self.chain.get_request(rec.request_id)
         if r.status != Status.PENDING:
             return
         draw_left = (r.draw_deadline - block - self.cfg.tx_margin_blocks) * self.clock.seconds_per_block
         first = bool(rec.committee) and rec.committee[0] == self.address
-        # The first member of the previewed committee draws at once: the seats (and capacity) are fixed before
-        # anyone fetches, so later previews match the draw. Others draw only when the window is at risk.
-        if not first and draw_left >= budget:
+        if draw_left >= budget and (r.draw_deadline >= rec.commit_deadline or not first):
             return
         try:
-            tx = self.chain.draw(rec.request_id)
-            log.info("request %d: drew the committee early (draw window closes at block %d; tx %s)",
-                     rec.request_id, r.draw_deadline, tx)
+            pending = self.chain.send_draw(rec.request_id)
+            log.info("request %d: drawing the committee now (draw window closes at block %d, commit window at %d; "
+                     "tx %s)", rec.request_id, r.draw_deadline, rec.commit_deadline, pending.tx_hash)
         except ContractError as exc:
             if exc.error_name not in ("AlreadyDrawn", "AlreadyFinalized", "DrawWindowOver"):
                 raise
@@ -489,7 +568,8 @@ class Worker:
         budget = self.fetch_budget(rec, block)
         self._draw_if_late(rec, block, budget)
         outcome = self._compute_fn(self.store, spec, rec.input_cid, rec.input_hash, fetch_timeout_s=budget,
-                                   corrupt_output=self.cfg.fault == "wrong-output", lm_files=lm_files)
+                                   corrupt_output=self.cfg.fault == "wrong-output", lm_files=lm_files,
+                                   model_id=rec.model_id, request_id=rec.request_id)  # ids: LLM stage discovery (lmstage)
         if outcome.is_invalid:
             self.metrics.invalid_inputs.inc()
             log.info("request %d: INVALID_INPUT (%s)", rec.request_id, outcome.invalid_reason)
@@ -504,13 +584,54 @@ class Worker:
                                      output_cid=outcome.output_cid, salt=self.chain.salt_for(rec.request_id),
                                      invalid_reason=outcome.invalid_reason)
 
+    def _tx(self, rec: RequestRecord, kind: str, send: Callable[[], PendingTx], block: int) -> Any | None:
+        """Broadcast once, then look for the receipt on each later pass: the receipt once mined, None before.
+
+        Why not wait: under a burst a node has hundreds of commits and reveals in flight; a thread parked on each
+        receipt starved the pool (requests were first computed 2-21 blocks after they were seen, issue 7 attack
+        13). Reverts, pre-flight or mined, raise ContractError; a transaction the RPC node dropped is sent again.
+        """
+        key = (rec.request_id, kind)
+        entry = self._inflight.get(key)
+        if entry is None:
+            pending = send()
+            entry = self._inflight[key] = (pending, block)
+            self.state.record_tx(rec.request_id, kind, pending.tx_hash)
+            self.metrics.txs_sent.labels(kind).inc()
+        pending, sent_block = entry
+        view = self._views.get(rec.request_id)
+        mined = view.mined.get(kind) if view is not None else None
+        if mined is None and kind == "finalize" and view is not None and view.final is not None:
+            mined = ("", block)  # someone finalized: our transaction, if mined, reverted harmlessly
+        if mined is not None:  # its event arrived: no receipt look-up needed
+            self._inflight.pop(key, None)
+            self.metrics.tx_seconds.labels(kind).observe(time.monotonic() - pending.sent_at)
+            return {"transactionHash": mined[0] or pending.tx_hash, "blockNumber": mined[1], "status": 1}
+        if block < sent_block + self.cfg.receipt_after_blocks:
+            return None
+        try:
+            receipt = self.chain.poll_tx(pending)
+        except ContractError:
+            self._inflight.pop(key, None)
+            raise
+        if receipt is None:
+            if block > sent_block + TX_LOST_BLOCKS and not self.chain.tx_known(pending):
+                log.warning("request %d: %s tx %s was dropped by the RPC node; sending it again", rec.request_id, kind,
+                            pending.tx_hash)
+                self._inflight.pop(key, None)
+                self.chain.resync_nonce()
+            return None
+        self._inflight.pop(key, None)
+        self.metrics.tx_seconds.labels(kind).observe(time.monotonic() - pending.sent_at)
+        return receipt
+
     def _commit(self, rec: RequestRecord, block: int) -> RequestRecord | None:
-        if block > rec.commit_deadline:
+        if (rec.request_id, "commit") not in self._inflight and block > rec.commit_deadline:
             return self._miss(rec, f"commit window closed at block {rec.commit_deadline}")
         assert rec.output_hash is not None and rec.salt is not None
         c = commitment_hash(rec.request_id, rec.output_hash, rec.salt, self.address)
         try:
-            tx = self.chain.commit(rec.request_id, c)
+            receipt = self._tx(rec, "commit", lambda: self.chain.send_commit(rec.request_id, c), block)
         except ContractError as exc:
             if exc.error_name == "AlreadyCommitted":
                 log.info("request %d: commitment already on-chain (recovered)", rec.request_id)
@@ -522,9 +643,11 @@ class Worker:
             if exc.error_name in _COMMIT_OVER:
                 return self._miss(rec, str(exc))
             raise
-        self.state.record_tx(rec.request_id, "commit", tx)
+        if receipt is None:
+            return None
         self.metrics.requests_committed.inc()
-        log.info("request %d: committed (tx %s)", rec.request_id, tx)
+        log.info("request %d: committed (tx %s, %d block(s) after the request)", rec.request_id,
+                 _hex(receipt["transactionHash"]), int(receipt["blockNumber"]) - rec.seen_block)
         if self.cfg.fault == "crash-after-commit":
             log.warning("request %d: fault crash-after-commit: SIGKILL self before recording the phase", rec.request_id)
             logging.shutdown()
@@ -534,19 +657,29 @@ class Worker:
     def _reveal(self, rec: RequestRecord, block: int) -> RequestRecord | None:
         if self.cfg.fault == "no-reveal":
             return self._miss(rec, "fault no-reveal: withheld the reveal") if block > rec.reveal_deadline else None
-        if block > rec.reveal_deadline:
+        sent = (rec.request_id, "reveal") in self._inflight
+        if block > rec.reveal_deadline and not sent:
             if self.chain.get_reveal(rec.request_id).revealed:
                 return self._revealed(rec)
             return self._miss(rec, f"reveal window closed at block {rec.reveal_deadline}")
-        if block <= rec.commit_deadline:
-            r = self.chain.get_request(rec.request_id)
-            if r.status in FINAL_STATUSES:
-                return self._gone(rec, r.status)
-            if r.commit_count < rec.replicas:
-                return None  # the reveal window opens when all committed or at the commit deadline
+        if block <= rec.commit_deadline and not sent:
+            view = self._views.get(rec.request_id)
+            if view is not None:  # events tell: no read; the last commit's event wakes this task
+                if view.final is not None:
+                    return self._gone(rec, view.final)
+                if len(view.commits) < rec.replicas:
+                    self._wake[rec.request_id] = rec.commit_deadline + 1
+                    return None
+            else:
+                r = self.chain.get_request(rec.request_id)
+                if r.status in FINAL_STATUSES:
+                    return self._gone(rec, r.status)
+                if r.commit_count < rec.replicas:
+                    return None  # the reveal window opens when all committed or at the commit deadline
         assert rec.output_hash is not None and rec.salt is not None
         try:
-            tx = self.chain.reveal(rec.request_id, rec.output_hash, rec.salt, rec.output_cid or "")
+            receipt = self._tx(rec, "reveal", lambda: self.chain.send_reveal(rec.request_id, rec.output_hash or 0,
+                                                                             rec.salt or b"", rec.output_cid or ""), block)
         except ContractError as exc:
             if exc.error_name == "AlreadyRevealed":
                 return self._revealed(rec)
@@ -557,9 +690,12 @@ class Worker:
             if exc.error_name in _REVEAL_OVER:
                 return self._miss(rec, str(exc))
             raise
-        self.state.record_tx(rec.request_id, "reveal", tx)
+        if receipt is None:
+            return None
         self.metrics.requests_revealed.inc()
-        log.info("request %d: revealed %s (tx %s)", rec.request_id, rec.output_hash_hex[:14], tx)
+        log.info("request %d: revealed %s (tx %s, %d block(s) after the request)", rec.request_id,
+                 rec.output_hash_hex[:14], _hex(receipt["transactionHash"]),
+                 int(receipt["blockNumber"]) - rec.seen_block)
         return self._revealed(rec)
 
     def _revealed(self, rec: RequestRecord) -> RequestRecord | None:
@@ -570,45 +706,73 @@ class Worker:
 
     def _settle(self, rec: RequestRecord, block: int) -> None:
         """Finalize once allowed (after finalizeAfter for proven models unless proven); anyone may, so do we."""
-        r = self.chain.get_request(rec.request_id)
-        if r.status in FINAL_STATUSES:
-            self._settled(rec, r)
+        view = self._views.get(rec.request_id)
+        if view is not None and view.final is not None:
+            self._settled(rec, view.final, view.output_hash, view.proven)
             return
-        model = self.chain.model(rec.model_id)
-        all_revealed = r.reveal_count >= rec.replicas
-        window_done = all_revealed or block > r.reveal_deadline
-        proof_done = model.proof_mode == PROOF_NONE or r.proven or block > r.finalize_after
-        invalid_all = all_revealed and rec.output_hash == INVALID_INPUT_HASH  # the contract decides; a preflight is free
-        if not (window_done and (proof_done or invalid_all)):
-            if window_done and not r.proven:  # only a proof or the end of the proof window can change this
-                self._wake[rec.request_id] = min(r.finalize_after + 1, block + 2)
-            return
-        # Stagger by committee position so usually one member pays for the finalize.
-        since = self._finalizable_since.setdefault(rec.request_id, block)
-        idx = rec.committee.index(self.address) if self.address in rec.committee else 0
-        if block < since + idx:
+        if (rec.request_id, "finalize") not in self._inflight and not self._finalizable(rec, block, view):
             return
         try:
-            tx = self.chain.finalize(rec.request_id)
-            self.state.record_tx(rec.request_id, "finalize", tx)
-            log.info("request %d: finalize sent (tx %s)", rec.request_id, tx)
+            receipt = self._tx(rec, "finalize", lambda: self.chain.send_finalize(rec.request_id), block)
+            if receipt is None:
+                return
+            log.info("request %d: finalized (tx %s)", rec.request_id, _hex(receipt["transactionHash"]))
         except ContractError as exc:
             if exc.error_name in ("TooEarlyToFinalize", "TooEarly", "ProofWindowOpen", "NotFinalizable"):
                 return
             if exc.error_name != "AlreadyFinalized":
                 raise
+        if view is not None and view.final is not None:
+            self._settled(rec, view.final, view.output_hash, view.proven)
+            return
         r = self.chain.get_request(rec.request_id)
         if r.status in FINAL_STATUSES:
-            self._settled(rec, r)
+            self._settled(rec, r.status, bytes(r.output_hash), bool(r.proven))
 
-    def _settled(self, rec: RequestRecord, r: Any) -> None:
+    def _finalizable(self, rec: RequestRecord, block: int, view: ChainView | None) -> bool:
+        """Whether our finalize may go out now (events when we have them, else one read); sets the wake-up block."""
+        model = self.chain.model(rec.model_id)
+        if view is not None:
+            all_revealed = len(view.reveals) >= rec.replicas
+            proven = view.proven
+            if not (all_revealed or block > rec.reveal_deadline):
+                self._wake[rec.request_id] = rec.reveal_deadline + 1  # the last reveal's event wakes us earlier
+                return False
+            if model.proof_mode != PROOF_NONE and not proven and view.finalize_after is None:
+                view.finalize_after = int(self.chain.get_request(rec.request_id).finalize_after)
+            finalize_after = view.finalize_after if view.finalize_after is not None else 0
+        else:
+            r = self.chain.get_request(rec.request_id)
+            if r.status in FINAL_STATUSES:
+                self._settled(rec, r.status, bytes(r.output_hash), bool(r.proven))
+                return False
+            all_revealed, proven, finalize_after = r.reveal_count >= rec.replicas, bool(r.proven), int(r.finalize_after)
+            if not (all_revealed or block > r.reveal_deadline):
+                self._wake[rec.request_id] = min(r.reveal_deadline + 1, block + 2)
+                return False
+        proof_done = model.proof_mode == PROOF_NONE or proven or block > finalize_after
+        invalid_all = all_revealed and rec.output_hash == INVALID_INPUT_HASH  # the contract decides; a preflight is free
+        if not (proof_done or invalid_all):
+            # only a proof (its event wakes us) or the end of the proof window can change this
+            self._wake[rec.request_id] = finalize_after + 1 if view is not None else min(finalize_after + 1, block + 2)
+            return False
+        # Stagger by committee position so usually one member pays for the finalize.
+        since = self._finalizable_since.setdefault(rec.request_id, block)
+        idx = rec.committee.index(self.address) if self.address in rec.committee else 0
+        if block < since + idx:
+            self._wake[rec.request_id] = since + idx
+            return False
+        return True
+
+    def _settled(self, rec: RequestRecord, status: Any, output_hash: bytes, proven: bool) -> None:
         self._finalizable_since.pop(rec.request_id, None)
         if self.state.transition(rec.request_id, Phase.DONE, expect=Phase.REVEALED) is None:
             return
+        self._views.pop(rec.request_id, None)
         self.metrics.requests_finalized.inc()
-        out = int.from_bytes(bytes(r.output_hash), "big")
-        log.info("request %d: settled %s%s, winner %#x (ours %s)", rec.request_id, r.status.name,
-                 " (proven)" if r.proven else "", out, "agrees" if out == rec.output_hash else "DIFFERS")
+        out = int.from_bytes(output_hash, "big")
+        log.info("request %d: settled %s%s, winner %#x (ours %s)", rec.request_id, status.name,
+                 " (proven)" if proven else "", out, "agrees" if out == rec.output_hash else "DIFFERS")
 
     # --- proving (separate pool) -------------------------------------------------------------
 
@@ -632,8 +796,18 @@ class Worker:
         self.state.update(rec.request_id, proof="queued")
 
     def _prover_loop(self) -> None:
+        """Proofs are optional work: a lower CPU priority, and none while requests wait to commit or reveal."""
+        if self.cfg.prover_nice > 0:
+            try:  # Linux: per-thread; the witness subprocess and the prover's own threads inherit it
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0)
+                                                                                + self.cfg.prover_nice))
+            except OSError as exc:
+                log.warning("prover: cannot lower its priority (%s)", exc)
         while not self._stop.is_set():
             try:
+                if self._request_work_pending() > self.cfg.prove_max_pending:
+                    self._stop.wait(self.cfg.poll_interval)
+                    continue
                 if not self.prove_pending(self.chain.block_number(), limit=1):
                     self._stop.wait(self.cfg.poll_interval)
             except RPC_FAILURES as exc:
@@ -642,6 +816,11 @@ class Worker:
             except Exception:
                 log.exception("prover: unexpected error")
                 self._stop.wait(1.0)
+
+    def _request_work_pending(self) -> int:
+        """Requests that still need a commit or reveal from us (proving waits for them: issue 7 attack 13)."""
+        phases = self.state.count_by_phase()
+        return sum(phases.get(p.value, 0) for p in (Phase.SEEN, Phase.READY, Phase.COMMITTED))
 
     def prove_pending(self, block: int, limit: int | None = None) -> int:
         """Prove queued requests whose turn has come (earliest first); returns how many were handled."""
@@ -757,6 +936,11 @@ class Worker:
             raise
         self.metrics.withdrawn_wei.inc(amount)
         log.info("withdrew %s ETH of earnings (tx %s)", Web3.from_wei(amount, "ether"), tx)
+
+
+def _hex(value: Any) -> str:
+    """A tx hash from a receipt (bytes) or an event (hex string) as 0x-hex."""
+    return value if isinstance(value, str) else Web3.to_hex(value)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from eth_account.signers.local import LocalAccount
 from verinfer.chain.devnet import dev_accounts
 from verinfer.constants import DEVNET_CHAIN_ID
 from verinfer.errors import ConfigError
-from verinfer.node.keystore import KeystoreError, keystore_address, read_password, unlock
+from verinfer.node.keystore import KeystoreError, decrypt_file, keystore_address, read_password, unlock
 
 
 class WatchOnly:
@@ -63,19 +62,6 @@ def keystore_file_signer(path: Path, password_file: Path | None = None) -> Local
     The password comes the usual way (`--password-file`, `VERINFER_PASSWORD`, then a prompt); a wrong one is a
     one-line error.
     """
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise KeystoreError(f"no keystore file {path}") from None
-    except (OSError, ValueError) as exc:
-        raise KeystoreError(f"cannot read keystore {path}: {exc}") from None
-    if not isinstance(data, dict) or "crypto" not in data and "Crypto" not in data:
-        raise KeystoreError(f"{path} is not an encrypted keystore")
-    password = read_password(password_file)
-    try:
-        key = Account.decrypt(data, password)
-    except ValueError:
-        raise KeystoreError(f"wrong password for keystore {path}") from None
-    except Exception as exc:  # corrupted/unsupported keystore formats
-        raise KeystoreError(f"cannot decrypt keystore {path}: {exc}") from None
-    return Account.from_key(key)
+    if not Path(path).is_file():
+        raise KeystoreError(f"no keystore file {path}")
+    return decrypt_file(Path(path), read_password(password_file))

@@ -8,6 +8,7 @@ from typing import Sequence
 from web3 import Web3
 from web3.types import TxReceipt
 
+from verinfer.amounts import format_ether
 from verinfer.chain.protocol import ModelShard, Protocol
 from verinfer.chain.types import resolve_model_id
 from verinfer.errors import ConfigError
@@ -15,11 +16,6 @@ from verinfer.errors import ConfigError
 #: Registry default capacity (in-flight committee seats) and bounds (PROTOCOL_V2 NodeRegistry).
 DEFAULT_CAPACITY = 4
 MAX_CAPACITY = 64
-
-
-def fmt_eth(wei: int) -> str:
-    s = format(Web3.from_wei(wei, "ether"), "f")
-    return (s.rstrip("0").rstrip(".") if "." in s else s) + " ETH"
 
 
 @dataclass(frozen=True)
@@ -34,7 +30,7 @@ class Registration:
         full = sum(1 for s in self.shards if s.layer_start == 0 and s.layer_end == 0xFFFF)
         part = len(self.shards) - full
         what = f"{full} full model(s)" + (f" and {part} layer range(s)" if part else "")
-        return f"registered {self.address} with stake {fmt_eth(self.stake)} for {what}, capacity {self.capacity}"
+        return f"registered {self.address} with stake {format_ether(self.stake)} for {what}, capacity {self.capacity}"
 
 
 def shards_for(protocol: Protocol, models: Sequence[str] = (), ranges: Sequence[tuple[str, int, int]] = ()) -> list[ModelShard]:
@@ -60,10 +56,10 @@ def register(protocol: Protocol, stake: int, shards: Sequence[ModelShard], *, en
         raise ConfigError(f"{me} is already registered (use `operator top-up` to add stake)")
     min_stake = nodes.min_stake()
     if stake < min_stake:
-        raise ConfigError(f"--stake {fmt_eth(stake)} is below the minimum stake {fmt_eth(min_stake)}")
+        raise ConfigError(f"--stake {format_ether(stake)} is below the minimum stake {format_ether(min_stake)}")
     balance = protocol.w3.eth.get_balance(me)
     if balance < stake:
-        raise ConfigError(f"balance {fmt_eth(balance)} of {me} cannot cover --stake {fmt_eth(stake)}")
+        raise ConfigError(f"balance {format_ether(balance)} of {me} cannot cover --stake {format_ether(stake)}")
     txs: list[str] = [Web3.to_hex(nodes.register(endpoint, list(shards), stake)["transactionHash"])]
     cap = nodes.get_node(me).capacity
     if capacity is not None and capacity != cap:
@@ -89,7 +85,7 @@ def top_up(protocol: Protocol, amount: int) -> str:
         raise ConfigError(f"{me} is unbonding; stake cannot be added")
     balance = protocol.w3.eth.get_balance(me)
     if balance < amount:
-        raise ConfigError(f"balance {fmt_eth(balance)} cannot cover --amount {fmt_eth(amount)}")
+        raise ConfigError(f"balance {format_ether(balance)} cannot cover --amount {format_ether(amount)}")
     return Web3.to_hex(protocol.nodes.top_up(amount)["transactionHash"])
 
 
@@ -118,7 +114,7 @@ def withdraw(protocol: Protocol, what: str = "all") -> tuple[list[str], list[str
         earned = protocol.market.withdrawable(me)
         if earned > 0:
             r = protocol.market.withdraw()
-            done.append(f"earnings {fmt_eth(earned)} (tx {Web3.to_hex(r['transactionHash'])})")
+            done.append(f"earnings {format_ether(earned)} (tx {Web3.to_hex(r['transactionHash'])})")
         else:
             notes.append("no earnings to withdraw")
     if what in ("stake", "all"):
@@ -137,7 +133,7 @@ def withdraw(protocol: Protocol, what: str = "all") -> tuple[list[str], list[str
                              f"{protocol.nodes.assigned_until(me)}")
             else:
                 r = protocol.nodes.withdraw_stake()
-                done.append(f"stake {fmt_eth(int(node.stake))} (tx {Web3.to_hex(r['transactionHash'])})")
+                done.append(f"stake {format_ether(int(node.stake))} (tx {Web3.to_hex(r['transactionHash'])})")
     if not done:
         raise ConfigError("nothing withdrawn: " + "; ".join(notes))
     return done, notes

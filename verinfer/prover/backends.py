@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,10 +38,14 @@ class Groth16pyBackend:
 
     name = "groth16py"
 
+    #: proving keys kept in memory (least recently used dropped first): a node serves a few models
+    MAX_KEYS = 4
+
     def __init__(self) -> None:
         import groth16py  # noqa: F401  (fail early when missing)
 
-        self._pks: dict[tuple[str, str], Any] = {}
+        self._pks: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()  # one load per key even with several prover threads
 
     def _pk(self, artifacts: CircuitArtifacts) -> Any:
         import groth16py
@@ -47,17 +53,21 @@ class Groth16pyBackend:
         km = artifacts.keys
         if km.g16_pk_path is not None:
             key = ("g16", km.record["g16_pk_sha256"])
-            if key not in self._pks:
-                km.check()
-                self._pks[key] = groth16py.ProvingKey.load(str(km.g16_pk_path))
         elif km.zkey_path is not None:
             key = ("zkey", km.record["zkey_sha256"])
-            if key not in self._pks:
-                km.check()
-                self._pks[key] = groth16py.import_zkey(str(km.zkey_path))[0]
         else:
             raise ProverError("no proving key: run `verinfer prover setup` first")
-        return self._pks[key]
+        with self._lock:
+            if key not in self._pks:
+                km.check()
+                if key[0] == "g16":
+                    self._pks[key] = groth16py.ProvingKey.load(str(km.g16_pk_path))
+                else:
+                    self._pks[key] = groth16py.import_zkey(str(km.zkey_path))[0]
+                while len(self._pks) > self.MAX_KEYS:
+                    self._pks.popitem(last=False)
+            self._pks.move_to_end(key)
+            return self._pks[key]
 
     def prove_wtns(self, artifacts: CircuitArtifacts, wtns: Path) -> Proof:
         """Prove from an already computed witness file."""
@@ -124,9 +134,21 @@ class SnarkjsBackend:
             return proc.returncode == 0 and "OK!" in out
 
 
+_SHARED: dict[str, Groth16pyBackend] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 def best_backend() -> ProverBackend:
-    """groth16py (a base dependency, ≈3× faster than snarkjs); no silent second path if it is missing."""
-    return Groth16pyBackend()
+    """groth16py (a base dependency, ≈3× faster than snarkjs); no silent second path if it is missing.
+
+    One instance per process, so a loaded proving key is reused by every later proof: loading an
+    INSECURE dev key costs more than proving with it (digits-mlp 0.19 s vs 0.085 s CPU, digits-cnn
+    0.9 s vs 0.29 s; benchmarks/profile_prove.py), and a node used to pay it on every request.
+    """
+    with _SHARED_LOCK:
+        if "groth16py" not in _SHARED:
+            _SHARED["groth16py"] = Groth16pyBackend()
+        return _SHARED["groth16py"]
 
 
 def backend_by_name(name: str) -> ProverBackend:
@@ -134,7 +156,7 @@ def backend_by_name(name: str) -> ProverBackend:
     if name == "best":
         return best_backend()
     if name == "groth16py":
-        return Groth16pyBackend()
+        return best_backend()
     if name == "snarkjs":
         return SnarkjsBackend()
     raise ProverError(f"unknown prover backend {name!r}: use groth16py, snarkjs or best")

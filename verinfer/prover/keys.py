@@ -204,6 +204,12 @@ def import_ptau(cc: CompiledCircuit, ptau: Path, *, expected_sha256: str | None 
     digest = toolchain.sha256_file(ptau)
     if expected_sha256 and digest != expected_sha256.lower():
         raise ArtifactError(f"ptau {ptau.name} is corrupt or not the expected file: sha256 {digest} != {expected_sha256}")
+    from verinfer.prover.direct import ptau_power, required_ptau_power
+
+    need = required_ptau_power(cc.n_constraints, len(cc.public_signal_names))
+    if ptau_power(ptau) < need:  # snarkjs would fail later with a multi-line trace
+        raise CeremonyError(f"model {cc.manifest.get('model')!r} ({cc.mode}) has {cc.n_constraints:,} constraints and "
+                            f"needs a 2^{need} ptau; {ptau.name} is 2^{ptau_power(ptau)}")
     d = _ceremony_dir(cc)
     if d.exists():
         shutil.rmtree(d)

@@ -123,6 +123,26 @@ def prepare(spec: Any, mode: str = "public", setup: str = "dev", circuit: str = 
     return CircuitArtifacts(cc, km, value, sol, contract, extra={"setup": setup})
 
 
+def check_publishable(spec: Any, mode: str, ptau: Path | str | None = None) -> None:
+    """Refuse, in one line and before any compile or chain write, a model the prover cannot serve.
+
+    An unsupported layer type fails `view` (ProverError naming the layer); with `ptau` (the phase-1
+    file a ceremony would start from) the circuit's size is counted by the direct generator (seconds,
+    within 1% of circom's count and the same power of two on the shipped models) and a ptau too small
+    for it is refused with both powers.
+    """
+    if mode not in ("public", "private"):
+        raise ProverError(f"unknown proof mode {mode!r}: use public or private")
+    sv = view(spec)
+    if ptau is None:
+        return
+    from verinfer.prover import direct as _direct
+
+    if not Path(ptau).is_file():
+        raise ArtifactError(f"ptau file {ptau} not found")
+    _direct.check_ptau(_direct.generate_r1cs(sv, mode), Path(ptau))
+
+
 def prove_for_request(artifacts: CircuitArtifacts, spec: Any, x: Sequence[int], request_id: int,
                       prover_address: str, backend: ProverBackend | None = None) -> Proof:
     """The full proof (with public signals) for request `request_id` submitted by `prover_address`."""

@@ -87,6 +87,14 @@ interface IInferenceMarket {
     error OutputHashNotInField(bytes32 outputHash);
     error InsufficientGasForProof(uint256 gasLeft, uint256 required);
     error InvalidProof(uint256 requestId);
+    /// @notice submitProofBatch: proof `index` (of request `requestId`) is invalid; the batch is atomic, so
+    ///         nothing was accepted: resubmit the others (or each with submitProof).
+    error InvalidProofAt(uint256 index, uint256 requestId);
+    error BatchShape(uint256 requests, uint256 outputHashes, uint256 proofs);
+    /// @notice submitProofBatch: request `index` is of another model version than request 0 (one verifier per batch).
+    error BatchModelMismatch(uint256 index, uint256 requestId);
+    /// @notice The model's verifier (fixed at registration) has no batch entry point, or the call ran out of gas.
+    error BatchUnsupported(bytes32 modelId);
     error NothingToRedeliver(uint256 requestId);
     error NothingToWithdraw();
     error TransferFailed(address to, uint256 amount);
@@ -148,6 +156,16 @@ interface IInferenceMarket {
     ///         hash becomes the settled output (unless the committee reached quorum on INVALID_INPUT).
     /// @param proof [a0, a1, b00, b01, b10, b11, c0, c1] as printed by snarkjs exportsoliditycalldata.
     function submitProof(uint256 requestId, bytes32 outputHash, uint256[8] calldata proof) external;
+
+    /// @notice submitProof for several requests of one model version in one transaction: the model's verifier
+    ///         (fixed when the version was registered; a BatchGroth16Verifier) checks all proofs with n + 3
+    ///         pairings. Atomic: each request must pass submitProof's checks (else that check's error), and one
+    ///         bad proof reverts InvalidProofAt(index, requestId) with nothing accepted.
+    function submitProofBatch(
+        uint256[] calldata requestIds,
+        bytes32[] calldata outputHashes,
+        uint256[8][] calldata proofs
+    ) external;
 
     /// @notice Settles the request (see docs/contracts.md for the rules), then calls the consumer back with
     ///         exactly callbackGasLimit gas; the callback deposit goes to the caller of finalize.

@@ -24,6 +24,40 @@ abstract contract BatchGroth16Verifier {
     /// @notice Public signals per proof.
     function numPublic() public pure virtual returns (uint256);
 
+    /// @notice snarkjs-compatible single check (3 public signals), so one contract is a model's only verifier:
+    ///         InferenceMarket.submitProof calls this, submitProofBatch calls checkEach.
+    function verifyProof(uint256[2] calldata a, uint256[2][2] calldata b, uint256[2] calldata c, uint256[3] calldata pub)
+        external
+        view
+        returns (bool)
+    {
+        uint256[] memory s = new uint256[](3);
+        for (uint256 j; j < 3; ++j) s[j] = pub[j];
+        return _snark(a, b, c, s);
+    }
+
+    /// @notice snarkjs-compatible single check (4 public signals: private-weights circuits).
+    function verifyProof(uint256[2] calldata a, uint256[2][2] calldata b, uint256[2] calldata c, uint256[4] calldata pub)
+        external
+        view
+        returns (bool)
+    {
+        uint256[] memory s = new uint256[](4);
+        for (uint256 j; j < 4; ++j) s[j] = pub[j];
+        return _snark(a, b, c, s);
+    }
+
+    /// @dev false (not a revert) for a signal count this circuit does not have, as a snarkjs verifier would.
+    function _snark(uint256[2] calldata a, uint256[2][2] calldata b, uint256[2] calldata c, uint256[] memory s)
+        private
+        view
+        returns (bool)
+    {
+        if (s.length != numPublic()) return false;
+        uint256[8] memory p = [a[0], a[1], b[0][0], b[0][1], b[1][0], b[1][1], c[0], c[1]];
+        return this.verifyOne(p, s); // a self-call: _verifyOne reads calldata
+    }
+
     /// @notice One proof (calldata layout [a0, a1, b00, b01, b10, b11, c0, c1], as InferenceMarket takes it).
     function verifyOne(uint256[8] calldata proof, uint256[] calldata signals) public view returns (bool) {
         if (signals.length != numPublic()) revert BadBatchShape(1, signals.length, numPublic());

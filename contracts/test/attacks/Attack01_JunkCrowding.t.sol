@@ -67,7 +67,7 @@ contract Attack01JunkCrowdingTest is Fixture {
             if (c.length == 3) {
                 _commitAll(id, c, OUT_A);
                 _revealAll(id, c, OUT_A);
-                market.finalize(id);
+                _finalize(id);
             }
         }
         vm.assertEq(expired, 0, "no request fails for lack of eligible nodes");

@@ -20,12 +20,14 @@ contract Attack04VerifierSwapTest is Fixture {
         // proofs against a mode-0 model are refused
         (uint256 id, address[] memory c) = _requestDrawn(3, 2);
         _commitAll(id, c, OUT_A);
-        _revealAll(id, c, OUT_A);
         uint256[8] memory junk;
         vm.prank(publisher);
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.NothingToProve.selector, id));
         market.submitProof(id, OUT_B, junk);
-        market.finalize(id);
+        _revealAll(id, c, OUT_A); // unanimous, no proof window: the last reveal settles
+        vm.prank(publisher);
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.AlreadyFinalized.selector, id));
+        market.submitProof(id, OUT_B, junk);
         for (uint256 i; i < 3; ++i) vm.assertEq(nodes.stakeOf(list[i]), STAKE, "honest stake intact");
     }
 

@@ -20,7 +20,7 @@ contract Attack11MissingInputTest is Fixture {
         (uint256 good, address[] memory c) = _requestDrawn(3, 2);
         _commitAll(good, c, OUT_A);
         _revealAll(good, c, OUT_A);
-        market.finalize(good);
+        _finalize(good);
         _rollPastReveal(bad);
         market.finalize(bad);
         vm.assertEq(uint256(market.statusOf(bad)), uint256(IInferenceMarket.Status.NoQuorum), "missing input: no quorum");
@@ -31,8 +31,8 @@ contract Attack11MissingInputTest is Fixture {
         _registerNodes(3, modelId);
         (uint256 id, address[] memory c) = _requestDrawn(3, 2);
         _commitAll(id, c, INVALID); // nodes that fetched garbage say so
-        _revealAll(id, c, INVALID);
-        market.finalize(id);
+        _revealAll(id, c, INVALID); // unanimous: the last reveal settles
+        _finalize(id);
         vm.assertEq(market.withdrawable(c[0]) + market.withdrawable(c[1]) + market.withdrawable(c[2]), FEE, "paid");
     }
 }

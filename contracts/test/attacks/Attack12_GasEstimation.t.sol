@@ -77,7 +77,7 @@ contract Attack12GasEstimationTest is Fixture {
         (uint256 other, address[] memory c) = _requestDrawn(3, 2);
         _commitAll(other, c, OUT_A);
         _revealAll(other, c, OUT_A);
-        market.finalize(other);
+        _finalize(other);
         _request(requester, FEE, _params(3, 2), modelId);
         uint256 included = vm.lastCallGas().gasTotalUsed;
         vm.assertEq(included, estimate, "the estimate is exact");

@@ -54,7 +54,10 @@ contract Attack13LoadSlashingTest is Fixture {
             vm.prank(list[i]);
             nodes.setCapacity(1);
         }
-        uint256 a = _request(requester, FEE, _params(3, 2), modelId);
+        IInferenceMarket.RequestParams memory pa = _params(3, 2);
+        pa.callbackGasLimit = 50_000; // a callback is due, so the last reveal does not settle `a`: finalize does
+        (, uint256 dep) = market.quote(modelId, pa);
+        uint256 a = _request(requester, FEE + dep, pa, modelId);
         uint256 b = _request(requester, FEE, _params(3, 2), modelId);
         address[] memory c = _draw(a);
         vm.assertEq(c.length, 3, "first request drawn");

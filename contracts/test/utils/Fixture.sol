@@ -143,6 +143,15 @@ abstract contract Fixture is TestBase {
         market.reveal(requestId, out, _salt(requestId, node), string(abi.encodePacked("cid-", out)));
     }
 
+    /// @dev finalize, unless the last reveal already settled the request (unanimous, no proof window, no callback).
+    function _finalize(uint256 requestId) internal {
+        IInferenceMarket.Status s = market.statusOf(requestId);
+        if (
+            s == IInferenceMarket.Status.Pending || s == IInferenceMarket.Status.Committing
+                || s == IInferenceMarket.Status.Revealing
+        ) market.finalize(requestId);
+    }
+
     /// @dev Rolls to drawBlock + 1 and draws the committee.
     function _draw(uint256 requestId) internal returns (address[] memory) {
         IInferenceMarket.Request memory r = market.getRequest(requestId);

@@ -1,0 +1,187 @@
+"""Claims specific to a sharded LLM (`verinfer.llm.v1`): the registered shard layout, the tensors behind the
+spec, the single-process re-execution, and what each committee head revealed.
+
+A sharded request is executed by heads that drive stage nodes; the chain records only each head's
+revealed tokens hash. The integer profile is bit-exact wherever a layer runs, so the auditor re-runs
+the whole model in one process (`pipeline.run_local`, the same decoding loop as the heads'
+`run_pipeline`) under the nodes' own consensus rule (`runtime.decide`: `admit` + `tokens_hash`) and
+judges every head's reveal against it. Stage faults (a lying or stalled stage) are not on-chain:
+heads keep them in their node logs and `lm-faults.jsonl`; the audit says so rather than guessing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+from web3 import Web3
+
+from verinfer.auditor.claims import Claim, Verdict
+from verinfer.auditor.context import MAX_OUTPUT_BYTES, AuditContext, AuditEnv, short
+from verinfer.chain.protocol import Status
+from verinfer.errors import VerinferError
+from verinfer.inference.llama_int import IntModel
+from verinfer.inference.pipeline import run_local
+from verinfer.models import gguf
+from verinfer.models.errors import InvalidInputError
+from verinfer.models.hashing import INVALID_INPUT_HASH
+from verinfer.models.tensor import decode_tensor
+from verinfer.storage.errors import StorageError, StoreUnavailableError
+
+STAGE_FAULTS_NOTE = ("stage faults are not public: a head records a lying/stalled stage only in its node log and "
+                     "<state-dir>/lm-faults.jsonl (evidence, not on-chain); the audit judges each head by its reveal")
+
+
+def is_llm(spec: Any) -> bool:
+    return isinstance(spec, gguf.LlmSpec)
+
+
+class _NamingStore:
+    """Pass-through store that remembers the last CID read, so a failed fetch names its tensor."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.last = ""
+
+    def cat(self, cid: str, max_bytes: int | None = None) -> bytes:
+        self.last = cid
+        return self.store.cat(cid, max_bytes=max_bytes)
+
+    def cat_json(self, cid: str, max_bytes: int | None = None) -> Any:
+        self.last = cid
+        return self.store.cat_json(cid, max_bytes=max_bytes)
+
+
+def check_llm_model(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
+    """model.layout (artifactsCid document = shardLayoutHash, per-shard commitments from the spec) and
+    model.tensors (every tensor and the tokenizer fetched by CID, each tensor's sha256 = the spec's)."""
+    spec: gguf.LlmSpec = ctx.spec
+    m = ctx.model
+    ctx.notes.append(STAGE_FAULTS_NOTE)
+    try:
+        cid = env.protocol.models.artifacts_cid(m.model_id)
+        layout = gguf.registered_layout(cid, env.store, m.shard_layout_hash, spec)
+    except StoreUnavailableError:
+        raise
+    except (VerinferError, StorageError, ValueError) as exc:
+        layout_claim = Claim("model", "model.layout", Verdict.FAIL, f"shard layout: {exc}")
+    else:
+        layout_claim = Claim("model", "model.layout", Verdict.PASS,
+                             f"layout {cid} hashes to shardLayoutHash {short(m.shard_layout_hash)}; stages "
+                             + ", ".join(f"{a}:{b}" for a, b in layout.layer_ranges)
+                             + " with shard commitments re-derived from the spec's tensors")
+    src = _NamingStore(env.store)
+    names = {e.cid: e.name for e in spec.tensors}
+    names[spec.tokenizer_cid or ""] = "tokenizer"
+    t0 = time.perf_counter()
+    try:
+        ck = gguf.fetch(spec, src)
+    except StoreUnavailableError:
+        raise
+    except (StorageError, VerinferError, ValueError) as exc:
+        what = f"{names.get(src.last, 'object')} ({src.last})" if src.last else "a tensor"
+        ctx.llm_unavailable = f"model tensors unavailable: {what}: {exc}"
+        tensors = Claim("model", "model.tensors", Verdict.FAIL, f"{what}: {exc}")
+    else:
+        ctx.llm_checkpoint = ck
+        size = sum(len(t.data) for t in ck.tensors.values())
+        tensors = Claim("model", "model.tensors", Verdict.PASS,
+                        f"{len(ck.tensors)} tensors ({size / 1e6:.1f} MB) and the tokenizer fetched by CID; each "
+                        f"tensor's sha256 = the spec's ({time.perf_counter() - t0:.1f}s)")
+    return [layout_claim, tensors]
+
+
+def runner(ctx: AuditContext) -> Callable[[Sequence[int]], Sequence[int]] | None:
+    """The single-process executor `runtime.decide` runs for an admitted prompt (None: tensors unavailable).
+
+    The IntModel (every layer, ~1 GB of prepared operands) is built only once an input is admitted."""
+    ck = ctx.llm_checkpoint
+    if ck is None:
+        return None
+    spec = ctx.spec
+
+    def run(ids: Sequence[int]) -> list[int]:
+        t0 = time.perf_counter()
+        tokens = run_local(spec, IntModel(ck), ids)
+        ctx.llm_seconds = time.perf_counter() - t0
+        return tokens
+
+    return run
+
+
+def describe_tokens(ctx: AuditContext, tokens: Sequence[int]) -> str:
+    """Token ids and, when the tokenizer was fetched, their text (for the report)."""
+    ck = ctx.llm_checkpoint
+    ids = f"{len(tokens)} token(s) {list(tokens)}"
+    if ck is None or not ck.tokenizer:
+        return ids
+    try:
+        return f"{ids} = {gguf.BpeTokenizer(ck.tokenizer).decode(list(tokens))!r}"
+    except (VerinferError, ValueError, KeyError):
+        return ids
+
+
+def _tokens_of(env: AuditEnv, cid: str) -> list[int] | str:
+    try:
+        return [int(v) for v in decode_tensor(env.store.cat(cid, max_bytes=MAX_OUTPUT_BYTES)).data]
+    except StoreUnavailableError:
+        raise
+    except (StorageError, InvalidInputError, ValueError) as exc:
+        return f"payload {cid} unreadable ({exc})"
+
+
+def check_reveals(env: AuditEnv, ctx: AuditContext) -> Claim:
+    """output.reveals: each head's revealed tokens hash against the re-derived one, and the market's verdict on it.
+
+    FAIL when the market slashed a head that revealed the re-derived result, or (settled outcomes) paid one
+    that revealed something else. Each wrong reveal's tokens are fetched by CID and the first difference named."""
+    r = ctx.request
+    if ctx.outcome is None:
+        return Claim("output", "output.reveals", Verdict.NA,
+                     ctx.llm_unavailable or ctx.input_defect or "nothing re-derived to judge the reveals against")
+    want = ctx.outcome.output_hash
+    ref = ctx.outcome.outputs
+    market = env.protocol.market
+    revealed: dict[str, tuple[int, str]] = {}
+    for e in ctx.events["Revealed"]:
+        revealed[Web3.to_checksum_address(e.args["node"])] = (int.from_bytes(bytes(e.args["outputHash"]), "big"),
+                                                               str(e.args["outputCid"]))
+    settled = r.status in (Status.ACCEPTED, Status.INVALID_INPUT)
+    rows, problems = [], []
+    for n in market.get_committee(r.request_id):
+        n = Web3.to_checksum_address(n)
+        s = market.get_member_settlement(r.request_id, n)
+        fate = "slashed" if s.slashed else "paid" if s.paid else "neither paid nor slashed"
+        if n not in revealed:
+            rows.append(f"{short(n)} did not reveal ({fate})")
+            continue
+        h, cid = revealed[n]
+        right = h == want
+        if right:
+            what = "INVALID_INPUT" if h == INVALID_INPUT_HASH else f"{short(h)}"
+            rows.append(f"{short(n)} revealed {what} = re-executed: right ({fate})")
+        else:
+            rows.append(f"{short(n)} revealed {_wrong(env, ctx, h, cid, ref)}: WRONG ({fate})")
+        if right and s.slashed:
+            problems.append(f"{short(n)} revealed the re-executed result but was slashed")
+        if settled and not right and s.paid:
+            problems.append(f"{short(n)} revealed another result but was paid")
+    detail = "; ".join(rows)
+    if problems:
+        return Claim("output", "output.reveals", Verdict.FAIL, "; ".join(problems) + f" — {detail}")
+    return Claim("output", "output.reveals", Verdict.PASS, detail)
+
+
+def _wrong(env: AuditEnv, ctx: AuditContext, h: int, cid: str, ref: list[int] | None) -> str:
+    if h == INVALID_INPUT_HASH:
+        return "INVALID_INPUT"
+    if not cid:
+        return f"{short(h)} (no output CID)"
+    got = _tokens_of(env, cid)
+    if isinstance(got, str):
+        return f"{short(h)}, {got}"
+    if ref is None:
+        return f"{short(h)}, {describe_tokens(ctx, got)}"
+    i = next((i for i, (a, b) in enumerate(zip(got, ref, strict=False)) if a != b), min(len(got), len(ref)))
+    at = f"token {i}: {got[i] if i < len(got) else 'end'} instead of {ref[i] if i < len(ref) else 'end'}"
+    return f"{short(h)}, {describe_tokens(ctx, got)}, differs at {at}"

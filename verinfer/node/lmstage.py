@@ -1,0 +1,328 @@
+"""Sharded LLM serving for the node daemon (issue 10): stage servers and the accountable head.
+
+Two roles, both on ordinary staked nodes:
+
+* **stage** (`--stage MODEL:LO:HI`): the node registered the layer range [LO, HI) of an LLM model in
+  NodeRegistry with an endpoint `tcp://HOST:PORT`; at start it checks both on-chain, fetches only its
+  layers (each tensor sha256-checked against the spec, the range's shard commitment checked against the
+  registered layout) and serves them with `pipeline.StageServer` on that endpoint. Discovery is the
+  registry: heads read the endpoints and shards from NodeRegistry, nothing else.
+* **head** (any full-model node drawn into a committee for an LLM request): `LlmHead.compute` replaces
+  the single-process compute for `verinfer.llm.v1` models. It validates the prompt (every defect is
+  INVALID_INPUT, as for every model), discovers the stages on-chain, runs `pipeline.run_request` with
+  `replicas` endpoints compared bit for bit per stage (failover and tie-break from the rest), and
+  commits `tokens_hash(tokens)` through the unchanged commit–reveal market.
+
+Accountability (docs/lm.md "Accountability"): the head is the party the market judges. A head whose
+tokens differ from the committee majority is slashed by the existing market rule, whoever made it
+wrong. A stage that lies is detected by a head that compares replicas and routed around; its fault is
+recorded as evidence (log line and `<state-dir>/lm-faults.jsonl`), but the stage's own stake cannot be
+slashed on-chain: that would need a fraud proof re-executing transformer layers on-chain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from verinfer.chain.errors import ContractError
+from verinfer.chain.protocol import Status
+from verinfer.chain.types import resolve_model_id
+from verinfer.constants import INVALID_INPUT_HASH
+from verinfer.errors import ConfigError, VerinferError
+from verinfer.inference import pipeline, runtime
+from verinfer.inference.llama_int import IntModel
+from verinfer.models import gguf
+from verinfer.models.gguf import ShardLayout
+from verinfer.models.spec import MAX_SPEC_BYTES
+from verinfer.models.tensor import encode_output
+from verinfer.node.chainio import NodeChain
+from verinfer.node.compute import Outcome, compute, fetch_input
+from verinfer.storage.errors import ContentMismatchError, ContentNotFoundError, ContentTooLargeError, InvalidCidError
+
+log = logging.getLogger("verinfer.node")
+
+#: `--stage-fault` (TEST/DEMO ONLY): what a misbehaving stage does from its N-th FORWARD on (pipeline.StageServer)
+STAGE_FAULTS = ("lie", "swap", "garbage", "stall", "die")
+
+
+def parse_stage(text: str) -> tuple[str, int, int]:
+    """`MODEL:LO:HI` (MODEL a 0x id or a registered name) → (model, lo, hi); one-line error otherwise."""
+    parts = text.strip().rsplit(":", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise ConfigError(f"--stage must be MODEL:LO:HI (e.g. smollm2-135m-instruct:10:20), got {text!r}")
+    try:
+        lo, hi = int(parts[1]), int(parts[2])
+    except ValueError:
+        raise ConfigError(f"--stage layer range must be integers, got {parts[1]!r}:{parts[2]!r}") from None
+    if not 0 <= lo < hi:
+        raise ConfigError(f"--stage layer range [{lo}, {hi}) is empty")
+    return parts[0], lo, hi
+
+
+def parse_stage_fault(text: str) -> str:
+    """`KIND[:N]` with KIND in STAGE_FAULTS: misbehave from the N-th forward (default 0)."""
+    kind, _, n = text.partition(":")
+    if kind not in STAGE_FAULTS or (n and not n.isdigit()):
+        raise ConfigError(f"--stage-fault must be KIND[:N] with KIND one of {', '.join(STAGE_FAULTS)}, got {text!r}")
+    return f"{kind}:{n or 0}"
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """`tcp://HOST:PORT` (the form a stage node registers) → (host, port); ConfigError otherwise."""
+    text = endpoint.strip()
+    if not text.startswith("tcp://"):
+        raise ConfigError(f"a stage node's registered endpoint must be tcp://HOST:PORT, got {endpoint!r} "
+                          "(set it with `verinfer operator register --endpoint tcp://HOST:PORT`)")
+    host, _, port = text[6:].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"stage endpoint {endpoint!r} is not tcp://HOST:PORT")
+    return host, int(port)
+
+
+def _load_spec(store: Any, weights_cid: str) -> gguf.LlmSpec:
+    return gguf.load_spec(store.cat(weights_cid, max_bytes=MAX_SPEC_BYTES))
+
+
+@dataclass
+class StageService:
+    """A running stage of this node: what it serves and where (reported in node.json / health)."""
+
+    model_id: bytes
+    lo: int
+    hi: int
+    endpoint: str
+    shard: str
+    server: pipeline.StageServer
+
+    def describe(self) -> dict[str, Any]:
+        return {"model_id": "0x" + self.model_id.hex(), "layers": [self.lo, self.hi], "endpoint": self.endpoint,
+                "shard_commitment": self.shard, "adversary": self.server.adversary}
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def start_stage(chain: NodeChain, store: Any, stage: str, fault: str | None = None) -> StageService:
+    """Serve the registered layer range `stage` on the registered endpoint (both read from NodeRegistry)."""
+    ref, lo, hi = parse_stage(stage)
+    p = chain.p
+    model_id = resolve_model_id(p.models, ref)
+    me = chain.address
+    ranges = [(s.layer_start, s.layer_end) for s in p.nodes.get_shards(me) if bytes(s.model_id) == model_id]
+    if (lo, hi) not in ranges:
+        raise ConfigError(f"{me} has not registered layers {lo}:{hi} of model 0x{model_id.hex()[:16]}… "
+                          f"(registered: {ranges or 'none'}); register with --shards 0x{model_id.hex()}:{lo}:{hi}")
+    host, port = parse_endpoint(p.nodes.get_node(me).endpoint)
+    info = chain.model(model_id)
+    spec = _load_spec(store, info.weights_cid)
+    layout = _layout(chain, store, model_id, spec)
+    shard = layout.commitment_of(lo, hi)
+    t0 = time.perf_counter()
+    part = IntModel(gguf.fetch(spec, store, (lo, hi), globals_=False), (lo, hi), globals_=False)
+    try:
+        server = pipeline.StageServer(part, host, port, adversary=parse_stage_fault(fault) if fault else None,
+                                      info={"shard": shard, "profile": "0x" + gguf.llm_profile_hash(spec).hex(),
+                                            "model_id": "0x" + model_id.hex()}).start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} for the stage: {exc.strerror}") from None
+    log.info("stage %s layers %d:%d (shard %s…) serving on tcp://%s:%d, loaded in %.1fs%s", spec.name, lo, hi,
+             shard[:14], host, server.port, time.perf_counter() - t0,
+             f" [stage fault: {server.adversary}]" if server.adversary else "")
+    return StageService(model_id, lo, hi, f"tcp://{host}:{server.port}", shard, server)
+
+
+@dataclass(frozen=True)
+class StageEvidence:
+    """One stage fault seen by this head: the evidence a fraud-proof system would need (see docs/lm.md)."""
+
+    request_id: int | None
+    model_id: str
+    stage: int
+    layers: tuple[int, int]
+    endpoint: str
+    operator: str
+    kind: str
+    step: int
+    detail: str
+
+
+class LlmHead:
+    """The committee member's side of an LLM request: discover stages on-chain, run, hash the tokens."""
+
+    def __init__(self, chain: NodeChain, state_dir: Path, *, replicas: int = 2, timeout_s: float = 20.0) -> None:
+        if not 1 <= replicas <= 8:
+            raise ConfigError(f"--lm-replicas must be 1..8, got {replicas}")
+        if timeout_s <= 0:
+            raise ConfigError(f"--lm-stage-timeout must be positive, got {timeout_s}")
+        self.chain = chain
+        self.replicas = replicas
+        self.timeout_s = timeout_s
+        self.evidence_path = Path(state_dir) / "lm-faults.jsonl"
+        self._heads: dict[bytes, IntModel] = {}
+        self._lock = threading.Lock()
+        self.faults_seen = 0
+        self._operators: dict[str, str] = {}  # stage endpoint -> operator address (for the evidence)
+
+    def health(self, stage: StageService | None) -> dict[str, Any]:
+        """The LLM part of /health: the stage this node serves (if any) and the stage faults it saw as a head."""
+        return {"lm_stage": stage.describe() if stage else None, "lm_stage_faults_seen": self.faults_seen}
+
+    def compute(self, store: Any, spec: Any, input_cid: str, input_hash: int, *, fetch_timeout_s: float = 10.0,
+                corrupt_output: bool = False, lm_files: Path | None = None, model_id: bytes | None = None,
+                request_id: int | None = None) -> Outcome:
+        """A drop-in for `verinfer.node.compute.compute`: LLM specs here, every other model as before."""
+        if not isinstance(spec, gguf.LlmSpec):
+            return compute(store, spec, input_cid, input_hash, fetch_timeout_s=fetch_timeout_s,
+                           corrupt_output=corrupt_output, lm_files=lm_files)
+        if model_id is None:
+            raise VerinferError("an LLM request needs its model id to discover the stages")
+        try:
+            payload = fetch_input(store, input_cid, timeout_s=fetch_timeout_s)
+        except ContentNotFoundError:
+            return _invalid(f"input {input_cid} not found within {fetch_timeout_s:.0f}s")
+        except ContentTooLargeError:
+            return _invalid(f"input {input_cid} is too large")
+        except ContentMismatchError:
+            return _invalid(f"input {input_cid} content does not match its CID")
+        except (InvalidCidError, ValueError) as exc:
+            return _invalid(f"input CID {input_cid!r} is malformed: {exc}")
+        # the one input rule (runtime.admit): [n] int32 ids in the vocabulary, prompt + new tokens within the context
+        admitted = runtime.admit(spec, payload, input_hash)
+        if isinstance(admitted, runtime.Outcome):
+            return _invalid(admitted.invalid_reason or "input rejected")
+        ids = admitted
+        if request_id is not None:
+            self.draw_before_generation(request_id)
+        stages, layout = self.stages(model_id, spec, store)
+        t0 = time.perf_counter()
+        res = pipeline.run_request(spec, self.head(model_id, spec, store), ids, stages, spec.max_new_tokens,
+                                   replicas=self.replicas, timeout=self.timeout_s, stop_at_eos=True)
+        seconds = time.perf_counter() - t0
+        self.record_faults(res.faults, layout, model_id, request_id)
+        tokens = list(res.tokens)
+        if corrupt_output:  # `--fault wrong-output`: a head that reveals other tokens than it computed
+            tokens[0] = (tokens[0] + 1) % int(spec.config["vocab_size"])
+        out_payload = encode_output(tokens, spec.output_bits)
+        log.info("request %s: %d token(s) through %d stage(s) (%s) in %.2fs, %d stage fault(s), %d failover(s)%s",
+                 request_id, len(tokens), len(stages), ", ".join(f"{a}:{b}" for a, b in layout.layer_ranges), seconds,
+                 len(res.faults), len(res.recoveries_s),
+                 f" (prefix replayed in {', '.join(f'{r:.2f}s' for r in res.recoveries_s)})" if res.recoveries_s else "")
+        return Outcome(output_hash=pipeline.tokens_hash(tokens), output_cid=store.add(out_payload), outputs=tokens,
+                       inference_seconds=seconds)
+
+    def draw_before_generation(self, request_id: int) -> None:
+        """Draw the committee now if nobody has: a sharded generation (tens of seconds, plus a stage timeout per
+        stalled stage) can outlast the draw window (drawDeadline: at most the end of the epoch after the
+        request's, 40 blocks on the devnet), and the first commit, which would draw, comes only after it."""
+        try:
+            if self.chain.get_request(request_id).status == Status.PENDING:
+                self.chain.draw(request_id)
+                log.info("request %d: drew the committee before the sharded generation", request_id)
+        except ContractError as exc:
+            if exc.error_name not in ("AlreadyDrawn", "AlreadyFinalized", "DrawWindowOver", "DrawNotReady"):
+                raise
+
+    def head(self, model_id: bytes, spec: gguf.LlmSpec, store: Any) -> IntModel:
+        """Embedding, final norm and LM head of the model (cached): the head never holds a layer."""
+        with self._lock:
+            model = self._heads.get(model_id)
+            if model is None:
+                model = self._heads[model_id] = IntModel(gguf.fetch(spec, store, (0, 0)), (0, 0))
+            return model
+
+    def stages(self, model_id: bytes, spec: gguf.LlmSpec, store: Any) -> tuple[list[list[str]], ShardLayout]:
+        """Endpoints per stage from NodeRegistry (registry order), each checked by HELLO against the layout.
+
+        An endpoint that does not answer is left in (the pipeline fails over past it); one that answers
+        with another shard commitment or profile is dropped: it would serve other weights.
+        """
+        p = self.chain.p
+        layout = _layout(self.chain, store, model_id, spec)
+        profile = "0x" + gguf.llm_profile_hash(spec).hex()
+        by_range: dict[tuple[int, int], list[str]] = {r: [] for r in layout.layer_ranges}
+        for node in self.chain.read(lambda: p.nodes.nodes_for_model(model_id)):
+            view = self.chain.read(lambda n=node: p.nodes.get_node(n))  # type: ignore[misc]
+            if not view.registered or view.unbonding_since:
+                continue
+            for s in self.chain.read(lambda n=node: p.nodes.get_shards(n)):  # type: ignore[misc]
+                key = (int(s.layer_start), int(s.layer_end))
+                if bytes(s.model_id) != model_id or key not in by_range:
+                    continue
+                try:
+                    host, port = parse_endpoint(view.endpoint)
+                except ConfigError:
+                    log.warning("stage node %s registered %d:%d with a non-tcp endpoint %r; skipped", node, *key,
+                                view.endpoint)
+                    continue
+                ep = f"{host}:{port}"
+                if self._hello_ok(ep, layout.commitment_of(*key), profile):
+                    by_range[key].append(ep)
+                    self._operators[ep] = node
+        missing = [f"{a}:{b}" for (a, b), eps in by_range.items() if not eps]
+        if missing:
+            raise VerinferError(f"no live stage node registered for layers {', '.join(missing)} of {spec.name}")
+        return [by_range[r] for r in layout.layer_ranges], layout
+
+    def _hello_ok(self, ep: str, shard: str, profile: str) -> bool:
+        try:
+            conn = pipeline.StageConn(ep, min(self.timeout_s, 5.0))
+        except pipeline.StageFault:
+            return True  # down now: the pipeline skips it (and records the fault) if it is still down
+        try:
+            hello = conn.hello()
+        except pipeline.StageFault:
+            return True
+        finally:
+            conn.close()
+        if hello.get("shard") != shard or hello.get("profile") != profile:
+            log.warning("stage %s announces shard %s / profile %s, the registered layout says %s / %s: not used",
+                        ep, str(hello.get("shard"))[:14], str(hello.get("profile"))[:14], shard[:14], profile[:14])
+            return False
+        return True
+
+    def record_faults(self, faults: list[pipeline.Fault], layout: ShardLayout, model_id: bytes,
+                      request_id: int | None) -> None:
+        """Log each stage fault and append it to `<state-dir>/lm-faults.jsonl` (evidence, not a slash)."""
+        if not faults:
+            return
+        ops = self._operators
+        with self._lock, self.evidence_path.open("a") as f:
+            for fl in faults:
+                ev = StageEvidence(request_id, "0x" + model_id.hex(), fl.stage, layout.layer_ranges[fl.stage],
+                                   fl.endpoint, ops.get(fl.endpoint, ""), fl.kind, fl.step, fl.detail[:300])
+                self.faults_seen += 1
+                log.warning("request %s: stage %d (layers %d:%d) at %s (operator %s) fault %s at step %d: %s; routed "
+                            "around it", request_id, fl.stage, *ev.layers, fl.endpoint, ev.operator or "?", fl.kind,
+                            fl.step, ev.detail)
+                f.write(json.dumps(asdict(ev)) + "\n")
+
+
+def _layout(chain: NodeChain, store: Any, model_id: bytes, spec: gguf.LlmSpec) -> ShardLayout:
+    """The model's registered shard layout (document by artifactsCid, pinned by shardLayoutHash, matching `spec`)."""
+    info = chain.model(model_id)
+    cid = chain.artifacts_cid(model_id)
+    return gguf.registered_layout(cid, store, info.shard_layout_hash, spec)
+
+
+def _invalid(reason: str) -> Outcome:
+    return Outcome(output_hash=INVALID_INPUT_HASH, output_cid="", invalid_reason=reason)
+
+
+def check_options(stage: str | None, fault: str | None, replicas: int, timeout_s: float) -> None:
+    """One-line errors for the LLM flags of `verinfer node run`, before anything is unlocked or opened."""
+    if stage is not None:
+        parse_stage(stage)
+    if fault is not None:
+        if stage is None:
+            raise ConfigError("--stage-fault needs --stage (it makes this node's stage misbehave)")
+        parse_stage_fault(fault)
+    if not 1 <= replicas <= 8:
+        raise ConfigError(f"--lm-replicas must be 1..8, got {replicas}")
+    if timeout_s <= 0:
+        raise ConfigError(f"--lm-stage-timeout must be positive, got {timeout_s}")
