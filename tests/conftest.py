@@ -39,20 +39,33 @@ def _slow_enabled(config: pytest.Config) -> bool:
     return "slow" in expr and "not slow" not in expr
 
 
-#: The longest files (wall on 2 cores, measured with --time-report), longest first. They are collected first so
-#: that `pytest -n 2 --dist loadfile` (scripts/test.sh) starts them at once and the many short files fill the
-#: gaps, instead of one long file starting last and running alone. Order only: nothing is skipped or added.
+#: The longest files, longest first (CPU s per file from --time-report, 2026-12-02, loaded 2-core box: journey 101,
+#: requests/faults 94-124, audit 110, attacks 71-93, explorer 42-66, smollm 54, faults 28-39, metainf 33, bundle 27,
+#: demo 22-28, kit guide 18-28 but mostly waiting for blocks). Collected first so that `pytest -n 2 --dist loadfile
+#: --no-loadscope-reorder` (scripts/test.sh) starts them at once and the many short files fill the gaps, instead of
+#: one long file starting last and running alone. Order only: nothing is skipped or added. test_lm_market,
+#: test_prover_network and test_load_network arrived after that measurement; placed by what they start (a SmolLM2
+#: network; circuit compiles and proofs through nodes; a proof burst), not measured yet.
 LONG_FILES = (
     "test_newcomer_journey.py",
-    "test_attacks_network.py",
-    "test_explorer_network.py",
-    "test_kit_guide.py",
-    "test_deploy_hardhat.py",
+    "test_lm_market.py",
     "test_requests_faults_network.py",
+    "test_prover_network.py",
+    "test_audit_request.py",
+    "test_attacks_network.py",
+    "test_load_network.py",
+    "test_explorer_network.py",
     "test_lm_smollm.py",
+    "test_kit_guide.py",
+    "test_metainf_integration.py",
+    "test_prover_bundle.py",
+    "test_faults_node.py",
     "test_e2e_demo.py",
-    "test_inference_lm.py",
-    "test_kit_hardhat.py",
+    "test_deploy_hardhat.py",
+    "test_devnet_cli.py",
+    "test_node_e2e.py",
+    "test_node_prover.py",
+    "test_demo_keep.py",
 )
 
 
