@@ -41,6 +41,11 @@ class Outcome:
     def is_invalid(self) -> bool:
         return self.output_hash == INVALID_INPUT_HASH
 
+    @classmethod
+    def invalid(cls, reason: str) -> "Outcome":
+        """The INVALID_INPUT outcome with the reason the node logs (nothing is stored for it)."""
+        return cls(output_hash=INVALID_INPUT_HASH, output_cid="", invalid_reason=reason)
+
 
 class ModelCache:
     """Models by weights CID: memory, then `<state-dir>/models/<cid>.json`, then the store.
@@ -137,6 +142,24 @@ def fetch_input(store: Any, cid: str, *, timeout_s: float, sleep: Callable[[floa
             delay = min(delay * 2, 2.0)
 
 
+def fetch_payload(store: Any, input_cid: str, fetch_timeout_s: float) -> bytes | Outcome:
+    """The input payload, or the INVALID_INPUT outcome for a defect found before a payload exists.
+
+    Not found within the budget, too large, content not matching its CID, malformed CID: every model kind
+    (the MLP path here, the LLM head in `verinfer.node.lmstage`) turns these into the same outcome.
+    """
+    try:
+        return fetch_input(store, input_cid, timeout_s=fetch_timeout_s)
+    except ContentNotFoundError:
+        return Outcome.invalid(f"input {input_cid} not found within {fetch_timeout_s:.0f}s")
+    except ContentTooLargeError:
+        return Outcome.invalid(f"input {input_cid} exceeds {MAX_INPUT_BYTES} bytes")
+    except ContentMismatchError:
+        return Outcome.invalid(f"input {input_cid} content does not match its CID")
+    except (InvalidCidError, ValueError) as exc:  # malformed CID string
+        return Outcome.invalid(f"input CID {input_cid!r} is malformed: {exc}")
+
+
 def compute(
     store: Any,
     spec: Any,
@@ -161,20 +184,13 @@ def compute(
     perturbs one logit before hashing, like a buggy or lazy node would.
     """
 
-    try:
-        payload = fetch_input(store, input_cid, timeout_s=fetch_timeout_s)
-    except ContentNotFoundError:
-        return _invalid(f"input {input_cid} not found within {fetch_timeout_s:.0f}s")
-    except ContentTooLargeError:
-        return _invalid(f"input {input_cid} exceeds {MAX_INPUT_BYTES} bytes")
-    except ContentMismatchError:
-        return _invalid(f"input {input_cid} content does not match its CID")
-    except (InvalidCidError, ValueError) as exc:  # malformed CID string
-        return _invalid(f"input CID {input_cid!r} is malformed: {exc}")
+    payload = fetch_payload(store, input_cid, fetch_timeout_s)
+    if isinstance(payload, Outcome):
+        return payload
     local = _LOCAL_RUNS.get(id(spec))
     outcome = runtime.decide(spec, lm_files, payload, input_hash, run=local[1] if local and local[0] is spec else None)
     if outcome.is_invalid:
-        return _invalid(outcome.invalid_reason or "input rejected")
+        return Outcome.invalid(outcome.invalid_reason or "input rejected")
     outputs = list(outcome.outputs or [])
     out_hash, out_payload = outcome.output_hash, outcome.output_payload
     if corrupt_output:
@@ -183,7 +199,3 @@ def compute(
     assert out_payload is not None  # a valid outcome always carries its encoded output
     cid = store.add(out_payload)
     return Outcome(output_hash=out_hash, output_cid=cid, outputs=outputs, inference_seconds=outcome.inference_seconds)
-
-
-def _invalid(reason: str) -> Outcome:
-    return Outcome(output_hash=INVALID_INPUT_HASH, output_cid="", invalid_reason=reason)

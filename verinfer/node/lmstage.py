@@ -33,7 +33,6 @@ from typing import Any
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import Status
 from verinfer.chain.types import resolve_model_id
-from verinfer.constants import INVALID_INPUT_HASH
 from verinfer.errors import ConfigError, VerinferError
 from verinfer.inference import pipeline, runtime
 from verinfer.inference.llama_int import IntModel
@@ -42,8 +41,7 @@ from verinfer.models.gguf import ShardLayout
 from verinfer.models.spec import MAX_SPEC_BYTES
 from verinfer.models.tensor import encode_output
 from verinfer.node.chainio import NodeChain
-from verinfer.node.compute import Outcome, compute, fetch_input
-from verinfer.storage.errors import ContentMismatchError, ContentNotFoundError, ContentTooLargeError, InvalidCidError
+from verinfer.node.compute import Outcome, compute, fetch_payload
 
 log = logging.getLogger("verinfer.node")
 
@@ -182,20 +180,13 @@ class LlmHead:
                            corrupt_output=corrupt_output, lm_files=lm_files)
         if model_id is None:
             raise VerinferError("an LLM request needs its model id to discover the stages")
-        try:
-            payload = fetch_input(store, input_cid, timeout_s=fetch_timeout_s)
-        except ContentNotFoundError:
-            return _invalid(f"input {input_cid} not found within {fetch_timeout_s:.0f}s")
-        except ContentTooLargeError:
-            return _invalid(f"input {input_cid} is too large")
-        except ContentMismatchError:
-            return _invalid(f"input {input_cid} content does not match its CID")
-        except (InvalidCidError, ValueError) as exc:
-            return _invalid(f"input CID {input_cid!r} is malformed: {exc}")
+        payload = fetch_payload(store, input_cid, fetch_timeout_s)
+        if isinstance(payload, Outcome):
+            return payload
         # the one input rule (runtime.admit): [n] int32 ids in the vocabulary, prompt + new tokens within the context
         admitted = runtime.admit(spec, payload, input_hash)
         if isinstance(admitted, runtime.Outcome):
-            return _invalid(admitted.invalid_reason or "input rejected")
+            return Outcome.invalid(admitted.invalid_reason or "input rejected")
         ids = admitted
         if request_id is not None:
             self.draw_before_generation(request_id)
@@ -308,10 +299,6 @@ def _layout(chain: NodeChain, store: Any, model_id: bytes, spec: gguf.LlmSpec) -
     info = chain.model(model_id)
     cid = chain.artifacts_cid(model_id)
     return gguf.registered_layout(cid, store, info.shard_layout_hash, spec)
-
-
-def _invalid(reason: str) -> Outcome:
-    return Outcome(output_hash=INVALID_INPUT_HASH, output_cid="", invalid_reason=reason)
 
 
 def check_options(stage: str | None, fault: str | None, replicas: int, timeout_s: float) -> None:
