@@ -30,8 +30,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     uint256 public constant MAX_CID_BYTES = 128;
     /// @notice Longest commit or reveal window a request may ask for (blocks).
     uint32 public constant MAX_WINDOW_BLOCKS = 10_000;
-    /// @notice Largest callbackGasLimit a request may ask for.
+    /// @notice Largest callbackGasLimit a request may ask for (< 2^24: stored in 24 bits).
     uint32 public constant MAX_CALLBACK_GAS = 2_000_000;
+    /// @notice Longest queue for seats a request may ask for (blocks; also capped by the epoch and blockhash horizon).
+    uint32 public constant MAX_QUEUE_BLOCKS = 255;
     /// @notice Share (bps) of the slashes of members contradicted by a proof that goes to the prover.
     uint16 public constant PROVER_REWARD_BPS = 5_000;
     /// @notice Gas given to the verifier staticcall.
@@ -78,8 +80,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 proofMode;
         uint8 paidMask;
         uint8 slashedMask;
-        uint32 callbackGasLimit;
-        uint24 paramsVersion; // < 2^24 (_pushParams)
+        uint24 callbackGasLimit; // <= MAX_CALLBACK_GAS < 2^24
+        uint8 queueBlocks; // <= MAX_QUEUE_BLOCKS
+        uint16 paramsVersion; // < 2^16 (_pushParams)
+        uint8 drawOffset; // drawnBlock - drawBlock - 1 once drawn (a draw happens in (drawBlock, drawBlock + 256])
         uint32 modelIndex; // ModelRegistry index; the id is in _modelIdOf
         uint8 sameMask; // members whose output equals the first revealer's (their own slot is cleared)
         uint8 firstRevealer; // committee index of the first revealer (valid once revealedMask != 0)
@@ -171,6 +175,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             revert InvalidRevealBlocks(p.revealBlocks, c.minRevealBlocks, MAX_WINDOW_BLOCKS);
         }
         if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert CallbackGasTooHigh(p.callbackGasLimit, MAX_CALLBACK_GAS);
+        if (p.queueBlocks > MAX_QUEUE_BLOCKS) revert InvalidQueueBlocks(p.queueBlocks, MAX_QUEUE_BLOCKS);
         uint256 deposit = p.callbackGasLimit == 0
             ? 0
             : uint256(p.callbackGasLimit) * _paramSets[c.paramsVersion].callbackGasPrice;
@@ -204,7 +209,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 word = uint256(uint40(block.number)) | (uint256(p.commitBlocks) << 40)
             | (uint256(p.revealBlocks) << 56) | (uint256(uint8(Status.Pending)) << 72) | (uint256(p.replicas) << 104)
             | (uint256(p.quorum) << 112) | (uint256(model.requiresTee ? F_REQUIRES_TEE : 0) << 120)
-            | (uint256(model.proofMode) << 128) | (uint256(p.callbackGasLimit) << 152) | (uint256(pv) << 184)
+            | (uint256(model.proofMode) << 128) | (uint256(p.callbackGasLimit) << 152) | (uint256(p.queueBlocks) << 176)
+            | (uint256(pv) << 184)
             | (uint256(model.index) << 208);
         assembly {
             sstore(r.slot, word)
@@ -219,8 +225,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 fee,
         RequestParams calldata p
     ) private {
-        uint64 drawBlock = uint64(block.number) + 1;
-        uint64 commitDeadline = drawBlock + p.commitBlocks;
+        (uint64 drawBlock, uint64 queueDeadline, uint64 drawDeadline) =
+            _drawWindow(uint64(block.number), p.queueBlocks, p.commitBlocks);
         emit InferenceRequested(
             requestId,
             msg.sender,
@@ -231,8 +237,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             p.replicas,
             p.quorum,
             drawBlock,
-            commitDeadline,
-            commitDeadline + p.revealBlocks
+            queueDeadline,
+            drawDeadline
         );
     }
 
@@ -585,7 +591,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
         if (block.number > _drawDeadline(r)) return new address[](0);
         return nodeRegistry.drawCommittee(
-            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0
+            _modelIdOf[r.modelIndex],
+            _seed(requestId, drawBlock),
+            _snapshotEpoch(r),
+            r.replicas,
+            r.flags & F_REQUIRES_TEE != 0,
+            r.queueBlocks != 0
         );
     }
 
@@ -593,7 +604,11 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     function getRequest(uint256 requestId) external view returns (Request memory q) {
         Req storage r = _existing(requestId);
         ParamSet memory ps = _paramSets[r.paramsVersion];
-        uint64 commitDeadline = _commitDeadline(r);
+        (uint64 drawBlock, uint64 queueDeadline, uint64 drawDeadline) =
+            _drawWindow(r.createdBlock, r.queueBlocks, r.commitBlocks);
+        bool drawn = r.status != Status.Pending && r.status != Status.Expired;
+        uint64 drawnBlock = drawn ? _drawnBlock(r) : 0;
+        uint64 commitDeadline = (drawn ? drawnBlock : drawDeadline) + r.commitBlocks;
         uint64 revealDeadline = commitDeadline + r.revealBlocks;
         q.requester = r.requester;
         q.modelId = _modelIdOf[r.modelIndex];
@@ -605,11 +620,14 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             quorum: r.quorum,
             commitBlocks: r.commitBlocks,
             revealBlocks: r.revealBlocks,
-            callbackGasLimit: r.callbackGasLimit
+            callbackGasLimit: r.callbackGasLimit,
+            queueBlocks: r.queueBlocks
         });
         q.createdBlock = r.createdBlock;
-        q.drawBlock = uint64(r.createdBlock) + 1;
-        q.drawDeadline = _drawDeadline(r);
+        q.drawBlock = drawBlock;
+        q.queueDeadline = queueDeadline;
+        q.drawDeadline = drawDeadline;
+        q.drawnBlock = drawnBlock;
         q.commitDeadline = commitDeadline;
         q.revealDeadline = revealDeadline;
         q.finalizeAfter = r.proofMode == VerinferConstants.PROOF_NONE ? revealDeadline : revealDeadline + ps.proofBlocks;
@@ -729,22 +747,40 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (r.status == Status.None) revert RequestNotFound(requestId);
     }
 
+    /// @dev Block of the draw (meaningful once drawn).
+    function _drawnBlock(Req storage r) private view returns (uint64) {
+        return uint64(r.createdBlock) + 2 + r.drawOffset;
+    }
+
+    /// @dev The commit window counts from the draw: a member is on the hook only from the block it was drawn.
     function _commitDeadline(Req storage r) private view returns (uint64) {
-        return uint64(r.createdBlock) + 1 + r.commitBlocks;
+        return _drawnBlock(r) + r.commitBlocks;
     }
 
     function _snapshotEpoch(Req storage r) private view returns (uint64) {
         return uint64(r.createdBlock) / _epochLength;
     }
 
-    /// @dev Last block a draw may happen: the commit deadline, the end of the epoch after the request's (the
-    ///      snapshot must stay readable) and the 256-block blockhash horizon, whichever comes first.
     function _drawDeadline(Req storage r) private view returns (uint64 d) {
-        uint64 drawBlock = uint64(r.createdBlock) + 1;
-        d = _commitDeadline(r);
-        uint64 epochEnd = (_snapshotEpoch(r) + 2) * _epochLength - 1;
-        if (epochEnd < d) d = epochEnd;
-        if (drawBlock + BLOCKHASH_WINDOW < d) d = drawBlock + BLOCKHASH_WINDOW;
+        (,, d) = _drawWindow(r.createdBlock, r.queueBlocks, r.commitBlocks);
+    }
+
+    /// @dev The draw window of a request made at `createdBlock`: the seed block drawBlock = createdBlock + 1; the
+    ///      queue (a draw short of seats reverts NoSeatsYet) up to drawBlock + queueBlocks; a complete draw up to
+    ///      drawBlock + queueBlocks + commitBlocks. Both are capped by the end of the epoch after the request's (the
+    ///      snapshot must stay readable) and the 256-block blockhash horizon (the seed must stay readable).
+    function _drawWindow(uint64 createdBlock, uint64 queueBlocks, uint64 commitBlocks)
+        private
+        view
+        returns (uint64 drawBlock, uint64 queueDeadline, uint64 drawDeadline)
+    {
+        drawBlock = createdBlock + 1;
+        uint64 cap = (createdBlock / _epochLength + 2) * _epochLength - 1;
+        if (drawBlock + BLOCKHASH_WINDOW < cap) cap = drawBlock + BLOCKHASH_WINDOW;
+        queueDeadline = drawBlock + queueBlocks; // queueBlocks <= 255, commitBlocks <= 10_000: no overflow
+        drawDeadline = queueDeadline + commitBlocks;
+        if (queueDeadline > cap) queueDeadline = cap;
+        if (drawDeadline > cap) drawDeadline = cap;
     }
 
     function _seed(uint256 requestId, uint64 drawBlock) private view returns (uint256) {
@@ -754,26 +790,46 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     function _drawOrExpire(uint256 requestId, Req storage r) private {
         uint64 drawBlock = uint64(r.createdBlock) + 1;
         if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
-        if (block.number > _drawDeadline(r) || blockhash(drawBlock) == bytes32(0)) {
+        (, uint64 queueDeadline, uint64 drawDeadline) = _drawWindow(r.createdBlock, r.queueBlocks, r.commitBlocks);
+        if (block.number > drawDeadline || blockhash(drawBlock) == bytes32(0)) {
             _expire(requestId, r);
             return;
         }
-        uint64 revealDeadline = _commitDeadline(r) + r.revealBlocks;
+        // forge-lint: disable-next-line(unsafe-typecast) -- block numbers fit 64 bits
+        uint64 commitDeadline = uint64(block.number) + r.commitBlocks;
+        uint64 revealDeadline = commitDeadline + r.revealBlocks;
         uint64 until = r.proofMode == VerinferConstants.PROOF_NONE
             ? revealDeadline
             : revealDeadline + _paramSets[r.paramsVersion].proofBlocks;
-        uint8 replicas = r.replicas;
-        address[] memory committee = nodeRegistry.drawAndAssign(
-            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), replicas, r.flags & F_REQUIRES_TEE != 0, until
-        );
-        if (committee.length < replicas) {
+        address[] memory committee = _assign(requestId, r, drawBlock, until);
+        if (committee.length < r.replicas) {
+            if (block.number <= queueDeadline) revert NoSeatsYet(requestId, queueDeadline);
             _expire(requestId, r);
             return;
         }
         r.status = Status.Committing;
-        r.committeeSize = replicas;
+        r.committeeSize = r.replicas; // committee.length == replicas here
+        // forge-lint: disable-next-line(unsafe-typecast) -- drawBlock < block.number <= drawDeadline <= drawBlock + 256
+        r.drawOffset = uint8(block.number - drawBlock - 1);
         _storeCommittee(requestId, committee);
-        emit CommitteeDrawn(requestId, committee);
+        emit CommitteeDrawn(requestId, committee, commitDeadline, revealDeadline, until);
+    }
+
+    /// @dev The registry's draw for the request, seats taken when complete; a queued request never skips a
+    ///      busy seed member (waitForSeats).
+    function _assign(uint256 requestId, Req storage r, uint64 drawBlock, uint64 until)
+        private
+        returns (address[] memory)
+    {
+        return nodeRegistry.drawAndAssign(
+            _modelIdOf[r.modelIndex],
+            _seed(requestId, drawBlock),
+            _snapshotEpoch(r),
+            r.replicas,
+            r.flags & F_REQUIRES_TEE != 0,
+            until,
+            r.queueBlocks != 0
+        );
     }
 
     /// @dev Never drawn: everything back to the requester, nobody paid or slashed.
@@ -860,7 +916,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     function _pushParams(ParamSet memory ps) private {
-        if (_paramSets.length > type(uint24).max) revert InvalidParameter("paramsVersion", _paramSets.length);
+        if (_paramSets.length > type(uint16).max) revert InvalidParameter("paramsVersion", _paramSets.length);
         _paramSets.push(ps);
         // forge-lint: disable-next-line(unsafe-typecast)
         _cur.paramsVersion = uint32(_paramSets.length - 1);

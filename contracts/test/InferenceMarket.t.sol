@@ -137,9 +137,13 @@ contract InferenceMarketTest is Fixture {
         vm.assertEq(uint256(r.params.replicas), 3, "replicas");
         vm.assertEq(uint256(r.createdBlock), created, "created");
         vm.assertEq(uint256(r.drawBlock), created + 1, "draw block");
-        vm.assertEq(uint256(r.commitDeadline), created + 11, "commit deadline");
-        vm.assertEq(uint256(r.revealDeadline), created + 21, "reveal deadline");
-        vm.assertEq(uint256(r.finalizeAfter), created + 21, "no proof window for mode 0");
+        vm.assertEq(uint256(r.queueDeadline), created + 1, "no queue");
+        vm.assertEq(uint256(r.drawDeadline), created + 11, "draw deadline: drawBlock + commitBlocks");
+        vm.assertEq(uint256(r.drawnBlock), 0, "not drawn");
+        // undrawn: the windows count from the draw, so getRequest shows the latest they can end
+        vm.assertEq(uint256(r.commitDeadline), created + 21, "commit deadline (latest)");
+        vm.assertEq(uint256(r.revealDeadline), created + 31, "reveal deadline (latest)");
+        vm.assertEq(uint256(r.finalizeAfter), created + 31, "no proof window for mode 0");
         vm.assertEq(r.slashAmount, 0.1 ether, "slash snapshot");
         vm.assertEq(uint256(r.status), uint256(IInferenceMarket.Status.Pending), "pending");
         vm.assertEq(_committee(id).length, 0, "no committee yet");

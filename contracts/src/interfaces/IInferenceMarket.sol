@@ -14,6 +14,10 @@ interface IInferenceMarket {
         uint32 commitBlocks;
         uint32 revealBlocks;
         uint32 callbackGasLimit;
+        /// @dev Blocks after drawBlock during which a draw that finds a seed member at capacity reverts NoSeatsYet
+        ///      (the request waits for seats) instead of expiring; 0 = no queue. <= MAX_QUEUE_BLOCKS, and capped by
+        ///      the end of the epoch after the request's and the 256-block blockhash horizon.
+        uint32 queueBlocks;
     }
 
     /// @notice Pending: not drawn yet. Committing/Revealing: drawn (Revealing is derived by getRequest/statusOf,
@@ -39,8 +43,10 @@ interface IInferenceMarket {
         RequestParams params;
         uint64 createdBlock;
         uint64 drawBlock; // createdBlock + 1: its hash seeds the draw
+        uint64 queueDeadline; // last block a draw short of seats reverts NoSeatsYet (the request waits) instead of expiring
         uint64 drawDeadline; // last block draw() succeeds
-        uint64 commitDeadline; // last block a commit is accepted
+        uint64 drawnBlock; // block of the draw (0 while Pending or Expired); the windows below count from it
+        uint64 commitDeadline; // last block a commit is accepted (drawnBlock + commitBlocks; while Pending: the latest it can be)
         uint64 revealDeadline; // last block a reveal is accepted
         uint64 finalizeAfter; // finalize needs block > finalizeAfter unless every member revealed (and, for proven models, a proof landed)
         Status status;
@@ -69,6 +75,8 @@ interface IInferenceMarket {
     error RequestNotFound(uint256 requestId);
     error DrawNotReady(uint256 requestId, uint64 drawBlock);
     error DrawWindowOver(uint256 requestId, uint64 drawDeadline);
+    error NoSeatsYet(uint256 requestId, uint64 queueDeadline);
+    error InvalidQueueBlocks(uint32 queueBlocks, uint32 max);
     error AlreadyDrawn(uint256 requestId);
     error NotCommitteeMember(uint256 requestId, address caller);
     error AlreadyCommitted(uint256 requestId, address node);
@@ -104,10 +112,13 @@ interface IInferenceMarket {
         uint8 replicas,
         uint8 quorum,
         uint64 drawBlock,
-        uint64 commitDeadline,
-        uint64 revealDeadline
+        uint64 queueDeadline,
+        uint64 drawDeadline
     );
-    event CommitteeDrawn(uint256 indexed requestId, address[] committee);
+    /// @notice The committee and its windows, which count from the draw (nodes are on the hook from here).
+    event CommitteeDrawn(
+        uint256 indexed requestId, address[] committee, uint64 commitDeadline, uint64 revealDeadline, uint64 finalizeAfter
+    );
     event Committed(uint256 indexed requestId, address indexed node);
     event Revealed(uint256 indexed requestId, address indexed node, bytes32 outputHash, string outputCid);
     /// @param paidCount Members credited for this request.
@@ -133,8 +144,10 @@ interface IInferenceMarket {
         payable
         returns (uint256 requestId);
 
-    /// @notice Draws the committee (anyone; commit does it implicitly) in (drawBlock, drawDeadline]. Too few
-    ///         eligible nodes, or a window/blockhash that is gone, expire the request with a full refund.
+    /// @notice Draws the committee (anyone; commit does it implicitly) in (drawBlock, drawDeadline]. Short of seats
+    ///         up to queueDeadline: reverts NoSeatsYet (retry later). Too few eligible nodes after it, or a
+    ///         window/blockhash that is gone, expire the request with a full refund. The commit and reveal
+    ///         windows count from the draw.
     function draw(uint256 requestId) external;
 
     /// @notice Committee member commits keccak256(abi.encode(requestId, outputHash, salt, node)); draws first if needed.
