@@ -225,8 +225,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 fee,
         RequestParams calldata p
     ) private {
-        (uint64 drawBlock, uint64 queueDeadline, uint64 drawDeadline) =
-            _drawWindow(uint64(block.number), p.queueBlocks, p.commitBlocks);
+        (uint64 drawBlock,, uint64 drawDeadline) = _drawWindow(uint64(block.number), p.queueBlocks, p.commitBlocks);
+        uint64 commitDeadline = drawDeadline + p.commitBlocks;
         emit InferenceRequested(
             requestId,
             msg.sender,
@@ -237,8 +237,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             p.replicas,
             p.quorum,
             drawBlock,
-            queueDeadline,
-            drawDeadline
+            drawDeadline,
+            commitDeadline,
+            commitDeadline + p.revealBlocks
         );
     }
 

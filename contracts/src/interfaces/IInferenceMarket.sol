@@ -112,8 +112,9 @@ interface IInferenceMarket {
         uint8 replicas,
         uint8 quorum,
         uint64 drawBlock,
-        uint64 queueDeadline,
-        uint64 drawDeadline
+        uint64 drawDeadline,
+        uint64 commitDeadline, // the latest it can be (a draw at drawDeadline); CommitteeDrawn carries the real one
+        uint64 revealDeadline // idem
     );
     /// @notice The committee and its windows, which count from the draw (nodes are on the hook from here).
     event CommitteeDrawn(

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Fixture} from "../utils/Fixture.sol";
+import {console} from "../utils/Vm.sol";
+import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
+
+/// @notice Found in review of the seat queue: anyone may call draw at any block of the draw window, and the draw
+///         skipped nodes at capacity. A cartel with large declared capacity (its seats are always free) waits for
+///         the block where the honest seed members are busy (or makes them busy with its own requests) and
+///         draws: the skipped honest seats go to the next leaves of the seed, i.e. to the cartel.
+///         Defence: a queued request (queueBlocks > 0) never skips a busy seed member (NodeRegistry waitForSeats):
+///         the draw reverts NoSeatsYet until the seed's own committee has seats, so the moment of the draw decides
+///         only *when* the committee is drawn, never *who* is in it. Measured below: the cartel's quorum rate in
+///         committees drawn at the worst moment, with and without the queue (queueBlocks = 0 keeps the old skip).
+contract Attack20DrawTimingBiasTest is Fixture {
+    uint256 internal constant HONEST = 9;
+    uint256 internal constant CARTEL = 3; // 25 % of the stake
+    uint256 internal constant VICTIMS = 40;
+
+    function _isCartel(address a) internal pure returns (bool) {
+        return uint160(a) >= uint160(_node(HONEST)) && uint160(a) < uint160(_node(HONEST + CARTEL));
+    }
+
+    function _cartelSeats(address[] memory c) internal pure returns (uint256 n) {
+        for (uint256 i; i < c.length; ++i) if (_isCartel(c[i])) ++n;
+    }
+
+    function test_attack20_drawTimingCannotSteerQueuedCommittees() public {
+        for (uint256 i; i < HONEST + CARTEL; ++i) _registerNode(_node(i), STAKE, modelId);
+        _nextEpoch();
+        for (uint256 i; i < HONEST + CARTEL; ++i) {
+            vm.prank(_node(i));
+            nodes.setCapacity(i < HONEST ? 1 : 255); // cartel: every seat it could want, always free
+        }
+        IInferenceMarket.RequestParams memory q = _params(3, 2);
+        q.queueBlocks = 20;
+        uint256[] memory skipIds = new uint256[](VICTIMS);
+        uint256[] memory queueIds = new uint256[](VICTIMS);
+        for (uint256 k; k < VICTIMS; ++k) {
+            skipIds[k] = _request(requester, FEE, _params(3, 2), modelId);
+            queueIds[k] = _request(requester, FEE, q, modelId);
+        }
+        // the cartel's own requests, to make honest nodes busy (replicas 1, drawn with the old skip)
+        uint256[] memory fillers = new uint256[](60);
+        for (uint256 k; k < 60; ++k) fillers[k] = _request(address(0xCA), FEE, _params(1, 1), modelId);
+        vm.roll(block.number + 2);
+
+        // ---- honest moment: every seat free
+        uint256 baseSkipQuorum;
+        uint256 baseQueueQuorum;
+        bytes32[] memory baseQueue = new bytes32[](VICTIMS);
+        for (uint256 k; k < VICTIMS; ++k) {
+            if (_cartelSeats(market.previewCommittee(skipIds[k])) >= 2) ++baseSkipQuorum;
+            address[] memory c = market.previewCommittee(queueIds[k]);
+            vm.assertEq(c.length, 3, "complete when seats are free");
+            baseQueue[k] = keccak256(abi.encode(c));
+            if (_cartelSeats(c) >= 2) ++baseQueueQuorum;
+        }
+
+        // ---- the cartel's moment: fill every honest seat with its own requests, then draw
+        uint256 used;
+        while (used < fillers.length && !_honestBusy()) market.draw(fillers[used++]);
+        vm.assertTrue(_honestBusy(), "every honest seat taken");
+
+        uint256 skipDrawn;
+        uint256 skipQuorum;
+        uint256 queueWaiting;
+        uint256 queueQuorum;
+        for (uint256 k; k < VICTIMS; ++k) {
+            address[] memory c = market.previewCommittee(skipIds[k]);
+            if (c.length == 3) {
+                ++skipDrawn;
+                if (_cartelSeats(c) >= 2) ++skipQuorum;
+            }
+            c = market.previewCommittee(queueIds[k]);
+            if (c.length < 3) {
+                ++queueWaiting;
+                vm.expectRevert(); // NoSeatsYet: the request waits for its own committee
+                market.draw(queueIds[k]);
+            } else {
+                vm.assertEq(keccak256(abi.encode(c)), baseQueue[k], "queued: the seed's committee or none");
+                if (_cartelSeats(c) >= 2) ++queueQuorum;
+            }
+        }
+        console.log("cartel 25% stake; victims", VICTIMS);
+        console.log("cartel quorum, all seats free, queueBlocks=0", baseSkipQuorum);
+        console.log("cartel quorum, all seats free, queueBlocks=20", baseQueueQuorum);
+        console.log("honest seats filled by cartel fillers", used);
+        console.log("queueBlocks=0: drawn at the cartel's moment", skipDrawn);
+        console.log("queueBlocks=0: cartel quorum at the cartel's moment", skipQuorum);
+        console.log("queueBlocks=20: waiting (NoSeatsYet) at the cartel's moment", queueWaiting);
+        console.log("queueBlocks=20: cartel quorum at the cartel's moment", queueQuorum);
+        // the old skip is steerable: quorum in every committee drawn at the cartel's moment
+        vm.assertEq(skipQuorum, skipDrawn, "skip: the cartel holds quorum in every committee it times");
+        vm.assertGt(skipQuorum, 2 * baseSkipQuorum, "skip: timing multiplies the cartel's quorum rate");
+        // the queue is not: at the cartel's moment it wins only committees the seed gave it anyway
+        vm.assertLe(queueQuorum, baseQueueQuorum, "queue: no committee gained by timing");
+    }
+
+    function _honestBusy() internal view returns (bool) {
+        for (uint256 i; i < HONEST; ++i) {
+            if (nodes.getNode(_node(i)).inFlight < nodes.getNode(_node(i)).capacity) return false;
+        }
+        return true;
+    }
+}
