@@ -225,8 +225,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 fee,
         RequestParams calldata p
     ) private {
-        (uint64 drawBlock,, uint64 drawDeadline) = _drawWindow(uint64(block.number), p.queueBlocks, p.commitBlocks);
-        uint64 commitDeadline = drawDeadline + p.commitBlocks;
+        uint64[4] memory w = _requestedWindows(p);
         emit InferenceRequested(
             requestId,
             msg.sender,
@@ -236,11 +235,22 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             fee,
             p.replicas,
             p.quorum,
-            drawBlock,
-            drawDeadline,
-            commitDeadline,
-            commitDeadline + p.revealBlocks
+            w[0],
+            w[1],
+            w[2],
+            w[3]
         );
+    }
+
+    /// @dev InferenceRequested's blocks: drawBlock, drawDeadline, and the latest commit and reveal deadlines (a draw
+    ///      at drawDeadline; CommitteeDrawn carries the real ones).
+    function _requestedWindows(RequestParams calldata p) private view returns (uint64[4] memory w) {
+        // forge-lint: disable-next-line(unsafe-typecast) -- block numbers fit 64 bits
+        (uint64 drawBlock,, uint64 drawDeadline) = _drawWindow(uint64(block.number), p.queueBlocks, p.commitBlocks);
+        w[0] = drawBlock;
+        w[1] = drawDeadline;
+        w[2] = drawDeadline + p.commitBlocks;
+        w[3] = w[2] + p.revealBlocks;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -776,12 +786,18 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         returns (uint64 drawBlock, uint64 queueDeadline, uint64 drawDeadline)
     {
         drawBlock = createdBlock + 1;
-        uint64 cap = (createdBlock / _epochLength + 2) * _epochLength - 1;
-        if (drawBlock + BLOCKHASH_WINDOW < cap) cap = drawBlock + BLOCKHASH_WINDOW;
-        queueDeadline = drawBlock + queueBlocks; // queueBlocks <= 255, commitBlocks <= 10_000: no overflow
-        drawDeadline = queueDeadline + commitBlocks;
-        if (queueDeadline > cap) queueDeadline = cap;
-        if (drawDeadline > cap) drawDeadline = cap;
+        uint64 cap = _min64((createdBlock / _epochLength + 2) * _epochLength - 1, drawBlock + BLOCKHASH_WINDOW);
+        // queueBlocks <= 255, commitBlocks <= 10_000: no overflow
+        queueDeadline = _min64(drawBlock + queueBlocks, cap);
+        drawDeadline = _min64(drawBlock + queueBlocks + commitBlocks, cap);
+    }
+
+    /// @dev Branch-free min: the same gas whichever is smaller, so requestInference's gas does not move with the
+    ///      block's position in the epoch or with queueBlocks (an eth_estimateGas stays exact, attack 12).
+    function _min64(uint64 a, uint64 b) private pure returns (uint64 m) {
+        assembly {
+            m := xor(a, mul(xor(a, b), gt(a, b)))
+        }
     }
 
     function _seed(uint256 requestId, uint64 drawBlock) private view returns (uint256) {

@@ -644,6 +644,9 @@ class Worker:
                                              error=f"not in the drawn committee ({exc.error_name})")
             if exc.error_name in _COMMIT_OVER:
                 return self._miss(rec, str(exc))
+            if exc.error_name == "NoSeatsYet":  # queue: our commit's draw found a seat taken since the preview
+                self._wake[rec.request_id] = block + 1
+                return None
             raise
         if receipt is None:
             return None
