@@ -607,7 +607,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             _snapshotEpoch(r),
             r.replicas,
             r.flags & F_REQUIRES_TEE != 0,
-            r.queueBlocks != 0
+            true
         );
     }
 
@@ -832,8 +832,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         emit CommitteeDrawn(requestId, committee, commitDeadline, revealDeadline, until);
     }
 
-    /// @dev The registry's draw for the request, seats taken when complete; a queued request never skips a
-    ///      busy seed member (waitForSeats).
+    /// @dev The registry's draw for the request, seats taken when complete. waitForSeats for every request: a busy
+    ///      seed member is waited for (queue) or ends the draw (no queue), never skipped, so whoever picks the block
+    ///      of the draw cannot hand busy members' seats to idle ones (Attack20).
     function _assign(uint256 requestId, Req storage r, uint64 drawBlock, uint64 until)
         private
         returns (address[] memory)
@@ -845,7 +846,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             r.replicas,
             r.flags & F_REQUIRES_TEE != 0,
             until,
-            r.queueBlocks != 0
+            true // never skip a busy seed member: seats decide when, not who (Attack20)
         );
     }
 

@@ -432,7 +432,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @dev Draw without replacement: every tried leaf (accepted or skipped) is left out of later tries.
-    ///      waitForSeats (queued requests): a node that would be drawn but is at capacity ends the draw short
+    ///      waitForSeats (the market's draws): a node that would be drawn but is at capacity ends the draw short
     ///      instead of being skipped, so the committee is the seed's whatever the seats are when the draw runs
     ///      (choosing the block of the draw cannot steer seats to nodes that happen to be idle).
     function _draw(bytes32 modelId, uint256 seed, uint64 epoch, uint8 replicas, bool requiresTee, bool waitForSeats)

@@ -101,7 +101,7 @@ interface INodeRegistry {
     ///         weighted by the stake snapshot at the start of `epoch` (current or previous epoch only). A drawn
     ///         node is skipped (and excluded from later tries) if it is now unbonding, below minStake, at
     ///         capacity (unless waitForSeats), or (requiresTee) not attested. At most 4 * replicas tries.
-    ///         waitForSeats (queued requests): a drawn node at capacity ends the draw short instead of being
+    ///         waitForSeats (every market draw): a drawn node at capacity ends the draw short instead of being
     ///         skipped, so seats decide only *when* the seed's committee is drawn, never *who* is in it.
     /// @return committee The drawn nodes (fewer than `replicas` if the draw failed).
     function drawCommittee(
