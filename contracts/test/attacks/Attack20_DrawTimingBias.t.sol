@@ -27,7 +27,46 @@ contract Attack20DrawTimingBiasTest is Fixture {
         for (uint256 i; i < c.length; ++i) if (_isCartel(c[i])) ++n;
     }
 
+    uint256[] internal skipIds; // queueBlocks = 0
+    uint256[] internal queueIds; // queueBlocks = 20
+    uint256[] internal fillers;
+    bytes32[] internal baseSkip;
+    bytes32[] internal baseQueue;
+    uint256 internal baseSkipQuorum;
+    uint256 internal baseQueueQuorum;
+    uint256 internal skipDrawn;
+    uint256 internal skipQuorum;
+    uint256 internal noQueueDrawn;
+    uint256 internal queueWaiting;
+    uint256 internal queueQuorum;
+
     function test_attack20_drawTimingCannotSteerQueuedCommittees() public {
+        _setUpNetworkAndRequests();
+        _measureAllSeatsFree();
+        // ---- the cartel's moment: fill every honest seat with its own replicas-1 requests, then draw
+        uint256 used;
+        while (used < fillers.length && !_honestBusy()) market.draw(fillers[used++]);
+        vm.assertTrue(_honestBusy(), "every honest seat taken");
+        for (uint256 k; k < VICTIMS; ++k) _measureTimed(k);
+
+        console.log("cartel 25% stake; victims", VICTIMS);
+        console.log("cartel quorum, all seats free, old skip", baseSkipQuorum);
+        console.log("cartel quorum, all seats free, queueBlocks=20", baseQueueQuorum);
+        console.log("cartel requests drawn to fill the honest seats", used);
+        console.log("old skip: drawn at the cartel's moment", skipDrawn);
+        console.log("old skip: cartel quorum at the cartel's moment", skipQuorum);
+        console.log("queueBlocks=0: drawn at the cartel's moment (others expire)", noQueueDrawn);
+        console.log("queueBlocks=20: waiting (NoSeatsYet) at the cartel's moment", queueWaiting);
+        console.log("queueBlocks=20: cartel quorum at the cartel's moment", queueQuorum);
+        // the old skip was steerable: quorum in every committee drawn at the cartel's moment
+        vm.assertEq(skipDrawn, VICTIMS, "skip: every committee drawable at the cartel's moment");
+        vm.assertEq(skipQuorum, skipDrawn, "skip: the cartel holds quorum in every committee it times");
+        vm.assertTrue(skipQuorum > 2 * baseSkipQuorum, "skip: timing multiplies the cartel's quorum rate");
+        // the market's draw is not: at the cartel's moment it wins only committees the seed gave it anyway
+        vm.assertLe(queueQuorum, baseQueueQuorum, "queue: no committee gained by timing");
+    }
+
+    function _setUpNetworkAndRequests() internal {
         for (uint256 i; i < HONEST + CARTEL; ++i) _registerNode(_node(i), STAKE, modelId);
         _nextEpoch();
         for (uint256 i; i < HONEST + CARTEL; ++i) {
@@ -36,78 +75,47 @@ contract Attack20DrawTimingBiasTest is Fixture {
         }
         IInferenceMarket.RequestParams memory q = _params(3, 2);
         q.queueBlocks = 20;
-        uint256[] memory skipIds = new uint256[](VICTIMS);
-        uint256[] memory queueIds = new uint256[](VICTIMS);
         for (uint256 k; k < VICTIMS; ++k) {
-            skipIds[k] = _request(requester, FEE, _params(3, 2), modelId);
-            queueIds[k] = _request(requester, FEE, q, modelId);
+            skipIds.push(_request(requester, FEE, _params(3, 2), modelId));
+            queueIds.push(_request(requester, FEE, q, modelId));
         }
-        // the cartel's own requests, to make honest nodes busy (replicas 1, drawn with the old skip)
-        uint256[] memory fillers = new uint256[](60);
-        for (uint256 k; k < 60; ++k) fillers[k] = _request(address(0xCA), FEE, _params(1, 1), modelId);
+        // the cartel's own requests, to make honest nodes busy (one whose seed node is busy expires: refunded)
+        for (uint256 k; k < 150; ++k) fillers.push(_request(address(0xCA), FEE, _params(1, 1), modelId));
         vm.roll(block.number + 2);
+    }
 
-        // ---- honest moment: every seat free
-        uint256 baseSkipQuorum;
-        uint256 baseQueueQuorum;
-        bytes32[] memory baseQueue = new bytes32[](VICTIMS);
-        bytes32[] memory baseSkip = new bytes32[](VICTIMS);
+    function _measureAllSeatsFree() internal {
         for (uint256 k; k < VICTIMS; ++k) {
             if (_cartelSeats(_oldSkipDraw(skipIds[k])) >= 2) ++baseSkipQuorum;
-            baseSkip[k] = keccak256(abi.encode(market.previewCommittee(skipIds[k])));
+            baseSkip.push(keccak256(abi.encode(market.previewCommittee(skipIds[k]))));
             address[] memory c = market.previewCommittee(queueIds[k]);
             vm.assertEq(c.length, 3, "complete when seats are free");
-            baseQueue[k] = keccak256(abi.encode(c));
+            baseQueue.push(keccak256(abi.encode(c)));
             if (_cartelSeats(c) >= 2) ++baseQueueQuorum;
         }
+    }
 
-        // ---- the cartel's moment: fill every honest seat with its own requests, then draw
-        uint256 used;
-        while (used < fillers.length && !_honestBusy()) market.draw(fillers[used++]);
-        vm.assertTrue(_honestBusy(), "every honest seat taken");
-
-        uint256 skipDrawn;
-        uint256 skipQuorum;
-        uint256 noQueueDrawn;
-        uint256 queueWaiting;
-        uint256 queueQuorum;
-        for (uint256 k; k < VICTIMS; ++k) {
-            address[] memory c = _oldSkipDraw(skipIds[k]);
-            if (c.length == 3) {
-                ++skipDrawn;
-                if (_cartelSeats(c) >= 2) ++skipQuorum;
-            }
-            // the market's draw without a queue: the seed's committee or none (expired, refunded)
-            c = market.previewCommittee(skipIds[k]);
-            if (c.length == 3) {
-                ++noQueueDrawn;
-                vm.assertEq(keccak256(abi.encode(c)), baseSkip[k], "no queue: the seed's committee or none");
-            }
-            c = market.previewCommittee(queueIds[k]);
-            if (c.length < 3) {
-                ++queueWaiting;
-                vm.expectPartialRevert(IInferenceMarket.NoSeatsYet.selector); // waits for its own committee
-                market.draw(queueIds[k]);
-            } else {
-                vm.assertEq(keccak256(abi.encode(c)), baseQueue[k], "queued: the seed's committee or none");
-                if (_cartelSeats(c) >= 2) ++queueQuorum;
-            }
+    function _measureTimed(uint256 k) internal {
+        address[] memory c = _oldSkipDraw(skipIds[k]);
+        if (c.length == 3) {
+            ++skipDrawn;
+            if (_cartelSeats(c) >= 2) ++skipQuorum;
         }
-        console.log("cartel 25% stake; victims", VICTIMS);
-        console.log("cartel quorum, all seats free, old skip", baseSkipQuorum);
-        console.log("cartel quorum, all seats free, queueBlocks=20", baseQueueQuorum);
-        console.log("honest seats filled by cartel fillers", used);
-        console.log("old skip: drawn at the cartel's moment", skipDrawn);
-        console.log("old skip: cartel quorum at the cartel's moment", skipQuorum);
-        console.log("queueBlocks=0: drawn at the cartel's moment (others expire)", noQueueDrawn);
-        console.log("queueBlocks=20: waiting (NoSeatsYet) at the cartel's moment", queueWaiting);
-        console.log("queueBlocks=20: cartel quorum at the cartel's moment", queueQuorum);
-        // the old skip was steerable: quorum in every committee drawn at the cartel's moment
-        vm.assertEq(skipQuorum, skipDrawn, "skip: the cartel holds quorum in every committee it times");
-        vm.assertEq(skipDrawn, VICTIMS, "skip: every committee drawable at the cartel's moment");
-        vm.assertTrue(skipQuorum > 2 * baseSkipQuorum, "skip: timing multiplies the cartel's quorum rate");
-        // the queue is not: at the cartel's moment it wins only committees the seed gave it anyway
-        vm.assertLe(queueQuorum, baseQueueQuorum, "queue: no committee gained by timing");
+        // the market's draw without a queue: the seed's committee or none (expired, refunded)
+        c = market.previewCommittee(skipIds[k]);
+        if (c.length == 3) {
+            ++noQueueDrawn;
+            vm.assertEq(keccak256(abi.encode(c)), baseSkip[k], "no queue: the seed's committee or none");
+        }
+        c = market.previewCommittee(queueIds[k]);
+        if (c.length < 3) {
+            ++queueWaiting;
+            vm.expectPartialRevert(IInferenceMarket.NoSeatsYet.selector); // waits for its own committee
+            market.draw(queueIds[k]);
+        } else {
+            vm.assertEq(keccak256(abi.encode(c)), baseQueue[k], "queued: the seed's committee or none");
+            if (_cartelSeats(c) >= 2) ++queueQuorum;
+        }
     }
 
     /// @dev What the market's draw did before (busy members skipped): the registry view with waitForSeats = false.
