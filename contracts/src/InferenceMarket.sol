@@ -32,8 +32,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     uint32 public constant MAX_WINDOW_BLOCKS = 10_000;
     /// @notice Largest callbackGasLimit a request may ask for (< 2^24: stored in 24 bits).
     uint32 public constant MAX_CALLBACK_GAS = 2_000_000;
-    /// @notice Longest queue for seats a request may ask for (blocks; also capped by the epoch and blockhash horizon).
-    uint32 public constant MAX_QUEUE_BLOCKS = 255;
     /// @notice Share (bps) of the slashes of members contradicted by a proof that goes to the prover.
     uint16 public constant PROVER_REWARD_BPS = 5_000;
     /// @notice Gas given to the verifier staticcall.
@@ -175,7 +173,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             revert InvalidRevealBlocks(p.revealBlocks, c.minRevealBlocks, MAX_WINDOW_BLOCKS);
         }
         if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert CallbackGasTooHigh(p.callbackGasLimit, MAX_CALLBACK_GAS);
-        if (p.queueBlocks > MAX_QUEUE_BLOCKS) revert InvalidQueueBlocks(p.queueBlocks, MAX_QUEUE_BLOCKS);
         uint256 deposit = p.callbackGasLimit == 0
             ? 0
             : uint256(p.callbackGasLimit) * _paramSets[c.paramsVersion].callbackGasPrice;
@@ -225,32 +222,24 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 fee,
         RequestParams calldata p
     ) private {
-        uint64[4] memory w = _requestedWindows(p);
-        emit InferenceRequested(
-            requestId,
-            msg.sender,
-            modelId,
-            inputCid,
-            inputHash,
-            fee,
-            p.replicas,
-            p.quorum,
-            w[0],
-            w[1],
-            w[2],
-            w[3]
-        );
-    }
-
-    /// @dev InferenceRequested's blocks: drawBlock, drawDeadline, and the latest commit and reveal deadlines (a draw
-    ///      at drawDeadline; CommitteeDrawn carries the real ones).
-    function _requestedWindows(RequestParams calldata p) private view returns (uint64[4] memory w) {
-        // forge-lint: disable-next-line(unsafe-typecast) -- block numbers fit 64 bits
-        (uint64 drawBlock,, uint64 drawDeadline) = _drawWindow(uint64(block.number), p.queueBlocks, p.commitBlocks);
-        w[0] = drawBlock;
-        w[1] = drawDeadline;
-        w[2] = drawDeadline + p.commitBlocks;
-        w[3] = w[2] + p.revealBlocks;
+        unchecked {
+            // block numbers < 2^40, windows <= 10_000, queueBlocks <= 255: no overflow
+            uint64 drawBlock = uint64(block.number) + 1;
+            uint64 commitDeadline = drawBlock + p.queueBlocks + 2 * uint64(p.commitBlocks);
+            emit InferenceRequested(
+                requestId,
+                msg.sender,
+                modelId,
+                inputCid,
+                inputHash,
+                fee,
+                p.replicas,
+                p.quorum,
+                drawBlock,
+                commitDeadline,
+                commitDeadline + p.revealBlocks
+            );
+        }
     }
 
     /// @inheritdoc IInferenceMarket
@@ -601,14 +590,18 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint64 drawBlock = uint64(r.createdBlock) + 1;
         if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
         if (block.number > _drawDeadline(r)) return new address[](0);
-        return nodeRegistry.drawCommittee(
-            _modelIdOf[r.modelIndex],
-            _seed(requestId, drawBlock),
-            _snapshotEpoch(r),
-            r.replicas,
-            r.flags & F_REQUIRES_TEE != 0,
-            true
+        // the registry's answer is already an ABI-encoded address[]: forwarded as is (no decode and re-encode, code size)
+        bytes memory data = abi.encodeCall(
+            INodeRegistry.drawCommittee,
+            (_modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0, true)
         );
+        address reg = address(nodeRegistry);
+        assembly {
+            let ok := staticcall(gas(), reg, add(data, 0x20), mload(data), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
     }
 
     /// @inheritdoc IInferenceMarket
@@ -760,12 +753,16 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @dev Block of the draw (meaningful once drawn).
     function _drawnBlock(Req storage r) private view returns (uint64) {
-        return uint64(r.createdBlock) + 2 + r.drawOffset;
+        unchecked {
+            return uint64(r.createdBlock) + 2 + r.drawOffset; // < 2^40 + 258
+        }
     }
 
     /// @dev The commit window counts from the draw: a member is on the hook only from the block it was drawn.
     function _commitDeadline(Req storage r) private view returns (uint64) {
-        return _drawnBlock(r) + r.commitBlocks;
+        unchecked {
+            return _drawnBlock(r) + r.commitBlocks; // < 2^41
+        }
     }
 
     function _snapshotEpoch(Req storage r) private view returns (uint64) {
@@ -785,11 +782,13 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         view
         returns (uint64 drawBlock, uint64 queueDeadline, uint64 drawDeadline)
     {
-        drawBlock = createdBlock + 1;
-        uint64 cap = _min64((createdBlock / _epochLength + 2) * _epochLength - 1, drawBlock + BLOCKHASH_WINDOW);
-        // queueBlocks <= 255, commitBlocks <= 10_000: no overflow
-        queueDeadline = _min64(drawBlock + queueBlocks, cap);
-        drawDeadline = _min64(drawBlock + queueBlocks + commitBlocks, cap);
+        unchecked {
+            // createdBlock < 2^40, epochLength <= 10_000, queueBlocks <= 255, commitBlocks <= 10_000: no overflow
+            drawBlock = createdBlock + 1;
+            uint64 cap = _min64((createdBlock / _epochLength + 2) * _epochLength - 1, drawBlock + BLOCKHASH_WINDOW);
+            queueDeadline = _min64(drawBlock + queueBlocks, cap);
+            drawDeadline = _min64(drawBlock + queueBlocks + commitBlocks, cap);
+        }
     }
 
     /// @dev Branch-free min: the same gas whichever is smaller, so requestInference's gas does not move with the

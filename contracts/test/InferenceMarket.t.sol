@@ -157,8 +157,8 @@ contract InferenceMarketTest is Fixture {
         vm.deal(requester, FEE);
         vm.expectEmit(true, true, true, true, address(market));
         emit IInferenceMarket.InferenceRequested(
-            1, requester, modelId, "bafkreiinput", INPUT_HASH, FEE, 1, 1, b + 1, b + 11, b + 21, b + 31
-        ); // drawBlock, drawDeadline, and the latest commit/reveal deadlines (a draw at drawDeadline)
+            1, requester, modelId, "bafkreiinput", INPUT_HASH, FEE, 1, 1, b + 1, b + 21, b + 31
+        ); // drawBlock and upper bounds of the commit/reveal deadlines (drawBlock + queueBlocks + 2 * commitBlocks)
         vm.prank(requester);
         market.requestInference{value: FEE}(modelId, "bafkreiinput", INPUT_HASH, _params(1, 1));
     }

@@ -136,7 +136,7 @@ contract Handler is TestBase {
             commitBlocks: uint32(bound(cb, 10, 16)),
             revealBlocks: uint32(bound(rb, 10, 16)),
             callbackGasLimit: uint32(bound(cbGas, 0, 1)) * 50_000,
-            queueBlocks: uint32(bound(qb, 0, 1)) * 20
+            queueBlocks: uint8(bound(qb, 0, 1)) * 20
         });
         fee = bound(fee, market.minFee() * replicas, 3 ether) + uint256(p.callbackGasLimit) * market.callbackGasPrice();
         vm.deal(r, r.balance + fee);

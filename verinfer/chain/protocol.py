@@ -76,8 +76,9 @@ class RequestParams:
     """Per-request replicas, quorum and windows (blocks).
 
     `queue_blocks`: blocks after the draw block during which a draw short of seats reverts NoSeatsYet and the
-    request waits for its committee's seats, instead of expiring (0 = no queue; <= MAX_QUEUE_BLOCKS = 255, also
-    capped by the snapshot epoch and the blockhash horizon). The commit and reveal windows count from the draw."""
+    request waits for its committee's seats, instead of expiring (0 = no queue; <= 255, also
+    capped by the snapshot epoch and the blockhash horizon; a uint8 on-chain). The commit and reveal windows count
+    from the draw."""
 
     replicas: int = 3
     quorum: int = 2
@@ -245,9 +246,8 @@ class InferenceRequestedEvent:
     replicas: int
     quorum: int
     draw_block: int
-    draw_deadline: int
-    commit_deadline: int  # the latest it can be (a draw at draw_deadline); CommitteeDrawn carries the real one
-    reveal_deadline: int  # idem
+    commit_deadline: int  # upper bound: draw_block + queueBlocks + 2 * commitBlocks; CommitteeDrawn carries the real one
+    reveal_deadline: int  # the upper bound + revealBlocks
     block_number: int
     tx_hash: str
 

@@ -15,9 +15,10 @@ interface IInferenceMarket {
         uint32 revealBlocks;
         uint32 callbackGasLimit;
         /// @dev Blocks after drawBlock during which a draw that finds a seed member at capacity reverts NoSeatsYet
-        ///      (the request waits for seats) instead of expiring; 0 = no queue. <= MAX_QUEUE_BLOCKS, and capped by
-        ///      the end of the epoch after the request's and the 256-block blockhash horizon.
-        uint32 queueBlocks;
+        ///      (the request waits for seats) instead of expiring; 0 = no queue. At most 255 (a uint8: the ABI
+        ///      decoder refuses more), and capped by the end of the epoch after the request's and the 256-block
+        ///      blockhash horizon.
+        uint8 queueBlocks;
     }
 
     /// @notice Pending: not drawn yet. Committing/Revealing: drawn (Revealing is derived by getRequest/statusOf,
@@ -76,7 +77,6 @@ interface IInferenceMarket {
     error DrawNotReady(uint256 requestId, uint64 drawBlock);
     error DrawWindowOver(uint256 requestId, uint64 drawDeadline);
     error NoSeatsYet(uint256 requestId, uint64 queueDeadline);
-    error InvalidQueueBlocks(uint32 queueBlocks, uint32 max);
     error AlreadyDrawn(uint256 requestId);
     error NotCommitteeMember(uint256 requestId, address caller);
     error AlreadyCommitted(uint256 requestId, address node);
@@ -112,9 +112,9 @@ interface IInferenceMarket {
         uint8 replicas,
         uint8 quorum,
         uint64 drawBlock,
-        uint64 drawDeadline,
-        uint64 commitDeadline, // the latest it can be (a draw at drawDeadline); CommitteeDrawn carries the real one
-        uint64 revealDeadline // idem
+        uint64 commitDeadline, // an upper bound: drawBlock + queueBlocks + 2 * commitBlocks (a draw at the uncapped
+        //                        drawDeadline); the windows count from the draw and CommitteeDrawn carries the real ones
+        uint64 revealDeadline // the upper bound above + revealBlocks
     );
     /// @notice The committee and its windows, which count from the draw (nodes are on the hook from here).
     event CommitteeDrawn(

@@ -9,7 +9,7 @@ import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
 ///         requestInference. Its gas is the same for queueBlocks 0, 20 and 255, with the network idle or with
 ///         every seat busy and requests queued, and stays under 150k as a transaction.
 contract Attack21QueueRequestGasTest is Fixture {
-    function _gas(uint32 queueBlocks) internal returns (uint256) {
+    function _gas(uint8 queueBlocks) internal returns (uint256) {
         IInferenceMarket.RequestParams memory p = _params(3, 2);
         p.queueBlocks = queueBlocks;
         _request(requester, FEE, p, modelId);
