@@ -74,6 +74,8 @@ def main() -> None:
                     help="keep the devnet here (node logs <root>/<operator>.log); default: a temp dir, removed")
     ap.add_argument("--commit-blocks", type=int, default=None, help="default: the SDK's default for this chain")
     ap.add_argument("--reveal-blocks", type=int, default=None, help="default: the SDK's default for this chain")
+    ap.add_argument("--queue-blocks", type=int, default=None,
+                    help="queue for seats (RequestParams.queueBlocks); default: the SDK's; 0 = no queue (before the queue)")
     args = ap.parse_args()
     console = Console()
 
@@ -82,8 +84,9 @@ def main() -> None:
         assert net.model is not None
         model_id = net.model.model_id
         # the SDK's default windows on this chain (Client.params), unless given
-        params = net.client(1).params(3, 2, args.commit_blocks, args.reveal_blocks)
-        console.print(f"windows: commit {params.commit_blocks}, reveal {params.reveal_blocks} blocks")
+        params = net.client(1).params(3, 2, args.commit_blocks, args.reveal_blocks, queue_blocks=args.queue_blocks)
+        console.print(f"windows: commit {params.commit_blocks}, reveal {params.reveal_blocks}, "
+                      f"queue {params.queue_blocks} blocks")
         requesters = [net.protocol(i) for i in (1, 2, 3, 4)]
         for r in requesters:  # the load generator must not eat the nodes' CPU polling receipts every 50 ms
             assert r.sender is not None

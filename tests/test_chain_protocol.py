@@ -121,9 +121,14 @@ def test_full_request_lifecycle(protocol: Protocol, new_account, w3: Web3) -> No
     req = protocol.market.get_request(rid)
     assert req.status == Status.PENDING and req.fee == fee and req.requester == requester.address
     assert req.input_hash == input_hash.to_bytes(32, "big") and req.params == params
-    assert req.draw_block == req.created_block + 1 and req.commit_deadline == req.draw_block + 10
+    assert req.draw_block == req.created_block + 1 and req.drawn_block == 0 and req.queue_deadline == req.draw_block
+    # undrawn: the windows count from the draw, getRequest shows the latest (a draw at drawDeadline)
+    assert req.draw_deadline == req.draw_block + 10 and req.commit_deadline == req.draw_deadline + 10
     ev = decode_event(protocol.events("InferenceRequested", from_block=req.created_block)[-1])
     assert (ev.request_id, ev.input_cid, ev.draw_block) == (rid, "bafyinput", req.draw_block)
+    # the event's deadlines are upper bounds (drawBlock + queueBlocks + 2 * commitBlocks): never before the real ones
+    assert (ev.commit_deadline, ev.reveal_deadline) == (req.draw_block + 20, req.draw_block + 30)
+    assert ev.commit_deadline >= req.commit_deadline
 
     mine(w3, max(0, req.draw_block + 1 - w3.eth.block_number))
     preview = protocol.market.preview_committee(rid)
@@ -135,6 +140,11 @@ def test_full_request_lifecycle(protocol: Protocol, new_account, w3: Web3) -> No
         protocol.as_account(op).market.commit(rid, commitment_hash(rid, output_hash, salts[op.address], op.address))
     assert sorted(protocol.market.get_committee(rid)) == sorted(preview)
     assert protocol.nodes.get_node(operators[0].address).in_flight == 1
+    drawn = decode_event(protocol.events("CommitteeDrawn", from_block=req.created_block)[-1])
+    req = protocol.market.get_request(rid)
+    assert req.drawn_block == drawn.block_number and req.commit_deadline == drawn.block_number + 10
+    assert (drawn.commit_deadline, drawn.reveal_deadline, drawn.finalize_after) == (
+        req.commit_deadline, req.reveal_deadline, req.finalize_after)
     escrow_before = protocol.market.total_escrowed()
     for op in operators:
         protocol.as_account(op).market.reveal(rid, output_hash, salts[op.address], "bafyoutput")

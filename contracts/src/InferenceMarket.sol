@@ -83,8 +83,10 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 proofMode;
         uint8 paidMask;
         uint8 slashedMask;
-        uint32 callbackGasLimit;
-        uint24 paramsVersion; // < 2^24 (_pushParams)
+        uint24 callbackGasLimit; // <= MAX_CALLBACK_GAS < 2^24
+        uint8 queueBlocks; // <= MAX_QUEUE_BLOCKS
+        uint16 paramsVersion; // < 2^16 (_pushParams)
+        uint8 drawOffset; // drawnBlock - drawBlock - 1 once drawn (a draw happens in (drawBlock, drawBlock + 256])
         uint32 modelIndex; // ModelRegistry index; the id is in _modelIdOf
         uint8 sameMask; // members whose output equals the first revealer's (their own slot is cleared)
         uint8 firstRevealer; // committee index of the first revealer (valid once revealedMask != 0)
@@ -209,7 +211,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 word = uint256(uint40(block.number)) | (uint256(p.commitBlocks) << 40)
             | (uint256(p.revealBlocks) << 56) | (uint256(uint8(Status.Pending)) << 72) | (uint256(p.replicas) << 104)
             | (uint256(p.quorum) << 112) | (uint256(model.requiresTee ? F_REQUIRES_TEE : 0) << 120)
-            | (uint256(model.proofMode) << 128) | (uint256(p.callbackGasLimit) << 152) | (uint256(pv) << 184)
+            | (uint256(model.proofMode) << 128) | (uint256(p.callbackGasLimit) << 152) | (uint256(p.queueBlocks) << 176)
+            | (uint256(pv) << 184)
             | (uint256(model.index) << 208);
         assembly {
             sstore(r.slot, word)
@@ -224,21 +227,24 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 fee,
         RequestParams calldata p
     ) private {
-        uint64 drawBlock = uint64(block.number) + 1;
-        uint64 commitDeadline = drawBlock + p.commitBlocks;
-        emit InferenceRequested(
-            requestId,
-            msg.sender,
-            modelId,
-            inputCid,
-            inputHash,
-            fee,
-            p.replicas,
-            p.quorum,
-            drawBlock,
-            commitDeadline,
-            commitDeadline + p.revealBlocks
-        );
+        unchecked {
+            // block numbers < 2^40, windows <= 10_000, queueBlocks <= 255: no overflow
+            uint64 drawBlock = uint64(block.number) + 1;
+            uint64 commitDeadline = drawBlock + p.queueBlocks + 2 * uint64(p.commitBlocks);
+            emit InferenceRequested(
+                requestId,
+                msg.sender,
+                modelId,
+                inputCid,
+                inputHash,
+                fee,
+                p.replicas,
+                p.quorum,
+                drawBlock,
+                commitDeadline,
+                commitDeadline + p.revealBlocks
+            );
+        }
     }
 
     /// @inheritdoc IInferenceMarket
@@ -592,55 +598,61 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @notice Owner: minimum fee per committee seat (wei, <= MAX_MIN_FEE).
     function setMinFee(uint256 value) external onlyOwner {
-        if (value > MAX_MIN_FEE) revert InvalidParameter("minFee", value);
+        bytes32 name = "minFee";
+        if (value > MAX_MIN_FEE) revert InvalidParameter(name, value);
         // forge-lint: disable-next-line(unsafe-typecast)
         _cur.minFee = uint96(value); // <= 1 ether
-        emit ParameterChanged("minFee", value);
+        emit ParameterChanged(name, value);
     }
 
     /// @notice Owner: shortest commit window (blocks, in [MIN_WINDOW_FLOOR, MIN_WINDOW_CEIL]).
     function setMinCommitBlocks(uint32 value) external onlyOwner {
-        if (value < MIN_WINDOW_FLOOR || value > MIN_WINDOW_CEIL) revert InvalidParameter("minCommitBlocks", value);
+        bytes32 name = "minCommitBlocks";
+        if (value < MIN_WINDOW_FLOOR || value > MIN_WINDOW_CEIL) revert InvalidParameter(name, value);
         _cur.minCommitBlocks = value;
-        emit ParameterChanged("minCommitBlocks", value);
+        emit ParameterChanged(name, value);
     }
 
     /// @notice Owner: shortest reveal window (blocks, in [MIN_WINDOW_FLOOR, MIN_WINDOW_CEIL]).
     function setMinRevealBlocks(uint32 value) external onlyOwner {
-        if (value < MIN_WINDOW_FLOOR || value > MIN_WINDOW_CEIL) revert InvalidParameter("minRevealBlocks", value);
+        bytes32 name = "minRevealBlocks";
+        if (value < MIN_WINDOW_FLOOR || value > MIN_WINDOW_CEIL) revert InvalidParameter(name, value);
         _cur.minRevealBlocks = value;
-        emit ParameterChanged("minRevealBlocks", value);
+        emit ParameterChanged(name, value);
     }
 
     /// @notice Owner: stake slashed per penalty for requests made from now on (<= minStake * MAX_SLASH_BPS / 1e4;
     ///         the registry caps every slash at that fraction of the then-current minStake as well).
     function setSlashAmount(uint256 value) external onlyOwner {
+        bytes32 name = "slashAmount";
         uint256 cap = (nodeRegistry.minStake() * 2_500) / 10_000;
-        if (value > cap) revert InvalidParameter("slashAmount", value);
+        if (value > cap) revert InvalidParameter(name, value);
         ParamSet memory ps = _paramSets[_cur.paramsVersion];
         // forge-lint: disable-next-line(unsafe-typecast)
         ps.slashAmount = uint96(value); // <= 250 ether
         _pushParams(ps);
-        emit ParameterChanged("slashAmount", value);
+        emit ParameterChanged(name, value);
     }
 
     /// @notice Owner: proof window after the reveal deadline for proven models, for requests made from now on.
     function setProofBlocks(uint32 value) external onlyOwner {
-        if (value < MIN_PROOF_BLOCKS || value > MAX_PROOF_BLOCKS) revert InvalidParameter("proofBlocks", value);
+        bytes32 name = "proofBlocks";
+        if (value < MIN_PROOF_BLOCKS || value > MAX_PROOF_BLOCKS) revert InvalidParameter(name, value);
         ParamSet memory ps = _paramSets[_cur.paramsVersion];
         ps.proofBlocks = value;
         _pushParams(ps);
-        emit ParameterChanged("proofBlocks", value);
+        emit ParameterChanged(name, value);
     }
 
     /// @notice Owner: wei per unit of callbackGasLimit escrowed by requests made from now on (<= 1000 gwei).
     function setCallbackGasPrice(uint256 value) external onlyOwner {
-        if (value > MAX_CALLBACK_GAS_PRICE) revert InvalidParameter("callbackGasPrice", value);
+        bytes32 name = "callbackGasPrice";
+        if (value > MAX_CALLBACK_GAS_PRICE) revert InvalidParameter(name, value);
         ParamSet memory ps = _paramSets[_cur.paramsVersion];
         // forge-lint: disable-next-line(unsafe-typecast)
         ps.callbackGasPrice = uint64(value); // <= 1e12
         _pushParams(ps);
-        emit ParameterChanged("callbackGasPrice", value);
+        emit ParameterChanged(name, value);
     }
 
     // ================================================================== views
@@ -652,16 +664,29 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint64 drawBlock = uint64(r.createdBlock) + 1;
         if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
         if (block.number > _drawDeadline(r)) return new address[](0);
-        return nodeRegistry.drawCommittee(
-            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0
+        // the registry's answer is already an ABI-encoded address[]: forwarded as is (no decode and re-encode, code size)
+        bytes memory data = abi.encodeCall(
+            INodeRegistry.drawCommittee,
+            (_modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0, true)
         );
+        address reg = address(nodeRegistry);
+        assembly {
+            let ok := staticcall(gas(), reg, add(data, 0x20), mload(data), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
     }
 
     /// @inheritdoc IInferenceMarket
     function getRequest(uint256 requestId) external view returns (Request memory q) {
         Req storage r = _existing(requestId);
         ParamSet memory ps = _paramSets[r.paramsVersion];
-        uint64 commitDeadline = _commitDeadline(r);
+        (uint64 drawBlock, uint64 queueDeadline, uint64 drawDeadline) =
+            _drawWindow(r.createdBlock, r.queueBlocks, r.commitBlocks);
+        bool drawn = r.status != Status.Pending && r.status != Status.Expired;
+        uint64 drawnBlock = drawn ? _drawnBlock(r) : 0;
+        uint64 commitDeadline = (drawn ? drawnBlock : drawDeadline) + r.commitBlocks;
         uint64 revealDeadline = commitDeadline + r.revealBlocks;
         q.requester = r.requester;
         q.modelId = _modelIdOf[r.modelIndex];
@@ -673,11 +698,14 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             quorum: r.quorum,
             commitBlocks: r.commitBlocks,
             revealBlocks: r.revealBlocks,
-            callbackGasLimit: r.callbackGasLimit
+            callbackGasLimit: r.callbackGasLimit,
+            queueBlocks: r.queueBlocks
         });
         q.createdBlock = r.createdBlock;
-        q.drawBlock = uint64(r.createdBlock) + 1;
-        q.drawDeadline = _drawDeadline(r);
+        q.drawBlock = drawBlock;
+        q.queueDeadline = queueDeadline;
+        q.drawDeadline = drawDeadline;
+        q.drawnBlock = drawnBlock;
         q.commitDeadline = commitDeadline;
         q.revealDeadline = revealDeadline;
         q.finalizeAfter = r.proofMode == VerinferConstants.PROOF_NONE ? revealDeadline : revealDeadline + ps.proofBlocks;
@@ -756,38 +784,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     /// @inheritdoc IInferenceMarket
-    function callbackGasPrice() external view returns (uint256) {
-        return _paramSets[_cur.paramsVersion].callbackGasPrice;
-    }
-
-    /// @inheritdoc IInferenceMarket
-    function minFee() external view returns (uint256) {
-        return _cur.minFee;
-    }
-
-    /// @inheritdoc IInferenceMarket
-    function slashAmount() external view returns (uint256) {
-        return _paramSets[_cur.paramsVersion].slashAmount;
-    }
-
-    /// @inheritdoc IInferenceMarket
-    function minCommitBlocks() external view returns (uint32) {
-        return _cur.minCommitBlocks;
-    }
-
-    /// @inheritdoc IInferenceMarket
-    function minRevealBlocks() external view returns (uint32) {
-        return _cur.minRevealBlocks;
-    }
-
-    /// @inheritdoc IInferenceMarket
-    function proofBlocks() external view returns (uint32) {
-        return _paramSets[_cur.paramsVersion].proofBlocks;
-    }
-
-    /// @notice The number of parameter snapshots (requests store the index of the one in force).
-    function paramsVersion() external view returns (uint32) {
-        return _cur.paramsVersion;
+    function parameters() external view returns (Parameters memory) {
+        ParamSet memory ps = _paramSets[_cur.paramsVersion];
+        return Parameters(
+            _cur.minFee, _cur.minCommitBlocks, _cur.minRevealBlocks, ps.slashAmount, ps.proofBlocks, ps.callbackGasPrice,
+            _cur.paramsVersion
+        );
     }
 
     // ================================================================== internals
@@ -797,22 +799,52 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (r.status == Status.None) revert RequestNotFound(requestId);
     }
 
+    /// @dev Block of the draw (meaningful once drawn).
+    function _drawnBlock(Req storage r) private view returns (uint64) {
+        unchecked {
+            return uint64(r.createdBlock) + 2 + r.drawOffset; // < 2^40 + 258
+        }
+    }
+
+    /// @dev The commit window counts from the draw: a member is on the hook only from the block it was drawn.
     function _commitDeadline(Req storage r) private view returns (uint64) {
-        return uint64(r.createdBlock) + 1 + r.commitBlocks;
+        unchecked {
+            return _drawnBlock(r) + r.commitBlocks; // < 2^41
+        }
     }
 
     function _snapshotEpoch(Req storage r) private view returns (uint64) {
         return uint64(r.createdBlock) / _epochLength;
     }
 
-    /// @dev Last block a draw may happen: the commit deadline, the end of the epoch after the request's (the
-    ///      snapshot must stay readable) and the 256-block blockhash horizon, whichever comes first.
     function _drawDeadline(Req storage r) private view returns (uint64 d) {
-        uint64 drawBlock = uint64(r.createdBlock) + 1;
-        d = _commitDeadline(r);
-        uint64 epochEnd = (_snapshotEpoch(r) + 2) * _epochLength - 1;
-        if (epochEnd < d) d = epochEnd;
-        if (drawBlock + BLOCKHASH_WINDOW < d) d = drawBlock + BLOCKHASH_WINDOW;
+        (,, d) = _drawWindow(r.createdBlock, r.queueBlocks, r.commitBlocks);
+    }
+
+    /// @dev The draw window of a request made at `createdBlock`: the seed block drawBlock = createdBlock + 1; the
+    ///      queue (a draw short of seats reverts NoSeatsYet) up to drawBlock + queueBlocks; a complete draw up to
+    ///      drawBlock + queueBlocks + commitBlocks. Both are capped by the end of the epoch after the request's (the
+    ///      snapshot must stay readable) and the 256-block blockhash horizon (the seed must stay readable).
+    function _drawWindow(uint64 createdBlock, uint64 queueBlocks, uint64 commitBlocks)
+        private
+        view
+        returns (uint64 drawBlock, uint64 queueDeadline, uint64 drawDeadline)
+    {
+        unchecked {
+            // createdBlock < 2^40, epochLength <= 10_000, queueBlocks <= 255, commitBlocks <= 10_000: no overflow
+            drawBlock = createdBlock + 1;
+            uint64 cap = _min64((createdBlock / _epochLength + 2) * _epochLength - 1, drawBlock + BLOCKHASH_WINDOW);
+            queueDeadline = _min64(drawBlock + queueBlocks, cap);
+            drawDeadline = _min64(drawBlock + queueBlocks + commitBlocks, cap);
+        }
+    }
+
+    /// @dev Branch-free min: the same gas whichever is smaller, so requestInference's gas does not move with the
+    ///      block's position in the epoch or with queueBlocks (an eth_estimateGas stays exact, attack 12).
+    function _min64(uint64 a, uint64 b) private pure returns (uint64 m) {
+        assembly {
+            m := xor(a, mul(xor(a, b), gt(a, b)))
+        }
     }
 
     function _seed(uint256 requestId, uint64 drawBlock) private view returns (uint256) {
@@ -822,26 +854,47 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     function _drawOrExpire(uint256 requestId, Req storage r) private {
         uint64 drawBlock = uint64(r.createdBlock) + 1;
         if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
-        if (block.number > _drawDeadline(r) || blockhash(drawBlock) == bytes32(0)) {
+        (, uint64 queueDeadline, uint64 drawDeadline) = _drawWindow(r.createdBlock, r.queueBlocks, r.commitBlocks);
+        if (block.number > drawDeadline || blockhash(drawBlock) == bytes32(0)) {
             _expire(requestId, r);
             return;
         }
-        uint64 revealDeadline = _commitDeadline(r) + r.revealBlocks;
+        // forge-lint: disable-next-line(unsafe-typecast) -- block numbers fit 64 bits
+        uint64 commitDeadline = uint64(block.number) + r.commitBlocks;
+        uint64 revealDeadline = commitDeadline + r.revealBlocks;
         uint64 until = r.proofMode == VerinferConstants.PROOF_NONE
             ? revealDeadline
             : revealDeadline + _paramSets[r.paramsVersion].proofBlocks;
-        uint8 replicas = r.replicas;
-        address[] memory committee = nodeRegistry.drawAndAssign(
-            _modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), replicas, r.flags & F_REQUIRES_TEE != 0, until
-        );
-        if (committee.length < replicas) {
+        address[] memory committee = _assign(requestId, r, drawBlock, until);
+        if (committee.length < r.replicas) {
+            if (block.number <= queueDeadline) revert NoSeatsYet(requestId, queueDeadline);
             _expire(requestId, r);
             return;
         }
         r.status = Status.Committing;
-        r.committeeSize = replicas;
+        r.committeeSize = r.replicas; // committee.length == replicas here
+        // forge-lint: disable-next-line(unsafe-typecast) -- drawBlock < block.number <= drawDeadline <= drawBlock + 256
+        r.drawOffset = uint8(block.number - drawBlock - 1);
         _storeCommittee(requestId, committee);
-        emit CommitteeDrawn(requestId, committee);
+        emit CommitteeDrawn(requestId, committee, commitDeadline, revealDeadline, until);
+    }
+
+    /// @dev The registry's draw for the request, seats taken when complete. waitForSeats for every request: a busy
+    ///      seed member is waited for (queue) or ends the draw (no queue), never skipped, so whoever picks the block
+    ///      of the draw cannot hand busy members' seats to idle ones (Attack20).
+    function _assign(uint256 requestId, Req storage r, uint64 drawBlock, uint64 until)
+        private
+        returns (address[] memory)
+    {
+        return nodeRegistry.drawAndAssign(
+            _modelIdOf[r.modelIndex],
+            _seed(requestId, drawBlock),
+            _snapshotEpoch(r),
+            r.replicas,
+            r.flags & F_REQUIRES_TEE != 0,
+            until,
+            true // never skip a busy seed member: seats decide when, not who (Attack20)
+        );
     }
 
     /// @dev Never drawn: everything back to the requester, nobody paid or slashed.
@@ -928,7 +981,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     function _pushParams(ParamSet memory ps) private {
-        if (_paramSets.length > type(uint24).max) revert InvalidParameter("paramsVersion", _paramSets.length);
+        if (_paramSets.length > type(uint16).max) revert InvalidParameter("paramsVersion", _paramSets.length);
         _paramSets.push(ps);
         // forge-lint: disable-next-line(unsafe-typecast)
         _cur.paramsVersion = uint32(_paramSets.length - 1);

@@ -28,7 +28,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     uint256 public constant MAX_ENDPOINT_BYTES = 256;
     /// @notice Capacity of a newly registered node, and the allowed range of setCapacity.
     uint16 public constant DEFAULT_CAPACITY = 4;
-    uint16 public constant MAX_CAPACITY = 64;
+    uint16 public constant MAX_CAPACITY = 255;
     /// @notice Bounds on governance parameters: none of them can hurt stake already at risk.
     uint256 public constant MIN_STAKE_FLOOR = 0.01 ether;
     uint256 public constant MIN_STAKE_CEIL = 1000 ether;
@@ -43,8 +43,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
 
     /// @dev Hot per-node state in one slot. Two counters (issue 7 attack 13): `inFlight` is the capacity seat,
     ///      held from the draw until the member reveals (or until finalize if it never reveals); `openAssignments`
-    ///      is the withdrawal lock, held from the draw until finalize. capacity <= MAX_CAPACITY (64) and
-    ///      inFlight <= capacity, so both fit 8 bits.
+    ///      is the withdrawal lock, held from the draw until finalize. capacity <= MAX_CAPACITY (255) and
+    ///      inFlight <= capacity (a seat is taken only when inFlight < capacity), so both fit 8 bits.
     struct NodeState {
         uint96 stake;
         uint40 unbondingSince;
@@ -241,9 +241,10 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         uint64 epoch,
         uint8 replicas,
         bool requiresTee,
-        uint64 untilBlock
+        uint64 untilBlock,
+        bool waitForSeats
     ) external onlyMarket returns (address[] memory committee) {
-        committee = _draw(modelId, seed, epoch, replicas, requiresTee);
+        committee = _draw(modelId, seed, epoch, replicas, requiresTee, waitForSeats);
         if (committee.length < replicas) return committee;
         uint256 len = committee.length;
         for (uint256 i; i < len; ++i) {
@@ -314,12 +315,15 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ views
 
     /// @inheritdoc INodeRegistry
-    function drawCommittee(bytes32 modelId, uint256 seed, uint64 epoch, uint8 replicas, bool requiresTee)
-        external
-        view
-        returns (address[] memory committee)
-    {
-        return _draw(modelId, seed, epoch, replicas, requiresTee);
+    function drawCommittee(
+        bytes32 modelId,
+        uint256 seed,
+        uint64 epoch,
+        uint8 replicas,
+        bool requiresTee,
+        bool waitForSeats
+    ) external view returns (address[] memory committee) {
+        return _draw(modelId, seed, epoch, replicas, requiresTee, waitForSeats);
     }
 
     /// @inheritdoc INodeRegistry
@@ -428,7 +432,10 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @dev Draw without replacement: every tried leaf (accepted or skipped) is left out of later tries.
-    function _draw(bytes32 modelId, uint256 seed, uint64 epoch, uint8 replicas, bool requiresTee)
+    ///      waitForSeats (the market's draws): a node that would be drawn but is at capacity ends the draw short
+    ///      instead of being skipped, so the committee is the seed's whatever the seats are when the draw runs
+    ///      (choosing the block of the draw cannot steer seats to nodes that happen to be idle).
+    function _draw(bytes32 modelId, uint256 seed, uint64 epoch, uint8 replicas, bool requiresTee, bool waitForSeats)
         private
         view
         returns (address[] memory committee)
@@ -449,11 +456,12 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
             address node = t.ownerOf(leaf);
             NodeState storage s = _state[node];
             if (
-                s.registered && s.unbondingSince == 0 && s.stake >= minStake_ && s.inFlight < s.capacity
+                s.registered && s.unbondingSince == 0 && s.stake >= minStake_
                     && s.openAssignments != type(uint16).max
                     && t.leafWeight(leaf) > 0 && (!requiresTee || _attested(node))
             ) {
-                committee[count++] = node;
+                if (s.inFlight < s.capacity) committee[count++] = node;
+                else if (waitForSeats) break; // a seed member is busy: the request waits (NoSeatsYet), no skip
             }
         }
         assembly {

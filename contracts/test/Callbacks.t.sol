@@ -33,7 +33,7 @@ contract CallbacksTest is Fixture {
     }
 
     function _deposit() internal view returns (uint256) {
-        return uint256(CB_GAS) * market.callbackGasPrice();
+        return uint256(CB_GAS) * market.parameters().callbackGasPrice;
     }
 
     function _ask(ConsumerBase c) internal returns (uint256 id) {
@@ -137,7 +137,7 @@ contract CallbacksTest is Fixture {
     function _askHungry(HungryConsumer c) internal returns (uint256 id) {
         IInferenceMarket.RequestParams memory p = _params(3, 2);
         p.callbackGasLimit = 40_000;
-        uint256 dep = 40_000 * market.callbackGasPrice();
+        uint256 dep = 40_000 * market.parameters().callbackGasPrice;
         vm.deal(address(this), FEE + dep);
         id = c.ask{value: FEE + dep}(modelId, INPUT_HASH, p);
     }
@@ -169,7 +169,7 @@ contract CallbacksTest is Fixture {
         IInferenceMarket.RequestParams memory p = _params(3, 2);
         p.callbackGasLimit = 200_000;
         RevertingConsumer rc = new RevertingConsumer(market);
-        uint256 dep = 200_000 * market.callbackGasPrice();
+        uint256 dep = 200_000 * market.parameters().callbackGasPrice;
         vm.deal(address(this), FEE + dep);
         uint256 id = rc.ask{value: FEE + dep}(modelId, INPUT_HASH, p);
         _settleAccepted(id);
@@ -275,7 +275,7 @@ contract CallbacksTest is Fixture {
         RecordingConsumer c = new RecordingConsumer(market);
         IInferenceMarket.RequestParams memory p = _params(3, 2);
         p.callbackGasLimit = 1_000_000;
-        uint256 dep = 1_000_000 * market.callbackGasPrice();
+        uint256 dep = 1_000_000 * market.parameters().callbackGasPrice;
         vm.deal(address(this), FEE + dep);
         uint256 id = c.ask{value: FEE + dep}(modelId, INPUT_HASH, p);
         _settleAccepted(id);

@@ -137,9 +137,13 @@ contract InferenceMarketTest is Fixture {
         vm.assertEq(uint256(r.params.replicas), 3, "replicas");
         vm.assertEq(uint256(r.createdBlock), created, "created");
         vm.assertEq(uint256(r.drawBlock), created + 1, "draw block");
-        vm.assertEq(uint256(r.commitDeadline), created + 11, "commit deadline");
-        vm.assertEq(uint256(r.revealDeadline), created + 21, "reveal deadline");
-        vm.assertEq(uint256(r.finalizeAfter), created + 21, "no proof window for mode 0");
+        vm.assertEq(uint256(r.queueDeadline), created + 1, "no queue");
+        vm.assertEq(uint256(r.drawDeadline), created + 11, "draw deadline: drawBlock + commitBlocks");
+        vm.assertEq(uint256(r.drawnBlock), 0, "not drawn");
+        // undrawn: the windows count from the draw, so getRequest shows the latest they can end
+        vm.assertEq(uint256(r.commitDeadline), created + 21, "commit deadline (latest)");
+        vm.assertEq(uint256(r.revealDeadline), created + 31, "reveal deadline (latest)");
+        vm.assertEq(uint256(r.finalizeAfter), created + 31, "no proof window for mode 0");
         vm.assertEq(r.slashAmount, 0.1 ether, "slash snapshot");
         vm.assertEq(uint256(r.status), uint256(IInferenceMarket.Status.Pending), "pending");
         vm.assertEq(_committee(id).length, 0, "no committee yet");
@@ -153,8 +157,8 @@ contract InferenceMarketTest is Fixture {
         vm.deal(requester, FEE);
         vm.expectEmit(true, true, true, true, address(market));
         emit IInferenceMarket.InferenceRequested(
-            1, requester, modelId, "bafkreiinput", INPUT_HASH, FEE, 1, 1, b + 1, b + 11, b + 21
-        );
+            1, requester, modelId, "bafkreiinput", INPUT_HASH, FEE, 1, 1, b + 1, b + 21, b + 31
+        ); // drawBlock and upper bounds of the commit/reveal deadlines (drawBlock + queueBlocks + 2 * commitBlocks)
         vm.prank(requester);
         market.requestInference{value: FEE}(modelId, "bafkreiinput", INPUT_HASH, _params(1, 1));
     }
@@ -162,7 +166,7 @@ contract InferenceMarketTest is Fixture {
     function test_revert_request_paramChecks() public {
         vm.deal(requester, 10 ether);
         vm.startPrank(requester);
-        uint256 need = market.minFee() * 3;
+        uint256 need = market.parameters().minFee * 3;
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.FeeTooLow.selector, need - 1, need));
         market.requestInference{value: need - 1}(modelId, "c", INPUT_HASH, _params(3, 2));
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.EmptyInputCid.selector));
@@ -207,7 +211,7 @@ contract InferenceMarketTest is Fixture {
         market.requestInference{value: FEE}(modelId, "c", INPUT_HASH, p);
         // the callback deposit comes on top of the fee
         p.callbackGasLimit = 100_000;
-        uint256 deposit = 100_000 * market.callbackGasPrice();
+        uint256 deposit = 100_000 * market.parameters().callbackGasPrice;
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.FeeTooLow.selector, need - 1, need));
         market.requestInference{value: need - 1 + deposit}(modelId, "c", INPUT_HASH, p);
 
@@ -226,8 +230,8 @@ contract InferenceMarketTest is Fixture {
         IInferenceMarket.RequestParams memory p = _params(5, 3);
         p.callbackGasLimit = 123_456;
         (uint256 fee, uint256 dep) = market.quote(modelId, p);
-        vm.assertEq(fee, market.minFee() * 5, "fee");
-        vm.assertEq(dep, 123_456 * market.callbackGasPrice(), "deposit");
+        vm.assertEq(fee, market.parameters().minFee * 5, "fee");
+        vm.assertEq(dep, 123_456 * market.parameters().callbackGasPrice, "deposit");
     }
 
     // ================================================================== draw
@@ -263,7 +267,7 @@ contract InferenceMarketTest is Fixture {
         _registerNodes(2, modelId);
         IInferenceMarket.RequestParams memory p = _params(3, 2);
         p.callbackGasLimit = 50_000;
-        uint256 deposit = 50_000 * market.callbackGasPrice();
+        uint256 deposit = 50_000 * market.parameters().callbackGasPrice;
         uint256 id = _request(requester, FEE + deposit, p, modelId);
         _draw(id);
         vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Expired), "expired");
@@ -564,12 +568,12 @@ contract InferenceMarketTest is Fixture {
         market.setProofBlocks(40);
         market.setCallbackGasPrice(5 gwei);
         vm.stopPrank();
-        vm.assertEq(market.minFee(), 0.002 ether, "minFee");
-        vm.assertEq(uint256(market.minCommitBlocks()), 20, "commit");
-        vm.assertEq(uint256(market.minRevealBlocks()), 30, "reveal");
-        vm.assertEq(market.slashAmount(), 0.2 ether, "slash");
-        vm.assertEq(uint256(market.proofBlocks()), 40, "proof");
-        vm.assertEq(market.callbackGasPrice(), 5 gwei, "cb price");
+        vm.assertEq(market.parameters().minFee, 0.002 ether, "minFee");
+        vm.assertEq(uint256(market.parameters().minCommitBlocks), 20, "commit");
+        vm.assertEq(uint256(market.parameters().minRevealBlocks), 30, "reveal");
+        vm.assertEq(market.parameters().slashAmount, 0.2 ether, "slash");
+        vm.assertEq(uint256(market.parameters().proofBlocks), 40, "proof");
+        vm.assertEq(market.parameters().callbackGasPrice, 5 gwei, "cb price");
         IInferenceMarket.Request memory r = market.getRequest(id);
         vm.assertEq(r.slashAmount, 0.1 ether, "old request keeps its slash amount");
         vm.assertEq(uint256(r.proofBlocks), 20, "old request keeps its proof window");

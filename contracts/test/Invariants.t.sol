@@ -124,7 +124,7 @@ contract Handler is TestBase {
 
     // ------------------------------------------------------------------ market actions
 
-    function request(uint256 who, uint256 fee, uint8 replicas, uint8 quorum, uint32 cb, uint32 rb, uint32 cbGas)
+    function request(uint256 who, uint256 fee, uint8 replicas, uint8 quorum, uint32 cb, uint32 rb, uint32 cbGas, uint32 qb)
         external
     {
         address r = requesterAt(who);
@@ -135,9 +135,10 @@ contract Handler is TestBase {
             quorum: quorum,
             commitBlocks: uint32(bound(cb, 10, 16)),
             revealBlocks: uint32(bound(rb, 10, 16)),
-            callbackGasLimit: uint32(bound(cbGas, 0, 1)) * 50_000
+            callbackGasLimit: uint32(bound(cbGas, 0, 1)) * 50_000,
+            queueBlocks: uint8(bound(qb, 0, 1)) * 20
         });
-        fee = bound(fee, market.minFee() * replicas, 3 ether) + uint256(p.callbackGasLimit) * market.callbackGasPrice();
+        fee = bound(fee, market.parameters().minFee * replicas, 3 ether) + uint256(p.callbackGasLimit) * market.parameters().callbackGasPrice;
         vm.deal(r, r.balance + fee);
         vm.prank(r);
         try market.requestInference{value: fee}(modelId, "bafkreiinput", bytes32(uint256(42)), p) {
@@ -409,7 +410,7 @@ contract InvariantsTest is TestBase {
             else if (action == 1) handler.topUp(x, y);
             else if (action == 2 && x % 4 == 0) handler.unbond(y);
             else if (action == 3) handler.withdrawStake(x);
-            else if (action == 4) handler.request(x, y, uint8(x >> 8), uint8(x >> 16), uint32(y), uint32(y >> 32), uint32(x >> 40));
+            else if (action == 4) handler.request(x, y, uint8(x >> 8), uint8(x >> 16), uint32(y), uint32(y >> 32), uint32(x >> 40), uint32(y >> 64));
             else if (action == 5 || action == 6) handler.commit(x, y, x >> 128);
             else if (action == 7 || action == 8) handler.reveal(x, y);
             else if (action == 9) handler.finalize(x);

@@ -26,7 +26,7 @@ contract MarketFuzzTest is Fixture {
         k.a = uint8(bound(a, 0, k.n));
         k.d = uint8(bound(d, 0, k.n - k.a));
         k.q = uint8(bound(q, k.n / 2 + 1, k.n));
-        k.fee = bound(fee, market.minFee() * k.n, 1_000 ether);
+        k.fee = bound(fee, market.parameters().minFee * k.n, 1_000 ether);
         _registerNodes(k.n, modelId);
         uint256 id = _request(requester, k.fee, _params(k.n, k.q), modelId);
         address[] memory c = _draw(id);
@@ -45,7 +45,7 @@ contract MarketFuzzTest is Fixture {
         IInferenceMarket.Request memory r = market.getRequest(id);
         uint256 credited;
         for (uint256 i; i < k.n; ++i) credited += market.withdrawable(c[i]);
-        uint256 slash = market.slashAmount();
+        uint256 slash = market.parameters().slashAmount;
         if (aWins || bWins) {
             vm.assertEq(uint256(r.status), uint256(IInferenceMarket.Status.Accepted), "accepted");
             vm.assertEq(r.outputHash, aWins ? OUT_A : OUT_B, "winner");
@@ -66,13 +66,15 @@ contract MarketFuzzTest is Fixture {
         }
     }
 
-    /// Commit at block +ca, reveal at +ra, finalize at +fa (from the draw block); each succeeds exactly in its window.
-    function testFuzz_windows(uint32 cb, uint32 rb, uint256 ca, uint256 ra, uint256 fa) public {
+    /// Draw at block +da (from the draw block), commit at +ca, reveal at +ra, finalize at +fa; the windows count
+    /// from the draw and each step succeeds exactly in its window.
+    function testFuzz_windows(uint32 cb, uint32 rb, uint256 da, uint256 ca, uint256 ra, uint256 fa) public {
         cb = uint32(bound(cb, 10, 40));
         rb = uint32(bound(rb, 10, 40));
-        ca = bound(ca, 1, 45);
-        ra = bound(ra, ca, 90);
-        fa = bound(fa, ra, 120);
+        da = bound(da, 1, 45);
+        ca = bound(ca, da, da + 45);
+        ra = bound(ra, ca, ca + 90);
+        fa = bound(fa, ra, ra + 120);
         _registerNodes(1, modelId);
         IInferenceMarket.RequestParams memory p = _params(1, 1);
         p.commitBlocks = cb;
@@ -81,20 +83,24 @@ contract MarketFuzzTest is Fixture {
         uint256 start = block.number + 1; // draw block
         vm.roll(start + 1);
         address n = market.previewCommittee(id)[0];
-        uint64 cd = uint64(start + cb);
-        uint64 rd = uint64(start + cb + rb);
-        bool canDraw = start + ca <= market.getRequest(id).drawDeadline;
-
-        vm.roll(start + ca);
-        bool committed = start + ca <= cd && canDraw;
-        if (canDraw && !committed) {
-            vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.CommitPhaseOver.selector, id, cd));
-        }
-        _commit(id, n, OUT_A);
+        bool canDraw = start + da <= market.getRequest(id).drawDeadline;
+        vm.roll(start + da);
+        market.draw(id);
         if (!canDraw) {
             vm.assertEq(uint256(market.statusOf(id)), uint256(IInferenceMarket.Status.Expired), "too late to draw");
             return;
         }
+        uint64 cd = uint64(start + da + cb);
+        uint64 rd = uint64(start + da + cb + rb);
+        vm.assertEq(uint256(market.getRequest(id).drawnBlock), start + da, "drawnBlock");
+        vm.assertEq(uint256(market.getRequest(id).commitDeadline), cd, "commit deadline from the draw");
+
+        vm.roll(start + ca);
+        bool committed = start + ca <= cd;
+        if (!committed) {
+            vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.CommitPhaseOver.selector, id, cd));
+        }
+        _commit(id, n, OUT_A);
 
         vm.roll(start + ra);
         bool revealed;
@@ -124,7 +130,7 @@ contract MarketFuzzTest is Fixture {
 
     function testFuzz_requestFee(uint256 fee) public {
         fee = bound(fee, 0, 100 ether);
-        uint256 need = market.minFee() * 3;
+        uint256 need = market.parameters().minFee * 3;
         vm.deal(requester, fee);
         vm.prank(requester);
         if (fee < need) vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.FeeTooLow.selector, fee, need));

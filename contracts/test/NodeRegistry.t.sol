@@ -167,11 +167,11 @@ contract NodeRegistryTest is Fixture {
         vm.assertEq(nodes.nodeCountForModel(modelId), 0, "unlisted");
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.InvalidCapacity.selector, uint16(0)));
         nodes.setCapacity(0);
-        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.InvalidCapacity.selector, uint16(65)));
-        nodes.setCapacity(65);
-        nodes.setCapacity(64);
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.InvalidCapacity.selector, uint16(256)));
+        nodes.setCapacity(256);
+        nodes.setCapacity(255); // MAX_CAPACITY: inFlight (uint8) never passes it
         vm.stopPrank();
-        vm.assertEq(uint256(nodes.getNode(n0).capacity), 64, "capacity");
+        vm.assertEq(uint256(nodes.getNode(n0).capacity), 255, "capacity");
         vm.assertEq(nodes.getNode(n0).endpoint, "http://new", "endpoint");
     }
 
@@ -301,7 +301,7 @@ contract NodeRegistryTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotMarket.selector, address(0xBAD)));
         nodes.unlock(one, 1);
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotMarket.selector, address(0xBAD)));
-        nodes.drawAndAssign(modelId, 1, e, 1, false, 1000);
+        nodes.drawAndAssign(modelId, 1, e, 1, false, 1000, false);
         vm.stopPrank();
         vm.prank(address(market));
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotAssigned.selector, n0));
@@ -387,6 +387,6 @@ contract NodeRegistryTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.SnapshotTooOld.selector, e, e + 3));
         nodes.totalAtEpoch(modelId, e);
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.SnapshotTooOld.selector, e + 4, e + 3));
-        nodes.drawCommittee(modelId, 1, e + 4, 1, false);
+        nodes.drawCommittee(modelId, 1, e + 4, 1, false, false);
     }
 }

@@ -100,8 +100,9 @@ def _committee_claim(env: AuditEnv, ctx: AuditContext, committee: list[str]) -> 
         nodes = env.protocol.nodes
         seed = draw_seed(bytes(env.w3.eth.get_block(r.draw_block)["hash"]), r.request_id)
         epoch = r.created_block // nodes.epoch_length()
+        # the market draws with waitForSeats: a busy seed member is waited for (or ends the draw), never skipped
         again = nodes.contract.functions.drawCommittee(r.model_id, seed, epoch, r.params.replicas,
-                                                       ctx.model.requires_tee).call(
+                                                       ctx.model.requires_tee, True).call(
             block_identifier=drawn_ev.block_number - 1)
         again = [Web3.to_checksum_address(x) for x in again]
         if again != committee:

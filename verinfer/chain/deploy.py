@@ -143,8 +143,12 @@ def _timelock_self_call(w3: Web3, tx: TxSender, timelock: str, fn_name: str, *ar
     tx.send(tl.functions.execute(timelock, 0, data, b"\x00" * 32, salt), contract="TimelockController")
 
 
-def _set_if_different(tx: TxSender, contract: Any, getter: str, setter: str, value: int) -> None:
-    if getattr(contract.functions, getter)().call() != value:
+#: Field order of `InferenceMarket.parameters()` (one view instead of seven getters: EIP-170).
+_MARKET_PARAMETERS = ("minFee", "minCommitBlocks", "minRevealBlocks", "slashAmount", "proofBlocks", "callbackGasPrice")
+
+
+def _set_if_different(tx: TxSender, contract: Any, name: str, setter: str, value: int) -> None:
+    if contract.functions.parameters().call()[_MARKET_PARAMETERS.index(name)] != value:
         tx.send(getattr(contract.functions, setter)(value))
 
 

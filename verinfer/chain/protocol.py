@@ -73,16 +73,23 @@ class ModelShard:
 
 @dataclass(frozen=True)
 class RequestParams:
-    """Per-request replicas, quorum and windows (blocks)."""
+    """Per-request replicas, quorum and windows (blocks).
+
+    `queue_blocks`: blocks after the draw block during which a draw short of seats reverts NoSeatsYet and the
+    request waits for its committee's seats, instead of expiring (0 = no queue; <= 255, also
+    capped by the snapshot epoch and the blockhash horizon; a uint8 on-chain). The commit and reveal windows count
+    from the draw."""
 
     replicas: int = 3
     quorum: int = 2
     commit_blocks: int = 10  # protocol minimum on the devnet (minCommitBlocks)
     reveal_blocks: int = 10
     callback_gas_limit: int = 0
+    queue_blocks: int = 0
 
-    def to_abi(self) -> tuple[int, int, int, int, int]:
-        return (self.replicas, self.quorum, self.commit_blocks, self.reveal_blocks, self.callback_gas_limit)
+    def to_abi(self) -> tuple[int, int, int, int, int, int]:
+        return (self.replicas, self.quorum, self.commit_blocks, self.reveal_blocks, self.callback_gas_limit,
+                self.queue_blocks)
 
 
 @dataclass(frozen=True)
@@ -185,8 +192,10 @@ class RequestView:
     params: RequestParams
     created_block: int
     draw_block: int
+    queue_deadline: int  # last block a draw short of seats reverts NoSeatsYet (the request waits) instead of expiring
     draw_deadline: int
-    commit_deadline: int
+    drawn_block: int  # 0 while Pending/Expired; commit/reveal deadlines count from it
+    commit_deadline: int  # while Pending: the latest it can be (draw at draw_deadline)
     reveal_deadline: int
     finalize_after: int
     status: Status
@@ -237,8 +246,8 @@ class InferenceRequestedEvent:
     replicas: int
     quorum: int
     draw_block: int
-    commit_deadline: int
-    reveal_deadline: int
+    commit_deadline: int  # upper bound: draw_block + queueBlocks + 2 * commitBlocks; CommitteeDrawn carries the real one
+    reveal_deadline: int  # the upper bound + revealBlocks
     block_number: int
     tx_hash: str
 
@@ -277,14 +286,20 @@ def decode_event(ev: DecodedEvent) -> Any:
         return _view(FinalizedEvent, a, **where, status=Status(int(a["status"])), output_hash=bytes(a["output_hash"]))
     if ev.name == "CommitteeDrawn":
         return CommitteeDrawnEvent(int(a["request_id"]), [Web3.to_checksum_address(x) for x in a["committee"]],
+                                   int(a["commit_deadline"]), int(a["reveal_deadline"]), int(a["finalize_after"]),
                                    ev.block_number, ev.tx_hash)
     return ev
 
 
 @dataclass(frozen=True)
 class CommitteeDrawnEvent:
+    """CommitteeDrawn: the committee and its windows, which count from the draw (block_number)."""
+
     request_id: int
     committee: list[str]
+    commit_deadline: int
+    reveal_deadline: int
+    finalize_after: int
     block_number: int
     tx_hash: str
 
@@ -443,8 +458,9 @@ class NodeRegistry(_ContractWrapper, _Constants):
 
     # market only (revert NotMarket otherwise); exposed for completeness and tests
     def draw_and_assign(self, model_id: bytes | str, seed: int, epoch: int, replicas: int, requires_tee: bool,
-                        until_block: int) -> TxReceipt:
-        return self._send(self.contract.functions.drawAndAssign(to_bytes32(model_id), seed, epoch, replicas, requires_tee, until_block))
+                        until_block: int, wait_for_seats: bool = False) -> TxReceipt:
+        return self._send(self.contract.functions.drawAndAssign(to_bytes32(model_id), seed, epoch, replicas, requires_tee,
+                                                                until_block, wait_for_seats))
 
     def release(self, nodes: Sequence[str]) -> TxReceipt:
         return self._send(self.contract.functions.release([_cs(n) for n in nodes]))
@@ -465,9 +481,11 @@ class NodeRegistry(_ContractWrapper, _Constants):
         return [_view(ModelShard, s) for s in self._struct("getShards", raw)]
 
     def draw_committee(self, model_id: bytes | str, seed: int, epoch: int, replicas: int, requires_tee: bool = False,
-                       block: int | str = "latest") -> list[str]:
-        """The draw as the contract computes it at `block` (an auditor replays it at the block before CommitteeDrawn)."""
-        fn = self.contract.functions.drawCommittee(to_bytes32(model_id), seed, epoch, replicas, requires_tee)
+                       block: int | str = "latest", wait_for_seats: bool = False) -> list[str]:
+        """The draw as the contract computes it at `block` (an auditor replays it at the block before CommitteeDrawn).
+        wait_for_seats: the rule of queued requests (queueBlocks > 0): a busy seed member ends the draw short."""
+        fn = self.contract.functions.drawCommittee(to_bytes32(model_id), seed, epoch, replicas, requires_tee,
+                                                   wait_for_seats)
         return list(self._call(fn, block))
 
     def nodes_for_model(self, model_id: bytes | str) -> list[str]:
@@ -726,27 +744,32 @@ class InferenceMarket(_ContractWrapper, _Constants):
         fee, deposit = self._call(self.contract.functions.quote(to_bytes32(model_id), params.to_abi()))
         return int(fee), int(deposit)
 
+    def parameters(self) -> tuple[int, int, int, int, int, int, int]:
+        """(minFee, minCommitBlocks, minRevealBlocks, slashAmount, proofBlocks, callbackGasPrice, paramsVersion):
+        one view, because the market sits at the EIP-170 size limit (docs/contracts.md)."""
+        return tuple(int(v) for v in self._call(self.contract.functions.parameters()))  # type: ignore[return-value]
+
     def callback_gas_price(self) -> int:
-        return self._call(self.contract.functions.callbackGasPrice())
+        return self.parameters()[5]
 
     def min_fee(self) -> int:
-        return self._call(self.contract.functions.minFee())
+        return self.parameters()[0]
 
     def slash_amount(self) -> int:
-        return self._call(self.contract.functions.slashAmount())
+        return self.parameters()[3]
 
     def min_commit_blocks(self) -> int:
-        return self._call(self.contract.functions.minCommitBlocks())
+        return self.parameters()[1]
 
     def min_reveal_blocks(self) -> int:
-        return self._call(self.contract.functions.minRevealBlocks())
+        return self.parameters()[2]
 
     def proof_blocks(self) -> int:
-        return self._call(self.contract.functions.proofBlocks())
+        return self.parameters()[4]
 
     def params_version(self) -> int:
         """Index of the current governance parameter set (requests snapshot the set they were created under)."""
-        return self._call(self.contract.functions.paramsVersion())
+        return self.parameters()[6]
 
     def node_registry(self) -> str:
         return self._call(self.contract.functions.nodeRegistry())

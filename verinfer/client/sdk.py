@@ -55,6 +55,11 @@ MAX_TIMED_WINDOW_BLOCKS = 64
 #: A language model's first request on a node loads torch and the weights and decodes token by token
 #: (6.7 s measured on the 2-core box for textgenrnn, more than 10 blocks at 0.5 s): its default windows are wider.
 LM_DEFAULT_WINDOW_BLOCKS = 40
+#: Default queue for seats (issue 7 load): under a burst every seat can be busy for a while; a queued request
+#: waits (draw reverts NoSeatsYet) instead of expiring at once. The contract caps it at MAX_QUEUE_BLOCKS and at
+#: the end of the epoch after the request's, so asking for more only bounds the wait before a refund.
+DEFAULT_QUEUE_SECONDS = 60.0
+MAX_QUEUE_BLOCKS = 255
 #: market events that belong to one request (filtered by their requestId argument)
 REQUEST_EVENTS = ["InferenceRequested", "CommitteeDrawn", "Committed", "Revealed", "Finalized", "NodePenalized",
                   "Credited", "Refunded", "ProofVerified", "ProverRewarded", "CallbackResult"]
@@ -190,9 +195,11 @@ class Client:
         reveal_blocks: int | None = None,
         callback_gas_limit: int = 0,
         model: ModelInfo | None = None,
+        queue_blocks: int | None = None,
     ) -> RequestParams:
         """RequestParams; default windows are the longest of 10 blocks (40 for a language model),
-        DEFAULT_WINDOW_SECONDS of blocks at the chain's block time, and the deployment's minimum."""
+        DEFAULT_WINDOW_SECONDS of blocks at the chain's block time, and the deployment's minimum. The default queue
+        is DEFAULT_QUEUE_SECONDS of blocks (at most MAX_QUEUE_BLOCKS); 0 turns the queue off."""
         market = self.protocol.market
         lm = model is not None and getattr(model.spec, "kind", "") in ("lm", "llm")
         dc, dr = (LM_DEFAULT_WINDOW_BLOCKS, LM_DEFAULT_WINDOW_BLOCKS) if lm else (DEFAULT_COMMIT_BLOCKS, DEFAULT_REVEAL_BLOCKS)
@@ -203,7 +210,11 @@ class Client:
         rb = reveal_blocks if reveal_blocks is not None else max(dr, market.min_reveal_blocks())
         if not 1 <= quorum <= replicas:
             raise ConfigError(f"quorum must be between 1 and replicas ({replicas}), got {quorum}")
-        return RequestParams(replicas, quorum, cb, rb, callback_gas_limit)
+        if queue_blocks is None:
+            queue_blocks = min(MAX_QUEUE_BLOCKS, math.ceil(DEFAULT_QUEUE_SECONDS / self.seconds_per_block()))
+        if not 0 <= queue_blocks <= MAX_QUEUE_BLOCKS:
+            raise ConfigError(f"queue_blocks must be between 0 and {MAX_QUEUE_BLOCKS}, got {queue_blocks}")
+        return RequestParams(replicas, quorum, cb, rb, callback_gas_limit, queue_blocks)
 
     def submit(
         self,
@@ -215,14 +226,15 @@ class Client:
         commit_blocks: int | None = None,
         reveal_blocks: int | None = None,
         callback_gas_limit: int = 0,
+        queue_blocks: int | None = None,
     ) -> int:
-        """Store the input payload, escrow `fee` wei, return the new request id."""
+        """Store the input payload, escrow `fee` wei, return the new request id (queue_blocks: see `params`)."""
         info, payload, input_hash = self.prepare(model_id, data)
         cid = self.store.add(payload)
         self.await_snapshot(info, replicas)
         return self.submit_raw(
             info.model_id, cid, input_hash, fee,
-            self.params(replicas, quorum, commit_blocks, reveal_blocks, callback_gas_limit, info),
+            self.params(replicas, quorum, commit_blocks, reveal_blocks, callback_gas_limit, info, queue_blocks),
         )
 
     def await_snapshot(self, info: ModelInfo, replicas: int, poll: float = 0.5) -> bool:

@@ -133,7 +133,7 @@ def register(
     stake: str = typer.Option(..., "--stake", help="Stake in ether, e.g. 1.5."),
     models: Optional[str] = typer.Option(None, "--models", help="Comma-separated model ids or names (full model)."),
     shards: Optional[list[str]] = typer.Option(None, "--shards", help="modelId:start:end layer range (repeatable)."),
-    capacity: Optional[int] = typer.Option(None, "--capacity", help="In-flight committee seats (1..64; registry default 4)."),
+    capacity: Optional[int] = typer.Option(None, "--capacity", help="In-flight committee seats (1..255; registry default 4)."),
     endpoint: str = typer.Option("http://127.0.0.1", "--endpoint", help="Informational public endpoint URL."),
     rpc_url: Optional[str] = RpcOpt,
     manifest: Optional[Path] = ManifestOpt,
@@ -161,7 +161,7 @@ def register(
 
 @app.command("set-capacity")
 def set_capacity(
-    capacity: int = typer.Argument(..., help="In-flight committee seats, 1..64."),
+    capacity: int = typer.Argument(..., help="In-flight committee seats, 1..255."),
     rpc_url: Optional[str] = RpcOpt,
     manifest: Optional[Path] = ManifestOpt,
     key: str = KeyOpt,

@@ -70,6 +70,9 @@ def _drawn(c: sqlite3.Connection, e: Event) -> None:
     committee = list(a.get("committee", []))
     c.execute("UPDATE requests SET committee=?, drawn_block=?, drawn_tx=?, status='COMMITTING' "
               "WHERE id=? AND status='PENDING'", (json.dumps(committee), e["block"], e["tx"], a["requestId"]))
+    if "commitDeadline" in a:  # the windows count from the draw: the event carries the real deadlines
+        c.execute("UPDATE requests SET commit_deadline=?, reveal_deadline=? WHERE id=?",
+                  (a["commitDeadline"], a["revealDeadline"], a["requestId"]))
     for i, node in enumerate(committee):
         c.execute("INSERT OR IGNORE INTO members (request_id, node, position) VALUES (?,?,?)", (a["requestId"], node, i))
 

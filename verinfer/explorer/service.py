@@ -417,7 +417,7 @@ contract {name}Consumer is IInferenceConsumer {{
         requestId = MARKET.requestInference{{value: msg.value}}(
             MODEL_ID, inputCid, inputHash,
             IInferenceMarket.RequestParams({{replicas: 3, quorum: 2, commitBlocks: 20, revealBlocks: 20,
-                                             callbackGasLimit: 200_000}}));
+                                             callbackGasLimit: 200_000, queueBlocks: 20}}));
     }}
 
     /// @notice Called by the market once the request settles (V2: the output CID is in the Revealed events).

@@ -373,6 +373,13 @@ class Worker:
         rec = self.state.get_request(rid)
         if rec is None:
             return
+        # --- queue (issue 7 load): the commit/reveal windows count from the draw; the event carries them. Until
+        # then the record holds the latest they can be (InferenceRequested); here they become the real ones.
+        if "commitDeadline" in ev.args and int(ev.args["commitDeadline"]) != rec.commit_deadline:
+            rec = self.state.update(rid, commit_deadline=int(ev.args["commitDeadline"]),
+                                    reveal_deadline=int(ev.args["revealDeadline"])) or rec
+            self._kicked.add(rid)  # a task asleep until the old deadlines looks again now
+        # --- end queue
         if self.address in committee:
             if rec.phase == Phase.NOT_MEMBER:
                 log.info("request %d: drawn into the committee after all (preview differed)", rid)
@@ -642,6 +649,9 @@ class Worker:
                                              error=f"not in the drawn committee ({exc.error_name})")
             if exc.error_name in _COMMIT_OVER:
                 return self._miss(rec, str(exc))
+            if exc.error_name == "NoSeatsYet":  # queue: our commit's draw found a seat taken since the preview
+                self._wake[rec.request_id] = block + 1
+                return None
             raise
         if receipt is None:
             return None

@@ -15,7 +15,7 @@ from verinfer.errors import ConfigError
 
 #: Registry default capacity (in-flight committee seats) and bounds (PROTOCOL_V2 NodeRegistry).
 DEFAULT_CAPACITY = 4
-MAX_CAPACITY = 64
+MAX_CAPACITY = 255  # NodeRegistry.MAX_CAPACITY (inFlight is a uint8)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,11 @@ interface IInferenceMarket {
         uint32 commitBlocks;
         uint32 revealBlocks;
         uint32 callbackGasLimit;
+        /// @dev Blocks after drawBlock during which a draw that finds a seed member at capacity reverts NoSeatsYet
+        ///      (the request waits for seats) instead of expiring; 0 = no queue. At most 255 (a uint8: the ABI
+        ///      decoder refuses more), and capped by the end of the epoch after the request's and the 256-block
+        ///      blockhash horizon.
+        uint8 queueBlocks;
     }
 
     /// @notice Pending: not drawn yet. Committing/Revealing: drawn (Revealing is derived by getRequest/statusOf,
@@ -30,6 +35,17 @@ interface IInferenceMarket {
     }
 
     /// @notice A request as returned by getRequest (assembled from packed storage).
+    /// @notice Governance parameters in force (one view, not seven getters: the market sits at the EIP-170 limit).
+    struct Parameters {
+        uint256 minFee;
+        uint32 minCommitBlocks;
+        uint32 minRevealBlocks;
+        uint256 slashAmount;
+        uint32 proofBlocks;
+        uint256 callbackGasPrice;
+        uint32 paramsVersion;
+    }
+
     struct Request {
         address requester;
         bytes32 modelId;
@@ -39,8 +55,10 @@ interface IInferenceMarket {
         RequestParams params;
         uint64 createdBlock;
         uint64 drawBlock; // createdBlock + 1: its hash seeds the draw
+        uint64 queueDeadline; // last block a draw short of seats reverts NoSeatsYet (the request waits) instead of expiring
         uint64 drawDeadline; // last block draw() succeeds
-        uint64 commitDeadline; // last block a commit is accepted
+        uint64 drawnBlock; // block of the draw (0 while Pending or Expired); the windows below count from it
+        uint64 commitDeadline; // last block a commit is accepted (drawnBlock + commitBlocks; while Pending: the latest it can be)
         uint64 revealDeadline; // last block a reveal is accepted
         uint64 finalizeAfter; // finalize needs block > finalizeAfter unless every member revealed (and, for proven models, a proof landed)
         Status status;
@@ -69,6 +87,7 @@ interface IInferenceMarket {
     error RequestNotFound(uint256 requestId);
     error DrawNotReady(uint256 requestId, uint64 drawBlock);
     error DrawWindowOver(uint256 requestId, uint64 drawDeadline);
+    error NoSeatsYet(uint256 requestId, uint64 queueDeadline);
     error AlreadyDrawn(uint256 requestId);
     error NotCommitteeMember(uint256 requestId, address caller);
     error AlreadyCommitted(uint256 requestId, address node);
@@ -112,10 +131,14 @@ interface IInferenceMarket {
         uint8 replicas,
         uint8 quorum,
         uint64 drawBlock,
-        uint64 commitDeadline,
-        uint64 revealDeadline
+        uint64 commitDeadline, // an upper bound: drawBlock + queueBlocks + 2 * commitBlocks (a draw at the uncapped
+        //                        drawDeadline); the windows count from the draw and CommitteeDrawn carries the real ones
+        uint64 revealDeadline // the upper bound above + revealBlocks
     );
-    event CommitteeDrawn(uint256 indexed requestId, address[] committee);
+    /// @notice The committee and its windows, which count from the draw (nodes are on the hook from here).
+    event CommitteeDrawn(
+        uint256 indexed requestId, address[] committee, uint64 commitDeadline, uint64 revealDeadline, uint64 finalizeAfter
+    );
     event Committed(uint256 indexed requestId, address indexed node);
     event Revealed(uint256 indexed requestId, address indexed node, bytes32 outputHash, string outputCid);
     /// @param paidCount Members credited for this request.
@@ -141,8 +164,10 @@ interface IInferenceMarket {
         payable
         returns (uint256 requestId);
 
-    /// @notice Draws the committee (anyone; commit does it implicitly) in (drawBlock, drawDeadline]. Too few
-    ///         eligible nodes, or a window/blockhash that is gone, expire the request with a full refund.
+    /// @notice Draws the committee (anyone; commit does it implicitly) in (drawBlock, drawDeadline]. Short of seats
+    ///         up to queueDeadline: reverts NoSeatsYet (retry later). Too few eligible nodes after it, or a
+    ///         window/blockhash that is gone, expire the request with a full refund. The commit and reveal
+    ///         windows count from the draw.
     function draw(uint256 requestId) external;
 
     /// @notice Committee member commits keccak256(abi.encode(requestId, outputHash, salt, node)); draws first if needed.
@@ -203,10 +228,7 @@ interface IInferenceMarket {
     function requestBinding(uint256 requestId, address prover) external pure returns (uint256);
     /// @notice The minimum fee and the callback deposit a request with `p` needs now.
     function quote(bytes32 modelId, RequestParams calldata p) external view returns (uint256 fee, uint256 callbackDeposit);
-    function callbackGasPrice() external view returns (uint256);
-    function minFee() external view returns (uint256);
-    function slashAmount() external view returns (uint256);
-    function minCommitBlocks() external view returns (uint32);
-    function minRevealBlocks() external view returns (uint32);
-    function proofBlocks() external view returns (uint32);
+    /// @notice The governance parameters in force: what `requestInference` checks now (minFee, minimum windows)
+    ///         and the snapshot set new requests record (slashAmount, proofBlocks, callbackGasPrice, its index).
+    function parameters() external view returns (Parameters memory);
 }

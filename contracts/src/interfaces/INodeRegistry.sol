@@ -100,12 +100,18 @@ interface INodeRegistry {
     /// @notice Stake-weighted draw without replacement of up to `replicas` nodes serving the full `modelId`,
     ///         weighted by the stake snapshot at the start of `epoch` (current or previous epoch only). A drawn
     ///         node is skipped (and excluded from later tries) if it is now unbonding, below minStake, at
-    ///         capacity, or (requiresTee) not attested. At most 4 * replicas tries.
+    ///         capacity (unless waitForSeats), or (requiresTee) not attested. At most 4 * replicas tries.
+    ///         waitForSeats (every market draw): a drawn node at capacity ends the draw short instead of being
+    ///         skipped, so seats decide only *when* the seed's committee is drawn, never *who* is in it.
     /// @return committee The drawn nodes (fewer than `replicas` if the draw failed).
-    function drawCommittee(bytes32 modelId, uint256 seed, uint64 epoch, uint8 replicas, bool requiresTee)
-        external
-        view
-        returns (address[] memory committee);
+    function drawCommittee(
+        bytes32 modelId,
+        uint256 seed,
+        uint64 epoch,
+        uint8 replicas,
+        bool requiresTee,
+        bool waitForSeats
+    ) external view returns (address[] memory committee);
 
     /// @notice Market only: drawCommittee, then one seat assigned to each drawn node (inFlight++, a withdrawal
     ///         lock openAssignments++, assignedUntil = max(assignedUntil, untilBlock)) when the draw is complete.
@@ -115,7 +121,8 @@ interface INodeRegistry {
         uint64 epoch,
         uint8 replicas,
         bool requiresTee,
-        uint64 untilBlock
+        uint64 untilBlock,
+        bool waitForSeats
     ) external returns (address[] memory committee);
 
     /// @notice Market only: frees one capacity seat of each node (inFlight--); the market calls it when a member

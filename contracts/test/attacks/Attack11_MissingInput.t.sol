@@ -10,8 +10,8 @@ import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
 contract Attack11MissingInputTest is Fixture {
     function test_attack11_missingInputSlashesNobody_windowsHaveAFloor() public {
         address[] memory list = _registerNodes(3, modelId);
-        vm.assertGe(uint256(market.minCommitBlocks()), 10, "commit floor");
-        vm.assertGe(uint256(market.minRevealBlocks()), 10, "reveal floor");
+        vm.assertGe(uint256(market.parameters().minCommitBlocks), 10, "commit floor");
+        vm.assertGe(uint256(market.parameters().minRevealBlocks), 10, "reveal floor");
         vm.prank(owner);
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.InvalidParameter.selector, bytes32("minCommitBlocks"), 2));
         market.setMinCommitBlocks(2);

@@ -275,7 +275,7 @@ contract VerinferConsumerTest is KitTest {
     function test_noQuorum_refundPulledToAChosenAddress() public {
         // 3 replicas, quorum 2, three different answers: NoQuorum
         IInferenceMarket.RequestParams memory p = IInferenceMarket.RequestParams({
-            replicas: 3, quorum: 2, commitBlocks: 10, revealBlocks: 10, callbackGasLimit: 400_000
+            replicas: 3, quorum: 2, commitBlocks: 10, revealBlocks: 10, callbackGasLimit: 400_000, queueBlocks: 0
         });
         HungryConsumer c = new HungryConsumer(market, hasher);
         uint256 total = c.quoteTotal(modelId, p);
@@ -372,7 +372,7 @@ contract VerinferConsumerTest is KitTest {
     function test_retry_firstCallbackOutOfGas_thenRedelivered() public {
         HungryConsumer c = new HungryConsumer(market, hasher);
         IInferenceMarket.RequestParams memory p = IInferenceMarket.RequestParams({
-            replicas: 1, quorum: 1, commitBlocks: 10, revealBlocks: 10, callbackGasLimit: 40_000
+            replicas: 1, quorum: 1, commitBlocks: 10, revealBlocks: 10, callbackGasLimit: 40_000, queueBlocks: 0
         });
         uint256 total = c.quoteTotal(modelId, p);
         vm.deal(address(this), total);
@@ -393,7 +393,7 @@ contract VerinferConsumerTest is KitTest {
     function test_retry_pullPathAfterFailedCallback() public {
         HungryConsumer c = new HungryConsumer(market, hasher);
         IInferenceMarket.RequestParams memory p = IInferenceMarket.RequestParams({
-            replicas: 1, quorum: 1, commitBlocks: 10, revealBlocks: 10, callbackGasLimit: 40_000
+            replicas: 1, quorum: 1, commitBlocks: 10, revealBlocks: 10, callbackGasLimit: 40_000, queueBlocks: 0
         });
         uint256 total = c.quoteTotal(modelId, p);
         vm.deal(address(this), total);

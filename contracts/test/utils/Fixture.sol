@@ -112,7 +112,8 @@ abstract contract Fixture is TestBase {
             quorum: quorum,
             commitBlocks: 10,
             revealBlocks: 10,
-            callbackGasLimit: 0
+            callbackGasLimit: 0,
+            queueBlocks: 0
         });
     }
 

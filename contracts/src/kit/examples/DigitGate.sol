@@ -46,7 +46,7 @@ contract DigitGate is VerinferConsumer {
     /// @notice 1 node, 30-block commit and reveal windows, callback gas for a refusal (measured 9.0k).
     function params() public pure returns (IInferenceMarket.RequestParams memory) {
         return IInferenceMarket.RequestParams({
-            replicas: 1, quorum: 1, commitBlocks: 30, revealBlocks: 30, callbackGasLimit: 60_000
+            replicas: 1, quorum: 1, commitBlocks: 30, revealBlocks: 30, callbackGasLimit: 60_000, queueBlocks: 0
         });
     }
 
