@@ -565,3 +565,24 @@ def test_a_dropped_transaction_is_sent_again(tmp_path: Path) -> None:
     w.discover()
     w.step(chain.block)
     assert phase(w, 1) in (Phase.COMMITTED, Phase.REVEALED, Phase.DONE)
+
+
+def test_committee_drawn_sets_the_real_deadlines(tmp_path: Path) -> None:
+    """Queue (issue 7 load): the windows count from the draw; InferenceRequested gave upper bounds, CommitteeDrawn
+    carries the real deadlines and the record follows them (the node must not wait past the real reveal window)."""
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME, B])
+    chain.mine(2)
+    w.discover()
+    before = w.state.get_request(1)
+    assert before is not None
+    chain.mine()
+    real_commit, real_reveal = chain.block + 3, chain.block + 6
+    assert (real_commit, real_reveal) != (before.commit_deadline, before.reveal_deadline)
+    chain.events.append(SimpleNamespace(name="CommitteeDrawn", block_number=chain.block,
+                                        args={"requestId": 1, "committee": [ME, B], "commitDeadline": real_commit,
+                                              "revealDeadline": real_reveal, "finalizeAfter": real_reveal}))
+    w.discover()
+    rec = w.state.get_request(1)
+    assert rec is not None and (rec.commit_deadline, rec.reveal_deadline) == (real_commit, real_reveal)
