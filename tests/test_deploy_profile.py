@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from verinfer.amounts import parse_amount as _parse_amount
 from verinfer.chain.manifest import ProtocolParams
-from verinfer.chain.profile import DEVNET_PROFILE, DeployProfile, load_profile, parse_amount
+from verinfer.chain.profile import DEVNET_PROFILE, DeployProfile, load_profile
 from verinfer.constants import ETHER, GWEI
 from verinfer.errors import ConfigError
 
 PROFILES = Path(__file__).resolve().parent.parent / "deploy" / "profiles"
+
+
+def parse_amount(value: int | str) -> int:
+    """How a deploy profile reads an amount: wei unless a unit is given."""
+    return _parse_amount(value, default_unit="wei")
 
 
 def test_amounts_with_units() -> None:

@@ -588,3 +588,24 @@ def test_first_member_draws_at_once_when_the_draw_window_ends_before_the_commit_
     assert chain.sent.index(("draw", 1)) < chain.sent.index(("commit", 1))
     assert ("draw", 2) not in chain.sent and ("commit", 2) in chain.sent
     assert ("draw", 3) not in chain.sent and ("commit", 3) in chain.sent
+
+
+def test_committee_drawn_sets_the_real_deadlines(tmp_path: Path) -> None:
+    """Queue (issue 7 load): the windows count from the draw; InferenceRequested gave upper bounds, CommitteeDrawn
+    carries the real deadlines and the record follows them (the node must not wait past the real reveal window)."""
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME, B])
+    chain.mine(2)
+    w.discover()
+    before = w.state.get_request(1)
+    assert before is not None
+    chain.mine()
+    real_commit, real_reveal = chain.block + 3, chain.block + 6
+    assert (real_commit, real_reveal) != (before.commit_deadline, before.reveal_deadline)
+    chain.events.append(SimpleNamespace(name="CommitteeDrawn", block_number=chain.block,
+                                        args={"requestId": 1, "committee": [ME, B], "commitDeadline": real_commit,
+                                              "revealDeadline": real_reveal, "finalizeAfter": real_reveal}))
+    w.discover()
+    rec = w.state.get_request(1)
+    assert rec is not None and (rec.commit_deadline, rec.reveal_deadline) == (real_commit, real_reveal)

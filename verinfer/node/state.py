@@ -122,7 +122,8 @@ CREATE TABLE IF NOT EXISTS requests_v2 (
 CREATE INDEX IF NOT EXISTS requests_v2_phase ON requests_v2(phase);
 """
 
-_FIELDS = {"committee", "output_hash", "output_cid", "salt", "invalid_reason", "proof"}
+_FIELDS = {"committee", "output_hash", "output_cid", "salt", "invalid_reason", "proof",
+           "commit_deadline", "reveal_deadline"}  # deadlines: set from CommitteeDrawn (windows count from the draw)
 
 
 def _encode(name: str, value: Any) -> Any:
