@@ -252,7 +252,7 @@ class LlmHead:
                                 view.endpoint)
                     continue
                 ep = f"{host}:{port}"
-                if self._hello_ok(ep, layout.commitment_of(*key), profile):
+                if not self._announces_other_shard(ep, layout.commitment_of(*key), profile):
                     by_range[key].append(ep)
                     self._operators[ep] = node
         missing = [f"{a}:{b}" for (a, b), eps in by_range.items() if not eps]
@@ -260,22 +260,27 @@ class LlmHead:
             raise VerinferError(f"no live stage node registered for layers {', '.join(missing)} of {spec.name}")
         return [by_range[r] for r in layout.layer_ranges], layout
 
-    def _hello_ok(self, ep: str, shard: str, profile: str) -> bool:
+    def _announces_other_shard(self, ep: str, shard: str, profile: str) -> bool:
+        """True only for a stage that answers with a shard or profile other than the registered layout's.
+
+        An endpoint that does not answer now is kept as a candidate: the pipeline tries it, records a `down`
+        fault and fails over if it is still down, so one slow handshake does not drop a live stage for good.
+        """
         try:
             conn = pipeline.StageConn(ep, min(self.timeout_s, 5.0))
         except pipeline.StageFault:
-            return True  # down now: the pipeline skips it (and records the fault) if it is still down
+            return False
         try:
             hello = conn.hello()
         except pipeline.StageFault:
-            return True
+            return False
         finally:
             conn.close()
         if hello.get("shard") != shard or hello.get("profile") != profile:
             log.warning("stage %s announces shard %s / profile %s, the registered layout says %s / %s: not used",
                         ep, str(hello.get("shard"))[:14], str(hello.get("profile"))[:14], shard[:14], profile[:14])
-            return False
-        return True
+            return True
+        return False
 
     def record_faults(self, faults: list[pipeline.Fault], layout: ShardLayout, model_id: bytes,
                       request_id: int | None) -> None:
