@@ -213,6 +213,13 @@ class StageCourt(_ContractWrapper, _Constants):
     def node_registry(self) -> str:
         return self._call(self.contract.functions.nodeRegistry())
 
+    def model_registry(self) -> str:
+        return self._call(self.contract.functions.modelRegistry())
+
+    def on_inference_result(self, request_id: int, status: int, output_hash: bytes | str | int) -> TxReceipt:
+        """Market only (reverts NotMarket otherwise); exposed for completeness and tests."""
+        return self._send(self.contract.functions.onInferenceResult(request_id, int(status), to_bytes32(output_hash)))
+
     def market(self) -> str:
         return self._call(self.contract.functions.market())
 
