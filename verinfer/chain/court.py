@@ -251,13 +251,13 @@ def get_dispute(court: StageCourt, dispute_id: int) -> DisputeView:
 def decode_court_event(ev: DecodedEvent) -> DisputeOpenedEvent | DisputeResolvedEvent | DecodedEvent:
     """A typed dataclass for DisputeOpened / DisputeResolved (other events: the DecodedEvent)."""
     a = dict(ev.args)
-    where = {"block_number": ev.block_number, "tx_hash": ev.tx_hash}
     if ev.name == "DisputeOpened":
         return DisputeOpenedEvent(int(a["disputeId"]), int(a["requestId"]), _cs(a["stage"]), _cs(a["challenger"]),
                                   _b32(a["modelId"]), int(a["lo"]), int(a["hi"]), _b32(a["inputHash"]),
-                                  _b32(a["claimedOutputHash"]), **where)
+                                  _b32(a["claimedOutputHash"]), ev.block_number, ev.tx_hash)
     if ev.name == "DisputeResolved":
-        return DisputeResolvedEvent(int(a["disputeId"]), Verdict(int(a["verdict"])), int(a["slashed"]), **where)
+        return DisputeResolvedEvent(int(a["disputeId"]), Verdict(int(a["verdict"])), int(a["slashed"]),
+                                    ev.block_number, ev.tx_hash)
     return ev
 
 
