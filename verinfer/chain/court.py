@@ -21,7 +21,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from verinfer.chain.events import DecodedEvent
-from verinfer.chain.protocol import RequestParams, _Constants, _ContractWrapper, _cs, _view
+from verinfer.chain.protocol import InferenceMarket, RequestParams, Status, _Constants, _ContractWrapper, _cs, _view
 from verinfer.chain.tx import TxSender
 from verinfer.constants import to_bytes32
 from verinfer.errors import ConfigError
@@ -149,7 +149,12 @@ class StageCourt(_ContractWrapper, _Constants):
         return tx, int(ev["disputeId"]), int(ev["requestId"])
 
     def resolve_expired(self, dispute_id: int) -> TxReceipt:
-        """NoDecision for a dispute whose jury request expired undrawn (finalizes a Pending one past its deadline)."""
+        """NoDecision for a dispute whose jury request expired undrawn; a Pending request past its draw deadline is
+        expired first with the market's finalize (the court itself never calls the market after the dispute)."""
+        request_id = self.get_dispute(dispute_id).request_id
+        market = InferenceMarket(self.w3, self.market(), self.sender, self.deploy_block)
+        if market.status_of(request_id) == Status.PENDING:
+            market.finalize(request_id)
         return self._send(self.contract.functions.resolveExpired(dispute_id))
 
     def withdraw(self) -> TxReceipt:
