@@ -17,9 +17,9 @@ abstract contract BatchGroth16Verifier {
     uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     uint256 internal constant Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583;
 
-    /// @dev g = [alpha.x, alpha.y, beta(4), gamma(4), delta(4)] with G2 as (x.c1, x.c0, y.c1, y.c0);
-    /// ic = [IC0.x, IC0.y, IC1.x, IC1.y, ...].
-    function _vk() internal pure virtual returns (uint256[14] memory g, uint256[] memory ic);
+    /// @dev The verification key as 32-byte words: [alpha.x, alpha.y, beta(4), gamma(4), delta(4), IC_0.x, IC_0.y,
+    /// IC_1.x, ...], G2 points as (x.c1, x.c0, y.c1, y.c0). One literal, so loading it is one codecopy.
+    function _vk() internal pure virtual returns (bytes memory);
 
     /// @notice Public signals per proof.
     function numPublic() public pure virtual returns (uint256);
@@ -96,26 +96,27 @@ abstract contract BatchGroth16Verifier {
                 mstore(0x00, keccak256(p, add(add(0x40, pl), sl)))
             }
             let s := add(p, mul(add(proofs.length, 3), 192))
+            let rr := R // on the stack: with optimizer runs = 1 each use of the constant would be a codecopy
             // 2a. proof 0 (r = 1): -A_0 by hand, acc = C_0, coef = s_0
             {
                 let y := calldataload(add(proofs.offset, 0x20))
-                ok := lt(y, Q)
+                let q := Q
+                ok := lt(y, q)
                 mstore(p, calldataload(proofs.offset))
-                mstore(add(p, 0x20), mod(sub(Q, y), Q))
+                mstore(add(p, 0x20), mod(sub(q, y), q))
                 calldatacopy(add(p, 0x40), add(proofs.offset, 0x40), 128)
                 calldatacopy(s, add(proofs.offset, 192), 64)
                 for { let j := 0 } lt(j, k) { j := add(j, 1) } {
                     let v := calldataload(add(signals.offset, shl(5, j)))
-                    ok := and(ok, lt(v, R))
+                    ok := and(ok, lt(v, rr))
                     mstore(add(add(s, 0xc0), shl(5, j)), v)
                 }
             }
             // 2b. proofs 1..n-1
             let rsum := 1
             let h := 0
-            let sig := add(signals.offset, shl(5, k))
             for { let i := 1 } lt(i, proofs.length) { i := add(i, 1) } {
-                let r := and(h, 0xffffffffffffffffffffffffffffffff)
+                let r := shr(128, shl(128, h)) // even i: the low half of the previous h
                 if and(i, 1) {
                     mstore(0x20, i)
                     h := keccak256(0x00, 0x40)
@@ -125,7 +126,7 @@ abstract contract BatchGroth16Verifier {
                     let pr := add(proofs.offset, shl(8, i))
                     let o := add(p, mul(i, 192))
                     calldatacopy(o, pr, 64) // A
-                    mstore(add(o, 0x40), sub(R, r))
+                    mstore(add(o, 0x40), sub(rr, r))
                     ok := and(ok, staticcall(6000, 7, o, 96, o, 64)) // -r A
                     calldatacopy(add(o, 0x40), add(pr, 0x40), 128) // B
                     calldatacopy(add(s, 0x40), add(pr, 192), 64) // C
@@ -134,69 +135,69 @@ abstract contract BatchGroth16Verifier {
                 ok := and(ok, staticcall(6000, 7, add(s, 0x40), 96, add(s, 0x40), 64)) // r C
                 ok := and(ok, staticcall(150, 6, s, 128, s, 64)) // acc += r C
                 rsum := add(rsum, r) // < n 2^128: no overflow
+                let sig := add(signals.offset, mul(i, shl(5, k)))
                 switch k
                 case 3 {
                     let v := calldataload(sig)
-                    ok := and(ok, lt(v, R))
-                    mstore(add(s, 0xc0), addmod(mload(add(s, 0xc0)), mulmod(r, v, R), R))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0xc0), addmod(mload(add(s, 0xc0)), mulmod(r, v, rr), rr))
                     v := calldataload(add(sig, 0x20))
-                    ok := and(ok, lt(v, R))
-                    mstore(add(s, 0xe0), addmod(mload(add(s, 0xe0)), mulmod(r, v, R), R))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0xe0), addmod(mload(add(s, 0xe0)), mulmod(r, v, rr), rr))
                     v := calldataload(add(sig, 0x40))
-                    ok := and(ok, lt(v, R))
-                    mstore(add(s, 0x100), addmod(mload(add(s, 0x100)), mulmod(r, v, R), R))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0x100), addmod(mload(add(s, 0x100)), mulmod(r, v, rr), rr))
                 }
                 case 4 {
                     let v := calldataload(sig)
-                    ok := and(ok, lt(v, R))
-                    mstore(add(s, 0xc0), addmod(mload(add(s, 0xc0)), mulmod(r, v, R), R))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0xc0), addmod(mload(add(s, 0xc0)), mulmod(r, v, rr), rr))
                     v := calldataload(add(sig, 0x20))
-                    ok := and(ok, lt(v, R))
-                    mstore(add(s, 0xe0), addmod(mload(add(s, 0xe0)), mulmod(r, v, R), R))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0xe0), addmod(mload(add(s, 0xe0)), mulmod(r, v, rr), rr))
                     v := calldataload(add(sig, 0x40))
-                    ok := and(ok, lt(v, R))
-                    mstore(add(s, 0x100), addmod(mload(add(s, 0x100)), mulmod(r, v, R), R))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0x100), addmod(mload(add(s, 0x100)), mulmod(r, v, rr), rr))
                     v := calldataload(add(sig, 0x60))
-                    ok := and(ok, lt(v, R))
-                    mstore(add(s, 0x120), addmod(mload(add(s, 0x120)), mulmod(r, v, R), R))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0x120), addmod(mload(add(s, 0x120)), mulmod(r, v, rr), rr))
                 }
                 default {
                     for { let j := 0 } lt(j, k) { j := add(j, 1) } {
                         let v := calldataload(add(sig, shl(5, j)))
-                        ok := and(ok, lt(v, R))
+                        ok := and(ok, lt(v, rr))
                         let c := add(add(s, 0xc0), shl(5, j))
-                        mstore(c, addmod(mload(c), mulmod(r, v, R), R))
+                        mstore(c, addmod(mload(c), mulmod(r, v, rr), rr))
                     }
                 }
-                sig := add(sig, shl(5, k))
             }
             mstore(add(s, 0xa0), rsum)
             mstore(0x40, add(add(s, 0xc0), shl(5, k))) // allocated: _vk() must not overwrite it
         }
-        (uint256[14] memory g, uint256[] memory ic) = _vk();
+        bytes memory vk = _vk();
         assembly ("memory-safe") {
             // 3. the fixed pairs at t = P + 192 n: [rsum alpha, beta][L, gamma][acc, delta]
             let t := add(p, mul(proofs.length, 192))
             let s := add(t, 576)
             let rsum := mload(add(s, 0xa0))
-            mcopy(t, g, 64)
+            mcopy(t, add(vk, 0x20), 64)
             mstore(add(t, 0x40), rsum)
             ok := and(ok, staticcall(6000, 7, t, 96, t, 64)) // rsum alpha
             let l := add(t, 192)
-            mcopy(l, add(ic, 0x20), 64)
+            mcopy(l, add(vk, 0x1e0), 64)
             mstore(add(l, 0x40), rsum)
             ok := and(ok, staticcall(6000, 7, l, 96, l, 64)) // rsum IC_0
             for { let j := 0 } lt(j, k) { j := add(j, 1) } {
-                mcopy(add(l, 0x40), add(add(ic, 0x60), shl(6, j)), 64) // IC_{j+1}
+                mcopy(add(l, 0x40), add(add(vk, 0x220), shl(6, j)), 64) // IC_{j+1}
                 mstore(add(l, 0x80), mload(add(add(s, 0xc0), shl(5, j)))) // coef_j
                 ok := and(ok, staticcall(6000, 7, add(l, 0x40), 96, add(l, 0x40), 64))
                 ok := and(ok, staticcall(150, 6, l, 128, l, 64))
             }
-            mcopy(add(t, 0x40), add(g, 0x40), 128) // beta
-            mcopy(add(l, 0x40), add(g, 0xc0), 128) // gamma
+            mcopy(add(t, 0x40), add(vk, 0x60), 128) // beta
+            mcopy(add(l, 0x40), add(vk, 0xe0), 128) // gamma
             let d := add(t, 384)
             mcopy(d, s, 64) // acc
-            mcopy(add(d, 0x40), add(g, 0x140), 128) // delta
+            mcopy(add(d, 0x40), add(vk, 0x160), 128) // delta
             // 4. the pairing
             let pairs := add(proofs.length, 3)
             ok := and(ok, staticcall(add(45000, mul(34000, pairs)), 8, p, mul(pairs, 192), 0x00, 0x20))
@@ -225,34 +226,39 @@ abstract contract BatchGroth16Verifier {
 
     function _verifyOne(uint256[8] calldata p, uint256[] calldata signals, uint256 off) internal view returns (bool) {
         uint256 k = numPublic();
-        (uint256[14] memory g, uint256[] memory ic) = _vk();
-        uint256 lx = ic[0];
-        uint256 ly = ic[1];
+        bytes memory vk = _vk();
+        uint256 lx = _word(vk, 14); // IC_0
+        uint256 ly = _word(vk, 15);
         bool ok = true;
         for (uint256 j; j < k; ++j) {
             uint256 s = signals[off + j];
             if (s >= R) return false;
-            (uint256 px, uint256 py, bool ok1) = _mul(ic[2 * j + 2], ic[2 * j + 3], s, ok);
+            (uint256 px, uint256 py, bool ok1) = _mul(_word(vk, 16 + 2 * j), _word(vk, 17 + 2 * j), s, ok);
             (lx, ly, ok) = _add(lx, ly, px, py, ok1);
         }
         if (!ok) return false;
+        if (p[1] >= Q) return false; // as verifyBatch: a coordinate outside the field is no point
         uint256[] memory inp = new uint256[](24);
         inp[0] = p[0];
-        if (p[1] >= Q) return false; // as verifyBatch: a coordinate outside the field is no point
         inp[1] = p[1] == 0 ? 0 : Q - p[1];
         for (uint256 t; t < 4; ++t) inp[2 + t] = p[2 + t];
-        inp[6] = g[0];
-        inp[7] = g[1];
         inp[12] = lx;
         inp[13] = ly;
         inp[18] = p[6];
         inp[19] = p[7];
+        for (uint256 t; t < 6; ++t) inp[6 + t] = _word(vk, t); // alpha, beta
         for (uint256 t; t < 4; ++t) {
-            inp[8 + t] = g[2 + t];
-            inp[14 + t] = g[6 + t];
-            inp[20 + t] = g[10 + t];
+            inp[14 + t] = _word(vk, 6 + t); // gamma
+            inp[20 + t] = _word(vk, 10 + t); // delta
         }
         return _pairing(inp);
+    }
+
+    /// @dev Word i of the verification key blob (see _vk).
+    function _word(bytes memory vk, uint256 i) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := mload(add(vk, shl(5, add(i, 1))))
+        }
     }
 
     function _mul(uint256 x, uint256 y, uint256 s, bool okIn) internal view returns (uint256 rx, uint256 ry, bool ok) {
