@@ -86,7 +86,7 @@ abstract contract BatchGroth16Verifier {
         assembly ("memory-safe") {
             p := mload(0x40)
             {
-                // 1. seed, kept at 0x00 (keccak256(0x00, 0x40) with an index at 0x20 gives the r_i)
+                // 1. seed
                 let pl := shl(8, proofs.length)
                 let sl := shl(5, signals.length)
                 mstore(p, proofs.length)
@@ -112,16 +112,12 @@ abstract contract BatchGroth16Verifier {
                     mstore(add(add(s, 0xc0), shl(5, j)), v)
                 }
             }
-            // 2b. proofs 1..n-1
+            // 2b. proofs 1..n-1: r_i = rho^i
+            let rho := mod(mload(0x00), rr)
+            let r := 1
             let rsum := 1
-            let h := 0
             for { let i := 1 } lt(i, proofs.length) { i := add(i, 1) } {
-                let r := shr(128, shl(128, h)) // even i: the low half of the previous h
-                if and(i, 1) {
-                    mstore(0x20, i)
-                    h := keccak256(0x00, 0x40)
-                    r := shr(128, h)
-                }
+                r := mulmod(r, rho, rr)
                 {
                     let pr := add(proofs.offset, shl(8, i))
                     let o := add(p, mul(i, 192))
@@ -134,7 +130,7 @@ abstract contract BatchGroth16Verifier {
                 mstore(add(s, 0x80), r)
                 ok := and(ok, staticcall(6000, 7, add(s, 0x40), 96, add(s, 0x40), 64)) // r C
                 ok := and(ok, staticcall(150, 6, s, 128, s, 64)) // acc += r C
-                rsum := add(rsum, r) // < n 2^128: no overflow
+                rsum := addmod(rsum, r, rr)
                 let sig := add(signals.offset, mul(i, shl(5, k)))
                 switch k
                 case 3 {
