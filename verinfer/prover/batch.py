@@ -51,7 +51,7 @@ def render_batch_verifier(vk: dict[str, Any], contract: str, note: str = "", ins
               f"    /// @dev [alpha, beta, gamma, delta, IC_0..IC_{n_pub}] as 32-byte words (BatchGroth16Verifier._vk).",
               "    function _vk() internal pure override returns (bytes memory) {",
               "        return"]
-    lines += [f"            hex\"{v:064x}\" // {name}" for v, name in zip(words, _vk_names(n_pub))]
+    lines += [f"            hex\"{v:064x}\" // {name}" for v, name in zip(words, _vk_names(n_pub), strict=True)]
     lines[-1] = lines[-1].replace("\" //", "\"; //", 1)
     lines += ["    }", "}", ""]
     return "\n".join(lines)
