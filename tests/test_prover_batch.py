@@ -80,7 +80,7 @@ def test_batch_verifier_gas_as_a_transaction_on_anvil(w3: Web3) -> None:
     assert len(proofs) == 16 and len(signals) == 48 and all(len(p) == 8 for p in proofs)
     acct = funded_account(w3)
     address = deploy_contract(w3, acct, "BatchGroth16VerifierDigitsMlp")
-    c = w3.eth.contract(address=address, abi=artifacts.load("BatchGroth16VerifierDigitsMlp").abi)
+    c = w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifacts.load("BatchGroth16VerifierDigitsMlp").abi)
     tx = sender_for(w3, acct)
     used = {}
     for n in (1, 4, 16):
