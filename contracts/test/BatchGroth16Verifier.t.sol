@@ -155,6 +155,10 @@ contract BatchGroth16VerifierTest is TestBase {
         (uint256[8][] memory p2, uint256[] memory s2) = _take(16);
         p2[6][6] += Q; // C_6.x + Q: the same point mod Q, but not a field element
         _assertOnlyBad(p2, s2, 6, "coordinate >= Q");
+        (p2, s2) = _take(16);
+        p2[5][0] += 1; // rejected by ecMul: the batch stops before the fixed pairs and the 19-pair pairing (691k)
+        vm.assertFalse(batch.verifyBatch(p2, s2), "off-curve A_5");
+        vm.assertLe(vm.lastCallGas().gasTotalUsed, 300_000, "a rejected point skips the pairing");
         (p2, s2) = _take(1);
         p2[0][7] += 1;
         vm.assertFalse(batch.verifyBatch(p2, s2), "n = 1: C_0 reaches only the pairing");

@@ -170,6 +170,7 @@ abstract contract BatchGroth16Verifier {
             mstore(add(s, 0xa0), rsum)
             mstore(0x40, add(add(s, 0xc0), shl(5, k))) // allocated: _vk() must not overwrite it
         }
+        if (!ok) return false; // a point or signal was rejected: skip the fixed pairs and the pairing
         bytes memory vk = _vk();
         assembly ("memory-safe") {
             // 3. the fixed pairs at t = P + 192 n: [rsum alpha, beta][L, gamma][acc, delta]
