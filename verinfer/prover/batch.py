@@ -21,6 +21,13 @@ def _g2(pt: Sequence[Sequence[str]]) -> list[int]:
     return [int(pt[0][1]), int(pt[0][0]), int(pt[1][1]), int(pt[1][0])]
 
 
+def _vk_names(n_pub: int) -> list[str]:
+    """One label per word of the rendered key blob (the order BatchGroth16Verifier._vk documents)."""
+    g2 = ["x.c1", "x.c0", "y.c1", "y.c0"]
+    return (["alpha.x", "alpha.y"] + [f"{p}.{c}" for p in ("beta", "gamma", "delta") for c in g2]
+            + [f"IC_{m}.{c}" for m in range(n_pub + 1) for c in ("x", "y")])
+
+
 def render_batch_verifier(vk: dict[str, Any], contract: str, note: str = "", insecure: bool = True) -> str:
     """Solidity source of `contract is BatchGroth16Verifier` for this snarkjs-format verification key."""
     if vk.get("protocol") != "groth16" or vk.get("curve") != "bn128":
@@ -37,13 +44,15 @@ def render_batch_verifier(vk: dict[str, Any], contract: str, note: str = "", ins
         lines += [f"// {line}" for line in note.splitlines()]
     if insecure:
         lines.append("// WARNING: INSECURE keys - whoever ran this setup can forge proofs. Never use for value.")
+    words = g + ic
     lines += ["pragma solidity ^0.8.24;", "", 'import {BatchGroth16Verifier} from "./BatchGroth16Verifier.sol";', "",
               f"contract {contract} is BatchGroth16Verifier {{",
               f"    function numPublic() public pure override returns (uint256) {{ return {n_pub}; }}", "",
-              "    function _vk() internal pure override returns (uint256[14] memory g, uint256[] memory ic) {"]
-    lines += [f"        g[{i}] = {v};" for i, v in enumerate(g)]
-    lines.append(f"        ic = new uint256[]({len(ic)});")
-    lines += [f"        ic[{i}] = {v};" for i, v in enumerate(ic)]
+              f"    /// @dev [alpha, beta, gamma, delta, IC_0..IC_{n_pub}] as 32-byte words (BatchGroth16Verifier._vk).",
+              "    function _vk() internal pure override returns (bytes memory) {",
+              "        return"]
+    lines += [f"            hex\"{v:064x}\" // {name}" for v, name in zip(words, _vk_names(n_pub), strict=True)]
+    lines[-1] = lines[-1].replace("\" //", "\"; //", 1)
     lines += ["    }", "}", ""]
     return "\n".join(lines)
 
@@ -83,6 +92,17 @@ def render_fixture(name: str, proofs: Sequence[Proof], note: str = "") -> str:
     return "\n".join(out)
 
 
+def digits_batch_verifier() -> str:
+    """The verifier source for the shipped digits-mlp public key (no proving: the key files only)."""
+    from verinfer.prover import pipeline
+
+    spec = json.loads((Path(__file__).resolve().parents[1] / "models" / "data" / "digits-mlp.json").read_text())
+    arts = pipeline.prepare(spec, "public", setup="shipped")
+    return render_batch_verifier(arts.vk, "BatchGroth16VerifierDigitsMlp",
+                                 note=f"digits-mlp public; vk sha256 {arts.keys.record.get('vk_sha256', '')}",
+                                 insecure=arts.insecure)
+
+
 def digits_batch_artifacts(n: int = 16) -> tuple[str, str]:
     """(verifier source, fixture source) for the shipped digits-mlp public key and n real proofs.
 
@@ -105,7 +125,4 @@ def digits_batch_artifacts(n: int = 16) -> tuple[str, str]:
         proofs.append(direct.prove_values(pk, vals, len(arts.public_signal_names)))
     note = (f"digits-mlp public (shipped INSECURE ceremony key, vk sha256 {arts.keys.record.get('vk_sha256', '')}); "
             f"{n} proofs for requests 1..{n}, prover 0x{'ab' * 20}")
-    ver = render_batch_verifier(arts.vk, "BatchGroth16VerifierDigitsMlp",
-                                note=f"digits-mlp public; vk sha256 {arts.keys.record.get('vk_sha256', '')}",
-                                insecure=arts.insecure)
-    return ver, render_fixture("DigitsBatchFixture", proofs, note)
+    return digits_batch_verifier(), render_fixture("DigitsBatchFixture", proofs, note)

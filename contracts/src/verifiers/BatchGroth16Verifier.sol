@@ -17,9 +17,9 @@ abstract contract BatchGroth16Verifier {
     uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     uint256 internal constant Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583;
 
-    /// @dev g = [alpha.x, alpha.y, beta(4), gamma(4), delta(4)] with G2 as (x.c1, x.c0, y.c1, y.c0);
-    /// ic = [IC0.x, IC0.y, IC1.x, IC1.y, ...].
-    function _vk() internal pure virtual returns (uint256[14] memory g, uint256[] memory ic);
+    /// @dev The verification key as 32-byte words: [alpha.x, alpha.y, beta(4), gamma(4), delta(4), IC_0.x, IC_0.y,
+    /// IC_1.x, ...], G2 points as (x.c1, x.c0, y.c1, y.c0). One literal, so loading it is one codecopy.
+    function _vk() internal pure virtual returns (bytes memory);
 
     /// @notice Public signals per proof.
     function numPublic() public pure virtual returns (uint256);
@@ -65,122 +65,141 @@ abstract contract BatchGroth16Verifier {
     }
 
     /// @notice true iff every proof verifies (one randomised pairing product).
-    function verifyBatch(uint256[8][] calldata proofs, uint256[] calldata signals) public view returns (bool) {
+    /// @dev One assembly pass (the math is _verifyOne's, over all proofs at once):
+    ///   1. seed = keccak256(n, proofs, k*n, signals) over a copy of the calldata;
+    ///   2. r_0 = 1; for i >= 1, r_i is 128 bits of h = keccak256(seed, i | 1): the high half for odd i,
+    ///      the low half for the next (even) i. Per proof: the pair (-r_i A_i, B_i) into the pairing input
+    ///      (one ecMul by R - r_i gives -r_i A_i), acc += r_i C_i (ecMul + ecAdd), rsum += r_i and
+    ///      coef_j += r_i s_ij (mulmod; unrolled for 3 and 4 signals);
+    ///   3. the three fixed pairs (rsum alpha, beta), (rsum IC_0 + sum_j coef_j IC_{j+1}, gamma), (acc, delta);
+    ///   4. one pairing call, at its EIP-1108 price (a bad point cannot burn more).
+    /// Memory: the pairing input P overwrites the seed copy; scratch S (5 words) and coef (k words) follow P.
+    /// Every point reaches a precompile (ecMul/ecAdd for A_i and C_i, i >= 1; the first ecAdd or, when n = 1,
+    /// the pairing for C_0; the pairing for A_0 and every B_i), which rejects coordinates >= Q and points off
+    /// the curve (and B_i outside the subgroup); A_0.y >= Q is rejected by hand; signals must be < R.
+    function verifyBatch(uint256[8][] calldata proofs, uint256[] calldata signals) public view returns (bool ok) {
         uint256 k = numPublic();
-        uint256 n = proofs.length;
-        if (n == 0 || signals.length != n * k) revert BadBatchShape(n, signals.length, k);
-        bytes32 seed = _seed(proofs, signals);
-        uint256[] memory inp = new uint256[]((n + 3) * 6);
-        uint256[] memory coef = new uint256[](k);
-        Acc memory a = Acc(0, 0, 0, true);
-        if (!_accumulate(proofs, signals, seed, inp, coef, a)) return false;
-        if (!_tail(inp, n * 6, coef, a)) return false;
-        return _pairing(inp);
-    }
-
-    /// @dev Per proof: r_i, (-r_i A_i, B_i) into the pairing input, sum r_i C_i and sum r_i into `a`,
-    /// coef_j += r_i s_ij. Assembly only to keep the per-proof overhead small (the math is _verifyOne's).
-    /// Returns false when a precompile rejects a point or a signal is outside the field.
-    function _accumulate(
-        uint256[8][] calldata proofs,
-        uint256[] calldata signals,
-        bytes32 seed,
-        uint256[] memory inp,
-        uint256[] memory coef,
-        Acc memory a
-    ) internal view returns (bool ok) {
-        uint256 k = coef.length;
-        ok = true;
+        if (proofs.length == 0 || signals.length != proofs.length * k) {
+            revert BadBatchShape(proofs.length, signals.length, k);
+        }
+        uint256 p; // the pairing input: n + 3 pairs of 6 words, then scratch [accx, accy, cx, cy, r, rsum], coef
         assembly ("memory-safe") {
-            // scratch: [cx, cy, qx, qy, r] (unallocated memory, free again afterwards)
-            let acc := mload(0x40)
-            mstore(acc, 0)
-            mstore(add(acc, 32), 0)
-            let rsum := 0
-            for { let i := 0 } lt(i, proofs.length) { i := add(i, 1) } {
-                let pr := add(proofs.offset, mul(i, 256))
-                let r := 1
-                if i {
-                    mstore(0x00, seed)
-                    mstore(0x20, i)
-                    r := mod(keccak256(0x00, 0x40), R)
-                }
-                let o := add(add(inp, 32), mul(i, 192))
-                calldatacopy(o, pr, 64) // A
-                mstore(add(o, 32), mod(mload(add(o, 32)), Q)) // A.y reduced as in _verifyOne / snarkjs
-                calldatacopy(add(acc, 64), add(pr, 192), 64) // C
-                if i {
-                    mstore(add(o, 64), r)
-                    ok := and(ok, staticcall(6000, 7, o, 96, o, 64)) // r A
-                    mstore(add(acc, 128), r)
-                    ok := and(ok, staticcall(6000, 7, add(acc, 64), 96, add(acc, 64), 64)) // r C
-                }
-                ok := and(ok, staticcall(150, 6, acc, 128, acc, 64)) // sum r C
-                mstore(add(o, 32), mod(sub(Q, mod(mload(add(o, 32)), Q)), Q)) // -(r A)
-                calldatacopy(add(o, 64), add(pr, 64), 128) // B
-                rsum := addmod(rsum, r, R)
-                let sig := add(signals.offset, mul(mul(i, k), 32))
+            p := mload(0x40)
+            {
+                // 1. seed
+                let pl := shl(8, proofs.length)
+                let sl := shl(5, signals.length)
+                mstore(p, proofs.length)
+                calldatacopy(add(p, 0x20), proofs.offset, pl)
+                mstore(add(add(p, 0x20), pl), signals.length)
+                calldatacopy(add(add(p, 0x40), pl), signals.offset, sl)
+                mstore(0x00, keccak256(p, add(add(0x40, pl), sl)))
+            }
+            let s := add(p, mul(add(proofs.length, 3), 192))
+            let rr := R // on the stack: with optimizer runs = 1 each use of the constant would be a codecopy
+            // 2a. proof 0 (r = 1): -A_0 by hand, acc = C_0, coef = s_0
+            {
+                let y := calldataload(add(proofs.offset, 0x20))
+                let q := Q
+                ok := lt(y, q)
+                mstore(p, calldataload(proofs.offset))
+                mstore(add(p, 0x20), mod(sub(q, y), q))
+                calldatacopy(add(p, 0x40), add(proofs.offset, 0x40), 128)
+                calldatacopy(s, add(proofs.offset, 192), 64)
                 for { let j := 0 } lt(j, k) { j := add(j, 1) } {
-                    let sv := calldataload(add(sig, mul(j, 32)))
-                    if iszero(lt(sv, R)) { ok := 0 }
-                    let c := add(add(coef, 32), mul(j, 32))
-                    mstore(c, addmod(mload(c), mulmod(r, sv, R), R))
+                    let v := calldataload(add(signals.offset, shl(5, j)))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(add(s, 0xc0), shl(5, j)), v)
                 }
             }
-            mstore(a, rsum)
-            mstore(add(a, 32), mload(acc))
-            mstore(add(a, 64), mload(add(acc, 32)))
+            // 2b. proofs 1..n-1: r_i = rho^i
+            let rho := mod(mload(0x00), rr)
+            let r := 1
+            let rsum := 1
+            for { let i := 1 } lt(i, proofs.length) { i := add(i, 1) } {
+                r := mulmod(r, rho, rr)
+                {
+                    let pr := add(proofs.offset, shl(8, i))
+                    let o := add(p, mul(i, 192))
+                    calldatacopy(o, pr, 64) // A
+                    mstore(add(o, 0x40), sub(rr, r))
+                    ok := and(ok, staticcall(6000, 7, o, 96, o, 64)) // -r A
+                    calldatacopy(add(o, 0x40), add(pr, 0x40), 128) // B
+                    calldatacopy(add(s, 0x40), add(pr, 192), 64) // C
+                }
+                mstore(add(s, 0x80), r)
+                ok := and(ok, staticcall(6000, 7, add(s, 0x40), 96, add(s, 0x40), 64)) // r C
+                ok := and(ok, staticcall(150, 6, s, 128, s, 64)) // acc += r C
+                rsum := addmod(rsum, r, rr)
+                let sig := add(signals.offset, mul(i, shl(5, k)))
+                switch k
+                case 3 {
+                    let v := calldataload(sig)
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0xc0), addmod(mload(add(s, 0xc0)), mulmod(r, v, rr), rr))
+                    v := calldataload(add(sig, 0x20))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0xe0), addmod(mload(add(s, 0xe0)), mulmod(r, v, rr), rr))
+                    v := calldataload(add(sig, 0x40))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0x100), addmod(mload(add(s, 0x100)), mulmod(r, v, rr), rr))
+                }
+                case 4 {
+                    let v := calldataload(sig)
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0xc0), addmod(mload(add(s, 0xc0)), mulmod(r, v, rr), rr))
+                    v := calldataload(add(sig, 0x20))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0xe0), addmod(mload(add(s, 0xe0)), mulmod(r, v, rr), rr))
+                    v := calldataload(add(sig, 0x40))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0x100), addmod(mload(add(s, 0x100)), mulmod(r, v, rr), rr))
+                    v := calldataload(add(sig, 0x60))
+                    ok := and(ok, lt(v, rr))
+                    mstore(add(s, 0x120), addmod(mload(add(s, 0x120)), mulmod(r, v, rr), rr))
+                }
+                default {
+                    for { let j := 0 } lt(j, k) { j := add(j, 1) } {
+                        let v := calldataload(add(sig, shl(5, j)))
+                        ok := and(ok, lt(v, rr))
+                        let c := add(add(s, 0xc0), shl(5, j))
+                        mstore(c, addmod(mload(c), mulmod(r, v, rr), rr))
+                    }
+                }
+            }
+            mstore(add(s, 0xa0), rsum)
+            mstore(0x40, add(add(s, 0xc0), shl(5, k))) // allocated: _vk() must not overwrite it
         }
-    }
-
-    /// @dev keccak256 over the ABI encoding of the proofs and signals exactly as they sit in calldata
-    /// (head words of the two arrays, then their bodies): every proof and signal enters the seed.
-    function _seed(uint256[8][] calldata proofs, uint256[] calldata signals) internal pure returns (bytes32 h) {
+        if (!ok) return false; // a point or signal was rejected: skip the fixed pairs and the pairing
+        bytes memory vk = _vk();
         assembly ("memory-safe") {
-            let m := mload(0x40)
-            let pl := mul(proofs.length, 256)
-            let sl := mul(signals.length, 32)
-            mstore(m, proofs.length)
-            calldatacopy(add(m, 32), proofs.offset, pl)
-            mstore(add(add(m, 32), pl), signals.length)
-            calldatacopy(add(add(m, 64), pl), signals.offset, sl)
-            h := keccak256(m, add(add(64, pl), sl))
+            // 3. the fixed pairs at t = P + 192 n: [rsum alpha, beta][L, gamma][acc, delta]
+            let t := add(p, mul(proofs.length, 192))
+            let s := add(t, 576)
+            let rsum := mload(add(s, 0xa0))
+            mcopy(t, add(vk, 0x20), 64)
+            mstore(add(t, 0x40), rsum)
+            ok := and(ok, staticcall(6000, 7, t, 96, t, 64)) // rsum alpha
+            let l := add(t, 192)
+            mcopy(l, add(vk, 0x1e0), 64)
+            mstore(add(l, 0x40), rsum)
+            ok := and(ok, staticcall(6000, 7, l, 96, l, 64)) // rsum IC_0
+            for { let j := 0 } lt(j, k) { j := add(j, 1) } {
+                mcopy(add(l, 0x40), add(add(vk, 0x220), shl(6, j)), 64) // IC_{j+1}
+                mstore(add(l, 0x80), mload(add(add(s, 0xc0), shl(5, j)))) // coef_j
+                ok := and(ok, staticcall(6000, 7, add(l, 0x40), 96, add(l, 0x40), 64))
+                ok := and(ok, staticcall(150, 6, l, 128, l, 64))
+            }
+            mcopy(add(t, 0x40), add(vk, 0x60), 128) // beta
+            mcopy(add(l, 0x40), add(vk, 0xe0), 128) // gamma
+            let d := add(t, 384)
+            mcopy(d, s, 64) // acc
+            mcopy(add(d, 0x40), add(vk, 0x160), 128) // delta
+            // 4. the pairing
+            let pairs := add(proofs.length, 3)
+            ok := and(ok, staticcall(add(45000, mul(34000, pairs)), 8, p, mul(pairs, 192), 0x00, 0x20))
+            ok := and(ok, eq(mload(0x00), 1))
         }
-    }
-
-    struct Acc {
-        uint256 rsum;
-        uint256 cx;
-        uint256 cy;
-        bool ok;
-    }
-
-    /// @dev The three fixed pairs: ((sum r) alpha, beta), (sum r_i L_i, gamma), (sum r_i C_i, delta).
-    function _tail(uint256[] memory inp, uint256 o2, uint256[] memory coef, Acc memory a) internal view returns (bool) {
-        (uint256[14] memory g, uint256[] memory ic) = _vk();
-        // sum_i r_i L_i = (sum r_i) IC0 + sum_j coef_j IC_{j+1}
-        (uint256 lx, uint256 ly, bool ok) = _mul(ic[0], ic[1], a.rsum, a.ok);
-        for (uint256 j; j < coef.length; ++j) {
-            uint256 px;
-            uint256 py;
-            (px, py, ok) = _mul(ic[2 * j + 2], ic[2 * j + 3], coef[j], ok);
-            (lx, ly, ok) = _add(lx, ly, px, py, ok);
-        }
-        uint256 alx;
-        uint256 aly;
-        (alx, aly, ok) = _mul(g[0], g[1], a.rsum, ok);
-        inp[o2] = alx;
-        inp[o2 + 1] = aly;
-        inp[o2 + 6] = lx;
-        inp[o2 + 7] = ly;
-        inp[o2 + 12] = a.cx;
-        inp[o2 + 13] = a.cy;
-        for (uint256 t; t < 4; ++t) {
-            inp[o2 + 2 + t] = g[2 + t];
-            inp[o2 + 8 + t] = g[6 + t];
-            inp[o2 + 14 + t] = g[10 + t];
-        }
-        return ok;
     }
 
     /// @notice Reverts `InvalidProofAt(i)` with the first invalid proof of a failing batch.
@@ -204,33 +223,39 @@ abstract contract BatchGroth16Verifier {
 
     function _verifyOne(uint256[8] calldata p, uint256[] calldata signals, uint256 off) internal view returns (bool) {
         uint256 k = numPublic();
-        (uint256[14] memory g, uint256[] memory ic) = _vk();
-        uint256 lx = ic[0];
-        uint256 ly = ic[1];
+        bytes memory vk = _vk();
+        uint256 lx = _word(vk, 14); // IC_0
+        uint256 ly = _word(vk, 15);
         bool ok = true;
         for (uint256 j; j < k; ++j) {
             uint256 s = signals[off + j];
             if (s >= R) return false;
-            (uint256 px, uint256 py, bool ok1) = _mul(ic[2 * j + 2], ic[2 * j + 3], s, ok);
+            (uint256 px, uint256 py, bool ok1) = _mul(_word(vk, 16 + 2 * j), _word(vk, 17 + 2 * j), s, ok);
             (lx, ly, ok) = _add(lx, ly, px, py, ok1);
         }
         if (!ok) return false;
+        if (p[1] >= Q) return false; // as verifyBatch: a coordinate outside the field is no point
         uint256[] memory inp = new uint256[](24);
         inp[0] = p[0];
-        inp[1] = p[1] == 0 ? 0 : Q - (p[1] % Q);
+        inp[1] = p[1] == 0 ? 0 : Q - p[1];
         for (uint256 t; t < 4; ++t) inp[2 + t] = p[2 + t];
-        inp[6] = g[0];
-        inp[7] = g[1];
         inp[12] = lx;
         inp[13] = ly;
         inp[18] = p[6];
         inp[19] = p[7];
+        for (uint256 t; t < 6; ++t) inp[6 + t] = _word(vk, t); // alpha, beta
         for (uint256 t; t < 4; ++t) {
-            inp[8 + t] = g[2 + t];
-            inp[14 + t] = g[6 + t];
-            inp[20 + t] = g[10 + t];
+            inp[14 + t] = _word(vk, 6 + t); // gamma
+            inp[20 + t] = _word(vk, 10 + t); // delta
         }
         return _pairing(inp);
+    }
+
+    /// @dev Word i of the verification key blob (see _vk).
+    function _word(bytes memory vk, uint256 i) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := mload(add(vk, shl(5, add(i, 1))))
+        }
     }
 
     function _mul(uint256 x, uint256 y, uint256 s, bool okIn) internal view returns (uint256 rx, uint256 ry, bool ok) {
