@@ -76,8 +76,16 @@ def main() -> None:
     ap.add_argument("--reveal-blocks", type=int, default=None, help="default: the SDK's default for this chain")
     ap.add_argument("--queue-blocks", type=int, default=None,
                     help="queue for seats (RequestParams.queueBlocks); default: the SDK's; 0 = no queue (before the queue)")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="CPU-profile every node thread (cProfile, thread CPU time) into DIR/node-<pid>.prof "
+                         "(benchmarks/nodeprof; roughly doubles the nodes' CPU: compare shares only)")
     args = ap.parse_args()
     console = Console()
+    if args.profile is not None:  # the nodes inherit this environment (devnet.processes.launch_node)
+        args.profile.mkdir(parents=True, exist_ok=True)
+        os.environ["VERINFER_NODE_CPU_PROFILE"] = str(args.profile.resolve())
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO / "benchmarks" / "nodeprof"), *filter(None, [os.environ.get("PYTHONPATH")])])
 
     with LocalNetwork(args.root, n_nodes=args.nodes, block_time=args.block_time, proof=not args.no_proof, capacity=args.capacity,
                       log=lambda m: console.print(f"[dim]{m}[/dim]")) as net:
@@ -201,6 +209,10 @@ def main() -> None:
         span_min = (stamp(last_fin) - stamp(start_block)) / 60 if fin_block else float("nan")
         stakes1 = [reader.nodes.stake_of(a.address) for a in net.operator_accounts]
         node_cpu = [cpu_seconds(n.proc.pid) - c for n, c in zip(net.nodes, cpu0, strict=True)]
+        # proofs each node computed (the proving policy: one prover per unanimous request) vs proofs that landed
+        computed = [int(n.metrics().get("verinfer_node_proof_seconds_count", 0)) for n in net.nodes]
+        landed = len([e for e in reader.events("ProofVerified", from_block=start_block)
+                      if int(e.args["requestId"]) in created])
         anvil_cpu = cpu_seconds(anvil_pid) - anvil_cpu0 if anvil_pid else 0.0
         bench_cpu = time.process_time() - bench_cpu0
 
@@ -237,8 +249,11 @@ def main() -> None:
         ("reveal lag p50 / p95 (blocks after the request)",
          f"{statistics.median(lags['Revealed']):.0f} / {pct(lags['Revealed'], 95):.0f}" if lags["Revealed"] else "-"),
         ("accepted / min", f"{accepted / span_min:.0f}" if accepted else "0"),
+        ("proofs computed by the nodes (each) / landed on-chain",
+         f"{' + '.join(str(c) for c in computed)} = {sum(computed)} / {landed}"),
         ("CPU s during the run: nodes (each) / anvil / this script",
          f"{' + '.join(f'{c:.0f}' for c in node_cpu)} / {anvil_cpu:.0f} / {bench_cpu:.0f}"),
+        ("node CPU s per settled request (all nodes)", f"{sum(node_cpu) / max(1, len(final)):.3f}"),
         ("request after the burst", still),
         ("wall time (submit → last settled)", f"{end - t0:.0f} s"),
     ]
@@ -255,7 +270,8 @@ def main() -> None:
         md = [f"\n### Load: {args.requests} requests in {args.spread:g} s, {args.nodes} nodes, proofs "
               f"{'off' if args.no_proof else 'on'} — {when}\n",
               f"Machine: {machine}. Command: `python benchmarks/bench_load.py --requests {args.requests} --spread "
-              f"{args.spread:g} --block-time {args.block_time:g}{' --no-proof' if args.no_proof else ''}`. Windows: commit "
+              f"{args.spread:g} --block-time {args.block_time:g} --capacity {args.capacity}"
+              f"{' --no-proof' if args.no_proof else ''}`. Windows: commit "
               f"{params.commit_blocks}, reveal {params.reveal_blocks} blocks "
               f"({'SDK defaults' if args.commit_blocks is None else 'given'}), proof window {proof_blocks} blocks, "
               f"{args.block_time:g} s blocks, node capacity {args.capacity}. "
