@@ -52,6 +52,10 @@ class NodeChain:
     def connect(cls, rpc_url: str, manifest: Manifest, account: Any, *, timeout: float = 10.0) -> "NodeChain":
         """No network I/O here: a node must be able to start while the RPC is down and catch up later."""
         w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        # web3's "validation" middleware asks the RPC for eth_chainId before EVERY eth_call / eth_estimateGas (to
+        # compare it with a chainId the node never puts there): a third of a loaded node's RPCs. The node checks the
+        # chain id once at start (Worker._check_chain) and signs with the TxSender's cached id, so it is dropped here.
+        w3.middleware_onion.remove("validation")
         chain = cls(Protocol(w3, manifest, account))
         if chain.p.sender is not None:
             # Dozens of request threads wait for receipts at once: poll at a fraction of a block, not every

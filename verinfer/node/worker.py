@@ -97,6 +97,7 @@ class ChainView:
     commits: set[str] = field(default_factory=set)
     reveals: dict[str, int] = field(default_factory=dict)  # member → revealed output hash (the proving policy's input)
     proven: bool = False
+    drawn: bool = False  # CommitteeDrawn seen: no draw of ours is needed
     final: Any = None  # Status once Finalized
     output_hash: bytes = b""
     mined: dict[str, tuple[str, int]] = field(default_factory=dict)  # our tx kind → (tx hash, block) seen in an event
@@ -378,6 +379,9 @@ class Worker:
         rec = self.state.get_request(rid)
         if rec is None:
             return
+        view = self._views.get(rid)
+        if view is not None:
+            view.drawn = True
         # --- queue (issue 7 load): the commit/reveal windows count from the draw; the event carries them. Until
         # then the record holds the latest they can be (InferenceRequested); here they become the real ones.
         if "commitDeadline" in ev.args and int(ev.args["commitDeadline"]) != rec.commit_deadline:
@@ -546,6 +550,9 @@ class Worker:
         once, and anyone does when a worst-case fetch could end after it (blocks may come faster than the
         clock says, e.g. automine, so the first member does not wait for the clock to say so).
         """
+        view = self._views.get(rec.request_id)
+        if view is not None and (view.drawn or view.final is not None):
+            return  # the CommitteeDrawn (or Finalized) event says there is nothing to draw: no read
         r = self.chain.get_request(rec.request_id)
         if r.status != Status.PENDING:
             return
