@@ -95,7 +95,10 @@ def test_a_designated_prover_that_never_proves_is_replaced_at_the_fallback(prove
     designated, and otherwise at half the proof window: the request never settles unproven."""
     c = proven_cluster
     c.stop_all()
-    nodes = c.start_many({0: ["--no-prove"], 1: ["--no-prove"], 2: []})
+    # --block-time 1 (the devnet's): the jump to the fallback block below must not look like fast blocks to the
+    # node's clock, which would make it judge that no proof fits before finalizeAfter
+    nodes = c.start_many({0: ["--no-prove", "--block-time", "1"], 1: ["--no-prove", "--block-time", "1"],
+                          2: ["--block-time", "1"]})
     honest = c.addresses[2]
     proof_blocks = c.requester.market.proof_blocks()
     for attempt in range(8):  # committee order is random: repeat until the proving node is not the designated one
