@@ -235,6 +235,9 @@ class FakeChain:
     def send_finalize(self, rid: int) -> Any:
         return self._pending("finalize", lambda: self.finalize(rid))
 
+    def send_proof(self, rid: int, out: int, proof: list[int]) -> Any:
+        return SimpleNamespace(tx_hash=self.submit_proof(rid, out, proof), sent_at=time.monotonic(), kind="proof")
+
     def poll_tx(self, pending: Any) -> Any:
         return pending.receipt
 

@@ -156,6 +156,14 @@ class NodeChain:
     def send_finalize(self, request_id: int) -> PendingTx:  # noqa: D102
         return self._submit(self.market.functions.finalize(request_id))
 
+    def send_proof(self, request_id: int, output_hash: int, proof: list[int]) -> PendingTx:
+        """Pre-flight (eth_call) + broadcast a proof with the market's fixed proof gas; the ProofVerified event confirms it."""
+        if len(proof) != 8:
+            raise ValueError(f"a Groth16 proof is 8 uint256 words, got {len(proof)}")
+        assert self.p.sender is not None
+        fn = self.market.functions.submitProof(request_id, to_bytes32(output_hash), [int(x) for x in proof])
+        return self.p.sender.submit(fn, gas=self.p.market.PROOF_TX_GAS, contract="InferenceMarket", state="latest")
+
     def poll_tx(self, pending: PendingTx) -> Any | None:
         """The receipt once mined (ContractError if it reverted), None before; transport errors as RpcError."""
         assert self.p.sender is not None

@@ -180,6 +180,7 @@ class Worker:
         self._proof_at: dict[int, int] = {}  # request id → its live heap entry's block (older entries are stale)
         self._proof_done: set[int] = set()  # requests the prover already handled (proved or skipped): never requeued
         self._proof_blocks: int | None = None  # the market's proof window (parameters().proofBlocks), read once
+        self._proofs_sent: dict[int, tuple[float, str]] = {}  # request id → (seconds to prove, tx) until its event
         self._prove_seconds = 3.0
         self._backoff = 0.0
         self._rpc_down = False
@@ -353,6 +354,11 @@ class Worker:
     def _on_progress(self, ev: Any) -> None:
         """Committed / Revealed / ProofVerified / Finalized of a request we follow: note it, wake its task now."""
         rid = int(ev.args["requestId"])
+        if ev.name == "ProofVerified" and Web3.to_checksum_address(ev.args["prover"]) == self.address:
+            sent = self._proofs_sent.pop(rid, None)
+            self.metrics.requests_proven.inc()
+            log.info("request %d: proof verified on-chain (%s to prove, tx %s)", rid,
+                     f"{sent[0]:.2f}s" if sent else "?", ev.tx_hash)
         view = self._views.get(rid)
         if view is None:
             return
@@ -793,6 +799,7 @@ class Worker:
         with self._proofs_lock:
             self._proof_at.pop(rec.request_id, None)  # a heap entry left behind is dropped as stale when popped
             self._proof_done.discard(rec.request_id)
+        self._proofs_sent.pop(rec.request_id, None)
         if self.state.transition(rec.request_id, Phase.DONE, expect=Phase.REVEALED) is None:
             return
         self._views.pop(rec.request_id, None)
@@ -922,18 +929,21 @@ class Worker:
         self._prove_seconds = 0.7 * self._prove_seconds + 0.3 * seconds
         self.metrics.proof_seconds.observe(seconds)
         out_hash, calldata = result
+        # Broadcast without waiting for the receipt (the prover thread is free for the next proof at once); the
+        # ProofVerified event confirms it (discovery logs it and counts it). A proof that fails to land is covered
+        # like a crashed prover: the other members prove at the fallback block if no proof arrived.
         try:
-            tx = self.chain.submit_proof(rid, out_hash, calldata)
+            pending = self.chain.send_proof(rid, out_hash, calldata)
         except ContractError as exc:
             if exc.error_name in ("AlreadyProven", "AlreadyFinalized", "NothingToProve", "InvalidProof", "ProofWindowClosed"):
                 self.state.update(rid, proof=f"skipped:{exc.error_name}")
                 log.info("request %d: proof not accepted: %s", rid, exc.error_name)
                 return
             raise
-        self.state.record_tx(rid, "proof", tx)
+        self._proofs_sent[rid] = (seconds, pending.tx_hash)
+        self.state.record_tx(rid, "proof", pending.tx_hash)
         self.state.update(rid, proof="submitted")
-        self.metrics.requests_proven.inc()
-        log.info("request %d: proof verified on-chain (%.2fs to prove, tx %s)", rid, seconds, tx)
+        log.info("request %d: proof sent (%.2fs to prove, tx %s)", rid, seconds, pending.tx_hash)
 
     def _prove_with_local_keys(self, rec: RequestRecord, model: ModelInfo) -> tuple[int, list[int]] | None:
         """Prove our output with the first local key matching the registry (None: no key fits)."""
