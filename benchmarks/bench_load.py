@@ -53,6 +53,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_for_startup_work(nodes: list[Any], timeout: float = 180.0) -> list[float]:
+    """Wait until every node finished its one-time start-up work; returns each node's CPU seconds so far.
+
+    A node picks its MetaInf execution method in the background after it starts listening (training the
+    selector: ~6 CPU-s per node on the 2-core box, node/profile.py). Started next to the burst it competed
+    with the requests and was counted in the burst's CPU; the load benchmark measures steady-state serving.
+    """
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            done = all(p.get("selected") is not None or p.get("selection_note") is not None
+                       for n in nodes for p in n.health().get("profiles", []) if p.get("serving"))
+        except Exception:  # noqa: BLE001 - a node busy with start-up may miss the 3 s health timeout: ask again
+            done = False
+        if done:
+            break
+        time.sleep(0.5)
+    return [cpu_seconds(n.proc.pid) for n in nodes]
+
+
 def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     s = sorted(values)
@@ -76,8 +96,16 @@ def main() -> None:
     ap.add_argument("--reveal-blocks", type=int, default=None, help="default: the SDK's default for this chain")
     ap.add_argument("--queue-blocks", type=int, default=None,
                     help="queue for seats (RequestParams.queueBlocks); default: the SDK's; 0 = no queue (before the queue)")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="sample every node thread's CPU by call site into DIR/node-<pid>.txt "
+                         "(benchmarks/nodeprof/sitecustomize.py)")
     args = ap.parse_args()
     console = Console()
+    if args.profile is not None:  # the nodes inherit this environment (devnet.processes.launch_node)
+        args.profile.mkdir(parents=True, exist_ok=True)
+        os.environ["VERINFER_NODE_CPU_PROFILE"] = str(args.profile.resolve())
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO / "benchmarks" / "nodeprof"), *filter(None, [os.environ.get("PYTHONPATH")])])
 
     with LocalNetwork(args.root, n_nodes=args.nodes, block_time=args.block_time, proof=not args.no_proof, capacity=args.capacity,
                       log=lambda m: console.print(f"[dim]{m}[/dim]")) as net:
@@ -102,6 +130,8 @@ def main() -> None:
         start_block = reader.block_number()
         console.print(f"submitting {args.requests} requests over {args.spread:g}s "
                       f"({args.nodes} nodes, proofs {'off' if args.no_proof else 'on'}, capacity {args.capacity})")
+        startup_cpu = wait_for_startup_work(net.nodes)
+        console.print(f"node start-up work done (CPU s each: {', '.join(f'{c:.1f}' for c in startup_cpu)})")
         cpu0 = [cpu_seconds(n.proc.pid) for n in net.nodes]
         anvil_pid = next((p for p in net.pids() if p not in {n.proc.pid for n in net.nodes}), 0)
         anvil_cpu0 = cpu_seconds(anvil_pid) if anvil_pid else 0.0
@@ -201,6 +231,10 @@ def main() -> None:
         span_min = (stamp(last_fin) - stamp(start_block)) / 60 if fin_block else float("nan")
         stakes1 = [reader.nodes.stake_of(a.address) for a in net.operator_accounts]
         node_cpu = [cpu_seconds(n.proc.pid) - c for n, c in zip(net.nodes, cpu0, strict=True)]
+        # proofs each node computed (the proving policy: one prover per unanimous request) vs proofs that landed
+        computed = [int(n.metrics().get("verinfer_node_proof_seconds_count", 0)) for n in net.nodes]
+        landed = len([e for e in reader.events("ProofVerified", from_block=start_block)
+                      if int(e.args["requestId"]) in created])
         anvil_cpu = cpu_seconds(anvil_pid) - anvil_cpu0 if anvil_pid else 0.0
         bench_cpu = time.process_time() - bench_cpu0
 
@@ -237,8 +271,12 @@ def main() -> None:
         ("reveal lag p50 / p95 (blocks after the request)",
          f"{statistics.median(lags['Revealed']):.0f} / {pct(lags['Revealed'], 95):.0f}" if lags["Revealed"] else "-"),
         ("accepted / min", f"{accepted / span_min:.0f}" if accepted else "0"),
+        ("proofs computed by the nodes (each) / landed on-chain",
+         f"{' + '.join(str(c) for c in computed)} = {sum(computed)} / {landed}"),
         ("CPU s during the run: nodes (each) / anvil / this script",
          f"{' + '.join(f'{c:.0f}' for c in node_cpu)} / {anvil_cpu:.0f} / {bench_cpu:.0f}"),
+        ("node CPU s per settled request (all nodes)", f"{sum(node_cpu) / max(1, len(final)):.3f}"),
+        ("node start-up CPU s before the burst (each, not counted above)", ' + '.join(f'{c:.1f}' for c in startup_cpu)),
         ("request after the burst", still),
         ("wall time (submit → last settled)", f"{end - t0:.0f} s"),
     ]
@@ -255,7 +293,8 @@ def main() -> None:
         md = [f"\n### Load: {args.requests} requests in {args.spread:g} s, {args.nodes} nodes, proofs "
               f"{'off' if args.no_proof else 'on'} — {when}\n",
               f"Machine: {machine}. Command: `python benchmarks/bench_load.py --requests {args.requests} --spread "
-              f"{args.spread:g} --block-time {args.block_time:g}{' --no-proof' if args.no_proof else ''}`. Windows: commit "
+              f"{args.spread:g} --block-time {args.block_time:g} --capacity {args.capacity}"
+              f"{' --no-proof' if args.no_proof else ''}`. Windows: commit "
               f"{params.commit_blocks}, reveal {params.reveal_blocks} blocks "
               f"({'SDK defaults' if args.commit_blocks is None else 'given'}), proof window {proof_blocks} blocks, "
               f"{args.block_time:g} s blocks, node capacity {args.capacity}. "

@@ -235,6 +235,9 @@ class FakeChain:
     def send_finalize(self, rid: int) -> Any:
         return self._pending("finalize", lambda: self.finalize(rid))
 
+    def send_proof(self, rid: int, out: int, proof: list[int]) -> Any:
+        return SimpleNamespace(tx_hash=self.submit_proof(rid, out, proof), sent_at=time.monotonic(), kind="proof")
+
     def poll_tx(self, pending: Any) -> Any:
         return pending.receipt
 
@@ -477,8 +480,8 @@ def test_block_clock_measures_seconds_per_block() -> None:
 class MiningChain(FakeChain):
     """Transactions are mined one block after they are sent (receipt and event only then); counts reads."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, proof_mode: int = 0) -> None:
+        super().__init__(proof_mode)
         self.polls = 0
         self.reads = 0
         self.drop_next = False
@@ -498,17 +501,32 @@ class MiningChain(FakeChain):
             return p
         name = {"commit": "Committed", "reveal": "Revealed", "finalize": "Finalized"}[kind]
         args: dict[str, Any] = {"requestId": rid, "node": ME}
+        if kind == "reveal":
+            args["outputHash"] = self.requests[rid].reveals[ME].to_bytes(32, "big")
         if kind == "finalize":
             args = {"requestId": rid, "status": int(Status.ACCEPTED), "outputHash": (42).to_bytes(32, "big")}
         self.events.append(SimpleNamespace(name=name, block_number=self.block + 1, args=args, tx_hash=p.tx_hash))
         return p
 
-    def peer(self, name: str, rid: int, who: str) -> None:
-        """Another member's commit / reveal, mined in the next block."""
+    def peer(self, name: str, rid: int, who: str, output: int = 42) -> None:
+        """Another member's commit / reveal (of `output`), mined in the next block."""
         r = self.requests[rid]
-        (r.commits if name == "Committed" else r.reveals)[who] = b"x" if name == "Committed" else 42
-        self.events.append(SimpleNamespace(name=name, block_number=self.block + 1, args={"requestId": rid, "node": who},
-                                           tx_hash="0xpeer"))
+        (r.commits if name == "Committed" else r.reveals)[who] = b"x" if name == "Committed" else output
+        args: dict[str, Any] = {"requestId": rid, "node": who}
+        if name == "Revealed":
+            args["outputHash"] = output.to_bytes(32, "big")
+        self.events.append(SimpleNamespace(name=name, block_number=self.block + 1, args=args, tx_hash="0xpeer"))
+
+    def submit_proof(self, rid: int, out: int, proof: list[int]) -> str:
+        tx = super().submit_proof(rid, out, proof)
+        self.prove_event(rid, ME)
+        return tx
+
+    def prove_event(self, rid: int, who: str) -> None:
+        """A proof by `who` lands (ProofVerified in the next block)."""
+        self.requests[rid].proven = True
+        self.events.append(SimpleNamespace(name="ProofVerified", block_number=self.block + 1,
+                                           args={"requestId": rid, "prover": who}, tx_hash="0xproof"))
 
     def poll_tx(self, pending: Any) -> Any:
         self.polls += 1
@@ -609,3 +627,71 @@ def test_committee_drawn_sets_the_real_deadlines(tmp_path: Path) -> None:
     w.discover()
     rec = w.state.get_request(1)
     assert rec is not None and (rec.commit_deadline, rec.reveal_deadline) == (real_commit, real_reveal)
+
+
+# --- who proves (verinfer.node.proving.proof_plan, wired into the worker) ---------------------------------------
+
+
+def _revealed_by_all(tmp_path: Path, committee: list[str], outputs: dict[str, int]) -> tuple[MiningChain, Worker, list[int]]:
+    """A proven-model request with `committee`; we (ME, output 42) and the peers in `outputs` reveal."""
+    chain = MiningChain(proof_mode=1)
+    proofs: list[int] = []
+    w = make_worker(tmp_path, chain, follow_events=True, receipt_after_blocks=1, proofs=proofs)
+    chain.request(1, committee)
+    chain.mine(2)
+    w.discover()
+    w.step(chain.block)
+    peers = [m for m in committee if m != ME]
+    for m in peers:
+        chain.peer("Committed", 1, m)
+    chain.mine()
+    w.discover()
+    w.step(chain.block)  # all committed: our reveal goes out
+    for m, out in outputs.items():
+        chain.peer("Revealed", 1, m, out)
+    chain.mine()
+    w.discover()
+    w.step(chain.block)  # our Revealed event confirms the reveal, the peers' reveals arrive with it
+    assert phase(w, 1) == Phase.REVEALED
+    return chain, w, proofs
+
+
+def test_unanimous_request_is_proven_by_the_designated_member_only(tmp_path: Path) -> None:
+    chain, w, proofs = _revealed_by_all(tmp_path, [ME, B, C], {B: 42, C: 42})
+    assert w.prove_pending(chain.block) == 1 and proofs == [1]  # lowest committee index: we prove at once
+
+
+def test_unanimous_request_others_wait_for_the_fallback_and_skip_a_landed_proof(tmp_path: Path) -> None:
+    chain, w, proofs = _revealed_by_all(tmp_path, [B, ME, C], {B: 42, C: 42})
+    r = chain.requests[1]
+    fallback = r.reveal_deadline + r.proof_blocks // 2
+    assert w.prove_pending(chain.block) == 0 and proofs == []  # B is designated: we do not prove now
+    chain.prove_event(1, B)  # B's proof lands
+    chain.mine()
+    w.discover()
+    w.step(chain.block)  # proven + all revealed: finalize goes out, no proof of ours
+    chain.block = fallback
+    assert w.prove_pending(chain.block) <= 1 and proofs == [] and ("proof", 1) not in chain.sent
+
+
+def test_crashed_designated_prover_is_replaced_at_the_fallback(tmp_path: Path) -> None:
+    chain, w, proofs = _revealed_by_all(tmp_path, [B, ME, C], {B: 42, C: 42})
+    r = chain.requests[1]
+    fallback = r.reveal_deadline + r.proof_blocks // 2
+    chain.block = fallback - 1
+    assert w.prove_pending(chain.block) == 0 and proofs == []
+    chain.block = fallback  # B revealed, then died: no proof by half the proof window → we prove
+    assert w.prove_pending(chain.block) == 1 and proofs == [1] and ("proof", 1) in chain.sent
+
+
+def test_dissent_makes_us_prove_at_once_even_when_not_designated(tmp_path: Path) -> None:
+    chain, w, proofs = _revealed_by_all(tmp_path, [B, C, ME], {B: 41, C: 41})  # a wrong majority
+    assert w.prove_pending(chain.block) == 1 and proofs == [1]
+
+
+def test_a_member_that_never_reveals_is_not_waited_for_past_the_reveal_deadline(tmp_path: Path) -> None:
+    chain, w, proofs = _revealed_by_all(tmp_path, [B, ME, C], {C: 42})  # B (designated by index) never reveals
+    assert w.prove_pending(chain.block) == 0 and proofs == []  # B may still reveal: wait
+    chain.block = chain.requests[1].reveal_deadline + 1
+    w.step(chain.block)  # the reveal deadline wakes the task: of the revealers, we have the lowest index
+    assert w.prove_pending(chain.block) == 1 and proofs == [1]

@@ -52,6 +52,10 @@ class NodeChain:
     def connect(cls, rpc_url: str, manifest: Manifest, account: Any, *, timeout: float = 10.0) -> "NodeChain":
         """No network I/O here: a node must be able to start while the RPC is down and catch up later."""
         w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        # web3's "validation" middleware asks the RPC for eth_chainId before EVERY eth_call / eth_estimateGas (to
+        # compare it with a chainId the node never puts there): a third of a loaded node's RPCs. The node checks the
+        # chain id once at start (Worker._check_chain) and signs with the TxSender's cached id, so it is dropped here.
+        w3.middleware_onion.remove("validation")
         chain = cls(Protocol(w3, manifest, account))
         if chain.p.sender is not None:
             # Dozens of request threads wait for receipts at once: poll at a fraction of a block, not every
@@ -151,6 +155,14 @@ class NodeChain:
 
     def send_finalize(self, request_id: int) -> PendingTx:  # noqa: D102
         return self._submit(self.market.functions.finalize(request_id))
+
+    def send_proof(self, request_id: int, output_hash: int, proof: list[int]) -> PendingTx:
+        """Pre-flight (eth_call) + broadcast a proof with the market's fixed proof gas; the ProofVerified event confirms it."""
+        if len(proof) != 8:
+            raise ValueError(f"a Groth16 proof is 8 uint256 words, got {len(proof)}")
+        assert self.p.sender is not None
+        fn = self.market.functions.submitProof(request_id, to_bytes32(output_hash), [int(x) for x in proof])
+        return self.p.sender.submit(fn, gas=self.p.market.PROOF_TX_GAS, contract="InferenceMarket", state="latest")
 
     def poll_tx(self, pending: PendingTx) -> Any | None:
         """The receipt once mined (ContractError if it reverted), None before; transport errors as RpcError."""

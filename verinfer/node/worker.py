@@ -9,7 +9,9 @@ Three independent loops (protocol V2, issue 7 attacks 11 and 13):
   chain allows: preview the committee → fetch + compute within a budget that never outlasts the
   commit window → commit (which draws) → reveal → finalize after `finalizeAfter`;
 * provers (their own pool) prove revealed outputs of proven models and `submitProof` before
-  `finalizeAfter`; a commit or reveal never waits for a proof.
+  `finalizeAfter`; a commit or reveal never waits for a proof. Who proves is `proving.proof_plan`:
+  when every reveal equals ours only the designated member proves at once, the others only at the
+  fallback block if no proof landed; on any disagreement every honest member proves at once.
 
 A phase only moves forward after the chain confirms it (or shows it done), so replaying a step
 after a crash is harmless: the persisted salt makes a re-sent commit identical, and the revert
@@ -40,6 +42,7 @@ from verinfer.errors import ConfigError, VerinferError
 from verinfer.node.chainio import FINAL_STATUSES, ModelInfo, NodeChain, PendingTx
 from verinfer.node.compute import ModelCache, Outcome, compute, profile_hash
 from verinfer.node.metrics import NodeMetrics
+from verinfer.node.proving import proof_plan
 from verinfer.node.state import TERMINAL, NodeState, Phase, RequestRecord
 
 log = logging.getLogger("verinfer.node")
@@ -92,8 +95,9 @@ class ChainView:
     """
 
     commits: set[str] = field(default_factory=set)
-    reveals: set[str] = field(default_factory=set)
+    reveals: dict[str, int] = field(default_factory=dict)  # member → revealed output hash (the proving policy's input)
     proven: bool = False
+    drawn: bool = False  # CommitteeDrawn seen: no draw of ours is needed
     final: Any = None  # Status once Finalized
     output_hash: bytes = b""
     mined: dict[str, tuple[str, int]] = field(default_factory=dict)  # our tx kind → (tx hash, block) seen in an event
@@ -173,7 +177,10 @@ class Worker:
         self._running_lock = threading.Lock()
         self._proofs: list[tuple[int, int, int]] = []  # heap of (not_before_block, reveal_deadline, request_id)
         self._proofs_lock = threading.Lock()
-        self._proofs_queued: set[int] = set()
+        self._proof_at: dict[int, int] = {}  # request id → its live heap entry's block (older entries are stale)
+        self._proof_done: set[int] = set()  # requests the prover already handled (proved or skipped): never requeued
+        self._proof_blocks: int | None = None  # the market's proof window (parameters().proofBlocks), read once
+        self._proofs_sent: dict[int, tuple[float, str]] = {}  # request id → (seconds to prove, tx) until its event
         self._prove_seconds = 3.0
         self._backoff = 0.0
         self._rpc_down = False
@@ -265,7 +272,7 @@ class Worker:
             ],
             "pending_count": len(pending),
             "phases": self.state.count_by_phase(),
-            "queued_proofs": len(self._proofs),
+            "queued_proofs": len(self._proof_at),
             "fault": self.cfg.fault,
             "eligibility": self.eligibility,
             "last_error": self.last_error,
@@ -347,6 +354,11 @@ class Worker:
     def _on_progress(self, ev: Any) -> None:
         """Committed / Revealed / ProofVerified / Finalized of a request we follow: note it, wake its task now."""
         rid = int(ev.args["requestId"])
+        if ev.name == "ProofVerified" and Web3.to_checksum_address(ev.args["prover"]) == self.address:
+            sent = self._proofs_sent.pop(rid, None)
+            self.metrics.requests_proven.inc()
+            log.info("request %d: proof verified on-chain (%s to prove, tx %s)", rid,
+                     f"{sent[0]:.2f}s" if sent else "?", ev.tx_hash)
         view = self._views.get(rid)
         if view is None:
             return
@@ -356,7 +368,7 @@ class Worker:
             if ours:
                 view.mined["commit"] = (ev.tx_hash, ev.block_number)
         elif ev.name == "Revealed":
-            view.reveals.add(ev.args["node"])
+            view.reveals[Web3.to_checksum_address(ev.args["node"])] = int.from_bytes(bytes(ev.args["outputHash"]), "big")
             if ours:
                 view.mined["reveal"] = (ev.tx_hash, ev.block_number)
         elif ev.name == "ProofVerified":
@@ -373,6 +385,9 @@ class Worker:
         rec = self.state.get_request(rid)
         if rec is None:
             return
+        view = self._views.get(rid)
+        if view is not None:
+            view.drawn = True
         # --- queue (issue 7 load): the commit/reveal windows count from the draw; the event carries them. Until
         # then the record holds the latest they can be (InferenceRequested); here they become the real ones.
         if "commitDeadline" in ev.args and int(ev.args["commitDeadline"]) != rec.commit_deadline:
@@ -541,6 +556,9 @@ class Worker:
         once, and anyone does when a worst-case fetch could end after it (blocks may come faster than the
         clock says, e.g. automine, so the first member does not wait for the clock to say so).
         """
+        view = self._views.get(rec.request_id)
+        if view is not None and (view.drawn or view.final is not None):
+            return  # the CommitteeDrawn (or Finalized) event says there is nothing to draw: no read
         r = self.chain.get_request(rec.request_id)
         if r.status != Status.PENDING:
             return
@@ -711,12 +729,14 @@ class Worker:
     def _revealed(self, rec: RequestRecord) -> RequestRecord | None:
         new = self.state.transition(rec.request_id, Phase.REVEALED, expect=Phase.COMMITTED)
         if new is not None:
-            self._queue_proof(new)
+            self._queue_proof(new, self.last_block or 0)
         return new
 
     def _settle(self, rec: RequestRecord, block: int) -> None:
         """Finalize once allowed (after finalizeAfter for proven models unless proven); anyone may, so do we."""
         view = self._views.get(rec.request_id)
+        if view is not None and view.final is None and not view.proven:
+            self._queue_proof(rec, block)  # a Revealed event (or the reveal deadline) may have changed who proves
         if view is not None and view.final is not None:
             self._settled(rec, view.final, view.output_hash, view.proven)
             return
@@ -776,6 +796,10 @@ class Worker:
 
     def _settled(self, rec: RequestRecord, status: Any, output_hash: bytes, proven: bool) -> None:
         self._finalizable_since.pop(rec.request_id, None)
+        with self._proofs_lock:
+            self._proof_at.pop(rec.request_id, None)  # a heap entry left behind is dropped as stale when popped
+            self._proof_done.discard(rec.request_id)
+        self._proofs_sent.pop(rec.request_id, None)
         if self.state.transition(rec.request_id, Phase.DONE, expect=Phase.REVEALED) is None:
             return
         self._views.pop(rec.request_id, None)
@@ -791,19 +815,39 @@ class Worker:
         return bool(self.cfg.prove and self.cfg.fault is None and model.proof_mode != PROOF_NONE
                     and rec.output_hash is not None and rec.output_hash < FIELD)
 
-    def _queue_proof(self, rec: RequestRecord) -> None:
+    def _queue_proof(self, rec: RequestRecord, block: int) -> None:
+        """(Re)plan our proof of a revealed request with `proving.proof_plan`; an earlier start replaces a later one.
+
+        Called when our reveal is confirmed and on every later pass of the request's task (each Revealed event and
+        the reveal deadline wake it). Without events (a request first seen before a restart) the reveals are
+        unknown: we prove at once, as a disagreement would require.
+        """
+        rid = rec.request_id
+        if rid in self._proof_done or rec.output_hash is None:
+            return
         model = self.chain.model(rec.model_id)
         if not self.wants_proof(rec, model):
             return
-        # Stagger: committee member i starts 2*i blocks later, so usually only one node spends the proving time.
-        idx = rec.committee.index(self.address) if self.address in rec.committee else 0
-        not_before = (self.last_block or 0) + 2 * idx
+        view = self._views.get(rid)
+        if view is None:
+            start, reason = block, "reveals unknown"
+        else:
+            if self._proof_blocks is None:
+                self._proof_blocks = self.chain.proof_blocks()
+            plan = proof_plan(me=self.address, my_output=rec.output_hash, committee=rec.committee, reveals=view.reveals,
+                              block=block, reveal_deadline=rec.reveal_deadline, proof_blocks=self._proof_blocks)
+            if plan.start is None:
+                return  # the next Revealed event or the reveal deadline wakes the task: planned then
+            start, reason = plan.start, plan.reason
         with self._proofs_lock:
-            if rec.request_id in self._proofs_queued:
+            if rid in self._proof_done or self._proof_at.get(rid, start + 1) <= start:
                 return
-            self._proofs_queued.add(rec.request_id)
-            heapq.heappush(self._proofs, (not_before, rec.reveal_deadline, rec.request_id))
-        self.state.update(rec.request_id, proof="queued")
+            first = rid not in self._proof_at
+            self._proof_at[rid] = start
+            heapq.heappush(self._proofs, (start, rec.reveal_deadline, rid))
+        if first:
+            self.state.update(rid, proof="queued")
+        log.debug("request %d: proof planned from block %d (%s)", rid, start, reason)
 
     def _prover_loop(self) -> None:
         """Proofs are optional work: a lower CPU priority, and none while requests wait to commit or reveal."""
@@ -815,10 +859,12 @@ class Worker:
                 log.warning("prover: cannot lower its priority (%s)", exc)
         while not self._stop.is_set():
             try:
-                if self._request_work_pending() > self.cfg.prove_max_pending:
+                with self._proofs_lock:  # nothing due by the scheduler's last head: no RPC, no SQL
+                    due = bool(self._proofs) and self._proofs[0][0] <= (self.last_block or 0)
+                if not due or self._request_work_pending() > self.cfg.prove_max_pending:
                     self._stop.wait(self.cfg.poll_interval)
                     continue
-                if not self.prove_pending(self.chain.block_number(), limit=1):
+                if not self.prove_pending(self._head(None), limit=1):
                     self._stop.wait(self.cfg.poll_interval)
             except RPC_FAILURES as exc:
                 log.warning("prover: rpc unavailable (%s)", _one_line(exc))
@@ -839,8 +885,11 @@ class Worker:
             with self._proofs_lock:
                 if not self._proofs or self._proofs[0][0] > block:
                     return done
-                _, _, rid = heapq.heappop(self._proofs)
-                self._proofs_queued.discard(rid)
+                start, _, rid = heapq.heappop(self._proofs)
+                if self._proof_at.get(rid) != start:
+                    continue  # replaced by an earlier plan, or the request settled: stale
+                del self._proof_at[rid]
+                self._proof_done.add(rid)
             self._prove_one(rid, block)
             done += 1
         return done
@@ -848,6 +897,10 @@ class Worker:
     def _prove_one(self, rid: int, block: int) -> None:
         rec = self.state.get_request(rid)
         if rec is None:
+            return
+        view = self._views.get(rid)
+        if view is not None and (view.proven or view.final is not None):  # a proof landed (the fallback's case): no read
+            self.state.update(rid, proof="skipped:" + ("proven" if view.proven else "settled"))
             return
         r = self.chain.get_request(rid)
         if r.status in FINAL_STATUSES or r.proven:
@@ -876,18 +929,21 @@ class Worker:
         self._prove_seconds = 0.7 * self._prove_seconds + 0.3 * seconds
         self.metrics.proof_seconds.observe(seconds)
         out_hash, calldata = result
+        # Broadcast without waiting for the receipt (the prover thread is free for the next proof at once); the
+        # ProofVerified event confirms it (discovery logs it and counts it). A proof that fails to land is covered
+        # like a crashed prover: the other members prove at the fallback block if no proof arrived.
         try:
-            tx = self.chain.submit_proof(rid, out_hash, calldata)
+            pending = self.chain.send_proof(rid, out_hash, calldata)
         except ContractError as exc:
             if exc.error_name in ("AlreadyProven", "AlreadyFinalized", "NothingToProve", "InvalidProof", "ProofWindowClosed"):
                 self.state.update(rid, proof=f"skipped:{exc.error_name}")
                 log.info("request %d: proof not accepted: %s", rid, exc.error_name)
                 return
             raise
-        self.state.record_tx(rid, "proof", tx)
+        self._proofs_sent[rid] = (seconds, pending.tx_hash)
+        self.state.record_tx(rid, "proof", pending.tx_hash)
         self.state.update(rid, proof="submitted")
-        self.metrics.requests_proven.inc()
-        log.info("request %d: proof verified on-chain (%.2fs to prove, tx %s)", rid, seconds, tx)
+        log.info("request %d: proof sent (%.2fs to prove, tx %s)", rid, seconds, pending.tx_hash)
 
     def _prove_with_local_keys(self, rec: RequestRecord, model: ModelInfo) -> tuple[int, list[int]] | None:
         """Prove our output with the first local key matching the registry (None: no key fits)."""
