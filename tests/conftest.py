@@ -29,6 +29,13 @@ from verinfer.chain.devnet import Devnet, find_free_port, funded_account  # noqa
 from verinfer.chain.manifest import Manifest  # noqa: E402
 from verinfer.chain.protocol import Protocol  # noqa: E402
 from verinfer.constants import ETHER  # noqa: E402
+from verinfer.node.daemon import METAINF_SELECT_ENV  # noqa: E402
+
+# Every node a test starts (NodeCluster, LocalNetwork, `verinfer demo`, `verinfer node run`) inherits this: no
+# background MetaInf selection (~5 s of CPU and an ONNX executor per node, in every cluster of every network test).
+# The selection in a node process is covered by tests/test_metainf_integration.py, which turns it on per node
+# (`--metainf-select`), and in-process by tests/test_metainf_node_exec.py. Operators' default is unchanged (on).
+os.environ[METAINF_SELECT_ENV] = "0"
 
 # ---------------------------------------------------------------- slow marker
 

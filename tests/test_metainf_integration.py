@@ -32,7 +32,7 @@ from verinfer.metainf.zoo import acc_bound
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import reference_profile_hash
 from verinfer.models.tensor import encode_tensor
-from verinfer.node.profile import check_model, parse_method
+from verinfer.node.profile import SELECTION_OFF, check_model, parse_method
 from verinfer.storage import open_store
 
 VERINFER = [sys.executable, "-m", "verinfer.cli"]
@@ -155,17 +155,41 @@ def test_parse_method_one_line_errors() -> None:
         assert "\n" not in str(exc.value) and "--exec-method" in str(exc.value)
 
 
+def test_metainf_select_flag_beats_the_env_and_a_bad_env_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from verinfer.errors import ConfigError
+    from verinfer.node.__main__ import parse
+    from verinfer.node.daemon import METAINF_SELECT_ENV
+
+    monkeypatch.delenv(METAINF_SELECT_ENV, raising=False)
+    assert parse(["--key", "k"]).selection_on()  # operators' default: on
+    monkeypatch.setenv(METAINF_SELECT_ENV, "0")
+    assert not parse(["--key", "k"]).selection_on()
+    assert parse(["--key", "k", "--metainf-select"]).selection_on()
+    monkeypatch.setenv(METAINF_SELECT_ENV, "1")
+    assert not parse(["--key", "k", "--no-metainf-select"]).selection_on()
+    monkeypatch.setenv(METAINF_SELECT_ENV, "yes")
+    with pytest.raises(ConfigError) as exc:
+        parse(["--key", "k"]).check()
+    assert str(exc.value) == f"{METAINF_SELECT_ENV} must be 0 or 1, got 'yes'"
+
+
 def test_a_node_whose_run_would_change_the_hash_refuses_the_model(tmp_path: Path, w3: Web3, protocol: Protocol,
                                                                   protocol_manifest_path: Path) -> None:
-    c = NodeCluster(tmp_path, w3, protocol, protocol_manifest_path, n_nodes=2)
+    c = NodeCluster(tmp_path, w3, protocol, protocol_manifest_path, n_nodes=3)
     try:
-        bad, good = c.start_many({0: ["--exec-method", "ort_int8"], 1: ["--hardware-class", MEASURED]})
+        # the suite runs nodes with VERINFER_NODE_METAINF_SELECT=0 (tests/conftest.py): `good` turns it back on
+        bad, good, off = c.start_many({0: ["--exec-method", "ort_int8"],
+                                       1: ["--hardware-class", MEASURED, "--metainf-select"], 2: []})
         mid = "0x" + bytes(c.model_id).hex()
         refused = {p["model_id"]: p for p in bad.health()["profiles"]}[mid]
         assert not refused["serving"] and "would change the registered profile hash" in refused["reason"]
         assert any("refusing model" in line and "ort_int8" in line for line in bad.log().splitlines())
         served = {p["model_id"]: p for p in good.health()["profiles"]}[mid]
         assert served["serving"]
+        # selection off: serves the registered run at once, says so in /health, builds no executor
+        plain = {p["model_id"]: p for p in off.health()["profiles"]}[mid]
+        assert plain["serving"] and plain["run"] == plain["selected"] == "numpy_int64", plain
+        assert plain["selection_note"] == SELECTION_OFF
         # the serving node's own selection (computed in the background) is output-preserving, and executed
         selected = wait_for(lambda: {p["model_id"]: p for p in good.health()["profiles"]}[mid]["selected"], 60,
                             what="the node's MetaInf selection")
@@ -179,6 +203,7 @@ def test_a_node_whose_run_would_change_the_hash_refuses_the_model(tmp_path: Path
         x = sample_input(3)
         rid = c.request(encode_tensor(x, "int8", [64]), hash_vector(x, 8), commit_blocks=10, reveal_blocks=10)
         wait_for(lambda: protocol.market.get_reveal(rid, good.address).committed, 60, what="the serving node to commit")
+        wait_for(lambda: protocol.market.get_reveal(rid, off.address).committed, 60, what="the selection-off node to commit")
         assert f"request {rid}" not in bad.log()
         assert not protocol.market.get_reveal(rid, bad.address).committed
     finally:

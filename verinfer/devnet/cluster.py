@@ -1,4 +1,4 @@
-"""n registered node keys for a freshly published copy of digits-mlp on an existing devnet (tests).
+"""n registered node keys for a freshly published copy of digits-mlp (or `spec`) on an existing devnet (tests).
 
 Publishing a fresh model (unique name → new model id) makes exactly these nodes eligible, so an
 n-replica committee is exactly this cluster even on a chain shared with other tests. Funding uses
@@ -18,7 +18,7 @@ from web3 import Web3
 from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.protocol import FINAL_STATUSES, ModelInput, ModelShard, Protocol, RequestParams, RequestView
 from verinfer.constants import ETHER
-from verinfer.devnet.processes import NodeProcess, launch_node, wait_for
+from verinfer.devnet.processes import NodeProcess, launch_node, terminate_all, wait_for
 from verinfer.inference import runtime
 from verinfer.models import spec as model_spec
 from verinfer.node.keystore import create_keystore
@@ -46,6 +46,7 @@ class NodeCluster:
         profile_hash: bytes | None = None,
         capacity: int | None = 16,
         stake: int = 2 * ETHER,
+        spec: model_spec.ModelSpec | None = None,
     ) -> None:
         self.root = root
         self.w3 = w3
@@ -53,11 +54,11 @@ class NodeCluster:
         self.home = root / "home"
         self.store_dir = root / "store"
         self.store = open_store(root=self.store_dir)
-        self.spec = model_spec.load_builtin("digits-mlp")
+        self.spec = spec or model_spec.load_builtin("digits-mlp")
         weights_cid = self.store.add(self.spec.canonical_json())
         publisher = self._funded()
         _, self.model_id = protocol.as_account(publisher).models.register_model(ModelInput(
-            name=f"digits-node-{uuid.uuid4().hex[:8]}",
+            name=f"{self.spec.name}-node-{uuid.uuid4().hex[:8]}",
             weights_cid=weights_cid,
             commitment=runtime.commitment(self.spec) if commitment is None else commitment,
             verifier=verifier or "0x0000000000000000000000000000000000000000",
@@ -125,6 +126,5 @@ class NodeCluster:
                         timeout, what=f"request {rid} to settle")
 
     def stop_all(self) -> None:
-        for p in self.procs:
-            p.terminate()
+        terminate_all(self.procs)
         self.procs.clear()

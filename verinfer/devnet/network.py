@@ -24,7 +24,7 @@ from verinfer.chain.protocol import ModelShard, Protocol
 from verinfer.chain.tx import sender_for
 from verinfer.client.publish import Published, load_model_ref, publish_model
 from verinfer.constants import ETHER, PROOF_MODE_NAMES
-from verinfer.devnet.processes import NodeProcess, launch_node
+from verinfer.devnet.processes import NodeProcess, launch_node, terminate_all
 from verinfer.devnet.samples import prover_available
 from verinfer.errors import VerinferError
 from verinfer.node.keystore import create_keystore
@@ -259,8 +259,7 @@ class LocalNetwork:
 
     def stop(self) -> None:
         """Stop nodes (SIGTERM to their process groups, SIGKILL after 10 s), then anvil; idempotent."""
-        for node in self.nodes:
-            node.terminate(10.0)
+        terminate_all(self.nodes, 10.0)
         self.nodes = []
         if self.devnet is not None:
             try:

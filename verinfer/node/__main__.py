@@ -41,6 +41,8 @@ def parse(argv: list[str]) -> NodeOptions:
     p.add_argument("--log-level", default="info")
     p.add_argument("--exec-method", default=None, help="METHOD[:THREADS[:BATCH]] to run (default: the reference run)")
     p.add_argument("--hardware-class", default=None, help="hardware class for the MetaInf selection (default: this CPU's)")
+    p.add_argument("--metainf-select", action=argparse.BooleanOptionalAction, default=None,
+                   help="compute and run the node's own MetaInf selection (default: on, or $VERINFER_NODE_METAINF_SELECT)")
     p.add_argument("--stage", default=None, help="MODEL:LO:HI: serve this registered LLM layer range on the registered tcp:// endpoint")
     p.add_argument("--stage-fault", default=None, help="TEST/DEMO ONLY: misbehaving stage, KIND[:N] (lie | swap | garbage | stall | die)")
     p.add_argument("--lm-replicas", type=int, default=2, help="LLM head: stage endpoints compared per step (default 2)")
@@ -53,6 +55,7 @@ def parse(argv: list[str]) -> NodeOptions:
         start_block=a.start_block, prove=a.prove, prover_setup=a.prover_setup, provers=a.provers, parallel=a.parallel,
         block_time=a.block_time, log_level=a.log_level, exec_method=a.exec_method, hardware_class=a.hardware_class,
         stage=a.stage, stage_fault=a.stage_fault, lm_replicas=a.lm_replicas, lm_stage_timeout=a.lm_stage_timeout,
+        metainf_select=a.metainf_select,
     )
 
 

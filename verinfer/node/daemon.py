@@ -30,6 +30,8 @@ from verinfer.storage import open_store
 
 #: A start-up profile check that fails on a project error or an unreachable RPC is deferred to first use.
 _DEFERRED: tuple[type[BaseException], ...] = (VerinferError, *TRANSPORT_ERRORS)
+#: env default of `--[no-]metainf-select` (0 = off); the test suite sets 0 (tests/conftest.py)
+METAINF_SELECT_ENV = "VERINFER_NODE_METAINF_SELECT"
 
 
 @dataclass
@@ -61,6 +63,17 @@ class NodeOptions:
     stage_fault: str | None = None  # TEST/DEMO ONLY: KIND[:N] misbehaving stage (lmstage.STAGE_FAULTS)
     lm_replicas: int = 2  # as an LLM committee head: stage endpoints compared bit for bit per step
     lm_stage_timeout: float = 20.0  # seconds a stage may take per call before failover
+    metainf_select: bool | None = None  # the node's own MetaInf selection (None: on unless $VERINFER_NODE_METAINF_SELECT=0)
+
+    def selection_on(self) -> bool:
+        """`--[no-]metainf-select`, else $VERINFER_NODE_METAINF_SELECT (0/1), else on. Test clusters turn it off:
+        ~5 s of CPU and ~300 MB per node that only tests/test_metainf_integration.py looks at."""
+        if self.metainf_select is not None:
+            return self.metainf_select
+        env = os.environ.get(METAINF_SELECT_ENV, "1").strip().lower()
+        if env not in ("0", "1"):
+            raise ConfigError(f"{METAINF_SELECT_ENV} must be 0 or 1, got {env!r}")
+        return env == "1"
 
     def check(self) -> None:
         """One-line errors for bad flags, before anything is unlocked or opened."""
@@ -84,6 +97,7 @@ class NodeOptions:
             raise ConfigError(f"--block-time must be positive, got {self.block_time}")
         if self.exec_method is not None:
             parse_method(self.exec_method)
+        self.selection_on()
         lmstage.check_options(self.stage, self.stage_fault, self.lm_replicas, self.lm_stage_timeout)
 
 
@@ -135,7 +149,7 @@ def run_node(opts: NodeOptions) -> None:
     worker = Worker(chain, store, state, cfg, metrics, compute_fn=head.compute)
     # apply each served model's registered execution profile; models this node would run differently are dropped
     guard = ProfileGuard(chain, worker.models, store, parse_method(opts.exec_method) if opts.exec_method else None,
-                         opts.hardware_class)
+                         opts.hardware_class, select=opts.selection_on())
     served = chain.served_models
     try:
         guard.check(served())

@@ -197,19 +197,25 @@ def measured_hardware_classes(table: str | None = None) -> set[str]:
         return {row["hardware_class"] for row in csv.DictReader(f) if row.get("hardware_class")}
 
 
+#: /health `selection_note` of a node started with `--no-metainf-select` (or VERINFER_NODE_METAINF_SELECT=0)
+SELECTION_OFF = "metainf: own selection off (--no-metainf-select); running the registered profile"
+
+
 class ProfileGuard:
     """Wraps a node's served-model lookup: models whose run would change the registered hash are dropped.
 
     `check(ids)` runs at daemon start-up; `filter` checks models first seen later. The node's own
-    selection is computed in the background (training the selector takes seconds).
+    selection is computed in the background (training the selector and building the executor take ~5 s of
+    CPU and ~300 MB per node); `select=False` (`--no-metainf-select`) skips it and runs the registered profile.
     """
 
     def __init__(self, chain: Any, models: Any, store: Any, run: Candidate | None = None,
-                 hardware_class: str | None = None, select_in_background: bool = True) -> None:
+                 hardware_class: str | None = None, select_in_background: bool = True, select: bool = True) -> None:
         self.chain, self.models, self.store = chain, models, store
         self.run = run
         self.hardware_class = hardware_class
         self.background = select_in_background
+        self.select = select
         self.status: dict[bytes, ProfileStatus] = {}
         self._lock = threading.Lock()
 
@@ -236,7 +242,10 @@ class ProfileGuard:
                 log.warning("%s", status.reason)
                 continue
             log.info("model 0x%s: running %s under the registered execution profile", mid.hex()[:16], status.run)
-            if profile is not None:
+            if profile is not None and not self.select:
+                status.selected = consensus.registered_candidate(profile).method
+                status.selection_note = SELECTION_OFF
+            elif profile is not None:
                 args = (status, spec, profile, bytes(info.execution_profile_hash))
                 if self.background:
                     threading.Thread(target=self._select, args=args, daemon=True, name="metainf-select").start()
