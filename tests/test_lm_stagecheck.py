@@ -60,7 +60,7 @@ def _server(ck, spec, lo, hi, key=None, adversary=None) -> tuple[StageServer, st
 
 
 def _verifier(operators: dict[str, str]):
-    return lambda ep, ctx, r: lmstage.recover_receipt_signer(CHAIN_ID, REGISTRY, ctx, r) == operators[ep]
+    return lambda ep, ctx, r: lmstage.recover_receipt_signer(CHAIN_ID, REGISTRY, ctx, r) == operators[ep].lower()
 
 
 def _drive(conn: StageConn, head: IntModel, ids: list[int], steps: int) -> list[np.ndarray]:
@@ -86,7 +86,7 @@ def test_receipts_hash_the_transcript_and_replay_is_bit_identical(ck, spec):
             receipt, frames = conn.evidence()
             conn.close()
             assert receipt is not None and len(frames) == 4
-            assert lmstage.recover_receipt_signer(CHAIN_ID, REGISTRY, ctx, receipt) == who
+            assert lmstage.recover_receipt_signer(CHAIN_ID, REGISTRY, ctx, receipt) == who.lower()
             payload = encode_stage_check(ctx, frames)
             check = parse_stage_check(payload, 64, 3, spec.max_context)
             assert check.input_hash == receipt.input_hash  # the payload hash = the signed inputHash

@@ -32,11 +32,11 @@ from typing import Any, Callable
 
 import coincurve
 from eth_utils import keccak
-from web3 import Web3
 
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import Status
 from verinfer.chain.types import resolve_model_id
+from verinfer.constants import FIELD
 from verinfer.errors import ConfigError, VerinferError
 from verinfer.inference import pipeline, runtime
 from verinfer.inference.llama_int import IntModel
@@ -50,49 +50,15 @@ from verinfer.node.compute import Outcome, compute, fetch_payload
 log = logging.getLogger("verinfer.node")
 
 
+_TAG = keccak(b"verinfer.stage-receipt.v1")
+
+
 def receipt_digest(chain_id: int, registry: str, model_id: bytes, lo: int, hi: int, input_hash: int,
                    output_hash: int) -> bytes:  # TEMPORARY until verinfer.chain.court (courtc) is merged
-    from eth_abi import encode
-    return keccak(encode(["bytes32", "uint256", "address", "bytes32", "uint16", "uint16", "bytes32", "bytes32"],
-                         [keccak(b"verinfer.stage-receipt.v1"), chain_id, registry, model_id, lo, hi,
-                          input_hash.to_bytes(32, "big"), output_hash.to_bytes(32, "big")]))
-
-#: `--stage-fault` (TEST/DEMO ONLY): what a misbehaving stage does from its N-th FORWARD on (pipeline.StageServer)
-STAGE_FAULTS = ("lie", "swap", "garbage", "stall", "die")
-
-
-def parse_stage(text: str) -> tuple[str, int, int]:
-    """`MODEL:LO:HI` (MODEL a 0x id or a registered name) → (model, lo, hi); one-line error otherwise."""
-    parts = text.strip().rsplit(":", 2)
-    if len(parts) != 3 or not parts[0]:
-        raise ConfigError(f"--stage must be MODEL:LO:HI (e.g. smollm2-135m-instruct:10:20), got {text!r}")
-    try:
-        lo, hi = int(parts[1]), int(parts[2])
-    except ValueError:
-        raise ConfigError(f"--stage layer range must be integers, got {parts[1]!r}:{parts[2]!r}") from None
-    if not 0 <= lo < hi:
-        raise ConfigError(f"--stage layer range [{lo}, {hi}) is empty")
-    return parts[0], lo, hi
-
-
-def parse_stage_fault(text: str) -> str:
-    """`KIND[:N]` with KIND in STAGE_FAULTS: misbehave from the N-th forward (default 0)."""
-    kind, _, n = text.partition(":")
-    if kind not in STAGE_FAULTS or (n and not n.isdigit()):
-        raise ConfigError(f"--stage-fault must be KIND[:N] with KIND one of {', '.join(STAGE_FAULTS)}, got {text!r}")
-    return f"{kind}:{n or 0}"
-
-
-def parse_endpoint(endpoint: str) -> tuple[str, int]:
-    """`tcp://HOST:PORT` (the form a stage node registers) → (host, port); ConfigError otherwise."""
-    text = endpoint.strip()
-    if not text.startswith("tcp://"):
-        raise ConfigError(f"a stage node's registered endpoint must be tcp://HOST:PORT, got {endpoint!r} "
-                          "(set it with `verinfer operator register --endpoint tcp://HOST:PORT`)")
-    host, _, port = text[6:].rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"stage endpoint {endpoint!r} is not tcp://HOST:PORT")
-    return host, int(port)
+    words = [_TAG, chain_id.to_bytes(32, "big"), bytes(12) + bytes.fromhex(registry[2:]), bytes(model_id),
+             lo.to_bytes(32, "big"), hi.to_bytes(32, "big"), input_hash.to_bytes(32, "big"),
+             output_hash.to_bytes(32, "big")]
+    return keccak(b"".join(words))
 
 
 # ------------------------------------------------------------------ stage receipts: signing and verifying
@@ -122,8 +88,8 @@ def receipt_signer(private_key: bytes, chain_id: int, registry: str) -> Callable
 
 def recover_receipt_signer(chain_id: int, registry: str, ctx: pipeline.StageContext,
                            receipt: pipeline.Receipt) -> str | None:
-    """The checksum address that signed `receipt` (None: malformed, or a high-s / bad-v signature the court's ECDSA
-    would refuse)."""
+    """The (lower-case hex) address that signed `receipt` (None: malformed, or a high-s / bad-v signature the court's
+    ECDSA would refuse)."""
     sig = receipt.signature
     if len(sig) != 65 or sig[64] not in (27, 28) or int.from_bytes(sig[32:64], "big") > _HALF_N:
         return None
@@ -133,7 +99,7 @@ def recover_receipt_signer(chain_id: int, registry: str, ctx: pipeline.StageCont
                                                              keccak(_PERSONAL + digest), hasher=None)
     except (ValueError, TypeError):
         return None
-    return Web3.to_checksum_address(keccak(pub.format(compressed=False)[1:])[12:])
+    return "0x" + keccak(pub.format(compressed=False)[1:])[12:].hex()  # lower case: compare with .lower()
 
 
 def stage_context(model_id: bytes, lo: int, hi: int, shard: str) -> pipeline.StageContext:
@@ -193,6 +159,13 @@ def start_stage(chain: NodeChain, store: Any, stage: str, fault: str | None = No
     return StageService(model_id, lo, hi, f"tcp://{host}:{server.port}", shard, server)
 
 
+def open_stage_dispute(chain: NodeChain, stage: str, ctx: pipeline.StageContext, receipt: pipeline.Receipt,
+                       input_cid: str) -> tuple[int, int, int, int]:
+    """Open a StageCourt dispute over `receipt` (bond + jury fee from this node's account): (dispute id, jury
+    request id, gas used, wei paid)."""
+    raise VerinferError("StageCourt is not merged yet")  # TEMPORARY: verinfer.chain.court (courtc)
+
+
 @dataclass(frozen=True)
 class StageEvidence:
     """One stage fault seen by this head: the evidence a fraud-proof system would need (see docs/lm.md)."""
@@ -211,7 +184,8 @@ class StageEvidence:
 class LlmHead:
     """The committee member's side of an LLM request: discover stages on-chain, run, hash the tokens."""
 
-    def __init__(self, chain: NodeChain, state_dir: Path, *, replicas: int = 2, timeout_s: float = 20.0) -> None:
+    def __init__(self, chain: NodeChain, state_dir: Path, *, replicas: int = 2, timeout_s: float = 20.0,
+                 disputes: bool = True) -> None:
         if not 1 <= replicas <= 8:
             raise ConfigError(f"--lm-replicas must be 1..8, got {replicas}")
         if timeout_s <= 0:
@@ -220,6 +194,12 @@ class LlmHead:
         self.replicas = replicas
         self.timeout_s = timeout_s
         self.evidence_path = Path(state_dir) / "lm-faults.jsonl"
+        self.disputes_path = Path(state_dir) / "lm-disputes.jsonl"
+        self.disputes = disputes  # open a StageCourt dispute against a stage caught lying (`--no-lm-disputes`)
+        self.local_stage: StageService | None = None  # this node's own stage: its layers serve stage checks too
+        self._stage_models: dict[tuple[bytes, int, int], IntModel] = {}
+        self._dispute_threads: list[threading.Thread] = []
+        self.disputes_opened = 0
         self._heads: dict[bytes, IntModel] = {}
         self._lock = threading.Lock()
         self.faults_seen = 0
@@ -227,7 +207,8 @@ class LlmHead:
 
     def health(self, stage: StageService | None) -> dict[str, Any]:
         """The LLM part of /health: the stage this node serves (if any) and the stage faults it saw as a head."""
-        return {"lm_stage": stage.describe() if stage else None, "lm_stage_faults_seen": self.faults_seen}
+        return {"lm_stage": stage.describe() if stage else None, "lm_stage_faults_seen": self.faults_seen,
+                "lm_disputes_opened": self.disputes_opened}
 
     def compute(self, store: Any, spec: Any, input_cid: str, input_hash: int, *, fetch_timeout_s: float = 10.0,
                 corrupt_output: bool = False, lm_files: Path | None = None, model_id: bytes | None = None,
@@ -241,19 +222,25 @@ class LlmHead:
         payload = fetch_payload(store, input_cid, fetch_timeout_s)
         if isinstance(payload, Outcome):
             return payload
-        # the one input rule (runtime.admit): [n] int32 ids in the vocabulary, prompt + new tokens within the context
-        admitted = runtime.admit(spec, payload, input_hash)
+        # the one input rule (runtime.admit): [n] int32 ids in the vocabulary, prompt + new tokens within the context,
+        # or a stage-check transcript (a StageCourt jury request) of this model
+        admitted = runtime.admit(spec, payload, input_hash, model_id=model_id)
         if isinstance(admitted, runtime.Outcome):
             return Outcome.invalid(admitted.invalid_reason or "input rejected")
+        if isinstance(admitted, pipeline.StageCheck):
+            return self.stage_check(store, spec, model_id, payload, input_hash, request_id, corrupt_output)
         ids = admitted
         if request_id is not None:
             self.draw_before_generation(request_id)
         stages, layout = self.stages(model_id, spec, store)
+        contexts = [stage_context(model_id, lo, hi, layout.commitment_of(lo, hi)) for lo, hi in layout.layer_ranges]
         t0 = time.perf_counter()
         res = pipeline.run_request(spec, self.head(model_id, spec, store), ids, stages, spec.max_new_tokens,
-                                   replicas=self.replicas, timeout=self.timeout_s, stop_at_eos=True)
+                                   replicas=self.replicas, timeout=self.timeout_s, stop_at_eos=True,
+                                   contexts=contexts, verify=self.verify_receipt)
         seconds = time.perf_counter() - t0
         self.record_faults(res.faults, layout, model_id, request_id)
+        self.dispute_lies(store, res.faults, request_id)
         tokens = list(res.tokens)
         if corrupt_output:  # `--fault wrong-output`: a head that reveals other tokens than it computed
             tokens[0] = (tokens[0] + 1) % int(spec.config["vocab_size"])
@@ -264,6 +251,84 @@ class LlmHead:
                  f" (prefix replayed in {', '.join(f'{r:.2f}s' for r in res.recoveries_s)})" if res.recoveries_s else "")
         return Outcome(output_hash=pipeline.tokens_hash(tokens), output_cid=store.add(out_payload), outputs=tokens,
                        inference_seconds=seconds)
+
+    # ------------------------------------------------------------------ receipts, stage checks, disputes
+
+    def verify_receipt(self, endpoint: str, ctx: pipeline.StageContext, receipt: pipeline.Receipt) -> bool:
+        """True when `receipt` is signed by the operator that registered `endpoint` (NodeRegistry, `stages`)."""
+        op = self._operators.get(endpoint)
+        p = self.chain.p
+        return op is not None and recover_receipt_signer(int(self.chain.manifest.chain_id), p.nodes.address, ctx,
+                                                         receipt) == op.lower()
+
+    def stage_model(self, spec: gguf.LlmSpec, store: Any, model_id: bytes, lo: int, hi: int) -> IntModel:
+        """Layers lo..hi for a stage check: this node's own stage model if it serves that range, else fetched once."""
+        own = self.local_stage
+        if own is not None and (own.model_id, own.lo, own.hi) == (bytes(model_id), lo, hi):
+            return own.server.model
+        with self._lock:
+            key = (bytes(model_id), lo, hi)
+            model = self._stage_models.get(key)
+            if model is None:
+                model = IntModel(gguf.fetch(spec, store, (lo, hi), globals_=False), (lo, hi), globals_=False)
+                self._stage_models[key] = model
+            return model
+
+    def stage_check(self, store: Any, spec: gguf.LlmSpec, model_id: bytes, payload: bytes, input_hash: int,
+                    request_id: int | None, corrupt_output: bool = False) -> Outcome:
+        """A StageCourt jury request: re-run layers lo..hi over the transcript under `runtime.decide` (the auditor's
+        rule too); the outcome's hash is the stage output hash a receipt signs."""
+        t0 = time.perf_counter()
+        out = runtime.decide(spec, None, payload, input_hash, model_id=model_id,
+                             stage_run=lambda c: pipeline.replay_stage_check(
+                                 self.stage_model(spec, store, model_id, c.context.lo, c.context.hi), c))
+        if out.is_invalid or out.output_payload is None:
+            return Outcome.invalid(out.invalid_reason or "stage check rejected")
+        out_hash = out.output_hash
+        if corrupt_output:  # `--fault wrong-output`: reveal another hash than computed
+            out_hash = (out_hash + 1) % FIELD
+        check = pipeline.parse_stage_check(payload, int(spec.config["d_model"]), spec.num_layers, spec.max_context)
+        log.info("request %s: stage check of layers %d:%d over %d FORWARD(s) (%d positions) re-run in %.2fs: output "
+                 "%s", request_id, check.context.lo, check.context.hi, len(check.frames),
+                 sum(f[1].shape[0] for f in check.frames), time.perf_counter() - t0, f"{out_hash:#x}"[:14])
+        return Outcome(output_hash=out_hash, output_cid=store.add(out.output_payload),
+                       inference_seconds=out.inference_seconds)
+
+    def dispute_lies(self, store: Any, faults: list[pipeline.Fault], request_id: int | None) -> None:
+        """For each signed lie: upload the liar's stage-check payload and open a StageCourt dispute, in a background
+        thread (a dispute never delays this request's commit or any other request's)."""
+        lies = [f for f in faults if f.kind == "lie" and f.receipt is not None and f.context is not None]
+        if not lies or not self.disputes:
+            return
+        for f in lies:
+            t = threading.Thread(target=self._dispute, args=(store, f, request_id), daemon=True,
+                                 name=f"dispute-{request_id}-{f.stage}")
+            t.start()
+            self._dispute_threads.append(t)
+
+    def _dispute(self, store: Any, f: pipeline.Fault, request_id: int | None) -> None:
+        assert f.receipt is not None and f.context is not None
+        op = self._operators.get(f.endpoint, "")
+        ctx, r = f.context, f.receipt
+        try:
+            payload = pipeline.encode_stage_check(ctx, f.frames)
+            cid = store.add(payload)
+            t0 = time.perf_counter()
+            dispute_id, jury_request, gas, cost = open_stage_dispute(self.chain, op, ctx, r, cid)
+        except (VerinferError, ValueError, OSError) as exc:
+            log.warning("request %s: no dispute against stage %s (%s, layers %d:%d): %s", request_id, f.endpoint,
+                        op or "?", ctx.lo, ctx.hi, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return
+        self.disputes_opened += 1
+        row = {"request_id": request_id, "dispute_id": dispute_id, "jury_request_id": jury_request, "stage": op,
+               "endpoint": f.endpoint, "layers": [ctx.lo, ctx.hi], "input_hash": f"{r.input_hash:#066x}",
+               "claimed_output_hash": f"{r.output_hash:#066x}", "input_cid": cid, "payload_bytes": len(payload),
+               "gas": gas, "cost_wei": cost, "seconds": round(time.perf_counter() - t0, 3)}
+        log.warning("request %s: opened dispute %d against stage %s (%s, layers %d:%d): jury request %d, %d-byte "
+                    "transcript %s, bond + fee %d wei, gas %d", request_id, dispute_id, f.endpoint, op, ctx.lo, ctx.hi,
+                    jury_request, len(payload), cid, cost, gas)
+        with self._lock, self.disputes_path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
 
     def draw_before_generation(self, request_id: int) -> None:
         """Draw the committee now if nobody has: a sharded generation (tens of seconds, plus a stage timeout per
