@@ -61,6 +61,44 @@ def receipt_digest(chain_id: int, registry: str, model_id: bytes, lo: int, hi: i
     return keccak(b"".join(words))
 
 
+#: `--stage-fault` (TEST/DEMO ONLY): what a misbehaving stage does from its N-th FORWARD on (pipeline.StageServer)
+STAGE_FAULTS = ("lie", "swap", "garbage", "stall", "die")
+
+
+def parse_stage(text: str) -> tuple[str, int, int]:
+    """`MODEL:LO:HI` (MODEL a 0x id or a registered name) → (model, lo, hi); one-line error otherwise."""
+    parts = text.strip().rsplit(":", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise ConfigError(f"--stage must be MODEL:LO:HI (e.g. smollm2-135m-instruct:10:20), got {text!r}")
+    try:
+        lo, hi = int(parts[1]), int(parts[2])
+    except ValueError:
+        raise ConfigError(f"--stage layer range must be integers, got {parts[1]!r}:{parts[2]!r}") from None
+    if not 0 <= lo < hi:
+        raise ConfigError(f"--stage layer range [{lo}, {hi}) is empty")
+    return parts[0], lo, hi
+
+
+def parse_stage_fault(text: str) -> str:
+    """`KIND[:N]` with KIND in STAGE_FAULTS: misbehave from the N-th forward (default 0)."""
+    kind, _, n = text.partition(":")
+    if kind not in STAGE_FAULTS or (n and not n.isdigit()):
+        raise ConfigError(f"--stage-fault must be KIND[:N] with KIND one of {', '.join(STAGE_FAULTS)}, got {text!r}")
+    return f"{kind}:{n or 0}"
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """`tcp://HOST:PORT` (the form a stage node registers) → (host, port); ConfigError otherwise."""
+    text = endpoint.strip()
+    if not text.startswith("tcp://"):
+        raise ConfigError(f"a stage node's registered endpoint must be tcp://HOST:PORT, got {endpoint!r} "
+                          "(set it with `verinfer operator register --endpoint tcp://HOST:PORT`)")
+    host, _, port = text[6:].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"stage endpoint {endpoint!r} is not tcp://HOST:PORT")
+    return host, int(port)
+
+
 # ------------------------------------------------------------------ stage receipts: signing and verifying
 
 _PERSONAL = b"\x19Ethereum Signed Message:\n32"
@@ -148,9 +186,13 @@ def start_stage(chain: NodeChain, store: Any, stage: str, fault: str | None = No
     t0 = time.perf_counter()
     part = IntModel(gguf.fetch(spec, store, (lo, hi), globals_=False), (lo, hi), globals_=False)
     try:
+        # receipts: signed with the node key over StageCourt.receiptDigest (chain id + NodeRegistry from the manifest)
+        signer = receipt_signer(bytes(chain.account.key), int(chain.manifest.chain_id), p.nodes.address)(
+            stage_context(model_id, lo, hi, shard))
         server = pipeline.StageServer(part, host, port, adversary=parse_stage_fault(fault) if fault else None,
                                       info={"shard": shard, "profile": "0x" + gguf.llm_profile_hash(spec).hex(),
-                                            "model_id": "0x" + model_id.hex()}).start()
+                                            "model_id": "0x" + model_id.hex(), "operator": me},
+                                      signer=signer).start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} for the stage: {exc.strerror}") from None
     log.info("stage %s layers %d:%d (shard %s…) serving on tcp://%s:%d, loaded in %.1fs%s", spec.name, lo, hi,
