@@ -11,11 +11,13 @@ answers whose receipt is not the operator's.
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from eth_account import Account
 
+from verinfer.auditor.llm import stage_runner
 from verinfer.inference import runtime
 from verinfer.inference.llama_int import IntModel
 from verinfer.inference.pipeline import (
@@ -103,6 +105,12 @@ def test_receipts_hash_the_transcript_and_replay_is_bit_identical(ck, spec):
         out = runtime.decide(spec, None, receipts[liar_op][1], receipts[liar_op][0].input_hash, model_id=MODEL_ID,
                              stage_run=lambda c: replay_stage_check(sub, c))
         assert out.output_hash == receipts[op][0].output_hash and out.output_payload == rows_payload(a)
+        # the auditor's executor (full checkpoint, layers lo..hi built from it) decides the same
+        run = stage_runner(SimpleNamespace(llm_checkpoint=ck))  # type: ignore[arg-type]
+        assert run is not None
+        audited = runtime.decide(spec, None, receipts[liar_op][1], receipts[liar_op][0].input_hash, model_id=MODEL_ID,
+                                 stage_run=run)
+        assert audited.output_hash == out.output_hash
     finally:
         honest.close()
         liar.close()

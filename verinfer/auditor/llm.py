@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Sequence
 
+import numpy as np
 from web3 import Web3
 
 from verinfer.auditor.claims import Claim, Verdict
@@ -21,7 +22,7 @@ from verinfer.auditor.context import MAX_OUTPUT_BYTES, AuditContext, AuditEnv, s
 from verinfer.chain.protocol import Status
 from verinfer.errors import VerinferError
 from verinfer.inference.llama_int import IntModel
-from verinfer.inference.pipeline import run_local
+from verinfer.inference.pipeline import StageCheck, replay_stage_check, run_local
 from verinfer.models import gguf
 from verinfer.models.errors import InvalidInputError
 from verinfer.models.hashing import INVALID_INPUT_HASH
@@ -107,6 +108,20 @@ def runner(ctx: AuditContext) -> Callable[[Sequence[int]], Sequence[int]] | None
         tokens = run_local(spec, model, ids)
         ctx.llm_timing = (t1 - t0, time.perf_counter() - t1, len(ids))
         return tokens
+
+    return run
+
+
+def stage_runner(ctx: AuditContext) -> Callable[[StageCheck], np.ndarray] | None:
+    """The executor `runtime.decide` runs for a stage-check payload (a StageCourt jury request): layers lo..hi of the
+    fetched checkpoint over the transcript, `pipeline.replay_stage_check` — the function the jury heads run."""
+    ck = ctx.llm_checkpoint
+    if ck is None:
+        return None
+
+    def run(check: StageCheck) -> np.ndarray:
+        lo, hi = check.context.lo, check.context.hi
+        return replay_stage_check(IntModel(ck, (lo, hi), globals_=False), check)
 
     return run
 
