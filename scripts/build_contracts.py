@@ -25,7 +25,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = REPO / "verinfer" / "chain" / "artifacts"
-PROTOCOL = ("NodeRegistry", "ModelRegistry", "InferenceMarket", "ExampleConsumer", "AttestationRegistry")
+PROTOCOL = ("NodeRegistry", "ModelRegistry", "InferenceMarket", "ExampleConsumer", "AttestationRegistry", "StageCourt")
 #: Library contracts emitted unchanged, by name and source (compiled because contracts/src imports them).
 LIBRARY = {"TimelockController": "@openzeppelin/contracts/governance/TimelockController.sol"}
 VERIFIER_DIR = "contracts/src/verifiers"

@@ -14,9 +14,10 @@ import {SortitionTree} from "./lib/SortitionTree.sol";
 /// @notice Holds node stakes (native token), endpoints, served shards and capacities, and one stake-weighted
 ///         sortition tree per model over the nodes that can serve it (registered, not unbonding, stake >=
 ///         minStake, full-model shard). Draws read the tree as of the start of an epoch, so stake moved after
-///         a draw's seed became known never counts for that draw. Only the InferenceMarket draws and slashes;
-///         slashed stake is burned (kept locked here, counted in totalBurned) except a prover reward the
-///         market asks for. Nobody, owner included, can move a node's stake but the node itself.
+///         a draw's seed became known never counts for that draw. Only the InferenceMarket draws; the market and
+///         the StageCourt (a stage that signed a wrong receipt) slash; slashed stake is burned (kept locked here,
+///         counted in totalBurned) except a reward the slasher asks for (prover / challenger). Nobody, owner
+///         included, can move a node's stake but the node itself.
 /// @dev Invariant: address(this).balance == totalStaked + totalBurned.
 contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     using EnumerableSet for EnumerableSet.AddressSet;
@@ -68,6 +69,9 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     uint256 public totalStaked;
     uint256 public totalBurned;
 
+    /// @notice The StageCourt, the only slasher besides the market (set once, like the market).
+    address public court;
+
     mapping(address node => NodeState) private _state;
     mapping(address node => string) private _endpoints;
     mapping(address node => ModelShard[]) private _shards;
@@ -82,6 +86,12 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
 
     modifier onlyMarket() {
         if (msg.sender != market) revert NotMarket(msg.sender);
+        _;
+    }
+
+    /// @dev The market or the court (StageCourt); anyone else reverts NotMarket, as before the court existed.
+    modifier onlySlasher() {
+        if (msg.sender != market && msg.sender != court) revert NotMarket(msg.sender);
         _;
     }
 
@@ -232,6 +242,15 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         emit MarketSet(market_);
     }
 
+    /// @inheritdoc INodeRegistry
+    /// @dev Settable once, for the same reason as setMarket: a replaceable slasher would let the owner seize stakes.
+    function setCourt(address court_) external onlyOwner {
+        if (court_ == address(0)) revert ZeroAddress();
+        if (court != address(0)) revert CourtAlreadySet(court);
+        court = court_;
+        emit CourtSet(court_);
+    }
+
     // ------------------------------------------------------------------ market
 
     /// @inheritdoc INodeRegistry
@@ -288,7 +307,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc INodeRegistry
     function slash(address node, uint256 amount, uint256 requestId, uint16 rewardBps)
         external
-        onlyMarket
+        onlySlasher
         nonReentrant
         returns (uint256 slashed, uint256 reward)
     {
@@ -308,7 +327,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         _syncWeights(node);
         emit Slashed(node, requestId, slashed);
         if (burned > 0) emit Burned(requestId, burned);
-        // interaction: the prover reward goes to the market, which credits the prover
+        // interaction: the reward goes to the slasher (market: the prover; court: the challenger), which credits it
         if (reward > 0) _send(msg.sender, reward);
     }
 
@@ -350,6 +369,17 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc INodeRegistry
     function getShards(address node) external view returns (ModelShard[] memory) {
         return _shards[node];
+    }
+
+    /// @inheritdoc INodeRegistry
+    function hasShard(address node, bytes32 modelId, uint16 layerStart, uint16 layerEnd) external view returns (bool) {
+        ModelShard[] storage list = _shards[node];
+        uint256 len = list.length; // <= MAX_SHARDS
+        for (uint256 i; i < len; ++i) {
+            ModelShard storage sh = list[i];
+            if (sh.modelId == modelId && sh.layerStart == layerStart && sh.layerEnd == layerEnd) return true;
+        }
+        return false;
     }
 
     /// @inheritdoc INodeRegistry

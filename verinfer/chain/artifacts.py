@@ -17,7 +17,7 @@ from verinfer.errors import ConfigError
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
 #: The protocol's own contracts, in deployment order.
-PROTOCOL_CONTRACTS = ("NodeRegistry", "ModelRegistry", "InferenceMarket", "ExampleConsumer")
+PROTOCOL_CONTRACTS = ("NodeRegistry", "ModelRegistry", "InferenceMarket", "ExampleConsumer", "StageCourt")
 
 
 @dataclass(frozen=True)

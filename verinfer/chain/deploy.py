@@ -1,8 +1,8 @@
 """Deploying the protocol (and any single artifact, e.g. a generated Groth16 verifier).
 
 Deployment is plain web3: constructor txs from committed bytecode, the owner wiring
-(NodeRegistry.setMarket) and parameter setters sent by the deployer, then ownership of
-NodeRegistry, InferenceMarket and AttestationRegistry moves to an OpenZeppelin TimelockController
+(NodeRegistry.setMarket, NodeRegistry.setCourt) and parameter setters sent by the deployer, then ownership of
+NodeRegistry, InferenceMarket, AttestationRegistry and StageCourt moves to an OpenZeppelin TimelockController
 (proposer + executor: the deployer; devnet minDelay 0, see docs/chain.md). Later governance goes
 through `Protocol.govern` (schedule + execute).
 """
@@ -25,7 +25,7 @@ __all__ = ["ProtocolParams", "deploy_artifact", "deploy_contract", "deploy_proto
 
 ZERO = "0x0000000000000000000000000000000000000000"
 #: Contracts owned by the timelock after deployment (ModelRegistry has no owner; ExampleConsumer is a dApp).
-GOVERNED = ("NodeRegistry", "InferenceMarket", "AttestationRegistry")
+GOVERNED = ("NodeRegistry", "InferenceMarket", "AttestationRegistry", "StageCourt")
 
 
 def _sender(w3: Web3, sender: LocalAccount | TxSender) -> TxSender:
@@ -58,7 +58,8 @@ def has_timelock_artifact() -> bool:
 
 def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | None = None, *,
                     timelock: bool = True, attestation_verifiers: Sequence[str] = ()) -> Manifest:
-    """Deploy ModelRegistry, AttestationRegistry, NodeRegistry, InferenceMarket, ExampleConsumer and the timelock.
+    """Deploy ModelRegistry, AttestationRegistry, NodeRegistry, InferenceMarket, StageCourt, ExampleConsumer and the
+    timelock.
 
     `timelock=False` (tests of owner-only paths) leaves the deployer EOA as owner. `attestation_verifiers` are
     trusted for the AttestationRegistry's path (a) while the deployer still owns it (before the handover).
@@ -79,11 +80,13 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
     nodes = deploy_contract(w3, tx, "NodeRegistry", owner, models, attest, params.min_stake, params.unbonding_delay,
                             params.epoch_length)
     market = deploy_contract(w3, tx, "InferenceMarket", owner, nodes, models)
+    court = deploy_contract(w3, tx, "StageCourt", owner, nodes, market)
     consumer = deploy_contract(w3, tx, "ExampleConsumer", market)
 
     n = w3.eth.contract(address=Web3.to_checksum_address(nodes), abi=artifacts.load("NodeRegistry").abi)
     m = w3.eth.contract(address=Web3.to_checksum_address(market), abi=artifacts.load("InferenceMarket").abi)
     tx.send(n.functions.setMarket(market))
+    tx.send(n.functions.setCourt(court))  # the second (and last) slasher: stages that sign wrong receipts
     _set_if_different(tx, m, "minFee", "setMinFee", params.min_fee)
     _set_if_different(tx, m, "slashAmount", "setSlashAmount", params.slash_amount)
     _set_if_different(tx, m, "minCommitBlocks", "setMinCommitBlocks", params.min_commit_blocks)
@@ -96,7 +99,7 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
             tx.send(a.functions.setVerifier(Web3.to_checksum_address(verifier), True), contract="AttestationRegistry")
 
     addresses = {"NodeRegistry": nodes, "ModelRegistry": models, "InferenceMarket": market,
-                 "ExampleConsumer": consumer, "AttestationRegistry": attest}
+                 "ExampleConsumer": consumer, "AttestationRegistry": attest, "StageCourt": court}
     timelock_address: str | None = None
     if timelock and has_timelock_artifact():
         # Created with minDelay 0 so the ownership acceptances execute now; the real delay is set last, by the

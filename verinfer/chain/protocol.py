@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from secrets import token_bytes as secrets_token
-from typing import Any, ClassVar, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence, TypeVar
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
@@ -41,6 +41,9 @@ from verinfer.constants import (  # noqa: F401  (re-exported: the chain layer's 
     to_bytes32,
 )
 from verinfer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from verinfer.chain.court import StageCourt
 
 # ------------------------------------------------------------------ wire constants (architecture §1)
 
@@ -456,6 +459,9 @@ class NodeRegistry(_ContractWrapper, _Constants):
     def set_market(self, market: str) -> TxReceipt:
         return self._send(self.contract.functions.setMarket(_cs(market)))
 
+    def set_court(self, court: str) -> TxReceipt:
+        return self._send(self.contract.functions.setCourt(_cs(court)))
+
     # market only (revert NotMarket otherwise); exposed for completeness and tests
     def draw_and_assign(self, model_id: bytes | str, seed: int, epoch: int, replicas: int, requires_tee: bool,
                         until_block: int, wait_for_seats: bool = False) -> TxReceipt:
@@ -546,6 +552,14 @@ class NodeRegistry(_ContractWrapper, _Constants):
 
     def market(self) -> str:
         return self._call(self.contract.functions.market())
+
+    def court(self) -> str:
+        """The StageCourt, the only slasher besides the market (zero address until setCourt)."""
+        return self._call(self.contract.functions.court())
+
+    def has_shard(self, node: str, model_id: bytes | str, layer_start: int, layer_end: int) -> bool:
+        """`node` declares exactly the shard [layer_start, layer_end) of the model now (the court's admission check)."""
+        return self._call(self.contract.functions.hasShard(_cs(node), to_bytes32(model_id), layer_start, layer_end))
 
     def model_registry(self) -> str:
         return self._call(self.contract.functions.modelRegistry())
@@ -845,6 +859,11 @@ class Protocol:
         self.models = ModelRegistry(w3, manifest.address("ModelRegistry"), self.sender, b)
         self.market = InferenceMarket(w3, manifest.address("InferenceMarket"), self.sender, b)
         self.consumer = ExampleConsumer(w3, manifest.address("ExampleConsumer"), self.sender, b)
+        self.court: StageCourt | None = None
+        if "StageCourt" in manifest.addresses:
+            from verinfer.chain.court import StageCourt  # court.py builds on this module's wrappers
+
+            self.court = StageCourt(w3, manifest.address("StageCourt"), self.sender, b)
         self.timelock: TimelockController | None = None
         if "TimelockController" in manifest.addresses:
             self.timelock = TimelockController(w3, manifest.addresses["TimelockController"], self.sender, b)
@@ -876,8 +895,11 @@ class Protocol:
         return cls(w3, manifest, account)
 
     def contracts(self) -> dict[str, _ContractWrapper]:
-        return {"NodeRegistry": self.nodes, "ModelRegistry": self.models, "InferenceMarket": self.market,
-                "ExampleConsumer": self.consumer}
+        out: dict[str, _ContractWrapper] = {"NodeRegistry": self.nodes, "ModelRegistry": self.models,
+                                            "InferenceMarket": self.market, "ExampleConsumer": self.consumer}
+        if self.court is not None:
+            out["StageCourt"] = self.court
+        return out
 
     def govern(self, contract: _ContractWrapper | str, fn_name: str, *args: Any, value: int = 0) -> TxReceipt:
         """Run an owner-only call through the timelock: schedule, then execute once minDelay has passed.

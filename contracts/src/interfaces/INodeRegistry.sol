@@ -43,6 +43,7 @@ interface INodeRegistry {
     error NotMarket(address caller);
     error ZeroAddress();
     error MarketAlreadySet(address market);
+    error CourtAlreadySet(address court);
     error TransferFailed(address to, uint256 amount);
     error InvalidParameter(bytes32 name, uint256 value);
     error SnapshotTooOld(uint64 epoch, uint64 currentEpoch);
@@ -61,6 +62,7 @@ interface INodeRegistry {
     event CapacitySet(address indexed node, uint16 capacity);
     event ParameterChanged(bytes32 indexed name, uint256 value);
     event MarketSet(address indexed market);
+    event CourtSet(address indexed court);
 
     /// @notice Registers msg.sender as a node with stake msg.value (>= minStake).
     /// @param endpoint The node's public endpoint (URL), 1..256 bytes.
@@ -94,8 +96,11 @@ interface INodeRegistry {
     /// @notice Owner: unbonding delay in blocks, in [MIN_UNBONDING, MAX_UNBONDING]; applies to later unbonds only.
     function setUnbondingDelay(uint64 value) external;
 
-    /// @notice Owner, once: the only address allowed to draw, assign, release and slash.
+    /// @notice Owner, once: the only address allowed to draw, assign and release, and a slasher.
     function setMarket(address market_) external;
+
+    /// @notice Owner, once: the StageCourt, the only other slasher (a stage that signed a wrong receipt).
+    function setCourt(address court_) external;
 
     /// @notice Stake-weighted draw without replacement of up to `replicas` nodes serving the full `modelId`,
     ///         weighted by the stake snapshot at the start of `epoch` (current or previous epoch only). A drawn
@@ -133,8 +138,9 @@ interface INodeRegistry {
     ///         each index i with bit i of `seatMask` set (members that never revealed), its capacity seat too.
     function unlock(address[] calldata nodes, uint256 seatMask) external;
 
-    /// @notice Market only: removes min(amount, stake, minStake * MAX_SLASH_BPS / 10000) from `node`'s stake and
-    ///         weight; `rewardBps` of it is sent to the market (prover reward), the rest is burned (kept locked).
+    /// @notice Market or court only: removes min(amount, stake, minStake * MAX_SLASH_BPS / 10000) from `node`'s
+    ///         stake and weight; `rewardBps` of it is sent to the caller (market: prover reward; court: challenger
+    ///         reward), the rest is burned (kept locked). Anyone else reverts NotMarket.
     /// @return slashed The amount removed from the stake.
     /// @return reward The part sent to the market.
     function slash(address node, uint256 amount, uint256 requestId, uint16 rewardBps)
@@ -144,6 +150,9 @@ interface INodeRegistry {
     function getNode(address node) external view returns (Node memory);
     function getShards(address node) external view returns (ModelShard[] memory);
     function stakeOf(address node) external view returns (uint256);
+    /// @notice True iff `node` now declares exactly the shard [layerStart, layerEnd) of `modelId` (the court's check
+    ///         that a receipt's signer serves the layer range it signed for).
+    function hasShard(address node, bytes32 modelId, uint16 layerStart, uint16 layerEnd) external view returns (bool);
     /// @notice True iff `node` now has weight > 0 in `modelId`'s tree (registered, not unbonding, stake >= minStake
     ///         when last updated, serves the full model). Capacity and TEE are checked at draw time.
     function isEligible(address node, bytes32 modelId) external view returns (bool);
@@ -169,6 +178,7 @@ interface INodeRegistry {
     function epochLength() external view returns (uint64);
     function currentEpoch() external view returns (uint64);
     function market() external view returns (address);
+    function court() external view returns (address);
     function modelRegistry() external view returns (address);
     function attestationRegistry() external view returns (address);
 }
