@@ -33,6 +33,7 @@ from typing import Any, Callable
 import coincurve
 from eth_utils import keccak
 
+from verinfer.chain import court
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import Status
 from verinfer.chain.types import resolve_model_id
@@ -48,17 +49,6 @@ from verinfer.node.chainio import NodeChain
 from verinfer.node.compute import Outcome, compute, fetch_payload
 
 log = logging.getLogger("verinfer.node")
-
-
-_TAG = keccak(b"verinfer.stage-receipt.v1")
-
-
-def receipt_digest(chain_id: int, registry: str, model_id: bytes, lo: int, hi: int, input_hash: int,
-                   output_hash: int) -> bytes:  # TEMPORARY until verinfer.chain.court (courtc) is merged
-    words = [_TAG, chain_id.to_bytes(32, "big"), bytes(12) + bytes.fromhex(registry[2:]), bytes(model_id),
-             lo.to_bytes(32, "big"), hi.to_bytes(32, "big"), input_hash.to_bytes(32, "big"),
-             output_hash.to_bytes(32, "big")]
-    return keccak(b"".join(words))
 
 
 #: `--stage-fault` (TEST/DEMO ONLY): what a misbehaving stage does from its N-th FORWARD on (pipeline.StageServer)
@@ -106,7 +96,7 @@ _HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # 
 
 
 def _receipt_digest(chain_id: int, registry: str, ctx: pipeline.StageContext, input_hash: int, output_hash: int) -> bytes:
-    return receipt_digest(chain_id, registry, ctx.model_id, ctx.lo, ctx.hi, input_hash, output_hash)
+    return court.receipt_digest(chain_id, registry, ctx.model_id, ctx.lo, ctx.hi, input_hash, output_hash)
 
 
 def receipt_signer(private_key: bytes, chain_id: int, registry: str) -> Callable[[pipeline.StageContext], pipeline.StageSigner]:
@@ -203,9 +193,14 @@ def start_stage(chain: NodeChain, store: Any, stage: str, fault: str | None = No
 
 def open_stage_dispute(chain: NodeChain, stage: str, ctx: pipeline.StageContext, receipt: pipeline.Receipt,
                        input_cid: str) -> tuple[int, int, int, int]:
-    """Open a StageCourt dispute over `receipt` (bond + jury fee from this node's account): (dispute id, jury
-    request id, gas used, wei paid)."""
-    raise VerinferError("StageCourt is not merged yet")  # TEMPORARY: verinfer.chain.court (courtc)
+    """Open a StageCourt dispute over `receipt` (bond + jury fee from this node's account, through the node's
+    thread-safe TxSender): (dispute id, jury request id, gas used, wei paid)."""
+    c = court.court_for(chain.p)
+    cost = c.dispute_cost(ctx.model_id)
+    tx, dispute_id, request_id = c.dispute(
+        stage, court.StageReceipt(ctx.model_id, ctx.lo, ctx.hi, receipt.input_hash.to_bytes(32, "big"),
+                                  receipt.output_hash.to_bytes(32, "big")), receipt.signature, input_cid, value=cost)
+    return dispute_id, request_id, int(tx["gasUsed"]), cost
 
 
 @dataclass(frozen=True)
