@@ -250,10 +250,11 @@ def test_lying_stage_is_slashed_through_the_stage_court(lmnet, lying_request):
     row = next(r for r in rows if r["dispute_id"] == ev.dispute_id)
     assert row["request_id"] == lying_request.rid and row["stage"] == liar.address
     finalize_gas = p.w3.eth.get_transaction_receipt(resolved.tx_hash)["gasUsed"]
+    ts = [int(p.w3.eth.get_block(b)["timestamp"]) for b in (ev.block_number, resolved.block_number)]
     print(f"dispute {ev.dispute_id}: opened by {challengers[ev.challenger].name}, gas {row['gas']}, transcript "
           f"{row['payload_bytes']} bytes, cost {row['cost_wei']} wei; resolved {resolved.block_number - ev.block_number}"
-          f" blocks / {waited:.0f}s after the lying request settled; finalize+callback+slash gas {finalize_gas}; "
-          f"slashed {resolved.slashed} wei")
+          f" blocks / {ts[1] - ts[0]}s after it was opened ({waited:.0f}s after the lying request settled); "
+          f"finalize+callback+slash gas {finalize_gas}; slashed {resolved.slashed} wei")
 
 
 def test_an_honest_stage_cannot_be_slashed_by_a_griefing_challenger(lmnet, grief, lying_request):
@@ -261,6 +262,9 @@ def test_an_honest_stage_cannot_be_slashed_by_a_griefing_challenger(lmnet, grief
     c = court.court_for(p)
     d = _resolved(c, grief.dispute_id)
     waited = time.monotonic() - grief.opened_at
+    resolved = next(e for e in court.dispute_events(c) if isinstance(e, court.DisputeResolvedEvent)
+                    and e.dispute_id == grief.dispute_id)
+    finalize_gas = p.w3.eth.get_transaction_receipt(resolved.tx_hash)["gasUsed"]
     assert d.state is court.Verdict.STAGE_RIGHT, d  # the jury's replay = the stage's signed output, bit for bit
     assert p.nodes.stake_of(grief.stage) == grief.stake_before
     assert not [e for e in p.nodes.events("Slashed") if e.args["node"] == grief.stage]
@@ -270,7 +274,8 @@ def test_an_honest_stage_cannot_be_slashed_by_a_griefing_challenger(lmnet, grief
     assert c.withdrawable(grief.challenger) == 0
     assert p.market.get_request(d.request_id).status.name == "ACCEPTED"
     print(f"griefing dispute {grief.dispute_id}: gas {grief.gas}, cost {grief.cost} wei (bond {d.bond}), "
-          f"resolved {waited:.0f}s after it was opened")
+          f"resolved {waited:.0f}s after it was opened (the jury loaded layers 20:30 first); finalize+callback gas "
+          f"{finalize_gas}")
 
 
 @pytest.fixture(scope="module")
