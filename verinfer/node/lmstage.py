@@ -46,7 +46,7 @@ from verinfer.models.gguf import ShardLayout
 from verinfer.models.spec import MAX_SPEC_BYTES
 from verinfer.models.tensor import encode_output
 from verinfer.node.chainio import NodeChain
-from verinfer.node.compute import Outcome, compute, fetch_payload
+from verinfer.node.compute import MAX_INPUT_BYTES, Outcome, compute, fetch_payload
 
 log = logging.getLogger("verinfer.node")
 
@@ -347,8 +347,13 @@ class LlmHead:
         assert f.receipt is not None and f.context is not None
         op = self._operators.get(f.endpoint, "")
         ctx, r = f.context, f.receipt
+        payload = pipeline.encode_stage_check(ctx, f.frames)
+        if len(payload) > MAX_INPUT_BYTES:  # the jury would fetch it as INVALID_INPUT and the bond go to the stage
+            log.warning("request %s: no dispute against stage %s (%s, layers %d:%d): its %d-byte transcript exceeds "
+                        "the %d-byte input limit", request_id, f.endpoint, op or "?", ctx.lo, ctx.hi, len(payload),
+                        MAX_INPUT_BYTES)
+            return
         try:
-            payload = pipeline.encode_stage_check(ctx, f.frames)
             cid = store.add(payload)
             t0 = time.perf_counter()
             dispute_id, jury_request, gas, cost = open_stage_dispute(self.chain, op, ctx, r, cid)
