@@ -39,9 +39,10 @@ contract StageCourt is IStageCourt, Ownable2Step, ReentrancyGuardTransient {
     uint32 public constant JURY_WINDOW_BLOCKS = 40;
     /// @notice Blocks a jury draw may wait for seats (the SDK default: 60 s at the devnet's 1 s blocks).
     uint8 public constant JURY_QUEUE_BLOCKS = 60;
-    /// @notice Gas the market gives onInferenceResult: measured worst case (a StageWrong verdict slashing a stage
-    ///         that also holds 3 full-model shards) in StageCourt.t.sol, test_callbackGas_worstCase, with margin.
-    uint32 public constant JURY_CALLBACK_GAS = 300_000;
+    /// @notice Gas the market gives onInferenceResult: at least twice the measured worst case (164k cold: a
+    ///         StageWrong verdict slashing a stage that also holds 3 full-model shards, whose 3 sortition trees the
+    ///         slash rewrites; StageCourt.t.sol test_callbackGas_worstCase). Costs 0.0008 ether at 2 gwei.
+    uint32 public constant JURY_CALLBACK_GAS = 400_000;
     /// @notice A StageWrong verdict asks for this fraction (bps) of minStake: the registry's per-slash cap
     ///         (MAX_SLASH_BPS), because a signed wrong answer is the most deliberate fault there is.
     uint16 public constant SLASH_BPS = 2_500;
