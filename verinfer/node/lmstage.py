@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import coincurve
-from eth_utils import keccak
+from eth_hash.auto import keccak  # eth_utils.keccak adds ~45 us of argument checks per call: this is per hop
 
 from verinfer.chain import court
 from verinfer.chain.errors import ContractError
