@@ -191,7 +191,7 @@ class StageCheck:
     input_hash: int
 
 
-#: positions a stage-check transcript may hold: bounded by the node's 1 MiB input limit in practice (~227 at d=576)
+#: the parser's own bound on a stage-check payload (a node's 1 MiB input limit is lower: ~226 positions at d=576)
 MAX_STAGE_CHECK_BYTES = 64 << 20
 
 
