@@ -364,6 +364,30 @@ def test_audit_reruns_the_llm_request_and_names_the_head_that_revealed_wrong_tok
     assert STAGE_FAULTS_NOTE in report.notes  # stage faults live only in node logs
 
 
+def test_audit_of_the_dispute_jury_request(lmnet, lying_request):
+    """`verinfer audit` of the liar's jury request: the transcript rule, the stage output rows, the auditor's own
+    replay of layers 10:20 (the jury heads' function) and the court's StageWrong ruling all check out."""
+    from verinfer.auditor import Verdict
+
+    p = lmnet.protocol(lmnet.funder)
+    c = court.court_for(p)
+    liar = lmnet.by_name("liar")
+    ev = next(e for e in court.dispute_events(c, lying_request.start_block)
+              if isinstance(e, court.DisputeOpenedEvent) and e.stage == liar.address)
+    d = _resolved(c, ev.dispute_id)
+    report = _auditor(lmnet).audit(d.request_id)
+    for cl in report.claims:
+        print(f"{cl.verdict.value:4} {cl.name}: {cl.detail}")
+    assert report.ok, [f"{cl.name}: {cl.detail}" for cl in report.failures]
+    for name in ("model.layout", "model.tensors", "input", "output.payload", "output.reexecution", "output.reveals",
+                 "court.verdict", "quorum.outcome", "quorum.settlement"):
+        assert report.claim(name).verdict is Verdict.PASS, report.claim(name)
+    assert "stage-check transcript" in report.claim("input").detail
+    assert "layers 10:20 over 1 FORWARD(s)" in report.claim("output.reexecution").detail
+    assert "STAGE_WRONG" in report.claim("court.verdict").detail
+    assert report.claim("output.reveals").detail.count("= re-executed: right (paid)") == 3
+
+
 def test_audit_of_invalid_llm_inputs_one_through_the_cli(lmnet, invalid_requests, devnet, protocol_manifest_path):
     over_context, unknown_id = invalid_requests
     proc = subprocess.run(

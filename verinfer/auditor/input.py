@@ -67,6 +67,9 @@ def check_input(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
         return [Claim("input", "input", Verdict.PASS, f"INVALID_INPUT outcome confirmed: {defect}{note}")]
     if defect is not None:
         return [Claim("input", "input", Verdict.FAIL, defect)]
+    if llm.is_stage_check(ctx):  # a StageCourt jury request (auditor/llm.py)
+        return [Claim("input", "input", Verdict.PASS, f"{ctx.input_cid} verified; a stage-check transcript of this "
+                      f"model whose hash chain = inputHash {short(r.input_hash)} and shard = the spec's")]
     return [Claim("input", "input", Verdict.PASS,
                   f"{ctx.input_cid} verified; it decodes and hash_vector(x, "
                   f"{ctx.spec.input_bits}) = inputHash {short(r.input_hash)}")]
