@@ -89,6 +89,11 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         _;
     }
 
+    modifier onlyCourt() {
+        if (msg.sender != court || msg.sender == address(0)) revert NotCourt(msg.sender);
+        _;
+    }
+
     /// @dev The market or the court (StageCourt); anyone else reverts NotMarket, as before the court existed.
     modifier onlySlasher() {
         if (msg.sender != market && msg.sender != court) revert NotMarket(msg.sender);
@@ -329,6 +334,23 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         if (burned > 0) emit Burned(requestId, burned);
         // interaction: the reward goes to the slasher (market: the prover; court: the challenger), which credits it
         if (reward > 0) _send(msg.sender, reward);
+    }
+
+    // ------------------------------------------------------------------ court
+
+    /// @inheritdoc INodeRegistry
+    function holdForDispute(address node) external onlyCourt {
+        NodeState storage s = _state[node];
+        if (!s.registered) revert NotRegistered(node);
+        s.openAssignments += 1; // the court's DisputeOpened event records the hold
+    }
+
+    /// @inheritdoc INodeRegistry
+    /// @dev Never reverts (the court calls it from the market's callback): a missing hold is ignored.
+    function releaseDispute(address node) external onlyCourt {
+        NodeState storage s = _state[node];
+        uint16 open = s.openAssignments;
+        if (open != 0) s.openAssignments = open - 1; // the court's DisputeResolved event records the release
     }
 
     // ------------------------------------------------------------------ views

@@ -150,7 +150,8 @@ contract StageCourt is IStageCourt, Ownable2Step, ReentrancyGuardTransient {
         openBonds += bond;
         _emitOpened(disputeId, d);
 
-        // interaction: the trusted market escrows the jury's fee and callback deposit
+        // interactions, both trusted: the stage's stake stays until the verdict; the market escrows the jury's pay
+        nodeRegistry.holdForDispute(d.stage);
         uint256 got = _requestJury(d, inputCid, p, jury);
         if (got != requestId) revert RequestIdMismatch(requestId, got);
     }
@@ -171,9 +172,11 @@ contract StageCourt is IStageCourt, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @dev dispute()'s admission rules; returns the receipt digest. The court must be the registry's; the receipt
-    ///      signed by the stage; the stage registered with exactly that shard now; the receipt not judged before
-    ///      (no double jeopardy: only a NoDecision lets it be disputed again); the model unproven (a proof of the
-    ///      full model on the stage's input would overrule the jury).
+    ///      signed by the stage; the stage registered with exactly that shard now; the receipt neither under dispute
+    ///      nor judged on its output (no double jeopardy: after NoDecision or InputInvalid nobody ruled on the
+    ///      output, so it may be disputed again — else a stage's accomplice could lock a false receipt with a
+    ///      sabotaged input); the model unproven (a proof of the full model on the stage's input would overrule
+    ///      the jury).
     function _admit(Dispute memory d, bytes calldata signature) private view returns (bytes32 digest) {
         address court = nodeRegistry.court();
         if (court != address(this)) revert CourtNotEnabled(court);
@@ -183,7 +186,10 @@ contract StageCourt is IStageCourt, Ownable2Step, ReentrancyGuardTransient {
         if (err != ECDSA.RecoverError.NoError || signer != d.stage) revert BadSignature(signer, d.stage);
         if (!nodeRegistry.hasShard(d.stage, d.modelId, d.lo, d.hi)) revert ShardNotHeld(d.stage, d.modelId, d.lo, d.hi);
         uint256 prior = disputeOfReceipt[digest];
-        if (prior != 0 && _disputes[prior].state != State.NoDecision) revert AlreadyDisputed(digest, prior);
+        if (prior != 0) {
+            State st = _disputes[prior].state;
+            if (st != State.NoDecision && st != State.InputInvalid) revert AlreadyDisputed(digest, prior);
+        }
         uint8 mode = modelRegistry.getModelCore(d.modelId).proofMode;
         if (mode != VerinferConstants.PROOF_NONE) revert ProvenModel(d.modelId, mode);
     }
@@ -216,13 +222,7 @@ contract StageCourt is IStageCourt, Ownable2Step, ReentrancyGuardTransient {
     function resolveExpired(uint256 disputeId) external nonReentrant {
         Dispute storage d = _existing(disputeId);
         if (d.state != State.Open) revert NotOpen(disputeId, d.state);
-        uint256 requestId = d.requestId;
-        IInferenceMarket.Status st = market.statusOf(requestId);
-        if (st == IInferenceMarket.Status.Pending) {
-            // past its draw deadline the market expires it (refund to the court, no callback); before, this reverts
-            market.finalize(requestId);
-            st = market.statusOf(requestId);
-        }
+        IInferenceMarket.Status st = market.statusOf(d.requestId);
         if (st != IInferenceMarket.Status.Expired) revert NotExpired(disputeId, st);
         _decide(disputeId, d, State.NoDecision);
     }
@@ -232,17 +232,21 @@ contract StageCourt is IStageCourt, Ownable2Step, ReentrancyGuardTransient {
     ///      the challenger gets the bond and the market's refund of the jury (the market credited it to the court).
     function _decide(uint256 disputeId, Dispute storage d, State verdict) private {
         uint256 bond = d.bond;
+        address stage = d.stage;
         d.state = verdict;
         openBonds -= bond;
-        uint256 slashed;
+        uint256 slashed = 0;
+        uint256 reward = 0;
         if (verdict == State.StageWrong) {
-            uint256 reward;
-            (slashed, reward) = nodeRegistry.slash(d.stage, slashAmount(), d.requestId, CHALLENGER_REWARD_BPS);
+            (slashed, reward) = nodeRegistry.slash(stage, slashAmount(), d.requestId, CHALLENGER_REWARD_BPS);
+        }
+        nodeRegistry.releaseDispute(stage); // the hold taken at dispute(): the stage may leave again
+        if (verdict == State.StageWrong) {
             _credit(d.challenger, disputeId, bond + reward);
         } else if (verdict == State.NoDecision) {
             _credit(d.challenger, disputeId, bond + _juryRefund(d));
         } else {
-            _credit(d.stage, disputeId, bond);
+            _credit(stage, disputeId, bond);
         }
         emit DisputeResolved(disputeId, uint8(verdict), slashed);
     }

@@ -188,6 +188,44 @@ contract StageCourtTest is Fixture {
         _assertSolvent();
     }
 
+    function test_attack_stageUnbondsToEscape_stakeHeldUntilVerdict() public {
+        vm.prank(stage);
+        nodes.requestUnbond(); // the stage lies, then tries to leave before the jury rules
+        (uint256 id, uint256 rid) = _dispute(challenger, LIE_OUT);
+        vm.assertEq(nodes.openAssignments(stage), 1, "held");
+        vm.roll(nodes.withdrawableAt(stage) + 1);
+        vm.prank(stage);
+        vm.expectPartialRevert(INodeRegistry.StillAssigned.selector);
+        nodes.withdrawStake();
+        _juryAnswers(rid, TRUE_OUT);
+        vm.assertEq(uint256(court.getDispute(id).state), uint256(IStageCourt.State.StageWrong), "judged");
+        vm.assertEq(nodes.openAssignments(stage), 0, "released at the verdict");
+        uint256 before = stage.balance;
+        vm.prank(stage);
+        nodes.withdrawStake();
+        vm.assertEq(stage.balance - before, STAKE - court.slashAmount(), "leaves with the slashed stake only");
+        // only the court holds or releases
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotCourt.selector, address(this)));
+        nodes.holdForDispute(stage);
+        vm.prank(address(market));
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NotCourt.selector, address(market)));
+        nodes.releaseDispute(stage);
+    }
+
+    function test_attack_sabotagedInputDoesNotLockTheReceipt() public {
+        // the stage's accomplice disputes the false receipt with a bad input payload first...
+        address accomplice = address(0xACC);
+        (uint256 id, uint256 rid) = _dispute(accomplice, LIE_OUT);
+        _juryAnswers(rid, INVALID);
+        vm.assertEq(uint256(court.getDispute(id).state), uint256(IStageCourt.State.InputInvalid), "input invalid");
+        // ...which does not make the receipt immune: an honest challenger disputes it with the real input
+        (uint256 id2, uint256 rid2) = _dispute(challenger, LIE_OUT);
+        _juryAnswers(rid2, TRUE_OUT);
+        vm.assertEq(uint256(court.getDispute(id2).state), uint256(IStageCourt.State.StageWrong), "slashed");
+        vm.assertEq(nodes.stakeOf(stage), STAKE - court.slashAmount(), "once");
+        _assertSolvent();
+    }
+
     function test_noQuorum_refundsChallenger_andReceiptStaysDisputable() public {
         (uint256 id, uint256 rid) = _dispute(challenger, LIE_OUT);
         IStageCourt.Dispute memory d = court.getDispute(id);
@@ -234,10 +272,12 @@ contract StageCourtTest is Fixture {
         }
         uint256 spent = court.disputeCost(lm);
         (uint256 id, uint256 rid) = _dispute(challenger, LIE_OUT);
-        vm.expectRevert(); // TooEarlyToFinalize from the market: the draw window is still open
+        vm.expectRevert(abi.encodeWithSelector(IStageCourt.NotExpired.selector, id, IInferenceMarket.Status.Pending));
         court.resolveExpired(id);
         vm.roll(market.getRequest(rid).drawDeadline + 1);
-        court.resolveExpired(id); // finalizes (expires) the request, then decides
+        market.finalize(rid); // anyone expires the undrawn request: full refund to the court
+        vm.assertEq(market.withdrawable(address(court)), spent - court.getDispute(id).bond, "jury refund waits");
+        court.resolveExpired(id);
         vm.assertEq(uint256(market.statusOf(rid)), uint256(IInferenceMarket.Status.Expired), "expired");
         vm.assertEq(uint256(court.getDispute(id).state), uint256(IStageCourt.State.NoDecision), "no decision");
         vm.assertEq(court.withdrawable(challenger), spent, "bond + fee + deposit back");

@@ -21,7 +21,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from verinfer.chain.events import DecodedEvent
-from verinfer.chain.protocol import RequestParams, _Constants, _ContractWrapper, _cs, _view
+from verinfer.chain.protocol import InferenceMarket, RequestParams, Status, _Constants, _ContractWrapper, _cs, _view
 from verinfer.chain.tx import TxSender
 from verinfer.constants import to_bytes32
 from verinfer.errors import ConfigError
@@ -149,7 +149,12 @@ class StageCourt(_ContractWrapper, _Constants):
         return tx, int(ev["disputeId"]), int(ev["requestId"])
 
     def resolve_expired(self, dispute_id: int) -> TxReceipt:
-        """NoDecision for a dispute whose jury request expired undrawn (finalizes a Pending one past its deadline)."""
+        """NoDecision for a dispute whose jury request expired undrawn; a Pending request past its draw deadline is
+        expired first with the market's finalize (the court itself never calls the market after the dispute)."""
+        request_id = self.get_dispute(dispute_id).request_id
+        market = InferenceMarket(self.w3, self.market(), self.sender, self.deploy_block)
+        if market.status_of(request_id) == Status.PENDING:
+            market.finalize(request_id)
         return self._send(self.contract.functions.resolveExpired(dispute_id))
 
     def withdraw(self) -> TxReceipt:
@@ -213,6 +218,13 @@ class StageCourt(_ContractWrapper, _Constants):
     def node_registry(self) -> str:
         return self._call(self.contract.functions.nodeRegistry())
 
+    def model_registry(self) -> str:
+        return self._call(self.contract.functions.modelRegistry())
+
+    def on_inference_result(self, request_id: int, status: int, output_hash: bytes | str | int) -> TxReceipt:
+        """Market only (reverts NotMarket otherwise); exposed for completeness and tests."""
+        return self._send(self.contract.functions.onInferenceResult(request_id, int(status), to_bytes32(output_hash)))
+
     def market(self) -> str:
         return self._call(self.contract.functions.market())
 
@@ -244,13 +256,13 @@ def get_dispute(court: StageCourt, dispute_id: int) -> DisputeView:
 def decode_court_event(ev: DecodedEvent) -> DisputeOpenedEvent | DisputeResolvedEvent | DecodedEvent:
     """A typed dataclass for DisputeOpened / DisputeResolved (other events: the DecodedEvent)."""
     a = dict(ev.args)
-    where = {"block_number": ev.block_number, "tx_hash": ev.tx_hash}
     if ev.name == "DisputeOpened":
         return DisputeOpenedEvent(int(a["disputeId"]), int(a["requestId"]), _cs(a["stage"]), _cs(a["challenger"]),
                                   _b32(a["modelId"]), int(a["lo"]), int(a["hi"]), _b32(a["inputHash"]),
-                                  _b32(a["claimedOutputHash"]), **where)
+                                  _b32(a["claimedOutputHash"]), ev.block_number, ev.tx_hash)
     if ev.name == "DisputeResolved":
-        return DisputeResolvedEvent(int(a["disputeId"]), Verdict(int(a["verdict"])), int(a["slashed"]), **where)
+        return DisputeResolvedEvent(int(a["disputeId"]), Verdict(int(a["verdict"])), int(a["slashed"]),
+                                    ev.block_number, ev.tx_hash)
     return ev
 
 

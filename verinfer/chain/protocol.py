@@ -477,6 +477,13 @@ class NodeRegistry(_ContractWrapper, _Constants):
     def slash(self, node: str, amount: int, request_id: int, reward_bps: int = 0) -> TxReceipt:
         return self._send(self.contract.functions.slash(_cs(node), amount, request_id, reward_bps))
 
+    # court only (revert NotCourt otherwise): the stake hold of an open StageCourt dispute
+    def hold_for_dispute(self, node: str) -> TxReceipt:
+        return self._send(self.contract.functions.holdForDispute(_cs(node)))
+
+    def release_dispute(self, node: str) -> TxReceipt:
+        return self._send(self.contract.functions.releaseDispute(_cs(node)))
+
     # views
     def get_node(self, node: str) -> NodeView:
         raw = self._call(self.contract.functions.getNode(_cs(node)))

@@ -41,6 +41,7 @@ interface INodeRegistry {
     error NodeUnbonding(address node);
     error InvalidCapacity(uint16 capacity);
     error NotMarket(address caller);
+    error NotCourt(address caller);
     error ZeroAddress();
     error MarketAlreadySet(address market);
     error CourtAlreadySet(address court);
@@ -138,6 +139,13 @@ interface INodeRegistry {
     ///         each index i with bit i of `seatMask` set (members that never revealed), its capacity seat too.
     function unlock(address[] calldata nodes, uint256 seatMask) external;
 
+    /// @notice Court only: one withdrawal lock on `node` (openAssignments++) while a dispute over its receipt is
+    ///         open, so a stage cannot unbond and withdraw before the jury's verdict.
+    function holdForDispute(address node) external;
+
+    /// @notice Court only: removes a lock taken by holdForDispute (at the verdict); never reverts.
+    function releaseDispute(address node) external;
+
     /// @notice Market or court only: removes min(amount, stake, minStake * MAX_SLASH_BPS / 10000) from `node`'s
     ///         stake and weight; `rewardBps` of it is sent to the caller (market: prover reward; court: challenger
     ///         reward), the rest is burned (kept locked). Anyone else reverts NotMarket.
@@ -167,7 +175,8 @@ interface INodeRegistry {
     function nodeCountForModel(bytes32 modelId) external view returns (uint256);
     function nodeForModelAt(bytes32 modelId, uint256 index) external view returns (address);
     function assignedUntil(address node) external view returns (uint64);
-    /// @notice Unsettled requests `node` was drawn for (withdrawStake needs 0; a reveal does not lower it).
+    /// @notice Unsettled requests `node` was drawn for plus open disputes over its receipts (withdrawStake needs 0;
+    ///         a reveal does not lower it).
     function openAssignments(address node) external view returns (uint256);
     /// @notice First block at which withdrawStake may succeed (0 if not unbonding); openAssignments must be 0.
     function withdrawableAt(address node) external view returns (uint256);

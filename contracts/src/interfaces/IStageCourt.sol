@@ -12,14 +12,16 @@ import {IInferenceConsumer} from "./IInferenceConsumer.sol";
 ///         of full-model nodes re-executes layers [lo, hi) on the receipt's input) and rules on the settled hash.
 ///         Accepted and different from the receipt: the stage is slashed, the challenger gets the bond back plus
 ///         a reward. Accepted and equal, or InvalidInput: the bond goes to the stage. NoQuorum or Expired: nobody
-///         judged, the bond (and the jury refund) goes back to the challenger and the receipt may be disputed again.
-///         Pull payments only (see docs/contracts.md, "StageCourt").
+///         judged, the bond (and the jury refund) goes back to the challenger and the receipt may be disputed again
+///         (also after InvalidInput). While a dispute is open the stage's stake is held (NodeRegistry.holdForDispute:
+///         it cannot withdraw). Pull payments only (see docs/contracts.md, "StageCourt").
 interface IStageCourt is IInferenceConsumer {
     /// @notice A dispute's state; the DisputeResolved verdict is uint8(state).
     /// @dev None: no such dispute. Open: the jury request is live. StageWrong: the jury settled another output
     ///      (stage slashed). StageRight: the jury settled the receipt's output (bond to the stage). InputInvalid:
-    ///      the jury found the challenger's input payload invalid (bond to the stage). NoDecision: NoQuorum or
-    ///      Expired (bond back to the challenger; the receipt may be disputed again).
+    ///      the jury found the challenger's input payload invalid (bond to the stage; the receipt may be disputed
+    ///      again with a valid input). NoDecision: NoQuorum or Expired (bond back to the challenger; the receipt
+    ///      may be disputed again).
     enum State {
         None,
         Open,
@@ -105,8 +107,8 @@ interface IStageCourt is IInferenceConsumer {
     ) external payable returns (uint256 disputeId, uint256 requestId);
 
     /// @notice Anyone: resolves a dispute whose jury request expired undrawn (no callback comes for Expired):
-    ///         NoDecision, bond and jury refund to the challenger. A Pending request past its draw deadline is
-    ///         finalized (expired) here first.
+    ///         NoDecision, bond and the whole jury cost to the challenger. A Pending request past its draw deadline
+    ///         must be expired first with the market's finalize(requestId) (verinfer.chain.court does both).
     function resolveExpired(uint256 disputeId) external;
 
     /// @notice Pays the caller's credits (pulling the court's refunds from the market first if needed).
