@@ -13,11 +13,13 @@ Two roles, both on ordinary staked nodes:
   `replicas` endpoints compared bit for bit per stage (failover and tie-break from the rest), and
   commits `tokens_hash(tokens)` through the unchanged commit–reveal market.
 
-Accountability (docs/lm.md "Accountability"): the head is the party the market judges. A head whose
-tokens differ from the committee majority is slashed by the existing market rule, whoever made it
-wrong. A stage that lies is detected by a head that compares replicas and routed around; its fault is
-recorded as evidence (log line and `<state-dir>/lm-faults.jsonl`), but the stage's own stake cannot be
-slashed on-chain: that would need a fraud proof re-executing transformer layers on-chain.
+Accountability (docs/lm.md "Accountability"): the head is the party the market judges for the tokens. A
+head whose tokens differ from the committee majority is slashed by the existing market rule, whoever made
+it wrong. A stage signs a receipt for every answer (`receipt_signer`); a head checks each one
+(`recover_receipt_signer`), routes around a stage whose replicas disagree, records the fault
+(`<state-dir>/lm-faults.jsonl`) and disputes the liar's signed receipt in the StageCourt (`open_stage_dispute`):
+the market draws a jury of heads that re-run the stage on the transcript (`LlmHead.stage_check`) and the
+court slashes the stage when the jury's output differs from what it signed.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ from verinfer.node.chainio import NodeChain
 from verinfer.node.compute import MAX_INPUT_BYTES, Outcome, compute, fetch_payload
 
 log = logging.getLogger("verinfer.node")
-
 
 #: `--stage-fault` (TEST/DEMO ONLY): what a misbehaving stage does from its N-th FORWARD on (pipeline.StageServer)
 STAGE_FAULTS = ("lie", "swap", "garbage", "stall", "die")
