@@ -209,6 +209,7 @@ def test_lying_stage_is_routed_around_and_the_trusting_head_is_slashed(lmnet, ly
             evidence = [json.loads(line) for line in (n.proc.state_dir / "lm-faults.jsonl").read_text().splitlines()]
             lies = [e for e in evidence if e["request_id"] == rid and e["kind"] == "lie"]
             assert [(e["stage"], e["operator"]) for e in lies] == [(1, lmnet.by_name("liar").address)]
+            assert lies[0]["receipt"]["signature"].startswith("0x") and len(lies[0]["receipt"]["signature"]) == 132
             stalls = [e for e in evidence if e["request_id"] == rid and e["kind"] == "stall"]
             assert (0, lmnet.by_name("staller").address) in [(e["stage"], e["operator"]) for e in stalls]
 

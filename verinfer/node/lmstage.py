@@ -206,7 +206,7 @@ def open_stage_dispute(chain: NodeChain, stage: str, ctx: pipeline.StageContext,
 
 @dataclass(frozen=True)
 class StageEvidence:
-    """One stage fault seen by this head: the evidence a fraud-proof system would need (see docs/lm.md)."""
+    """One stage fault seen by this head (a lie also carries the liar's signed receipt, which `dispute_lies` files)."""
 
     request_id: int | None
     model_id: str
@@ -217,6 +217,7 @@ class StageEvidence:
     kind: str
     step: int
     detail: str
+    receipt: dict[str, str] | None = None  # inputHash, outputHash, signature (0x hex) of the lying answer
 
 
 class LlmHead:
@@ -456,8 +457,12 @@ class LlmHead:
         ops = self._operators
         with self._lock, self.evidence_path.open("a") as f:
             for fl in faults:
+                r = fl.receipt
                 ev = StageEvidence(request_id, "0x" + model_id.hex(), fl.stage, layout.layer_ranges[fl.stage],
-                                   fl.endpoint, ops.get(fl.endpoint, ""), fl.kind, fl.step, fl.detail[:300])
+                                   fl.endpoint, ops.get(fl.endpoint, ""), fl.kind, fl.step, fl.detail[:300],
+                                   None if r is None else {"input_hash": f"{r.input_hash:#066x}",
+                                                           "output_hash": f"{r.output_hash:#066x}",
+                                                           "signature": "0x" + r.signature.hex()})
                 self.faults_seen += 1
                 log.warning("request %s: stage %d (layers %d:%d) at %s (operator %s) fault %s at step %d: %s; routed "
                             "around it", request_id, fl.stage, *ev.layers, fl.endpoint, ev.operator or "?", fl.kind,
