@@ -2,7 +2,7 @@
 
     python benchmarks/bench_lm.py pipeline --prompts 100 --tokens 16   # agreement, hops, throughput, EE, RSS
     python benchmarks/bench_lm.py agree --start 20 --prompts 100     # float vs integer only, one line per prompt
-    python benchmarks/bench_lm.py hop                                   # transport-only loopback hop
+    python benchmarks/bench_lm.py hop                                   # transport-only loopback hop, receipts off / on
     python benchmarks/bench_lm.py attacks                               # recovery rates + a defence's cost
     python benchmarks/bench_lm.py netns                                 # 3 stages in network namespaces + added RTT sweep (root)
 
@@ -65,14 +65,17 @@ def free_port() -> int:
 
 
 def start_stages(shards: list[bytes], tmp: Path, host: str = "127.0.0.1", ns: list[str] | None = None,
-                 ports: list[int] | None = None) -> tuple[list[subprocess.Popen], list[str]]:
+                 ports: list[int] | None = None, signed: bool = False) -> tuple[list[subprocess.Popen], list[str]]:
     procs, eps = [], []
     for i, data in enumerate(shards):
-        f = tmp / f"stage{i}.npz"
+        f = tmp / f"stage{i}{'s' if signed else ''}.npz"
         f.write_bytes(data)
         port = ports[i] if ports else free_port()
         h = host if ns is None else f"10.77.{i}.2"
         cmd = [sys.executable, "-m", "verinfer.inference.pipeline", "--shard", str(f), "--host", h, "--port", str(port)]
+        if signed:
+            cmd = [sys.executable, str(REPO / "benchmarks" / "bench_lm.py"), "stage", "--signed", "--shard", str(f),
+                   "--host", h, "--port", str(port)]
         if ns is not None:
             cmd = ["ip", "netns", "exec", ns[i]] + cmd
         p = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
@@ -197,29 +200,71 @@ def bench_agree(args: argparse.Namespace) -> None:
           ["identical sequences", "identical tokens"], [[f"{same_seq}/{done}", f"{same_tok}/{done * args.tokens}"]])
 
 
+HOP_CHAIN_ID, HOP_REGISTRY = 31337, "0x" + "ab" * 20
+HOP_KEY = "0x" + "11" * 32  # a throwaway signing key for the benchmark's signed stage
+
+
+def hop_context(model: IntModel):  # noqa: ANN201 - the signed stage's receipt context (no chain here)
+    from verinfer.inference.pipeline import StageContext
+
+    return StageContext(b"\x01" * 32, model.lo, model.hi, b"\x02" * 32)
+
+
 def bench_hop(args: argparse.Namespace) -> None:
-    """Transport cost alone: a stage process serving zero layers, one 576-wide decode frame per call."""
+    """Transport cost alone: a stage process serving zero layers, one 576-wide decode frame per call.
+
+    Two stage processes, one without receipts (all-zero receipt field) and one signing every answer (transcript
+    hash, output hash, coincurve EIP-191 signature); the head checks the signed one's receipts (hashes + signature
+    recovery) as `LlmHead` does. Calls alternate between the two, so load drift hits both equally."""
+    from eth_account import Account
+
     from verinfer.inference.pipeline import StageConn
+    from verinfer.node.lmstage import recover_receipt_signer
 
     ck = g.random_model("llama", seed=0, n_layers=1, d_model=576, n_heads=9, n_kv_heads=3, d_ff=64,
                         context_length=4096)
+    model = IntModel(ck, (0, 0), globals_=False)
+    ctx = hop_context(model)
+    op = Account.from_key(HOP_KEY).address
     with tempfile.TemporaryDirectory() as tmpd:
-        procs, eps = start_stages([shard_bytes(IntModel(ck, (0, 0), globals_=False))], Path(tmpd))
+        procs, eps = start_stages([shard_bytes(model)], Path(tmpd))
+        signed_procs, signed_eps = start_stages([shard_bytes(model)], Path(tmpd), signed=True)
+        procs += signed_procs
         try:
-            conn = StageConn(eps[0], 10)
+            plain = StageConn(eps[0], 10)
+            signed = StageConn(signed_eps[0], 10, context=ctx, verify=lambda ep, c, r: recover_receipt_signer(
+                HOP_CHAIN_ID, HOP_REGISTRY, c, r) == op.lower())
             h = np.arange(576, dtype=np.int64)[None, :]
-            sid = os.urandom(16)
-            rtt = []
+            rtt: dict[str, list[float]] = {"off": [], "on": []}
+            sids = {"off": os.urandom(16), "on": os.urandom(16)}
             for i in range(args.calls):
-                t0 = time.perf_counter()
-                conn.forward(sid, i, h)
-                rtt.append((time.perf_counter() - t0) * 1e6)
-            conn.close()
+                for mode, conn in (("off", plain), ("on", signed)) if i % 2 else (("on", signed), ("off", plain)):
+                    t0 = time.perf_counter()
+                    conn.forward(sids[mode], i, h)
+                    rtt[mode].append((time.perf_counter() - t0) * 1e6)
+            plain.close()
+            signed.close()
         finally:
             stop(procs)
-    table(f"Loopback hop, transport only ({args.calls} decode frames of 576 int64 to a separate process)",
-          ["p50 ms", "p90 ms", "p99 ms"],
-          [[f"{np.percentile(rtt, q) / 1e3:.3f}" for q in (50, 90, 99)]])
+    p50 = {m: float(np.percentile(v, 50)) for m, v in rtt.items()}
+    table(f"Loopback hop, transport only ({args.calls} decode frames of 576 int64 to a separate process, "
+          "alternating)", ["receipts", "p50 ms", "p90 ms", "p99 ms"],
+          [[m, *[f"{np.percentile(rtt[m], q) / 1e3:.3f}" for q in (50, 90, 99)]] for m in ("off", "on")])
+    print(f"\nreceipt overhead per hop (p50 on - p50 off): {(p50['on'] - p50['off']) / 1e3:.3f} ms")
+
+
+def serve_stage(args: argparse.Namespace) -> None:
+    """`bench_lm.py stage --shard F --port P [--signed]`: a stage process; signed: receipts with HOP_KEY."""
+    from verinfer.inference.pipeline import StageServer, load_shard
+    from verinfer.node.lmstage import receipt_signer
+
+    with open(args.shard, "rb") as f:
+        model = load_shard(f.read())
+    signer = receipt_signer(bytes.fromhex(HOP_KEY[2:]), HOP_CHAIN_ID, HOP_REGISTRY)(hop_context(model)) \
+        if args.signed else None
+    srv = StageServer(model, args.host, args.port, signer=signer)
+    print(f"stage layers {model.lo}:{model.hi} listening on {args.host}:{srv.port}", flush=True)
+    srv.tcp.serve_forever()
 
 
 def bench_attacks(args: argparse.Namespace) -> None:
@@ -412,12 +457,17 @@ def main() -> None:
     ag.add_argument("--tokens", type=int, default=16)
     hp = sub.add_parser("hop")
     hp.add_argument("--calls", type=int, default=2000)
+    sp = sub.add_parser("stage")
+    sp.add_argument("--shard", required=True)
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, required=True)
+    sp.add_argument("--signed", action="store_true")
     r = sub.add_parser("relay")
     r.add_argument("--upstream", required=True)
     r.add_argument("--rtt", type=float, required=True)
     r.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns, "relay": relay, "hop": bench_hop,
+    {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns, "relay": relay, "hop": bench_hop, "stage": serve_stage,
      "agree": bench_agree}[args.cmd](args)
 
 

@@ -7,7 +7,12 @@ are the accountable heads and also serve 10:20. A fourth 10:20 node ("liar", reg
 every head tries it first) answers with a corrupted hidden state.
 
 * head1/head2 compare 2 replicas per stage: they catch the liar, break the tie with a spare, route
-  around it, record the fault as evidence and reveal the honest tokens;
+  around it, record the fault as evidence and reveal the honest tokens; every stage answer carries a
+  signed receipt, and the head that caught the lie opens a StageCourt dispute with the liar's receipt:
+  the jury (the three heads, drawn by the market) re-runs layers 10:20 on the transcript and the liar is
+  slashed on-chain, the challenger credited;
+* a griefing challenger disputes an honest stage's genuine receipt: the jury agrees with the stage, the
+  challenger loses the bond to it and the stage's stake is unchanged;
 * head3 runs with `--lm-replicas 1` (trusts the first endpoint): it reveals the liar's tokens and
   the market slashes it as the minority — the head is the accountable party (docs/lm.md);
 * a stage-0 node ("staller", registered first) answers one FORWARD and then stalls: every head
@@ -22,21 +27,26 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from verinfer.chain import court
 from verinfer.chain.devnet import funded_account
 from verinfer.client import Client
 from verinfer.client.inputs import prepare_input
 from verinfer.constants import ETHER
 from verinfer.devnet.lm import LmNetwork, LmNode, default_nodes
+from verinfer.inference import pipeline
 from verinfer.inference.llama_int import IntModel
 from verinfer.models import gguf
 from verinfer.models.hashing import hash_vector
 from verinfer.models.tensor import encode_tensor
+from verinfer.node import lmstage
 
 PROMPT = "What is the capital of France?"
 N_NEW = 4
@@ -103,18 +113,80 @@ class Settled:
     res: Any
     want: list[int]
     stake_before: dict[str, int]
+    start_block: int
+
+
+@dataclass
+class Grief:
+    """A dispute over an honest stage's genuine receipt, opened by an outside challenger."""
+
+    dispute_id: int
+    jury_request: int
+    stage: str
+    challenger: str
+    cost: int
+    stake_before: int
+    gas: int
+    opened_at: float
+
+
+def _stage_endpoint(node: LmNode) -> str:
+    host, port = lmstage.parse_endpoint(node.endpoint)
+    return f"{host}:{port}"
 
 
 @pytest.fixture(scope="module")
-def lying_request(lmnet, devnet, protocol_manifest_path, ck) -> Settled:
+def grief(lmnet, devnet) -> Grief:
+    """Opened before the lying request, so both juries run while the module's other tests do.
+
+    The challenger asks stage2 (20:30, honest) for one FORWARD of arbitrary hidden rows, gets its signed receipt
+    and disputes it anyway: a genuine receipt the jury (heads re-running 20:30, a range none of them serves) must
+    confirm."""
+    stage2 = lmnet.by_name("stage2")
+    p = lmnet.protocol(lmnet.funder)
+    layout = lmnet.published.layout
+    ctx = lmstage.stage_context(lmnet.model_id, 20, 30, layout.commitment_of(20, 30))
+    chain_id, registry = int(lmnet.manifest.chain_id), p.nodes.address
+    ep = _stage_endpoint(stage2)
+    conn = pipeline.StageConn(ep, 120, context=ctx, verify=lambda e, c, r: lmstage.recover_receipt_signer(
+        chain_id, registry, c, r) == stage2.address.lower())
+    rows = np.random.default_rng(5).integers(-(1 << 17), 1 << 17, (3, 576), dtype=np.int64)
+    conn.forward(os.urandom(16), 0, rows)
+    receipt, frames = conn.evidence()
+    conn.close()
+    assert receipt is not None
+    cid = lmnet.store().add(pipeline.encode_stage_check(ctx, frames))
+    challenger = funded_account(devnet.w3, 10 * ETHER)
+    c = court.court_for(lmnet.protocol(challenger))
+    cost = c.dispute_cost(lmnet.model_id)
+    stake_before = p.nodes.stake_of(stage2.address)
+    tx, did, rid = c.dispute(stage2.address, court.StageReceipt(lmnet.model_id, 20, 30, receipt.input_hash.to_bytes(
+        32, "big"), receipt.output_hash.to_bytes(32, "big")), receipt.signature, cid, value=cost)
+    return Grief(did, rid, stage2.address, challenger.address, cost, stake_before, int(tx["gasUsed"]), time.monotonic())
+
+
+@pytest.fixture(scope="module")
+def lying_request(lmnet, devnet, protocol_manifest_path, ck, grief) -> Settled:
     client = _client(devnet, protocol_manifest_path, lmnet)
     info = client.model_info(lmnet.model_id)
     prepared = prepare_input(PROMPT, info.spec, lmnet.store())
     p = lmnet.protocol(lmnet.funder)
     stake_before = {n.name: p.nodes.stake_of(n.address) for n in lmnet.nodes}
+    start = devnet.w3.eth.block_number
     rid = client.submit(lmnet.model_id, prepared.payload, FEE, replicas=3, quorum=2, commit_blocks=300, reveal_blocks=100)
     want = IntModel(ck).generate(prepared.vector, N_NEW)  # single process, all 30 layers (while the nodes work)
-    return Settled(rid, client.wait(rid, timeout=400), want, stake_before)
+    return Settled(rid, client.wait(rid, timeout=400), want, stake_before, start)
+
+
+def _resolved(c: court.StageCourt, dispute_id: int, timeout: float = 420.0) -> court.DisputeView:
+    """Wait for the jury (the heads' ordinary commit / reveal / finalize) to settle the dispute."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d = c.get_dispute(dispute_id)
+        if not d.is_open:
+            return d
+        time.sleep(2.0)
+    raise AssertionError(f"dispute {dispute_id} still open after {timeout:.0f}s")
 
 
 def test_lying_stage_is_routed_around_and_the_trusting_head_is_slashed(lmnet, lying_request, ck):
@@ -137,11 +209,74 @@ def test_lying_stage_is_routed_around_and_the_trusting_head_is_slashed(lmnet, ly
             evidence = [json.loads(line) for line in (n.proc.state_dir / "lm-faults.jsonl").read_text().splitlines()]
             lies = [e for e in evidence if e["request_id"] == rid and e["kind"] == "lie"]
             assert [(e["stage"], e["operator"]) for e in lies] == [(1, lmnet.by_name("liar").address)]
+            assert lies[0]["receipt"]["signature"].startswith("0x") and len(lies[0]["receipt"]["signature"]) == 132
             stalls = [e for e in evidence if e["request_id"] == rid and e["kind"] == "stall"]
             assert (0, lmnet.by_name("staller").address) in [(e["stage"], e["operator"]) for e in stalls]
-    # the lying stage itself is not slashable on-chain (no fraud proof for transformer layers): stake unchanged
+
+
+def test_lying_stage_is_slashed_through_the_stage_court(lmnet, lying_request):
+    """A head that caught the liar disputed its signed receipt; the jury (the heads, drawn by the market) re-ran
+    layers 10:20 on the transcript and settled another output hash: StageWrong, the liar slashed on-chain."""
+    p = lmnet.protocol(lmnet.funder)
+    c = court.court_for(p)
     liar = lmnet.by_name("liar")
-    assert p.nodes.stake_of(liar.address) == stake_before["liar"]
+    t0 = time.monotonic()
+    opened: list[court.DisputeOpenedEvent] = []
+    while not opened and time.monotonic() - t0 < 120:  # opened in a background thread right after the generation
+        opened = [e for e in court.dispute_events(c, lying_request.start_block)
+                  if isinstance(e, court.DisputeOpenedEvent) and e.stage == liar.address]
+        time.sleep(1.0)
+    assert len(opened) == 1, opened  # head1 and head2 hold the same receipt: the second dispute is AlreadyDisputed
+    ev = opened[0]
+    challengers = {n.address: n for n in lmnet.heads() if n.name != "head3"}
+    assert ev.challenger in challengers and (ev.lo, ev.hi) == (10, 20)
+    d = _resolved(c, ev.dispute_id)
+    waited = time.monotonic() - t0
+    assert d.state is court.Verdict.STAGE_WRONG, d
+    resolved = next(e for e in court.dispute_events(c, ev.block_number)
+                    if isinstance(e, court.DisputeResolvedEvent) and e.dispute_id == ev.dispute_id)
+    assert resolved.verdict is court.Verdict.STAGE_WRONG and resolved.slashed > 0
+    slashes = [e for e in p.nodes.events("Slashed", ev.block_number) if e.args["node"] == liar.address]
+    assert [(int(e.args["requestId"]), int(e.args["amount"])) for e in slashes] == [(d.request_id, resolved.slashed)]
+    assert p.nodes.stake_of(liar.address) == lying_request.stake_before["liar"] - resolved.slashed
+    # the challenger got its bond back plus half the slash (StageCourt.CHALLENGER_REWARD_BPS)
+    credits = [e for e in c.events("Credited", ev.block_number) if int(e.args["disputeId"]) == ev.dispute_id]
+    assert [(e.args["account"], int(e.args["amount"])) for e in credits] == [(ev.challenger, d.bond + resolved.slashed // 2)]
+    # the jury request settled like any other: the three heads agreed on the stage output hash and were paid
+    jury = p.market.get_request(d.request_id)
+    assert jury.status.name == "ACCEPTED", jury
+    # what the challenger's node logged: the dispute, its gas and the transcript it uploaded
+    rows = [json.loads(line) for line in (challengers[ev.challenger].proc.state_dir / "lm-disputes.jsonl")
+            .read_text().splitlines()]
+    row = next(r for r in rows if r["dispute_id"] == ev.dispute_id)
+    assert row["request_id"] == lying_request.rid and row["stage"] == liar.address
+    finalize_gas = p.w3.eth.get_transaction_receipt(resolved.tx_hash)["gasUsed"]
+    ts = [int(p.w3.eth.get_block(b)["timestamp"]) for b in (ev.block_number, resolved.block_number)]
+    print(f"dispute {ev.dispute_id}: opened by {challengers[ev.challenger].name}, gas {row['gas']}, transcript "
+          f"{row['payload_bytes']} bytes, cost {row['cost_wei']} wei; resolved {resolved.block_number - ev.block_number}"
+          f" blocks / {ts[1] - ts[0]}s after it was opened ({waited:.0f}s after the lying request settled); "
+          f"finalize+callback+slash gas {finalize_gas}; slashed {resolved.slashed} wei")
+
+
+def test_an_honest_stage_cannot_be_slashed_by_a_griefing_challenger(lmnet, grief, lying_request):
+    p = lmnet.protocol(lmnet.funder)
+    c = court.court_for(p)
+    d = _resolved(c, grief.dispute_id)
+    waited = time.monotonic() - grief.opened_at
+    resolved = next(e for e in court.dispute_events(c) if isinstance(e, court.DisputeResolvedEvent)
+                    and e.dispute_id == grief.dispute_id)
+    finalize_gas = p.w3.eth.get_transaction_receipt(resolved.tx_hash)["gasUsed"]
+    assert d.state is court.Verdict.STAGE_RIGHT, d  # the jury's replay = the stage's signed output, bit for bit
+    assert p.nodes.stake_of(grief.stage) == grief.stake_before
+    assert not [e for e in p.nodes.events("Slashed") if e.args["node"] == grief.stage]
+    credits = [(e.args["account"], int(e.args["amount"])) for e in c.events("Credited")
+               if int(e.args["disputeId"]) == grief.dispute_id]
+    assert credits == [(grief.stage, d.bond)]  # the challenger's bond went to the stage it accused
+    assert c.withdrawable(grief.challenger) == 0
+    assert p.market.get_request(d.request_id).status.name == "ACCEPTED"
+    print(f"griefing dispute {grief.dispute_id}: gas {grief.gas}, cost {grief.cost} wei (bond {d.bond}), "
+          f"resolved {waited:.0f}s after it was opened (the jury loaded layers 20:30 first); finalize+callback gas "
+          f"{finalize_gas}")
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +363,30 @@ def test_audit_reruns_the_llm_request_and_names_the_head_that_revealed_wrong_tok
         else:
             assert "= re-executed: right (paid)" in row, row
     assert STAGE_FAULTS_NOTE in report.notes  # stage faults live only in node logs
+
+
+def test_audit_of_the_dispute_jury_request(lmnet, lying_request):
+    """`verinfer audit` of the liar's jury request: the transcript rule, the stage output rows, the auditor's own
+    replay of layers 10:20 (the jury heads' function) and the court's StageWrong ruling all check out."""
+    from verinfer.auditor import Verdict
+
+    p = lmnet.protocol(lmnet.funder)
+    c = court.court_for(p)
+    liar = lmnet.by_name("liar")
+    ev = next(e for e in court.dispute_events(c, lying_request.start_block)
+              if isinstance(e, court.DisputeOpenedEvent) and e.stage == liar.address)
+    d = _resolved(c, ev.dispute_id)
+    report = _auditor(lmnet).audit(d.request_id)
+    for cl in report.claims:
+        print(f"{cl.verdict.value:4} {cl.name}: {cl.detail}")
+    assert report.ok, [f"{cl.name}: {cl.detail}" for cl in report.failures]
+    for name in ("model.layout", "model.tensors", "input", "output.payload", "output.reexecution", "output.reveals",
+                 "court.verdict", "quorum.outcome", "quorum.settlement"):
+        assert report.claim(name).verdict is Verdict.PASS, report.claim(name)
+    assert "stage-check transcript" in report.claim("input").detail
+    assert "layers 10:20 over 1 FORWARD(s)" in report.claim("output.reexecution").detail
+    assert "STAGE_WRONG" in report.claim("court.verdict").detail
+    assert report.claim("output.reveals").detail.count("= re-executed: right (paid)") == 3
 
 
 def test_audit_of_invalid_llm_inputs_one_through_the_cli(lmnet, invalid_requests, devnet, protocol_manifest_path):

@@ -33,13 +33,14 @@ def _input_defect(env: AuditEnv, ctx: AuditContext) -> str | None:
     want = int.from_bytes(bytes(r.input_hash), "big")
     if llm.is_llm(ctx.spec):  # sharded LLM: the whole model in one process (bit-exact with the heads' stages)
         run = llm.runner(ctx)
+        model_id = bytes(ctx.model.model_id)  # a stage-check payload (StageCourt jury request) names its model
         if run is None:  # tensors unavailable: the input can still be judged, the output not re-derived
-            admitted = admit(ctx.spec, payload, want)
+            admitted = admit(ctx.spec, payload, want, model_id=model_id)
             if isinstance(admitted, Outcome):
                 ctx.outcome = admitted
                 return admitted.invalid_reason or "invalid input"
             return None
-        outcome = decide(ctx.spec, None, payload, want, run=run)
+        outcome = decide(ctx.spec, None, payload, want, run=run, model_id=model_id, stage_run=llm.stage_runner(ctx))
     elif is_lm(ctx.spec):
 
         with tempfile.TemporaryDirectory(prefix="verinfer-audit-lm-") as tmp:
@@ -66,6 +67,9 @@ def check_input(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
         return [Claim("input", "input", Verdict.PASS, f"INVALID_INPUT outcome confirmed: {defect}{note}")]
     if defect is not None:
         return [Claim("input", "input", Verdict.FAIL, defect)]
+    if llm.is_stage_check(ctx):  # a StageCourt jury request (auditor/llm.py)
+        return [Claim("input", "input", Verdict.PASS, f"{ctx.input_cid} verified; a stage-check transcript of this "
+                      f"model whose hash chain = inputHash {short(r.input_hash)} and shard = the spec's")]
     return [Claim("input", "input", Verdict.PASS,
                   f"{ctx.input_cid} verified; it decodes and hash_vector(x, "
                   f"{ctx.spec.input_bits}) = inputHash {short(r.input_hash)}")]

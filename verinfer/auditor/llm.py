@@ -11,25 +11,30 @@ heads keep them in their node logs and `lm-faults.jsonl`; the audit says so rath
 
 from __future__ import annotations
 
+import struct
 import time
 from typing import Any, Callable, Sequence
 
+import numpy as np
 from web3 import Web3
 
 from verinfer.auditor.claims import Claim, Verdict
 from verinfer.auditor.context import MAX_OUTPUT_BYTES, AuditContext, AuditEnv, short
+from verinfer.chain import court
 from verinfer.chain.protocol import Status
 from verinfer.errors import VerinferError
 from verinfer.inference.llama_int import IntModel
-from verinfer.inference.pipeline import run_local
+from verinfer.inference.pipeline import StageCheck, replay_stage_check, run_local, stage_output_hash
 from verinfer.models import gguf
 from verinfer.models.errors import InvalidInputError
 from verinfer.models.hashing import INVALID_INPUT_HASH
 from verinfer.models.tensor import decode_tensor
 from verinfer.storage.errors import StorageError, StoreUnavailableError
 
-STAGE_FAULTS_NOTE = ("stage faults are not public: a head records a lying/stalled stage only in its node log and "
-                     "<state-dir>/lm-faults.jsonl (evidence, not on-chain); the audit judges each head by its reveal")
+STAGE_FAULTS_NOTE = ("stage faults a head saw are in its node log and <state-dir>/lm-faults.jsonl; only a signed lie "
+                     "it disputed reaches the chain (a StageCourt jury request, auditable like this one); the audit "
+                     "judges each head by its reveal")
+STAGE_CHECK_NOTE = "stage check re-run in one process:"
 
 
 def is_llm(spec: Any) -> bool:
@@ -111,6 +116,27 @@ def runner(ctx: AuditContext) -> Callable[[Sequence[int]], Sequence[int]] | None
     return run
 
 
+def stage_runner(ctx: AuditContext) -> Callable[[StageCheck], np.ndarray] | None:
+    """The executor `runtime.decide` runs for a stage-check payload (a StageCourt jury request): layers lo..hi of the
+    fetched checkpoint over the transcript, `pipeline.replay_stage_check` — the function the jury heads run."""
+    ck = ctx.llm_checkpoint
+    if ck is None:
+        return None
+
+    def run(check: StageCheck) -> np.ndarray:
+        lo, hi = check.context.lo, check.context.hi
+        t0 = time.perf_counter()
+        model = IntModel(ck, (lo, hi), globals_=False)
+        t1 = time.perf_counter()
+        rows = replay_stage_check(model, check)
+        ctx.notes.append(f"{STAGE_CHECK_NOTE} layers {lo}:{hi} over {len(check.frames)} FORWARD(s), "
+                         f"{sum(r.shape[0] for _, r in check.frames)} positions (built in {t1 - t0:.1f}s, re-run in "
+                         f"{time.perf_counter() - t1:.1f}s)")
+        return rows
+
+    return run
+
+
 def describe_tokens(ctx: AuditContext, tokens: Sequence[int]) -> str:
     """Token ids and, when the tokenizer was fetched, their text (for the report)."""
     ck = ctx.llm_checkpoint
@@ -187,3 +213,53 @@ def _wrong(env: AuditEnv, ctx: AuditContext, h: int, cid: str, ref: list[int] | 
     i = next((i for i, (a, b) in enumerate(zip(got, ref, strict=False)) if a != b), min(len(got), len(ref)))
     at = f"token {i}: {got[i] if i < len(got) else 'end'} instead of {ref[i] if i < len(ref) else 'end'}"
     return f"{short(h)}, {describe_tokens(ctx, got)}, differs at {at}"
+
+
+# ------------------------------------------------------------------ StageCourt jury requests (stage checks)
+
+def is_stage_check(ctx: AuditContext) -> bool:
+    """The request's input was a stage-check transcript (a StageCourt jury request), admitted and re-run."""
+    o = ctx.outcome
+    return is_llm(ctx.spec) and o is not None and not o.is_invalid and o.outputs is None
+
+
+def check_stage_check_output(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
+    """output.payload (the settled rows hash to outputHash by `stage_output_hash`), output.reexecution (the
+    auditor's replay of layers lo..hi, `replay_stage_check` under `runtime.decide`, gives the settled hash),
+    output.reveals (each juror's reveal judged), court.verdict (the StageCourt's ruling matches the settled hash)."""
+    r = ctx.request
+    want = int.from_bytes(bytes(r.output_hash), "big")
+    got = ctx.outcome.output_hash
+    try:
+        raw = env.store.cat(ctx.output_cid, max_bytes=MAX_OUTPUT_BYTES) if ctx.output_cid else b""
+        T, d = struct.unpack_from(">4xII", raw)
+        if len(raw) != 12 + 8 * T * d:
+            raise ValueError(f"{len(raw)} bytes for {T} x {d} rows")
+        h = stage_output_hash(np.frombuffer(raw, dtype="<i8", offset=12).reshape(T, d))
+    except StoreUnavailableError:
+        raise
+    except (StorageError, ValueError, struct.error) as exc:
+        payload = Claim("output", "output.payload", Verdict.FAIL, f"settled output {ctx.output_cid or '(none)'}: {exc}")
+    else:
+        payload = Claim("output", "output.payload", Verdict.PASS if h == want else Verdict.FAIL,
+                        f"{ctx.output_cid}: {T} x {d} stage output rows hash to {short(h)}; outputHash {short(want)}")
+    reexec = Claim("output", "output.reexecution", Verdict.PASS if got == want else Verdict.FAIL,
+                   f"{next((n for n in ctx.notes if n.startswith(STAGE_CHECK_NOTE)), STAGE_CHECK_NOTE)} (the jury heads' "
+                   f"replay): {short(got)} {'=' if got == want else '≠'} settled {short(want)}")
+    return [payload, reexec, check_reveals(env, ctx), _court_verdict(env, ctx, want)]
+
+
+def _court_verdict(env: AuditEnv, ctx: AuditContext, settled: int) -> Claim:
+    if "StageCourt" not in env.protocol.manifest.addresses:
+        return Claim("output", "court.verdict", Verdict.NA, "this deployment has no StageCourt")
+    c = court.court_for(env.protocol)
+    did = c.dispute_of_request(ctx.request.request_id)
+    if did == 0:
+        return Claim("output", "court.verdict", Verdict.NA, "a stage check nobody disputed through the StageCourt")
+    d = c.get_dispute(did)
+    claimed = int.from_bytes(d.claimed_output_hash, "big")
+    expect = court.Verdict.STAGE_RIGHT if claimed == settled else court.Verdict.STAGE_WRONG
+    ok = d.state == expect
+    return Claim("output", "court.verdict", Verdict.PASS if ok else Verdict.FAIL,
+                 f"dispute {did} against {short(d.stage)} (layers {d.lo}:{d.hi}): receipt claimed {short(claimed)}, "
+                 f"jury settled {short(settled)} → {d.state.name}" + ("" if ok else f", expected {expect.name}"))

@@ -28,6 +28,8 @@ def check_output(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
         return [Claim("output", "output.payload", Verdict.NA, why),
                 Claim("output", "output.reexecution", Verdict.NA, why)] \
             + ([llm.check_reveals(env, ctx)] if llm.is_llm(ctx.spec) and r.status == Status.NO_QUORUM else [])
+    if llm.is_stage_check(ctx):  # a StageCourt jury request: stage output rows, not tokens (auditor/llm.py)
+        return llm.check_stage_check_output(env, ctx)
     claims = [_payload_claim(env, ctx), _reexec_claim(env, ctx)]
     if llm.is_llm(ctx.spec):
         claims.append(llm.check_reveals(env, ctx))

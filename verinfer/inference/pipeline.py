@@ -8,13 +8,20 @@ cache by replaying the prefix (as Petals does), and (c) measures every hop.
 
 Wire format (TCP, `TCP_NODELAY`): frame = b"VI" | type u8 | 0 | length u32 (big-endian) | payload.
 HELLO → JSON {layers, d_model, profile, shard}; FORWARD = session 16 B | pos u32 | T u32 | d u32 |
-int64 LE (T·d) → HIDDEN = compute µs u64 | T u32 | d u32 | int64 data; END = session; ERR = UTF-8.
+int64 LE (T·d) → HIDDEN = compute µs u64 | T u32 | d u32 | int64 data | receipt (inputHash 32 B |
+outputHash 32 B | signature 65 B; all zero from a stage without a signer); END = session; ERR = UTF-8.
 A FORWARD at pos 0 (re)starts the session; any other pos must continue its cache.
+
+Receipts (docs/lm.md "Accountability"): a stage signs, for every FORWARD it answers, the hash of its
+session's transcript so far (`StageContext` + every FORWARD since pos 0, `transcript_step`) and the hash
+of the rows it returned (`stage_output_hash`). The transcript is also the stage-check payload a dispute
+puts on the market (`encode_stage_check` / `parse_stage_check`): heads re-run it with `replay_stage_check`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -30,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from verinfer.constants import FIELD
 from verinfer.errors import VerinferError
 from verinfer.inference.llama_int import (
     IntBlock,
@@ -38,6 +46,7 @@ from verinfer.inference.llama_int import (
     IntModel,
     IntNorm,
 )
+from verinfer.models.errors import InvalidInputError
 from verinfer.models.gguf import LlmConfig, LlmError
 
 MAGIC = b"VI"
@@ -46,6 +55,8 @@ HELLO, FORWARD, END, OK, HIDDEN, ERR = 1, 2, 3, 0x81, 0x82, 0xFF
 MAX_FRAME = 64 << 20
 FWD = struct.Struct(">16sIII")
 HID = struct.Struct(">QII")
+RECEIPT = struct.Struct(">32s32s65s")  # inputHash, outputHash, EIP-191 signature (r | s | v)
+NO_RECEIPT = bytes(RECEIPT.size)
 
 
 class PipelineError(VerinferError):
@@ -87,6 +98,174 @@ def recv_frame(sock: socket.socket) -> tuple[int, bytes]:
     if size > MAX_FRAME:
         raise ConnectionError(f"frame of {size} bytes exceeds {MAX_FRAME}")
     return kind, _recv_exact(sock, size)
+
+
+# ------------------------------------------------------------------ receipts and stage checks (one definition)
+
+STAGE_CHECK_MAGIC = b"VISC\x01"  # a stage-check payload (not JSON: tensor payloads start with "{")
+STAGE_CHECK_TAG = b"verinfer.stage-check.v1"
+STAGE_OUTPUT_TAG = b"verinfer.stage-output.v1"
+FRAME = struct.Struct(">III")  # pos, T, d of one FORWARD in a transcript
+CTX = struct.Struct(">32sHH32sI")  # model id, lo, hi, shard commitment, number of frames
+
+
+def as_field(digest: bytes) -> int:
+    """A 32-byte digest as the field element the market and the court carry (inputHash < BN254 FIELD)."""
+    return int.from_bytes(digest, "big") % FIELD
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage's receipts are about: model id, layer range and the registered shard commitment."""
+
+    model_id: bytes
+    lo: int
+    hi: int
+    shard: bytes
+
+    def genesis(self) -> bytes:
+        """The transcript hash of a session before its first FORWARD."""
+        return hashlib.sha256(STAGE_CHECK_TAG + CTX.pack(self.model_id, self.lo, self.hi, self.shard, 0)[:-4]).digest()
+
+
+def transcript_step(state: bytes, pos: int, T: int, d: int, rows: bytes | memoryview) -> bytes:
+    """THE transcript hash chain: state' = sha256(state | pos | T | d | int64 LE rows). A stage advances it per
+    FORWARD it answers, a head per FORWARD it sends, `parse_stage_check` over a payload's frames: one rule."""
+    h = hashlib.sha256(state)
+    h.update(FRAME.pack(pos, T, d))
+    h.update(rows)
+    return h.digest()
+
+
+def stage_output_hash(rows: np.ndarray) -> int:
+    """THE hash of a FORWARD's output rows (T x d int64) that a receipt signs and a stage-check jury reveals."""
+    T, d = rows.shape
+    h = hashlib.sha256(STAGE_OUTPUT_TAG)
+    h.update(FRAME.pack(0, T, d))
+    h.update(np.ascontiguousarray(rows, dtype="<i8").data)
+    return as_field(h.digest())
+
+
+def rows_payload(rows: np.ndarray) -> bytes:
+    """A stage check's output payload (what a jury head stores and reveals the CID of): T u32 | d u32 | int64 LE."""
+    T, d = rows.shape
+    return FRAME.pack(0, T, d) + np.ascontiguousarray(rows, dtype="<i8").tobytes()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A stage's signed claim: after the transcript hashing to `input_hash`, it returned rows hashing to `output_hash`."""
+
+    input_hash: int
+    output_hash: int
+    signature: bytes
+
+    def pack(self) -> bytes:
+        return RECEIPT.pack(self.input_hash.to_bytes(32, "big"), self.output_hash.to_bytes(32, "big"), self.signature)
+
+    @classmethod
+    def unpack(cls, raw: bytes | memoryview) -> Receipt:
+        ih, oh, sig = RECEIPT.unpack(raw)
+        return cls(int.from_bytes(ih, "big"), int.from_bytes(oh, "big"), bytes(sig))
+
+
+@dataclass(frozen=True)
+class StageSigner:
+    """Injected into a StageServer: the receipts' context and `sign(input_hash, output_hash) -> 65-byte signature`
+    (the node's key; the digest binds chain id and registry, `verinfer.node.lmstage.receipt_signer`)."""
+
+    context: StageContext
+    sign: Callable[[int, int], bytes]
+
+
+#: head side: `verify(endpoint, context, receipt)` is True when the receipt is signed by that endpoint's operator
+ReceiptVerifier = Callable[[str, StageContext, Receipt], bool]
+
+
+@dataclass(frozen=True)
+class StageCheck:
+    """A decoded stage-check payload: the transcript a stage received, up to the disputed FORWARD (the last)."""
+
+    context: StageContext
+    frames: tuple[tuple[int, np.ndarray], ...]  # (pos, T x d int64 rows), in order
+    input_hash: int
+
+
+#: the parser's own bound on a stage-check payload (a node's 1 MiB input limit is lower: ~226 positions at d=576)
+MAX_STAGE_CHECK_BYTES = 64 << 20
+
+
+def encode_stage_check(context: StageContext, frames: Sequence[tuple[int, np.ndarray]]) -> bytes:
+    """The stage-check payload: magic | model id | lo | hi | shard | n | n x (pos | T | d | int64 LE rows)."""
+    parts = [STAGE_CHECK_MAGIC, CTX.pack(context.model_id, context.lo, context.hi, context.shard, len(frames))]
+    for pos, rows in frames:
+        T, d = rows.shape
+        parts += [FRAME.pack(pos, T, d), np.ascontiguousarray(rows, dtype="<i8").tobytes()]
+    return b"".join(parts)
+
+
+def is_stage_check(payload: bytes) -> bool:
+    return payload[:len(STAGE_CHECK_MAGIC)] == STAGE_CHECK_MAGIC
+
+
+def parse_stage_check(payload: bytes, d_model: int, n_layers: int, context_length: int) -> StageCheck:
+    """Decode and hash a stage-check payload; every defect is InvalidInputError (INVALID_INPUT on the market).
+
+    The frames must be a session a stage could have answered: the first at pos 0, each next one continuing
+    the previous (pos + T), d = d_model, within the context; lo < hi <= n_layers. The payload's hash is the
+    transcript chain (`transcript_step`) from the context's genesis, so it equals a stage's receipt inputHash."""
+    if not is_stage_check(payload):
+        raise InvalidInputError("not a stage-check payload")
+    if len(payload) > MAX_STAGE_CHECK_BYTES:
+        raise InvalidInputError(f"stage-check payload exceeds {MAX_STAGE_CHECK_BYTES} bytes")
+    off = len(STAGE_CHECK_MAGIC)
+    if len(payload) < off + CTX.size:
+        raise InvalidInputError("stage-check payload truncated in its header")
+    model_id, lo, hi, shard, n = CTX.unpack_from(payload, off)
+    off += CTX.size
+    if not 0 <= lo < hi <= n_layers:
+        raise InvalidInputError(f"stage-check layers {lo}:{hi} are not a range of the model's {n_layers} layers")
+    if n < 1:
+        raise InvalidInputError("stage-check transcript has no FORWARD")
+    ctx = StageContext(model_id, lo, hi, shard)
+    state = ctx.genesis()
+    frames = []
+    expect = 0
+    view = memoryview(payload)
+    for i in range(n):
+        if len(payload) < off + FRAME.size:
+            raise InvalidInputError(f"stage-check frame {i} truncated")
+        pos, T, d = FRAME.unpack_from(payload, off)
+        off += FRAME.size
+        if d != d_model or T < 1 or pos != expect or pos + T > context_length:
+            raise InvalidInputError(f"stage-check frame {i}: pos {pos}, T {T}, d {d} does not continue a session "
+                                    f"(expected pos {expect}, d {d_model}, context {context_length})")
+        size = 8 * T * d
+        if len(payload) < off + size:
+            raise InvalidInputError(f"stage-check frame {i} truncated")
+        raw = view[off:off + size]
+        state = transcript_step(state, pos, T, d, raw)
+        frames.append((pos, np.frombuffer(raw, dtype="<i8").reshape(T, d).astype(np.int64)))
+        off += size
+        expect = pos + T
+    if off != len(payload):
+        raise InvalidInputError(f"stage-check payload has {len(payload) - off} trailing bytes")
+    return StageCheck(ctx, tuple(frames), as_field(state))
+
+
+def replay_stage_check(model: IntModel, check: StageCheck) -> np.ndarray:
+    """Re-run the transcript on a fresh cache with layers lo..hi: the disputed (last) FORWARD's output rows.
+
+    Bit-identical to what an honest stage returned (integer profile), whoever runs it: a stage-check jury head
+    (`verinfer.node.lmstage`) and the auditor both call this."""
+    lo, hi = check.context.lo, check.context.hi
+    if (model.lo, model.hi) != (lo, hi):
+        raise PipelineError(f"replaying layers {lo}:{hi} needs a model of exactly those, got {model.lo}:{model.hi}")
+    cache = IntCache()
+    out = check.frames[0][1]
+    for pos, rows in check.frames:
+        out = model.forward(rows, cache, pos)
+    return out
 
 
 # ------------------------------------------------------------------ shards on disk / in the store
@@ -148,6 +327,12 @@ def load_shard(data: bytes) -> IntModel:
 
 # ------------------------------------------------------------------ stage server
 
+@dataclass
+class _Session:
+    cache: IntCache
+    transcript: bytes  # transcript hash so far (`transcript_step`), b"" without a signer
+
+
 class StageServer:
     """Serves one layer range over TCP; a per-session KV cache (LRU-bounded).
 
@@ -158,9 +343,14 @@ class StageServer:
     """
 
     def __init__(self, model: IntModel, host: str = "127.0.0.1", port: int = 0, *, max_sessions: int = 16,
-                 adversary: str | None = None, info: dict[str, Any] | None = None) -> None:
+                 adversary: str | None = None, info: dict[str, Any] | None = None,
+                 signer: StageSigner | None = None) -> None:
         self.model = model
-        self.sessions: OrderedDict[bytes, IntCache] = OrderedDict()
+        self.signer = signer  # signs a receipt per answered FORWARD (None: the receipt field is all zero)
+        if signer is not None and (signer.context.lo, signer.context.hi) != (model.lo, model.hi):
+            raise PipelineError(f"receipts for layers {signer.context.lo}:{signer.context.hi}, model holds "
+                                f"{model.lo}:{model.hi}")
+        self.sessions: OrderedDict[bytes, _Session] = OrderedDict()
         self.max_sessions = max_sessions
         self.lock = threading.Lock()
         self.forwards = 0
@@ -226,23 +416,28 @@ class StageServer:
             return
         h = np.frombuffer(payload, dtype="<i8", offset=FWD.size).reshape(T, d).astype(np.int64)
         with self.lock:
-            cache = self.sessions.get(sid)
-            if pos == 0 or cache is None:
-                cache = IntCache()
-                self.sessions[sid] = cache
+            sess = self.sessions.get(sid)
+            if pos == 0 or sess is None:  # a FORWARD at pos 0 (re)starts the session: cache and transcript
+                sess = _Session(IntCache(), self.signer.context.genesis() if self.signer else b"")
+                self.sessions[sid] = sess
                 while len(self.sessions) > self.max_sessions:
                     self.sessions.popitem(last=False)
             self.sessions.move_to_end(sid)
         t0 = time.perf_counter()
         try:
-            out = self.model.forward(h, cache, pos)
+            out = self.model.forward(h, sess.cache, pos)
         except LlmError as exc:
             send_frame(sock, ERR, str(exc).encode())
             return
         us = int((time.perf_counter() - t0) * 1e6)
         self.forwards += 1
-        out = self._misbehave(out)
-        send_frame(sock, HIDDEN, [HID.pack(us, *out.shape), np.ascontiguousarray(out, dtype="<i8").tobytes()])
+        out = np.ascontiguousarray(self._misbehave(out), dtype="<i8")
+        receipt = NO_RECEIPT
+        if self.signer is not None:  # the transcript advances only by FORWARDs answered (a liar signs its lie)
+            sess.transcript = transcript_step(sess.transcript, pos, T, d, memoryview(payload)[FWD.size:])
+            ih, oh = as_field(sess.transcript), stage_output_hash(out)
+            receipt = Receipt(ih, oh, self.signer.sign(ih, oh)).pack()
+        send_frame(sock, HIDDEN, [HID.pack(us, *out.shape), out.tobytes(), receipt])
 
     def start(self) -> StageServer:
         self.thread = threading.Thread(target=self.tcp.serve_forever, daemon=True)
@@ -257,10 +452,20 @@ class StageServer:
 # ------------------------------------------------------------------ the head (requester) side
 
 class StageConn:
-    """One TCP connection to a stage endpoint "host:port"."""
+    """One TCP connection to a stage endpoint "host:port".
 
-    def __init__(self, endpoint: str, timeout: float) -> None:
+    With a `context` (and `verify`) it checks every answer's receipt: the inputHash must be the hash of what this
+    connection sent since the last pos-0 FORWARD, the outputHash that of the rows received, the signature the
+    endpoint operator's (`verify`); anything else is an `unsigned` fault. It keeps that transcript and the last
+    receipt: the evidence a head needs to dispute a lie (`evidence`)."""
+
+    def __init__(self, endpoint: str, timeout: float, *, context: StageContext | None = None,
+                 verify: ReceiptVerifier | None = None) -> None:
         self.endpoint = endpoint
+        self.context, self.verify = context, verify
+        self.frames: list[tuple[int, np.ndarray]] = []  # the session transcript this connection sent
+        self.transcript = context.genesis() if context is not None else b""
+        self.receipt: Receipt | None = None  # of the last answer
         host, _, port = endpoint.rpartition(":")
         try:
             self.sock = socket.create_connection((host, int(port)), timeout=timeout)
@@ -286,15 +491,39 @@ class StageConn:
 
     def forward(self, sid: bytes, pos: int, h: np.ndarray) -> tuple[np.ndarray, int]:
         T, d = h.shape
-        kind, body = self.call(FORWARD, [FWD.pack(sid, pos, T, d), np.ascontiguousarray(h, dtype="<i8").tobytes()])
+        rows = np.ascontiguousarray(h, dtype="<i8")
+        kind, body = self.call(FORWARD, [FWD.pack(sid, pos, T, d), rows.tobytes()])
         if kind == ERR:
             raise StageFault("error", f"{self.endpoint}: {body.decode(errors='replace')[:200]}")
         if kind != HIDDEN or len(body) < HID.size:
             raise StageFault("garbage", f"{self.endpoint}: unexpected frame {kind}")
         us, t2, d2 = HID.unpack_from(body)
-        if (t2, d2) != (T, d) or len(body) != HID.size + 8 * t2 * d2:
+        end = HID.size + 8 * t2 * d2
+        if (t2, d2) != (T, d) or len(body) != end + RECEIPT.size:
             raise StageFault("garbage", f"{self.endpoint}: answered shape ({t2}, {d2}) for ({T}, {d})")
-        return np.frombuffer(body, dtype="<i8", offset=HID.size).reshape(T, d).astype(np.int64), us
+        out = np.frombuffer(body, dtype="<i8", offset=HID.size, count=T * d).reshape(T, d).astype(np.int64)
+        if self.context is not None:
+            self._check_receipt(pos, rows, out, Receipt.unpack(memoryview(body)[end:]))
+        return out, us
+
+    def _check_receipt(self, pos: int, rows: np.ndarray, out: np.ndarray, receipt: Receipt) -> None:
+        assert self.context is not None
+        T, d = rows.shape
+        state = transcript_step(self.context.genesis() if pos == 0 else self.transcript, pos, T, d, rows.data)
+        why = ("its inputHash is not the transcript's" if receipt.input_hash != as_field(state)
+               else "its outputHash is not the rows'" if receipt.output_hash != stage_output_hash(out)
+               else "the signature is not the operator's" if self.verify is not None
+               and not self.verify(self.endpoint, self.context, receipt) else "")
+        if why:
+            raise StageFault("unsigned", f"{self.endpoint}: receipt rejected: {why}")
+        if pos == 0:
+            self.frames = []
+        self.frames.append((pos, rows))
+        self.transcript, self.receipt = state, receipt
+
+    def evidence(self) -> tuple[Receipt | None, tuple[tuple[int, np.ndarray], ...]]:
+        """The last receipt and the transcript it covers (empty without receipts)."""
+        return self.receipt, tuple(self.frames)
 
     def end(self, sid: bytes) -> None:
         try:
@@ -318,6 +547,9 @@ class Fault:
     kind: str
     step: int
     detail: str = ""
+    receipt: Receipt | None = None  # for a lie: the stage's signed receipt of the lying answer
+    frames: tuple[tuple[int, np.ndarray], ...] = ()  # ... and the transcript it covers (the stage-check input)
+    context: StageContext | None = None
 
 
 @dataclass
@@ -337,8 +569,10 @@ class RunResult:
 class _Stage:
     """The head's view of one stage: active replicas, spares, and the input history for replay."""
 
-    def __init__(self, index: int, endpoints: Sequence[str], replicas: int, timeout: float) -> None:
+    def __init__(self, index: int, endpoints: Sequence[str], replicas: int, timeout: float,
+                 context: StageContext | None = None, verify: ReceiptVerifier | None = None) -> None:
         self.index, self.timeout = index, timeout
+        self.context, self.verify = context, verify
         self.queue = list(endpoints)
         self.active: list[StageConn] = []
         self.inputs: list[np.ndarray] = []  # every input sent, in order (positions 0..n)
@@ -349,7 +583,7 @@ class _Stage:
         while self.queue:
             ep = self.queue.pop(0)
             try:
-                return StageConn(ep, self.timeout)
+                return StageConn(ep, self.timeout, context=self.context, verify=self.verify)
             except StageFault:
                 continue
         return None
@@ -357,16 +591,21 @@ class _Stage:
 
 def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Sequence[str]], max_new_tokens: int,
                  *, key: Any = None, replicas: int = 1, timeout: float = 30.0, session: bytes | None = None,
-                 stop_at_eos: bool = False) -> RunResult:
+                 stop_at_eos: bool = False, contexts: Sequence[StageContext] | None = None,
+                 verify: ReceiptVerifier | None = None) -> RunResult:
     """Greedy decoding with layers on remote stages; the head holds embedding, final norm and head.
 
     `stages[i]` lists endpoints for stage i: the first `replicas` are compared at every step (any
     difference is a lie: honest integer-profile replicas are bit-identical; with 2 replicas a spare
     breaks the tie), the rest are spares for failover. `key` (ee_llm.EEKey) encrypts the hidden
-    states sent to stages whose weights were transformed with it.
+    states sent to stages whose weights were transformed with it. With `contexts` (one per stage) every answer
+    must carry a receipt that `verify` accepts (else an `unsigned` fault and failover), and a lie's Fault carries
+    the liar's receipt and transcript (the dispute evidence, `verinfer.node.lmstage`).
     """
     sid = session or os.urandom(16)
-    st = [_Stage(i, eps, replicas, timeout) for i, eps in enumerate(stages)]
+    if contexts is not None and len(contexts) != len(stages):
+        raise PipelineError(f"{len(contexts)} receipt contexts for {len(stages)} stages")
+    st = [_Stage(i, eps, replicas, timeout, contexts[i] if contexts else None, verify) for i, eps in enumerate(stages)]
     res = RunResult(tokens=[])
     t_start = time.perf_counter()
     for s in st:
@@ -386,6 +625,11 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
         if not np.array_equal(out, np.concatenate(s.outputs)):
             raise StageFault("lie", f"{conn.endpoint}: replayed prefix differs")
 
+    def fault(s: _Stage, conn: StageConn, kind: str, detail: str) -> Fault:
+        """A lie carries the liar's last receipt and transcript (its answer was receipt-checked before compared)."""
+        receipt, frames = conn.evidence() if kind == "lie" else (None, ())
+        return Fault(s.index, conn.endpoint, kind, step, detail, receipt, frames, s.context if receipt else None)
+
     def replace(s: _Stage, bad: StageConn, kind: str, detail: str) -> StageConn:
         res.faults.append(Fault(s.index, bad.endpoint, kind, step, detail))
         bad.close()
@@ -397,7 +641,7 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
             try:
                 replay(s, c)
             except StageFault as exc:
-                res.faults.append(Fault(s.index, c.endpoint, exc.kind, step, str(exc)))
+                res.faults.append(fault(s, c, exc.kind, str(exc)))
                 c.close()
                 continue
             res.recoveries_s.append(time.perf_counter() - t0)
@@ -430,12 +674,17 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
             s.outputs.append(ref)
             return ref
         # replicas disagree: get a tie-breaker if needed, majority wins, minority is reported as lying
-        if len(answers) == 2:
+        while len(answers) == 2:
             extra = s.next_conn()
             if extra is None:
                 raise PipelineError(f"stage {s.index}: replicas disagree and no spare can break the tie")
-            replay(s, extra)
-            out, _ = extra.forward(sid, pos, h)
+            try:
+                replay(s, extra)
+                out, _ = extra.forward(sid, pos, h)
+            except StageFault as exc:  # a spare that fails is recorded and the next one tried
+                res.faults.append(fault(s, extra, exc.kind, str(exc)))
+                extra.close()
+                continue
             s.active.append(extra)
             answers.append((extra, out))
         keyed = [a.tobytes() for _, a in answers]
@@ -446,7 +695,7 @@ def run_pipeline(head: IntModel, prompt_ids: Sequence[int], stages: Sequence[Seq
         keep = []
         for (conn, _), kb in zip(answers, keyed, strict=True):
             if kb != best:
-                res.faults.append(Fault(s.index, conn.endpoint, "lie", step, "output differs from the majority"))
+                res.faults.append(fault(s, conn, "lie", "output differs from the majority"))
                 conn.close()
             else:
                 keep.append(conn)

@@ -19,10 +19,17 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 from verinfer.errors import VerinferError
 from verinfer.inference.lm import LanguageModelSpec, generate, lm_commitment, lm_profile_hash, load_lm_spec
-from verinfer.inference.pipeline import tokens_hash
+from verinfer.inference.pipeline import (
+    StageCheck,
+    is_stage_check,
+    parse_stage_check,
+    rows_payload,
+    stage_output_hash,
+    tokens_hash,
+)
 from verinfer.models import reference
 from verinfer.models.errors import InvalidInputError
-from verinfer.models.gguf import LLM_FORMAT, LlmSpec, llm_commitment, llm_profile_hash
+from verinfer.models.gguf import LLM_FORMAT, LlmSpec, llm_commitment, llm_profile_hash, shard_commitment
 from verinfer.models.gguf import load_spec as load_llm_spec
 from verinfer.models.hashing import INVALID_INPUT_HASH, hash_vector
 from verinfer.models.spec import (
@@ -173,13 +180,17 @@ def execute(model: Model, x: Sequence[int], plan: ExecutionPlan | None = None,
     return acts
 
 
-def admit(model: Model, payload: bytes, input_hash: int) -> list[int] | Outcome:
+def admit(model: Model, payload: bytes, input_hash: int, *,
+          model_id: bytes | None = None) -> list[int] | StageCheck | Outcome:
     """The input half of `decide`: the decoded input vector, or the INVALID_INPUT outcome with the reason.
 
     Also what a sharded LLM's head applies before driving its stages (`verinfer.node.lmstage`), so every
-    model kind shares one input rule.
+    model kind shares one input rule. For a sharded LLM a stage-check payload (a dispute's jury request,
+    `pipeline.encode_stage_check`) is admitted as a `StageCheck` (`admit_stage_check`; needs `model_id`).
     """
     profile = profile_hash(model)
+    if isinstance(model, LlmSpec) and is_stage_check(payload):
+        return admit_stage_check(model, payload, input_hash, model_id)
     try:
         x = decode_input(payload, model)
         got_hash = hash_vector(x, model.input_bits)
@@ -193,8 +204,33 @@ def admit(model: Model, payload: bytes, input_hash: int) -> list[int] | Outcome:
     return x
 
 
+def admit_stage_check(spec: LlmSpec, payload: bytes, input_hash: int, model_id: bytes | None) -> StageCheck | Outcome:
+    """THE stage-check input rule: a well-formed transcript (`pipeline.parse_stage_check`) of this model id, whose
+    shard commitment is the spec's for its layers and whose transcript hash is the on-chain inputHash."""
+    profile = profile_hash(spec)
+    if model_id is None:
+        raise ExecutionError("a stage-check payload is judged against the request's model id; none was given")
+    try:
+        check = parse_stage_check(payload, int(spec.config["d_model"]), spec.num_layers, spec.max_context)
+    except InvalidInputError as exc:
+        return Outcome.invalid(f"stage-check payload rejected: {exc}", profile)
+    ctx = check.context
+    if ctx.model_id != bytes(model_id):
+        return Outcome.invalid(f"stage check names model 0x{ctx.model_id.hex()[:16]}…, the request is for "
+                               f"0x{bytes(model_id).hex()[:16]}…", profile, check.input_hash)
+    want = shard_commitment(spec, ctx.lo, ctx.hi)
+    if ctx.shard != want:
+        return Outcome.invalid(f"stage check names shard 0x{ctx.shard.hex()[:16]}… for layers {ctx.lo}:{ctx.hi}, "
+                               f"the spec's is 0x{want.hex()[:16]}…", profile, check.input_hash)
+    if check.input_hash != input_hash:
+        return Outcome.invalid(f"input hash mismatch: stage-check transcript hashes to {check.input_hash:#066x}, "
+                               f"on-chain inputHash is {input_hash:#066x}", profile, check.input_hash)
+    return check
+
+
 def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int, *,
-           run: Callable[[Sequence[int]], Sequence[int]] | None = None) -> Outcome:
+           run: Callable[[Sequence[int]], Sequence[int]] | None = None, model_id: bytes | None = None,
+           stage_run: Callable[[StageCheck], Any] | None = None) -> Outcome:
     """THE consensus rule: input payload -> INVALID_INPUT or (output hash, output payload).
 
     Nodes commit what this returns and auditors re-derive it; it is the only place the rule lives.
@@ -205,11 +241,20 @@ def decide(model: Model, weights: Path | None, payload: bytes, input_hash: int, 
     it reports them with `Outcome.invalid`. `run`: an output-preserving executor for `model` (a node's
     MetaInf selection, `verinfer.node.profile`; for a sharded LLM, which `execute` cannot run, the
     auditor's single-process `pipeline.run_local`) used instead of the reference `execute`.
+    A sharded LLM's stage-check payload (`admit_stage_check`) is re-run by `stage_run` (layers lo..hi over the
+    transcript, `pipeline.replay_stage_check`); its output hash is `pipeline.stage_output_hash` of the rows.
     """
     profile = profile_hash(model)
-    admitted = admit(model, payload, input_hash)
+    admitted = admit(model, payload, input_hash, model_id=model_id)
     if isinstance(admitted, Outcome):
         return admitted
+    if isinstance(admitted, StageCheck):
+        if stage_run is None:
+            raise ExecutionError("a stage-check payload needs an executor for its layers (stage_run)")
+        t0 = time.perf_counter()
+        rows = stage_run(admitted)
+        return Outcome(stage_output_hash(rows), rows_payload(rows), None, admitted.input_hash, profile, None,
+                       time.perf_counter() - t0)
     x = admitted
     got_hash = hash_vector(x, model.input_bits)
     t0 = time.perf_counter()

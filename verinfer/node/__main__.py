@@ -47,6 +47,8 @@ def parse(argv: list[str]) -> NodeOptions:
     p.add_argument("--stage-fault", default=None, help="TEST/DEMO ONLY: misbehaving stage, KIND[:N] (lie | swap | garbage | stall | die)")
     p.add_argument("--lm-replicas", type=int, default=2, help="LLM head: stage endpoints compared per step (default 2)")
     p.add_argument("--lm-stage-timeout", type=float, default=20.0, help="LLM head: seconds per stage call before failover")
+    p.add_argument("--no-lm-disputes", dest="lm_disputes", action="store_false",
+                   help="LLM head: do not open StageCourt disputes against stages caught lying (default: dispute)")
     a = p.parse_args(argv)
     return NodeOptions(
         key=a.key, rpc_url=a.rpc_url, manifest=a.manifest, state_dir=a.state_dir, metrics_port=a.metrics_port,
@@ -56,6 +58,7 @@ def parse(argv: list[str]) -> NodeOptions:
         block_time=a.block_time, log_level=a.log_level, exec_method=a.exec_method, hardware_class=a.hardware_class,
         stage=a.stage, stage_fault=a.stage_fault, lm_replicas=a.lm_replicas, lm_stage_timeout=a.lm_stage_timeout,
         metainf_select=a.metainf_select,
+        lm_disputes=a.lm_disputes,
     )
 
 

@@ -63,6 +63,7 @@ class NodeOptions:
     stage_fault: str | None = None  # TEST/DEMO ONLY: KIND[:N] misbehaving stage (lmstage.STAGE_FAULTS)
     lm_replicas: int = 2  # as an LLM committee head: stage endpoints compared bit for bit per step
     lm_stage_timeout: float = 20.0  # seconds a stage may take per call before failover
+    lm_disputes: bool = True  # as an LLM head: open a StageCourt dispute against a stage caught lying
     metainf_select: bool | None = None  # the node's own MetaInf selection (None: on unless $VERINFER_NODE_METAINF_SELECT=0)
 
     def selection_on(self) -> bool:
@@ -144,8 +145,10 @@ def run_node(opts: NodeOptions) -> None:
         block_time_s=opts.block_time,
     )
     # LLM requests run through stage nodes (verinfer.node.lmstage); every other model as before
-    head = lmstage.LlmHead(chain, state_dir, replicas=opts.lm_replicas, timeout_s=opts.lm_stage_timeout)
+    head = lmstage.LlmHead(chain, state_dir, replicas=opts.lm_replicas, timeout_s=opts.lm_stage_timeout,
+                           disputes=opts.lm_disputes)
     stage = lmstage.start_stage(chain, store, opts.stage, opts.stage_fault) if opts.stage else None
+    head.local_stage = stage  # a stage check on this node's own range re-runs on the layers it already holds
     worker = Worker(chain, store, state, cfg, metrics, compute_fn=head.compute)
     # apply each served model's registered execution profile; models this node would run differently are dropped
     guard = ProfileGuard(chain, worker.models, store, parse_method(opts.exec_method) if opts.exec_method else None,

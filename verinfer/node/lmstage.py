@@ -13,11 +13,13 @@ Two roles, both on ordinary staked nodes:
   `replicas` endpoints compared bit for bit per stage (failover and tie-break from the rest), and
   commits `tokens_hash(tokens)` through the unchanged commit–reveal market.
 
-Accountability (docs/lm.md "Accountability"): the head is the party the market judges. A head whose
-tokens differ from the committee majority is slashed by the existing market rule, whoever made it
-wrong. A stage that lies is detected by a head that compares replicas and routed around; its fault is
-recorded as evidence (log line and `<state-dir>/lm-faults.jsonl`), but the stage's own stake cannot be
-slashed on-chain: that would need a fraud proof re-executing transformer layers on-chain.
+Accountability (docs/lm.md "Accountability"): the head is the party the market judges for the tokens. A
+head whose tokens differ from the committee majority is slashed by the existing market rule, whoever made
+it wrong. A stage signs a receipt for every answer (`receipt_signer`); a head checks each one
+(`recover_receipt_signer`), routes around a stage whose replicas disagree, records the fault
+(`<state-dir>/lm-faults.jsonl`) and disputes the liar's signed receipt in the StageCourt (`open_stage_dispute`):
+the market draws a jury of heads that re-run the stage on the transcript (`LlmHead.stage_check`) and the
+court slashes the stage when the jury's output differs from what it signed.
 """
 
 from __future__ import annotations
@@ -28,11 +30,16 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import coincurve
+from eth_hash.auto import keccak  # eth_utils.keccak adds ~45 us of argument checks per call: this is per hop
+
+from verinfer.chain import court
 from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import Status
 from verinfer.chain.types import resolve_model_id
+from verinfer.constants import FIELD
 from verinfer.errors import ConfigError, VerinferError
 from verinfer.inference import pipeline, runtime
 from verinfer.inference.llama_int import IntModel
@@ -41,7 +48,7 @@ from verinfer.models.gguf import ShardLayout
 from verinfer.models.spec import MAX_SPEC_BYTES
 from verinfer.models.tensor import encode_output
 from verinfer.node.chainio import NodeChain
-from verinfer.node.compute import Outcome, compute, fetch_payload
+from verinfer.node.compute import MAX_INPUT_BYTES, Outcome, compute, fetch_payload
 
 log = logging.getLogger("verinfer.node")
 
@@ -81,6 +88,52 @@ def parse_endpoint(endpoint: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"stage endpoint {endpoint!r} is not tcp://HOST:PORT")
     return host, int(port)
+
+
+# ------------------------------------------------------------------ stage receipts: signing and verifying
+
+_PERSONAL = b"\x19Ethereum Signed Message:\n32"
+_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # secp256k1 n / 2: low-s only
+
+
+def _receipt_digest(chain_id: int, registry: str, ctx: pipeline.StageContext, input_hash: int, output_hash: int) -> bytes:
+    return court.receipt_digest(chain_id, registry, ctx.model_id, ctx.lo, ctx.hi, input_hash, output_hash)
+
+
+def receipt_signer(private_key: bytes, chain_id: int, registry: str) -> Callable[[pipeline.StageContext], pipeline.StageSigner]:
+    """The stage's receipt signer from the node key: an EIP-191 personal signature (r | s | v, v in 27/28) over
+    `StageCourt.receiptDigest`, which binds chain id and NodeRegistry (a receipt cannot be replayed elsewhere).
+    coincurve directly: ~0.1 ms a signature, on every answered FORWARD."""
+    key = coincurve.PrivateKey(bytes(private_key))
+
+    def for_context(ctx: pipeline.StageContext) -> pipeline.StageSigner:
+        def sign(input_hash: int, output_hash: int) -> bytes:
+            digest = _receipt_digest(chain_id, registry, ctx, input_hash, output_hash)
+            sig = key.sign_recoverable(keccak(_PERSONAL + digest), hasher=None)
+            return sig[:64] + bytes([sig[64] + 27])
+        return pipeline.StageSigner(ctx, sign)
+    return for_context
+
+
+def recover_receipt_signer(chain_id: int, registry: str, ctx: pipeline.StageContext,
+                           receipt: pipeline.Receipt) -> str | None:
+    """The (lower-case hex) address that signed `receipt` (None: malformed, or a high-s / bad-v signature the court's
+    ECDSA would refuse)."""
+    sig = receipt.signature
+    if len(sig) != 65 or sig[64] not in (27, 28) or int.from_bytes(sig[32:64], "big") > _HALF_N:
+        return None
+    digest = _receipt_digest(chain_id, registry, ctx, receipt.input_hash, receipt.output_hash)
+    try:
+        pub = coincurve.PublicKey.from_signature_and_message(sig[:64] + bytes([sig[64] - 27]),
+                                                             keccak(_PERSONAL + digest), hasher=None)
+    except (ValueError, TypeError):
+        return None
+    return "0x" + keccak(pub.format(compressed=False)[1:])[12:].hex()  # lower case: compare with .lower()
+
+
+def stage_context(model_id: bytes, lo: int, hi: int, shard: str) -> pipeline.StageContext:
+    """The receipts' context of a registered shard (`shard`: the layout's 0x commitment)."""
+    return pipeline.StageContext(bytes(model_id), lo, hi, bytes.fromhex(shard.removeprefix("0x")))
 
 
 def _load_spec(store: Any, weights_cid: str) -> gguf.LlmSpec:
@@ -124,9 +177,13 @@ def start_stage(chain: NodeChain, store: Any, stage: str, fault: str | None = No
     t0 = time.perf_counter()
     part = IntModel(gguf.fetch(spec, store, (lo, hi), globals_=False), (lo, hi), globals_=False)
     try:
+        # receipts: signed with the node key over StageCourt.receiptDigest (chain id + NodeRegistry from the manifest)
+        signer = receipt_signer(bytes(chain.account.key), int(chain.manifest.chain_id), p.nodes.address)(
+            stage_context(model_id, lo, hi, shard))
         server = pipeline.StageServer(part, host, port, adversary=parse_stage_fault(fault) if fault else None,
                                       info={"shard": shard, "profile": "0x" + gguf.llm_profile_hash(spec).hex(),
-                                            "model_id": "0x" + model_id.hex()}).start()
+                                            "model_id": "0x" + model_id.hex(), "operator": me},
+                                      signer=signer).start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} for the stage: {exc.strerror}") from None
     log.info("stage %s layers %d:%d (shard %s…) serving on tcp://%s:%d, loaded in %.1fs%s", spec.name, lo, hi,
@@ -135,9 +192,21 @@ def start_stage(chain: NodeChain, store: Any, stage: str, fault: str | None = No
     return StageService(model_id, lo, hi, f"tcp://{host}:{server.port}", shard, server)
 
 
+def open_stage_dispute(chain: NodeChain, stage: str, ctx: pipeline.StageContext, receipt: pipeline.Receipt,
+                       input_cid: str) -> tuple[int, int, int, int]:
+    """Open a StageCourt dispute over `receipt` (bond + jury fee from this node's account, through the node's
+    thread-safe TxSender): (dispute id, jury request id, gas used, wei paid)."""
+    c = court.court_for(chain.p)
+    cost = c.dispute_cost(ctx.model_id)
+    tx, dispute_id, request_id = c.dispute(
+        stage, court.StageReceipt(ctx.model_id, ctx.lo, ctx.hi, receipt.input_hash.to_bytes(32, "big"),
+                                  receipt.output_hash.to_bytes(32, "big")), receipt.signature, input_cid, value=cost)
+    return dispute_id, request_id, int(tx["gasUsed"]), cost
+
+
 @dataclass(frozen=True)
 class StageEvidence:
-    """One stage fault seen by this head: the evidence a fraud-proof system would need (see docs/lm.md)."""
+    """One stage fault seen by this head (a lie also carries the liar's signed receipt, which `dispute_lies` files)."""
 
     request_id: int | None
     model_id: str
@@ -148,12 +217,14 @@ class StageEvidence:
     kind: str
     step: int
     detail: str
+    receipt: dict[str, str] | None = None  # inputHash, outputHash, signature (0x hex) of the lying answer
 
 
 class LlmHead:
     """The committee member's side of an LLM request: discover stages on-chain, run, hash the tokens."""
 
-    def __init__(self, chain: NodeChain, state_dir: Path, *, replicas: int = 2, timeout_s: float = 20.0) -> None:
+    def __init__(self, chain: NodeChain, state_dir: Path, *, replicas: int = 2, timeout_s: float = 20.0,
+                 disputes: bool = True) -> None:
         if not 1 <= replicas <= 8:
             raise ConfigError(f"--lm-replicas must be 1..8, got {replicas}")
         if timeout_s <= 0:
@@ -162,6 +233,12 @@ class LlmHead:
         self.replicas = replicas
         self.timeout_s = timeout_s
         self.evidence_path = Path(state_dir) / "lm-faults.jsonl"
+        self.disputes_path = Path(state_dir) / "lm-disputes.jsonl"
+        self.disputes = disputes  # open a StageCourt dispute against a stage caught lying (`--no-lm-disputes`)
+        self.local_stage: StageService | None = None  # this node's own stage: its layers serve stage checks too
+        self._stage_models: dict[tuple[bytes, int, int], IntModel] = {}
+        self._dispute_threads: list[threading.Thread] = []
+        self.disputes_opened = 0
         self._heads: dict[bytes, IntModel] = {}
         self._lock = threading.Lock()
         self.faults_seen = 0
@@ -169,7 +246,8 @@ class LlmHead:
 
     def health(self, stage: StageService | None) -> dict[str, Any]:
         """The LLM part of /health: the stage this node serves (if any) and the stage faults it saw as a head."""
-        return {"lm_stage": stage.describe() if stage else None, "lm_stage_faults_seen": self.faults_seen}
+        return {"lm_stage": stage.describe() if stage else None, "lm_stage_faults_seen": self.faults_seen,
+                "lm_disputes_opened": self.disputes_opened}
 
     def compute(self, store: Any, spec: Any, input_cid: str, input_hash: int, *, fetch_timeout_s: float = 10.0,
                 corrupt_output: bool = False, lm_files: Path | None = None, model_id: bytes | None = None,
@@ -183,19 +261,25 @@ class LlmHead:
         payload = fetch_payload(store, input_cid, fetch_timeout_s)
         if isinstance(payload, Outcome):
             return payload
-        # the one input rule (runtime.admit): [n] int32 ids in the vocabulary, prompt + new tokens within the context
-        admitted = runtime.admit(spec, payload, input_hash)
+        # the one input rule (runtime.admit): [n] int32 ids in the vocabulary, prompt + new tokens within the context,
+        # or a stage-check transcript (a StageCourt jury request) of this model
+        admitted = runtime.admit(spec, payload, input_hash, model_id=model_id)
         if isinstance(admitted, runtime.Outcome):
             return Outcome.invalid(admitted.invalid_reason or "input rejected")
+        if isinstance(admitted, pipeline.StageCheck):
+            return self.stage_check(store, spec, model_id, payload, input_hash, request_id, corrupt_output)
         ids = admitted
         if request_id is not None:
             self.draw_before_generation(request_id)
         stages, layout = self.stages(model_id, spec, store)
+        contexts = [stage_context(model_id, lo, hi, layout.commitment_of(lo, hi)) for lo, hi in layout.layer_ranges]
         t0 = time.perf_counter()
         res = pipeline.run_request(spec, self.head(model_id, spec, store), ids, stages, spec.max_new_tokens,
-                                   replicas=self.replicas, timeout=self.timeout_s, stop_at_eos=True)
+                                   replicas=self.replicas, timeout=self.timeout_s, stop_at_eos=True,
+                                   contexts=contexts, verify=self.verify_receipt)
         seconds = time.perf_counter() - t0
         self.record_faults(res.faults, layout, model_id, request_id)
+        self.dispute_lies(store, res.faults, request_id)
         tokens = list(res.tokens)
         if corrupt_output:  # `--fault wrong-output`: a head that reveals other tokens than it computed
             tokens[0] = (tokens[0] + 1) % int(spec.config["vocab_size"])
@@ -206,6 +290,89 @@ class LlmHead:
                  f" (prefix replayed in {', '.join(f'{r:.2f}s' for r in res.recoveries_s)})" if res.recoveries_s else "")
         return Outcome(output_hash=pipeline.tokens_hash(tokens), output_cid=store.add(out_payload), outputs=tokens,
                        inference_seconds=seconds)
+
+    # ------------------------------------------------------------------ receipts, stage checks, disputes
+
+    def verify_receipt(self, endpoint: str, ctx: pipeline.StageContext, receipt: pipeline.Receipt) -> bool:
+        """True when `receipt` is signed by the operator that registered `endpoint` (NodeRegistry, `stages`)."""
+        op = self._operators.get(endpoint)
+        p = self.chain.p
+        return op is not None and recover_receipt_signer(int(self.chain.manifest.chain_id), p.nodes.address, ctx,
+                                                         receipt) == op.lower()
+
+    def stage_model(self, spec: gguf.LlmSpec, store: Any, model_id: bytes, lo: int, hi: int) -> IntModel:
+        """Layers lo..hi for a stage check: this node's own stage model if it serves that range, else fetched once."""
+        own = self.local_stage
+        if own is not None and (own.model_id, own.lo, own.hi) == (bytes(model_id), lo, hi):
+            return own.server.model
+        with self._lock:
+            key = (bytes(model_id), lo, hi)
+            model = self._stage_models.get(key)
+            if model is None:
+                model = IntModel(gguf.fetch(spec, store, (lo, hi), globals_=False), (lo, hi), globals_=False)
+                self._stage_models[key] = model
+            return model
+
+    def stage_check(self, store: Any, spec: gguf.LlmSpec, model_id: bytes, payload: bytes, input_hash: int,
+                    request_id: int | None, corrupt_output: bool = False) -> Outcome:
+        """A StageCourt jury request: re-run layers lo..hi over the transcript under `runtime.decide` (the auditor's
+        rule too); the outcome's hash is the stage output hash a receipt signs."""
+        t0 = time.perf_counter()
+        out = runtime.decide(spec, None, payload, input_hash, model_id=model_id,
+                             stage_run=lambda c: pipeline.replay_stage_check(
+                                 self.stage_model(spec, store, model_id, c.context.lo, c.context.hi), c))
+        if out.is_invalid or out.output_payload is None:
+            return Outcome.invalid(out.invalid_reason or "stage check rejected")
+        out_hash = out.output_hash
+        if corrupt_output:  # `--fault wrong-output`: reveal another hash than computed
+            out_hash = (out_hash + 1) % FIELD
+        check = pipeline.parse_stage_check(payload, int(spec.config["d_model"]), spec.num_layers, spec.max_context)
+        log.info("request %s: stage check of layers %d:%d over %d FORWARD(s) (%d positions) re-run in %.2fs: output "
+                 "%s", request_id, check.context.lo, check.context.hi, len(check.frames),
+                 sum(f[1].shape[0] for f in check.frames), time.perf_counter() - t0, f"{out_hash:#x}"[:14])
+        return Outcome(output_hash=out_hash, output_cid=store.add(out.output_payload),
+                       inference_seconds=out.inference_seconds)
+
+    def dispute_lies(self, store: Any, faults: list[pipeline.Fault], request_id: int | None) -> None:
+        """For each signed lie: upload the liar's stage-check payload and open a StageCourt dispute, in a background
+        thread (a dispute never delays this request's commit or any other request's)."""
+        lies = [f for f in faults if f.kind == "lie" and f.receipt is not None and f.context is not None]
+        if not lies or not self.disputes:
+            return
+        for f in lies:
+            t = threading.Thread(target=self._dispute, args=(store, f, request_id), daemon=True,
+                                 name=f"dispute-{request_id}-{f.stage}")
+            t.start()
+            self._dispute_threads.append(t)
+
+    def _dispute(self, store: Any, f: pipeline.Fault, request_id: int | None) -> None:
+        assert f.receipt is not None and f.context is not None
+        op = self._operators.get(f.endpoint, "")
+        ctx, r = f.context, f.receipt
+        payload = pipeline.encode_stage_check(ctx, f.frames)
+        if len(payload) > MAX_INPUT_BYTES:  # the jury would fetch it as INVALID_INPUT and the bond go to the stage
+            log.warning("request %s: no dispute against stage %s (%s, layers %d:%d): its %d-byte transcript exceeds "
+                        "the %d-byte input limit", request_id, f.endpoint, op or "?", ctx.lo, ctx.hi, len(payload),
+                        MAX_INPUT_BYTES)
+            return
+        try:
+            cid = store.add(payload)
+            t0 = time.perf_counter()
+            dispute_id, jury_request, gas, cost = open_stage_dispute(self.chain, op, ctx, r, cid)
+        except (VerinferError, ValueError, OSError) as exc:
+            log.warning("request %s: no dispute against stage %s (%s, layers %d:%d): %s", request_id, f.endpoint,
+                        op or "?", ctx.lo, ctx.hi, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return
+        self.disputes_opened += 1
+        row = {"request_id": request_id, "dispute_id": dispute_id, "jury_request_id": jury_request, "stage": op,
+               "endpoint": f.endpoint, "layers": [ctx.lo, ctx.hi], "input_hash": f"{r.input_hash:#066x}",
+               "claimed_output_hash": f"{r.output_hash:#066x}", "input_cid": cid, "payload_bytes": len(payload),
+               "gas": gas, "cost_wei": cost, "seconds": round(time.perf_counter() - t0, 3)}
+        log.warning("request %s: opened dispute %d against stage %s (%s, layers %d:%d): jury request %d, %d-byte "
+                    "transcript %s, bond + fee %d wei, gas %d", request_id, dispute_id, f.endpoint, op, ctx.lo, ctx.hi,
+                    jury_request, len(payload), cid, cost, gas)
+        with self._lock, self.disputes_path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
 
     def draw_before_generation(self, request_id: int) -> None:
         """Draw the committee now if nobody has: a sharded generation (tens of seconds, plus a stage timeout per
@@ -290,8 +457,12 @@ class LlmHead:
         ops = self._operators
         with self._lock, self.evidence_path.open("a") as f:
             for fl in faults:
+                r = fl.receipt
                 ev = StageEvidence(request_id, "0x" + model_id.hex(), fl.stage, layout.layer_ranges[fl.stage],
-                                   fl.endpoint, ops.get(fl.endpoint, ""), fl.kind, fl.step, fl.detail[:300])
+                                   fl.endpoint, ops.get(fl.endpoint, ""), fl.kind, fl.step, fl.detail[:300],
+                                   None if r is None else {"input_hash": f"{r.input_hash:#066x}",
+                                                           "output_hash": f"{r.output_hash:#066x}",
+                                                           "signature": "0x" + r.signature.hex()})
                 self.faults_seen += 1
                 log.warning("request %s: stage %d (layers %d:%d) at %s (operator %s) fault %s at step %d: %s; routed "
                             "around it", request_id, fl.stage, *ev.layers, fl.endpoint, ev.operator or "?", fl.kind,
