@@ -4,8 +4,10 @@ pragma solidity ^0.8.24;
 /// @title Batch Groth16 verification (BN254) by a random linear combination.
 /// @notice n proofs of ONE circuit in one call with n + 3 pairings instead of 4n:
 ///   prod_i e(-r_i A_i, B_i) * e((sum r_i) alpha, beta) * e(sum_i r_i L_i, gamma) * e(sum_i r_i C_i, delta) == 1
-/// where L_i = IC_0 + sum_j s_ij IC_j. r_0 = 1 and r_i = keccak256(seed, i) mod R for i > 0, with
+/// where L_i = IC_0 + sum_j s_ij IC_j. r_i = rho^i (r_0 = 1) with rho = seed mod R and
 /// seed = keccak256(n, all proofs, k*n, all signals): the prover cannot choose its proofs after the r_i.
+/// Soundness: in the exponent the product is sum_i rho^i d_i with d_i = 0 iff proof i holds; a bad proof
+/// makes that a nonzero polynomial of degree < n in rho, zero with probability <= (n - 1)/R < 2^-249.
 /// A batch that fails is re-checked proof by proof and reverts `InvalidProofAt(i)` naming the first
 /// bad one, so the caller can resubmit the others (or accept them one by one with `checkEach`).
 /// Concrete verifiers (BatchGroth16Verifier<Model>.sol) are rendered by verinfer.prover.batch from
@@ -67,8 +69,9 @@ abstract contract BatchGroth16Verifier {
     /// @notice true iff every proof verifies (one randomised pairing product).
     /// @dev One assembly pass (the math is _verifyOne's, over all proofs at once):
     ///   1. seed = keccak256(n, proofs, k*n, signals) over a copy of the calldata;
-    ///   2. r_0 = 1; for i >= 1, r_i is 128 bits of h = keccak256(seed, i | 1): the high half for odd i,
-    ///      the low half for the next (even) i. Per proof: the pair (-r_i A_i, B_i) into the pairing input
+    ///   2. r_i = rho^i, rho = seed mod R (r_0 = 1: no ecMul for proof 0; then one mulmod per proof; ecMul
+    ///      costs 6,000 whatever the scalar, so shorter r_i would save nothing). Per proof: the pair
+    ///      (-r_i A_i, B_i) into the pairing input
     ///      (one ecMul by R - r_i gives -r_i A_i), acc += r_i C_i (ecMul + ecAdd), rsum += r_i and
     ///      coef_j += r_i s_ij (mulmod; unrolled for 3 and 4 signals);
     ///   3. the three fixed pairs (rsum alpha, beta), (rsum IC_0 + sum_j coef_j IC_{j+1}, gamma), (acc, delta);
