@@ -7,6 +7,29 @@ import {BatchGroth16VerifierDigitsMlp} from "../src/verifiers/BatchGroth16Verifi
 import {Groth16VerifierDigitsMlp} from "../src/verifiers/DigitsMlpVerifier.sol";
 import {DigitsBatchFixture} from "./fixtures/batch/DigitsBatchFixture.sol";
 
+/// @dev The digits key with `extra` more public inputs whose IC points are the point at infinity: every digits
+/// proof verifies with any extra signals < R, so the 4-signal (private-weights width) and generic paths of
+/// verifyBatch run on real proofs.
+contract DigitsPlusOneInput is BatchGroth16VerifierDigitsMlp {
+    function numPublic() public pure override returns (uint256) {
+        return 4;
+    }
+
+    function _vk() internal pure override returns (bytes memory) {
+        return bytes.concat(super._vk(), new bytes(64));
+    }
+}
+
+contract DigitsPlusTwoInputs is BatchGroth16VerifierDigitsMlp {
+    function numPublic() public pure override returns (uint256) {
+        return 5;
+    }
+
+    function _vk() internal pure override returns (bytes memory) {
+        return bytes.concat(super._vk(), new bytes(128));
+    }
+}
+
 /// @notice Batch verification of 1, 4 and 16 real digits-MLP proofs (shipped INSECURE key; fixture from
 /// `python -m verinfer.prover.batch`), one bad proof named by index, and gas per proof.
 contract BatchGroth16VerifierTest is TestBase {
@@ -197,6 +220,31 @@ contract BatchGroth16VerifierTest is TestBase {
             for (uint256 j; j < 3; ++j) one[j] = s[3 * at + j];
             vm.assertFalse(batch.verifyBatch(p, s), "batch rejects A.y >= Q");
             vm.assertFalse(batch.verifyOne(p[at], one), "single check rejects A.y >= Q");
+        }
+    }
+
+    /// k = 4 (unrolled) and k = 5 (one column at a time): real proofs with their signals at stride k verify;
+    /// a real signal moved to another proof, or an extra signal >= R, fails and is named.
+    function test_widerSignalRows_k4_k5() public {
+        BatchGroth16Verifier[2] memory v = [BatchGroth16Verifier(new DigitsPlusOneInput()), new DigitsPlusTwoInputs()];
+        for (uint256 w; w < 2; ++w) {
+            uint256 k = 4 + w;
+            (uint256[8][] memory p, uint256[] memory s3) = _take(16);
+            uint256[] memory s = new uint256[](16 * k);
+            for (uint256 i; i < 16; ++i) {
+                for (uint256 j; j < 3; ++j) s[i * k + j] = s3[3 * i + j];
+                for (uint256 j = 3; j < k; ++j) s[i * k + j] = uint256(keccak256(abi.encode(i, j))) % R;
+            }
+            vm.assertTrue(v[w].verifyBatch(p, s), "real proofs verify with k = 4 / 5");
+            (s[5 * k + 1], s[6 * k + 1]) = (s[6 * k + 1], s[5 * k + 1]); // two output hashes swapped
+            vm.assertFalse(v[w].verifyBatch(p, s), "swapped signals fail");
+            vm.expectRevert(abi.encodeWithSelector(BatchGroth16Verifier.InvalidProofAt.selector, 5));
+            v[w].requireBatch(p, s);
+            (s[5 * k + 1], s[6 * k + 1]) = (s[6 * k + 1], s[5 * k + 1]);
+            s[9 * k + k - 1] += R;
+            vm.assertFalse(v[w].verifyBatch(p, s), "an extra signal >= R fails");
+            vm.expectRevert(abi.encodeWithSelector(BatchGroth16Verifier.InvalidProofAt.selector, 9));
+            v[w].requireBatch(p, s);
         }
     }
 

@@ -47,9 +47,9 @@ def render_batch_verifier(vk: dict[str, Any], contract: str, note: str = "", ins
     words = g + ic
     lines += ["pragma solidity ^0.8.24;", "", 'import {BatchGroth16Verifier} from "./BatchGroth16Verifier.sol";', "",
               f"contract {contract} is BatchGroth16Verifier {{",
-              f"    function numPublic() public pure override returns (uint256) {{ return {n_pub}; }}", "",
+              f"    function numPublic() public pure virtual override returns (uint256) {{ return {n_pub}; }}", "",
               f"    /// @dev [alpha, beta, gamma, delta, IC_0..IC_{n_pub}] as 32-byte words (BatchGroth16Verifier._vk).",
-              "    function _vk() internal pure override returns (bytes memory) {",
+              "    function _vk() internal pure virtual override returns (bytes memory) {",
               "        return"]
     lines += [f"            hex\"{v:064x}\" // {name}" for v, name in zip(words, _vk_names(n_pub), strict=True)]
     lines[-1] = lines[-1].replace("\" //", "\"; //", 1)

@@ -4,8 +4,10 @@ pragma solidity ^0.8.24;
 /// @title Batch Groth16 verification (BN254) by a random linear combination.
 /// @notice n proofs of ONE circuit in one call with n + 3 pairings instead of 4n:
 ///   prod_i e(-r_i A_i, B_i) * e((sum r_i) alpha, beta) * e(sum_i r_i L_i, gamma) * e(sum_i r_i C_i, delta) == 1
-/// where L_i = IC_0 + sum_j s_ij IC_j. r_0 = 1 and r_i = keccak256(seed, i) mod R for i > 0, with
+/// where L_i = IC_0 + sum_j s_ij IC_j. r_i = rho^i (r_0 = 1) with rho = seed mod R and
 /// seed = keccak256(n, all proofs, k*n, all signals): the prover cannot choose its proofs after the r_i.
+/// Soundness: in the exponent the product is sum_i rho^i d_i with d_i = 0 iff proof i holds; a bad proof
+/// makes that a nonzero polynomial of degree < n in rho, zero with probability <= (n - 1)/R < 2^-249.
 /// A batch that fails is re-checked proof by proof and reverts `InvalidProofAt(i)` naming the first
 /// bad one, so the caller can resubmit the others (or accept them one by one with `checkEach`).
 /// Concrete verifiers (BatchGroth16Verifier<Model>.sol) are rendered by verinfer.prover.batch from
@@ -67,10 +69,11 @@ abstract contract BatchGroth16Verifier {
     /// @notice true iff every proof verifies (one randomised pairing product).
     /// @dev One assembly pass (the math is _verifyOne's, over all proofs at once):
     ///   1. seed = keccak256(n, proofs, k*n, signals) over a copy of the calldata;
-    ///   2. r_0 = 1; for i >= 1, r_i is 128 bits of h = keccak256(seed, i | 1): the high half for odd i,
-    ///      the low half for the next (even) i. Per proof: the pair (-r_i A_i, B_i) into the pairing input
-    ///      (one ecMul by R - r_i gives -r_i A_i), acc += r_i C_i (ecMul + ecAdd), rsum += r_i and
-    ///      coef_j += r_i s_ij (mulmod; unrolled for 3 and 4 signals);
+    ///   2. r_i = rho^i, rho = seed mod R (r_0 = 1: no ecMul for proof 0; then one mulmod per proof; ecMul
+    ///      costs 6,000 whatever the scalar, so shorter r_i would save nothing). Per proof: the pair
+    ///      (-r_i A_i, B_i) into the pairing input
+    ///      (one ecMul by R - r_i gives -r_i A_i), acc += r_i C_i (ecMul + ecAdd), rsum += r_i; then
+    ///      coef_j = sum_i r_i s_ij by Horner in rho (unrolled for 3 and 4 signals);
     ///   3. the three fixed pairs (rsum alpha, beta), (rsum IC_0 + sum_j coef_j IC_{j+1}, gamma), (acc, delta);
     ///   4. one pairing call, at its EIP-1108 price (a bad point cannot burn more).
     /// Memory: the pairing input P overwrites the seed copy; scratch S (5 words) and coef (k words) follow P.
@@ -97,7 +100,7 @@ abstract contract BatchGroth16Verifier {
             }
             let s := add(p, mul(add(proofs.length, 3), 192))
             let rr := R // on the stack: with optimizer runs = 1 each use of the constant would be a codecopy
-            // 2a. proof 0 (r = 1): -A_0 by hand, acc = C_0, coef = s_0
+            // 2a. proof 0 (r = 1): -A_0 by hand, acc = C_0
             {
                 let y := calldataload(add(proofs.offset, 0x20))
                 let q := Q
@@ -106,14 +109,10 @@ abstract contract BatchGroth16Verifier {
                 mstore(add(p, 0x20), mod(sub(q, y), q))
                 calldatacopy(add(p, 0x40), add(proofs.offset, 0x40), 128)
                 calldatacopy(s, add(proofs.offset, 192), 64)
-                for { let j := 0 } lt(j, k) { j := add(j, 1) } {
-                    let v := calldataload(add(signals.offset, shl(5, j)))
-                    ok := and(ok, lt(v, rr))
-                    mstore(add(add(s, 0xc0), shl(5, j)), v)
-                }
             }
             // 2b. proofs 1..n-1: r_i = rho^i
             let rho := mod(mload(0x00), rr)
+            {
             let r := 1
             let rsum := 1
             for { let i := 1 } lt(i, proofs.length) { i := add(i, 1) } {
@@ -131,43 +130,79 @@ abstract contract BatchGroth16Verifier {
                 ok := and(ok, staticcall(6000, 7, add(s, 0x40), 96, add(s, 0x40), 64)) // r C
                 ok := and(ok, staticcall(150, 6, s, 128, s, 64)) // acc += r C
                 rsum := addmod(rsum, r, rr)
-                let sig := add(signals.offset, mul(i, shl(5, k)))
-                switch k
-                case 3 {
-                    let v := calldataload(sig)
-                    ok := and(ok, lt(v, rr))
-                    mstore(add(s, 0xc0), addmod(mload(add(s, 0xc0)), mulmod(r, v, rr), rr))
-                    v := calldataload(add(sig, 0x20))
-                    ok := and(ok, lt(v, rr))
-                    mstore(add(s, 0xe0), addmod(mload(add(s, 0xe0)), mulmod(r, v, rr), rr))
-                    v := calldataload(add(sig, 0x40))
-                    ok := and(ok, lt(v, rr))
-                    mstore(add(s, 0x100), addmod(mload(add(s, 0x100)), mulmod(r, v, rr), rr))
-                }
-                case 4 {
-                    let v := calldataload(sig)
-                    ok := and(ok, lt(v, rr))
-                    mstore(add(s, 0xc0), addmod(mload(add(s, 0xc0)), mulmod(r, v, rr), rr))
-                    v := calldataload(add(sig, 0x20))
-                    ok := and(ok, lt(v, rr))
-                    mstore(add(s, 0xe0), addmod(mload(add(s, 0xe0)), mulmod(r, v, rr), rr))
-                    v := calldataload(add(sig, 0x40))
-                    ok := and(ok, lt(v, rr))
-                    mstore(add(s, 0x100), addmod(mload(add(s, 0x100)), mulmod(r, v, rr), rr))
-                    v := calldataload(add(sig, 0x60))
-                    ok := and(ok, lt(v, rr))
-                    mstore(add(s, 0x120), addmod(mload(add(s, 0x120)), mulmod(r, v, rr), rr))
-                }
-                default {
-                    for { let j := 0 } lt(j, k) { j := add(j, 1) } {
-                        let v := calldataload(add(sig, shl(5, j)))
-                        ok := and(ok, lt(v, rr))
-                        let c := add(add(s, 0xc0), shl(5, j))
-                        mstore(c, addmod(mload(c), mulmod(r, v, rr), rr))
-                    }
-                }
             }
             mstore(add(s, 0xa0), rsum)
+            }
+            // 2c. coef_j = sum_i rho^i s_ij by Horner from the last proof down (no per-proof mulmod by r_i),
+            // each signal checked < R; unrolled for 3 and 4 signals, one column at a time otherwise
+            switch k
+            case 3 { ok := and(ok, horner3(signals.offset, proofs.length, rho, add(s, 0xc0))) }
+            case 4 { ok := and(ok, horner4(signals.offset, proofs.length, rho, add(s, 0xc0))) }
+            default {
+                for { let j := 0 } lt(j, k) { j := add(j, 1) } {
+                    let c, good := horner1(add(signals.offset, shl(5, j)), shl(5, k), proofs.length, rho, rr)
+                    mstore(add(add(s, 0xc0), shl(5, j)), c)
+                    ok := and(ok, good)
+                }
+            }
+            function horner3(base, n, x, dst) -> good {
+                let m := R
+                let c0 := 0
+                let c1 := 0
+                let c2 := 0
+                good := 1
+                for { let ptr := add(base, mul(sub(n, 1), 96)) } 1 { ptr := sub(ptr, 96) } {
+                    let v := calldataload(ptr)
+                    good := and(good, lt(v, m))
+                    c0 := addmod(mulmod(c0, x, m), v, m)
+                    v := calldataload(add(ptr, 0x20))
+                    good := and(good, lt(v, m))
+                    c1 := addmod(mulmod(c1, x, m), v, m)
+                    v := calldataload(add(ptr, 0x40))
+                    good := and(good, lt(v, m))
+                    c2 := addmod(mulmod(c2, x, m), v, m)
+                    if eq(ptr, base) { break }
+                }
+                mstore(dst, c0)
+                mstore(add(dst, 0x20), c1)
+                mstore(add(dst, 0x40), c2)
+            }
+            function horner4(base, n, x, dst) -> good {
+                let m := R
+                let c0 := 0
+                let c1 := 0
+                let c2 := 0
+                let c3 := 0
+                good := 1
+                for { let ptr := add(base, mul(sub(n, 1), 128)) } 1 { ptr := sub(ptr, 128) } {
+                    let v := calldataload(ptr)
+                    good := and(good, lt(v, m))
+                    c0 := addmod(mulmod(c0, x, m), v, m)
+                    v := calldataload(add(ptr, 0x20))
+                    good := and(good, lt(v, m))
+                    c1 := addmod(mulmod(c1, x, m), v, m)
+                    v := calldataload(add(ptr, 0x40))
+                    good := and(good, lt(v, m))
+                    c2 := addmod(mulmod(c2, x, m), v, m)
+                    v := calldataload(add(ptr, 0x60))
+                    good := and(good, lt(v, m))
+                    c3 := addmod(mulmod(c3, x, m), v, m)
+                    if eq(ptr, base) { break }
+                }
+                mstore(dst, c0)
+                mstore(add(dst, 0x20), c1)
+                mstore(add(dst, 0x40), c2)
+                mstore(add(dst, 0x60), c3)
+            }
+            function horner1(base, stride, n, x, m) -> c, good {
+                good := 1
+                for { let ptr := add(base, mul(sub(n, 1), stride)) } 1 { ptr := sub(ptr, stride) } {
+                    let v := calldataload(ptr)
+                    good := and(good, lt(v, m))
+                    c := addmod(mulmod(c, x, m), v, m)
+                    if eq(ptr, base) { break }
+                }
+            }
             mstore(0x40, add(add(s, 0xc0), shl(5, k))) // allocated: _vk() must not overwrite it
         }
         if (!ok) return false; // a point or signal was rejected: skip the fixed pairs and the pairing

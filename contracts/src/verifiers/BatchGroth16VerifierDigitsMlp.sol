@@ -7,10 +7,10 @@ pragma solidity ^0.8.24;
 import {BatchGroth16Verifier} from "./BatchGroth16Verifier.sol";
 
 contract BatchGroth16VerifierDigitsMlp is BatchGroth16Verifier {
-    function numPublic() public pure override returns (uint256) { return 3; }
+    function numPublic() public pure virtual override returns (uint256) { return 3; }
 
     /// @dev [alpha, beta, gamma, delta, IC_0..IC_3] as 32-byte words (BatchGroth16Verifier._vk).
-    function _vk() internal pure override returns (bytes memory) {
+    function _vk() internal pure virtual override returns (bytes memory) {
         return
             hex"1d80a5db67beba2abd58c9a2538071fa97886b7f2847e20e3b7a3fc6fd72fb03" // alpha.x
             hex"11a0c1c4f4c26a046127879481873edef6ce67aa7e75165c4714403eaaa8cd48" // alpha.y
