@@ -47,6 +47,7 @@ class NodeChain:
         self.read_retries = read_retries
         self.market = protocol.market.contract  # raw web3 contract, for the event cursor
         self._model_cache: dict[bytes, ModelInfo] = {}
+        self._artifacts_cache: dict[bytes, str] = {}
 
     @classmethod
     def connect(cls, rpc_url: str, manifest: Manifest, account: Any, *, timeout: float = 10.0) -> "NodeChain":
@@ -108,8 +109,14 @@ class NodeChain:
         return info
 
     def artifacts_cid(self, model_id: bytes) -> str:
-        """The model's prover bundle CID ("" when none is published)."""
-        return str(self.read(lambda: self.p.models.artifacts_cid(model_id)) or "")
+        """The model's prover bundle CID ("" when none is published); cached once set (setArtifacts is once only)."""
+        cached = self._artifacts_cache.get(model_id)
+        if cached:
+            return cached
+        cid = str(self.read(lambda: self.p.models.artifacts_cid(model_id)) or "")
+        if cid:
+            self._artifacts_cache[model_id] = cid
+        return cid
 
     def preview_committee(self, request_id: int) -> list[str]:
         return self.read(lambda: self.p.market.preview_committee(request_id))
