@@ -133,6 +133,8 @@ def main() -> None:
         startup_cpu = wait_for_startup_work(net.nodes)
         console.print(f"node start-up work done (CPU s each: {', '.join(f'{c:.1f}' for c in startup_cpu)})")
         cpu0 = [cpu_seconds(n.proc.pid) for n in net.nodes]
+        if args.profile is not None:
+            (args.profile / "mark").touch()  # the nodes' samplers count RPCs from here
         anvil_pid = next((p for p in net.pids() if p not in {n.proc.pid for n in net.nodes}), 0)
         anvil_cpu0 = cpu_seconds(anvil_pid) if anvil_pid else 0.0
         bench_cpu0 = time.process_time()

@@ -5,6 +5,8 @@ VERINFER_NODE_CPU_PROFILE=DIR. A sampler thread reads every thread's CPU time fr
 every 50 ms and charges each thread's CPU since the last sample to its stack at that moment: once to
 the innermost verinfer frame (self) and once to every verinfer function on the stack (inclusive).
 Threads without Python frames (the Groth16 prover's native pool) are charged by thread name.
+It also counts the JSON-RPC requests the node sends, by method (web3's HTTPProvider, patched once loaded),
+in all and since DIR/mark appeared (bench_load.py creates it just before the burst).
 The report, DIR/node-<pid>.txt, is rewritten every 5 s, so a node killed at the end still leaves one.
 Overhead: a few ms of CPU per second (cProfile with a CPU timer slowed the nodes several-fold).
 """
@@ -49,8 +51,30 @@ def _sites(frame: object) -> tuple[str, list[str]]:
     return leaf, ours
 
 
+_RPCS: dict[str, int] = {}
+
+
+def _count_rpcs() -> bool:
+    """Wrap HTTPProvider.make_request once web3 is imported (counts every request the node sends)."""
+    mod = sys.modules.get("web3.providers.rpc.rpc")
+    if mod is None:
+        return False
+    cls = mod.HTTPProvider
+    inner = cls.make_request
+
+    def make_request(self: object, method: str, params: object) -> object:
+        _RPCS[method] = _RPCS.get(method, 0) + 1
+        return inner(self, method, params)
+
+    cls.make_request = make_request
+    return True
+
+
 def _run(path: str) -> None:
     me = threading.get_native_id()
+    patched = False
+    mark: dict[str, int] | None = None
+    mark_path = os.path.join(os.path.dirname(path), "mark")
     prev = _task_cpu()
     self_cpu: dict[str, float] = {}
     incl: dict[str, float] = {}
@@ -59,6 +83,9 @@ def _run(path: str) -> None:
     start = time.monotonic()
     while True:
         time.sleep(0.05)
+        patched = patched or _count_rpcs()
+        if mark is None and os.path.exists(mark_path):
+            mark = dict(_RPCS)
         now = _task_cpu()
         frames = sys._current_frames()
         idents = {t.native_id: (t.ident, t.name) for t in threading.enumerate()}
@@ -85,6 +112,13 @@ def _run(path: str) -> None:
             total = sum(by_thread.values())
             lines = [f"wall {last_write - start:.0f} s, CPU {total:.2f} s (sampled every 50 ms)", "", "by thread:"]
             lines += [f"{v:8.2f}  {k}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])]
+            rpcs = dict(_RPCS)
+            lines += ["", f"JSON-RPC requests: {sum(rpcs.values())}"]
+            lines += [f"{v:8d}  {k}" for k, v in sorted(rpcs.items(), key=lambda kv: -kv[1])]
+            if mark is not None:
+                since = {k: v - mark.get(k, 0) for k, v in rpcs.items() if v - mark.get(k, 0)}
+                lines += ["", f"JSON-RPC requests since the burst started: {sum(since.values())}"]
+                lines += [f"{v:8d}  {k}" for k, v in sorted(since.items(), key=lambda kv: -kv[1])]
             lines += ["", "self (innermost verinfer/web3 frame > leaf):"]
             lines += [f"{v:8.2f}  {k}" for k, v in sorted(self_cpu.items(), key=lambda kv: -kv[1])[:60]]
             lines += ["", "inclusive (verinfer/web3 functions):"]

@@ -47,15 +47,19 @@ class NodeChain:
         self.read_retries = read_retries
         self.market = protocol.market.contract  # raw web3 contract, for the event cursor
         self._model_cache: dict[bytes, ModelInfo] = {}
+        self._artifacts_cache: dict[bytes, str] = {}
 
     @classmethod
     def connect(cls, rpc_url: str, manifest: Manifest, account: Any, *, timeout: float = 10.0) -> "NodeChain":
         """No network I/O here: a node must be able to start while the RPC is down and catch up later."""
         w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
         # web3's "validation" middleware asks the RPC for eth_chainId before EVERY eth_call / eth_estimateGas (to
-        # compare it with a chainId the node never puts there): a third of a loaded node's RPCs. The node checks the
-        # chain id once at start (Worker._check_chain) and signs with the TxSender's cached id, so it is dropped here.
-        w3.middleware_onion.remove("validation")
+        # compare it with a chainId the node never puts there): 7 RPCs instead of 3 for a read + an estimate + a
+        # block number. The node checks the chain id once at start (Worker._check_chain) and signs with the
+        # TxSender's cached id. It never passes ENS names and signs its own fee fields, so the ENS and gas-price
+        # middlewares only cost CPU: 2.3 → 1.0 ms of Python per such trio without them (benchmarks/bench_load.py).
+        for name in ("validation", "ens_name_to_address", "gas_price_strategy"):
+            w3.middleware_onion.remove(name)
         chain = cls(Protocol(w3, manifest, account))
         if chain.p.sender is not None:
             # Dozens of request threads wait for receipts at once: poll at a fraction of a block, not every
@@ -105,8 +109,14 @@ class NodeChain:
         return info
 
     def artifacts_cid(self, model_id: bytes) -> str:
-        """The model's prover bundle CID ("" when none is published)."""
-        return str(self.read(lambda: self.p.models.artifacts_cid(model_id)) or "")
+        """The model's prover bundle CID ("" when none is published); cached once set (setArtifacts is once only)."""
+        cached = self._artifacts_cache.get(model_id)
+        if cached:
+            return cached
+        cid = str(self.read(lambda: self.p.models.artifacts_cid(model_id)) or "")
+        if cid:
+            self._artifacts_cache[model_id] = cid
+        return cid
 
     def preview_committee(self, request_id: int) -> list[str]:
         return self.read(lambda: self.p.market.preview_committee(request_id))

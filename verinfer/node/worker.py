@@ -82,7 +82,10 @@ class WorkerConfig:
     tx_margin_blocks: int = 2  # blocks kept free at the end of a window for the tx to be mined
     prover_nice: int = 5  # the proving thread's (and its witness / prover threads') niceness above the node's
     prove_max_pending: int = 0  # prove only while at most this many requests wait to commit or reveal
-    receipt_after_blocks: int = 1  # blocks after a broadcast before its receipt is looked up (events usually confirm first)
+    # blocks after a broadcast before its receipt is looked up: the tx's own event confirms it first (discovery follows
+    # every block); at 1 block, 2.5 receipt look-ups per request and node went out under a burst because the event
+    # had not been polled yet. A tx is still confirmed as soon as its event arrives.
+    receipt_after_blocks: int = 3
     follow_events: bool = True  # commits / reveals / proofs / settlement from events (False: read the request each time)
 
 
@@ -308,7 +311,7 @@ class Worker:
         """Store every new request of a model we serve; apply CommitteeDrawn. Cursor advances after storing."""
         self._check_chain()
         head = self.chain.block_number()
-        self.clock.observe(head)
+        self._observe(head)  # the scheduler's pass right after reuses this head (one eth_blockNumber, not two)
         served = self.served_models(head)
         while not self._stop.is_set():
             events = self.cursor.poll(self.cfg.max_log_range, commit=False)
@@ -414,8 +417,7 @@ class Worker:
     def schedule(self) -> None:
         """Hand every request with work left (and no task running) to the request pool."""
         self._check_chain()
-        block = self.chain.block_number()
-        self._observe(block)
+        block = self._head(None)  # discovery's head when it read one within the poll interval
         for rec in self.state.active():
             if self._wake.get(rec.request_id, 0) > block and rec.request_id not in self._kicked:
                 continue  # nothing can change for it before that block: no RPCs spent on it
@@ -447,7 +449,7 @@ class Worker:
             self.advance(rec.request_id, block)
 
     def _observe(self, block: int) -> None:
-        self.last_block = block
+        self.last_block = block  # discovery, scheduler and tasks all report heads (a race may lag a block for a pass)
         self._head_at = time.monotonic()
         self.clock.observe(block)
         self.metrics.last_block.set(block)
