@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,37 @@ from verinfer.node.keystore import create_keystore
 from verinfer.operator.registration import register
 
 PASSWORD = "verinfer-localnet"  # local throwaway keystores only
+
+
+class _SetupMiner:
+    """Mines a block as soon as a transaction is pending, while the network is being set up.
+
+    Why: with interval mining every deploy / publish / stake transaction waits for the next block (~40 of them,
+    20 s at 1 s blocks); anvil can leave and re-enter interval mining only in whole seconds, so instead a thread
+    asks for a block (anvil_mine) whenever the pool holds a transaction. Interval mining goes on underneath and
+    is all that is left once `start()` returns, so windows measured in blocks keep their length in seconds."""
+
+    def __init__(self, w3: Any, poll: float = 0.01) -> None:
+        self.w3, self.poll = w3, poll
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="setup-miner", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll):
+            try:
+                pending = int(self.w3.provider.make_request("txpool_status", [])["result"]["pending"], 16)
+                if pending:
+                    mine(self.w3, 1)
+            except Exception:  # noqa: BLE001 - best effort: interval mining still mines every block
+                pass
+
+    def __enter__(self) -> "_SetupMiner":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 class LocalNetworkError(VerinferError):
@@ -159,9 +191,11 @@ class LocalNetwork:
         self.root.mkdir(parents=True, exist_ok=True)
         self.home.mkdir(parents=True, exist_ok=True)
         self.start_devnet()
-        self.deploy()
-        self.publish_model()
-        self.onboard_operators()
+        assert self.devnet is not None
+        with _SetupMiner(self.devnet.w3):
+            self.deploy()
+            self.publish_model()
+            self.onboard_operators()
         self.start_nodes()
         return self
 
