@@ -176,3 +176,30 @@ def test_every_court_function_has_a_wrapper_method() -> None:
     for n in names:
         snake = n.lower() if n.isupper() or "_" in n else re.sub(r"(?<!^)(?=[A-Z])", "_", n).lower()
         assert callable(getattr(StageCourt, snake, None)), f"StageCourt.{n} has no wrapper method {snake}()"
+
+
+def test_expired_jury_refunds_the_challenger(protocol: Protocol, new_account, w3: Web3) -> None:
+    """No full-model node serves the model: the jury is never drawn; resolve_expired expires the request at the
+    market, then the court refunds bond + fee + deposit and releases the stage's hold."""
+    publisher, stage, challenger = new_account(), new_account(), new_account()
+    _, model_id = protocol.as_account(publisher).models.register_model(
+        ModelInput(name=f"nojury-{secrets.token_hex(4)}", weights_cid="bafyweights", commitment=1, num_layers=30))
+    protocol.as_account(stage).nodes.register("http://stage", [ModelShard(model_id, 0, 10)], stake=2 * ETHER)
+    court = _court(protocol, challenger)
+    receipt = StageReceipt(model_id, 0, 10, INPUT_HASH, LIE_OUT)
+    sig = sign_receipt(stage, w3.eth.chain_id, protocol.nodes.address, receipt)
+    cost = dispute_cost(court, model_id)
+    dispute_id, rid = open_dispute(court, stage.address, receipt, sig, "bafystageinput")
+    assert protocol.nodes.open_assignments(stage.address) == 1  # held until the verdict
+    with pytest.raises(ContractError) as ei:
+        court.resolve_expired(dispute_id)  # the draw window is still open: the market refuses to expire it
+    assert ei.value.error_name == "TooEarlyToFinalize"
+    mine(w3, protocol.market.get_request(rid).draw_deadline + 1 - w3.eth.block_number)
+    court.resolve_expired(dispute_id)
+    assert protocol.market.get_request(rid).status == Status.EXPIRED
+    assert get_dispute(court, dispute_id).state == Verdict.NO_DECISION
+    assert protocol.nodes.open_assignments(stage.address) == 0
+    assert court.withdrawable(challenger.address) == cost
+    before = w3.eth.get_balance(challenger.address)
+    w = court.withdraw()  # pulls the court's refund from the market
+    assert w3.eth.get_balance(challenger.address) == before + cost - w["gasUsed"] * w["effectiveGasPrice"]

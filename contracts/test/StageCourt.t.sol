@@ -302,6 +302,59 @@ contract StageCourtTest is Fixture {
         court.resolveExpired(99);
     }
 
+    /// @dev Any jury outcome (unanimous true / false / invalid, a split with k no-shows, or expiry) leaves the court
+    ///      solvent, the stage's hold released, and pays out exactly bond + jury cost + slash reward in total.
+    function testFuzz_anyOutcome_keepsCourtSolvent(uint8 kind, uint8 shows) public {
+        kind = uint8(bound(kind, 0, 4));
+        uint256 stakeBefore = nodes.stakeOf(stage);
+        uint256 spent = court.disputeCost(lm);
+        (uint256 id, uint256 rid) = _dispute(challenger, LIE_OUT);
+        if (kind == 4) {
+            for (uint256 i; i < jurors.length; ++i) {
+                vm.prank(jurors[i]);
+                nodes.requestUnbond(); // nobody left to draw
+            }
+            vm.roll(market.getRequest(rid).drawDeadline + 1);
+            market.finalize(rid);
+            court.resolveExpired(id);
+        } else if (kind == 3) {
+            address[] memory c = _draw(rid);
+            uint256 n = bound(shows, 0, 2); // at most two revealers, each with its own output: no quorum
+            for (uint256 i; i < n; ++i) {
+                _commit(rid, c[i], bytes32(uint256(0x100 + i)));
+            }
+            _rollPastCommit(rid);
+            for (uint256 i; i < n; ++i) {
+                _reveal(rid, c[i], bytes32(uint256(0x100 + i)));
+            }
+            _rollPastReveal(rid);
+            market.finalize(rid);
+        } else {
+            _juryAnswers(rid, kind == 0 ? TRUE_OUT : kind == 1 ? LIE_OUT : INVALID);
+        }
+        IStageCourt.Dispute memory d = court.getDispute(id);
+        vm.assertTrue(d.state != IStageCourt.State.Open, "decided");
+        vm.assertEq(nodes.openAssignments(stage), 0, "hold released");
+        _assertSolvent();
+        uint256 slashed = stakeBefore - nodes.stakeOf(stage);
+        vm.assertEq(slashed, d.state == IStageCourt.State.StageWrong ? court.slashAmount() : 0, "slash iff wrong");
+        // everything the court owes is withdrawable, by the challenger or the stage
+        uint256 paid;
+        address[2] memory who = [challenger, stage];
+        for (uint256 i; i < 2; ++i) {
+            uint256 owed = court.withdrawable(who[i]);
+            if (owed == 0) continue;
+            uint256 b = who[i].balance;
+            vm.prank(who[i]);
+            court.withdraw();
+            paid += who[i].balance - b;
+        }
+        vm.assertEq(address(court).balance, 0, "court emptied");
+        vm.assertEq(market.withdrawable(address(court)), 0, "market credit pulled");
+        vm.assertLe(paid, spent + slashed / 2, "never pays more than it took plus the reward");
+        if (d.state == IStageCourt.State.NoDecision && kind == 4) vm.assertEq(paid, spent, "expiry: all back");
+    }
+
     // ------------------------------------------------------------------ admission attacks
 
     function test_attack_forgedSignature() public {
