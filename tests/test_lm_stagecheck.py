@@ -106,7 +106,7 @@ def test_receipts_hash_the_transcript_and_replay_is_bit_identical(ck, spec):
                              stage_run=lambda c: replay_stage_check(sub, c))
         assert out.output_hash == receipts[op][0].output_hash and out.output_payload == rows_payload(a)
         # the auditor's executor (full checkpoint, layers lo..hi built from it) decides the same
-        run = stage_runner(SimpleNamespace(llm_checkpoint=ck))  # type: ignore[arg-type]
+        run = stage_runner(SimpleNamespace(llm_checkpoint=ck, notes=[]))  # type: ignore[arg-type]
         assert run is not None
         audited = runtime.decide(spec, None, receipts[liar_op][1], receipts[liar_op][0].input_hash, model_id=MODEL_ID,
                                  stage_run=run)
@@ -167,3 +167,15 @@ def test_heads_catch_a_signed_lie_and_refuse_unsigned_answers(ck, spec):
     finally:
         for s, _ in servers:
             s.close()
+
+
+def test_dispute_filing_is_on_by_default_and_can_be_turned_off():
+    from typer.testing import CliRunner
+
+    from verinfer.commands.node import app
+    from verinfer.node.__main__ import parse
+
+    assert parse(["--key", "k"]).lm_disputes is True
+    assert parse(["--key", "k", "--no-lm-disputes"]).lm_disputes is False
+    out = CliRunner().invoke(app, ["run", "--help"], terminal_width=200).output
+    assert "--no-lm-disputes" in out

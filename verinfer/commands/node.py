@@ -61,6 +61,9 @@ def run(
     stage_fault: Optional[str] = typer.Option(None, "--stage-fault", help="TEST/DEMO ONLY misbehaving stage: KIND[:N] (lie, swap, garbage, stall, die)."),
     lm_replicas: int = typer.Option(2, "--lm-replicas", help="As an LLM committee head: stage endpoints compared bit for bit per step."),
     lm_stage_timeout: float = typer.Option(20.0, "--lm-stage-timeout", help="As an LLM committee head: seconds per stage call before failover."),
+    lm_disputes: bool = typer.Option(True, "--lm-disputes/--no-lm-disputes",
+                                     help="As an LLM committee head: dispute a stage caught signing a wrong answer in the StageCourt "
+                                          "(bond + jury fee from this account)."),
 ) -> None:
     """Run the worker until SIGTERM/SIGINT (same as `python -m verinfer.node`). Prints one JSON line on start."""
     from verinfer.node.daemon import NodeOptions, run_node
@@ -72,7 +75,7 @@ def run(
         fetch_timeout=fetch_timeout, start_block=start_block, prove=prove, prover_setup=prover_setup, provers=provers,
         parallel=parallel, block_time=block_time, log_level=log_level, exec_method=exec_method,
         hardware_class=hardware_class, stage=stage, stage_fault=stage_fault, lm_replicas=lm_replicas,
-        lm_stage_timeout=lm_stage_timeout,
+        lm_stage_timeout=lm_stage_timeout, lm_disputes=lm_disputes,
     ))
 
 
