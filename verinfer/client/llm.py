@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from verinfer.chain.protocol import ModelInput, Protocol
 from verinfer.chain.types import ModelInfo
 from verinfer.errors import ConfigError
+from verinfer.inference.ee_llm import EE_LLM_SUFFIX, EEKey, encrypt_checkpoint
 from verinfer.models import gguf
 from verinfer.models.gguf import ShardLayout
 from verinfer.storage.base import ContentStore
@@ -48,14 +49,23 @@ class PublishedLlm:
 
 def publish_llm(protocol: Protocol, store: ContentStore, *, name: str = SMOLLM_NAME,
                 ranges: Sequence[tuple[int, int]] = DEFAULT_LAYOUT, max_new_tokens: int = 16,
-                max_context: int = 2048, checkpoint: gguf.Checkpoint | None = None) -> PublishedLlm:
+                max_context: int = 2048, checkpoint: gguf.Checkpoint | None = None,
+                encrypt_key: EEKey | None = None) -> PublishedLlm:
     """Store every tensor + tokenizer + spec + layout content-addressed, then registerModel and setArtifacts.
+
+    With `encrypt_key` the TRANSFORMED checkpoint is published instead (`ee_llm.encrypt_checkpoint`) under
+    `name + ".ee"`: its own commitment, shard layout and per-shard commitments, an ordinary `verinfer.llm.v1`
+    spec that stages and heads serve without a key (docs/lm.md, "EE on the market"). Keeping the key is the
+    caller's job (`client.ee.publish_encrypted_llm_to_file`).
 
     Registered: commitment = `gguf.llm_commitment`, executionProfileHash = the integer profile
     (`gguf.llm_profile_hash`), shardLayoutHash = keccak(layout document), numLayers, 32-bit ids in and out.
     `max_new_tokens` is fixed per model: every request generates that many tokens (or stops at EOS).
     """
     ck = checkpoint or gguf.read_gguf()
+    if encrypt_key is not None:
+        ck = encrypt_checkpoint(ck, encrypt_key)
+        name = name + EE_LLM_SUFFIX
     spec = gguf.publish(ck, store, name, max_new_tokens=max_new_tokens, max_context=max_context)
     layout = gguf.make_layout(spec, ranges)
     weights_cid = store.add(spec.canonical_json())

@@ -96,6 +96,9 @@ def result_panel(res: RequestResult, label: int | None = None) -> Panel:
             extra = "  [green](correct)[/]" if label == res.prediction else f"  [red](true label {label})[/]"
         decrypted = " (decrypted with the EE key)" if res.output_space == "decrypted" else ""
         t.add_row("prediction", f"[bold]{res.prediction}[/]{extra}{decrypted}")
+    elif res.output_space == "permuted" and res.output is not None and res.model_kind == "lm":
+        t.add_row("text", "[yellow]encrypted: the token ids below are permuted (model published with --encrypt; "
+                  "pass --ee-key KEYFILE to decrypt)[/]")
     elif res.output_space == "permuted" and res.output is not None:
         t.add_row("prediction", "[yellow]unknown: encrypted model, the output is in the permuted class order "
                   "(pass --ee-key KEYFILE to decrypt)[/]")
@@ -110,8 +113,14 @@ def result_panel(res: RequestResult, label: int | None = None) -> Panel:
         t.add_row("output", f"{res.output_cid or '—'}  hash {hex32(res.output_hash)[:18]}…"
                   + ("  [green]verified against store[/]" if res.output_verified else ""))
     if res.text is not None:
-        t.add_row("text", f"[bold]{res.text!r}[/]")
+        decrypted = " (decrypted with the EE key)" if res.output_space == "decrypted" else ""
+        t.add_row("text", f"[bold]{res.text!r}[/]{decrypted}")
         t.add_row("token ids", " ".join(str(v) for v in (res.output or [])))
+        if res.permuted_output is not None:
+            t.add_row("token ids (permuted)", " ".join(str(v) for v in res.permuted_output))
+    elif res.output is not None and res.model_kind == "lm":
+        t.add_row("token ids (permuted)" if res.output_space == "permuted" else "token ids",
+                  " ".join(str(v) for v in res.output))
     elif res.output is not None:
         name = {"permuted": "logits (permuted)", "decrypted": "logits (decrypted)"}.get(res.output_space, "logits")
         t.add_row(name, " ".join(str(v) for v in res.output))

@@ -35,6 +35,7 @@ from verinfer.client.result import (
 from verinfer.constants import ETHER, FIELD, INVALID_INPUT_HASH
 from verinfer.errors import ConfigError, VerinferError
 from verinfer.inference.ee import is_encrypted_spec
+from verinfer.inference.ee_llm import is_encrypted_llm
 from verinfer.inference.runtime import load_model
 from verinfer.models.hashing import hash_vector
 from verinfer.models.spec import MAX_SPEC_BYTES
@@ -449,7 +450,7 @@ class Client:
             error=error,
             model_kind="lm" if getattr(info.spec, "kind", "") in ("lm", "llm") else "mlp",
             text=text,
-            output_space="permuted" if is_encrypted_spec(info.spec) else "plain",
+            output_space="permuted" if is_encrypted_spec(info.spec) or is_encrypted_llm(info.spec) else "plain",
         )
 
     def _fetch_output(self, cid: str, expected: int, bits: int) -> tuple[list[int], bool]:
@@ -506,6 +507,8 @@ def _interpret(info: ModelInfo, output: list[int] | None, store: ContentStore) -
     """A verified output for people: the argmax class of a classifier, the decoded text of a language model."""
     if output is None:
         return None, None
+    if is_encrypted_llm(info.spec):
+        return None, None  # permuted token ids: only the key holder can read them (client.ee.decrypt_result)
     if getattr(info.spec, "kind", "") == "llm":  # sharded transformer LM: its BPE tokenizer, by CID
         from verinfer.client.llm import decode_text
 

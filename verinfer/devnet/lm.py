@@ -23,6 +23,7 @@ from verinfer.chain.devnet import find_free_port, mine
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.protocol import ModelShard, Protocol
 from verinfer.chain.tx import sender_for
+from verinfer.client.ee import publish_encrypted_llm_to_file
 from verinfer.client.llm import DEFAULT_LAYOUT, PublishedLlm, publish_llm
 from verinfer.constants import ETHER
 from verinfer.devnet.processes import NodeProcess, launch_node
@@ -74,7 +75,7 @@ class LmNetwork:
     def __init__(self, root: Path, w3: Web3, manifest_path: Path, funder: LocalAccount, nodes: Sequence[LmNode], *,
                  max_new_tokens: int = 4, stake: int = 2 * ETHER, store_dir: Path | None = None,
                  checkpoint: gguf.Checkpoint | None = None, log: Callable[[str], None] | None = None,
-                 stage_timeout_s: float = 120.0, detach: bool = False) -> None:
+                 stage_timeout_s: float = 120.0, detach: bool = False, ee_key_out: Path | None = None) -> None:
         self.root = Path(root)
         self.w3 = w3
         self.manifest_path = manifest_path
@@ -89,6 +90,8 @@ class LmNetwork:
         self.log = log or (lambda msg: None)
         self.stage_timeout_s = stage_timeout_s
         self.detach = detach  # node processes outlive this process (`demo --keep`)
+        #: publish the per-deployment ENCRYPTED version (key file written here, `client.ee`) instead of plaintext
+        self.ee_key_out = ee_key_out
         self.published: PublishedLlm | None = None
         self.gas: dict[str, int] = {}
 
@@ -107,8 +110,13 @@ class LmNetwork:
 
     def publish(self) -> PublishedLlm:
         t0 = time.monotonic()
-        self.published = publish_llm(self.protocol(self.funder), self.store(), max_new_tokens=self.max_new_tokens,
-                                     checkpoint=self.checkpoint)
+        if self.ee_key_out is not None:
+            self.published = publish_encrypted_llm_to_file(self.protocol(self.funder), self.store(), self.ee_key_out,
+                                                           force=True, max_new_tokens=self.max_new_tokens,
+                                                           checkpoint=self.checkpoint)
+        else:
+            self.published = publish_llm(self.protocol(self.funder), self.store(), max_new_tokens=self.max_new_tokens,
+                                         checkpoint=self.checkpoint)
         self.gas.update(self.published.gas)
         info = self.published.info
         self.log(f"model: {info.name} v{info.version} published as {info.model_id_hex[:18]}… (layout "
@@ -173,13 +181,13 @@ class LmNetwork:
 
 
 def start_on(net: Any, *, max_new_tokens: int, log: Callable[[str], None] | None = None,
-             nodes: Sequence[LmNode] | None = None) -> LmNetwork:
+             nodes: Sequence[LmNode] | None = None, ee_key_out: Path | None = None) -> LmNetwork:
     """An LLM network on a running `LocalNetwork` (same devnet, manifest and content store): publish, onboard, start.
 
     The caller stops it (`LmNetwork.stop`), also when this raises half-way."""
     lm = LmNetwork(net.root / "lm", net.devnet.w3, net.manifest_path, net.dev_accounts[0],
                    list(nodes) if nodes is not None else default_nodes(), max_new_tokens=max_new_tokens,
-                   store_dir=net.store_dir, log=log, detach=bool(getattr(net, "detach", False)))
+                   store_dir=net.store_dir, log=log, detach=bool(getattr(net, "detach", False)), ee_key_out=ee_key_out)
     net.lm_network = lm  # so a failure half-way is still stopped by whoever holds `net`
     lm.publish()
     lm.onboard()

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from verinfer.inference.llama_int import IntBlock, IntLinear, IntModel, IntNorm
 from verinfer.inference.llama_ref import FloatModel
-from verinfer.models.gguf import QK, LlmConfig, LlmError
+from verinfer.models.gguf import QK, Checkpoint, LlmConfig, LlmError, RawTensor, decode_q4_1, decode_q8_0
 
 
 def block_perm(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -294,3 +295,157 @@ def adversary_line(deployment: str) -> str:
         return ADVERSARY_LINES[deployment]
     except KeyError:
         raise LlmError(f"unknown deployment {deployment!r} (one of {', '.join(ADVERSARY_LINES)})") from None
+
+
+# ------------------------------------------------------------------ a publishable encrypted checkpoint (the market path)
+
+#: name suffix of an encrypted version (the MLP's `inference.ee.EE_NAME_SUFFIX`): one marker for both kinds
+EE_LLM_SUFFIX = ".ee"
+
+
+def is_encrypted_llm(spec: object) -> bool:
+    """The spec is a published `encrypt_checkpoint` output: an LLM whose name carries the EE suffix."""
+    return getattr(spec, "kind", "") == "llm" and str(getattr(spec, "name", "")).endswith(EE_LLM_SUFFIX)
+
+
+def _q4_1_bytes(q: np.ndarray, d: np.ndarray, m: np.ndarray) -> bytes:
+    """(rows, nb, 32) nibbles + fp16 d, m → GGML Q4_1 block bytes (inverse of `gguf.decode_q4_1`)."""
+    q = q.astype(np.uint8)
+    qs = q[:, :, :16] | (q[:, :, 16:] << 4)
+    return np.concatenate([d.astype(np.float16)[..., None].view(np.uint8),
+                           m.astype(np.float16)[..., None].view(np.uint8), qs], axis=2).tobytes()
+
+
+def _q8_0_bytes(q: np.ndarray, d: np.ndarray) -> bytes:
+    """(rows, nb, 32) int8 + fp16 d → GGML Q8_0 block bytes (inverse of `gguf.decode_q8_0`)."""
+    return np.concatenate([d.astype(np.float16)[..., None].view(np.uint8), q.astype(np.int8).view(np.uint8)],
+                          axis=2).tobytes()
+
+
+def transform_tensor(t: RawTensor, row_perm: np.ndarray | None = None, row_sign: np.ndarray | None = None,
+                     col_perm: np.ndarray | None = None, col_sign: np.ndarray | None = None) -> RawTensor:
+    """GGML block bytes of `sign_r · W[row_perm][:, col_perm] · sign_c`, exact: blocks and elements are moved, and a
+    negated block gets d' = -d (and m' = -m for Q4_1): fp16 negation is exact, and the integer kernel then computes
+    -(d·q·a + m·Σa) — bit for bit what `encrypt_model`'s (15 - q, -m - 15 d) re-encoding computes, without needing
+    -m - 15 d to be an fp16 value (it often is not). F32 vectors (norm gains, biases) and F32 matrices (GPT-2
+    positions) are permuted / sign-flipped directly."""
+    if t.ggml_type == "F32":
+        v = np.frombuffer(t.data, dtype=np.float32).reshape(t.shape).copy()
+        if v.ndim == 1:
+            if col_perm is not None:  # a gain indexed by the hidden dimension
+                v = v[col_perm]
+            if row_perm is not None:  # a bias of the output rows
+                v = v[row_perm] * (1 if row_sign is None else row_sign.astype(np.float32))
+        else:
+            if col_perm is not None:
+                v = v[:, col_perm] * (1 if col_sign is None else col_sign.astype(np.float32)[None, :])
+        return RawTensor(t.name, "F32", t.shape, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+    rows, cols = t.shape
+    nb = cols // QK
+    if t.ggml_type == "Q4_1":
+        q, d, m = decode_q4_1(t.data, rows, cols)
+    elif t.ggml_type == "Q8_0":
+        q, d = decode_q8_0(t.data, rows, cols)
+        m = None
+    else:
+        raise LlmError(f"{t.name}: cannot encrypt a {t.ggml_type} tensor exactly")
+    q = q.reshape(rows, nb, QK)
+    sign = np.ones((rows, nb), dtype=np.int64)
+    if col_perm is not None:
+        pb = col_perm.reshape(nb, QK)
+        src = pb[:, 0] // QK
+        if not np.all(pb // QK == src[:, None]):
+            raise LlmError("input permutation is not block-structured")
+        q, d = q[:, src[:, None], pb % QK], d[:, src]
+        m = None if m is None else m[:, src]
+        if col_sign is not None:
+            sb = col_sign.reshape(nb, QK)
+            if not np.all(sb == sb[:, :1]):
+                raise LlmError("input sign flips must be constant on each 32-block")
+            sign = sign * sb[:, 0][None, :]
+    if row_perm is not None:
+        q, d = q[row_perm], d[row_perm]
+        m = None if m is None else m[row_perm]
+        if row_sign is not None:
+            sign = sign * row_sign[:, None]
+    neg = sign < 0
+    d = np.where(neg, -d, d).astype(np.float16)
+    if m is not None:
+        m = np.where(neg, -m, m).astype(np.float16)
+        return RawTensor(t.name, "Q4_1", t.shape, _q4_1_bytes(q, d, m))
+    return RawTensor(t.name, "Q8_0", t.shape, _q8_0_bytes(q, d))
+
+
+def encrypt_checkpoint(ck: Checkpoint, key: EEKey) -> Checkpoint:
+    """The whole checkpoint rewritten with `key`, as GGML tensors a node loads like any other (`gguf.publish`).
+
+    Layers compute on `key.encrypt_hidden(h)`; the embedding and head rows are permuted by the vocabulary
+    permutation, so an unmodified head embeds encrypted ids and its greedy argmax yields encrypted ids. The
+    config's bos/eos become their encrypted ids (the heads stop at EOS: that one entry of π is public).
+    Bit-exact with `encrypt_model` (tests/test_lm_ee_market.py::test_encrypted_checkpoint_equals_encrypt_model)."""
+    c = ck.config
+    hp, hs = key.h_perm, key.h_sign
+    if len(key.vocab_perm) != c.vocab_size or len(hp) != c.d_model or set(key.layers) != set(range(c.n_layers)):
+        raise LlmError("EE key does not match the checkpoint's dimensions")
+    T = ck.tensors
+    out: dict[str, RawTensor] = {}
+
+    def put(name: str, **kw: np.ndarray | None) -> None:
+        if name in T:
+            out[name] = transform_tensor(T[name], **kw)
+
+    for i in range(c.n_layers):
+        lk, p = key.layers[i], f"blk.{i}."
+        for norm in ("attn_norm", "ffn_norm"):
+            put(p + norm + ".weight", col_perm=hp)
+            put(p + norm + ".bias", col_perm=hp)
+        for name, rp, rs, cp, cs in (
+            ("attn_q", lk.q_perm, lk.q_sign, hp, hs), ("attn_k", lk.k_perm, lk.k_sign, hp, hs),
+            ("attn_v", lk.v_perm, lk.v_sign, hp, hs), ("attn_output", hp, hs, lk.o_perm, lk.o_sign),
+            ("ffn_up", lk.f_perm, lk.f_sign, hp, hs), ("ffn_down", hp, hs, lk.f_perm, lk.f_sign),
+            ("ffn_gate", lk.f_perm, np.ones_like(lk.f_sign), hp, hs),
+        ):
+            put(p + name + ".weight", row_perm=rp, row_sign=rs, col_perm=cp, col_sign=cs)
+            put(p + name + ".bias", row_perm=rp, row_sign=rs)
+    vp = key.vocab_perm
+    ones = np.ones(len(vp), dtype=np.int64)
+    put("token_embd.weight", row_perm=vp, row_sign=ones, col_perm=hp, col_sign=hs)
+    put("output.weight", row_perm=vp, row_sign=ones, col_perm=hp, col_sign=hs)
+    put("output_norm.weight", col_perm=hp)
+    put("output_norm.bias", col_perm=hp)
+    put("position_embd.weight", col_perm=hp, col_sign=hs)
+    missing = sorted(set(T) - set(out))
+    if missing:
+        raise LlmError(f"encrypt_checkpoint does not know how to transform {missing[0]}")
+    inv = np.empty_like(vp)
+    inv[vp] = np.arange(len(vp))
+    cfg = replace(c, bos_id=int(inv[c.bos_id]), eos_id=int(inv[c.eos_id]))
+    return Checkpoint(cfg, out, dict(ck.tokenizer))
+
+
+@dataclass(frozen=True)
+class VocabKey:
+    """What the requester of an encrypted LLM deployment holds: the vocabulary permutation π only.
+
+    `perm[i]` is the plaintext id of encrypted id i (`EEKey.vocab_perm`). The hidden transform is not needed
+    after publishing (heads and stages compute on the rewritten weights without it), so it is not kept."""
+
+    perm: np.ndarray
+
+    @staticmethod
+    def of(key: EEKey) -> VocabKey:
+        return VocabKey(np.asarray(key.vocab_perm, dtype=np.int64))
+
+    def encrypt_ids(self, ids: Sequence[int]) -> list[int]:
+        """Plaintext token ids → the ids the encrypted model is asked with (π⁻¹ in `EEKey` terms)."""
+        inv = np.empty_like(self.perm)
+        inv[self.perm] = np.arange(len(self.perm))
+        return [int(inv[int(i)]) for i in ids]
+
+    def decrypt_ids(self, ids: Sequence[int]) -> list[int]:
+        """Settled (encrypted) ids → plaintext token ids."""
+        n = len(self.perm)
+        bad = [int(i) for i in ids if not 0 <= int(i) < n]
+        if bad:
+            raise LlmError(f"token id {bad[0]} is outside the key's vocabulary of {n}")
+        return [int(self.perm[int(i)]) for i in ids]
