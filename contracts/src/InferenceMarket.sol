@@ -43,7 +43,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     /// @dev Gas submitProofBatch needs at its start (base + per proof): enough for the batch check and, when
     ///         it fails, the verifier's proof-by-proof re-check that names the bad one.
     uint256 internal constant BATCH_GAS_BASE = 150_000;
-    uint256 internal constant BATCH_GAS_PER_PROOF = 250_000;
+    uint256 internal constant BATCH_GAS_PER_PROOF = 300_000;
     /// @dev Gas kept back on top of the forwarded gas so the call can really get it and we can finish.
     uint256 internal constant CALLBACK_GAS_RESERVE = 15_000;
     uint256 internal constant PROOF_GAS_RESERVE = 5_000;

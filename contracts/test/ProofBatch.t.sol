@@ -110,6 +110,18 @@ contract ProofBatchTest is Fixture {
         market.submitProofBatch(dup, dupOut, dupProofs);
     }
 
+    /// @dev The worst case of the per-proof recheck: the bad proof is the last of 16 and the caller sends barely
+    ///      more than the market's BATCH_GAS_BASE + BATCH_GAS_PER_PROOF * n. With 250k per proof the recheck
+    ///      (~4.29M) ran out of gas and the batch reverted BatchUnsupported instead of naming the bad proof.
+    function test_badLastProofOf16_isNamedWithTheGasTheMarketAsksFor() public {
+        _requests(16);
+        (uint256[] memory ids, bytes32[] memory outs, uint256[8][] memory proofs) = _batch(0, 16);
+        proofs[15][7] ^= 1; // tampered C.y
+        vm.prank(PROVER);
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.InvalidProofAt.selector, 15, ids[15]));
+        market.submitProofBatch{gas: 150_000 + 300_000 * 16 + 20_000}(ids, outs, proofs);
+    }
+
     function test_batchVerifierIsFixedPerVersion() public {
         // the version's verifier is the batch verifier; the registry has no way to change it later
         (bool ok,) = address(models).call(

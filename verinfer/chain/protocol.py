@@ -633,7 +633,7 @@ class InferenceMarket(_ContractWrapper, _Constants):
     REVEAL_TX_GAS = 400_000
     #: InferenceMarket's BATCH_GAS_BASE / BATCH_GAS_PER_PROOF (internal constants there): gas a batch needs left.
     BATCH_GAS_BASE = 150_000
-    BATCH_GAS_PER_PROOF = 250_000
+    BATCH_GAS_PER_PROOF = 300_000
 
     def request_inference(
         self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams,
