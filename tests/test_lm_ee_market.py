@@ -252,3 +252,17 @@ def test_cli_publish_smollm2_encrypt(eenet: LmNetwork, cli_env, ck) -> None:
     assert [s["commitment"] for s in out["shards"]] != list(eenet.published.layout.shards)  # a per-deployment key
     assert "passive observer" in out["privacy"] and "recovers the tokens" in out["privacy"]
     assert read_key_file(key_path).key.decrypt_ids([out["encrypted_eos_id"]]) == [ck.config.eos_id]  # type: ignore[union-attr]
+
+
+def test_audit_reruns_the_encrypted_request_without_the_key(eenet: LmNetwork, settled) -> None:
+    """`verinfer audit` needs no key: it re-runs the published (encrypted) model on the settled permuted prompt and
+    gets the settled permuted tokens; every claim passes."""
+    from verinfer.auditor import Auditor, Verdict
+    from verinfer.storage import open_store
+
+    report = Auditor(eenet.protocol(eenet.funder), open_store(root=eenet.store_dir)).audit(settled["rid"])
+    assert report.ok, [f"{c.name}: {c.detail}" for c in report.failures]
+    for name in ("model.commitment", "model.layout", "model.tensors", "input", "output.reexecution", "quorum.outcome"):
+        assert report.claim(name).verdict is Verdict.PASS, report.claim(name)
+    assert report.context.reference_output == settled["res"].output  # permuted ids, re-derived without π
+    assert report.context.reference_output != settled["want"]
