@@ -266,3 +266,20 @@ def test_audit_reruns_the_encrypted_request_without_the_key(eenet: LmNetwork, se
         assert report.claim(name).verdict is Verdict.PASS, report.claim(name)
     assert report.context.reference_output == settled["res"].output  # permuted ids, re-derived without π
     assert report.context.reference_output != settled["want"]
+
+
+def test_a_drawn_head_recovers_pi_from_the_published_encrypted_embedding(eenet: LmNetwork, ck) -> None:
+    """Why the CLI says this deployment does NOT resist a party holding the public model: a head loads exactly
+    the encrypted globals every head loads, and embedding-row matching against the public SmolLM2 names nearly
+    every encrypted id (docs/lm.md attack table: 99.98%)."""
+    from verinfer.inference import attacks
+
+    assert eenet.published is not None and eenet.ee_key_out is not None
+    head_view = IntModel(gguf.fetch(eenet.published.spec, eenet.store(), (0, 0)), (0, 0))  # what LlmHead.head loads
+    public = IntModel(ck, (0, 0))
+    vk = read_key_file(eenet.ee_key_out).key
+    assert isinstance(vk, VocabKey)
+    res = attacks.match_embedding_rows(public, head_view, vk.perm)
+    print(f"embedding-row matching on the published encrypted SmolLM2: {res.recovered}/{res.total} "
+          f"({res.rate:.2%}) in {res.seconds:.1f} s")
+    assert res.rate > 0.999
