@@ -250,7 +250,7 @@ def test_cli_publish_smollm2_encrypt(eenet: LmNetwork, cli_env, ck) -> None:
     assert json.loads(key_path.read_text())["model_id"] == out["model_id"].lower() != "0x" + eenet.model_id.hex()
     assert eenet.published is not None
     assert [s["commitment"] for s in out["shards"]] != list(eenet.published.layout.shards)  # a per-deployment key
-    assert "passive observer" in out["privacy"] and "recovers the tokens" in out["privacy"]
+    assert "passive observers" in out["privacy"] and "NOT from a head or stage holding the public model" in out["privacy"]
     assert read_key_file(key_path).key.decrypt_ids([out["encrypted_eos_id"]]) == [ck.config.eos_id]  # type: ignore[union-attr]
 
 
