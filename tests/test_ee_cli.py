@@ -163,3 +163,33 @@ def test_request_with_ee_key_gives_the_plaintext_models_prediction(net: EENet) -
     _one_line_error(request_app, "show", rid, "--manifest", str(net.manifest), "--ee-key", str(other),
                     needle="belongs to model")
     assert net.protocol.market.request_count() == count
+
+
+def test_llm_key_file_holds_pi_only_and_rejects_bad_files(tmp_path: Path) -> None:
+    """The encrypted-LLM key file (docs/lm.md "Encrypted deployment"): 0600, π only, no overwrite, one-line errors."""
+    import numpy as np
+
+    from verinfer.client.ee import LLM_KEY_FORMAT, read_key_file, write_key_file
+    from verinfer.errors import ConfigError
+    from verinfer.inference.ee_llm import VocabKey
+
+    perm = np.random.default_rng(1).permutation(50)
+    path = write_key_file(tmp_path / "lm.eekey", VocabKey(perm), b"\xab" * 32)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    doc = json.loads(path.read_text())
+    assert set(doc) == {"format", "model_id", "vocab_size", "vocab_perm"} and doc["format"] == LLM_KEY_FORMAT
+    kf = read_key_file(path)
+    assert isinstance(kf.key, VocabKey) and kf.model_id == "0x" + "ab" * 32
+    assert kf.key.decrypt_ids(kf.key.encrypt_ids([0, 7, 49])) == [0, 7, 49]
+    with pytest.raises(ConfigError, match="already exists"):
+        write_key_file(path, VocabKey(perm), None)
+    for body, needle in (({"vocab_size": 3, "vocab_perm": [0, 0, 1]}, "not a permutation"),
+                         ({"vocab_size": 4, "vocab_perm": [0, 1, 2]}, "vocab_size"),
+                         ({"vocab_perm": "x"}, "vocab_perm")):
+        bad = tmp_path / f"bad{len(str(body))}.eekey"
+        bad.write_text(json.dumps({"format": LLM_KEY_FORMAT, "model_id": "", **body}))
+        with pytest.raises(VerinferError, match=needle) as exc:
+            read_key_file(bad)
+        assert "\n" not in str(exc.value)
+    with pytest.raises(VerinferError, match="outside the key's vocabulary"):
+        kf.key.decrypt_ids([50])

@@ -80,12 +80,6 @@ def run_lm_request(net: Any, console: Console, prompt: str, n_tokens: int, timeo
     t.add_row("latency", f"{latency:.0f} s submit → settled")
     t.add_row("gas (k)", "  ".join(f"{k} {kgas(v)}k" for k, v in res.gas.items())
               + "  |  publish: " + ", ".join(f"{k} {v / 1000:.0f}k" for k, v in lm.gas.items()))
-    t.add_row("privacy", adversary_line("split+ee" if key is not None else "split"))
-    if key is not None:
-        t.add_row("resists / not", "resists: a passive observer of stage traffic and anyone reading the chain or the "
-                  "store without the key (prompt and tokens are permuted ids). Does NOT resist anyone holding the public "
-                  "SmolLM2: a drawn head (it holds the permuted embedding) recovers π by embedding-row matching "
-                  "(99.98% of ids, 21 s), a stage recovers tokens by vocabulary matching (>= 71% measured), "
-                  "docs/lm.md attack table")
+    t.add_row("privacy", adversary_line("ee-deployment" if key is not None else "split"))
     console.print(t)
     return lm

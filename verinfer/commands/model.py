@@ -333,7 +333,7 @@ def _publish_llm(store: Any, split: str | None, proof_mode: str, rpc_url: str | 
               "max_new_tokens": pub.spec.max_new_tokens, "gas": pub.gas}
     if key_out is not None:
         result.update(ee_key=str(key_out), encrypted_eos_id=int(pub.spec.config["eos_id"]),
-                      privacy=adversary_line("split+ee"))
+                      privacy=adversary_line("ee-deployment"))
     if as_json:
         print(json.dumps(result, indent=2))
         return

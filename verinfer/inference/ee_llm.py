@@ -284,6 +284,11 @@ ADVERSARY_LINES = {
              "recovers the tokens by vocabulary matching (docs/lm.md)",
     "split+ee": "split + EE: hides activations from passive observers without the base model only; a stage "
                 "holding the public model recovers the tokens (measured, docs/lm.md)",
+    "ee-deployment": "encrypted deployment (publisher's key; heads hold the permuted embedding, stages the rewritten "
+                     "layers): hides prompt and tokens from the chain, the store and passive observers of stage "
+                     "traffic; NOT from a head or stage holding the public model: a head recovers the vocabulary "
+                     "permutation by embedding-row matching (99.98% of ids in seconds), a stage recovers tokens by "
+                     "vocabulary matching (docs/lm.md)",
     "ee-full": "EE with embedding at the node: the vocabulary permutation is recovered from the weights in "
                "seconds (99.98% of ids, docs/lm.md): no privacy against the node",
 }
