@@ -14,7 +14,7 @@ npx forge test --match-contract Attack12GasEstimationTest -vv > "$FLAT" 2>&1 || 
 npx forge test --match-contract GasScenariosTest --isolate --gas-report > "$REPORT" 2>&1 || { cat "$REPORT"; exit 1; }
 npx forge test --match-contract ProofBatchTest --match-test test_gas --isolate -vv > "$BATCH" 2>&1 || { cat "$BATCH"; exit 1; }
 python3 - "$LIFE" "$FLAT" "$REPORT" "$BATCH" "$ROOT/docs/gas.md" <<'PY'
-import datetime, re, subprocess, sys
+import datetime, re, subprocess, sys, tomllib
 life, flat, report, batch = (open(p).read() for p in sys.argv[1:5])
 out_path = sys.argv[5]
 vals = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s*(gas\.[\w.]+) (\d+)$", life + batch, re.M)}
@@ -39,10 +39,11 @@ before_v2["lifecycle"] = sum(before_v2.values())
 rows = [("requestInference", "requestInference"), ("3 x commit (the first draws the committee)", "commit_x3"),
         ("3 x reveal (now: the last one settles)", "reveal_x3"), ("finalize (now: no transaction)", "finalize"),
         ("**lifecycle**", "lifecycle")]
+runs = tomllib.load(open("foundry.toml", "rb"))["profile"]["default"]["optimizer_runs"]  # not a copy of the setting
 solc = subprocess.run(["scripts/solc", "--version"], capture_output=True, text=True).stdout.strip().splitlines()[-1]
 o = ["# Gas (generated)", "",
      f"Generated {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `bash contracts/gas-report.sh` "
-     f"({solc}, optimizer on, 200 runs, evm cancun). Do not edit by hand.", "",
+     f"({solc}, optimizer on, {runs} runs, evm cancun). Do not edit by hand.", "",
      "## Request lifecycle: V1 (before) and V2 (after)", "",
      "k = 3, quorum 2, no callback, no proof: `requestInference` + 3 `commit` + 3 `reveal` (+ `finalize`: since gas",
      "round 4 the last unanimous reveal settles such a request, so there is no finalize transaction).",
