@@ -20,11 +20,13 @@ step "slither (High/Medium findings must be triaged in contracts/slither.triage.
 step "ruff (verinfer/)" ruff check verinfer
 step "mypy (verinfer/)" mypy
 
-# Two workers (pytest-xdist; CI has 2 cores): much of a network test is waiting for blocks, so a second file runs
-# in that time. --dist loadfile keeps each file on one worker (its module fixtures start once); the longest files
-# are collected first (tests/conftest.py LONG_FILES) and --no-loadscope-reorder keeps that order (xdist would
-# otherwise start files with many tests first). VERINFER_TEST_WORKERS=0 runs everything in one process.
-workers="${VERINFER_TEST_WORKERS:-2}"
+# Three workers on CI's 2 cores (pytest-xdist): a network test spends most of its wall time waiting for blocks and
+# node processes (about half of it, measured with --time-report), so with the test clusters' start-up CPU gone
+# (no MetaInf selection in test nodes, tests/conftest.py) a third file runs in that time (README, "How pytest runs").
+# --dist loadfile keeps each file on one worker (its module fixtures start once); the longest files are collected
+# first (tests/conftest.py LONG_FILES) and --no-loadscope-reorder keeps that order (xdist would otherwise start
+# files with many tests first). VERINFER_TEST_WORKERS=2 is the previous setting; 0 runs everything in one process.
+workers="${VERINFER_TEST_WORKERS:-3}"
 echo "==> pytest (-n $workers)"
 set +e
 python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder --durations=15 "$@"

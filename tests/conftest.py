@@ -32,7 +32,8 @@ from verinfer.constants import ETHER  # noqa: E402
 from verinfer.node.daemon import METAINF_SELECT_ENV  # noqa: E402
 
 # Every node a test starts (NodeCluster, LocalNetwork, `verinfer demo`, `verinfer node run`) inherits this: no
-# background MetaInf selection (~5 s of CPU and an ONNX executor per node, in every cluster of every network test).
+# background MetaInf selection (the selector and an ONNX executor: ~7 s of CPU and ~325 MB per node, in every
+# cluster of every network test).
 # The selection in a node process is covered by tests/test_metainf_integration.py, which turns it on per node
 # (`--metainf-select`), and in-process by tests/test_metainf_node_exec.py. Operators' default is unchanged (on);
 # VERINFER_NODE_METAINF_SELECT=1 runs the suite with it on (how the before/after CPU in the README was measured).
@@ -47,28 +48,30 @@ def _slow_enabled(config: pytest.Config) -> bool:
     return "slow" in expr and "not slow" not in expr
 
 
-#: The longest files, longest first (CPU s per file from --time-report, 2026-12-02, loaded 2-core box: journey 101,
-#: requests/faults 94-124, audit 110, attacks 71-93, explorer 42-66, smollm 54, faults 28-39, metainf 33, bundle 27,
-#: demo 22-28, kit guide 18-28 but mostly waiting for blocks). Collected first so that `pytest -n 2 --dist loadfile
+#: The longest files, longest first (wall per file from --time-report, 2026-12-02 08:00-08:20 after the test-speed
+#: round: request faults, journey, audit, explorer, attacks, faults, demo, kit guide; test_lm_market,
+#: test_prover_network and test_load_network by what they start; test_prover_cnn, test_operator_cli and test_cli_entry
+#: were 94, 88 and 54 s of wall in the morning's full run). Collected first so that `pytest -n 3 --dist loadfile
 #: --no-loadscope-reorder` (scripts/test.sh) starts them at once and the many short files fill the gaps, instead of
-#: one long file starting last and running alone. Order only: nothing is skipped or added. test_lm_market,
-#: test_prover_network and test_load_network arrived after that measurement; placed by what they start (a SmolLM2
-#: network; circuit compiles and proofs through nodes; a proof burst), not measured yet.
+#: one long file starting last and running alone. Order only: nothing is skipped or added.
 LONG_FILES = (
+    "test_requests_faults_network.py",
     "test_newcomer_journey.py",
     "test_lm_market.py",
-    "test_requests_faults_network.py",
     "test_prover_network.py",
     "test_audit_request.py",
+    "test_explorer_network.py",
     "test_attacks_network.py",
     "test_load_network.py",
-    "test_explorer_network.py",
-    "test_lm_smollm.py",
-    "test_kit_guide.py",
-    "test_metainf_integration.py",
-    "test_prover_bundle.py",
     "test_faults_node.py",
     "test_e2e_demo.py",
+    "test_prover_cnn.py",
+    "test_operator_cli.py",
+    "test_metainf_integration.py",
+    "test_lm_smollm.py",
+    "test_kit_guide.py",
+    "test_cli_entry.py",
+    "test_prover_bundle.py",
     "test_deploy_hardhat.py",
     "test_devnet_cli.py",
     "test_node_e2e.py",

@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -80,9 +81,13 @@ def test_guide_end_to_end(tmp_path: Path) -> None:
     """Zero to a deployed consumer acting on a proven digit class, against 3 real node processes."""
     if not prover_available():
         pytest.fail("the Groth16 toolchain (node, circom2, circomlib) is missing: run scripts/install.sh")
-    art = build(forge_project(tmp_path))
+    # the consumer compiles (solc-js: CPU) while the network comes up (mostly waiting for blocks and nodes)
+    pool = ThreadPoolExecutor(max_workers=1)
+    building = pool.submit(lambda: build(forge_project(tmp_path)))
+    pool.shutdown(wait=False)  # the build runs on; .result() joins it and re-raises its failure
     port = next(p for p in KIT_PORTS if not port_in_use(p))
     with LocalNetwork(tmp_path / "net", n_nodes=3, proof=True, port=port) as net:
+        art = building.result()
         assert net.proof_mode == 1, "the digits model is published with public-weights proofs"
         w3 = net.devnet.w3
         dev = net.dev_accounts[0]

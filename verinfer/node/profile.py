@@ -205,8 +205,8 @@ class ProfileGuard:
     """Wraps a node's served-model lookup: models whose run would change the registered hash are dropped.
 
     `check(ids)` runs at daemon start-up; `filter` checks models first seen later. The node's own
-    selection is computed in the background (training the selector and building the executor take ~5 s of
-    CPU and ~300 MB per node); `select=False` (`--no-metainf-select`) skips it and runs the registered profile.
+    selection is computed in the background (training the selector and building the executor take ~7 s of
+    CPU and ~325 MB per node); `select=False` (`--no-metainf-select`) skips it and runs the registered profile.
     """
 
     def __init__(self, chain: Any, models: Any, store: Any, run: Candidate | None = None,
