@@ -177,8 +177,8 @@ def test_attack13_load_burst_no_honest_penalty_and_network_keeps_accepting(net: 
     t0 = time.monotonic()
     sent = submit_burst(requesters, net.model.model_id, items, WINDOWS)  # type: ignore[union-attr]
     submit_s = time.monotonic() - t0
-    # a sanity bound on the submitter, not a speed target (benchmarks/bench_load.py measures the burst): ~3 s on a
-    # quiet box, 8.6 s once at load 20 with 3 test workers; longer would mean the burst no longer overlaps the windows
+    # a sanity bound on the submitter, not a speed target (benchmarks/bench_load.py measures the burst): meant as ~5 s; it took
+    # 8.6 s once at load 20 with 3 test workers; much longer would mean the burst no longer overlaps the windows
     assert submit_s < 20, f"submitting took {submit_s:.1f}s"
     rids = [s.request_id for s in sent]
     finals = [_wait_final(p, rid, timeout=240, net=net) for rid in rids]
