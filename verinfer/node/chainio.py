@@ -57,7 +57,8 @@ class NodeChain:
         # compare it with a chainId the node never puts there): 7 RPCs instead of 3 for a read + an estimate + a
         # block number. The node checks the chain id once at start (Worker._check_chain) and signs with the
         # TxSender's cached id. It never passes ENS names and signs its own fee fields, so the ENS and gas-price
-        # middlewares only cost CPU: 2.3 → 1.0 ms of Python per such trio without them (benchmarks/bench_load.py).
+        # middlewares only cost CPU. Without the three: 1.9 → 1.1 ms of web3 Python per such trio, before any HTTP
+        # (benchmarks/nodeprof/web3_overhead.py, best of 5).
         for name in ("validation", "ens_name_to_address", "gas_price_strategy"):
             w3.middleware_onion.remove(name)
         chain = cls(Protocol(w3, manifest, account))

@@ -183,7 +183,9 @@ class Worker:
         self._proof_at: dict[int, int] = {}  # request id → its live heap entry's block (older entries are stale)
         self._proof_done: set[int] = set()  # requests the prover already handled (proved or skipped): never requeued
         self._proof_blocks: int | None = None  # the market's proof window (parameters().proofBlocks), read once
-        self._proofs_sent: dict[int, tuple[float, str]] = {}  # request id → (seconds to prove, tx) until its event
+        # request id → (seconds to prove, tx) until its ProofVerified event (kept past settlement: the log line of a
+        # proof whose event comes after the Finalized one still carries the proving time; a lost proof leaves one entry)
+        self._proofs_sent: dict[int, tuple[float, str]] = {}
         self._prove_seconds = 3.0
         self._backoff = 0.0
         self._rpc_down = False
@@ -801,7 +803,6 @@ class Worker:
         with self._proofs_lock:
             self._proof_at.pop(rec.request_id, None)  # a heap entry left behind is dropped as stale when popped
             self._proof_done.discard(rec.request_id)
-        self._proofs_sent.pop(rec.request_id, None)
         if self.state.transition(rec.request_id, Phase.DONE, expect=Phase.REVEALED) is None:
             return
         self._views.pop(rec.request_id, None)
