@@ -291,6 +291,27 @@ contract StageCourtTest is Fixture {
         vm.assertEq(address(court).balance, 0, "court empty");
     }
 
+    /// @dev A callback that fails (here: the registry's slash made to revert) leaves the dispute Open with every
+    ///      wei in place; the market's redeliver runs it again and the verdict lands.
+    function test_failedCallback_strandsNothing_redeliverResolves() public {
+        (uint256 id, uint256 rid) = _dispute(challenger, LIE_OUT);
+        address[] memory c = _draw(rid);
+        _commitAll(rid, c, TRUE_OUT);
+        _revealAll(rid, c, TRUE_OUT);
+        vm.mockCallRevert(address(nodes), abi.encodeWithSelector(INodeRegistry.slash.selector), "registry down");
+        market.finalize(rid);
+        vm.assertTrue(market.getRequest(rid).callbackFailed, "callback failed");
+        vm.assertEq(uint256(court.getDispute(id).state), uint256(IStageCourt.State.Open), "still open");
+        vm.assertEq(nodes.openAssignments(stage), 1, "stake still held");
+        _assertSolvent();
+        vm.clearMockedCalls();
+        market.redeliver(rid);
+        vm.assertEq(uint256(court.getDispute(id).state), uint256(IStageCourt.State.StageWrong), "resolved");
+        vm.assertEq(nodes.stakeOf(stage), STAKE - court.slashAmount(), "slashed");
+        vm.assertEq(nodes.openAssignments(stage), 0, "released");
+        _assertSolvent();
+    }
+
     function test_resolveExpired_refusesADrawnRequest() public {
         (uint256 id, uint256 rid) = _dispute(challenger, LIE_OUT);
         _draw(rid);
