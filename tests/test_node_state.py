@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from verinfer.errors import ConfigError
+from verinfer.node.chainio import NodeChain
 from verinfer.node.state import NodeState, Phase, RequestRecord
 
 
@@ -93,3 +95,25 @@ def test_node_state_command_prints_persisted_requests(tmp_path: Path, capsys: py
         sys.argv = old
     assert exc.value.code == 1
     assert capsys.readouterr().err.startswith("error: no node state at")
+
+
+def test_a_state_dir_belongs_to_one_deployment(tmp_path: Path) -> None:
+    """A fresh devnet redeploys the same addresses on the same chain id; a node restarted on it with the old state
+    dir took request 1..n for ones it had handled (and trusted the old event cursor): 200/200 requests Expired."""
+    st = NodeState(tmp_path / "node.db")
+    st.bind_deployment("31337:0xMarket:aa")
+    st.bind_deployment("31337:0xMarket:aa")  # the same deployment: a plain restart
+    st.close()
+    again = NodeState(tmp_path / "node.db")
+    with pytest.raises(ConfigError, match="belongs to another deployment") as err:
+        again.bind_deployment("31337:0xMarket:bb")
+    assert "\n" not in str(err.value) and "--state-dir" in str(err.value)
+
+
+def test_the_deployment_id_names_the_chain_instance(w3, protocol_manifest, accounts) -> None:  # type: ignore[no-untyped-def]
+    """chain id + market + deploy-block hash: a new anvil with the same deploy script repeats the first two."""
+    chain = NodeChain.connect(str(w3.provider.endpoint_uri), protocol_manifest, accounts[0])
+    did = chain.deployment_id()
+    block_hash = bytes(w3.eth.get_block(protocol_manifest.deploy_block)["hash"]).hex()
+    assert did == f"{protocol_manifest.chain_id}:{protocol_manifest.address('InferenceMarket')}:{block_hash}"
+    assert chain.deployment_id() == did

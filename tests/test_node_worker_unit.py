@@ -15,6 +15,7 @@ from verinfer.chain.errors import ContractError
 from verinfer.chain.protocol import Status
 from verinfer.chain.types import ModelInfo
 from verinfer.constants import INVALID_INPUT_HASH, commitment_hash
+from verinfer.errors import ConfigError
 from verinfer.node.compute import Outcome
 from verinfer.node.state import NodeState, Phase
 from verinfer.node.worker import BlockClock, Worker, WorkerConfig
@@ -97,6 +98,9 @@ class FakeChain:
     # NodeChain surface
     def chain_id(self) -> int:
         return 31337
+
+    def deployment_id(self) -> str:
+        return "31337:0xfake:genesis"
 
     def block_number(self) -> int:
         return self.block
@@ -695,3 +699,17 @@ def test_a_member_that_never_reveals_is_not_waited_for_past_the_reveal_deadline(
     chain.block = chain.requests[1].reveal_deadline + 1
     w.step(chain.block)  # the reveal deadline wakes the task: of the revealers, we have the lowest index
     assert w.prove_pending(chain.block) == 1 and proofs == [1]
+
+
+def test_a_state_dir_from_another_deployment_stops_the_worker_before_any_work(tmp_path: Path) -> None:
+    """The worker binds its state dir to the deployment before trusting the stored cursor and request ids."""
+    chain = FakeChain()
+    NodeState(tmp_path / "node.db").bind_deployment("31337:0xfake:an-earlier-devnet")
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME])
+    with pytest.raises(ConfigError, match="belongs to another deployment"):
+        w.discover()
+    assert w.state.get_request(1) is None and chain.sent == []
+    ok = make_worker(tmp_path / "fresh", chain)
+    ok.discover()  # a fresh state dir records this deployment and serves
+    assert ok.state.get("deployment") == chain.deployment_id() and phase(ok, 1) == Phase.SEEN

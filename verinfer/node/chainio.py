@@ -88,6 +88,12 @@ class NodeChain:
     def chain_id(self) -> int:
         return int(self.read(lambda: self.w3.eth.chain_id))
 
+    def deployment_id(self) -> str:
+        """chain id, market address and the hash of the deploy block: a fresh devnet redeploys the same addresses
+        on the same chain id, so only the block hash tells two deployments apart."""
+        block = self.read(lambda: self.w3.eth.get_block(self.manifest.deploy_block))
+        return f"{self.manifest.chain_id}:{self.market.address}:{bytes(block['hash']).hex()}"
+
     def block_number(self) -> int:
         return int(self.read(lambda: self.w3.eth.block_number))
 

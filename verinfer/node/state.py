@@ -22,6 +22,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from verinfer.errors import ConfigError
+
 
 class Phase(str, Enum):
     """Per-request lifecycle; a request only moves forward (NOT_MEMBER may return to SEEN on a redraw)."""
@@ -158,6 +160,18 @@ class NodeState:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def bind_deployment(self, deployment: str) -> None:
+        """Refuse a state dir recorded for another deployment (request ids restart at 1 on every deployment).
+
+        Without this a node restarted on a fresh devnet with an old state dir takes the new chain's requests for
+        ones it already handled and serves none of them (seen: 200/200 Expired in benchmarks/bench_load.py)."""
+        recorded = self.get("deployment")
+        if recorded is None:
+            self.put("deployment", deployment)
+        elif recorded != deployment:
+            raise ConfigError(f"state dir {self.path.parent} belongs to another deployment ({recorded}, this chain: "
+                              f"{deployment}): use a fresh --state-dir or remove that one")
 
     # --- key/value (cursor, bookkeeping) ---------------------------------------------------
 

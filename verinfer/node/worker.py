@@ -261,6 +261,7 @@ class Worker:
         chain_id = self.chain.chain_id()
         if chain_id != self.chain.manifest.chain_id:
             raise ConfigError(f"RPC serves chain {chain_id} but the manifest is for chain {self.chain.manifest.chain_id}")
+        self.state.bind_deployment(self.chain.deployment_id())  # before the stored event cursor is trusted
         self._chain_checked = True
 
     def health(self) -> dict[str, Any]:
