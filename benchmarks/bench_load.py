@@ -100,6 +100,8 @@ def main() -> None:
                     help="sample every node thread's CPU by call site into DIR/node-<pid>.txt "
                          "(benchmarks/nodeprof/sitecustomize.py)")
     args = ap.parse_args()
+    if args.root is not None and args.root.exists() and any(args.root.iterdir()):
+        ap.error(f"--root {args.root} is not empty: a run needs a fresh directory (its nodes would refuse the old state)")
     console = Console()
     if args.profile is not None:  # the nodes inherit this environment (devnet.processes.launch_node)
         args.profile.mkdir(parents=True, exist_ok=True)
