@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from typer.testing import CliRunner, Result
+from cli_checks import ok, one_line_error
 from web3 import Web3
 
 from verinfer.chain.devnet import funded_account, mine
@@ -31,22 +31,8 @@ from verinfer.operator.registration import register
 
 PASSWORD = "ee-cli-password"
 SAMPLE = 3
-runner = CliRunner()
 
 
-def _ok(app: Any, *args: str) -> Result:
-    res = runner.invoke(app, list(args), catch_exceptions=True)
-    assert res.exit_code == 0 and res.exception is None, (args, res.output, res.exception)
-    return res
-
-
-def _one_line_error(app: Any, *args: str, needle: str) -> str:
-    """A user mistake: a VerinferError (the CLI prints it as one `error: …` line), never a traceback."""
-    res = runner.invoke(app, list(args), catch_exceptions=True)
-    assert res.exit_code != 0 and isinstance(res.exception, VerinferError), (args, res.output, res.exception)
-    msg = str(res.exception)
-    assert "\n" not in msg and needle in msg, (needle, msg)
-    return msg
 
 
 class EENet:
@@ -57,11 +43,11 @@ class EENet:
         self.plain_id = ""
 
     def publish(self, *args: str) -> dict[str, Any]:
-        res = _ok(model_app, "publish", "digits-mlp", "--key-env", "EE_PUBLISHER_KEY", "--json", *args)
+        res = ok(model_app, "publish", "digits-mlp", "--key-env", "EE_PUBLISHER_KEY", "--json", *args)
         return json.loads(res.stdout)
 
     def request(self, model: str, *extra: str) -> dict[str, Any]:
-        res = _ok(request_app, "--model", model, "--input", f"digits-sample:{SAMPLE}", "--key", "requester",
+        res = ok(request_app, "--model", model, "--input", f"digits-sample:{SAMPLE}", "--key", "requester",
                   "--manifest", str(self.manifest), "--commit-blocks", "30", "--reveal-blocks", "30",
                   "--timeout", "60", "--json", *extra)
         return json.loads(res.stdout)
@@ -116,10 +102,10 @@ def test_publish_encrypt_writes_a_private_key_file_and_refuses_to_overwrite(net:
     view = net.protocol.models.get_model(net.enc_id)
     assert view.name.endswith(".ee") and net.protocol.models.get_model(net.plain_id).name == "digits-mlp"
     before, count = net.key_path.read_bytes(), net.protocol.models.model_count()
-    _one_line_error(model_app, "publish", "digits-mlp", "--key-env", "EE_PUBLISHER_KEY", "--encrypt",
+    one_line_error(model_app, "publish", "digits-mlp", "--key-env", "EE_PUBLISHER_KEY", "--encrypt",
                     "--key-out", str(net.key_path), needle="already exists")
     assert net.key_path.read_bytes() == before and net.protocol.models.model_count() == count  # nothing sent
-    _one_line_error(model_app, "publish", "digits-mlp", "--key-env", "EE_PUBLISHER_KEY", "--encrypt",
+    one_line_error(model_app, "publish", "digits-mlp", "--key-env", "EE_PUBLISHER_KEY", "--encrypt",
                     needle="--key-out")
     # --force replaces a (here world-readable) file and leaves it owner-only
     other = net.root / "other.eekey"
@@ -142,11 +128,11 @@ def test_request_with_ee_key_gives_the_plaintext_models_prediction(net: EENet) -
 
     # show: without the key the prediction is withheld and the output marked permuted; with it, decrypted
     rid = str(enc["requestId"])
-    bare = json.loads(_ok(request_app, "show", rid, "--manifest", str(net.manifest), "--json").stdout)
+    bare = json.loads(ok(request_app, "show", rid, "--manifest", str(net.manifest), "--json").stdout)
     assert bare["prediction"] is None and bare["outputSpace"] == "permuted" and bare["output"] == enc["permutedOutput"]
-    text = _ok(request_app, "show", rid, "--manifest", str(net.manifest)).stdout
+    text = ok(request_app, "show", rid, "--manifest", str(net.manifest)).stdout
     assert "permuted class order" in text and "--ee-key" in text
-    text = _ok(request_app, "show", rid, "--manifest", str(net.manifest), "--ee-key", str(net.key_path)).stdout
+    text = ok(request_app, "show", rid, "--manifest", str(net.manifest), "--ee-key", str(net.key_path)).stdout
     assert "logits (decrypted)" in text and " ".join(str(v) for v in plain["output"]) in text
 
     # another model's key, a key on a plaintext model, a missing file: one line each, nothing submitted
@@ -155,12 +141,12 @@ def test_request_with_ee_key_gives_the_plaintext_models_prediction(net: EENet) -
         net.publish("--encrypt", "--key-out", str(other))
     count = net.protocol.market.request_count()
     args = ("--input", f"digits-sample:{SAMPLE}", "--key", "requester", "--manifest", str(net.manifest))
-    _one_line_error(request_app, "--model", net.enc_id, *args, "--ee-key", str(other), needle="belongs to model")
-    _one_line_error(request_app, "--model", net.plain_id, *args, "--ee-key", str(net.key_path),
+    one_line_error(request_app, "--model", net.enc_id, *args, "--ee-key", str(other), needle="belongs to model")
+    one_line_error(request_app, "--model", net.plain_id, *args, "--ee-key", str(net.key_path),
                     needle="not an encrypted model")
-    _one_line_error(request_app, "--model", net.enc_id, *args, "--ee-key", str(net.root / "nope"),
+    one_line_error(request_app, "--model", net.enc_id, *args, "--ee-key", str(net.root / "nope"),
                     needle="cannot read EE key file")
-    _one_line_error(request_app, "show", rid, "--manifest", str(net.manifest), "--ee-key", str(other),
+    one_line_error(request_app, "show", rid, "--manifest", str(net.manifest), "--ee-key", str(other),
                     needle="belongs to model")
     assert net.protocol.market.request_count() == count
 

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner, Result
+from cli_checks import ok, one_line_error
 
 from verinfer.chain.devnet import funded_account
 from verinfer.client import Client
@@ -34,7 +34,6 @@ from verinfer.commands.model import app as model_app
 from verinfer.commands.request import app as request_app
 from verinfer.constants import ETHER
 from verinfer.devnet.lm import LmNetwork, default_nodes
-from verinfer.errors import VerinferError
 from verinfer.inference.ee_llm import EEKey, VocabKey, encrypt_checkpoint, encrypt_model, is_encrypted_llm
 from verinfer.inference.llama_int import IntCache, IntModel
 from verinfer.models import gguf
@@ -45,22 +44,8 @@ PROMPT = "What is the capital of France?"
 N_NEW = 4
 FEE = ETHER // 50
 PASSWORD = "lm-ee-password"
-runner = CliRunner()
 
 
-def _ok(app: Any, *args: str) -> Result:
-    res = runner.invoke(app, list(args), catch_exceptions=True)
-    assert res.exit_code == 0 and res.exception is None, (args, res.output, res.exception)
-    return res
-
-
-def _one_line_error(app: Any, *args: str, needle: str) -> str:
-    """A user mistake: a VerinferError (printed as one `error: …` line by the CLI), never a traceback."""
-    res = runner.invoke(app, list(args), catch_exceptions=True)
-    assert res.exit_code != 0 and isinstance(res.exception, VerinferError), (args, res.output, res.exception)
-    msg = str(res.exception)
-    assert "\n" not in msg and needle in msg, (needle, msg)
-    return msg
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
@@ -208,30 +193,30 @@ def test_cli_request_and_show_with_the_ee_key(eenet: LmNetwork, settled, cli_env
     rid = str(settled["rid"])
     want_text = gguf.BpeTokenizer(ck.tokenizer).decode(settled["want"])
     # show without the key: permuted ids, clearly marked; with it: the text
-    bare = _ok(request_app, "show", rid).stdout
+    bare = ok(request_app, "show", rid).stdout
     assert "encrypted: the token ids below are permuted" in bare and "token ids (permuted)" in bare
-    shown = json.loads(_ok(request_app, "show", rid, "--ee-key", key_path, "--json").stdout)
+    shown = json.loads(ok(request_app, "show", rid, "--ee-key", key_path, "--json").stdout)
     assert shown["outputSpace"] == "decrypted" and shown["text"] == want_text and shown["output"] == settled["want"]
-    assert "decrypted with the EE key" in _ok(request_app, "show", rid, "--ee-key", key_path).stdout
+    assert "decrypted with the EE key" in ok(request_app, "show", rid, "--ee-key", key_path).stdout
     # a full request from the CLI: prompt → permuted ids → settled → decrypted text
-    out = json.loads(_ok(request_app, "--model", mid, "--prompt", PROMPT, "--key", "requester", "--ee-key", key_path,
+    out = json.loads(ok(request_app, "--model", mid, "--prompt", PROMPT, "--key", "requester", "--ee-key", key_path,
                          "--commit-blocks", "300", "--reveal-blocks", "100", "--timeout", "600", "--json").stdout)
     assert out["status"] == "Accepted" and out["outputSpace"] == "decrypted"
     assert out["output"] == settled["want"] and out["text"] == want_text
     # one-line errors: no key, another model's key, an MLP-format key, a missing file
     args = ("--model", mid, "--prompt", PROMPT, "--key", "requester")
-    _one_line_error(request_app, *args, needle="encrypted language model: pass --ee-key")
+    one_line_error(request_app, *args, needle="encrypted language model: pass --ee-key")
     other = eenet.root / "other.eekey"
     write_key_file(other, VocabKey(np.arange(49152)), b"\x11" * 32, force=True)
-    _one_line_error(request_app, *args, "--ee-key", str(other), needle="belongs to model")
-    _one_line_error(request_app, "show", rid, "--ee-key", str(other), needle="belongs to model")
+    one_line_error(request_app, *args, "--ee-key", str(other), needle="belongs to model")
+    one_line_error(request_app, "show", rid, "--ee-key", str(other), needle="belongs to model")
     mlp_key = eenet.root / "mlp.eekey"
     mlp_key.write_text(json.dumps({"format": "verinfer.ee-key.v1", "perms": [[0, 1]], "model_id": mid}))
-    _one_line_error(request_app, *args, "--ee-key", str(mlp_key), needle="not a language-model key")
-    _one_line_error(request_app, *args, "--ee-key", str(eenet.root / "nope"), needle="cannot read EE key file")
+    one_line_error(request_app, *args, "--ee-key", str(mlp_key), needle="not a language-model key")
+    one_line_error(request_app, *args, "--ee-key", str(eenet.root / "nope"), needle="cannot read EE key file")
     bad = eenet.root / "bad.eekey"
     bad.write_text(json.dumps({"format": LLM_KEY_FORMAT, "vocab_size": 3, "vocab_perm": [0, 0, 1], "model_id": mid}))
-    _one_line_error(request_app, *args, "--ee-key", str(bad), needle="not a permutation")
+    one_line_error(request_app, *args, "--ee-key", str(bad), needle="not a permutation")
 
 
 def test_cli_publish_smollm2_encrypt(eenet: LmNetwork, cli_env, ck) -> None:
@@ -239,12 +224,12 @@ def test_cli_publish_smollm2_encrypt(eenet: LmNetwork, cli_env, ck) -> None:
     anything is read or sent; publishes a second deployment with a fresh key (different shard commitments)."""
     key_path = eenet.root / "cli.eekey"
     base = ("publish", "smollm2", "--key-env", "LM_EE_PUBLISHER", "--max-new-tokens", str(N_NEW))
-    _one_line_error(model_app, *base, "--encrypt", needle="--key-out")
+    one_line_error(model_app, *base, "--encrypt", needle="--key-out")
     assert eenet.ee_key_out is not None
     before = eenet.ee_key_out.read_bytes()
-    _one_line_error(model_app, *base, "--encrypt", "--key-out", str(eenet.ee_key_out), needle="already exists")
+    one_line_error(model_app, *base, "--encrypt", "--key-out", str(eenet.ee_key_out), needle="already exists")
     assert eenet.ee_key_out.read_bytes() == before
-    out = json.loads(_ok(model_app, *base, "--encrypt", "--key-out", str(key_path), "--json").stdout)
+    out = json.loads(ok(model_app, *base, "--encrypt", "--key-out", str(key_path), "--json").stdout)
     assert out["name"] == SMOLLM_NAME + ".ee" and out["ee_key"] == str(key_path)
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     assert json.loads(key_path.read_text())["model_id"] == out["model_id"].lower() != "0x" + eenet.model_id.hex()
