@@ -89,13 +89,8 @@ def eenet(devnet, protocol_manifest_path, tmp_path_factory, ck) -> Iterator[LmNe
     root = tmp_path_factory.mktemp("lmee")
     net = LmNetwork(root, devnet.w3, protocol_manifest_path, funded_account(devnet.w3, 1000 * ETHER), default_nodes(),
                     max_new_tokens=N_NEW, checkpoint=ck, ee_key_out=root / "smollm2.eekey")
-    try:
-        net.publish()
-        net.onboard()
-        net.start_nodes(devnet.rpc_url)
+    with net.serving(devnet.rpc_url):
         yield net
-    finally:
-        net.stop()
 
 
 def _plain_spec(ck: gguf.Checkpoint) -> gguf.LlmSpec:

@@ -71,13 +71,8 @@ def lmnet(devnet, protocol_manifest_path, tmp_path_factory, ck):
     net = LmNetwork(tmp_path_factory.mktemp("lmnet"), devnet.w3, protocol_manifest_path,
                     funded_account(devnet.w3, 1000 * ETHER), nodes, max_new_tokens=N_NEW, checkpoint=ck,
                     stage_timeout_s=STALL_TIMEOUT_S)
-    try:
-        net.publish()
-        net.onboard()
-        net.start_nodes(devnet.rpc_url)
+    with net.serving(devnet.rpc_url):
         yield net
-    finally:
-        net.stop()
 
 
 def _client(devnet, protocol_manifest_path, net: LmNetwork) -> Client:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -159,6 +160,17 @@ class LmNetwork:
             p.wait_ready(timeout)
         self.log(f"nodes: {len(procs)} `python -m verinfer.node` processes up ("
                  + ", ".join(f"{n.name} pid {n.proc.proc.pid}" for n in self.nodes if n.proc) + ")")
+
+    @contextmanager
+    def serving(self, rpc_url: str) -> Iterator[LmNetwork]:
+        """Publish, onboard and start every node; stop them on exit (also when a step fails half-way)."""
+        try:
+            self.publish()
+            self.onboard()
+            self.start_nodes(rpc_url)
+            yield self
+        finally:
+            self.stop()
 
     def heads(self) -> list[LmNode]:
         return [n for n in self.nodes if n.head]
