@@ -230,9 +230,13 @@ def blas_identity() -> dict[str, str]:
     blas = cfg.get("Build Dependencies", {}).get("blas", {})
     simd = cfg.get("SIMD Extensions", {})
     ob = str(blas.get("openblas configuration", ""))
+    from threadpoolctl import threadpool_info  # what is loaded at run time: kernel architecture, thread count
+
+    rt = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads={i.get('num_threads')}"
+          for i in threadpool_info() if i.get("user_api") == "blas"]
     return {"numpy": np.__version__, "blas": f"{blas.get('name', '?')} {blas.get('version', '?')}",
             "blas_config": ob, "simd": " ".join(str(x) for x in simd.get("found", []) or []),
-            "python": sys.version.split()[0]}
+            "blas_runtime": "; ".join(rt), "python": sys.version.split()[0]}
 
 
 def builds_run(args: argparse.Namespace) -> None:
@@ -303,8 +307,8 @@ def bench_builds(args: argparse.Namespace) -> None:
             runs.append(r)
             print(f"{py} threads {th}: numpy {r['numpy']}, {r['blas']}, {r['wall_s']} s", file=sys.stderr, flush=True)
     table("Builds and thread counts compared", ["python", "numpy", "BLAS (numpy.show_config)", "OpenBLAS build config",
-                                               "SIMD found", "BLAS threads", "wall s"],
-          [[r["exe"], r["numpy"], r["blas"], r["blas_config"] or "-", r["simd"] or "-", r["threads"], r["wall_s"]]
+                                               "SIMD found", "BLAS loaded (threadpoolctl)", "wall s"],
+          [[r["exe"], r["numpy"], r["blas"], r["blas_config"] or "-", r["simd"] or "-", r["blas_runtime"], r["wall_s"]]
            for r in runs])
     rows, ok = compare_hashes(runs)
     table(f"Per prompt, {len(runs)} runs ({args.prompts} prompts x {args.tokens} tokens)",
