@@ -293,19 +293,25 @@ def bench_builds(args: argparse.Namespace) -> None:
 
     gguf_path = str(g.smollm_path())
     runs = []
-    for py in [sys.executable, *args.python]:
-        for th in args.threads:
-            env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": str(th), "OMP_NUM_THREADS": str(th),
-                   "MKL_NUM_THREADS": str(th)}
-            out = subprocess.run([py, str(Path(__file__).resolve()), "builds-run", "--prompts", str(args.prompts),
-                                  "--tokens", str(args.tokens), "--gguf", gguf_path], env=env, capture_output=True,
-                                 text=True, check=False)
-            if out.returncode != 0:
-                raise RuntimeError(f"{py} (threads {th}) failed: {out.stderr[-1500:]}")
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            r["exe"] = py
-            runs.append(r)
-            print(f"{py} threads {th}: numpy {r['numpy']}, {r['blas']}, {r['wall_s']} s", file=sys.stderr, flush=True)
+    # every python x thread count; then this venv, 1 thread, with each forced OpenBLAS kernel family (DYNAMIC_ARCH
+    # builds honour OPENBLAS_CORETYPE): other SIMD code paths in the same build
+    plan = [(py, th, "") for py in [sys.executable, *args.python] for th in args.threads]
+    plan += [(sys.executable, 1, c) for c in args.coretypes]
+    for py, th, core in plan:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": str(th), "OMP_NUM_THREADS": str(th),
+               "MKL_NUM_THREADS": str(th)}
+        env.pop("OPENBLAS_CORETYPE", None)
+        if core:
+            env["OPENBLAS_CORETYPE"] = core
+        out = subprocess.run([py, str(Path(__file__).resolve()), "builds-run", "--prompts", str(args.prompts),
+                              "--tokens", str(args.tokens), "--gguf", gguf_path], env=env, capture_output=True,
+                             text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"{py} (threads {th}) failed: {out.stderr[-1500:]}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r["exe"] = py
+        runs.append(r)
+        print(f"{py} threads {th} {core}: numpy {r['numpy']}, {r['blas']}, {r['wall_s']} s", file=sys.stderr, flush=True)
     table("Builds and thread counts compared", ["python", "numpy", "BLAS (numpy.show_config)", "OpenBLAS build config",
                                                "SIMD found", "BLAS loaded (threadpoolctl)", "wall s"],
           [[r["exe"], r["numpy"], r["blas"], r["blas_config"] or "-", r["simd"] or "-", r["blas_runtime"], r["wall_s"]]
@@ -739,6 +745,7 @@ def main() -> None:
     bu = sub.add_parser("builds")
     bu.add_argument("--python", nargs="*", default=[], help="other interpreters (venvs with another numpy)")
     bu.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    bu.add_argument("--coretypes", nargs="*", default=[], help="OPENBLAS_CORETYPE values to force (this venv)")
     bu.add_argument("--prompts", type=int, default=10)
     bu.add_argument("--tokens", type=int, default=16)
     br = sub.add_parser("builds-run")
