@@ -5,6 +5,9 @@
     python benchmarks/bench_lm.py hop                                   # transport-only loopback hop, receipts off / on
     python benchmarks/bench_lm.py attacks                               # recovery rates + a defence's cost
     python benchmarks/bench_lm.py netns                                 # 3 stages in network namespaces + added RTT sweep (root)
+    python benchmarks/bench_lm.py pipeline --start 20 --no-float      # single / 3 stages / + EE on prompts 20..99
+    python benchmarks/bench_lm.py failover                              # kill / stall the middle stage: recovery time
+    python benchmarks/bench_lm.py builds --python /tmp/np22/bin/python # hashes across numpy builds x BLAS threads
 
 Medians from one run, ratios side by side; stage servers are separate processes (peak RSS from
 /proc/<pid>/status VmHWM). numpy only (no torch). Single-threaded BLAS is pinned for every process.
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +104,17 @@ def stop(procs: list[subprocess.Popen]) -> None:
         p.wait()
 
 
+def agreement_rows(rows: dict[str, list[list[int]]], base: str) -> list[list[str]]:
+    """Per run: sequences and tokens (position by position) identical to the `base` run's."""
+    ref = rows[base]
+    out = []
+    for k, v in rows.items():
+        seqs = sum(a == b for a, b in zip(v, ref, strict=True))
+        toks = sum(x == y for a, b in zip(v, ref, strict=True) for x, y in zip(a, b, strict=True))
+        out.append([k, f"{seqs}/{len(ref)}", f"{toks}/{sum(len(b) for b in ref)}"])
+    return out
+
+
 def decode_tps(res, n: int) -> float:
     return (n - 1) / max(res.total_s - res.ttft_s, 1e-9)
 
@@ -108,9 +123,11 @@ def bench_pipeline(args: argparse.Namespace) -> None:
     ck = g.read_gguf()
     tok = g.BpeTokenizer(ck.tokenizer)
     head = IntModel(ck)
-    ref = FloatModel(ck)
-    texts = prompts(args.prompts)
+    ref = None if args.no_float else FloatModel(ck)
+    start = args.start
+    texts = prompts(args.prompts)[start:]
     n = args.tokens
+    t_begin = time.monotonic()
     key = EEKey.generate(ck.config, seed=42)
     parts = [IntModel(ck, r, globals_=False) for r in SPLIT]
     t0 = time.perf_counter()
@@ -126,12 +143,18 @@ def bench_pipeline(args: argparse.Namespace) -> None:
         (tmp / "e").mkdir()
         pp, peps = start_stages(plain_sh, tmp / "p")
         ep, eeps = start_stages(enc_sh, tmp / "e")
-        rows = {"float": [], "single": [], "stage3": [], "stage3ee": []}
+        rows: dict[str, list[list[int]]] = {"single": [], "stage3": [], "stage3ee": []}
+        if not args.no_float:
+            rows = {"float": [], **rows}
         t_single, t_s3, t_ee, hops, ttft = [], [], [], [], {"single": [], "stage3": [], "stage3ee": []}
         try:
-            for i, text in enumerate(texts):
+            for i, text in enumerate(texts, start=start):
+                if args.stop_after and time.monotonic() - t_begin > args.stop_after:
+                    print(f"stopping before prompt {i}: --stop-after {args.stop_after} s reached", file=sys.stderr)
+                    break
                 ids = tok.chat(text)
-                rows["float"].append(ref.generate(ids, n))
+                if ref is not None:
+                    rows["float"].append(ref.generate(ids, n))
                 ts = time.perf_counter()
                 c = IntCache()
                 h = head.forward(head.embed(ids), c, 0)
@@ -154,17 +177,16 @@ def bench_pipeline(args: argparse.Namespace) -> None:
                 ttft["stage3"].append(r3.ttft_s)
                 ttft["stage3ee"].append(re_.ttft_s)
                 hops += r3.hop_overhead_us()
-                print(f"prompt {i + 1}/{len(texts)}: {tok.decode(out)[:60]!r}", file=sys.stderr, flush=True)
+                same = " ".join(f"{k} {sum(x == y for x, y in zip(v[-1], out, strict=True))}/{n}" for k, v in rows.items()
+                                if k != "single")
+                print(f"prompt {i}: {same} {tok.decode(out)[:50]!r}", flush=True)
             rss_p = [peak_rss_mb(p.pid) for p in pp]
             rss_e = [peak_rss_mb(p.pid) for p in ep]
         finally:
             stop(pp + ep)
-    base = rows["single"]
-    agree = {k: sum(a == b for a, b in zip(v, base)) for k, v in rows.items()}
-    tokeq = {k: sum(x == y for a, b in zip(v, base) for x, y in zip(a, b)) for k, v in rows.items()}
-    table(f"Greedy tokens vs the integer single process ({len(texts)} prompts x {n} tokens)",
-          ["run", "identical sequences", "identical tokens"],
-          [[k, f"{agree[k]}/{len(texts)}", f"{tokeq[k]}/{len(texts) * n}"] for k in rows])
+    done = len(rows["single"])
+    table(f"Greedy tokens vs the integer single process (prompts {start}..{start + done - 1} x {n} tokens)",
+          ["run", "identical sequences", "identical tokens"], agreement_rows(rows, "single"))
     med = statistics.median
     table("Decode throughput and latency (medians over prompts)",
           ["run", "decode tok/s", "ratio vs single", "TTFT s"],
@@ -198,6 +220,254 @@ def bench_agree(args: argparse.Namespace) -> None:
         print(f"prompt {i}: float == int: {a == b} ({sum(x == y for x, y in zip(a, b))}/{args.tokens})", flush=True)
     table(f"Float reference vs integer profile, prompts {args.start}..{args.start + done - 1} x {args.tokens} tokens",
           ["identical sequences", "identical tokens"], [[f"{same_seq}/{done}", f"{same_tok}/{done * args.tokens}"]])
+
+
+# ------------------------------------------------------------------ bit-exactness across numpy builds
+
+def blas_identity() -> dict[str, str]:
+    """Which numpy, which BLAS it links (numpy.show_config), which SIMD extensions it found on this CPU."""
+    cfg = np.show_config(mode="dicts")
+    blas = cfg.get("Build Dependencies", {}).get("blas", {})
+    simd = cfg.get("SIMD Extensions", {})
+    ob = str(blas.get("openblas configuration", ""))
+    from threadpoolctl import threadpool_info  # what is loaded at run time: kernel architecture, thread count
+
+    rt = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads={i.get('num_threads')}"
+          for i in threadpool_info() if i.get("user_api") == "blas"]
+    return {"numpy": np.__version__, "blas": f"{blas.get('name', '?')} {blas.get('version', '?')}",
+            "blas_config": ob, "simd": " ".join(str(x) for x in simd.get("found", []) or []),
+            "blas_runtime": "; ".join(rt), "python": sys.version.split()[0]}
+
+
+def builds_run(args: argparse.Namespace) -> None:
+    """`bench_lm.py builds-run` (the child of `builds`): per prompt, the greedy tokens' `tokens_hash` and the sha256
+    of the last hidden state (the rows the last token was chosen from), as one JSON line. Imports only the integer
+    runtime (numpy, gguf, the tokenizer), so it runs in a throwaway venv with another numpy."""
+    import hashlib
+    import json
+
+    from verinfer.inference.pipeline import greedy_tokens, tokens_hash
+
+    t0 = time.perf_counter()
+    ck = g.read_gguf(args.gguf or None)
+    tok = g.BpeTokenizer(ck.tokenizer)
+    model = IntModel(ck)
+    out: dict[str, object] = {**blas_identity(), "threads": os.environ.get("OPENBLAS_NUM_THREADS", "")}
+    rows = []
+    for text in prompts(args.prompts):
+        ids = tok.chat(text)
+        cache, last = IntCache(), {}
+
+        def through(h: np.ndarray, pos: int, decode: bool, cache: IntCache = cache, last: dict = last) -> np.ndarray:
+            last["h"] = model.forward(h, cache, pos)
+            return last["h"]
+
+        toks = list(greedy_tokens(model, ids, args.tokens, through, False))
+        rows.append({"tokens": toks, "tokens_hash": f"{tokens_hash(toks):064x}",
+                     "hidden_sha256": hashlib.sha256(np.ascontiguousarray(last["h"], dtype="<i8").tobytes()).hexdigest()})
+        print(f"prompt {len(rows) - 1} done", file=sys.stderr, flush=True)
+    out["prompts"] = rows
+    out["wall_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(out))
+
+
+def compare_hashes(runs: list[dict]) -> tuple[list[list[object]], bool]:
+    """Per prompt: is `tokens_hash` and the final hidden sha256 the same in every run? (rows, all identical)."""
+    n = {len(r["prompts"]) for r in runs}
+    if len(n) != 1:
+        raise ValueError(f"runs cover different numbers of prompts: {sorted(n)}")
+    rows, ok = [], True
+    for i in range(n.pop()):
+        th = {r["prompts"][i]["tokens_hash"] for r in runs}
+        hs = {r["prompts"][i]["hidden_sha256"] for r in runs}
+        same = len(th) == 1 and len(hs) == 1
+        ok &= same
+        rows.append([i, runs[0]["prompts"][i]["tokens_hash"][:16], runs[0]["prompts"][i]["hidden_sha256"][:16],
+                     f"{len(runs) - 1 if len(th) == 1 else 'no'}", "yes" if same else f"no ({len(th)} / {len(hs)})"])
+    return rows, ok
+
+
+def bench_builds(args: argparse.Namespace) -> None:
+    """Run `builds-run` under each python (this venv first) x each BLAS thread count; compare every hash."""
+    import json
+
+    gguf_path = str(g.smollm_path())
+    runs = []
+    # every python x thread count; then this venv, 1 thread, with each forced OpenBLAS kernel family (DYNAMIC_ARCH
+    # builds honour OPENBLAS_CORETYPE): other SIMD code paths in the same build
+    plan = [(py, th, "") for py in [sys.executable, *args.python] for th in args.threads]
+    plan += [(sys.executable, 1, c) for c in args.coretypes]
+    for py, th, core in plan:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": str(th), "OMP_NUM_THREADS": str(th),
+               "MKL_NUM_THREADS": str(th)}
+        env.pop("OPENBLAS_CORETYPE", None)
+        if core:
+            env["OPENBLAS_CORETYPE"] = core
+        out = subprocess.run([py, str(Path(__file__).resolve()), "builds-run", "--prompts", str(args.prompts),
+                              "--tokens", str(args.tokens), "--gguf", gguf_path], env=env, capture_output=True,
+                             text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"{py} (threads {th}) failed: {out.stderr[-1500:]}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r["exe"] = py
+        runs.append(r)
+        print(f"{py} threads {th} {core}: numpy {r['numpy']}, {r['blas']}, {r['wall_s']} s", file=sys.stderr, flush=True)
+    table("Builds and thread counts compared", ["python", "numpy", "BLAS (numpy.show_config)", "OpenBLAS build config",
+                                               "SIMD found", "BLAS loaded (threadpoolctl)", "wall s"],
+          [[r["exe"], r["numpy"], r["blas"], r["blas_config"] or "-", r["simd"] or "-", r["blas_runtime"], r["wall_s"]]
+           for r in runs])
+    rows, ok = compare_hashes(runs)
+    table(f"Per prompt, {len(runs)} runs ({args.prompts} prompts x {args.tokens} tokens)",
+          ["prompt", "tokens_hash (first run)", "final hidden sha256 (first run)", "runs agreeing with the first",
+           "all identical"], rows)
+    print(f"\nall {len(rows)} prompts bit-identical across {len(runs)} runs: {ok}")
+
+
+# ------------------------------------------------------------------ failover: kill / stall the middle stage
+
+@dataclass
+class Call:
+    """One `StageConn.forward` as the head saw it (monotonic seconds)."""
+
+    endpoint: str
+    pos: int
+    rows: int
+    t0: float
+    t1: float
+    fault: str | None = None
+
+
+def failover_timing(calls: list[Call], t_kill: float, token_times: list[float], victim: str, spare: str,
+                    recovery_s: float) -> dict[str, float]:
+    """Split kill -> next token: detection (the first call to the victim that fails after the kill, from the kill
+    or from that call's start, whichever is later), the spare's replay of the recorded prefix (its pos-0 FORWARD),
+    reconnect (the rest of the head's `replace`, measured by `RunResult.recoveries_s`)."""
+    bad = next(c for c in calls if c.endpoint == victim and c.fault is not None and c.t1 >= t_kill)
+    rep = next(c for c in calls if c.endpoint == spare and c.pos == 0 and c.t0 >= bad.t1)
+    nxt = next(t for t in token_times if t > rep.t1)
+    total = nxt - t_kill
+    replay = rep.t1 - rep.t0
+    return {"detect_s": bad.t1 - max(t_kill, bad.t0), "replay_s": replay, "reconnect_s": recovery_s - replay,
+            "prefix": rep.rows, "kill_to_token_s": total, "replay_share": replay / total}
+
+
+def _start_stage(shard: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    p = subprocess.Popen([sys.executable, "-m", "verinfer.inference.pipeline", "--shard", str(shard), "--port",
+                          str(port)], env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+    if "listening" not in (p.stdout.readline() if p.stdout else ""):
+        raise RuntimeError("a stage did not start")
+    return p, f"127.0.0.1:{port}"
+
+
+def bench_failover(args: argparse.Namespace) -> None:
+    """3 stage processes + a spare for 10:20; per prompt a no-failure run, then per kill point a run whose middle
+    stage (a fresh process) is SIGKILLed `--kill-delay` s after the head sent it the FORWARD for the token after
+    `k` emitted tokens; then `--stall-prompts` runs where it is SIGSTOPped instead (a stall: socket open, no
+    answer, detected only by the per-call timeout)."""
+    import signal
+    import threading
+
+    from verinfer.inference import pipeline as P
+
+    ck = g.read_gguf()
+    tok = g.BpeTokenizer(ck.tokenizer)
+    head = IntModel(ck)
+    shards = [shard_bytes(IntModel(ck, r, globals_=False)) for r in SPLIT]
+    calls: list[Call] = []
+    token_times: list[float] = []
+    trigger: dict[str, object] = {}
+    orig_forward = P.StageConn.forward
+
+    def forward(conn: P.StageConn, sid: bytes, pos: int, h: np.ndarray) -> tuple[np.ndarray, int]:
+        if trigger and conn.endpoint == trigger["endpoint"] and pos == trigger["pos"] and "t" not in trigger:
+            def fire() -> None:
+                trigger["t"] = time.monotonic()
+                os.kill(int(trigger["pid"]), int(trigger["sig"]))  # type: ignore[arg-type]
+            threading.Timer(args.kill_delay, fire).start()
+        t0 = time.monotonic()
+        try:
+            out = orig_forward(conn, sid, pos, h)
+        except P.StageFault as exc:
+            calls.append(Call(conn.endpoint, pos, h.shape[0], t0, time.monotonic(), exc.kind))
+            raise
+        calls.append(Call(conn.endpoint, pos, h.shape[0], t0, time.monotonic()))
+        return out
+
+    def next_token(h_last: np.ndarray) -> int:
+        t = IntModel.next_token(head, h_last)
+        token_times.append(time.monotonic())
+        return t
+
+    P.StageConn.forward = forward  # type: ignore[method-assign]
+    head.next_token = next_token  # type: ignore[method-assign]
+    rows, results = [], []
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        files = []
+        for i, data in enumerate(shards):
+            files.append(tmp / f"stage{i}.npz")
+            files[-1].write_bytes(data)
+        procs, eps = [], []
+        for f in (files[0], files[1], files[2]):  # first, spare middle, last
+            pr, ep = _start_stage(f)
+            procs.append(pr)
+            eps.append(ep)
+        s0, spare, s2 = eps
+        plan = [(i, k, "kill") for i in range(args.prompts) for k in args.kill_at]
+        plan += [(i, args.kill_at[len(args.kill_at) // 2], "stall") for i in range(args.stall_prompts)]
+        base: dict[int, tuple[list[int], float]] = {}
+        try:
+            for i, k, mode in plan:
+                ids = tok.chat(prompts(args.prompts)[i])
+                if i not in base:
+                    token_times.clear()
+                    r = run_pipeline(head, ids, [[s0], [spare], [s2]], args.tokens, timeout=args.timeout)
+                    base[i] = (r.tokens, statistics.median(np.diff(token_times)))
+                victim, vep = _start_stage(files[1])
+                calls.clear()
+                token_times.clear()
+                trigger.clear()
+                trigger.update(endpoint=vep, pos=len(ids) + k - 1, pid=victim.pid,
+                               sig=signal.SIGKILL if mode == "kill" else signal.SIGSTOP)
+                try:
+                    r = run_pipeline(head, ids, [[s0], [vep, spare], [s2]], args.tokens, timeout=args.timeout)
+                finally:
+                    victim.kill()
+                    victim.wait()
+                if "t" not in trigger or len(r.recoveries_s) != 1:
+                    raise RuntimeError(f"prompt {i} k={k} {mode}: no failover happened ({r.faults})")
+                t = failover_timing(calls, float(trigger["t"]), token_times, vep, spare,  # type: ignore[arg-type]
+                                    r.recoveries_s[0])
+                same = r.tokens == base[i][0]
+                kinds = ",".join(f.kind for f in r.faults)
+                results.append((mode, k, same, t, base[i][1]))
+                rows.append([i, k, mode, kinds, "yes" if same else "NO", t["prefix"], f"{t['detect_s'] * 1e3:.0f}",
+                             f"{t['reconnect_s'] * 1e3:.1f}", f"{t['replay_s'] * 1e3:.0f}",
+                             f"{t['kill_to_token_s'] * 1e3:.0f}", f"{t['replay_share'] * 100:.0f}%",
+                             f"{base[i][1] * 1e3:.0f}"])
+                print("| " + " | ".join(str(x) for x in rows[-1]) + " |", file=sys.stderr, flush=True)
+        finally:
+            P.StageConn.forward = orig_forward  # type: ignore[method-assign]
+            del head.next_token
+            stop(procs)
+    table(f"Failover runs (SmolLM2 integer profile, 3 stages + 1 spare for 10:20, {args.tokens} tokens, per-call "
+          f"timeout {args.timeout:g} s, kill {args.kill_delay * 1e3:.0f} ms after the FORWARD was sent)",
+          ["prompt", "killed after k tokens", "mode", "fault", "tokens identical", "prefix replayed (rows)",
+           "detect ms", "reconnect ms", "replay ms", "kill -> next token ms", "replay share", "normal step ms"], rows)
+    med = statistics.median
+    summary = []
+    for mode in ("kill", "stall"):
+        for k in sorted({r[1] for r in results if r[0] == mode}):
+            sel = [r for r in results if r[0] == mode and r[1] == k]
+            summary.append([mode, k, len(sel), f"{sum(r[2] for r in sel)}/{len(sel)}",
+                            f"{med(r[3]['prefix'] for r in sel):.0f}",
+                            *[f"{med(r[3][x] for r in sel) * 1e3:.0f}" for x in ("detect_s", "replay_s",
+                                                                                   "kill_to_token_s")],
+                            f"{med(r[3]['replay_share'] for r in sel) * 100:.0f}%",
+                            f"{med(r[4] for r in sel) * 1e3:.0f}"])
+    table("Failover medians", ["mode", "k", "runs", "tokens identical", "prefix rows", "detect ms", "replay ms",
+                               "kill -> next token ms", "replay share", "normal step ms"], summary)
 
 
 HOP_CHAIN_ID, HOP_REGISTRY = 31337, "0x" + "ab" * 20
@@ -441,6 +711,9 @@ def main() -> None:
     p = sub.add_parser("pipeline")
     p.add_argument("--prompts", type=int, default=100)
     p.add_argument("--tokens", type=int, default=16)
+    p.add_argument("--start", type=int, default=0, help="first prompt index (prompts start..prompts-1)")
+    p.add_argument("--no-float", action="store_true", help="skip the float reference (measured by `agree`)")
+    p.add_argument("--stop-after", type=float, default=0, help="start no new prompt after this many seconds")
     a = sub.add_parser("attacks")
     a.add_argument("--prompts", type=int, default=3)
     a.add_argument("--boundary", type=int, default=10)
@@ -462,13 +735,30 @@ def main() -> None:
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, required=True)
     sp.add_argument("--signed", action="store_true")
+    fo = sub.add_parser("failover")
+    fo.add_argument("--prompts", type=int, default=5)
+    fo.add_argument("--tokens", type=int, default=12)
+    fo.add_argument("--kill-at", type=int, nargs="+", default=[2, 6, 10], help="kill after k emitted tokens")
+    fo.add_argument("--kill-delay", type=float, default=0.02, help="s after the FORWARD to the victim was sent")
+    fo.add_argument("--timeout", type=float, default=20.0, help="per-call socket timeout (the node default)")
+    fo.add_argument("--stall-prompts", type=int, default=2)
+    bu = sub.add_parser("builds")
+    bu.add_argument("--python", nargs="*", default=[], help="other interpreters (venvs with another numpy)")
+    bu.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    bu.add_argument("--coretypes", nargs="*", default=[], help="OPENBLAS_CORETYPE values to force (this venv)")
+    bu.add_argument("--prompts", type=int, default=10)
+    bu.add_argument("--tokens", type=int, default=16)
+    br = sub.add_parser("builds-run")
+    br.add_argument("--prompts", type=int, default=10)
+    br.add_argument("--tokens", type=int, default=16)
+    br.add_argument("--gguf", default="")
     r = sub.add_parser("relay")
     r.add_argument("--upstream", required=True)
     r.add_argument("--rtt", type=float, required=True)
     r.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
     {"pipeline": bench_pipeline, "attacks": bench_attacks, "netns": bench_netns, "relay": relay, "hop": bench_hop, "stage": serve_stage,
-     "agree": bench_agree}[args.cmd](args)
+     "agree": bench_agree, "failover": bench_failover, "builds": bench_builds, "builds-run": builds_run}[args.cmd](args)
 
 
 def relay(args: argparse.Namespace) -> None:
