@@ -91,7 +91,7 @@ def test_no_reveal_node_is_slashed_and_others_settle(cluster: NodeCluster) -> No
     assert rv.committed and not rv.revealed
     assert c.requester.market.get_member_settlement(rid, c.addresses[2]).slashed
     assert c.requester.nodes.stake_of(c.addresses[2]) < stake_before
-    wait_for(lambda: "fault no-reveal" in silent.log(), 20, what="the silent node to log its missed reveal")
+    wait_for(lambda: "fault no-reveal" in silent.log(), 60, what="the silent node to log its missed reveal")
 
 
 @pytest.fixture
