@@ -13,8 +13,7 @@ from enum import IntEnum
 from functools import lru_cache
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
+import coincurve
 from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak as _keccak
 from eth_utils import keccak
@@ -28,7 +27,7 @@ from verinfer.constants import to_bytes32
 from verinfer.errors import ConfigError
 
 __all__ = [
-    "RECEIPT_TYPEHASH", "DisputeOpenedEvent", "DisputeResolvedEvent", "DisputeView", "StageCourt", "StageReceipt",
+    "RECEIPT_TYPEHASH", "recover_digest_signer", "sign_digest", "DisputeOpenedEvent", "DisputeResolvedEvent", "DisputeView", "StageCourt", "StageReceipt",
     "Verdict", "decode_court_event", "dispute_cost", "dispute_events", "get_dispute", "open_dispute",
     "receipt_digest", "recover_receipt_signer", "sign_receipt",
 ]
@@ -83,16 +82,41 @@ class StageReceipt:
                               self.output_hash)
 
 
+_PERSONAL = b"\x19Ethereum Signed Message:\n32"  # EIP-191 prefix for a 32-byte message
+_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # secp256k1 n / 2: low-s only
+
+
+def sign_digest(key: coincurve.PrivateKey, digest: bytes) -> bytes:
+    """The 65-byte EIP-191 signature (r | s | v, v in 27/28) of a receipt digest, as StageCourt.dispute checks it.
+
+    coincurve directly (~0.1 ms): stages sign every answered FORWARD."""
+    sig = key.sign_recoverable(_keccak(_PERSONAL + digest), hasher=None)
+    return sig[:64] + bytes([sig[64] + 27])
+
+
+def recover_digest_signer(digest: bytes, signature: bytes) -> str | None:
+    """The lower-case address that signed `digest`; None for a malformed, high-s or bad-v signature (OpenZeppelin's
+    ECDSA.recover in the court refuses those)."""
+    sig = bytes(signature)
+    if len(sig) != 65 or sig[64] not in (27, 28) or int.from_bytes(sig[32:64], "big") > _HALF_N:
+        return None
+    try:
+        pub = coincurve.PublicKey.from_signature_and_message(sig[:64] + bytes([sig[64] - 27]),
+                                                             _keccak(_PERSONAL + digest), hasher=None)
+    except (ValueError, TypeError):
+        return None
+    return "0x" + _keccak(pub.format(compressed=False)[1:])[12:].hex()
+
+
 def sign_receipt(account: LocalAccount, chain_id: int, registry_address: str, receipt: StageReceipt) -> bytes:
     """The stage's 65-byte EIP-191 signature of the receipt digest (what StageCourt.dispute checks)."""
-    msg = encode_defunct(primitive=receipt.digest(chain_id, registry_address))
-    return bytes(account.sign_message(msg).signature)
+    return sign_digest(coincurve.PrivateKey(bytes(account.key)), receipt.digest(chain_id, registry_address))
 
 
-def recover_receipt_signer(chain_id: int, registry_address: str, receipt: StageReceipt, signature: bytes) -> str:
-    """The address that signed `receipt` (checksummed); a head checks this before trusting or disputing it."""
-    msg = encode_defunct(primitive=receipt.digest(chain_id, registry_address))
-    return Web3.to_checksum_address(Account.recover_message(msg, signature=signature))
+def recover_receipt_signer(chain_id: int, registry_address: str, receipt: StageReceipt, signature: bytes) -> str | None:
+    """The address that signed `receipt` (checksummed; None if the court would refuse the signature)."""
+    who = recover_digest_signer(receipt.digest(chain_id, registry_address), signature)
+    return None if who is None else Web3.to_checksum_address(who)
 
 
 @dataclass(frozen=True)

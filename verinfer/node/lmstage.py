@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import coincurve
-from eth_hash.auto import keccak  # eth_utils.keccak adds ~45 us of argument checks per call: this is per hop
 
 from verinfer.chain import court
 from verinfer.chain.errors import ContractError
@@ -92,10 +91,6 @@ def parse_endpoint(endpoint: str) -> tuple[str, int]:
 
 # ------------------------------------------------------------------ stage receipts: signing and verifying
 
-_PERSONAL = b"\x19Ethereum Signed Message:\n32"
-_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # secp256k1 n / 2: low-s only
-
-
 def _receipt_digest(chain_id: int, registry: str, ctx: pipeline.StageContext, input_hash: int, output_hash: int) -> bytes:
     return court.receipt_digest(chain_id, registry, ctx.model_id, ctx.lo, ctx.hi, input_hash, output_hash)
 
@@ -108,9 +103,7 @@ def receipt_signer(private_key: bytes, chain_id: int, registry: str) -> Callable
 
     def for_context(ctx: pipeline.StageContext) -> pipeline.StageSigner:
         def sign(input_hash: int, output_hash: int) -> bytes:
-            digest = _receipt_digest(chain_id, registry, ctx, input_hash, output_hash)
-            sig = key.sign_recoverable(keccak(_PERSONAL + digest), hasher=None)
-            return sig[:64] + bytes([sig[64] + 27])
+            return court.sign_digest(key, _receipt_digest(chain_id, registry, ctx, input_hash, output_hash))
         return pipeline.StageSigner(ctx, sign)
     return for_context
 
@@ -119,16 +112,8 @@ def recover_receipt_signer(chain_id: int, registry: str, ctx: pipeline.StageCont
                            receipt: pipeline.Receipt) -> str | None:
     """The (lower-case hex) address that signed `receipt` (None: malformed, or a high-s / bad-v signature the court's
     ECDSA would refuse)."""
-    sig = receipt.signature
-    if len(sig) != 65 or sig[64] not in (27, 28) or int.from_bytes(sig[32:64], "big") > _HALF_N:
-        return None
-    digest = _receipt_digest(chain_id, registry, ctx, receipt.input_hash, receipt.output_hash)
-    try:
-        pub = coincurve.PublicKey.from_signature_and_message(sig[:64] + bytes([sig[64] - 27]),
-                                                             keccak(_PERSONAL + digest), hasher=None)
-    except (ValueError, TypeError):
-        return None
-    return "0x" + keccak(pub.format(compressed=False)[1:])[12:].hex()  # lower case: compare with .lower()
+    return court.recover_digest_signer(
+        _receipt_digest(chain_id, registry, ctx, receipt.input_hash, receipt.output_hash), receipt.signature)
 
 
 def stage_context(model_id: bytes, lo: int, hi: int, shard: str) -> pipeline.StageContext:
