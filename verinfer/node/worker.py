@@ -227,13 +227,17 @@ class Worker:
             try:
                 body()
                 if name == "scheduler":
-                    self.last_error = None
                     self.last_tick_ok = time.time()
-                    if self._rpc_down:
-                        self._rpc_down = False
-                        log.info("rpc reachable again at block %s", self.last_block)
-                        # a tx broadcast just before the outage may be gone: re-read the pending nonce
-                        self.chain.resync_nonce()
+                    if not self._rpc_down:
+                        self.last_error = None
+                elif name == "discovery" and self._rpc_down:
+                    # only discovery reads the chain on every pass (the scheduler may reuse its head), so only
+                    # its success proves the RPC is back; until then health keeps reporting the outage
+                    self._rpc_down = False
+                    self.last_error = None
+                    log.info("rpc reachable again at block %s", self.last_block)
+                    # a tx broadcast just before the outage may be gone: re-read the pending nonce
+                    self.chain.resync_nonce()
                 backoff = 0.0
                 self._stop.wait(self.cfg.poll_interval)
             except RPC_FAILURES as exc:
@@ -436,6 +440,7 @@ class Worker:
         try:
             self.advance(request_id)
         except RPC_FAILURES as exc:
+            self._rpc_down = True
             self.last_error = f"rpc: {_one_line(exc)}"
             log.warning("request %d: rpc unavailable (%s); retried on the next pass", request_id, _one_line(exc))
         except Exception:
