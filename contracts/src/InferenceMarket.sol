@@ -59,15 +59,18 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     /// @notice Blocks whose hash the EVM still returns.
     uint64 private constant BLOCKHASH_WINDOW = 256;
 
+    uint256 internal constant MAX_REQUEST_RECORDS = 1 << 20;
+
     uint8 private constant F_PROVEN = 1;
     uint8 private constant F_CALLBACK_FAILED = 2;
     uint8 private constant F_REQUIRES_TEE = 4;
 
     // ------------------------------------------------------------------ storage
 
-    /// @dev A request in three slots written by requestInference (the proven hash only when a proof lands, in
-    ///      _provenHashes). Slot 0 holds all that
-    ///      commit and reveal read and write.
+    /// @dev A request record, reused by every requestRecords-th request: requestInference writes
+    ///      slots 0-2, the draw the committee words, commit and reveal the values, a proof the proven hash and
+    ///      prover. Slot 0 holds all that commit and reveal read and write. Data of the record's earlier request
+    ///      left in the later slots is never read: slot 0's masks, size and flags say what is current.
     struct Req {
         // slot 0
         uint40 createdBlock;
@@ -95,6 +98,13 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint96 fee;
         // slot 2
         bytes32 inputHash;
+        // slots 3-4: when a proof lands (F_PROVEN)
+        bytes32 provenHash;
+        address prover;
+        // slots 5-9: committee addresses packed 20 bytes each (committeeSize members)
+        uint256[5] committee;
+        // slots 10-16: per member (by committee index) the commitment, replaced by the output hash at reveal
+        bytes32[7] values;
     }
 
     /// @dev The parameters a request snapshots (by index into _paramSets).
@@ -116,6 +126,11 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     INodeRegistry public immutable nodeRegistry;
     IModelRegistry public immutable modelRegistry;
     uint64 private immutable _epochLength;
+    /// @notice Request records are recycled: request `id` lives in record `id % requestRecords`, so a request
+    ///         rewrites storage an earlier one left non-zero (~5k gas a slot instead of ~22k), and the on-chain views
+    ///         serve the latest requestRecords requests (older ones: their events, or a view at an older block). It
+    ///         also caps the requests in flight: a record is reused only once its previous request settled.
+    uint256 public immutable requestRecords;
 
     Current private _cur;
     ParamSet[] private _paramSets;
@@ -125,21 +140,23 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     uint256 private _totalWithdrawable;
     mapping(address account => uint256) public withdrawable;
 
-    mapping(uint256 requestId => Req) private _requests;
-    /// @dev Committee addresses packed 20 bytes each into consecutive words.
-    mapping(uint256 requestId => mapping(uint256 word => uint256)) private _committeeWords;
-    /// @dev Per member (by committee index): the commitment, replaced by the output hash at reveal.
-    mapping(uint256 requestId => mapping(uint256 index => bytes32)) private _values;
-    mapping(uint256 requestId => address) private _provers;
-    mapping(uint256 requestId => bytes32) private _provenHashes;
+    /// @dev Request records by requestId % requestRecords.
+    mapping(uint256 record => Req) private _requests;
     /// @dev ModelRegistry index -> model id, written by the first request for a model.
     mapping(uint32 modelIndex => bytes32) private _modelIdOf;
 
     /// @param initialOwner Governance (a TimelockController in deployments).
     /// @param nodeRegistry_ The NodeRegistry (its owner must then call setMarket(address(this))).
     /// @param modelRegistry_ The ModelRegistry.
-    constructor(address initialOwner, address nodeRegistry_, address modelRegistry_) Ownable(initialOwner) {
+    /// @param requestRecords_ Records (requests in flight, and on-chain view history), in [1, 2^20]; fixed.
+    constructor(address initialOwner, address nodeRegistry_, address modelRegistry_, uint256 requestRecords_)
+        Ownable(initialOwner)
+    {
         if (nodeRegistry_ == address(0) || modelRegistry_ == address(0)) revert ZeroAddress();
+        if (requestRecords_ == 0 || requestRecords_ > MAX_REQUEST_RECORDS) {
+            revert InvalidParameter("requestRecords", requestRecords_);
+        }
+        requestRecords = requestRecords_;
         nodeRegistry = INodeRegistry(nodeRegistry_);
         modelRegistry = IModelRegistry(modelRegistry_);
         _epochLength = INodeRegistry(nodeRegistry_).epochLength();
@@ -194,7 +211,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         // forge-lint: disable-next-line(unsafe-typecast)
         _cur.requestCount = uint64(requestId); // < 2^64 requests
         if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
-        Req storage r = _requests[requestId];
+        Req storage r = _claim(requestId);
         _writeSlot0(r, p, model, c.paramsVersion);
         r.requester = msg.sender;
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -202,6 +219,13 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         r.inputHash = inputHash;
 
         _emitRequested(requestId, modelId, inputCid, inputHash, fee, p);
+    }
+
+    /// @dev The record of a new request; its previous request must be settled (the read warms the slot we write).
+    function _claim(uint256 requestId) private view returns (Req storage r) {
+        r = _requests[requestId % requestRecords];
+        Status prev = r.status;
+        if (prev == Status.Pending || prev == Status.Committing) revert RecordBusy(requestId - requestRecords);
     }
 
     /// @dev Slot 0 of a new request in one store (field offsets as declared in Req; masks and committeeSize are 0).
@@ -265,11 +289,11 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint64 commitDeadline = _commitDeadline(r);
         if (block.number > commitDeadline) revert CommitPhaseOver(requestId, commitDeadline);
         if (commitment == bytes32(0)) revert ZeroCommitment();
-        uint256 i = _indexOf(requestId, r.committeeSize, msg.sender);
+        uint256 i = _indexOf(requestId, r, msg.sender);
         uint8 bit = _bit(i);
         if (r.committedMask & bit != 0) revert AlreadyCommitted(requestId, msg.sender);
         r.committedMask |= bit;
-        _values[requestId][i] = commitment;
+        r.values[i] = commitment;
         emit Committed(requestId, msg.sender);
     }
 
@@ -279,36 +303,36 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     ///      window and no callback is due. Then nobody is slashed and finalize could only be called with the same
     ///      result in the same block anyway. It does so only with enough gas left (AUTO_SETTLE_GAS_BASE +
     ///      AUTO_SETTLE_GAS_PER_MEMBER per member); with less, the reveal stands and finalize settles later.
+    ///      The request id is not checked against the record's (a cold read saved): the commitment binds it, so a
+    ///      stale or future id with the same record fails CommitmentMismatch before anything changes.
     function reveal(uint256 requestId, bytes32 outputHash, bytes32 salt, string calldata outputCid)
         external
         nonReentrant
     {
-        Req storage r = _existing(requestId);
-        if (r.status != Status.Committing) revert AlreadyFinalized(requestId);
+        Req storage r = _requests[requestId % requestRecords];
+        if (r.status != Status.Committing) {
+            _existing(requestId); // the precise error for an unknown or pruned id
+            revert AlreadyFinalized(requestId);
+        }
         uint256 cidLen = bytes(outputCid).length;
         if (cidLen > MAX_CID_BYTES) revert CidTooLong(cidLen, MAX_CID_BYTES);
-        uint256 i = _indexOf(requestId, r.committeeSize, msg.sender);
+        uint256 i = _indexOf(requestId, r, msg.sender);
         uint8 bit = _bit(i);
         if (r.committedMask & bit == 0) revert NotCommitted(requestId, msg.sender);
         if (r.revealedMask & bit != 0) revert AlreadyRevealed(requestId, msg.sender);
-        uint64 commitDeadline = _commitDeadline(r);
-        if (block.number <= commitDeadline && r.committedMask != _fullMask(r.committeeSize)) {
-            revert RevealPhaseNotStarted(requestId, commitDeadline);
-        }
-        uint64 revealDeadline = commitDeadline + r.revealBlocks;
-        if (block.number > revealDeadline) revert RevealPhaseOver(requestId, revealDeadline);
-        if (keccak256(abi.encode(requestId, outputHash, salt, msg.sender)) != _values[requestId][i]) {
+        _checkRevealWindow(requestId, r);
+        if (keccak256(abi.encode(requestId, outputHash, salt, msg.sender)) != r.values[i]) {
             revert CommitmentMismatch(requestId, msg.sender);
         }
         uint8 revealed = r.revealedMask;
         uint8 same = r.sameMask;
-        if (revealed != 0 && _values[requestId][r.firstRevealer] == outputHash) {
-            // same output as the first revealer: remember that with a bit and clear the commitment (gas refund)
+        if (revealed != 0 && r.values[r.firstRevealer] == outputHash) {
+            // same output as the first revealer: remember that with a bit (the commitment stays: a non-zero slot
+            // is cheaper for the record's next request to overwrite than a cleared one)
             same |= bit;
             r.sameMask = same;
-            delete _values[requestId][i];
         } else {
-            _values[requestId][i] = outputHash;
+            r.values[i] = outputHash;
             // forge-lint: disable-next-line(unsafe-typecast)
             if (revealed == 0) r.firstRevealer = uint8(i); // i < MAX_REPLICAS
         }
@@ -324,10 +348,23 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             _settle(requestId, r, bit); // unanimous, no proof window, no callback: settle now (finalize frees this seat)
             return;
         }
-        // the capacity seat is free once the work is revealed; the withdrawal lock stays until finalize
-        address[] memory me = new address[](1);
-        me[0] = msg.sender;
-        nodeRegistry.release(me);
+        // A proven model settles after its proof window: its capacity seat is free once the work is revealed (the
+        // withdrawal lock stays until finalize). Without proofs settlement follows the last reveal (or the reveal
+        // deadline), so the seat is simply freed there, one registry call for the whole committee.
+        if (r.proofMode != VerinferConstants.PROOF_NONE) {
+            address[] memory me = new address[](1);
+            me[0] = msg.sender;
+            nodeRegistry.release(me);
+        }
+    }
+
+    function _checkRevealWindow(uint256 requestId, Req storage r) private view {
+        uint64 commitDeadline = _commitDeadline(r);
+        if (block.number <= commitDeadline && r.committedMask != _fullMask(r.committeeSize)) {
+            revert RevealPhaseNotStarted(requestId, commitDeadline);
+        }
+        uint64 revealDeadline = commitDeadline + r.revealBlocks;
+        if (block.number > revealDeadline) revert RevealPhaseOver(requestId, revealDeadline);
     }
 
     // ================================================================== proofs
@@ -353,7 +390,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
         uint256 required = BATCH_GAS_BASE + BATCH_GAS_PER_PROOF * n; // a starved check must not name a good proof
         if (gasleft() < required) revert InsufficientGasForProof(gasleft(), required);
-        bytes32 modelId = _modelIdOf[_requests[requestIds[0]].modelIndex];
+        bytes32 modelId = _modelIdOf[_requests[requestIds[0] % requestRecords].modelIndex];
         uint256[] memory signals = _batchSignals(requestIds, outputHashes, modelId);
         // low-level, read back by hand: a plain bool[] decoder would not fit the 24 KB code limit
         (bool success, bytes memory ret) = modelRegistry.getModelCore(modelId).verifier.staticcall(
@@ -375,7 +412,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         private
         returns (uint256[] memory signals)
     {
-        Req storage r0 = _requests[requestIds[0]];
+        Req storage r0 = _requests[requestIds[0] % requestRecords];
         uint32 mi = r0.modelIndex;
         bool pub = r0.proofMode == VerinferConstants.PROOF_PUBLIC_WEIGHTS;
         uint256 k = pub ? 3 : 4;
@@ -406,14 +443,14 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (r.proofMode == VerinferConstants.PROOF_NONE) revert NothingToProve(requestId);
         if (r.flags & F_PROVEN != 0) revert AlreadyProven(requestId);
         if (uint256(outputHash) >= VerinferConstants.FIELD) revert OutputHashNotInField(outputHash);
-        (, uint256 invalidCount,) = _tally(requestId, r, bytes32(0));
+        (, uint256 invalidCount,) = _tally(r);
         if (invalidCount >= r.quorum) revert NothingToProve(requestId); // INVALID_INPUT consensus stands
     }
 
     function _markProven(uint256 requestId, Req storage r, bytes32 outputHash) private {
         r.flags |= F_PROVEN;
-        _provenHashes[requestId] = outputHash;
-        _provers[requestId] = msg.sender;
+        r.provenHash = outputHash;
+        r.prover = msg.sender;
         emit ProofVerified(requestId, msg.sender, outputHash);
     }
 
@@ -443,7 +480,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         bool proverRewarded = outcome == Status.Accepted && r.flags & F_PROVEN != 0;
 
         // ---- effects: status, credits, flags
-        address[] memory committee = _loadCommittee(requestId, r.committeeSize);
+        address[] memory committee = _loadCommittee(r);
         uint256 cbGas = r.callbackGasLimit;
         uint256 deposit = cbGas == 0 ? 0 : cbGas * _paramSets[pv].callbackGasPrice;
         r.status = outcome;
@@ -464,10 +501,13 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (callBack) _callback(requestId, r, outcome, settled);
     }
 
-    /// @dev Finalize's registry call: every member's withdrawal lock goes; non-revealers also free their seat
-    ///      (revealers freed theirs at reveal).
+    /// @dev Finalize's registry call: every member's withdrawal lock goes, and every seat still held: all of them
+    ///      without proofs, else the non-revealers' (revealers of a proven model freed theirs at reveal).
     function _unlock(Req storage r, address[] memory committee, uint8 seatMask) private {
-        nodeRegistry.unlock(committee, (_fullMask(r.committeeSize) & ~r.revealedMask) | seatMask);
+        uint8 full = _fullMask(r.committeeSize);
+        nodeRegistry.unlock(
+            committee, r.proofMode == VerinferConstants.PROOF_NONE ? full : (full & ~r.revealedMask) | seatMask
+        );
     }
 
     /// @dev Checks that the request may be settled now and returns its outcome and settled output hash.
@@ -481,14 +521,14 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             revert TooEarlyToFinalize(requestId, revealDeadline);
         }
         bool proven = r.flags & F_PROVEN != 0;
-        (bytes32 winner, uint256 invalidCount, bool hasWinner) = _tally(requestId, r, bytes32(0));
+        (bytes32 winner, uint256 invalidCount, bool hasWinner) = _tally(r);
         bool invalid = invalidCount >= r.quorum;
         if (r.proofMode != VerinferConstants.PROOF_NONE && !proven && !invalid) {
             uint64 finalizeAfter = revealDeadline + _paramSets[pv].proofBlocks;
             if (block.number <= finalizeAfter) revert TooEarlyToFinalize(requestId, finalizeAfter);
         }
         if (invalid) return (Status.InvalidInput, VerinferConstants.INVALID_INPUT);
-        if (proven) return (Status.Accepted, _provenHashes[requestId]);
+        if (proven) return (Status.Accepted, r.provenHash);
         if (hasWinner) return (Status.Accepted, winner);
         return (Status.NoQuorum, bytes32(0));
     }
@@ -547,7 +587,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
                     paidMask |= _bit(i);
                     ++paidCount;
                 }
-            } else if (didReveal && _valueOf(requestId, r, i) == settled) {
+            } else if (didReveal && _valueOf(r, i) == settled) {
                 paidMask |= _bit(i);
                 ++paidCount;
             } else {
@@ -567,7 +607,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         if (r.flags & F_CALLBACK_FAILED == 0) revert NothingToRedeliver(requestId);
         r.flags &= ~F_CALLBACK_FAILED;
         bytes memory data =
-            abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, r.status, _settledHash(requestId, r)));
+            abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, r.status, _settledHash(r)));
         address target = r.requester;
         uint256 required = (uint256(r.callbackGasLimit) * 64) / 63 + REDELIVER_GAS_RESERVE;
         uint256 left = gasleft();
@@ -658,27 +698,6 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     // ================================================================== views
 
     /// @inheritdoc IInferenceMarket
-    function previewCommittee(uint256 requestId) external view returns (address[] memory) {
-        Req storage r = _existing(requestId);
-        if (r.status != Status.Pending) return _loadCommittee(requestId, r.committeeSize);
-        uint64 drawBlock = uint64(r.createdBlock) + 1;
-        if (block.number <= drawBlock) revert DrawNotReady(requestId, drawBlock);
-        if (block.number > _drawDeadline(r)) return new address[](0);
-        // the registry's answer is already an ABI-encoded address[]: forwarded as is (no decode and re-encode, code size)
-        bytes memory data = abi.encodeCall(
-            INodeRegistry.drawCommittee,
-            (_modelIdOf[r.modelIndex], _seed(requestId, drawBlock), _snapshotEpoch(r), r.replicas, r.flags & F_REQUIRES_TEE != 0, true)
-        );
-        address reg = address(nodeRegistry);
-        assembly {
-            let ok := staticcall(gas(), reg, add(data, 0x20), mload(data), 0, 0)
-            returndatacopy(0, 0, returndatasize())
-            if iszero(ok) { revert(0, returndatasize()) }
-            return(0, returndatasize())
-        }
-    }
-
-    /// @inheritdoc IInferenceMarket
     function getRequest(uint256 requestId) external view returns (Request memory q) {
         Req storage r = _existing(requestId);
         ParamSet memory ps = _paramSets[r.paramsVersion];
@@ -710,7 +729,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         q.revealDeadline = revealDeadline;
         q.finalizeAfter = r.proofMode == VerinferConstants.PROOF_NONE ? revealDeadline : revealDeadline + ps.proofBlocks;
         q.status = statusOf(requestId);
-        q.outputHash = _settledHash(requestId, r);
+        q.outputHash = _settledHash(r);
         q.proven = r.flags & F_PROVEN != 0;
         q.callbackFailed = r.flags & F_CALLBACK_FAILED != 0;
         q.proofMode = r.proofMode;
@@ -723,7 +742,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @inheritdoc IInferenceMarket
     function statusOf(uint256 requestId) public view returns (Status) {
-        Req storage r = _requests[requestId];
+        uint256 count = _cur.requestCount;
+        if (requestId == 0 || requestId > count) return Status.None;
+        Req storage r = _existing(requestId);
         if (r.status != Status.Committing) return r.status;
         if (block.number > _commitDeadline(r) || r.committedMask == _fullMask(r.committeeSize)) return Status.Revealing;
         return Status.Committing;
@@ -732,7 +753,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     /// @inheritdoc IInferenceMarket
     function getCommittee(uint256 requestId) external view returns (address[] memory) {
         Req storage r = _existing(requestId);
-        return _loadCommittee(requestId, r.committeeSize);
+        return _loadCommittee(r);
     }
 
     /// @inheritdoc IInferenceMarket
@@ -741,19 +762,19 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         view
         returns (bool committed, bool revealed, bytes32 outputHash)
     {
-        (bool found, uint256 i) = _findIndex(requestId, _requests[requestId].committeeSize, node);
+        Req storage r = _existing(requestId);
+        (bool found, uint256 i) = _findIndex(r, node);
         if (!found) return (false, false, bytes32(0));
-        Req storage r = _requests[requestId];
         committed = r.committedMask & _bit(i) != 0;
         revealed = r.revealedMask & _bit(i) != 0;
-        if (revealed) outputHash = _valueOf(requestId, r, i);
+        if (revealed) outputHash = _valueOf(r, i);
     }
 
     /// @inheritdoc IInferenceMarket
     function getMemberSettlement(uint256 requestId, address node) external view returns (bool slashed, bool paid) {
-        (bool found, uint256 i) = _findIndex(requestId, _requests[requestId].committeeSize, node);
+        Req storage r = _existing(requestId);
+        (bool found, uint256 i) = _findIndex(r, node);
         if (!found) return (false, false);
-        Req storage r = _requests[requestId];
         return (r.slashedMask & _bit(i) != 0, r.paidMask & _bit(i) != 0);
     }
 
@@ -794,9 +815,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     // ================================================================== internals
 
+    /// @dev The live record of `requestId`: made, and not yet overwritten by a later request (pruned).
     function _existing(uint256 requestId) private view returns (Req storage r) {
-        r = _requests[requestId];
-        if (r.status == Status.None) revert RequestNotFound(requestId);
+        uint256 count = _cur.requestCount;
+        if (requestId == 0 || requestId > count) revert RequestNotFound(requestId);
+        if (count - requestId >= requestRecords) revert RequestPruned(requestId, count - requestRecords + 1);
+        r = _requests[requestId % requestRecords];
     }
 
     /// @dev Block of the draw (meaningful once drawn).
@@ -875,7 +899,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         r.committeeSize = r.replicas; // committee.length == replicas here
         // forge-lint: disable-next-line(unsafe-typecast) -- drawBlock < block.number <= drawDeadline <= drawBlock + 256
         r.drawOffset = uint8(block.number - drawBlock - 1);
-        _storeCommittee(requestId, committee);
+        _storeCommittee(r, committee);
         emit CommitteeDrawn(requestId, committee, commitDeadline, revealDeadline, until);
     }
 
@@ -909,7 +933,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @dev Counts reveals: the hash with >= quorum reveals (at most one since quorum > replicas / 2), and the
     ///      number of INVALID_INPUT reveals.
-    function _tally(uint256 requestId, Req storage r, bytes32)
+    function _tally(Req storage r)
         private
         view
         returns (bytes32 winner, uint256 invalidCount, bool hasWinner)
@@ -921,7 +945,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 n = 0;
         for (uint256 i; i < size; ++i) {
             if (revealed & _bit(i) != 0) {
-                bytes32 v = _valueOf(requestId, r, i);
+                bytes32 v = _valueOf(r, i);
                 vals[n++] = v;
                 if (v == VerinferConstants.INVALID_INPUT) ++invalidCount;
             }
@@ -958,7 +982,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             emit NodePenalized(requestId, committee[i], slashed);
         }
         if (rewardTotal > 0) {
-            address prover = _provers[requestId];
+            address prover = r.prover;
             _totalWithdrawable += rewardTotal; // the ether just received
             _credit(prover, rewardTotal, requestId);
             emit ProverRewarded(requestId, prover, rewardTotal);
@@ -1036,9 +1060,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     /// @dev The output member i revealed (its own slot, or the first revealer's when it revealed the same).
-    function _valueOf(uint256 requestId, Req storage r, uint256 i) private view returns (bytes32) {
-        if (r.sameMask & _bit(i) != 0) return _values[requestId][r.firstRevealer];
-        return _values[requestId][i];
+    function _valueOf(Req storage r, uint256 i) private view returns (bytes32) {
+        if (r.sameMask & _bit(i) != 0) return r.values[r.firstRevealer];
+        return r.values[i];
     }
 
     /// @dev The committee-mask bit of member i (i < MAX_REPLICAS).
@@ -1060,21 +1084,21 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     }
 
     /// @dev The settled output: the proven hash, INVALID_INPUT, the hash the paid members revealed, else 0.
-    function _settledHash(uint256 requestId, Req storage r) private view returns (bytes32) {
+    function _settledHash(Req storage r) private view returns (bytes32) {
         Status st = r.status;
         if (st == Status.InvalidInput) return VerinferConstants.INVALID_INPUT;
         if (st != Status.Accepted) return bytes32(0);
-        if (r.flags & F_PROVEN != 0) return _provenHashes[requestId];
+        if (r.flags & F_PROVEN != 0) return r.provenHash;
         uint8 paid = r.paidMask;
         for (uint256 i; i < r.committeeSize; ++i) {
-            if (paid & _bit(i) != 0) return _valueOf(requestId, r, i);
+            if (paid & _bit(i) != 0) return _valueOf(r, i);
         }
         return bytes32(0);
     }
 
     // ---- packed committee: 20 bytes per member in consecutive words
 
-    function _storeCommittee(uint256 requestId, address[] memory committee) private {
+    function _storeCommittee(Req storage r, address[] memory committee) private {
         uint256 n = committee.length;
         uint256 words = (n * 20 + 31) / 32;
         bytes memory buf = new bytes(n * 20 + 64); // room for the last word plus the 12-byte tail of an mstore
@@ -1085,7 +1109,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
                 mstore(add(p, mul(i, 20)), shl(96, a))
             }
         }
-        mapping(uint256 => uint256) storage w = _committeeWords[requestId];
+        uint256[5] storage w = r.committee;
         for (uint256 k; k < words; ++k) {
             uint256 word;
             assembly {
@@ -1095,11 +1119,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
     }
 
-    function _loadCommittee(uint256 requestId, uint256 n) private view returns (address[] memory committee) {
+    function _loadCommittee(Req storage r) private view returns (address[] memory committee) {
+        uint256 n = r.committeeSize;
         committee = new address[](n);
         uint256 words = (n * 20 + 31) / 32;
         bytes memory buf = new bytes(n * 20 + 64);
-        mapping(uint256 => uint256) storage w = _committeeWords[requestId];
+        uint256[5] storage w = r.committee;
         for (uint256 k; k < words; ++k) {
             uint256 word = w[k];
             assembly {
@@ -1116,8 +1141,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @dev Reads the packed words only as far as needed: member 0 is found with one (cold) word; a member split
     ///      across two words is ruled out on its first part before the second word is read.
-    function _findIndex(uint256 requestId, uint256 n, address who) private view returns (bool found, uint256 index) {
-        mapping(uint256 => uint256) storage w = _committeeWords[requestId];
+    function _findIndex(Req storage r, address who) private view returns (bool found, uint256 index) {
+        uint256 n = r.committeeSize;
+        uint256[5] storage w = r.committee;
         uint256 target = uint256(uint160(who));
         for (uint256 i; i < n; ++i) {
             uint256 b = i * 20; // first byte of member i
@@ -1137,8 +1163,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         return (false, 0);
     }
 
-    function _indexOf(uint256 requestId, uint256 n, address who) private view returns (uint256) {
-        (bool found, uint256 i) = _findIndex(requestId, n, who);
+    function _indexOf(uint256 requestId, Req storage r, address who) private view returns (uint256) {
+        (bool found, uint256 i) = _findIndex(r, who);
         if (!found) revert NotCommitteeMember(requestId, who);
         return i;
     }

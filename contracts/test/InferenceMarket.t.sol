@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {previewCommittee} from "./utils/Preview.sol";
 import {Fixture} from "./utils/Fixture.sol";
 import {IInferenceMarket} from "../src/interfaces/IInferenceMarket.sol";
 import {INodeRegistry} from "../src/interfaces/INodeRegistry.sol";
@@ -244,9 +245,9 @@ contract InferenceMarketTest is Fixture {
         market.draw(id);
         vm.roll(drawBlock);
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.DrawNotReady.selector, id, drawBlock));
-        market.previewCommittee(id);
+        previewCommittee(market, id);
         vm.roll(drawBlock + 1);
-        address[] memory preview = market.previewCommittee(id);
+        address[] memory preview = previewCommittee(market, id);
         vm.recordLogs();
         market.draw(id);
         address[] memory c = _committee(id);
@@ -260,7 +261,7 @@ contract InferenceMarketTest is Fixture {
         vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Committing), "committing");
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.AlreadyDrawn.selector, id));
         market.draw(id);
-        vm.assertEq(market.previewCommittee(id)[0], c[0], "preview returns the stored committee");
+        vm.assertEq(previewCommittee(market, id)[0], c[0], "preview returns the stored committee");
     }
 
     function test_draw_tooFewEligible_expiresWithFullRefund() public {
@@ -281,7 +282,7 @@ contract InferenceMarketTest is Fixture {
         address[] memory list = _registerNodes(3, modelId);
         uint256 id = _request(requester, FEE, _params(3, 2), modelId);
         vm.roll(block.number + 2);
-        address[] memory preview = market.previewCommittee(id);
+        address[] memory preview = previewCommittee(market, id);
         _commit(id, preview[0], OUT_A);
         vm.assertEq(_committee(id).length, 3, "drawn by the first commit");
         (bool committed,,) = market.getReveal(id, preview[0]);
@@ -636,6 +637,6 @@ contract InferenceMarketTest is Fixture {
 
     function test_constructor_checks() public {
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.ZeroAddress.selector));
-        new InferenceMarket(owner, address(0), address(models));
+        new InferenceMarket(owner, address(0), address(models), 1024);
     }
 }

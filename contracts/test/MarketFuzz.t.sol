@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {previewCommittee} from "./utils/Preview.sol";
 import {Fixture} from "./utils/Fixture.sol";
 import {IInferenceMarket} from "../src/interfaces/IInferenceMarket.sol";
 import {INodeRegistry} from "../src/interfaces/INodeRegistry.sol";
@@ -82,7 +83,7 @@ contract MarketFuzzTest is Fixture {
         uint256 id = _request(requester, FEE, p, modelId);
         uint256 start = block.number + 1; // draw block
         vm.roll(start + 1);
-        address n = market.previewCommittee(id)[0];
+        address n = previewCommittee(market, id)[0];
         bool canDraw = start + da <= market.getRequest(id).drawDeadline;
         vm.roll(start + da);
         market.draw(id);

@@ -85,6 +85,11 @@ interface IInferenceMarket {
     error InvalidRevealBlocks(uint32 revealBlocks, uint32 min, uint32 max);
     error CallbackGasTooHigh(uint32 callbackGasLimit, uint32 max);
     error RequestNotFound(uint256 requestId);
+    /// @notice The request's record now holds a later request: read its events (or a view at an older block).
+    error RequestPruned(uint256 requestId, uint256 oldestLive);
+    /// @notice The record this request would use still holds `pendingRequestId`: finalize it (anyone may once its
+    ///         deadline passed) and retry.
+    error RecordBusy(uint256 pendingRequestId);
     error DrawNotReady(uint256 requestId, uint64 drawBlock);
     error DrawWindowOver(uint256 requestId, uint64 drawDeadline);
     error NoSeatsYet(uint256 requestId, uint64 queueDeadline);
@@ -206,10 +211,6 @@ interface IInferenceMarket {
 
     /// @notice Pays msg.sender's whole withdrawable balance to `to`.
     function withdrawTo(address payable to) external;
-
-    /// @notice The stored committee if drawn, else the committee a draw would produce now (reverts DrawNotReady
-    ///         before block drawBlock + 1).
-    function previewCommittee(uint256 requestId) external view returns (address[] memory);
 
     function getRequest(uint256 requestId) external view returns (Request memory);
     function statusOf(uint256 requestId) external view returns (Status);

@@ -23,7 +23,7 @@ contract Attack12GasEstimationTest is Fixture {
     function _system(uint256 n) internal returns (Sys memory s) {
         s.models = new ModelRegistry();
         s.nodes = new NodeRegistry(owner, address(s.models), address(0), 1 ether, 20, EPOCH);
-        s.market = new InferenceMarket(owner, address(s.nodes), address(s.models));
+        s.market = new InferenceMarket(owner, address(s.nodes), address(s.models), 1024);
         vm.prank(owner);
         s.nodes.setMarket(address(s.market));
         vm.prank(publisher);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {previewCommittee} from "../utils/Preview.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
 import {INodeRegistry} from "../../src/interfaces/INodeRegistry.sol";
@@ -65,7 +66,7 @@ contract Attack13LoadSlashingTest is Fixture {
             vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 1, "at capacity");
             vm.assertEq(nodes.openAssignments(c[i]), 1, "locked");
         }
-        vm.assertTrue(market.previewCommittee(b).length < 3, "at capacity: not drawable before the reveal");
+        vm.assertTrue(previewCommittee(market, b).length < 3, "at capacity: not drawable before the reveal");
         bytes32 out = keccak256("out");
         _commitAll(a, c, out);
         _revealAll(a, c, out);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {previewCommittee} from "../utils/Preview.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
 import {INodeRegistry} from "../../src/interfaces/INodeRegistry.sol";
@@ -30,7 +31,7 @@ contract Attack17DrawnNodeUnbondsTest is Fixture {
         _registerNodes(5, modelId);
         uint256 id = _request(requester, FEE, _params(3, 2), modelId);
         vm.roll(block.number + 2);
-        address[] memory planned = market.previewCommittee(id);
+        address[] memory planned = previewCommittee(market, id);
         vm.prank(planned[0]); // it dislikes its seat and leaves before anyone draws
         nodes.requestUnbond();
         address[] memory c = _draw(id);

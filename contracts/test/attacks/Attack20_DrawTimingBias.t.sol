@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {previewCommittee} from "../utils/Preview.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {console} from "../utils/Vm.sol";
 import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
@@ -87,8 +88,8 @@ contract Attack20DrawTimingBiasTest is Fixture {
     function _measureAllSeatsFree() internal {
         for (uint256 k; k < VICTIMS; ++k) {
             if (_cartelSeats(_oldSkipDraw(skipIds[k])) >= 2) ++baseSkipQuorum;
-            baseSkip.push(keccak256(abi.encode(market.previewCommittee(skipIds[k]))));
-            address[] memory c = market.previewCommittee(queueIds[k]);
+            baseSkip.push(keccak256(abi.encode(previewCommittee(market, skipIds[k]))));
+            address[] memory c = previewCommittee(market, queueIds[k]);
             vm.assertEq(c.length, 3, "complete when seats are free");
             baseQueue.push(keccak256(abi.encode(c)));
             if (_cartelSeats(c) >= 2) ++baseQueueQuorum;
@@ -102,12 +103,12 @@ contract Attack20DrawTimingBiasTest is Fixture {
             if (_cartelSeats(c) >= 2) ++skipQuorum;
         }
         // the market's draw without a queue: the seed's committee or none (expired, refunded)
-        c = market.previewCommittee(skipIds[k]);
+        c = previewCommittee(market, skipIds[k]);
         if (c.length == 3) {
             ++noQueueDrawn;
             vm.assertEq(keccak256(abi.encode(c)), baseSkip[k], "no queue: the seed's committee or none");
         }
-        c = market.previewCommittee(queueIds[k]);
+        c = previewCommittee(market, queueIds[k]);
         if (c.length < 3) {
             ++queueWaiting;
             vm.expectPartialRevert(IInferenceMarket.NoSeatsYet.selector); // waits for its own committee

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {previewCommittee} from "../utils/Preview.sol";
 import {KitTest} from "./KitTest.sol";
 import {VerinferConsumer, VerinferHasher, IInferenceMarket, IModelRegistry} from "../../src/kit/VerinferConsumer.sol";
 import {DigitGate} from "../../src/kit/examples/DigitGate.sol";
@@ -72,7 +73,7 @@ contract VerinferConsumerTest is KitTest {
         models = new ModelRegistry();
         AttestationRegistry att = new AttestationRegistry(owner);
         nodes = new NodeRegistry(owner, address(models), address(att), 1 ether, 20, EPOCH);
-        market = new InferenceMarket(owner, address(nodes), address(models));
+        market = new InferenceMarket(owner, address(nodes), address(models), 1024);
         vm.prank(owner);
         nodes.setMarket(address(market));
         vm.prank(publisher);
@@ -130,7 +131,7 @@ contract VerinferConsumerTest is KitTest {
 
     function member(uint256 id) internal returns (address) {
         vm.roll(block.number + 2);
-        return market.previewCommittee(id)[0];
+        return previewCommittee(market, id)[0];
     }
 
     /// One-node committee: commit, reveal `out`, finalize (the callback runs inside finalize).
@@ -282,7 +283,7 @@ contract VerinferConsumerTest is KitTest {
         vm.deal(address(this), total);
         uint256 id = c.ask{value: total}(modelId, digitsImage(10), p);
         vm.roll(block.number + 2);
-        address[] memory committee = market.previewCommittee(id);
+        address[] memory committee = previewCommittee(market, id);
         vm.assertEq(committee.length, 3, "three members");
         for (uint256 i = 0; i < 3; i++) {
             bytes32 salt = keccak256(abi.encode("s", i));

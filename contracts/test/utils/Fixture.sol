@@ -31,12 +31,17 @@ abstract contract Fixture is TestBase {
     bytes32 internal constant INPUT_HASH = bytes32(uint256(12345));
     bytes32 internal constant INVALID = bytes32(type(uint256).max);
 
+    /// @dev The market's request records (deployments use 1,024); a test overrides this to exercise recycling.
+    function _requestRecords() internal pure virtual returns (uint256) {
+        return 1024;
+    }
+
     function setUp() public virtual {
         vm.roll(100);
         models = new ModelRegistry();
         attestations = new AttestationRegistry(owner);
         nodes = new NodeRegistry(owner, address(models), address(attestations), 1 ether, 20, EPOCH);
-        market = new InferenceMarket(owner, address(nodes), address(models));
+        market = new InferenceMarket(owner, address(nodes), address(models), _requestRecords());
         vm.prank(owner);
         nodes.setMarket(address(market));
         modelId = _registerModel(publisher, "digits-mlp", address(0), 0, false);
