@@ -540,7 +540,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         returns (uint8 slashedMask, uint256 paidCount)
     {
         uint8 paidMask;
-        (paidMask, slashedMask, paidCount) = _masks(requestId, r, committee.length, outcome, settled);
+        (paidMask, slashedMask, paidCount) = _masks(r, committee.length, outcome, settled);
         r.paidMask = paidMask;
         r.slashedMask = slashedMask;
         uint256 fee = r.fee;
@@ -574,7 +574,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         }
     }
 
-    function _masks(uint256 requestId, Req storage r, uint256 size, Status outcome, bytes32 settled)
+    function _masks(Req storage r, uint256 size, Status outcome, bytes32 settled)
         private
         view
         returns (uint8 paidMask, uint8 slashedMask, uint256 paidCount)
