@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from cli_checks import one_line_error
 from web3 import Web3
 
-from cli_checks import one_line_error
 from verinfer.auditor import Auditor, Verdict
 from verinfer.chain.deploy import deploy_protocol
 from verinfer.chain.devnet import funded_account, mine
