@@ -738,7 +738,8 @@ class InferenceMarket(_ContractWrapper, _Constants):
     def preview_committee(self, request_id: int) -> list[str]:
         """The stored committee if drawn, else the one a draw would produce at the head (DrawNotReady before
         drawBlock + 1): `verinfer.chain.draw.preview_committee`, every read at one block."""
-        return draw.preview_committee(self, self._registries()[0], self._registries()[1], request_id)
+        nodes, models = self._registries()
+        return draw.preview_committee(self, nodes, models, request_id)
 
     def _registries(self) -> tuple[NodeRegistry, ModelRegistry]:
         """The market's NodeRegistry and ModelRegistry (immutables: read once)."""
