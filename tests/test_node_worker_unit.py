@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from verinfer.chain.errors import ContractError
+from verinfer.chain.errors import ContractError, RequestPrunedError
 from verinfer.chain.protocol import Status
 from verinfer.chain.types import ModelInfo
 from verinfer.constants import INVALID_INPUT_HASH, commitment_hash
@@ -74,6 +74,7 @@ class FakeChain:
         self.events: list[Any] = []
         self.proof_mode = proof_mode
         self.sent: list[tuple[str, int]] = []
+        self.pruned: set[int] = set()  # ids whose record a later request recycled (every read reverts)
 
     # test helpers
     def request(self, rid: int, committee: list[str], *, model: bytes = MODEL, commit_blocks: int = 10,
@@ -95,6 +96,11 @@ class FakeChain:
     def _err(self, name: str) -> ContractError:
         return ContractError("InferenceMarket", name)
 
+    def _live(self, rid: int) -> FakeRequest:
+        if rid in self.pruned:
+            raise RequestPrunedError("InferenceMarket", "RequestPruned", {"requestId": rid, "oldestLive": max(self.pruned) + 1})
+        return self.requests[rid]
+
     # NodeChain surface
     def chain_id(self) -> int:
         return 31337
@@ -115,7 +121,7 @@ class FakeChain:
         return {"eligible": True, "reason": ""}
 
     def preview_committee(self, rid: int) -> list[str]:
-        r = self.requests[rid]
+        r = self._live(rid)
         if self.block <= r.draw_block:
             raise self._err("DrawNotReady")
         return list(r.committee)[: self.drawable]
@@ -123,17 +129,17 @@ class FakeChain:
     drawable = 7  # how many members a draw could find now (capacity)
 
     def get_committee(self, rid: int) -> list[str]:
-        return list(self.requests[rid].committee) if self.requests[rid].drawn else []
+        return list(self._live(rid).committee) if self.requests[rid].drawn else []
 
     def get_request(self, rid: int) -> Any:
-        r = self.requests[rid]
+        r = self._live(rid)
         status = r.status if (r.drawn or r.status.final) else Status.PENDING
         return SimpleNamespace(status=status, draw_deadline=r.draw_deadline or r.commit_deadline, commit_count=len(r.commits), reveal_count=len(r.reveals),
                                reveal_deadline=r.reveal_deadline, finalize_after=r.finalize_after, proven=r.proven,
                                output_hash=r.output.to_bytes(32, "big"))
 
     def get_reveal(self, rid: int, node: str | None = None) -> Any:
-        r = self.requests[rid]
+        r = self._live(rid)
         who = node or ME
         return SimpleNamespace(committed=who in r.commits, revealed=who in r.reveals)
 
@@ -161,7 +167,7 @@ class FakeChain:
         return "0xd0"
 
     def commit(self, rid: int, c: bytes) -> str:
-        r = self.requests[rid]
+        r = self._live(rid)
         if r.status.final:
             raise self._err("AlreadyFinalized")
         if self.block > r.commit_deadline:
@@ -176,7 +182,7 @@ class FakeChain:
         return "0xc0"
 
     def reveal(self, rid: int, out: int, salt: bytes, cid: str) -> str:
-        r = self.requests[rid]
+        r = self._live(rid)
         if ME not in r.commits:
             raise self._err("NotCommitted")
         if ME in r.reveals:
@@ -191,7 +197,7 @@ class FakeChain:
         return "0xre"
 
     def finalize(self, rid: int) -> str:
-        r = self.requests[rid]
+        r = self._live(rid)
         if r.status.final:
             raise self._err("AlreadyFinalized")
         all_in = len(r.reveals) == len(r.committee)
@@ -444,6 +450,34 @@ def test_late_proof_is_skipped(tmp_path: Path) -> None:
     chain.block = r.finalize_after + 1
     w.step(chain.block)
     assert phase(w, 1) == Phase.DONE
+
+
+def test_pruned_request_is_finished_never_retried(tmp_path: Path) -> None:
+    """A record recycled by a later request (RequestPruned, e.g. after downtime) means the request settled: the
+    node files it as finished (MISSED if we had committed without revealing) and never reads it again."""
+    chain = FakeChain()
+    w = make_worker(tmp_path, chain)
+    chain.request(1, [ME, B])  # we commit, B does not: waiting to reveal
+    chain.request(2, [ME, B])  # both commit, we reveal, B does not: waiting to finalize
+    chain.request(3, [ME])  # settles at once
+    w.discover()
+    chain.mine(2)
+    chain.requests[2].commits[B] = b"x"
+    w.step(chain.block)
+    assert (phase(w, 1), phase(w, 2), phase(w, 3)) == (Phase.COMMITTED, Phase.REVEALED, Phase.DONE)
+    chain.request(4, [ME])  # seen, never computed (we were down): its seed block is mined, so the node reads it
+    w.discover()
+    chain.mine(2)
+    sent = list(chain.sent)
+    chain.pruned |= {1, 2, 4}
+    w.step(chain.block)
+    assert (phase(w, 1), phase(w, 2), phase(w, 4)) == (Phase.MISSED, Phase.DONE, Phase.DONE)
+    for rid in (1, 2, 4):
+        assert "request pruned" in (w.state.get_request(rid).last_error or "")
+    assert chain.sent == sent and not w.state.active()  # nothing sent, nothing left to retry
+    chain.mine(30)
+    w.step(chain.block)
+    assert chain.sent == sent
 
 
 def test_faulty_no_reveal_node_withholds(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ def _agreeing(env: AuditEnv, ctx: AuditContext, committee: list[str]) -> set[str
     if ctx.winner is None:
         return set()
     market = env.protocol.market
-    return {n for n in committee if (rv := market.get_reveal(ctx.request.request_id, n)).revealed
+    return {n for n in committee if (rv := market.get_reveal(ctx.request.request_id, n, ctx.view_block)).revealed
             and bytes(rv.output_hash) == ctx.winner}
 
 
@@ -34,7 +34,7 @@ def check_attestations(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
         return [Claim("attestation", "attestation", Verdict.FAIL if m.requires_tee else Verdict.NA,
                       "this deployment has no AttestationRegistry")]
     registry = AttestationRegistry(p.w3, p.manifest.address("AttestationRegistry"), None, p.manifest.deploy_block)
-    committee: list[str] = [Web3.to_checksum_address(a) for a in p.market.get_committee(r.request_id)]
+    committee: list[str] = [Web3.to_checksum_address(a) for a in p.market.get_committee(r.request_id, ctx.view_block)]
     agreeing = _agreeing(env, ctx, committee)
     requested_at = int(env.w3.eth.get_block(r.created_block)["timestamp"])
     root = _root_der(env.trusted_root_pem)

@@ -55,6 +55,9 @@ class AuditContext:
     request: RequestView
     model: ModelInfo
     chain_id: int
+    #: the block every market view is read at: "latest", or for a pruned request (its record recycled by a later
+    #: request) the last block holding it (InferenceMarket.history_block; needs an archive node)
+    view_block: int | str = "latest"
     spec: Any = None
     outcome: Any = None
     #: CIDs live only in events (V2): the input's in InferenceRequested, the settled output's in Revealed

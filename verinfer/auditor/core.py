@@ -25,6 +25,7 @@ from verinfer.auditor.context import (
     missing_vk_constants,
     vk_constants,
 )
+from verinfer.chain.errors import RequestPrunedError
 from verinfer.chain.protocol import Protocol, RequestView, Status
 from verinfer.storage.base import ContentStore
 
@@ -62,11 +63,21 @@ class Auditor:
             raise AuditError(f"request {request_id} does not exist on this deployment "
                              f"({count} request(s): ids 1..{count})" if count else
                              f"request {request_id} does not exist on this deployment (no requests yet)")
-        req = market.get_request(request_id)
+        view_block: int | str = "latest"
+        try:
+            req = market.get_request(request_id)
+        except RequestPrunedError:
+            # The record now holds a later request: the views still answer at a block before that (archive node).
+            view_block = market.history_block(request_id)
+            req = market.get_request(request_id, view_block)
         m = self.protocol.models.get_model(req.model_id)
-        ctx = AuditContext(request=req, model=m, chain_id=self.env.w3.eth.chain_id)
+        ctx = AuditContext(request=req, model=m, chain_id=self.env.w3.eth.chain_id, view_block=view_block)
         report = AuditReport(request_id=request_id, status=req.status.name, model_id=hex32(req.model_id),
                              model_name=f"{m.name} v{m.version}", proof_mode=m.proof_mode, context=ctx)
+        if view_block != "latest":
+            report.notes.append(
+                f"market views read at block {view_block}: the request's record was recycled by request "
+                f"{request_id + market.request_records()} (request pruned), so its views are read as of then")
         ctx.events = self._events(req)
         ctx.input_cid = next((str(e.args["inputCid"]) for e in ctx.events["InferenceRequested"]), "")
         if req.status == Status.ACCEPTED:

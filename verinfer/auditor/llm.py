@@ -176,9 +176,9 @@ def check_reveals(env: AuditEnv, ctx: AuditContext) -> Claim:
                                                                str(e.args["outputCid"]))
     settled = r.status in (Status.ACCEPTED, Status.INVALID_INPUT)
     rows, problems = [], []
-    for n in market.get_committee(r.request_id):
+    for n in market.get_committee(r.request_id, ctx.view_block):
         n = Web3.to_checksum_address(n)
-        s = market.get_member_settlement(r.request_id, n)
+        s = market.get_member_settlement(r.request_id, n, ctx.view_block)
         fate = "slashed" if s.slashed else "paid" if s.paid else "neither paid nor slashed"
         if n not in revealed:
             rows.append(f"{short(n)} did not reveal ({fate})")

@@ -3,12 +3,11 @@ gives, and who was paid, slashed, refunded and rewarded."""
 
 from __future__ import annotations
 
-from eth_abi import encode as abi_encode
-from eth_utils import keccak
 from web3 import Web3
 
 from verinfer.auditor.claims import Claim, Verdict
 from verinfer.auditor.context import AuditContext, AuditEnv, short
+from verinfer.chain.draw import draw_seed
 from verinfer.chain.protocol import Status
 from verinfer.constants import INVALID_INPUT
 
@@ -16,19 +15,14 @@ from verinfer.constants import INVALID_INPUT
 PROVER_REWARD_BPS = 5_000
 
 
-def draw_seed(block_hash: bytes, request_id: int) -> int:
-    """uint256(keccak256(abi.encode(blockhash(drawBlock), requestId))): the committee seed."""
-    return int.from_bytes(keccak(abi_encode(["bytes32", "uint256"], [bytes(block_hash), request_id])), "big")
-
-
 def check_quorum(env: AuditEnv, ctx: AuditContext) -> list[Claim]:
     r = ctx.request
     market = env.protocol.market
     ev = ctx.events
-    committee: list[str] = [Web3.to_checksum_address(a) for a in market.get_committee(r.request_id)]
+    committee: list[str] = [Web3.to_checksum_address(a) for a in market.get_committee(r.request_id, ctx.view_block)]
     out = [_committee_claim(env, ctx, committee)]
     members = set(committee)
-    reveals = {n: market.get_reveal(r.request_id, n) for n in committee}
+    reveals = {n: market.get_reveal(r.request_id, n, ctx.view_block) for n in committee}
     commit_by = [Web3.to_checksum_address(e.args["node"]) for e in ev["Committed"]]
     problems = []
     if len(set(commit_by)) != len(commit_by):
@@ -215,7 +209,7 @@ def _settlement_claim(env: AuditEnv, ctx: AuditContext, committee: list[str], re
         share = r.fee // r.params.replicas if no_quorum else r.fee // len(want_paid)
     problems = []
     for n in committee:
-        s = market.get_member_settlement(r.request_id, n)
+        s = market.get_member_settlement(r.request_id, n, ctx.view_block)
         if s.paid != (n in want_paid):
             problems.append(f"{short(n)}: paid={s.paid}, reveals say {n in want_paid}")
         if s.slashed != (n in want_slashed):

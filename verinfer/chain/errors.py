@@ -78,6 +78,36 @@ class ContractError(ChainError):
         return f"{self.contract} reverted{where}: {self.error_name}({inner})"
 
 
+class RequestPrunedError(ContractError):
+    """RequestPruned: the request's record (id % requestRecords) now holds a later request. The request settled
+    (a record is reused only then); its history is in the market's events, and its views at an older block."""
+
+    def _message(self) -> str:
+        rid, oldest = self.error_args.get("requestId"), self.error_args.get("oldestLive")
+        return (f"request {rid} is pruned: its on-chain record was recycled for a later request (oldest live "
+                f"request: {oldest}); it settled before that, and its history is in the market's events "
+                f"(InferenceRequested .. Finalized for request {rid}), or in views read at an older block on an "
+                f"archive node (verinfer audit {rid} does that)")
+
+
+class RecordBusyError(ContractError):
+    """RecordBusy: the record a new request would use still holds an unsettled request (`pending_request_id`)."""
+
+    @property
+    def pending_request_id(self) -> int:
+        return int(self.error_args.get("pendingRequestId", 0))
+
+    def _message(self) -> str:
+        pending = self.pending_request_id
+        return (f"{self.contract} reverted{f' in {self.function}' if self.function else ''}: RecordBusy: the "
+                f"request record a new request would use still holds request {pending}, which is not settled; "
+                f"anyone may finalize request {pending} once its deadline has passed, then retry")
+
+
+#: Custom errors with their own message (and class, for callers that handle them).
+_ERROR_CLASSES: dict[str, type[ContractError]] = {"RequestPruned": RequestPrunedError, "RecordBusy": RecordBusyError}
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, str):
         return v if v.startswith("0x") else json.dumps(v)
@@ -192,7 +222,8 @@ def decode_revert(
         except Exception:
             continue
         args = {(i.get("name") or f"arg{n}"): normalize(v, i) for n, (i, v) in enumerate(zip(inputs, values, strict=True))}
-        return error(entry["name"], args)
+        cls = _ERROR_CLASSES.get(entry["name"], ContractError)
+        return cls(contract, entry["name"], args, data=raw, tx_hash=tx_hash, function=function)
     return error("UnknownError", {"selector": "0x" + sel.hex(), "data": "0x" + body.hex()})
 
 

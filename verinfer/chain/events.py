@@ -12,7 +12,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, Sequence, cast, runtime_checkable
 
 from eth_typing import ABIEvent, Hash32
 from eth_utils import event_abi_to_log_topic
@@ -127,11 +127,16 @@ def get_events(
     to_block: int | str = "latest",
     *,
     chunk_size: int = 2000,
+    indexed: Sequence[int] = (),
 ) -> list[DecodedEvent]:
-    """All matching events of `contract` in [from_block, to_block], ordered, read in chunks."""
+    """All matching events of `contract` in [from_block, to_block], ordered, read in chunks.
+
+    `indexed`: values of the first indexed (uint) arguments, in order, that the events must have (a topic filter:
+    the RPC node does the filtering, e.g. one request's events by requestId)."""
     if to_block == "latest":
         to_block = w3.eth.block_number
     topics = _event_abis(contract, event_names)
+    extra = [Hash32(int(v).to_bytes(32, "big")) for v in indexed]
     out: list[DecodedEvent] = []
     start = from_block
     size = max(1, chunk_size)
@@ -139,7 +144,7 @@ def get_events(
         end = min(int(to_block), start + size - 1)
         try:
             logs = w3.eth.get_logs(
-                {"address": contract.address, "fromBlock": start, "toBlock": end, "topics": [[Hash32(t) for t in topics]]}
+                {"address": contract.address, "fromBlock": start, "toBlock": end, "topics": [[Hash32(t) for t in topics], *extra]}
             )
         except Web3RPCError as exc:
             if size > 1 and any(s in str(exc).lower() for s in ("too many", "limit", "range", "exceed")):

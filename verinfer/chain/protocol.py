@@ -23,7 +23,7 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from verinfer.chain import artifacts
+from verinfer.chain import artifacts, draw
 from verinfer.chain.errors import ChainError, RpcError, decode_revert, normalize, revert_data_from_exception
 from verinfer.chain.events import CursorStore, DecodedEvent, EventCursor, get_events
 from verinfer.chain.manifest import Manifest
@@ -551,8 +551,8 @@ class NodeRegistry(_ContractWrapper, _Constants):
     def unbonding_delay(self) -> int:
         return self._call(self.contract.functions.unbondingDelay())
 
-    def epoch_length(self) -> int:
-        return self._call(self.contract.functions.epochLength())
+    def epoch_length(self, block: int | str = "latest") -> int:
+        return self._call(self.contract.functions.epochLength(), block)
 
     def current_epoch(self) -> int:
         return self._call(self.contract.functions.currentEpoch())
@@ -604,8 +604,8 @@ class ModelRegistry(_ContractWrapper, _Constants):
         raw = self._call(self.contract.functions.getModel(mid))
         return _view(ModelInfo, self._struct("getModel", raw), model_id=mid)
 
-    def get_model_core(self, model_id: bytes | str) -> ModelCore:
-        raw = self._call(self.contract.functions.getModelCore(to_bytes32(model_id)))
+    def get_model_core(self, model_id: bytes | str, block: int | str = "latest") -> ModelCore:
+        raw = self._call(self.contract.functions.getModelCore(to_bytes32(model_id)), block)
         return _view(ModelCore, self._struct("getModelCore", raw))
 
     def exists(self, model_id: bytes | str) -> bool:
@@ -634,6 +634,11 @@ class InferenceMarket(_ContractWrapper, _Constants):
     #: InferenceMarket's BATCH_GAS_BASE / BATCH_GAS_PER_PROOF (internal constants there): gas a batch needs left.
     BATCH_GAS_BASE = 150_000
     BATCH_GAS_PER_PROOF = 300_000
+
+    def __init__(self, w3: Web3, address: str, sender: TxSender | None, deploy_block: int = 0) -> None:
+        super().__init__(w3, address, sender, deploy_block)
+        self._regs: tuple[NodeRegistry, ModelRegistry] | None = None
+        self._records: int | None = None
 
     def request_inference(
         self, model_id: bytes | str, input_cid: str, input_hash: bytes | str | int, params: RequestParams,
@@ -726,26 +731,64 @@ class InferenceMarket(_ContractWrapper, _Constants):
         return _view(RequestView, d, request_id=request_id, params=params, status=Status(d["status"]),
                      model_id=bytes(d["modelId"]), input_hash=bytes(d["inputHash"]), output_hash=bytes(d["outputHash"]))
 
-    def status_of(self, request_id: int) -> Status:
-        return Status(self._call(self.contract.functions.statusOf(request_id)))
+    def status_of(self, request_id: int, block: int | str = "latest") -> Status:
+        """Status.NONE for an unknown id; RequestPrunedError once the record holds a later request."""
+        return Status(self._call(self.contract.functions.statusOf(request_id), block))
 
     def preview_committee(self, request_id: int) -> list[str]:
-        """The stored committee if drawn, else the one a draw would produce now (DrawNotReady before drawBlock+1)."""
-        return [_cs(a) for a in self._call(self.contract.functions.previewCommittee(request_id))]
+        """The stored committee if drawn, else the one a draw would produce at the head (DrawNotReady before
+        drawBlock + 1): `verinfer.chain.draw.preview_committee`, every read at one block."""
+        nodes, models = self._registries()
+        return draw.preview_committee(self, nodes, models, request_id)
 
-    def get_committee(self, request_id: int) -> list[str]:
-        return [_cs(a) for a in self._call(self.contract.functions.getCommittee(request_id))]
+    def _registries(self) -> tuple[NodeRegistry, ModelRegistry]:
+        """The market's NodeRegistry and ModelRegistry (immutables: read once)."""
+        if self._regs is None:
+            self._regs = (NodeRegistry(self.w3, self.node_registry(), self.sender, self.deploy_block),
+                          ModelRegistry(self.w3, self.model_registry(), self.sender, self.deploy_block))
+        return self._regs
 
-    def get_reveal(self, request_id: int, node: str) -> RevealView:
-        raw = self._call(self.contract.functions.getReveal(request_id, _cs(node)))
+    def get_committee(self, request_id: int, block: int | str = "latest") -> list[str]:
+        return [_cs(a) for a in self._call(self.contract.functions.getCommittee(request_id), block)]
+
+    def get_reveal(self, request_id: int, node: str, block: int | str = "latest") -> RevealView:
+        raw = self._call(self.contract.functions.getReveal(request_id, _cs(node)), block)
         return _view(RevealView, self._struct("getReveal", raw))
 
-    def get_member_settlement(self, request_id: int, node: str) -> MemberSettlement:
-        raw = self._call(self.contract.functions.getMemberSettlement(request_id, _cs(node)))
+    def get_member_settlement(self, request_id: int, node: str, block: int | str = "latest") -> MemberSettlement:
+        raw = self._call(self.contract.functions.getMemberSettlement(request_id, _cs(node)), block)
         return _view(MemberSettlement, self._struct("getMemberSettlement", raw))
 
-    def request_count(self) -> int:
-        return self._call(self.contract.functions.requestCount())
+    def request_count(self, block: int | str = "latest") -> int:
+        return self._call(self.contract.functions.requestCount(), block)
+
+    def request_records(self) -> int:
+        """Request records (an immutable): request id lives in record id % requestRecords, and the views serve the
+        latest requestRecords requests; older ids revert RequestPruned (their events stay)."""
+        if self._records is None:
+            self._records = int(self._call(self.contract.functions.requestRecords()))
+        return self._records
+
+    def request_events(self, request_id: int, names: Sequence[str], from_block: int | None = None,
+                       to_block: int | str = "latest") -> list[DecodedEvent]:
+        """Events of one request (filtered by the indexed requestId, the first topic of every per-request event)."""
+        start = self.deploy_block if from_block is None else from_block
+        return get_events(self.w3, self.contract, list(names), start, to_block, indexed=[request_id])
+
+    def history_block(self, request_id: int) -> int:
+        """The last block whose state still holds `request_id`'s record: its Finalized event's block, or the block
+        before the request that recycled its record when both are in one block (views read there show the request
+        before its settlement). Any id: a live request's answer is the head."""
+        later = request_id + self.request_records()
+        recycled = self.request_events(later, ["InferenceRequested"])
+        head = self.w3.eth.block_number
+        if not recycled:
+            return head
+        before = recycled[0].block_number - 1
+        fin = self.request_events(request_id, ["Finalized"], to_block=before + 1)
+        if fin and fin[0].block_number <= before:
+            return fin[0].block_number
+        return before
 
     def withdrawable(self, account: str) -> int:
         return self._call(self.contract.functions.withdrawable(_cs(account)))

@@ -8,6 +8,6 @@
 """
 
 from verinfer.client.result import MemberResult, RequestResult, WaitUpdate
-from verinfer.client.sdk import Client, ModelInfo, RequestTimeout, ResultError
+from verinfer.client.sdk import Client, MarketBusyError, ModelInfo, RequestTimeout, ResultError
 
-__all__ = ["Client", "ModelInfo", "MemberResult", "RequestResult", "RequestTimeout", "ResultError", "WaitUpdate"]
+__all__ = ["Client", "MarketBusyError", "ModelInfo", "MemberResult", "RequestResult", "RequestTimeout", "ResultError", "WaitUpdate"]

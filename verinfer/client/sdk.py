@@ -17,7 +17,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from web3 import Web3
 
-from verinfer.chain.errors import ContractError
+from verinfer.chain.errors import ContractError, RecordBusyError, RequestPrunedError
 from verinfer.chain.events import DecodedEvent
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.protocol import Protocol, RequestParams, RequestView, Status
@@ -72,6 +72,11 @@ class RequestTimeout(VerinferError):
 
 class ResultError(VerinferError):
     """The request does not exist, or its data on-chain / in the store is inconsistent."""
+
+
+class MarketBusyError(VerinferError):
+    """The market's request record a new request needs still holds an unsettled request that may not be finalized
+    yet (requestRecords requests are in flight): retry once it settles."""
 
 
 def parse_model_id(text: str) -> bytes | None:
@@ -267,9 +272,29 @@ class Client:
         self._need_sender()
         mid = self.resolve_model(model_id)
         p = params if isinstance(params, RequestParams) else RequestParams(*params)
-        receipt, rid = self.protocol.market.request_inference(mid, input_cid, input_hash, p, fee)
+        try:
+            receipt, rid = self.protocol.market.request_inference(mid, input_cid, input_hash, p, fee)
+        except RecordBusyError as exc:
+            self.free_record(exc.pending_request_id)
+            receipt, rid = self.protocol.market.request_inference(mid, input_cid, input_hash, p, fee)
         self.own_gas.setdefault(rid, {})["request"] = [int(receipt["gasUsed"])]
         return rid
+
+    def free_record(self, pending_id: int) -> None:
+        """RecordBusy: the request record a new request needs still holds `pending_id`. Finalize it when the
+        contract lets anyone (`may_finalize`: past its deadline); else MarketBusyError saying when it can."""
+        market = self.protocol.market
+        r = market.get_request(pending_id)
+        if r.is_final:
+            return  # settled since our attempt
+        block = self.w3.eth.block_number
+        if not self.may_finalize(r, self.model_info(bytes(r.model_id)), block):
+            deadline = r.draw_deadline if r.status == Status.PENDING else r.finalize_after
+            raise MarketBusyError(
+                f"cannot submit now: the market's request record is held by request {pending_id} "
+                f"({_label(r.status)}), which anyone may finalize after block {deadline} (now {block}); the market "
+                f"keeps at most {market.request_records()} requests in flight: retry after that")
+        self.finalize(pending_id, extra_gas=r.params.callback_gas_limit)
 
     # ---- settle ----------------------------------------------------------------------------
 
@@ -300,7 +325,21 @@ class Client:
         if not 1 <= request_id <= count:
             raise ResultError(f"request {request_id} does not exist (requests 1..{count})" if count
                               else f"request {request_id} does not exist (no requests yet)")
-        return self.protocol.market.get_request(request_id)
+        try:
+            return self.protocol.market.get_request(request_id)
+        except RequestPrunedError:
+            raise ResultError(self.pruned_message(request_id)) from None
+
+    def pruned_message(self, request_id: int) -> str:
+        """One line on a pruned request: how it settled (its Finalized event) and where its history is."""
+        market = self.protocol.market
+        later = request_id + market.request_records()
+        fin = market.request_events(request_id, ["Finalized"])
+        settled = (f"it settled as {Status(int(fin[0].args['status'])).label} at block {fin[0].block_number} "
+                   f"(Finalized, tx {fin[0].tx_hash})" if fin else "it settled before that")
+        return (f"request {request_id} is pruned: its on-chain record was recycled by request {later}; {settled}; "
+                f"its history is in the market's events for request {request_id}, and `verinfer audit "
+                f"{request_id}` reads its views as of block {market.history_block(request_id)} (archive node)")
 
     def may_finalize(self, r: RequestView, model: ModelInfo, block: int) -> bool:
         """Whether this client finalizes now: never inside the proof window of a provable model (attack 10).

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from web3 import Web3
 
-from verinfer.chain.errors import ContractError
+from verinfer.chain.errors import ContractError, RequestPrunedError
 from verinfer.chain.protocol import Status
 from verinfer.chain.tx import RPC_FAILURES, TRANSPORT_ERRORS
 from verinfer.constants import FIELD, INVALID_INPUT_HASH, PROOF_NONE, commitment_hash
@@ -493,6 +493,8 @@ class Worker:
                 rec = self._reveal(rec, self._head(block))
             if rec is not None and rec.phase == Phase.REVEALED:
                 self._settle(rec, self._head(block))
+        except RequestPrunedError:
+            self._pruned(request_id)
         except ContractError as exc:
             self.metrics.errors.labels("revert").inc()
             self.state.record_error(request_id, str(exc))
@@ -911,7 +913,11 @@ class Worker:
         if view is not None and (view.proven or view.final is not None):  # a proof landed (the fallback's case): no read
             self.state.update(rid, proof="skipped:" + ("proven" if view.proven else "settled"))
             return
-        r = self.chain.get_request(rid)
+        try:
+            r = self.chain.get_request(rid)
+        except RequestPrunedError:  # its record holds a later request: it settled long ago
+            self.state.update(rid, proof="skipped:settled")
+            return
         if r.status in FINAL_STATUSES or r.proven:
             self.state.update(rid, proof="skipped:" + ("proven" if r.proven else "settled"))
             return
@@ -989,6 +995,24 @@ class Worker:
             log.info("request %d: expired (the committee could not be drawn in time); nothing to do", rec.request_id)
             return self.state.transition(rec.request_id, Phase.DONE, expect=rec.phase, error="expired before the draw")
         return self._miss(rec, f"settled as {getattr(status, 'name', status)} before we revealed")
+
+    def _pruned(self, request_id: int) -> None:
+        """RequestPruned: the request's record was recycled by a later request, which the market allows only once it
+        settled (e.g. we were down). Nothing is left to do: finished, never retried (its events keep the history)."""
+        rec = self.state.get_request(request_id)
+        if rec is None or rec.phase in TERMINAL:
+            return
+        why = "settled while we were away (its record was recycled: request pruned; see its events)"
+        log.info("request %d: %s", request_id, why)
+        self._views.pop(request_id, None)
+        self._finalizable_since.pop(request_id, None)
+        with self._proofs_lock:
+            self._proof_at.pop(request_id, None)
+            self._proof_done.discard(request_id)
+        if rec.phase in (Phase.READY, Phase.COMMITTED):
+            self._miss(rec, f"{why} before we revealed")
+        else:  # SEEN: never drawn in (or not computed) while live; REVEALED: our part was done
+            self.state.transition(request_id, Phase.DONE, expect=rec.phase, error=why)
 
     def _miss(self, rec: RequestRecord, why: str) -> RequestRecord | None:
         self.metrics.requests_missed.inc()
