@@ -1,4 +1,4 @@
-"""Recycled request records (issue 7 gas): a market deployed with request_records=2 on a real anvil.
+"""Recycled request records (issue 7 gas): a market deployed with ProtocolParams(request_records=2) on a real anvil.
 
 Request id lives in record id % 2, so request 3 overwrites request 1's record: the chain layer then says
 "pruned" in one line (no traceback from the CLI), the auditor still audits request 1 from views at an older
@@ -19,7 +19,7 @@ from cli_checks import one_line_error
 from web3 import Web3
 
 from verinfer.auditor import Auditor, Verdict
-from verinfer.chain.deploy import deploy_protocol
+from verinfer.chain.deploy import ProtocolParams, deploy_protocol
 from verinfer.chain.devnet import funded_account, mine
 from verinfer.chain.draw import DrawNotReadyError
 from verinfer.chain.errors import ContractError, RecordBusyError, RequestPrunedError
@@ -78,7 +78,7 @@ class Ring:
 def _ring(devnet: Any, root: Path) -> Ring:
     """A fresh deployment with two request records, a real digits model, three staked nodes."""
     w3 = devnet.w3
-    manifest = deploy_protocol(w3, devnet.accounts[0], request_records=2)
+    manifest = deploy_protocol(w3, devnet.accounts[0], ProtocolParams(request_records=2))
     path = manifest.save(root / "manifest.json")
     protocol = Protocol(w3, manifest, devnet.accounts[0])
     assert protocol.market.request_records() == 2

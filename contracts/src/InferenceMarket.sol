@@ -64,6 +64,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     uint8 private constant F_PROVEN = 1;
     uint8 private constant F_CALLBACK_FAILED = 2;
     uint8 private constant F_REQUIRES_TEE = 4;
+    uint8 private constant F_CALLBACK = 8; // callbackGasLimit > 0 (the limit itself is in slot 1)
+    /// @dev Records a request tries before RecordBusy: a record still held by an unsettled request is skipped.
+    uint256 private constant MAX_RECORD_TRIES = 4;
 
     // ------------------------------------------------------------------ storage
 
@@ -86,16 +89,17 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 proofMode;
         uint8 paidMask;
         uint8 slashedMask;
-        uint24 callbackGasLimit; // <= MAX_CALLBACK_GAS < 2^24
         uint8 queueBlocks; // <= MAX_QUEUE_BLOCKS
         uint16 paramsVersion; // < 2^16 (_pushParams)
         uint8 drawOffset; // drawnBlock - drawBlock - 1 once drawn (a draw happens in (drawBlock, drawBlock + 256])
-        uint32 modelIndex; // ModelRegistry index; the id is in _modelIdOf
-        uint8 sameMask; // members whose output equals the first revealer's (their own slot is cleared)
+        uint24 modelIndex; // ModelRegistry index (< MAX_MODELS = 2^24); the id is in _modelIdOf
+        uint8 sameMask; // members whose output equals the first revealer's
         uint8 firstRevealer; // committee index of the first revealer (valid once revealedMask != 0)
+        uint32 tag; // the request id this record holds (ids < 2^32): a stale or future id never matches
         // slot 1
         address requester;
-        uint96 fee;
+        uint72 fee; // < 2^72 wei (4,722 ether)
+        uint24 callbackGasLimit; // <= MAX_CALLBACK_GAS < 2^24
         // slot 2
         bytes32 inputHash;
         // slots 3-4: when a proof lands (F_PROVEN)
@@ -201,43 +205,67 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint256 required = uint256(c.minFee) * p.replicas;
         if (msg.value < deposit + required) revert FeeTooLow(msg.value > deposit ? msg.value - deposit : 0, required);
         uint256 fee = msg.value - deposit;
-        if (fee > type(uint96).max) revert FeeTooHigh(fee);
+        if (fee > type(uint72).max) revert FeeTooHigh(fee);
 
         IModelRegistry.ModelCore memory model = modelRegistry.getModelCore(modelId);
         if (!model.exists) revert ModelNotFound(modelId);
         if (model.deprecated) revert ModelDeprecated(modelId);
 
-        requestId = uint256(c.requestCount) + 1;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _cur.requestCount = uint64(requestId); // < 2^64 requests
-        if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
-        Req storage r = _claim(requestId);
-        _writeSlot0(r, p, model, c.paramsVersion);
-        r.requester = msg.sender;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        r.fee = uint96(fee); // checked above
-        r.inputHash = inputHash;
-
+        requestId = _store(modelId, model, p, c, fee, inputHash);
         _emitRequested(requestId, modelId, inputCid, inputHash, fee, p);
     }
 
-    /// @dev The record of a new request; its previous request must be settled (the read warms the slot we write).
-    function _claim(uint256 requestId) private view returns (Req storage r) {
-        r = _requests[requestId % requestRecords];
-        Status prev = r.status;
-        if (prev == Status.Pending || prev == Status.Committing) revert RecordBusy(requestId - requestRecords);
+    /// @dev Takes a record (_claim) and writes the request's three slots.
+    function _store(
+        bytes32 modelId,
+        IModelRegistry.ModelCore memory model,
+        RequestParams calldata p,
+        Current memory c,
+        uint256 fee,
+        bytes32 inputHash
+    ) private returns (uint256 requestId) {
+        Req storage r;
+        (requestId, r) = _claim(uint256(c.requestCount) + 1);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _cur.requestCount = uint64(requestId); // < 2^32: at >= 60k gas a request, 2^32 of them is ~2.6e14 gas
+        if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
+        _writeSlot0(r, p, model, c.paramsVersion, requestId);
+        // slot 1 in one store: requester | fee (< 2^72, checked) << 160 | callbackGasLimit (< 2^24) << 232
+        uint256 word1 = uint256(uint160(msg.sender)) | (fee << 160) | (uint256(p.callbackGasLimit) << 232);
+        assembly {
+            sstore(add(r.slot, 1), word1)
+        }
+        r.inputHash = inputHash;
+    }
+
+    /// @dev The id and record of a new request: the next id whose record's previous request has settled. An id
+    ///      whose record is still held (an unsettled request requestRecords ids back) is skipped, so one stuck
+    ///      request cannot stop the market; it never exists (its record's tag is another id). The read warms the
+    ///      slot requestInference writes. Each skipped record costs ~2.1k gas (only when records are held).
+    function _claim(uint256 next) private view returns (uint256 requestId, Req storage r) {
+        for (uint256 t; t < MAX_RECORD_TRIES; ++t) {
+            requestId = next + t;
+            r = _requests[requestId % requestRecords];
+            Status prev = r.status;
+            if (prev != Status.Pending && prev != Status.Committing) return (requestId, r);
+        }
+        revert RecordBusy(next - requestRecords);
     }
 
     /// @dev Slot 0 of a new request in one store (field offsets as declared in Req; masks and committeeSize are 0).
-    function _writeSlot0(Req storage r, RequestParams calldata p, IModelRegistry.ModelCore memory model, uint32 pv)
-        private
-    {
+    function _writeSlot0(
+        Req storage r,
+        RequestParams calldata p,
+        IModelRegistry.ModelCore memory model,
+        uint32 pv,
+        uint256 requestId
+    ) private {
         uint256 word = uint256(uint40(block.number)) | (uint256(p.commitBlocks) << 40)
             | (uint256(p.revealBlocks) << 56) | (uint256(uint8(Status.Pending)) << 72) | (uint256(p.replicas) << 104)
-            | (uint256(p.quorum) << 112) | (uint256(model.requiresTee ? F_REQUIRES_TEE : 0) << 120)
-            | (uint256(model.proofMode) << 128) | (uint256(p.callbackGasLimit) << 152) | (uint256(p.queueBlocks) << 176)
-            | (uint256(pv) << 184)
-            | (uint256(model.index) << 208);
+            | (uint256(p.quorum) << 112);
+        uint256 flags = (model.requiresTee ? F_REQUIRES_TEE : 0) | (p.callbackGasLimit > 0 ? F_CALLBACK : 0);
+        word |= (flags << 120) | (uint256(model.proofMode) << 128) | (uint256(p.queueBlocks) << 152)
+            | (uint256(pv) << 160) | (uint256(model.index) << 184) | (requestId << 224);
         assembly {
             sstore(r.slot, word)
         }
@@ -303,17 +331,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
     ///      window and no callback is due. Then nobody is slashed and finalize could only be called with the same
     ///      result in the same block anyway. It does so only with enough gas left (AUTO_SETTLE_GAS_BASE +
     ///      AUTO_SETTLE_GAS_PER_MEMBER per member); with less, the reveal stands and finalize settles later.
-    ///      The request id is not checked against the record's (a cold read saved): the commitment binds it, so a
-    ///      stale or future id with the same record fails CommitmentMismatch before anything changes.
     function reveal(uint256 requestId, bytes32 outputHash, bytes32 salt, string calldata outputCid)
         external
         nonReentrant
     {
-        Req storage r = _requests[requestId % requestRecords];
-        if (r.status != Status.Committing) {
-            _existing(requestId); // the precise error for an unknown or pruned id
-            revert AlreadyFinalized(requestId);
-        }
+        Req storage r = _existing(requestId);
+        if (r.status != Status.Committing) revert AlreadyFinalized(requestId);
         uint256 cidLen = bytes(outputCid).length;
         if (cidLen > MAX_CID_BYTES) revert CidTooLong(cidLen, MAX_CID_BYTES);
         uint256 i = _indexOf(requestId, r, msg.sender);
@@ -342,7 +365,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         uint8 full = _fullMask(r.committeeSize);
         if (
             revealed == full && (same | _bit(r.firstRevealer)) == full && r.proofMode == VerinferConstants.PROOF_NONE
-                && r.callbackGasLimit == 0
+                && r.flags & F_CALLBACK == 0
                 && gasleft() >= AUTO_SETTLE_GAS_BASE + AUTO_SETTLE_GAS_PER_MEMBER * uint256(r.committeeSize)
         ) {
             _settle(requestId, r, bit); // unanimous, no proof window, no callback: settle now (finalize frees this seat)
@@ -742,9 +765,8 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @inheritdoc IInferenceMarket
     function statusOf(uint256 requestId) public view returns (Status) {
-        uint256 count = _cur.requestCount;
-        if (requestId == 0 || requestId > count) return Status.None;
-        Req storage r = _existing(requestId);
+        Req storage r = _record(requestId);
+        if (r.tag != requestId) return Status.None; // never made (or skipped: _claim); id 0's record says None
         if (r.status != Status.Committing) return r.status;
         if (block.number > _commitDeadline(r) || r.committedMask == _fullMask(r.committeeSize)) return Status.Revealing;
         return Status.Committing;
@@ -815,12 +837,18 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     // ================================================================== internals
 
-    /// @dev The live record of `requestId`: made, and not yet overwritten by a later request (pruned).
+    /// @dev The record of `requestId` if it holds that request: its tag is the id (exact, ids < 2^32), so a stale,
+    ///      future or skipped id never resolves to another request's record. Costs nothing: slot 0 is read anyway.
     function _existing(uint256 requestId) private view returns (Req storage r) {
-        uint256 count = _cur.requestCount;
-        if (requestId == 0 || requestId > count) revert RequestNotFound(requestId);
-        if (count - requestId >= requestRecords) revert RequestPruned(requestId, count - requestRecords + 1);
+        r = _record(requestId);
+        if (r.tag != requestId || requestId == 0) revert RequestNotFound(requestId);
+    }
+
+    /// @dev The record `requestId` maps to; RequestPruned if a later request holds it.
+    function _record(uint256 requestId) private view returns (Req storage r) {
         r = _requests[requestId % requestRecords];
+        uint256 tag = r.tag;
+        if (tag > requestId && requestId != 0) revert RequestPruned(requestId, tag);
     }
 
     /// @dev Block of the draw (meaningful once drawn).

@@ -10,6 +10,9 @@ import {VerinferConstants} from "./lib/VerinferConstants.sol";
 ///         V2: the verifier and proof mode are fixed at registration (no setVerifier): nodes that joined a
 ///         version can never be judged by a verifier they did not see.
 contract ModelRegistry is IModelRegistry {
+    /// @notice At most 2^24 model versions: InferenceMarket keeps a model index in 24 bits of a request's hot slot.
+    uint256 public constant MAX_MODELS = 1 << 24;
+
     mapping(bytes32 modelId => Model) private _models;
     mapping(bytes32 nameKey => uint32) private _latestVersion;
     bytes32[] private _modelIds;
@@ -52,6 +55,7 @@ contract ModelRegistry is IModelRegistry {
         s.outputBits = m.outputBits;
         s.requiresTee = m.requiresTee;
         s.registeredAt = uint64(block.number);
+        if (_modelIds.length >= MAX_MODELS) revert RegistryFull(_modelIds.length);
         _modelIds.push(modelId);
         _core[modelId] = ModelCore({
             verifier: m.verifier,
@@ -61,7 +65,7 @@ contract ModelRegistry is IModelRegistry {
             deprecated: false,
             exists: true,
             // forge-lint: disable-next-line(unsafe-typecast)
-            index: uint32(_modelIds.length - 1) // fewer than 2^32 models
+            index: uint32(_modelIds.length - 1) // < MAX_MODELS = 2^24
         });
 
         emit ModelRegistered(modelId, msg.sender, m.name, version, m.weightsCid, m.commitment, m.verifier, m.proofMode);

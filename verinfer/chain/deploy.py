@@ -21,12 +21,9 @@ from verinfer.chain.tx import TxSender, name_contract, rpc_url_of, sender_for
 from verinfer.constants import DEVNET_CHAIN_ID
 from verinfer.errors import ConfigError
 
-__all__ = ["REQUEST_RECORDS", "ProtocolParams", "deploy_artifact", "deploy_contract", "deploy_protocol", "is_deployed"]
+__all__ = ["ProtocolParams", "deploy_artifact", "deploy_contract", "deploy_protocol", "is_deployed"]
 
 ZERO = "0x0000000000000000000000000000000000000000"
-#: InferenceMarket request records (constructor immutable, in [1, 2^20]): request id lives in record
-#: id % records, so at most this many requests are in flight and the views serve the latest this many.
-REQUEST_RECORDS = 1024
 #: Contracts owned by the timelock after deployment (ModelRegistry has no owner; ExampleConsumer is a dApp).
 GOVERNED = ("NodeRegistry", "InferenceMarket", "AttestationRegistry", "StageCourt")
 
@@ -60,14 +57,12 @@ def has_timelock_artifact() -> bool:
 
 
 def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | None = None, *,
-                    timelock: bool = True, attestation_verifiers: Sequence[str] = (),
-                    request_records: int = REQUEST_RECORDS) -> Manifest:
+                    timelock: bool = True, attestation_verifiers: Sequence[str] = ()) -> Manifest:
     """Deploy ModelRegistry, AttestationRegistry, NodeRegistry, InferenceMarket, StageCourt, ExampleConsumer and the
     timelock.
 
     `timelock=False` (tests of owner-only paths) leaves the deployer EOA as owner. `attestation_verifiers` are
     trusted for the AttestationRegistry's path (a) while the deployer still owns it (before the handover).
-    `request_records`: the market's recycled request records (tests deploy small rings to reach recycling).
     """
     params = params or ProtocolParams()
     chain_id = w3.eth.chain_id
@@ -84,7 +79,7 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, params: ProtocolParams | N
     attest = deploy_contract(w3, tx, "AttestationRegistry", owner)
     nodes = deploy_contract(w3, tx, "NodeRegistry", owner, models, attest, params.min_stake, params.unbonding_delay,
                             params.epoch_length)
-    market = deploy_contract(w3, tx, "InferenceMarket", owner, nodes, models, request_records)
+    market = deploy_contract(w3, tx, "InferenceMarket", owner, nodes, models, params.request_records)
     court = deploy_contract(w3, tx, "StageCourt", owner, nodes, market)
     consumer = deploy_contract(w3, tx, "ExampleConsumer", market)
 

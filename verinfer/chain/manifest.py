@@ -40,6 +40,9 @@ class ProtocolParams(BaseModel):
     min_reveal_blocks: int = 10
     proof_blocks: int = 20
     callback_gas_price: int = 2 * GWEI
+    #: InferenceMarket request records (constructor, fixed; in [1, 2^20]): request id lives in record id % records,
+    #: so at most this many requests are in flight and the market's views serve the latest this many (docs/contracts.md).
+    request_records: int = 1024
     #: TimelockController minDelay in seconds. 0 on the devnet ONLY (governance executes at once);
     #: a public deployment must use a delay longer than the unbonding delay (docs/chain.md).
     timelock_min_delay: int = 0

@@ -81,6 +81,8 @@ class DeployProfile(BaseModel):
     #: Attestation verifiers trusted for path (a) of the AttestationRegistry (setVerifier at deployment).
     attestation_verifiers: list[str] = Field(default_factory=list)
     gas: GasPolicy = Field(default_factory=GasPolicy)
+    #: InferenceMarket request records: requests in flight at most, and the history its views serve (fixed).
+    request_records: int = Field(default=1024, ge=1, le=1 << 20)
 
     @field_validator("min_stake", "slash_amount", "min_fee", "callback_gas_price", mode="before")
     @classmethod
@@ -137,6 +139,7 @@ class DeployProfile(BaseModel):
             proof_blocks=self.blocks(self.proof_window_seconds),
             callback_gas_price=self.callback_gas_price,
             timelock_min_delay=self.timelock_min_delay_seconds,
+            request_records=self.request_records,
         )
 
 

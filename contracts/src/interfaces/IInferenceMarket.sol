@@ -85,10 +85,12 @@ interface IInferenceMarket {
     error InvalidRevealBlocks(uint32 revealBlocks, uint32 min, uint32 max);
     error CallbackGasTooHigh(uint32 callbackGasLimit, uint32 max);
     error RequestNotFound(uint256 requestId);
-    /// @notice The request's record now holds a later request: read its events (or a view at an older block).
-    error RequestPruned(uint256 requestId, uint256 oldestLive);
-    /// @notice The record this request would use still holds `pendingRequestId`: finalize it (anyone may once its
-    ///         deadline passed) and retry.
+    /// @notice The request's record now holds the later request `recycledBy`: read the request's events (or a
+    ///         view at an older block).
+    error RequestPruned(uint256 requestId, uint256 recycledBy);
+    /// @notice The next MAX_RECORD_TRIES (4) records are all held by unsettled requests, the first `pendingRequestId`:
+    ///         the market has as many requests in flight as records. Finalize one (anyone may once its deadline
+    ///         passed) and retry.
     error RecordBusy(uint256 pendingRequestId);
     error DrawNotReady(uint256 requestId, uint64 drawBlock);
     error DrawWindowOver(uint256 requestId, uint64 drawDeadline);

@@ -52,6 +52,8 @@ interface IModelRegistry {
     error VerifierRequired(uint8 proofMode);
     error AlreadyDeprecated(bytes32 modelId);
     error IndexOutOfRange(uint256 index, uint256 count);
+    /// @notice 2^24 versions registered: the market packs a model index in 24 bits.
+    error RegistryFull(uint256 count);
     error EmptyArtifactsCid();
     error ArtifactsAlreadySet(bytes32 modelId, string artifactsCid);
 
