@@ -87,7 +87,9 @@ contract RequestRecordsTest is Fixture {
     }
 
     function _proof() internal pure returns (uint256[8] memory p) {
-        for (uint256 i; i < 8; ++i) p[i] = 1000 + i;
+        for (uint256 i; i < 8; ++i) {
+            p[i] = 1000 + i;
+        }
     }
 
     function _hasEvent(Vm.Log[] memory logs, bytes32 topic0, uint256 requestId) internal pure returns (bool) {
@@ -279,7 +281,9 @@ contract RequestRecordsTest is Fixture {
 
         // the honest lifecycle is intact
         uint256[3] memory w;
-        for (uint256 i; i < 3; ++i) w[i] = market.withdrawable(c[i]);
+        for (uint256 i; i < 3; ++i) {
+            w[i] = market.withdrawable(c[i]);
+        }
         vm.recordLogs();
         _revealAll(id, c, OUT_A);
         Vm.Log[] memory logs = vm.getRecordedLogs();
@@ -373,6 +377,41 @@ contract RequestRecordsTest is Fixture {
         vm.assertEq(uint256(market.getRequest(id).revealCount), 2, "the alias reveal must not count for request 3");
     }
 
+    /// Liveness (FAILS: design bug). Records go by id, and a RecordBusy revert takes no id, so the next id, and
+    /// with it the busy record, is the same for every later request: one request that cannot be settled yet
+    /// halts ALL new requests, although other records are free. Windows go up to 10,000 commit + 10,000 reveal
+    /// blocks (+ the proof window): a member that never commits (a crashed node, or a requester's own node) keeps
+    /// its request open ~20,000 blocks (2.8 days at 12 s), so with 1,024 records any rate above ~366 requests a
+    /// day closes the market until that reveal deadline; a requester can do it on purpose for one fee.
+    function test_liveness_oneSlowRequestMustNotHaltNewRequests() public {
+        IInferenceMarket.RequestParams memory p = _params(3, 2);
+        p.commitBlocks = 10_000;
+        p.revealBlocks = 10_000;
+        uint256 slow = _request(requester, FEE, p, modelId); // record 1
+        address[] memory c = _draw(slow);
+        _commit(slow, c[0], OUT_A);
+        _commit(slow, c[1], OUT_A); // c[2] never commits
+        _settleUnanimous(_request(requester, FEE, _params(3, 2), modelId), OUT_A); // request 2: record 0 free again
+        _rollPastCommit(slow);
+        _reveal(slow, c[0], OUT_A);
+        _reveal(slow, c[1], OUT_A); // a quorum, but finalize must wait for the reveal deadline
+        uint64 revealDeadline = market.getRequest(slow).revealDeadline;
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.TooEarlyToFinalize.selector, slow, revealDeadline));
+        market.finalize(slow);
+        vm.deal(OTHER_REQUESTER, FEE);
+        vm.prank(OTHER_REQUESTER);
+        (bool ok, bytes memory reason) = address(market).call{value: FEE}(
+            abi.encodeCall(market.requestInference, (modelId, "bafkreiinput", INPUT_HASH, _params(3, 2)))
+        );
+        console.log("new request accepted (1 = yes)", ok ? 1 : 0);
+        console.log(
+            "RecordBusy(1)",
+            keccak256(reason) == keccak256(abi.encodeWithSelector(IInferenceMarket.RecordBusy.selector, 1)) ? 1 : 0
+        );
+        console.log("blocks until anyone can finalize request 1", revealDeadline + 1 - block.number);
+        vm.assertTrue(ok, "one unsettled request (RecordBusy) halts every new request while another record is free");
+    }
+
     // ================================================================== no leakage from the previous request
 
     /// Record 1 first holds a 5-member proven request with dissenters (outputs left in values[3], values[4]), a
@@ -384,8 +423,12 @@ contract RequestRecordsTest is Fixture {
         uint256 r1 = _request(requester, FEE, _params(5, 3), provenModel);
         address[] memory c1 = _draw(r1);
         vm.assertEq(c1.length, 5, "five members");
-        for (uint256 i; i < 5; ++i) _commit(r1, c1[i], i < 3 ? OUT_A : OUT_B);
-        for (uint256 i; i < 5; ++i) _reveal(r1, c1[i], i < 3 ? OUT_A : OUT_B);
+        for (uint256 i; i < 5; ++i) {
+            _commit(r1, c1[i], i < 3 ? OUT_A : OUT_B);
+        }
+        for (uint256 i; i < 5; ++i) {
+            _reveal(r1, c1[i], i < 3 ? OUT_A : OUT_B);
+        }
         vm.prank(PROVER);
         market.submitProof(r1, OUT_A, _proof());
         market.finalize(r1);
@@ -414,11 +457,17 @@ contract RequestRecordsTest is Fixture {
             vm.assertFalse(slashed || paid, "nothing of request 1's settlement");
         }
         bytes32[3] memory outs3 = [OUT_B, OUT_B, OUT_C];
-        for (uint256 i; i < 3; ++i) _commit(r3, c3[i], outs3[i]);
-        for (uint256 i; i < 3; ++i) _reveal(r3, c3[i], outs3[i]);
+        for (uint256 i; i < 3; ++i) {
+            _commit(r3, c3[i], outs3[i]);
+        }
+        for (uint256 i; i < 3; ++i) {
+            _reveal(r3, c3[i], outs3[i]);
+        }
         uint256[5] memory w;
         uint256[5] memory stake;
-        for (uint256 i; i < 5; ++i) (w[i], stake[i]) = (market.withdrawable(all[i]), nodes.stakeOf(all[i]));
+        for (uint256 i; i < 5; ++i) {
+            (w[i], stake[i]) = (market.withdrawable(all[i]), nodes.stakeOf(all[i]));
+        }
         uint256 reqBefore = market.withdrawable(requester);
         vm.recordLogs();
         market.finalize(r3);
@@ -446,14 +495,22 @@ contract RequestRecordsTest is Fixture {
         uint256 r5 = _request(requester, FEE, _params(5, 3), modelId);
         vm.assertEq(r5 % RECORDS, 1, "record 1 again");
         address[] memory c5 = _draw(r5);
-        for (uint256 i; i < 5; ++i) vm.assertTrue(_indexIn(c5[i]) < 5 && _isIn(c5[i], c1), "request 1's members");
+        for (uint256 i; i < 5; ++i) {
+            vm.assertTrue(_indexIn(c5[i]) < 5 && _isIn(c5[i], c1), "request 1's members");
+        }
         bytes32[3] memory outs5 = [OUT_C, OUT_B, OUT_B];
-        for (uint256 i; i < 3; ++i) _commit(r5, c5[i], outs5[i]);
+        for (uint256 i; i < 3; ++i) {
+            _commit(r5, c5[i], outs5[i]);
+        }
         _rollPastCommit(r5);
-        for (uint256 i; i < 3; ++i) _reveal(r5, c5[i], outs5[i]);
+        for (uint256 i; i < 3; ++i) {
+            _reveal(r5, c5[i], outs5[i]);
+        }
         vm.assertEq(bytes32(_word(1, 13)), OUT_B, "values[3] still request 1's OUT_B");
         vm.assertEq(bytes32(_word(1, 14)), OUT_B, "values[4] still request 1's OUT_B");
-        for (uint256 i; i < 5; ++i) (w[i], stake[i]) = (market.withdrawable(all[i]), nodes.stakeOf(all[i]));
+        for (uint256 i; i < 5; ++i) {
+            (w[i], stake[i]) = (market.withdrawable(all[i]), nodes.stakeOf(all[i]));
+        }
         reqBefore = market.withdrawable(requester);
         _rollPastReveal(r5);
         market.finalize(r5);
@@ -485,8 +542,12 @@ contract RequestRecordsTest is Fixture {
     function test_noLeakage_sameMembersAsThePreviousRequest() public {
         uint256 r1 = _request(requester, FEE, _params(5, 3), modelId);
         address[] memory c1 = _draw(r1);
-        for (uint256 i; i < 5; ++i) _commit(r1, c1[i], i < 3 ? OUT_A : OUT_B);
-        for (uint256 i; i < 5; ++i) _reveal(r1, c1[i], i < 3 ? OUT_A : OUT_B);
+        for (uint256 i; i < 5; ++i) {
+            _commit(r1, c1[i], i < 3 ? OUT_A : OUT_B);
+        }
+        for (uint256 i; i < 5; ++i) {
+            _reveal(r1, c1[i], i < 3 ? OUT_A : OUT_B);
+        }
         market.finalize(r1);
         for (uint256 i; i < 5; ++i) {
             (bool slashed,) = market.getMemberSettlement(r1, c1[i]);
@@ -496,9 +557,13 @@ contract RequestRecordsTest is Fixture {
         uint256 r3 = _request(requester, FEE, _params(5, 3), modelId);
         uint256[5] memory w;
         uint256[5] memory stake;
-        for (uint256 i; i < 5; ++i) (w[i], stake[i]) = (market.withdrawable(all[i]), nodes.stakeOf(all[i]));
+        for (uint256 i; i < 5; ++i) {
+            (w[i], stake[i]) = (market.withdrawable(all[i]), nodes.stakeOf(all[i]));
+        }
         address[] memory c3 = _settleUnanimous(r3, OUT_C);
-        for (uint256 i; i < 5; ++i) vm.assertTrue(_isIn(c3[i], c1), "the same five members");
+        for (uint256 i; i < 5; ++i) {
+            vm.assertTrue(_isIn(c3[i], c1), "the same five members");
+        }
         IInferenceMarket.Request memory q = market.getRequest(r3);
         vm.assertEq(q.outputHash, OUT_C, "its own output");
         vm.assertFalse(q.proven, "not proven");
@@ -515,12 +580,16 @@ contract RequestRecordsTest is Fixture {
     }
 
     function _indexIn(address n) internal view returns (uint256) {
-        for (uint256 i; i < all.length; ++i) if (all[i] == n) return i;
+        for (uint256 i; i < all.length; ++i) {
+            if (all[i] == n) return i;
+        }
         return type(uint256).max;
     }
 
     function _isIn(address n, address[] memory list) internal pure returns (bool) {
-        for (uint256 i; i < list.length; ++i) if (list[i] == n) return true;
+        for (uint256 i; i < list.length; ++i) {
+            if (list[i] == n) return true;
+        }
         return false;
     }
 
