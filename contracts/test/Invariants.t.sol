@@ -342,6 +342,18 @@ contract InvariantsTest is TestBase {
             handler.register(i, 2 ether);
         }
         vm.roll(120);
+        // wrap the ring before the run: RECORDS requests, expired, so every request of a run takes over a record
+        for (uint256 i; i < RECORDS; ++i) {
+            handler.request(i, 0, 0, 0, 0, 0, 0, 0);
+        }
+        vm.roll(200); // past their draw deadlines
+        for (uint256 i; i < RECORDS; ++i) {
+            handler.finalize(i);
+        }
+        vm.assertEq(market.requestCount(), RECORDS, "ring full");
+        for (uint256 id = 1; id <= RECORDS; ++id) {
+            vm.assertEq(uint256(market.statusOf(id)), uint256(IInferenceMarket.Status.Expired), "expired");
+        }
     }
 
     /// @dev forge reads the fuzzed targets from this function.
@@ -439,6 +451,13 @@ contract InvariantsTest is TestBase {
             );
         }
         vm.assertEq(uint256(market.statusOf(last + 1)), uint256(IInferenceMarket.Status.None), "future: None");
+    }
+
+    /// @notice Every request made during a run took over a record (setUp filled the ring), and the handler saw the
+    ///         request ids it expected (made requests == requestCount).
+    function invariant_everyRequestReusesARecord() public view {
+        vm.assertEq(handler.okRequests(), market.requestCount(), "requests made == requestCount");
+        vm.assertEq(handler.okRecycled(), handler.okRequests() - RECORDS, "every request after setUp's reuses a record");
     }
 
     /// @notice No call with a pruned or future id aliasing a live record ever succeeded.
@@ -573,6 +592,7 @@ contract InvariantsTest is TestBase {
         invariant_nothingStuck();
         invariant_viewsServeLiveIdsOnly();
         invariant_aliasIdsNeverAccepted();
+        invariant_everyRequestReusesARecord();
     }
 
     function probeFinalize(uint256 id) external {
