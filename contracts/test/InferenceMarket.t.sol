@@ -18,6 +18,11 @@ contract InferenceMarketTest is Fixture {
         return market.statusOf(id);
     }
 
+    /// @dev previewCommittee is a free function (no external call): expectRevert needs this external hop.
+    function previewExt(uint256 id) external view returns (address[] memory) {
+        return previewCommittee(market, id);
+    }
+
     function _assertBalances() internal view {
         vm.assertEq(address(market).balance, market.totalEscrowed() + market.totalWithdrawable(), "market balance");
         vm.assertEq(address(nodes).balance, nodes.totalStaked() + nodes.totalBurned(), "registry balance");
@@ -26,7 +31,8 @@ contract InferenceMarketTest is Fixture {
     // ================================================================== the last unanimous reveal settles (gas round 4)
 
     /// A unanimous request without proof window or callback is settled by its last reveal: the same outcome,
-    /// payments, seat and lock releases as a finalize in that block, and no finalize transaction.
+    /// payments, seat and lock releases as a finalize in that block, and no finalize transaction. Proof-less: a
+    /// revealer keeps its capacity seat until the settlement frees the whole committee's (one registry call).
     function test_reveal_lastUnanimousRevealSettles() public {
         _registerNodes(3, modelId);
         (uint256 id, address[] memory c) = _requestDrawn(3, 2);
@@ -34,8 +40,10 @@ contract InferenceMarketTest is Fixture {
         _reveal(id, c[0], OUT_A);
         _reveal(id, c[1], OUT_A);
         vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Revealing), "open until the last reveal");
-        vm.assertEq(uint256(nodes.getNode(c[0]).inFlight), 0, "a revealer's seat is freed at once");
-        vm.assertEq(uint256(nodes.getNode(c[2]).inFlight), 1, "the last member still holds its seat");
+        for (uint256 i; i < 3; ++i) {
+            vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 1, "proof-less: every seat held until settlement");
+            vm.assertEq(nodes.openAssignments(c[i]), 1, "locked until settlement");
+        }
         _reveal(id, c[2], OUT_A);
         vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Accepted), "settled by the last reveal");
         IInferenceMarket.Request memory r = market.getRequest(id);
@@ -65,11 +73,17 @@ contract InferenceMarketTest is Fixture {
         _reveal(id, c[1], OUT_A);
         _reveal(id, c[2], OUT_B);
         vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Revealing), "not settled by a reveal");
-        vm.assertEq(uint256(nodes.getNode(c[2]).inFlight), 0, "the dissenter's seat is freed at its reveal");
+        for (uint256 i; i < 3; ++i) {
+            vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 1, "proof-less: seats held until finalize");
+        }
         market.finalize(id);
         vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Accepted), "finalize settles");
         (bool slashed,) = market.getMemberSettlement(id, c[2]);
         vm.assertTrue(slashed, "dissenter slashed at finalize");
+        for (uint256 i; i < 3; ++i) {
+            vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 0, "finalize frees every seat");
+            vm.assertEq(nodes.openAssignments(c[i]), 0, "and every lock");
+        }
         _assertBalances();
     }
 
@@ -87,10 +101,13 @@ contract InferenceMarketTest is Fixture {
         (, bool revealed,) = market.getReveal(id, c[2]);
         vm.assertTrue(revealed, "the reveal counts");
         vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Revealing), "settlement left to finalize");
-        vm.assertEq(uint256(nodes.getNode(c[2]).inFlight), 0, "seat released by the reveal");
+        vm.assertEq(uint256(nodes.getNode(c[2]).inFlight), 1, "proof-less: the seat waits for the settlement");
         market.finalize(id);
         vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Accepted), "finalize settles");
-        for (uint256 i; i < 3; ++i) vm.assertEq(nodes.openAssignments(c[i]), 0, "locks released");
+        for (uint256 i; i < 3; ++i) {
+            vm.assertEq(nodes.openAssignments(c[i]), 0, "locks released");
+            vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 0, "seats released at finalize");
+        }
         _assertBalances();
     }
 
@@ -245,7 +262,7 @@ contract InferenceMarketTest is Fixture {
         market.draw(id);
         vm.roll(drawBlock);
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.DrawNotReady.selector, id, drawBlock));
-        previewCommittee(market, id);
+        this.previewExt(id);
         vm.roll(drawBlock + 1);
         address[] memory preview = previewCommittee(market, id);
         vm.recordLogs();

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {previewCommittee} from "./utils/Preview.sol";
-import {TestBase} from "./utils/Vm.sol";
+import {TestBase, console} from "./utils/Vm.sol";
 import {ModelRegistry} from "../src/ModelRegistry.sol";
 import {NodeRegistry} from "../src/NodeRegistry.sol";
 import {InferenceMarket} from "../src/InferenceMarket.sol";
@@ -16,7 +16,8 @@ contract Handler is TestBase {
     ModelRegistry public models;
     NodeRegistry public nodes;
     InferenceMarket public market;
-    bytes32 public modelId;
+    bytes32 public modelId; // proven (public weights, a mock verifier)
+    bytes32 public plainModelId; // proof-less: seats are held until settlement
 
     uint256 public constant N_NODES = 8;
     uint256 public constant N_REQUESTERS = 2;
@@ -37,12 +38,17 @@ contract Handler is TestBase {
     uint256 public okWithdraws;
     uint256 public okStakeWithdrawals;
     uint256 public okExpired;
+    uint256 public okRecycled; // requests that took over a record an earlier request used
+    uint256 public busyRejections; // requests refused RecordBusy (the record's previous request unsettled)
+    uint256 public aliasRejections; // calls with a pruned or future id aliasing a live record, refused
+    uint256 public aliasAccepted; // ... and accepted: must stay 0
 
-    constructor(ModelRegistry m, NodeRegistry n, InferenceMarket mk, bytes32 id) {
+    constructor(ModelRegistry m, NodeRegistry n, InferenceMarket mk, bytes32 id, bytes32 plainId) {
         models = m;
         nodes = n;
         market = mk;
         modelId = id;
+        plainModelId = plainId;
     }
 
     function nodeAt(uint256 i) public pure returns (address) {
@@ -62,14 +68,25 @@ contract Handler is TestBase {
     }
 
     function _shards(bool partialShard) internal view returns (INodeRegistry.ModelShard[] memory s) {
-        s = new INodeRegistry.ModelShard[](1);
-        s[0] = INodeRegistry.ModelShard({modelId: modelId, layerStart: 0, layerEnd: partialShard ? 1 : type(uint16).max});
+        s = new INodeRegistry.ModelShard[](2);
+        uint16 end = partialShard ? 1 : type(uint16).max;
+        s[0] = INodeRegistry.ModelShard({modelId: modelId, layerStart: 0, layerEnd: end});
+        s[1] = INodeRegistry.ModelShard({modelId: plainModelId, layerStart: 0, layerEnd: end});
     }
 
-    function _pickRequest(uint256 seed) internal view returns (uint256) {
+    /// @notice The oldest request whose record has not been taken over (0 when there is none yet).
+    function oldestLive() public view returns (uint256) {
         uint256 count = market.requestCount();
         if (count == 0) return 0;
-        return 1 + (seed % count);
+        uint256 records = market.requestRecords();
+        return count > records ? count - records + 1 : 1;
+    }
+
+    /// @dev A live request id (the views revert RequestPruned for older ones), or 0 when there is none.
+    function _pickRequest(uint256 seed) internal view returns (uint256) {
+        uint256 oldest = oldestLive();
+        if (oldest == 0) return 0;
+        return oldest + (seed % (market.requestCount() - oldest + 1));
     }
 
     // ------------------------------------------------------------------ node actions
@@ -129,6 +146,7 @@ contract Handler is TestBase {
         external
     {
         address r = requesterAt(who);
+        bytes32 model = (who >> 1) % 2 == 0 ? modelId : plainModelId;
         replicas = uint8(bound(replicas, 1, 4));
         quorum = uint8(bound(quorum, replicas / 2 + 1, replicas));
         IInferenceMarket.RequestParams memory p = IInferenceMarket.RequestParams({
@@ -142,10 +160,16 @@ contract Handler is TestBase {
         fee = bound(fee, market.parameters().minFee * replicas, 3 ether) + uint256(p.callbackGasLimit) * market.parameters().callbackGasPrice;
         vm.deal(r, r.balance + fee);
         vm.prank(r);
-        try market.requestInference{value: fee}(modelId, "bafkreiinput", bytes32(uint256(42)), p) {
+        try market.requestInference{value: fee}(model, "bafkreiinput", bytes32(uint256(42)), p) returns (uint256 id) {
             ++okRequests;
             totalIn += fee;
-        } catch {}
+            if (id > market.requestRecords()) ++okRecycled;
+        } catch (bytes memory reason) {
+            uint256 next = market.requestCount() + 1;
+            if (keccak256(reason) == keccak256(abi.encodeWithSelector(IInferenceMarket.RecordBusy.selector, next - market.requestRecords()))) {
+                ++busyRejections;
+            }
+        }
     }
 
     function draw(uint256 reqSeed) external {
@@ -219,6 +243,36 @@ contract Handler is TestBase {
         } catch {}
     }
 
+    /// @notice A member of a live, drawn request calls commit / reveal / draw / finalize / submitProof with an id of
+    ///         the same record that is pruned (id - k * requestRecords) or not made yet (id + k * requestRecords):
+    ///         every call must revert (the commitment binds the live id, so reveal fails CommitmentMismatch).
+    function aliasAttack(uint256 reqSeed, uint256 memberSeed, uint256 k, bool future) external {
+        uint256 id = _pickRequest(reqSeed);
+        if (id == 0) return;
+        address[] memory c = market.getCommittee(id);
+        if (c.length == 0) return;
+        uint256 step = market.requestRecords() * bound(k, 1, 3);
+        if (!future && id <= step) return;
+        uint256 other = future ? id + step : id - step;
+        address n = c[memberSeed % c.length];
+        bytes32 salt = keccak256(abi.encode(id, n));
+        bytes32 out = chosen[id][n];
+        uint256[8] memory proof;
+        vm.startPrank(n);
+        _aliasCall(abi.encodeCall(market.commit, (other, keccak256(abi.encode(other, out, salt, n)))));
+        _aliasCall(abi.encodeCall(market.reveal, (other, out, salt, "bafkreioutput")));
+        _aliasCall(abi.encodeCall(market.draw, (other)));
+        _aliasCall(abi.encodeCall(market.finalize, (other)));
+        _aliasCall(abi.encodeCall(market.submitProof, (other, outcomes[0], proof)));
+        vm.stopPrank();
+    }
+
+    function _aliasCall(bytes memory data) internal {
+        (bool ok,) = address(market).call(data);
+        if (ok) ++aliasAccepted;
+        else ++aliasRejections;
+    }
+
     function withdraw(uint256 who) external {
         address[] memory a = this.actors();
         address acct = a[who % a.length];
@@ -243,12 +297,14 @@ contract InvariantsTest is TestBase {
     InferenceMarket internal market;
     Handler internal handler;
     bytes32 internal modelId;
+    bytes32 internal plainModelId;
+    uint256 internal constant RECORDS = 4; // a small ring: records are recycled within a run
 
     function setUp() public {
         vm.roll(100);
         models = new ModelRegistry();
         nodes = new NodeRegistry(address(this), address(models), address(0), 1 ether, 10, 10);
-        market = new InferenceMarket(address(this), address(nodes), address(models), 4); // a small ring: records are recycled within a run
+        market = new InferenceMarket(address(this), address(nodes), address(models), RECORDS);
         nodes.setMarket(address(market));
         MockVerifier v = new MockVerifier(true);
         modelId = models.registerModel(
@@ -266,11 +322,38 @@ contract InvariantsTest is TestBase {
                 requiresTee: false
             })
         );
-        handler = new Handler(models, nodes, market, modelId);
+        plainModelId = models.registerModel(
+            IModelRegistry.ModelInput({
+                name: "inv-plain",
+                weightsCid: "bafkreiw",
+                commitment: 1,
+                verifier: address(0),
+                proofMode: 0,
+                executionProfileHash: bytes32(0),
+                shardLayoutHash: bytes32(0),
+                numLayers: 2,
+                inputBits: 8,
+                outputBits: 32,
+                requiresTee: false
+            })
+        );
+        handler = new Handler(models, nodes, market, modelId, plainModelId);
         for (uint256 i; i < 4; ++i) {
             handler.register(i, 2 ether);
         }
         vm.roll(120);
+        // wrap the ring before the run: RECORDS requests, expired, so every request of a run takes over a record
+        for (uint256 i; i < RECORDS; ++i) {
+            handler.request(i, 0, 0, 0, 0, 0, 0, 0);
+        }
+        vm.roll(200); // past their draw deadlines
+        for (uint256 i; i < RECORDS; ++i) {
+            handler.finalize(i);
+        }
+        vm.assertEq(market.requestCount(), RECORDS, "ring full");
+        for (uint256 id = 1; id <= RECORDS; ++id) {
+            vm.assertEq(uint256(market.statusOf(id)), uint256(IInferenceMarket.Status.Expired), "expired");
+        }
     }
 
     /// @dev forge reads the fuzzed targets from this function.
@@ -314,26 +397,78 @@ contract InvariantsTest is TestBase {
 
     /// @notice The sortition tree's total is the sum of the eligible nodes' weights (junk and unbonding excluded).
     function invariant_treeTotalIsEligibleStake() public view {
+        _treeTotalIsEligibleStake(modelId, 0);
+        _treeTotalIsEligibleStake(plainModelId, 1);
+    }
+
+    /// @dev The handler registers both models' shards, full or both partial (junk), `k` is the model's shard.
+    function _treeTotalIsEligibleStake(bytes32 id, uint256 k) internal view {
         uint256 sum;
         for (uint256 i; i < handler.N_NODES(); ++i) {
             address n = handler.nodeAt(i);
             INodeRegistry.Node memory node = nodes.getNode(n);
             INodeRegistry.ModelShard[] memory s = nodes.getShards(n);
-            bool full = s.length == 1 && s[0].layerEnd == type(uint16).max;
+            bool full = s.length == 2 && s[k].modelId == id && s[k].layerEnd == type(uint16).max;
             if (node.registered && node.unbondingSince == 0 && node.stake >= nodes.minStake() && full) {
                 sum += (node.stake / 1 gwei) * 1 gwei;
-                vm.assertTrue(nodes.isEligible(n, modelId), "eligible node has weight");
+                vm.assertTrue(nodes.isEligible(n, id), "eligible node has weight");
             } else {
-                vm.assertFalse(nodes.isEligible(n, modelId), "ineligible node has no weight");
+                vm.assertFalse(nodes.isEligible(n, id), "ineligible node has no weight");
             }
         }
-        vm.assertEq(nodes.eligibleStake(modelId), sum, "tree total == sum of eligible weights");
+        vm.assertEq(nodes.eligibleStake(id), sum, "tree total == sum of eligible weights");
+    }
+
+    /// @notice Request ids the views still serve: the latest RECORDS (older records were taken over).
+    function _live() internal view returns (uint256 first, uint256 last) {
+        last = market.requestCount();
+        first = last > RECORDS ? last - RECORDS + 1 : 1;
+    }
+
+    /// @notice The views serve exactly the live ids (recycling only settled records is checked by the escrow and
+    ///         seat invariants): the newest pruned id reverts RequestPruned(id, oldestLive), the next id RequestNotFound.
+    function invariant_viewsServeLiveIdsOnly() public view {
+        (uint256 first, uint256 last) = _live();
+        if (first > 1) {
+            uint256 pruned = first - 1;
+            try market.getRequest(pruned) {
+                vm.assertTrue(false, "a pruned id still served");
+            } catch (bytes memory reason) {
+                vm.assertEq(
+                    keccak256(reason),
+                    keccak256(abi.encodeWithSelector(IInferenceMarket.RequestPruned.selector, pruned, first)),
+                    "RequestPruned(id, oldestLive)"
+                );
+            }
+        }
+        try market.getRequest(last + 1) {
+            vm.assertTrue(false, "a future id served");
+        } catch (bytes memory reason) {
+            vm.assertEq(
+                keccak256(reason),
+                keccak256(abi.encodeWithSelector(IInferenceMarket.RequestNotFound.selector, last + 1)),
+                "RequestNotFound(future id)"
+            );
+        }
+        vm.assertEq(uint256(market.statusOf(last + 1)), uint256(IInferenceMarket.Status.None), "future: None");
+    }
+
+    /// @notice Every request made during a run took over a record (setUp filled the ring), and the handler saw the
+    ///         request ids it expected (made requests == requestCount).
+    function invariant_everyRequestReusesARecord() public view {
+        vm.assertEq(handler.okRequests(), market.requestCount(), "requests made == requestCount");
+        vm.assertEq(handler.okRecycled(), handler.okRequests() - RECORDS, "every request after setUp's reuses a record");
+    }
+
+    /// @notice No call with a pruned or future id aliasing a live record ever succeeded.
+    function invariant_aliasIdsNeverAccepted() public view {
+        vm.assertEq(handler.aliasAccepted(), 0, "a call with a stale or future id was accepted");
     }
 
     function invariant_escrowMatchesOpenRequests() public view {
         uint256 open;
-        uint256 count = market.requestCount();
-        for (uint256 id = 1; id <= count; ++id) {
+        (uint256 first, uint256 last) = _live();
+        for (uint256 id = first; id <= last; ++id) {
             IInferenceMarket.Request memory r = market.getRequest(id);
             if (
                 r.status == IInferenceMarket.Status.Pending || r.status == IInferenceMarket.Status.Committing
@@ -344,19 +479,22 @@ contract InvariantsTest is TestBase {
     }
 
     /// @notice Withdrawal locks == committee seats of drawn, unsettled requests; capacity seats == those of them
-    ///         whose member has not revealed (a reveal frees the seat, finalize the lock).
+    ///         still held: every member's of a proof-less request (the settlement frees them), the non-revealers'
+    ///         of a proven one (a reveal frees the seat, finalize the lock). Pruned requests are settled, so the
+    ///         live ones account for every seat.
     function invariant_seatsMatchOpenCommittees() public view {
         uint256 seats;
         uint256 unrevealed;
-        uint256 count = market.requestCount();
-        for (uint256 id = 1; id <= count; ++id) {
+        (uint256 first, uint256 last) = _live();
+        for (uint256 id = first; id <= last; ++id) {
             IInferenceMarket.Status st = market.statusOf(id);
             if (st == IInferenceMarket.Status.Committing || st == IInferenceMarket.Status.Revealing) {
                 address[] memory c = market.getCommittee(id);
                 seats += c.length;
+                bool proofLess = market.getRequest(id).proofMode == 0;
                 for (uint256 i; i < c.length; ++i) {
                     (, bool revealed,) = market.getReveal(id, c[i]);
-                    if (!revealed) ++unrevealed;
+                    if (!revealed || proofLess) ++unrevealed;
                 }
             }
         }
@@ -367,13 +505,13 @@ contract InvariantsTest is TestBase {
             locked += nodes.openAssignments(handler.nodeAt(i));
         }
         vm.assertEq(locked, seats, "openAssignments sum == open committee seats");
-        vm.assertEq(held, unrevealed, "inFlight sum == open seats not yet revealed");
+        vm.assertEq(held, unrevealed, "inFlight sum == open seats still held");
     }
 
     /// @notice Nothing is both paid and slashed (or paid and refunded beyond the fee) for one request.
     function invariant_neverPaidAndSlashed() public view {
-        uint256 count = market.requestCount();
-        for (uint256 id = 1; id <= count; ++id) {
+        (uint256 first, uint256 last) = _live();
+        for (uint256 id = first; id <= last; ++id) {
             address[] memory c = market.getCommittee(id);
             IInferenceMarket.Status st = market.statusOf(id);
             for (uint256 i; i < c.length; ++i) {
@@ -388,8 +526,8 @@ contract InvariantsTest is TestBase {
 
     function invariant_nothingStuck() public {
         vm.assertEq(handler.finalizeFailuresWhenDue(), 0, "a due finalize reverted in the sequence");
-        uint256 count = market.requestCount();
-        for (uint256 id = 1; id <= count; ++id) {
+        (uint256 first, uint256 last) = _live();
+        for (uint256 id = first; id <= last; ++id) {
             IInferenceMarket.Request memory r = market.getRequest(id);
             bool open = r.status == IInferenceMarket.Status.Committing || r.status == IInferenceMarket.Status.Revealing;
             bool due = (open && block.number > r.finalizeAfter)
@@ -409,7 +547,7 @@ contract InvariantsTest is TestBase {
         uint256 seed = 1;
         for (uint256 step; step < 1500; ++step) {
             seed = uint256(keccak256(abi.encode(seed)));
-            uint256 action = seed % 13;
+            uint256 action = seed % 14;
             uint256 x = seed >> 8;
             uint256 y = seed >> 64;
             if (action == 0) handler.register(x, y);
@@ -422,6 +560,7 @@ contract InvariantsTest is TestBase {
             else if (action == 9) handler.finalize(x);
             else if (action == 10) handler.prove(x, y);
             else if (action == 11) handler.draw(x);
+            else if (action == 12) handler.aliasAttack(x, y, x >> 64, y % 2 == 0);
             else if (x % 2 == 0) handler.withdraw(y);
             else handler.roll(y);
         }
@@ -432,6 +571,15 @@ contract InvariantsTest is TestBase {
         vm.assertGe(handler.okProofs(), 1, "proofs");
         vm.assertGe(handler.okWithdraws(), 1, "withdraws");
         vm.assertGe(handler.okStakeWithdrawals(), 1, "stake withdrawals");
+        console.log("requests", handler.okRequests());
+        console.log("recycled", handler.okRecycled());
+        console.log("RecordBusy", handler.busyRejections());
+        console.log("alias calls refused", handler.aliasRejections());
+        console.log("reveals", handler.okReveals());
+        console.log("finalizes", handler.okFinalizes());
+        vm.assertGe(handler.okRecycled(), 5, "records recycled");
+        vm.assertGe(handler.busyRejections(), 1, "RecordBusy while a record's request is open");
+        vm.assertGe(handler.aliasRejections(), 10, "stale / future ids tried");
         invariant_marketSolvent();
         invariant_registrySolvent();
         invariant_fundsConserved();
@@ -442,6 +590,9 @@ contract InvariantsTest is TestBase {
         invariant_seatsMatchOpenCommittees();
         invariant_neverPaidAndSlashed();
         invariant_nothingStuck();
+        invariant_viewsServeLiveIdsOnly();
+        invariant_aliasIdsNeverAccepted();
+        invariant_everyRequestReusesARecord();
     }
 
     function probeFinalize(uint256 id) external {

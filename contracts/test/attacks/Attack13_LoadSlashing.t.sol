@@ -5,6 +5,7 @@ import {previewCommittee} from "../utils/Preview.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {IInferenceMarket} from "../../src/interfaces/IInferenceMarket.sol";
 import {INodeRegistry} from "../../src/interfaces/INodeRegistry.sol";
+import {MockVerifier} from "../utils/MockVerifier.sol";
 
 /// @notice Issue 7 attack 13 (load; network benchmark: benchmarks/, port helper). On-chain part: nobody is given
 ///         more seats than its declared capacity, requests beyond the network's capacity expire with a refund
@@ -46,20 +47,19 @@ contract Attack13LoadSlashingTest is Fixture {
         id;
     }
 
-    /// @notice The capacity seat is released at reveal, the withdrawal lock only at finalize: a node at capacity
-    ///         that revealed is drawn for a new request before the first one settles, but cannot withdraw until
-    ///         every request it sat on is finalized.
+    /// @notice Proven models: the capacity seat is released at reveal, the withdrawal lock only at finalize (which
+    ///         waits for the proof window): a node at capacity that revealed is drawn for a new request before the
+    ///         first one settles, but cannot withdraw until every request it sat on is finalized.
     function test_attack13_seatFreedAtReveal_withdrawLockedUntilFinalize() public {
-        address[] memory list = _registerNodes(3, modelId);
+        MockVerifier v = new MockVerifier(true);
+        bytes32 proven = _registerModel(publisher, "proven-load", address(v), 1, false);
+        address[] memory list = _registerNodes(3, proven);
         for (uint256 i; i < 3; ++i) {
             vm.prank(list[i]);
             nodes.setCapacity(1);
         }
-        IInferenceMarket.RequestParams memory pa = _params(3, 2);
-        pa.callbackGasLimit = 50_000; // a callback is due, so the last reveal does not settle `a`: finalize does
-        (, uint256 dep) = market.quote(modelId, pa);
-        uint256 a = _request(requester, FEE + dep, pa, modelId);
-        uint256 b = _request(requester, FEE, _params(3, 2), modelId);
+        uint256 a = _request(requester, FEE, _params(3, 2), proven);
+        uint256 b = _request(requester, FEE, _params(3, 2), proven);
         address[] memory c = _draw(a);
         vm.assertEq(c.length, 3, "first request drawn");
         for (uint256 i; i < 3; ++i) {
@@ -74,7 +74,7 @@ contract Attack13LoadSlashingTest is Fixture {
             vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 0, "seat freed at reveal");
             vm.assertEq(nodes.openAssignments(c[i]), 1, "still locked until finalize");
         }
-        vm.assertEq(uint256(market.statusOf(a)), uint256(IInferenceMarket.Status.Revealing), "a not finalized");
+        vm.assertEq(uint256(market.statusOf(a)), uint256(IInferenceMarket.Status.Revealing), "a in its proof window");
         market.draw(b);
         vm.assertEq(uint256(market.statusOf(b)), uint256(IInferenceMarket.Status.Committing), "b drawn, not expired");
         vm.assertEq(market.getCommittee(b).length, 3, "same nodes drawn again");
@@ -101,5 +101,45 @@ contract Attack13LoadSlashingTest is Fixture {
         vm.prank(c[0]);
         nodes.withdrawStake();
         vm.assertEq(c[0].balance - before, STAKE, "withdrawn after settlement");
+    }
+
+    /// @notice Proof-less models: settlement follows the last reveal (or the reveal deadline), so a revealer keeps
+    ///         its capacity seat until the settlement frees the whole committee's; the withdrawal lock goes there
+    ///         too. A queued request waits for those seats and is drawn right after the settlement.
+    function test_attack13_proofLessSeatHeldUntilSettlement() public {
+        address[] memory list = _registerNodes(3, modelId);
+        for (uint256 i; i < 3; ++i) {
+            vm.prank(list[i]);
+            nodes.setCapacity(1);
+        }
+        IInferenceMarket.RequestParams memory pa = _params(3, 2);
+        pa.callbackGasLimit = 50_000; // a callback is due, so the last reveal does not settle `a`: finalize does
+        (, uint256 dep) = market.quote(modelId, pa);
+        uint256 a = _request(requester, FEE + dep, pa, modelId);
+        IInferenceMarket.RequestParams memory pb = _params(3, 2);
+        pb.queueBlocks = 20; // b waits for seats instead of expiring
+        uint256 b = _request(requester, FEE, pb, modelId);
+        address[] memory c = _draw(a);
+        bytes32 out = keccak256("out");
+        _commitAll(a, c, out);
+        _revealAll(a, c, out);
+        for (uint256 i; i < 3; ++i) {
+            vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 1, "proof-less: seat held after the reveal");
+            vm.assertEq(nodes.openAssignments(c[i]), 1, "locked until settlement");
+        }
+        vm.assertEq(uint256(market.statusOf(a)), uint256(IInferenceMarket.Status.Revealing), "a not settled");
+        vm.assertTrue(previewCommittee(market, b).length < 3, "seats still held: b cannot be drawn yet");
+        uint64 queueDeadline = market.getRequest(b).queueDeadline;
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.NoSeatsYet.selector, b, queueDeadline));
+        market.draw(b);
+        market.finalize(a);
+        vm.assertEq(uint256(market.statusOf(a)), uint256(IInferenceMarket.Status.Accepted), "a accepted");
+        for (uint256 i; i < 3; ++i) {
+            vm.assertEq(uint256(nodes.getNode(c[i]).inFlight), 0, "settlement frees every seat");
+            vm.assertEq(nodes.openAssignments(c[i]), 0, "and every lock");
+        }
+        market.draw(b);
+        vm.assertEq(uint256(market.statusOf(b)), uint256(IInferenceMarket.Status.Committing), "b drawn after it");
+        vm.assertEq(market.getCommittee(b).length, 3, "on the freed seats");
     }
 }

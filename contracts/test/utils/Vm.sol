@@ -44,6 +44,7 @@ interface Vm {
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function chainId(uint256 newChainId) external;
     function cool(address target) external;
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
     function mockCallRevert(address callee, bytes calldata data, bytes calldata revertData) external;
     function clearMockedCalls() external;
     function assertEq(uint256 left, uint256 right, string calldata err) external pure;
