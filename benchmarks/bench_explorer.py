@@ -111,7 +111,8 @@ def main() -> None:
         t0 = time.perf_counter()
         res = ex.indexer.sync()
         index_s = time.perf_counter() - t0
-        ids = random.Random(1).sample(range(1, args.requests + 1), min(args.audited, args.requests))
+        made = [int(e.args["requestId"]) for e in protocol.events("InferenceRequested")]  # ids may have gaps
+        ids = random.Random(1).sample(made, min(args.audited, len(made)))
         t0 = time.perf_counter()
         for rid in ids:
             ex.request(rid)  # runs and caches the audit

@@ -98,7 +98,7 @@ class FakeChain:
 
     def _live(self, rid: int) -> FakeRequest:
         if rid in self.pruned:
-            raise RequestPrunedError("InferenceMarket", "RequestPruned", {"requestId": rid, "oldestLive": max(self.pruned) + 1})
+            raise RequestPrunedError("InferenceMarket", "RequestPruned", {"requestId": rid, "recycledBy": max(self.pruned) + 2})
         return self.requests[rid]
 
     # NodeChain surface

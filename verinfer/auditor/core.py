@@ -25,7 +25,7 @@ from verinfer.auditor.context import (
     missing_vk_constants,
     vk_constants,
 )
-from verinfer.chain.errors import RequestPrunedError
+from verinfer.chain.errors import ContractError, RequestPrunedError
 from verinfer.chain.protocol import Protocol, RequestView, Status
 from verinfer.storage.base import ContentStore
 
@@ -58,18 +58,22 @@ class Auditor:
     def audit(self, request_id: int) -> AuditReport:
         """Run every check on `request_id`; raises AuditError only if the request does not exist."""
         market = self.protocol.market
-        count = market.request_count()
-        if not 1 <= request_id <= count:
-            raise AuditError(f"request {request_id} does not exist on this deployment "
-                             f"({count} request(s): ids 1..{count})" if count else
-                             f"request {request_id} does not exist on this deployment (no requests yet)")
         view_block: int | str = "latest"
+        recycled_by = 0
         try:
             req = market.get_request(request_id)
-        except RequestPrunedError:
+        except RequestPrunedError as exc:
             # The record now holds a later request: the views still answer at a block before that (archive node).
-            view_block = market.history_block(request_id)
+            missing = market.missing_request(request_id)  # a skipped id's record can be recycled too
+            if missing:
+                raise AuditError(missing) from None
+            recycled_by = exc.recycled_by
+            view_block = market.history_block(request_id, recycled_by)
             req = market.get_request(request_id, view_block)
+        except ContractError as exc:
+            if exc.error_name != "RequestNotFound":
+                raise
+            raise AuditError(market.missing_request(request_id) or str(exc)) from None
         m = self.protocol.models.get_model(req.model_id)
         ctx = AuditContext(request=req, model=m, chain_id=self.env.w3.eth.chain_id, view_block=view_block)
         report = AuditReport(request_id=request_id, status=req.status.name, model_id=hex32(req.model_id),
@@ -77,7 +81,7 @@ class Auditor:
         if view_block != "latest":
             report.notes.append(
                 f"market views read at block {view_block}: the request's record was recycled by request "
-                f"{request_id + market.request_records()} (request pruned), so its views are read as of then")
+                f"{recycled_by} (request pruned), so its views are read as of then")
         ctx.events = self._events(req)
         ctx.input_cid = next((str(e.args["inputCid"]) for e in ctx.events["InferenceRequested"]), "")
         if req.status == Status.ACCEPTED:

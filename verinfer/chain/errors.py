@@ -79,19 +79,30 @@ class ContractError(ChainError):
 
 
 class RequestPrunedError(ContractError):
-    """RequestPruned: the request's record (id % requestRecords) now holds a later request. The request settled
-    (a record is reused only then); its history is in the market's events, and its views at an older block."""
+    """RequestPruned: the request's record (id % requestRecords) now holds the later request `recycled_by`. A record
+    is reused only once its request settled, so the request (if it was ever made: a skipped id never was) is settled;
+    its history is in the market's events, and its views at an older block."""
+
+    @property
+    def request_id(self) -> int:
+        return int(self.error_args.get("requestId", 0))
+
+    @property
+    def recycled_by(self) -> int:
+        return int(self.error_args.get("recycledBy", 0))
 
     def _message(self) -> str:
-        rid, oldest = self.error_args.get("requestId"), self.error_args.get("oldestLive")
-        return (f"request {rid} is pruned: its on-chain record was recycled for a later request (oldest live "
-                f"request: {oldest}); it settled before that, and its history is in the market's events "
-                f"(InferenceRequested .. Finalized for request {rid}), or in views read at an older block on an "
-                f"archive node (verinfer audit {rid} does that)")
+        rid = self.request_id
+        return (f"request {rid} is pruned: its on-chain record was recycled by request {self.recycled_by}; it "
+                f"settled before that, and its history is in the market's events (InferenceRequested .. Finalized "
+                f"for request {rid}), or in views read at an older block on an archive node (verinfer audit {rid} "
+                f"does that)")
 
 
 class RecordBusyError(ContractError):
-    """RecordBusy: the record a new request would use still holds an unsettled request (`pending_request_id`)."""
+    """RecordBusy: the records of the next 4 ids (requestInference skips a held record) all hold unsettled requests;
+    `pending_request_id` is the first tried id minus requestRecords (the record's holder, unless that id was itself
+    skipped: then an earlier id of the same record holds it)."""
 
     @property
     def pending_request_id(self) -> int:
@@ -99,9 +110,10 @@ class RecordBusyError(ContractError):
 
     def _message(self) -> str:
         pending = self.pending_request_id
-        return (f"{self.contract} reverted{f' in {self.function}' if self.function else ''}: RecordBusy: the "
-                f"request record a new request would use still holds request {pending}, which is not settled; "
-                f"anyone may finalize request {pending} once its deadline has passed, then retry")
+        return (f"{self.contract} reverted{f' in {self.function}' if self.function else ''}: RecordBusy: every "
+                f"request record a new request may use is held by an unsettled request (the first: request "
+                f"{pending}); the market has as many requests in flight as records. Anyone may finalize such a "
+                f"request once its deadline has passed, then retry")
 
 
 #: Custom errors with their own message (and class, for callers that handle them).

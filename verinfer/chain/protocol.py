@@ -24,7 +24,14 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from verinfer.chain import artifacts, draw
-from verinfer.chain.errors import ChainError, RpcError, decode_revert, normalize, revert_data_from_exception
+from verinfer.chain.errors import (
+    ChainError,
+    RequestPrunedError,
+    RpcError,
+    decode_revert,
+    normalize,
+    revert_data_from_exception,
+)
 from verinfer.chain.events import CursorStore, DecodedEvent, EventCursor, get_events
 from verinfer.chain.manifest import Manifest
 from verinfer.chain.tx import TRANSPORT_ERRORS, TxSender, name_contract, rpc_url_of, sender_for
@@ -732,7 +739,7 @@ class InferenceMarket(_ContractWrapper, _Constants):
                      model_id=bytes(d["modelId"]), input_hash=bytes(d["inputHash"]), output_hash=bytes(d["outputHash"]))
 
     def status_of(self, request_id: int, block: int | str = "latest") -> Status:
-        """Status.NONE for an unknown id; RequestPrunedError once the record holds a later request."""
+        """Status.NONE for an unknown, skipped or future id; RequestPrunedError once the record holds a later request."""
         return Status(self._call(self.contract.functions.statusOf(request_id), block))
 
     def preview_committee(self, request_id: int) -> list[str]:
@@ -764,7 +771,8 @@ class InferenceMarket(_ContractWrapper, _Constants):
 
     def request_records(self) -> int:
         """Request records (an immutable): request id lives in record id % requestRecords, and the views serve the
-        latest requestRecords requests; older ids revert RequestPruned (their events stay)."""
+        request a record holds; older ids revert RequestPruned (their events stay). Ids are not dense: see
+        `missing_request`."""
         if self._records is None:
             self._records = int(self._call(self.contract.functions.requestRecords()))
         return self._records
@@ -775,17 +783,50 @@ class InferenceMarket(_ContractWrapper, _Constants):
         start = self.deploy_block if from_block is None else from_block
         return get_events(self.w3, self.contract, list(names), start, to_block, indexed=[request_id])
 
-    def history_block(self, request_id: int) -> int:
+    def missing_request(self, request_id: int) -> str | None:
+        """Why no request has id `request_id`, in one line; None when it was made. Ids are 1..requestCount with gaps:
+        requestInference skips an id whose record an unsettled request still holds, and a skipped id never exists
+        (no InferenceRequested event; its views say None / RequestNotFound, or RequestPruned once its record is
+        recycled). The event is read only for ids in range."""
+        count = self.request_count()
+        if not 1 <= request_id <= count:
+            return (f"request {request_id} does not exist (the latest request is {count})" if count
+                    else f"request {request_id} does not exist (no requests yet)")
+        if self.request_events(request_id, ["InferenceRequested"]):
+            return None
+        return (f"request {request_id} does not exist: the market skipped id {request_id} (its request record was "
+                f"held by an unsettled request), so no request ever had it")
+
+    def record_holder(self, request_id: int) -> int:
+        """The request that holds `request_id`'s record now: the latest made id of that record (id % requestRecords)
+        that is <= `request_id` (0 if none). Walks back one record-length at a time over skipped ids (statusOf None),
+        so RecordBusy's pendingRequestId resolves to the request that really blocks."""
+        records = self.request_records()
+        rid = request_id
+        while rid >= 1:
+            try:
+                if self.status_of(rid) != Status.NONE:
+                    return rid
+            except RequestPrunedError as exc:  # a later request holds it (recycled since): that one
+                return exc.recycled_by
+            rid -= records
+        return 0
+
+    def history_block(self, request_id: int, recycled_by: int | None = None) -> int:
         """The last block whose state still holds `request_id`'s record: its Finalized event's block, or the block
-        before the request that recycled its record when both are in one block (views read there show the request
-        before its settlement). Any id: a live request's answer is the head."""
-        later = request_id + self.request_records()
-        recycled = self.request_events(later, ["InferenceRequested"])
+        before `recycled_by`'s InferenceRequested (the request that recycled the record; read from RequestPruned when
+        not given) when that is earlier (both in one block: views there show the request before its settlement).
+        A live request's answer is the head. Only for a request that was made (`missing_request`)."""
         head = self.w3.eth.block_number
-        if not recycled:
-            return head
-        before = recycled[0].block_number - 1
-        fin = self.request_events(request_id, ["Finalized"], to_block=before + 1)
+        if recycled_by is None:
+            try:
+                self.status_of(request_id)
+                return head  # not recycled
+            except RequestPrunedError as exc:
+                recycled_by = exc.recycled_by
+        recycled = self.request_events(recycled_by, ["InferenceRequested"])
+        before = recycled[0].block_number - 1 if recycled else head
+        fin = self.request_events(request_id, ["Finalized"], to_block=before + 1 if recycled else "latest")
         if fin and fin[0].block_number <= before:
             return fin[0].block_number
         return before

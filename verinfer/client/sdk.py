@@ -75,8 +75,8 @@ class ResultError(VerinferError):
 
 
 class MarketBusyError(VerinferError):
-    """The market's request record a new request needs still holds an unsettled request that may not be finalized
-    yet (requestRecords requests are in flight): retry once it settles."""
+    """Every request record a new request may use (RecordBusy) holds an unsettled request that may not be finalized
+    yet (as many requests in flight as records): retry once one settles."""
 
 
 def parse_model_id(text: str) -> bytes | None:
@@ -280,21 +280,34 @@ class Client:
         self.own_gas.setdefault(rid, {})["request"] = [int(receipt["gasUsed"])]
         return rid
 
+    #: Ids requestInference tries before RecordBusy (the contract's MAX_RECORD_TRIES).
+    RECORD_TRIES = 4
+
     def free_record(self, pending_id: int) -> None:
-        """RecordBusy: the request record a new request needs still holds `pending_id`. Finalize it when the
-        contract lets anyone (`may_finalize`: past its deadline); else MarketBusyError saying when it can."""
+        """RecordBusy(pending_id): the records of the ids tried (pending_id + requestRecords, and the next 3) all hold
+        unsettled requests. Finalize the first the contract lets anyone finalize (`may_finalize`: past its
+        deadline), which frees a record for the retry; else MarketBusyError saying which settles first, and when."""
         market = self.protocol.market
-        r = market.get_request(pending_id)
-        if r.is_final:
-            return  # settled since our attempt
+        records = market.request_records()
+        holders = sorted({market.record_holder(pending_id + t) for t in range(min(self.RECORD_TRIES, records))} - {0})
         block = self.w3.eth.block_number
-        if not self.may_finalize(r, self.model_info(bytes(r.model_id)), block):
-            deadline = r.draw_deadline if r.status == Status.PENDING else r.finalize_after
-            raise MarketBusyError(
-                f"cannot submit now: the market's request record is held by request {pending_id} "
-                f"({_label(r.status)}), which anyone may finalize after block {deadline} (now {block}); the market "
-                f"keeps at most {market.request_records()} requests in flight: retry after that")
-        self.finalize(pending_id, extra_gas=r.params.callback_gas_limit)
+        waits: list[tuple[int, int, str]] = []  # (deadline, holder, status)
+        for holder in holders:
+            r = market.get_request(holder)
+            if r.is_final:
+                return  # settled since our attempt: its record is free
+            if self.may_finalize(r, self.model_info(bytes(r.model_id)), block):
+                self.finalize(holder, extra_gas=r.params.callback_gas_limit)
+                return
+            waits.append((r.draw_deadline if r.status == Status.PENDING else r.finalize_after, holder, _label(r.status)))
+        if not waits:
+            return  # every blocker is gone (recycled since): just retry
+        deadline, holder, status = min(waits)
+        held = ", ".join(f"{h} ({s})" for _, h, s in sorted(waits, key=lambda w: w[1]))
+        raise MarketBusyError(
+            f"cannot submit now: every request record a new request may use is held by an unsettled request "
+            f"(requests {held}); the first anyone may finalize is request {holder} ({status}), after block {deadline} "
+            f"(now {block}); the market keeps at most {records} requests in flight: retry after that")
 
     # ---- settle ----------------------------------------------------------------------------
 
@@ -321,25 +334,28 @@ class Client:
         return _label(self.protocol.market.status_of(request_id))
 
     def _request(self, request_id: int) -> RequestView:
-        count = self.protocol.market.request_count()
-        if not 1 <= request_id <= count:
-            raise ResultError(f"request {request_id} does not exist (requests 1..{count})" if count
-                              else f"request {request_id} does not exist (no requests yet)")
+        """The request's views, or ResultError in one line: a skipped/unknown id (`missing_request`), or pruned."""
+        market = self.protocol.market
         try:
-            return self.protocol.market.get_request(request_id)
-        except RequestPrunedError:
-            raise ResultError(self.pruned_message(request_id)) from None
+            return market.get_request(request_id)
+        except RequestPrunedError as exc:
+            raise ResultError(market.missing_request(request_id) or self.pruned_message(request_id, exc.recycled_by)) \
+                from None
+        except ContractError as exc:
+            if exc.error_name != "RequestNotFound":
+                raise
+            raise ResultError(market.missing_request(request_id) or str(exc)) from None
 
-    def pruned_message(self, request_id: int) -> str:
+    def pruned_message(self, request_id: int, recycled_by: int) -> str:
         """One line on a pruned request: how it settled (its Finalized event) and where its history is."""
         market = self.protocol.market
-        later = request_id + market.request_records()
         fin = market.request_events(request_id, ["Finalized"])
         settled = (f"it settled as {Status(int(fin[0].args['status'])).label} at block {fin[0].block_number} "
                    f"(Finalized, tx {fin[0].tx_hash})" if fin else "it settled before that")
-        return (f"request {request_id} is pruned: its on-chain record was recycled by request {later}; {settled}; "
-                f"its history is in the market's events for request {request_id}, and `verinfer audit "
-                f"{request_id}` reads its views as of block {market.history_block(request_id)} (archive node)")
+        return (f"request {request_id} is pruned: its on-chain record was recycled by request {recycled_by}; "
+                f"{settled}; its history is in the market's events for request {request_id}, and `verinfer audit "
+                f"{request_id}` reads its views as of block {market.history_block(request_id, recycled_by)} "
+                f"(archive node)")
 
     def may_finalize(self, r: RequestView, model: ModelInfo, block: int) -> bool:
         """Whether this client finalizes now: never inside the proof window of a provable model (attack 10).
