@@ -944,4 +944,47 @@ contract RequestRecordsTest is Fixture {
         vm.assertEq(w0 >> 224, id, "tag");
         vm.assertEq(market.getRequest(id).modelId, last, "resolves to the last model");
     }
+
+    // ================================================================== id bound of the tag
+
+    /// @dev Sets requestCount (InferenceMarket._cur, slot 2, bits 192-255) so that the next id is `next` at best.
+    function _setRequestCount(uint256 count) internal {
+        bytes32 curSlot = bytes32(uint256(2));
+        uint256 cur = uint256(vm.load(address(market), curSlot));
+        vm.assertEq(cur >> 192, market.requestCount(), "slot 2 bits 192-255 are requestCount");
+        vm.store(address(market), curSlot, bytes32((cur & ((1 << 192) - 1)) | (count << 192)));
+        vm.assertEq(market.requestCount(), count, "requestCount set");
+    }
+
+    /// The tag keeps 32 bits: id 2^32 - 1 is the last one it holds exactly (served, settles).
+    function test_ids_lastTaggableId() public {
+        uint256 last = type(uint32).max;
+        _setRequestCount(last - 1);
+        uint256 id = _request(requester, FEE, _params(3, 2), modelId);
+        vm.assertEq(id, last, "id 2^32 - 1");
+        vm.assertEq(_tag(id % RECORDS), last, "tag 2^32 - 1");
+        _settleUnanimous(id, OUT_A);
+        vm.assertEq(market.getRequest(id).outputHash, OUT_A, "served and settled");
+    }
+
+    /// FAILS (contract bug, far-fetched trigger: 2^32 requests, ~2.6e14 gas by the contract's own estimate).
+    /// requestCount is 64 bits but the tag 32: requestInference accepts id 2^32 and writes tag 0 (requestId << 224
+    /// drops the high bits), so the request can never be reached: getRequest / draw / finalize(2^32) revert
+    /// RequestNotFound, its fee stays escrowed for good, and its record (status Pending) is skipped forever. A
+    /// guard in _claim (`if (requestId > type(uint32).max) revert ...`) would refuse it instead.
+    function test_ids_aRequestPast2pow32MustNotBeAcceptedUnreachable() public {
+        _setRequestCount(type(uint32).max);
+        vm.deal(requester, requester.balance + FEE);
+        vm.prank(requester);
+        (bool ok, bytes memory ret) = address(market).call{value: FEE}(
+            abi.encodeCall(market.requestInference, (modelId, "bafkreiinput", INPUT_HASH, _params(3, 2)))
+        );
+        if (!ok) return; // refused: fine
+        uint256 id = abi.decode(ret, (uint256));
+        console.log("accepted id", id);
+        console.log("its record's tag", _tag(id % RECORDS));
+        (bool served,) = address(market).staticcall(abi.encodeCall(market.getRequest, (id)));
+        vm.assertEq(market.totalEscrowed(), FEE, "its fee is escrowed");
+        vm.assertTrue(served, "an accepted request must be reachable by its id (else its fee is stranded)");
+    }
 }
