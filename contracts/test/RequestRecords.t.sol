@@ -7,13 +7,16 @@ import {MockVerifier} from "./utils/MockVerifier.sol";
 import {InferenceMarket} from "../src/InferenceMarket.sol";
 import {IInferenceMarket} from "../src/interfaces/IInferenceMarket.sol";
 import {INodeRegistry} from "../src/interfaces/INodeRegistry.sol";
+import {IModelRegistry} from "../src/interfaces/IModelRegistry.sol";
 
-/// @notice Recycled request records (commit 68dee37): request `id` lives in record `id % requestRecords`. Two
-///         records here, so request 3 takes over request 1's record. Checked: RecordBusy while the record's previous
-///         request is unsettled; RequestPruned / RequestNotFound from every id-taking function and view; calls with a
-///         pruned or future id of a live record (written as an attacking committee member would) change nothing;
-///         nothing of a record's previous request (committee, values, masks, proof) leaks into the next; the
-///         constructor bounds; and the gas a reused record saves.
+/// @notice Recycled request records: request `id` lives in record `id % requestRecords`, whose slot 0 tags it with
+///         the id it holds (commit decb35d). Two records here, so request 3 takes over request 1's record. Checked:
+///         a record still held by an unsettled request is skipped (its id never exists) and RecordBusy only when all
+///         tried records are held; RequestPruned(id, recycledBy) / RequestNotFound from every id-taking function and
+///         view; calls with a pruned, future or skipped id of a live record (written as an attacking committee member
+///         would) change nothing; nothing of a record's previous request (committee, values, masks, proof) leaks into
+///         the next; the constructor bounds, the fee and model-index bounds; and the gas a reused (or skipped) record
+///         costs.
 contract RequestRecordsTest is Fixture {
     uint256 internal constant RECORDS = 2;
     /// @dev Storage slot of InferenceMarket._requests (`forge inspect InferenceMarket storageLayout`).
@@ -78,8 +81,9 @@ contract RequestRecordsTest is Fixture {
         market.requestInference{value: FEE}(modelId, "bafkreiinput", INPUT_HASH, _params(3, 2));
     }
 
-    function _pruned(uint256 id, uint256 oldestLive) internal pure returns (bytes memory) {
-        return abi.encodeWithSelector(IInferenceMarket.RequestPruned.selector, id, oldestLive);
+    /// @dev RequestPruned(id, recycledBy): `recycledBy` is the later id that now holds id's record.
+    function _pruned(uint256 id, uint256 recycledBy) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(IInferenceMarket.RequestPruned.selector, id, recycledBy);
     }
 
     function _notFound(uint256 id) internal pure returns (bytes memory) {
@@ -168,18 +172,18 @@ contract RequestRecordsTest is Fixture {
     function test_pruned_viewsRevertRequestPruned_unknownIdsRequestNotFound() public {
         (uint256 id3,) = _liveThird();
         address member1 = market.getCommittee(2)[0];
-        // request 1's record now holds request 3
-        vm.expectRevert(_pruned(1, 2));
+        // request 1's record now holds request 3: RequestPruned(1, 3)
+        vm.expectRevert(_pruned(1, 3));
         market.getRequest(1);
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.getCommittee(1);
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.getReveal(1, member1);
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.getMemberSettlement(1, member1);
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.statusOf(1);
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.redeliver(1);
         // live ids: 2 (settled) and 3 (drawn)
         IInferenceMarket.Request memory q2 = market.getRequest(2);
@@ -213,10 +217,12 @@ contract RequestRecordsTest is Fixture {
         }
         vm.expectRevert(_notFound(type(uint256).max));
         market.getRequest(type(uint256).max);
-        // one more request prunes request 2; oldestLive moves on
-        _request(requester, FEE, _params(3, 2), modelId);
-        vm.expectRevert(_pruned(2, 3));
+        // one more request (4, record 0) prunes request 2; request 1 still names its own recycler, 3
+        vm.assertEq(_request(requester, FEE, _params(3, 2), modelId), 4, "request 4");
+        vm.expectRevert(_pruned(2, 4));
         market.getRequest(2);
+        vm.expectRevert(_pruned(2, 4));
+        market.statusOf(2);
         vm.expectRevert(_pruned(1, 3));
         market.statusOf(1);
         vm.assertEq(market.getRequest(id3).fee, FEE, "request 3 still served");
@@ -225,14 +231,15 @@ contract RequestRecordsTest is Fixture {
     // ================================================================== alias attacks
 
     /// Attack: a member of live request 3 (record 1) calls commit / reveal / draw / finalize / redeliver with
-    /// request 1's id (pruned) or 3 + 2k (not made yet, same record), hoping to act on record 1 under another id.
-    /// Every call reverts and nothing changes; the honest lifecycle of request 3 then runs as usual.
+    /// request 1's id (pruned: RequestPruned(1, 3)) or 3 + 2k (not made yet, same record: RequestNotFound), hoping to
+    /// act on record 1 under another id. Every call reverts on the id itself (the record's tag is 3), before any
+    /// commitment check, and nothing changes; the honest lifecycle of request 3 then runs as usual.
     function test_aliasAttack_staleAndFutureIdsOfALiveRecordChangeNothing() public {
         (uint256 id, address[] memory c) = _liveThird();
         address attacker = c[0];
         vm.recordLogs();
         vm.startPrank(attacker);
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.commit(1, _commitmentOf(1, OUT_B, attacker));
         for (uint256 k = 1; k <= 3; ++k) {
             uint256 future = id + RECORDS * k;
@@ -245,26 +252,26 @@ contract RequestRecordsTest is Fixture {
         vm.assertEq(uint256(market.getRequest(id).commitCount), 0, "commit mask unchanged");
 
         _commitAll(id, c, OUT_A); // everyone commits honestly to request 3
-        // reveal with the pruned / a future id: the commitment binds id 3, so the alias fails the check
+        // reveal with the pruned / a future id: refused on the id (the record's tag is 3), whatever the salt
         bytes32 salt = _salt(id, attacker);
         vm.startPrank(attacker);
-        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.CommitmentMismatch.selector, 1, attacker));
+        vm.expectRevert(_pruned(1, 3));
         market.reveal(1, OUT_A, salt, "cid");
-        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.CommitmentMismatch.selector, 5, attacker));
+        vm.expectRevert(_notFound(5));
         market.reveal(5, OUT_A, salt, "cid");
-        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.CommitmentMismatch.selector, 1, attacker));
+        vm.expectRevert(_pruned(1, 3));
         market.reveal(1, OUT_A, _salt(1, attacker), "cid");
         vm.stopPrank();
-        // a non-member gets nowhere either
+        // a non-member gets the same answer: the id is checked before the caller
         vm.prank(requester);
-        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.NotCommitteeMember.selector, 1, requester));
+        vm.expectRevert(_pruned(1, 3));
         market.reveal(1, OUT_A, salt, "cid");
         // draw / finalize / redeliver with the aliases
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.draw(1);
         vm.expectRevert(_notFound(5));
         market.draw(5);
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.finalize(1);
         vm.expectRevert(_notFound(5));
         market.finalize(5);
@@ -294,7 +301,7 @@ contract RequestRecordsTest is Fixture {
         }
         // once the record is settled the aliases get the precise errors
         vm.prank(attacker);
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.reveal(1, OUT_A, salt, "cid");
         vm.prank(attacker);
         vm.expectRevert(_notFound(5));
@@ -317,7 +324,7 @@ contract RequestRecordsTest is Fixture {
         _revealAll(id, c, OUT_B);
 
         vm.startPrank(PROVER);
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.submitProof(1, OUT_B, _proof());
         vm.expectRevert(_notFound(5));
         market.submitProof(5, OUT_B, _proof());
@@ -325,7 +332,7 @@ contract RequestRecordsTest is Fixture {
         bytes32[] memory outs = new bytes32[](2);
         uint256[8][] memory proofs = new uint256[8][](2);
         (ids[0], ids[1], outs[0], outs[1], proofs[0], proofs[1]) = (id, 1, OUT_B, OUT_B, _proof(), _proof());
-        vm.expectRevert(_pruned(1, 2));
+        vm.expectRevert(_pruned(1, 3));
         market.submitProofBatch(ids, outs, proofs);
         ids[1] = 5;
         vm.expectRevert(_notFound(5));
@@ -339,23 +346,22 @@ contract RequestRecordsTest is Fixture {
         vm.assertTrue(market.getRequest(id).proven, "proven now");
     }
 
-    /// Attack (FAILS: contract bug). The last member of live request 3 commits, under id 3, a commitment bound to
-    /// the pruned id 1, then reveals with reveal(1, ...): reveal reads record 1 without _existing and the
-    /// commitment check passes because the attacker bound it to 1 itself. The reveal counts for request 3, and
-    /// being the last unanimous one it settles request 3 with Revealed(1, ..) and Finalized(1, ..) events: request 3
-    /// is Accepted but its Finalized(3) never appears (clients and nodes that follow events miss it), while the
-    /// long-settled request 1 seems to be finalized a second time. A reveal with a pruned id must revert.
+    /// Attack (the alias reveal found on the first design, fixed by the tag). The last member of live request 3
+    /// commits, under id 3, a commitment bound to the pruned id 1, then reveals with reveal(1, ...), hoping the
+    /// reveal counts for request 3 (same record) and settles it under Revealed(1) / Finalized(1) events. Now reveal
+    /// checks the id first: RequestPruned(1, 3), no event, nothing counted; request 3 settles later on its own
+    /// events with the attacker as a no-show (its commitment binds id 1, so it can never reveal for 3).
     function test_aliasAttack_commitmentBoundToPrunedIdMustNotReveal() public {
-        _aliasRevealAttack(1);
+        _aliasRevealAttack(1, _pruned(1, 3));
     }
 
-    /// Attack (FAILS: contract bug): the same with the future id 5 (record 1 again): Revealed(5) and Finalized(5)
-    /// are emitted before request 5 exists; an indexer keyed by id later takes request 5 for settled.
+    /// The same with the future id 5 (record 1 again): RequestNotFound(5), no Revealed(5) / Finalized(5) before
+    /// request 5 exists.
     function test_aliasAttack_commitmentBoundToFutureIdMustNotReveal() public {
-        _aliasRevealAttack(5);
+        _aliasRevealAttack(5, _notFound(5));
     }
 
-    function _aliasRevealAttack(uint256 aliasId) internal {
+    function _aliasRevealAttack(uint256 aliasId, bytes memory expected) internal {
         (uint256 id, address[] memory c) = _liveThird();
         _commit(id, c[0], OUT_A);
         _commit(id, c[1], OUT_A);
@@ -364,25 +370,38 @@ contract RequestRecordsTest is Fixture {
         market.commit(id, keccak256(abi.encode(aliasId, OUT_A, salt, c[2]))); // opaque to the market
         _reveal(id, c[0], OUT_A);
         _reveal(id, c[1], OUT_A);
+        uint256 word0 = _word(1, 0);
         vm.recordLogs();
         vm.prank(c[2]);
-        (bool ok,) = address(market).call(abi.encodeCall(market.reveal, (aliasId, OUT_A, salt, "cid")));
+        (bool ok, bytes memory reason) = address(market).call(abi.encodeCall(market.reveal, (aliasId, OUT_A, salt, "cid")));
+        vm.assertFalse(ok, "reveal with an alias id accepted");
+        vm.assertEq(keccak256(reason), keccak256(expected), "refused on the id");
+        vm.assertEq(vm.getRecordedLogs().length, 0, "no event");
+        vm.assertEq(_word(1, 0), word0, "record 1's slot 0 (masks, status) unchanged");
+        vm.assertEq(uint256(market.getRequest(id).revealCount), 2, "the alias reveal does not count for request 3");
+        vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Revealing), "request 3 still revealing");
+        // the attacker cannot reveal for 3 with its alias-bound commitment either
+        vm.prank(c[2]);
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.CommitmentMismatch.selector, id, c[2]));
+        market.reveal(id, OUT_A, salt, "cid");
+        // request 3 settles on its own id: c[0], c[1] paid, the attacker slashed as a no-show
+        uint256 stake2 = nodes.stakeOf(c[2]);
+        _rollPastReveal(id);
+        vm.recordLogs();
+        market.finalize(id);
         Vm.Log[] memory logs = vm.getRecordedLogs();
-        console.log("alias reveal accepted (1 = yes)", ok ? 1 : 0);
-        console.log("Revealed(alias) emitted", _hasEvent(logs, IInferenceMarket.Revealed.selector, aliasId) ? 1 : 0);
-        console.log("Finalized(alias) emitted", _hasEvent(logs, IInferenceMarket.Finalized.selector, aliasId) ? 1 : 0);
-        console.log("Finalized(3) emitted", _hasEvent(logs, IInferenceMarket.Finalized.selector, id) ? 1 : 0);
-        console.log("request 3 status", uint256(_status(id)));
-        vm.assertFalse(ok, "reveal with an alias id accepted: request 3 settled under the alias id's events");
-        vm.assertEq(uint256(market.getRequest(id).revealCount), 2, "the alias reveal must not count for request 3");
+        vm.assertTrue(_hasEvent(logs, IInferenceMarket.Finalized.selector, id), "Finalized(3)");
+        vm.assertFalse(_hasEvent(logs, IInferenceMarket.Finalized.selector, aliasId), "no Finalized(alias)");
+        vm.assertEq(uint256(_status(id)), uint256(IInferenceMarket.Status.Accepted), "accepted");
+        (bool slashed, bool paid) = market.getMemberSettlement(id, c[2]);
+        vm.assertTrue(slashed && !paid, "the attacker: a no-show");
+        vm.assertEq(stake2 - nodes.stakeOf(c[2]), 0.1 ether, "slashed once");
     }
 
-    /// Liveness (FAILS: design bug). Records go by id, and a RecordBusy revert takes no id, so the next id, and
-    /// with it the busy record, is the same for every later request: one request that cannot be settled yet
-    /// halts ALL new requests, although other records are free. Windows go up to 10,000 commit + 10,000 reveal
-    /// blocks (+ the proof window): a member that never commits (a crashed node, or a requester's own node) keeps
-    /// its request open ~20,000 blocks (2.8 days at 12 s), so with 1,024 records any rate above ~366 requests a
-    /// day closes the market until that reveal deadline; a requester can do it on purpose for one fee.
+    /// Liveness (the halting bug of the first design, fixed by skipping). Windows go up to 10,000 commit + 10,000
+    /// reveal blocks: a member that never commits keeps its request open ~20,000 blocks. With the previous design a
+    /// RecordBusy revert took no id, so that one request halted every new request. Now the next request skips the
+    /// held record: it gets id 4 in the free record 0 while request 1 is still open, and id 3 never exists.
     function test_liveness_oneSlowRequestMustNotHaltNewRequests() public {
         IInferenceMarket.RequestParams memory p = _params(3, 2);
         p.commitBlocks = 10_000;
@@ -400,16 +419,16 @@ contract RequestRecordsTest is Fixture {
         market.finalize(slow);
         vm.deal(OTHER_REQUESTER, FEE);
         vm.prank(OTHER_REQUESTER);
-        (bool ok, bytes memory reason) = address(market).call{value: FEE}(
+        (bool ok, bytes memory ret) = address(market).call{value: FEE}(
             abi.encodeCall(market.requestInference, (modelId, "bafkreiinput", INPUT_HASH, _params(3, 2)))
         );
-        console.log("new request accepted (1 = yes)", ok ? 1 : 0);
-        console.log(
-            "RecordBusy(1)",
-            keccak256(reason) == keccak256(abi.encodeWithSelector(IInferenceMarket.RecordBusy.selector, 1)) ? 1 : 0
-        );
         console.log("blocks until anyone can finalize request 1", revealDeadline + 1 - block.number);
-        vm.assertTrue(ok, "one unsettled request (RecordBusy) halts every new request while another record is free");
+        vm.assertTrue(ok, "one unsettled request halts new requests while another record is free");
+        vm.assertEq(abi.decode(ret, (uint256)), 4, "id 3 (request 1's record) skipped: id 4 in record 0");
+        vm.assertEq(market.requestCount(), 4, "requestCount past the skipped id");
+        vm.assertEq(market.getRequest(4).requester, OTHER_REQUESTER, "request 4 served");
+        vm.assertEq(uint256(_status(3)), uint256(IInferenceMarket.Status.None), "id 3 never exists");
+        vm.assertEq(uint256(_status(slow)), uint256(IInferenceMarket.Status.Revealing), "request 1 still open");
     }
 
     // ================================================================== no leakage from the previous request
@@ -685,5 +704,287 @@ contract RequestRecordsTest is Fixture {
         console.log("requestInference gas, record of a 5-member request", afterBig);
         console.log("requestInference gas, record of a 1-member request", afterSmall);
         vm.assertEq(afterBig, afterSmall, "same gas whatever the previous occupant's committee");
+    }
+
+    // ================================================================== skipping held records
+
+    /// @dev The id record `record` holds: its tag, the top 32 bits of slot 0.
+    function _tag(uint256 record) internal view returns (uint256) {
+        return _word(record, 0) >> 224;
+    }
+
+    /// @dev Request 1 (record 1) stuck: windows of 10,000 blocks, drawn, two of its three members committed (the
+    ///      third never will); request 2 (record 0) settled.
+    function _stuckFirst() internal returns (uint256 slow, address[] memory c) {
+        IInferenceMarket.RequestParams memory p = _params(3, 2);
+        p.commitBlocks = 10_000;
+        p.revealBlocks = 10_000;
+        slow = _request(requester, FEE, p, modelId);
+        vm.assertEq(slow, 1, "request 1");
+        c = _draw(slow);
+        _commit(slow, c[0], OUT_A);
+        _commit(slow, c[1], OUT_A);
+        vm.assertEq(_settleUnanimous(_request(requester, FEE, _params(3, 2), modelId), OUT_A).length, 3, "request 2");
+    }
+
+    /// Every entry point and view with id `id` reverts `reason` and changes nothing.
+    function _assertNoSuchId(uint256 id, bytes memory reason, address member) internal {
+        vm.expectRevert(reason);
+        market.getRequest(id);
+        vm.expectRevert(reason);
+        market.getCommittee(id);
+        vm.expectRevert(reason);
+        market.getReveal(id, member);
+        vm.expectRevert(reason);
+        market.getMemberSettlement(id, member);
+        vm.recordLogs();
+        vm.startPrank(member);
+        vm.expectRevert(reason);
+        market.draw(id);
+        vm.expectRevert(reason);
+        market.commit(id, _commitmentOf(id, OUT_A, member));
+        vm.expectRevert(reason);
+        market.reveal(id, OUT_A, _salt(id, member), "cid");
+        vm.expectRevert(reason);
+        market.submitProof(id, OUT_A, _proof());
+        vm.expectRevert(reason);
+        market.finalize(id);
+        vm.expectRevert(reason);
+        market.redeliver(id);
+        vm.stopPrank();
+        vm.assertEq(vm.getRecordedLogs().length, 0, "no event");
+    }
+
+    /// Request 1 (record 1) is stuck, request 2 (record 0) settled: the next request skips id 3 (record 1 held)
+    /// and gets id 4 in record 0. Id 3 never exists (statusOf None, RequestNotFound everywhere); request 1 stays
+    /// fully served and settles normally later (the two revealers paid, the no-show slashed); once it settled the
+    /// next request takes its record, and from then on the skipped ids read RequestPruned like pruned ones.
+    function test_skip_heldRecordSkipped_itsIdNeverExists_theHolderSettlesLater() public {
+        (uint256 slow, address[] memory c) = _stuckFirst();
+        uint256 id = _request(OTHER_REQUESTER, FEE + 1, _params(3, 2), modelId);
+        vm.assertEq(id, 4, "id 3 skipped");
+        vm.assertEq(market.requestCount(), 4, "requestCount past the skipped id");
+        vm.assertEq(_tag(0), 4, "record 0 holds request 4");
+        vm.assertEq(_tag(1), 1, "record 1 still holds request 1");
+        vm.assertEq(market.getRequest(4).requester, OTHER_REQUESTER, "request 4's requester");
+        vm.assertEq(market.getRequest(4).fee, FEE + 1, "request 4's fee");
+
+        // id 3 never exists
+        vm.assertEq(uint256(_status(3)), uint256(IInferenceMarket.Status.None), "statusOf(3): None");
+        _assertNoSuchId(3, _notFound(3), c[0]);
+
+        // request 1 is served as before
+        IInferenceMarket.Request memory q = market.getRequest(slow);
+        vm.assertEq(q.requester, requester, "request 1's requester");
+        vm.assertEq(q.fee, FEE, "request 1's fee");
+        vm.assertEq(uint256(q.status), uint256(IInferenceMarket.Status.Committing), "request 1 committing");
+        vm.assertEq(uint256(q.commitCount), 2, "its two commits");
+        vm.assertEq(market.getCommittee(slow)[2], c[2], "its committee");
+        (bool committed,,) = market.getReveal(slow, c[0]);
+        vm.assertTrue(committed, "c[0] committed to request 1");
+
+        // request 4 settles; the next request skips id 5 (record 1 again) and gets id 6
+        _settleUnanimous(id, OUT_B);
+        vm.assertEq(_request(requester, FEE, _params(3, 2), modelId), 6, "id 5 skipped");
+        vm.assertEq(uint256(_status(5)), uint256(IInferenceMarket.Status.None), "statusOf(5): None");
+        vm.assertEq(uint256(_status(3)), uint256(IInferenceMarket.Status.None), "statusOf(3): still None");
+        vm.expectRevert(_notFound(5));
+        market.getRequest(5);
+
+        // request 1 settles normally: c[0], c[1] reveal OUT_A after the commit deadline, finalize after the reveal one
+        _rollPastCommit(slow);
+        _reveal(slow, c[0], OUT_A);
+        _reveal(slow, c[1], OUT_A);
+        _rollPastReveal(slow);
+        uint256[3] memory w;
+        uint256[3] memory stake;
+        for (uint256 i; i < 3; ++i) {
+            (w[i], stake[i]) = (market.withdrawable(c[i]), nodes.stakeOf(c[i]));
+        }
+        uint256 reqBefore = market.withdrawable(requester);
+        market.finalize(slow);
+        q = market.getRequest(slow);
+        vm.assertEq(uint256(q.status), uint256(IInferenceMarket.Status.Accepted), "request 1 accepted");
+        vm.assertEq(q.outputHash, OUT_A, "its output");
+        for (uint256 i; i < 3; ++i) {
+            (bool slashed, bool paid) = market.getMemberSettlement(slow, c[i]);
+            vm.assertEq(paid, i < 2, "the two revealers paid");
+            vm.assertEq(slashed, i == 2, "the no-show slashed");
+            vm.assertEq(market.withdrawable(c[i]) - w[i], i < 2 ? FEE / 2 : 0, "fee shared by the two");
+            vm.assertEq(stake[i] - nodes.stakeOf(c[i]), i == 2 ? 0.1 ether : 0, "only the no-show slashed");
+        }
+        vm.assertEq(market.withdrawable(requester), reqBefore, "nothing refunded: the fee went to the revealers");
+        vm.assertEq(market.totalEscrowed(), FEE, "escrow: request 6 only");
+        _assertAllFree(); // request 6 is not drawn: no seat, no lock
+
+        // record 1 is free again: request 7 takes it; 1 is pruned by 7, and so read the skipped 3 and 5
+        vm.assertEq(_request(requester, FEE, _params(3, 2), modelId), 7, "no skip now");
+        vm.assertEq(_tag(1), 7, "record 1 holds request 7");
+        vm.expectRevert(_pruned(1, 7));
+        market.getRequest(1);
+        vm.expectRevert(_pruned(3, 7));
+        market.statusOf(3);
+        _assertNoSuchId(5, _pruned(5, 7), c[0]);
+    }
+
+    /// RecordBusy only when every record a request tries is held by an unsettled request: two records, requests 1
+    /// and 2 both open -> RecordBusy(1) (and no id taken); once one settles, requests flow again.
+    function test_recordBusy_onlyWhenEveryTriedRecordIsHeld() public {
+        uint256 a = _request(requester, FEE, _params(3, 2), modelId); // record 1
+        uint256 b = _request(requester, FEE, _params(3, 2), modelId); // record 0
+        _expectRequestBusy(1);
+        vm.assertEq(market.requestCount(), 2, "the refused request took no id");
+        _settleUnanimous(a, OUT_A);
+        vm.assertEq(_request(requester, FEE, _params(3, 2), modelId), 3, "record 1 free: id 3, nothing skipped");
+        _expectRequestBusy(2); // 2 (record 0) and 3 (record 1) open
+        vm.roll(market.getRequest(b).drawDeadline + 1);
+        market.finalize(b); // expires request 2
+        vm.assertEq(_request(requester, FEE, _params(3, 2), modelId), 4, "record 0 free: id 4");
+        _expectRequestBusy(3); // 3 and 4 open
+        vm.assertEq(market.requestCount(), 4, "no id taken by the refusals");
+        vm.assertEq(market.totalEscrowed(), 2 * FEE, "escrow: requests 3 and 4");
+    }
+
+    /// FAILS (contract bug): RecordBusy's argument is documented as the pending request holding the first tried
+    /// record ("Finalize one and retry"), but _claim reverts RecordBusy(next - requestRecords), which after a skip is
+    /// the SKIPPED id, a request that never existed. Here: request 1 stuck in record 1, request 2 settled, request 4
+    /// (id 3 skipped) open in record 0; the next request tries ids 5-8, all held, and reverts RecordBusy(3), while
+    /// finalize(3) / getRequest(3) revert RequestNotFound(3). It should name record 1's holder, request 1 (the
+    /// record's tag: `revert RecordBusy(_requests[next % requestRecords].tag)`, no gas on the success path).
+    function test_recordBusy_namesTheRequestHoldingTheRecord() public {
+        (uint256 slow,) = _stuckFirst();
+        vm.assertEq(_request(requester, FEE, _params(3, 2), modelId), 4, "id 3 skipped");
+        vm.deal(requester, requester.balance + FEE);
+        vm.prank(requester);
+        (bool ok, bytes memory reason) = address(market).call{value: FEE}(
+            abi.encodeCall(market.requestInference, (modelId, "bafkreiinput", INPUT_HASH, _params(3, 2)))
+        );
+        vm.assertFalse(ok, "both records held: refused");
+        vm.assertEq(bytes4(reason), IInferenceMarket.RecordBusy.selector, "RecordBusy");
+        uint256 named;
+        assembly {
+            named := mload(add(reason, 36))
+        }
+        console.log("RecordBusy names request", named);
+        vm.expectRevert(_notFound(3));
+        market.finalize(3); // what the error tells a client to finalize
+        vm.assertEq(named, slow, "RecordBusy must name the request holding the record (1), not the skipped id 3");
+    }
+
+    /// A request that skips one held record costs about one cold slot read (2,100 gas, + ~400 for the loop) more than one that takes
+    /// the first record it tries. Same state but for request 1: settled (A: the next request takes its record 1,
+    /// id 3) or still open (B: it skips record 1 and takes record 0, id 4); records 0 and 1 held the same requester,
+    /// fee and input before. Run with --isolate for per-transaction numbers (the difference is the same).
+    function test_gas_skippingOneHeldRecordCostsAboutOneColdRead() public {
+        (uint256 slow, address[] memory c) = _stuckFirst();
+        uint256 snap = vm.snapshotState();
+        _rollPastCommit(slow);
+        _reveal(slow, c[0], OUT_A);
+        _reveal(slow, c[1], OUT_A);
+        _rollPastReveal(slow);
+        market.finalize(slow);
+        uint256 rolledTo = block.number;
+        (uint256 idA, uint256 noSkip) = _measuredRequest(3, 2);
+        vm.assertEq(idA, 3, "A: record 1 free, id 3");
+        vm.assertTrue(vm.revertToState(snap), "back to the stuck request");
+        vm.roll(rolledTo);
+        (uint256 idB, uint256 oneSkip) = _measuredRequest(3, 2);
+        vm.assertEq(idB, 4, "B: record 1 held, id 3 skipped, id 4");
+        console.log("requestInference gas, no record skipped", noSkip);
+        console.log("requestInference gas, one held record skipped", oneSkip);
+        vm.assertGe(oneSkip, noSkip + 2_100, "a skip reads the held record's slot 0 (cold)");
+        // the rest is the loop's second round (id, modulo, mapping slot hash, status check): ~400 gas here
+        vm.assertLe(oneSkip, noSkip + 2_100 + 700, "and little else");
+    }
+
+    // ================================================================== fee and model-index bounds
+
+    /// The fee is stored in 72 bits: above 2^72 - 1 wei requestInference reverts FeeTooHigh(fee); the fee is what
+    /// is left of msg.value after the callback deposit. 2^72 - 1 itself is stored exactly.
+    function test_fee_aboveUint72RevertsFeeTooHigh() public {
+        uint256 max = type(uint72).max;
+        IInferenceMarket.RequestParams memory p = _params(3, 2);
+        p.callbackGasLimit = 100_000;
+        uint256 deposit = uint256(p.callbackGasLimit) * market.parameters().callbackGasPrice;
+        vm.deal(requester, 4 * max);
+        vm.startPrank(requester);
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.FeeTooHigh.selector, max + 1));
+        market.requestInference{value: max + 1}(modelId, "bafkreiinput", INPUT_HASH, _params(3, 2));
+        vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.FeeTooHigh.selector, max + 1));
+        market.requestInference{value: max + 1 + deposit}(modelId, "bafkreiinput", INPUT_HASH, p);
+        uint256 id = market.requestInference{value: max + deposit}(modelId, "bafkreiinput", INPUT_HASH, p);
+        vm.stopPrank();
+        IInferenceMarket.Request memory q = market.getRequest(id);
+        vm.assertEq(q.fee, max, "fee 2^72 - 1 stored exactly");
+        vm.assertEq(q.callbackDeposit, deposit, "deposit");
+        vm.assertEq(uint256(q.params.callbackGasLimit), 100_000, "callbackGasLimit next to the fee");
+        vm.assertEq(q.requester, requester, "requester");
+        vm.assertEq(market.totalEscrowed(), max + deposit, "escrow");
+    }
+
+    /// ModelRegistry stops at MAX_MODELS = 2^24 registrations (the market keeps a model index in 24 bits): with
+    /// the ids array's length set to 2^24 - 1 (slot 2, `forge inspect ModelRegistry storageLayout`), one more model
+    /// registers with index 2^24 - 1 and the next reverts RegistryFull(2^24). A request for the last model keeps its
+    /// index in its 24 bits (nothing spills into the fields after it) and resolves to the right model id.
+    function test_modelRegistry_registryFullAt2pow24() public {
+        bytes32 lenSlot = bytes32(uint256(2)); // ModelRegistry._modelIds
+        vm.assertEq(uint256(vm.load(address(models), lenSlot)), 2, "slot 2 is _modelIds: the fixture's two models");
+        uint256 maxModels = 1 << 24;
+        vm.store(address(models), lenSlot, bytes32(maxModels - 1));
+        bytes32 last = _registerModel(publisher, "last", address(0), 0, false);
+        vm.assertEq(uint256(models.getModelCore(last).index), maxModels - 1, "index 2^24 - 1");
+        vm.prank(publisher);
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.RegistryFull.selector, maxModels));
+        models.registerModel(_modelInput("one too many", address(0), 0, false));
+
+        uint256 id = _request(requester, FEE, _params(3, 2), last);
+        uint256 w0 = _word(id % RECORDS, 0);
+        vm.assertEq((w0 >> 184) & (maxModels - 1), maxModels - 1, "modelIndex: 24 bits");
+        vm.assertEq((w0 >> 208) & 0xffff, 0, "sameMask and firstRevealer untouched");
+        vm.assertEq(w0 >> 224, id, "tag");
+        vm.assertEq(market.getRequest(id).modelId, last, "resolves to the last model");
+    }
+
+    // ================================================================== id bound of the tag
+
+    /// @dev Sets requestCount (InferenceMarket._cur, slot 2, bits 192-255) so that the next id is `next` at best.
+    function _setRequestCount(uint256 count) internal {
+        bytes32 curSlot = bytes32(uint256(2));
+        uint256 cur = uint256(vm.load(address(market), curSlot));
+        vm.assertEq(cur >> 192, market.requestCount(), "slot 2 bits 192-255 are requestCount");
+        vm.store(address(market), curSlot, bytes32((cur & ((1 << 192) - 1)) | (count << 192)));
+        vm.assertEq(market.requestCount(), count, "requestCount set");
+    }
+
+    /// The tag keeps 32 bits: id 2^32 - 1 is the last one it holds exactly (served, settles).
+    function test_ids_lastTaggableId() public {
+        uint256 last = type(uint32).max;
+        _setRequestCount(last - 1);
+        uint256 id = _request(requester, FEE, _params(3, 2), modelId);
+        vm.assertEq(id, last, "id 2^32 - 1");
+        vm.assertEq(_tag(id % RECORDS), last, "tag 2^32 - 1");
+        _settleUnanimous(id, OUT_A);
+        vm.assertEq(market.getRequest(id).outputHash, OUT_A, "served and settled");
+    }
+
+    /// FAILS (contract bug, far-fetched trigger: 2^32 requests, ~2.6e14 gas by the contract's own estimate).
+    /// requestCount is 64 bits but the tag 32: requestInference accepts id 2^32 and writes tag 0 (requestId << 224
+    /// drops the high bits), so the request can never be reached: getRequest / draw / finalize(2^32) revert
+    /// RequestNotFound, its fee stays escrowed for good, and its record (status Pending) is skipped forever. A
+    /// guard in _claim (`if (requestId > type(uint32).max) revert ...`) would refuse it instead.
+    function test_ids_aRequestPast2pow32MustNotBeAcceptedUnreachable() public {
+        _setRequestCount(type(uint32).max);
+        vm.deal(requester, requester.balance + FEE);
+        vm.prank(requester);
+        (bool ok, bytes memory ret) = address(market).call{value: FEE}(
+            abi.encodeCall(market.requestInference, (modelId, "bafkreiinput", INPUT_HASH, _params(3, 2)))
+        );
+        if (!ok) return; // refused: fine
+        uint256 id = abi.decode(ret, (uint256));
+        console.log("accepted id", id);
+        console.log("its record's tag", _tag(id % RECORDS));
+        (bool served,) = address(market).staticcall(abi.encodeCall(market.getRequest, (id)));
+        vm.assertEq(market.totalEscrowed(), FEE, "its fee is escrowed");
+        vm.assertTrue(served, "an accepted request must be reachable by its id (else its fee is stranded)");
     }
 }

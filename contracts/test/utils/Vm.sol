@@ -45,6 +45,7 @@ interface Vm {
     function chainId(uint256 newChainId) external;
     function cool(address target) external;
     function load(address target, bytes32 slot) external view returns (bytes32 data);
+    function store(address target, bytes32 slot, bytes32 value) external;
     function mockCallRevert(address callee, bytes calldata data, bytes calldata revertData) external;
     function clearMockedCalls() external;
     function assertEq(uint256 left, uint256 right, string calldata err) external pure;
