@@ -217,8 +217,8 @@ def test_record_busy_then_sdk_finalizes_the_expired_blocker_and_retries(automine
     fee = market.quote(ring.model_id, PARAMS)[0]
     with pytest.raises(RecordBusyError) as ei:  # ids 5..8 tried: records 1, 0, 1, 0, held by requests 1 and 4
         ring.protocol.as_account(ring.requester).market.request_inference(ring.model_id, cid, input_hash, PARAMS, fee)
-    # pendingRequestId = first tried id - records = 3: a skipped id, so the record's holder is request 1
-    assert ei.value.pending_request_id == 3 and "RecordBusy" in str(ei.value) and "\n" not in str(ei.value)
+    # pendingRequestId is the request holding the first record tried (id 5 -> record 1 -> request 1), not id 3
+    assert ei.value.pending_request_id == r1 and "RecordBusy" in str(ei.value) and "\n" not in str(ei.value)
     assert market.record_holder(3) == r1 and market.record_holder(4) == r4
 
     client = Client(None, ring.manifest_path, ring.requester, ring.store)

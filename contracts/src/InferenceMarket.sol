@@ -227,7 +227,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         Req storage r;
         (requestId, r) = _claim(uint256(c.requestCount) + 1);
         // forge-lint: disable-next-line(unsafe-typecast)
-        _cur.requestCount = uint64(requestId); // < 2^32: at >= 60k gas a request, 2^32 of them is ~2.6e14 gas
+        _cur.requestCount = uint64(requestId); // < 2^32 (_claim)
         if (_modelIdOf[model.index] == bytes32(0)) _modelIdOf[model.index] = modelId;
         _writeSlot0(r, p, model, c.paramsVersion, requestId);
         // slot 1 in one store: requester | fee (< 2^72, checked) << 160 | callbackGasLimit (< 2^24) << 232
@@ -247,9 +247,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             requestId = next + t;
             r = _requests[requestId % requestRecords];
             Status prev = r.status;
-            if (prev != Status.Pending && prev != Status.Committing) return (requestId, r);
+            if (prev != Status.Pending && prev != Status.Committing) {
+                if (requestId > type(uint32).max) revert InvalidParameter("requestId", requestId); // the tag's range
+                return (requestId, r);
+            }
         }
-        revert RecordBusy(next - requestRecords);
+        revert RecordBusy(_requests[next % requestRecords].tag); // the request holding the first record tried
     }
 
     /// @dev Slot 0 of a new request in one store (field offsets as declared in Req; masks and committeeSize are 0).

@@ -101,8 +101,7 @@ class RequestPrunedError(ContractError):
 
 class RecordBusyError(ContractError):
     """RecordBusy: the records of the next 4 ids (requestInference skips a held record) all hold unsettled requests;
-    `pending_request_id` is the first tried id minus requestRecords (the record's holder, unless that id was itself
-    skipped: then an earlier id of the same record holds it)."""
+    `pending_request_id` is the request holding the first record tried (the record's tag)."""
 
     @property
     def pending_request_id(self) -> int:

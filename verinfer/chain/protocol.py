@@ -800,7 +800,7 @@ class InferenceMarket(_ContractWrapper, _Constants):
     def record_holder(self, request_id: int) -> int:
         """The request that holds `request_id`'s record now: the latest made id of that record (id % requestRecords)
         that is <= `request_id` (0 if none). Walks back one record-length at a time over skipped ids (statusOf None),
-        so RecordBusy's pendingRequestId resolves to the request that really blocks."""
+        so the holders of the records RecordBusy's tries covered can be found from its pendingRequestId."""
         records = self.request_records()
         rid = request_id
         while rid >= 1:
