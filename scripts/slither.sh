@@ -38,6 +38,11 @@ for f in findings:
         continue
     fns = {e["type_specific_fields"]["parent"]["name"] + "." + e["name"]
            for e in f["elements"] if e["type"] == "function"}
+    # a finding on a local variable names its function through the variable's parent
+    fns |= {p["type_specific_fields"]["parent"]["name"] + "." + p["name"]
+            for e in f["elements"] if e["type"] == "variable"
+            for p in [e.get("type_specific_fields", {}).get("parent", {})]
+            if p.get("type") == "function" and "parent" in p.get("type_specific_fields", {})}
     hit = [i for i, a in enumerate(accepted)
            if a["check"] == f["check"] and any(fnmatch.fnmatchcase(fn, a["function"]) for fn in fns)]
     if hit:
