@@ -120,7 +120,7 @@ class FakeChain:
     def eligibility(self, served: set[bytes]) -> dict[str, Any]:
         return {"eligible": True, "reason": ""}
 
-    def preview_committee(self, rid: int) -> list[str]:
+    def preview_committee(self, rid: int, block: int | None = None) -> list[str]:
         r = self._live(rid)
         if self.block <= r.draw_block:
             raise self._err("DrawNotReady")

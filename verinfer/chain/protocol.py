@@ -645,6 +645,7 @@ class InferenceMarket(_ContractWrapper, _Constants):
     def __init__(self, w3: Web3, address: str, sender: TxSender | None, deploy_block: int = 0) -> None:
         super().__init__(w3, address, sender, deploy_block)
         self._regs: tuple[NodeRegistry, ModelRegistry] | None = None
+        self._draw_memo = draw.DrawMemo()
         self._records: int | None = None
 
     def request_inference(
@@ -742,11 +743,11 @@ class InferenceMarket(_ContractWrapper, _Constants):
         """Status.NONE for an unknown, skipped or future id; RequestPrunedError once the record holds a later request."""
         return Status(self._call(self.contract.functions.statusOf(request_id), block))
 
-    def preview_committee(self, request_id: int) -> list[str]:
-        """The stored committee if drawn, else the one a draw would produce at the head (DrawNotReady before
-        drawBlock + 1): `verinfer.chain.draw.preview_committee`, every read at one block."""
+    def preview_committee(self, request_id: int, block: int | None = None) -> list[str]:
+        """The stored committee if drawn, else the one a draw would produce at `block` (default: the head;
+        DrawNotReady before drawBlock + 1): `verinfer.chain.draw.preview_committee`, every read at one block."""
         nodes, models = self._registries()
-        return draw.preview_committee(self, nodes, models, request_id)
+        return draw.preview_committee(self, nodes, models, request_id, block, self._draw_memo)
 
     def _registries(self) -> tuple[NodeRegistry, ModelRegistry]:
         """The market's NodeRegistry and ModelRegistry (immutables: read once)."""

@@ -125,8 +125,8 @@ class NodeChain:
             self._artifacts_cache[model_id] = cid
         return cid
 
-    def preview_committee(self, request_id: int) -> list[str]:
-        return self.read(lambda: self.p.market.preview_committee(request_id))
+    def preview_committee(self, request_id: int, block: int | None = None) -> list[str]:
+        return self.read(lambda: self.p.market.preview_committee(request_id, block))
 
     def get_committee(self, request_id: int) -> list[str]:
         return self.read(lambda: self.p.market.get_committee(request_id))

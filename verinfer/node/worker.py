@@ -528,7 +528,7 @@ class Worker:
             if block <= rec.draw_block:
                 return None  # the seed block is not mined yet
             try:
-                committee = self.chain.preview_committee(rec.request_id)
+                committee = self.chain.preview_committee(rec.request_id, block)  # the head we just acted on
             except ContractError as exc:
                 if exc.error_name == "DrawNotReady":
                     return None
