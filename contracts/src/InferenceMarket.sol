@@ -371,7 +371,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
                 && r.flags & F_CALLBACK == 0
                 && gasleft() >= AUTO_SETTLE_GAS_BASE + AUTO_SETTLE_GAS_PER_MEMBER * uint256(r.committeeSize)
         ) {
-            _settle(requestId, r, bit); // unanimous, no proof window, no callback: settle now (finalize frees this seat)
+            _settle(requestId, r); // unanimous, no proof window, no callback: settle now (and free every seat)
             return;
         }
         // A proven model settles after its proof window: its capacity seat is free once the work is revealed (the
@@ -493,13 +493,12 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
             return;
         }
         if (st != Status.Committing) revert AlreadyFinalized(requestId);
-        _settle(requestId, r, 0);
+        _settle(requestId, r);
     }
 
     /// @dev Settlement of a drawn request (finalize, or the last reveal of a unanimous request without proof
-    ///      window or callback). Members that did not reveal free their capacity seat here, and so does the
-    ///      settling revealer (`seatMask`: its reveal skipped the separate release).
-    function _settle(uint256 requestId, Req storage r, uint8 seatMask) private {
+    ///      window or callback). The seats still held are freed here (_unlock).
+    function _settle(uint256 requestId, Req storage r) private {
         // the parameter set is read only when needed (proof window, callback deposit, slashes): a cold slot less
         uint256 pv = r.paramsVersion;
         (Status outcome, bytes32 settled) = _outcome(requestId, r, pv);
@@ -512,7 +511,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         r.status = outcome;
         _totalWithdrawable += uint256(r.fee) + deposit; // the escrow becomes credits
         (uint8 slashedMask, uint256 paidCount) = _pay(requestId, r, committee, outcome, settled);
-        bool callBack = r.callbackGasLimit > 0 && r.requester.code.length > 0;
+        bool callBack = cbGas > 0 && r.requester.code.length > 0;
         if (deposit > 0) {
             // the callback's gas is paid from the request: to whoever finalizes (and so runs it), else refunded
             _credit(callBack ? msg.sender : r.requester, deposit, requestId);
@@ -520,7 +519,7 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
         emit Finalized(requestId, outcome, settled, paidCount);
 
         // ---- interactions: the trusted registry (release seats, slash), then the bounded consumer callback
-        _unlock(r, committee, seatMask);
+        _unlock(r, committee);
         if (slashedMask != 0) {
             _slashAll(requestId, r, committee, slashedMask, _paramSets[pv].slashAmount, proverRewarded);
         }
@@ -529,11 +528,9 @@ contract InferenceMarket is IInferenceMarket, Ownable2Step, ReentrancyGuardTrans
 
     /// @dev Finalize's registry call: every member's withdrawal lock goes, and every seat still held: all of them
     ///      without proofs, else the non-revealers' (revealers of a proven model freed theirs at reveal).
-    function _unlock(Req storage r, address[] memory committee, uint8 seatMask) private {
+    function _unlock(Req storage r, address[] memory committee) private {
         uint8 full = _fullMask(r.committeeSize);
-        nodeRegistry.unlock(
-            committee, r.proofMode == VerinferConstants.PROOF_NONE ? full : (full & ~r.revealedMask) | seatMask
-        );
+        nodeRegistry.unlock(committee, r.proofMode == VerinferConstants.PROOF_NONE ? full : full & ~r.revealedMask);
     }
 
     /// @dev Checks that the request may be settled now and returns its outcome and settled output hash.

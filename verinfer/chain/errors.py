@@ -74,8 +74,10 @@ class ContractError(ChainError):
             inner = f"0x{code:02x}: {self.error_args.get('reason', 'unknown panic')}"
         else:
             inner = ", ".join(f"{k}={_fmt(v)}" for k, v in self.error_args.items())
-        where = f" in {self.function}" if self.function else ""
-        return f"{self.contract} reverted{where}: {self.error_name}({inner})"
+        return f"{self._reverted()}: {self.error_name}({inner})"
+
+    def _reverted(self) -> str:
+        return f"{self.contract} reverted" + (f" in {self.function}" if self.function else "")
 
 
 class RequestPrunedError(ContractError):
@@ -109,7 +111,7 @@ class RecordBusyError(ContractError):
 
     def _message(self) -> str:
         pending = self.pending_request_id
-        return (f"{self.contract} reverted{f' in {self.function}' if self.function else ''}: RecordBusy: every "
+        return (f"{self._reverted()}: RecordBusy: every "
                 f"request record a new request may use is held by an unsettled request (the first: request "
                 f"{pending}); the market has as many requests in flight as records. Anyone may finalize such a "
                 f"request once its deadline has passed, then retry")

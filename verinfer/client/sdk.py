@@ -285,8 +285,9 @@ class Client:
 
     def free_record(self, pending_id: int) -> None:
         """RecordBusy(pending_id): the records of the ids tried (the first holds pending_id; the next 3 those of
-        pending_id + 1 .. + 3) all hold unsettled requests. Finalize the first the contract lets anyone finalize (`may_finalize`: past its
-        deadline), which frees a record for the retry; else MarketBusyError saying which settles first, and when."""
+        pending_id + 1 .. + 3) all hold unsettled requests. Finalize the first the contract lets anyone finalize
+        (`may_finalize`: past its deadline), which frees a record for the retry; else MarketBusyError saying which
+        settles first, and when."""
         market = self.protocol.market
         records = market.request_records()
         holders = sorted({market.record_holder(pending_id + t) for t in range(min(self.RECORD_TRIES, records))} - {0})
